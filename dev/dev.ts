@@ -1,0 +1,135 @@
+/**
+ * `deno task dev`: local stack (or the configured services) → migrations →
+ * edge + worker, in one log stream. Prints the URLs and a curl example.
+ * Ctrl-C (or SIGTERM) stops everything it started.
+ *
+ * @module
+ */
+import { readEnvironment } from "../shared/config.ts";
+import { ConfigError } from "../shared/errors.ts";
+import { MissingBinaryError } from "./binaries.ts";
+import { settingsToEnv, type Stack, startStack } from "./stack.ts";
+import { migrateStack } from "./migrate_stack.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+function say(message: string): void {
+  console.error(`[dev] ${message}`);
+}
+
+/** Copies a child's output to ours line by line, watching for `onLine` matches. */
+async function pipeLines(
+  stream: ReadableStream<Uint8Array>,
+  out: { writeSync(p: Uint8Array): number },
+  onLine: (line: string) => void,
+): Promise<void> {
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  let partial = "";
+  for await (const chunk of stream) {
+    partial += decoder.decode(chunk, { stream: true });
+    const lines = partial.split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) {
+      out.writeSync(encoder.encode(line + "\n"));
+      onLine(line);
+    }
+  }
+  if (partial) out.writeSync(encoder.encode(partial + "\n"));
+}
+
+async function main(): Promise<number> {
+  const env = readEnvironment();
+  let stack: Stack;
+  try {
+    stack = await startStack({ env, onProgress: say });
+  } catch (err) {
+    if (err instanceof MissingBinaryError || err instanceof ConfigError) {
+      console.error(err.message);
+      return 2;
+    }
+    throw err;
+  }
+  say(stack.settings.local ? "local stack started" : "using the configured services");
+
+  const children: Deno.ChildProcess[] = [];
+  let shuttingDown = false;
+  const shutdown = async (code: number) => {
+    if (shuttingDown) return code;
+    shuttingDown = true;
+    say("stopping…");
+    for (const child of children) {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // already exited
+      }
+    }
+    await Promise.allSettled(children.map((c) => c.status));
+    await stack.stop();
+    say("stopped");
+    return code;
+  };
+
+  try {
+    const applied = await migrateStack(stack.settings);
+    say(`migrations applied: ${applied.length === 0 ? "none pending" : applied.join(", ")}`);
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : String(err));
+    return await shutdown(1);
+  }
+
+  const childEnv = { ...env, ...settingsToEnv(stack.settings) };
+  const edgeUrl = Promise.withResolvers<string>();
+  const spawn = (name: string, entry: string) => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", entry],
+      cwd: ROOT,
+      env: childEnv,
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    children.push(child);
+    const watch = (line: string) => {
+      if (!line.includes('"edge listening"')) return;
+      try {
+        edgeUrl.resolve(JSON.parse(line).url);
+      } catch {
+        // not a JSON line
+      }
+    };
+    pipeLines(child.stdout, Deno.stdout, watch).catch(() => {});
+    pipeLines(child.stderr, Deno.stderr, () => {}).catch(() => {});
+    return child.status.then((s) => ({ name, code: s.code }));
+  };
+
+  const exits = [spawn("edge", "edge/main.ts"), spawn("worker", "workers/main.ts")];
+  const done = Promise.withResolvers<number>();
+  const onSignal = () => shutdown(0).then(done.resolve);
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+
+  Promise.race(exits).then(async ({ name, code }) => {
+    if (shuttingDown) return;
+    say(`${name} exited with code ${code}; stopping the rest`);
+    done.resolve(await shutdown(code === 0 ? 1 : code));
+  });
+
+  edgeUrl.promise.then((url) => {
+    say("ready:");
+    say(`  edge   ${url}`);
+    say(`  redis  ${stack.settings.redis.url} (Upstash REST)`);
+    if (stack.settings.database.wsProxy) say(`  neon   ws://${stack.settings.database.wsProxy}`);
+    say(`try:  curl -i ${url}/ready`);
+    say("Ctrl-C stops everything.");
+  });
+
+  const code = await done.promise;
+  Deno.removeSignalListener("SIGINT", onSignal);
+  Deno.removeSignalListener("SIGTERM", onSignal);
+  return code;
+}
+
+if (import.meta.main) Deno.exit(await main());

@@ -1,0 +1,37 @@
+/**
+ * Edge composition root: config → deps → `createApp(deps)` → `Deno.serve`.
+ * SIGTERM stops accepting connections, lets in-flight requests finish (up to
+ * SHUTDOWN_TIMEOUT_MS), closes the pools and exits 0.
+ *
+ * @module
+ */
+import { closeDeps, makeDeps } from "../shared/deps.ts";
+import { loadConfigOrExit, onShutdownSignal } from "../shared/lifecycle.ts";
+import { createApp } from "./app.ts";
+
+if (import.meta.main) {
+  const config = loadConfigOrExit();
+  const deps = makeDeps(config, "edge");
+  const app = createApp(deps);
+  const server = Deno.serve({
+    hostname: config.edge.host,
+    port: config.edge.port,
+    onListen: ({ hostname, port }) => {
+      deps.log.info("edge listening", { url: `http://${hostname}:${port}` });
+    },
+  }, app.fetch);
+
+  onShutdownSignal(async (signal) => {
+    deps.log.info("edge draining", { signal });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const drained = await Promise.race([
+      server.shutdown().then(() => true),
+      new Promise<boolean>((r) => timer = setTimeout(() => r(false), config.shutdownTimeoutMs)),
+    ]);
+    clearTimeout(timer);
+    if (!drained) deps.log.warn("drain timed out; exiting with requests in flight");
+    await closeDeps(deps);
+    deps.log.info("edge stopped");
+    Deno.exit(0);
+  });
+}

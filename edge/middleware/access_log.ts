@@ -1,0 +1,26 @@
+/**
+ * Puts a request-scoped logger on the context and writes one access-log line
+ * per request (method, path, status, duration, request id).
+ *
+ * @module
+ */
+import type { MiddlewareHandler } from "hono";
+import type { Deps } from "../../shared/deps.ts";
+
+/** Access-log middleware; needs the request-id middleware before it. */
+export function accessLog(deps: Pick<Deps, "log" | "now">): MiddlewareHandler {
+  return async function accessLog(c, next) {
+    const started = deps.now();
+    const log = deps.log.child({ request_id: c.get("requestId") });
+    c.set("log", log);
+    await next();
+    // Probes would flood the log at one line per second per instance.
+    if (c.req.path === "/health") return;
+    log.info("request", {
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      duration_ms: deps.now() - started,
+    });
+  };
+}

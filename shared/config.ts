@@ -1,0 +1,282 @@
+/**
+ * The only module that reads the environment. `parseConfig(env)` validates
+ * every variable with zod, reads secrets from `NAME` or `NAME_FILE` (mounted
+ * secret files), and throws ONE `ConfigError` listing every problem. Secret
+ * values never appear in messages.
+ *
+ * The `VARIABLES` table is also the source of the README's configuration
+ * table (`deno task config:docs`), and a test checks the two agree.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { ConfigError } from "./errors.ts";
+
+/** Description of one environment variable. */
+export interface VariableSpec {
+  name: string;
+  description: string;
+  /** Default as written in the environment; undefined = required (unless optional). */
+  default?: string;
+  /** May be absent with no default. */
+  optional?: boolean;
+  /** Secret: may come from `NAME_FILE`; never echoed. */
+  secret?: boolean;
+  schema: z.ZodType;
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+const httpUrl = z.url({ protocol: /^https?$/ });
+const postgresUrl = z.string().regex(
+  /^postgres(ql)?:\/\/.+/,
+  "expected a postgres:// or postgresql:// URL",
+);
+
+/** Every variable the platform reads, in README order. */
+export const VARIABLES = [
+  {
+    name: "APP_ENV",
+    description: "Deployment environment",
+    default: "development",
+    schema: z.enum(["development", "test", "production"]),
+  },
+  {
+    name: "LOG_LEVEL",
+    description: "Lowest log level written",
+    default: "info",
+    schema: z.enum(["debug", "info", "warn", "error"]),
+  },
+  {
+    name: "EDGE_HOST",
+    description: "Interface the edge HTTP server binds",
+    default: "127.0.0.1",
+    schema: z.string().min(1),
+  },
+  {
+    name: "EDGE_PORT",
+    description: "Port of the edge HTTP server (0 = any free port)",
+    default: "8787",
+    schema: port,
+  },
+  {
+    name: "UPSTASH_REDIS_REST_URL",
+    description: "Upstash Redis REST URL (the local bridge in dev/test)",
+    schema: httpUrl,
+  },
+  {
+    name: "UPSTASH_REDIS_REST_TOKEN",
+    description: "Upstash Redis REST token",
+    secret: true,
+    schema: z.string().min(1),
+  },
+  {
+    name: "DATABASE_URL",
+    description: "Postgres connection string (Neon in production)",
+    secret: true,
+    schema: postgresUrl,
+  },
+  {
+    name: "NEON_WS_PROXY",
+    description: "WebSocket proxy `host:port/path` for the Neon driver; unset for real Neon",
+    optional: true,
+    schema: z.string().regex(/^[^\s/:]+:\d+\/\S*$/, "expected host:port/path without a scheme"),
+  },
+  {
+    name: "NEON_USE_SECURE_WEBSOCKET",
+    description: "Use wss:// to reach Postgres (false only for the local proxy)",
+    default: "true",
+    schema: bool,
+  },
+  {
+    name: "NEON_PIPELINE_CONNECT",
+    description: "Neon pipelined connect: `password` (Neon) or `false` (scram/trust servers)",
+    default: "password",
+    schema: z.enum(["password", "false"]).transform((
+      v,
+    ) => (v === "false" ? false : "password" as const)),
+  },
+  {
+    name: "DB_POOL_MAX",
+    description: "Maximum Postgres connections per process",
+    default: "10",
+    schema: positiveInt,
+  },
+  {
+    name: "READY_TIMEOUT_MS",
+    description: "Time budget of each dependency check in `GET /ready`",
+    default: "1000",
+    schema: positiveInt,
+  },
+  {
+    name: "SHUTDOWN_TIMEOUT_MS",
+    description: "How long SIGTERM waits for in-flight work before exiting",
+    default: "10000",
+    schema: positiveInt,
+  },
+] as const satisfies readonly VariableSpec[];
+
+type ParsedValues = {
+  [S in (typeof VARIABLES)[number] as S["name"]]: S extends { optional: true }
+    ? z.output<S["schema"]> | undefined
+    : z.output<S["schema"]>;
+};
+
+/** The validated configuration, built once per process and passed down. */
+export interface Config {
+  env: "development" | "test" | "production";
+  logLevel: "debug" | "info" | "warn" | "error";
+  edge: { host: string; port: number };
+  redis: { url: string; token: string };
+  database: {
+    url: string;
+    wsProxy: string | null;
+    useSecureWebSocket: boolean;
+    pipelineConnect: "password" | false;
+    poolMax: number;
+  };
+  readyTimeoutMs: number;
+  shutdownTimeoutMs: number;
+}
+
+/** Options for {@linkcode parseConfig}. */
+export interface ParseConfigOptions {
+  /** Reads a `NAME_FILE` secret. @default Deno.readTextFileSync */
+  readTextFile?: (path: string) => string;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: string, secret: boolean): string {
+  const shown = secret
+    ? ""
+    : ` (got ${JSON.stringify(raw.length > 80 ? raw.slice(0, 80) + "…" : raw)})`;
+  return `${issue.message}${shown}`;
+}
+
+/**
+ * Validates `env` and returns the typed configuration; throws one
+ * {@linkcode ConfigError} naming every invalid or missing variable.
+ */
+export function parseConfig(
+  env: Record<string, string | undefined>,
+  options: ParseConfigOptions = {},
+): Config {
+  const readTextFile = options.readTextFile ?? ((p: string) => Deno.readTextFileSync(p));
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+
+  for (const spec of VARIABLES as readonly VariableSpec[]) {
+    let raw = env[spec.name];
+    if (spec.secret) {
+      const file = env[`${spec.name}_FILE`];
+      if (file !== undefined && raw !== undefined) {
+        problems.push(`${spec.name}: set either ${spec.name} or ${spec.name}_FILE, not both`);
+        continue;
+      }
+      if (file !== undefined) {
+        try {
+          // Mounted secrets usually end with a newline that is not part of the value.
+          raw = readTextFile(file).replace(/\r?\n$/, "");
+        } catch (err) {
+          const reason = err instanceof Error ? err.name : "unreadable";
+          problems.push(`${spec.name}_FILE: cannot read ${JSON.stringify(file)} (${reason})`);
+          continue;
+        }
+      }
+    }
+    if (raw === undefined || raw === "") {
+      if (spec.default !== undefined) raw = spec.default;
+      else if (spec.optional) {
+        values[spec.name] = undefined;
+        continue;
+      } else {
+        problems.push(
+          `${spec.name}: missing (${spec.description}${
+            spec.secret ? `; or set ${spec.name}_FILE` : ""
+          })`,
+        );
+        continue;
+      }
+    }
+    const parsed = spec.schema.safeParse(raw);
+    if (parsed.success) values[spec.name] = parsed.data;
+    else {
+      problems.push(`${spec.name}: ${describeIssue(parsed.error.issues[0]!, raw, !!spec.secret)}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const v = values as ParsedValues;
+  return {
+    env: v.APP_ENV,
+    logLevel: v.LOG_LEVEL,
+    edge: { host: v.EDGE_HOST, port: v.EDGE_PORT },
+    redis: { url: v.UPSTASH_REDIS_REST_URL, token: v.UPSTASH_REDIS_REST_TOKEN },
+    database: {
+      url: v.DATABASE_URL,
+      wsProxy: v.NEON_WS_PROXY ?? null,
+      useSecureWebSocket: v.NEON_USE_SECURE_WEBSOCKET,
+      pipelineConnect: v.NEON_PIPELINE_CONNECT,
+      poolMax: v.DB_POOL_MAX,
+    },
+    readyTimeoutMs: v.READY_TIMEOUT_MS,
+    shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
+  };
+}
+
+/** Reads the process environment; the one place that calls `Deno.env`. */
+export function loadConfig(): Config {
+  return parseConfig(Deno.env.toObject());
+}
+
+/** The README configuration table, rendered from {@linkcode VARIABLES}. */
+export function renderConfigTable(): string {
+  const rows = (VARIABLES as readonly VariableSpec[]).map((s) => {
+    const def = s.default !== undefined
+      ? `\`${s.default}\``
+      : s.optional
+      ? "(unset)"
+      : "**required**";
+    const secret = s.secret ? `yes (or \`${s.name}_FILE\`)` : "no";
+    return `| \`${s.name}\` | ${def} | ${secret} | ${s.description} |`;
+  });
+  return ["| variable | default | secret | meaning |", "| --- | --- | --- | --- |", ...rows].join(
+    "\n",
+  );
+}
+
+/** Externally configured services, as the dev stack needs to know them. */
+export interface ConfiguredServices {
+  redis: { url: string; token: string };
+  databaseUrl: string;
+}
+
+/**
+ * The services named by `UPSTASH_REDIS_REST_URL`/`_TOKEN` and `DATABASE_URL`
+ * (secrets may come from `_FILE`), or null when none is set — then the dev
+ * stack starts its own. Some but not all set, or invalid values, throw a
+ * ConfigError.
+ */
+export function configuredServices(
+  env: Record<string, string | undefined>,
+  options: ParseConfigOptions = {},
+): ConfiguredServices | null {
+  const has = (name: string) => !!env[name] || !!env[`${name}_FILE`];
+  const names = ["UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "DATABASE_URL"];
+  const missing = names.filter((n) => !has(n));
+  if (missing.length === names.length) return null;
+  if (missing.length > 0) {
+    // Half-configured is almost always a mistake; starting a local Redis next
+    // to a production database would be worse than failing.
+    throw new ConfigError(
+      missing.map((n) => `${n}: missing (set all of ${names.join(", ")} or none of them)`),
+    );
+  }
+  const config = parseConfig(env, options);
+  return { redis: config.redis, databaseUrl: config.database.url };
+}
+
+/** A copy of the process environment, for tools that pass it to parseConfig or child processes. */
+export function readEnvironment(): Record<string, string> {
+  return Deno.env.toObject();
+}

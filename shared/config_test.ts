@@ -1,0 +1,158 @@
+import assert from "node:assert/strict";
+import { type Config, parseConfig, renderConfigTable } from "./config.ts";
+import { ConfigError } from "./errors.ts";
+
+const VALID = {
+  UPSTASH_REDIS_REST_URL: "http://127.0.0.1:8079",
+  UPSTASH_REDIS_REST_TOKEN: "tok-secret-123",
+  DATABASE_URL: "postgresql://app:pw-secret-456@127.0.0.1:5432/db",
+};
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${err}`);
+    return err.problems;
+  }
+  assert.fail("parseConfig() did not throw");
+}
+
+Deno.test("parseConfig() applies defaults that work locally", () => {
+  const config: Config = parseConfig(VALID);
+  assert.equal(config.env, "development");
+  assert.equal(config.logLevel, "info");
+  assert.deepEqual(config.edge, { host: "127.0.0.1", port: 8787 });
+  assert.deepEqual(config.redis, { url: VALID.UPSTASH_REDIS_REST_URL, token: "tok-secret-123" });
+  assert.deepEqual(config.database, {
+    url: VALID.DATABASE_URL,
+    wsProxy: null,
+    useSecureWebSocket: true,
+    pipelineConnect: "password",
+    poolMax: 10,
+  });
+  assert.equal(config.readyTimeoutMs, 1000);
+  assert.equal(config.shutdownTimeoutMs, 10000);
+});
+
+Deno.test("parseConfig() converts types of the local-proxy settings", () => {
+  const config = parseConfig({
+    ...VALID,
+    EDGE_PORT: "0",
+    NEON_WS_PROXY: "127.0.0.1:5555/v1",
+    NEON_USE_SECURE_WEBSOCKET: "false",
+    NEON_PIPELINE_CONNECT: "false",
+    DB_POOL_MAX: "4",
+  });
+  assert.equal(config.edge.port, 0);
+  assert.deepEqual(config.database, {
+    url: VALID.DATABASE_URL,
+    wsProxy: "127.0.0.1:5555/v1",
+    useSecureWebSocket: false,
+    pipelineConnect: false,
+    poolMax: 4,
+  });
+});
+
+Deno.test("parseConfig() reports every invalid or missing variable in one error", () => {
+  const problems = problemsOf(() =>
+    parseConfig({
+      APP_ENV: "staging",
+      EDGE_PORT: "http",
+      UPSTASH_REDIS_REST_URL: "redis://nope",
+      DB_POOL_MAX: "-1",
+      NEON_WS_PROXY: "ws://x:1/v1",
+    })
+  );
+  const names = problems.map((p) => p.split(":")[0]);
+  assert.deepEqual(names, [
+    "APP_ENV",
+    "EDGE_PORT",
+    "UPSTASH_REDIS_REST_URL",
+    "UPSTASH_REDIS_REST_TOKEN",
+    "DATABASE_URL",
+    "NEON_WS_PROXY",
+    "DB_POOL_MAX",
+  ]);
+  assert.match(problems[1]!, /got "http"/);
+  assert.match(problems[3]!, /missing .*UPSTASH_REDIS_REST_TOKEN_FILE/);
+});
+
+Deno.test("parseConfig() never echoes a secret value in its message", () => {
+  const err = (() => {
+    try {
+      parseConfig({ ...VALID, DATABASE_URL: "mysql://root:hunter2-top-secret@db/x" });
+    } catch (e) {
+      return e as Error;
+    }
+  })();
+  assert.ok(err instanceof ConfigError);
+  assert.match(err.message, /DATABASE_URL: expected a postgres/);
+  assert.ok(!err.message.includes("hunter2"), err.message);
+});
+
+Deno.test("parseConfig() reads secrets from NAME_FILE and strips the trailing newline", () => {
+  const files: Record<string, string> = {
+    "/run/secrets/token": "file-token\n",
+    "/run/secrets/db": "postgresql://u:p@h:5432/d\n",
+  };
+  const config = parseConfig(
+    {
+      UPSTASH_REDIS_REST_URL: VALID.UPSTASH_REDIS_REST_URL,
+      UPSTASH_REDIS_REST_TOKEN_FILE: "/run/secrets/token",
+      DATABASE_URL_FILE: "/run/secrets/db",
+    },
+    {
+      readTextFile: (p) => {
+        const text = files[p];
+        if (text === undefined) throw new Deno.errors.NotFound(p);
+        return text;
+      },
+    },
+  );
+  assert.equal(config.redis.token, "file-token");
+  assert.equal(config.database.url, "postgresql://u:p@h:5432/d");
+});
+
+Deno.test("parseConfig() reads a real secret file from disk", async () => {
+  const file = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(file, "disk-token");
+    const config = parseConfig({
+      ...VALID,
+      UPSTASH_REDIS_REST_TOKEN: undefined,
+      UPSTASH_REDIS_REST_TOKEN_FILE: file,
+    });
+    assert.equal(config.redis.token, "disk-token");
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("parseConfig() rejects unreadable secret files and NAME together with NAME_FILE", () => {
+  const problems = problemsOf(() =>
+    parseConfig({
+      ...VALID,
+      UPSTASH_REDIS_REST_TOKEN_FILE: "/also/set",
+      DATABASE_URL: undefined,
+      DATABASE_URL_FILE: "/does/not/exist",
+    }, {
+      readTextFile: (p) => {
+        throw new Deno.errors.NotFound(p);
+      },
+    })
+  );
+  assert.deepEqual(problems, [
+    "UPSTASH_REDIS_REST_TOKEN: set either UPSTASH_REDIS_REST_TOKEN or UPSTASH_REDIS_REST_TOKEN_FILE, not both",
+    'DATABASE_URL_FILE: cannot read "/does/not/exist" (NotFound)',
+  ]);
+});
+
+Deno.test("README configuration table matches the config schema", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const start = readme.indexOf("<!-- config-table:start -->");
+  const end = readme.indexOf("<!-- config-table:end -->");
+  assert.ok(start >= 0 && end > start, "README lacks the config-table markers");
+  const table = readme.slice(start + "<!-- config-table:start -->".length, end).trim();
+  assert.equal(table, renderConfigTable(), "README is stale: run `deno task config:docs`");
+});

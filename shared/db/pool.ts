@@ -1,0 +1,100 @@
+/**
+ * Builds the `@neondatabase/serverless` Pool that edge and workers share, with
+ * the Neon socket settings applied to this pool only (not to the global
+ * `neonConfig`), so a local pool and a Neon pool can coexist in one process.
+ *
+ * @module
+ */
+import { Client, type ClientConfig, Pool } from "@neondatabase/serverless";
+
+/** Settings for {@linkcode createPool}. */
+export interface PoolSettings {
+  /** `postgresql://user:password@host:port/database`; Neon's `?sslmode=require` suffix is fine. */
+  databaseUrl: string;
+  /**
+   * WebSocket proxy in the string form `host:port/path` (the driver appends
+   * `?address=host:port`). Set it locally (`dev/neon_proxy.ts`); leave it
+   * null/undefined for real Neon, whose endpoint is the driver's default.
+   * @default undefined
+   */
+  wsProxy?: string | null;
+  /** `wss:` when true, `ws:` when false. @default true; false for a local plain proxy */
+  useSecureWebSocket?: boolean;
+  /**
+   * `"password"` sends startup, cleartext password and first query together
+   * (saves round trips on Neon). Local PostgreSQL with scram-sha-256 rejects it
+   * ("invalid SASL authentication mechanism"), so use `false` locally.
+   * @default "password"
+   */
+  pipelineConnect?: "password" | false;
+  /** Maximum number of connections. @default 10 (node-postgres) */
+  max?: number;
+  /** How long `connect()`/`query()` wait for a connection before failing. @default 0 (forever) */
+  connectionTimeoutMillis?: number;
+  /**
+   * Called when an idle pooled connection fails (the pool drops it). Neon
+   * closes idle connections when a compute suspends, and after `pool.end()` an
+   * idle client reports "Failed to send frame", so this is routine.
+   * @default logs a warning with console.warn
+   */
+  onError?: (error: Error) => void;
+}
+
+function warnIdleError(error: Error): void {
+  console.warn(`Idle database connection failed and was dropped: ${error.message}`);
+}
+
+/**
+ * Creates a Pool whose connections use `settings`. An `error` listener is
+ * always attached: without one, an idle client's error (e.g. after
+ * `pool.end()`) is an uncaught exception that kills the process.
+ *
+ * @example Local pool through dev/neon_proxy.ts
+ * ```ts
+ * const pool = createPool({ databaseUrl, wsProxy: "127.0.0.1:8080/v1",
+ *   useSecureWebSocket: false, pipelineConnect: false });
+ * const { rows } = await pool.query("select $1::int + $2::int as sum", [1, 2]);
+ * await pool.end();
+ * ```
+ */
+export function createPool(settings: PoolSettings): Pool {
+  if (!/^postgres(ql)?:\/\//.test(settings.databaseUrl)) {
+    throw new TypeError("Cannot create a pool: databaseUrl must start with postgresql://");
+  }
+  if (settings.max !== undefined && !(Number.isInteger(settings.max) && settings.max > 0)) {
+    throw new RangeError(
+      `Cannot create a pool: max must be a positive integer, got ${settings.max}`,
+    );
+  }
+  const { wsProxy } = settings;
+  const useSecureWebSocket = settings.useSecureWebSocket ?? true;
+  const pipelineConnect = settings.pipelineConnect ?? "password";
+
+  // Per-pool rather than global neonConfig: each Client has its own socket
+  // object (`client.neonConfig`, an instance of the neonConfig class) whose
+  // setters store instance overrides that win over the static (global) values
+  // in 1.2.0, and the Pool builds its clients with `new pool.Client(options)`.
+  // Passing a `stream` in the pool options would share ONE socket between all
+  // clients, and the `Client` pool option is overwritten by NeonPool's own
+  // field, so the subclass is installed on the pool instance instead.
+  class ConfiguredClient extends Client {
+    constructor(config?: string | ClientConfig) {
+      super(config);
+      const socket = this.neonConfig;
+      if (wsProxy != null) socket.wsProxy = wsProxy;
+      socket.useSecureWebSocket = useSecureWebSocket;
+      socket.pipelineConnect = pipelineConnect;
+    }
+  }
+
+  const pool = new Pool({
+    connectionString: settings.databaseUrl,
+    ...(settings.max !== undefined ? { max: settings.max } : {}),
+    ...(settings.connectionTimeoutMillis !== undefined
+      ? { connectionTimeoutMillis: settings.connectionTimeoutMillis }
+      : {}),
+  });
+  pool.Client = ConfiguredClient;
+  pool.on("error", settings.onError ?? warnIdleError);
+  return pool;
+}

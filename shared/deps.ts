@@ -1,0 +1,53 @@
+/**
+ * The dependency bag each process builds ONCE in its composition root
+ * (edge/main.ts, workers/main.ts) and passes down explicitly.
+ *
+ * @module
+ */
+import { Redis } from "@upstash/redis";
+import type { Pool } from "@neondatabase/serverless";
+import type { Config } from "./config.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { createPool } from "./db/pool.ts";
+
+/** What request handlers and tasks get. */
+export interface Deps {
+  config: Config;
+  redis: Redis;
+  sql: Pool;
+  log: Logger;
+  /** Clock in epoch milliseconds; tests inject a fake one. */
+  now: () => number;
+}
+
+/** Builds the Upstash client with bounded retries (the default retries ~4.3 s). */
+export function createRedis(config: Config["redis"]): Redis {
+  return new Redis({
+    url: config.url,
+    token: config.token,
+    // A gateway must fail fast: two quick retries on network errors, then the
+    // caller (breaker, readiness check) decides.
+    retry: { retries: 2, backoff: (i) => 20 * (i + 1) },
+    enableTelemetry: false,
+  });
+}
+
+/** Builds the full dependency bag for one process. */
+export function makeDeps(config: Config, service: "edge" | "worker" | "migrate"): Deps {
+  const log = createLogger({ level: config.logLevel, fields: { service } });
+  const sql = createPool({
+    databaseUrl: config.database.url,
+    wsProxy: config.database.wsProxy,
+    useSecureWebSocket: config.database.useSecureWebSocket,
+    pipelineConnect: config.database.pipelineConnect,
+    max: config.database.poolMax,
+    connectionTimeoutMillis: config.readyTimeoutMs * 5,
+    onError: (err) => log.warn("postgres pool error", { err }),
+  });
+  return { config, redis: createRedis(config.redis), sql, log, now: Date.now };
+}
+
+/** Releases what {@linkcode makeDeps} opened. */
+export async function closeDeps(deps: Deps): Promise<void> {
+  await deps.sql.end().catch((err) => deps.log.warn("closing postgres pool failed", { err }));
+}
