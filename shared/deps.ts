@@ -47,7 +47,23 @@ export function makeDeps(config: Config, service: "edge" | "worker" | "migrate")
   return { config, redis: createRedis(config.redis), sql, log, now: Date.now };
 }
 
-/** Releases what {@linkcode makeDeps} opened. */
-export async function closeDeps(deps: Deps): Promise<void> {
-  await deps.sql.end().catch((err) => deps.log.warn("closing postgres pool failed", { err }));
+/**
+ * Releases what {@linkcode makeDeps} opened. Bounded by `timeoutMs`: a pool
+ * waiting on a connection attempt to a hung database would otherwise hold
+ * shutdown for the whole connection timeout.
+ */
+export async function closeDeps(deps: Deps, timeoutMs = 2000): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const ended = await Promise.race([
+    deps.sql.end().then(
+      () => true,
+      (err) => {
+        deps.log.warn("closing postgres pool failed", { err });
+        return true;
+      },
+    ),
+    new Promise<boolean>((r) => timer = setTimeout(() => r(false), timeoutMs)),
+  ]);
+  clearTimeout(timer);
+  if (!ended) deps.log.warn("postgres pool did not close in time", { timeout_ms: timeoutMs });
 }

@@ -1,0 +1,81 @@
+/**
+ * Test support: the stack a test file talks to. Under `deno task test` the
+ * runner has started one shared, migrated stack and exported its settings
+ * (PCOVE_SHARED_STACK=1); a test file run on its own starts (and migrates)
+ * a private one.
+ *
+ * @module
+ */
+import { parseConfig, readEnvironment } from "../shared/config.ts";
+import { createRedis, type Deps } from "../shared/deps.ts";
+import { createPool } from "../shared/db/pool.ts";
+import { createLogger } from "../shared/log.ts";
+import { migrateStack } from "./migrate_stack.ts";
+import { settingsToEnv, type StackSettings, startStack } from "./stack.ts";
+
+/** A stack for tests plus a way to build app deps against it. */
+export interface TestStack extends AsyncDisposable {
+  readonly settings: StackSettings;
+  /** Deps as production builds them (pool + Upstash client); logs are captured in `logs`. */
+  makeDeps(overrides?: Record<string, string>): Deps & { logs: string[] };
+  /** Environment variables for a child process (edge/worker) against this stack. */
+  env(): Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** Uses the runner's shared stack, or starts a private one. */
+export async function useTestStack(): Promise<TestStack> {
+  const env = readEnvironment();
+  let settings: StackSettings;
+  let stopStack: () => Promise<void> = () => Promise.resolve();
+  if (env.PCOVE_SHARED_STACK === "1") {
+    const config = parseConfig(env);
+    settings = {
+      redis: config.redis,
+      database: {
+        url: config.database.url,
+        wsProxy: config.database.wsProxy,
+        useSecureWebSocket: config.database.useSecureWebSocket,
+        pipelineConnect: config.database.pipelineConnect,
+      },
+      local: true,
+    };
+  } else {
+    const stack = await startStack();
+    stopStack = () => stack.stop();
+    try {
+      await migrateStack(stack.settings);
+    } catch (err) {
+      await stack.stop();
+      throw err;
+    }
+    settings = stack.settings;
+  }
+  const pools: { end(): Promise<void> }[] = [];
+  const stop = async () => {
+    await Promise.allSettled(pools.map((p) => p.end()));
+    await stopStack();
+  };
+  return {
+    settings,
+    env: () => settingsToEnv(settings),
+    makeDeps(overrides = {}) {
+      const config = parseConfig({ ...settingsToEnv(settings), APP_ENV: "test", ...overrides });
+      const logs: string[] = [];
+      const log = createLogger({ level: "debug", write: (l) => logs.push(l) });
+      const sql = createPool({
+        databaseUrl: config.database.url,
+        wsProxy: config.database.wsProxy,
+        useSecureWebSocket: config.database.useSecureWebSocket,
+        pipelineConnect: config.database.pipelineConnect,
+        max: 2,
+        connectionTimeoutMillis: 2000,
+        onError: () => {},
+      });
+      pools.push(sql);
+      return { config, redis: createRedis(config.redis), sql, log, now: Date.now, logs };
+    },
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}

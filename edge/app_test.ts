@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { parseConfig } from "../shared/config.ts";
+import { createRedis, type Deps } from "../shared/deps.ts";
+import { createPool } from "../shared/db/pool.ts";
+import { AppError } from "../shared/errors.ts";
+import { createLogger } from "../shared/log.ts";
+import { createApp } from "./app.ts";
+
+/**
+ * Deps for routes that do no I/O: clients pointed at an unused port are built
+ * (lazily connecting) but never called.
+ */
+function offlineDeps(logs: string[]): Deps {
+  const config = parseConfig({
+    UPSTASH_REDIS_REST_URL: "http://127.0.0.1:9",
+    UPSTASH_REDIS_REST_TOKEN: "t",
+    DATABASE_URL: "postgresql://u:p@127.0.0.1:9/db",
+  });
+  return {
+    config,
+    redis: createRedis(config.redis),
+    sql: createPool({ databaseUrl: config.database.url, onError: () => {} }),
+    log: createLogger({ write: (l) => logs.push(l) }),
+    now: Date.now,
+  };
+}
+
+Deno.test("GET /health answers ok without touching any dependency", async () => {
+  const app = createApp(offlineDeps([]));
+  const res = await app.request("/health");
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { status: "ok" });
+  assert.match(res.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
+});
+
+Deno.test("unknown routes get a 404 problem+json with a stable code and the request id", async () => {
+  const app = createApp(offlineDeps([]));
+  const res = await app.request("/nope?x=1", { headers: { "X-Request-Id": "req-abc-1" } });
+  assert.equal(res.status, 404);
+  assert.equal(res.headers.get("content-type"), "application/problem+json");
+  assert.equal(res.headers.get("x-request-id"), "req-abc-1");
+  assert.deepEqual(await res.json(), {
+    type: "/problems/not-found",
+    instance: "/nope",
+    request_id: "req-abc-1",
+    code: "not-found",
+    status: 404,
+    title: "Not found",
+    detail: "No route for GET /nope",
+  });
+});
+
+Deno.test("a client-supplied request id with unsafe characters is replaced", async () => {
+  const app = createApp(offlineDeps([]));
+  const res = await app.request("/health", { headers: { "X-Request-Id": 'a b"<script>' } });
+  assert.match(res.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
+  await res.body?.cancel();
+});
+
+Deno.test("AppError becomes its status and code; other errors an opaque, logged 500", async () => {
+  const logs: string[] = [];
+  const app = createApp(offlineDeps(logs));
+  app.get("/teapot", () => {
+    throw new AppError("teapot", 418, "I am a teapot", { details: { brew: "tea" } });
+  });
+  app.get("/boom", () => {
+    throw new Error("secret internal detail");
+  });
+  const teapot = await app.request("/teapot");
+  assert.equal(teapot.status, 418);
+  const body = await teapot.json();
+  assert.equal(body.code, "teapot");
+  assert.equal(body.brew, "tea");
+
+  const boom = await app.request("/boom", { headers: { "X-Request-Id": "r-500" } });
+  assert.equal(boom.status, 500);
+  const text = await boom.text();
+  assert.ok(!text.includes("secret internal detail"));
+  assert.equal(JSON.parse(text).code, "internal");
+  const logged = logs.map((l) => JSON.parse(l)).find((l) => l.msg === "unhandled error");
+  assert.equal(logged?.request_id, "r-500");
+  assert.equal(logged?.err.message, "secret internal detail");
+});
+
+Deno.test("every request writes one JSON access-log line with its request id", async () => {
+  const logs: string[] = [];
+  const app = createApp(offlineDeps(logs));
+  const res = await app.request("/missing", { headers: { "X-Request-Id": "r-log" } });
+  await res.body?.cancel();
+  const lines = logs.map((l) => JSON.parse(l)).filter((l) => l.msg === "request");
+  assert.equal(lines.length, 1);
+  assert.equal(lines[0].request_id, "r-log");
+  assert.equal(lines[0].status, 404);
+  assert.equal(lines[0].path, "/missing");
+  assert.equal(typeof lines[0].duration_ms, "number");
+});
