@@ -6,23 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { readEnvironment } from "../shared/config.ts";
+import { processesUsing } from "./leftovers.ts";
 
 const runDir = readEnvironment().PCOVE_TEST_RUN_DIR;
-
-/** Pids of processes whose command line or cwd mentions `dir`. */
-export function processesUsing(dir: string): string[] {
-  const found: string[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name) || entry.name === String(Deno.pid)) continue;
-    try {
-      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).replaceAll("\0", " ");
-      if (cmdline.includes(dir)) found.push(`${entry.name}: ${cmdline.trim()}`);
-    } catch {
-      // the process exited while we looked
-    }
-  }
-  return found;
-}
 
 Deno.test({
   name: "after the suite no stack temp directory remains",

@@ -1,0 +1,328 @@
+/**
+ * A throwaway PostgreSQL server for tests and the local stack: initdb into a
+ * directory the caller owns, listen on a free loopback port with scram-sha-256
+ * password authentication, and create an application role and database. It can
+ * be stopped and started again on the same port and data.
+ *
+ * @module
+ */
+import { findPostgresBinaries } from "./binaries.ts";
+import { startWithPortRetry } from "./ports.ts";
+import { runCommand, ServerProcess, waitUntilReady } from "./server_process.ts";
+
+/** Options for {@linkcode PostgresServer.start}. */
+export interface PostgresServerOptions {
+  /** Parent directory the caller owns and removes; the data and socket directories go inside it. */
+  dir: string;
+  /** Database created for the application role. @default "pleasant_cove" */
+  database?: string;
+  /** Application role (LOGIN, random scram-sha-256 password). @default "app" */
+  appUser?: string;
+  /**
+   * Trade durability for speed (fsync, synchronous_commit and full_page_writes
+   * off, initdb --no-sync): a crash of the machine may corrupt the data, which
+   * is fine for a throwaway instance. @default true
+   */
+  fast?: boolean;
+}
+
+/** PostgreSQL could not be initialised, started or set up; the message carries its output. */
+export class PostgresServerError extends Error {
+  override name = "PostgresServerError";
+}
+
+/** Superuser created by initdb; named explicitly so it does not depend on who runs initdb. */
+const SUPERUSER = "postgres";
+/** initdb and postgres refuse to run as uid 0; as root we run them as this system user. */
+const SYSTEM_USER = "postgres";
+
+interface SystemUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+interface Layout {
+  dataDir: string;
+  socketDir: string;
+  /** Present when we are root and the server runs as another user. */
+  runAs: SystemUser | null;
+}
+
+async function lookupSystemUser(name: string): Promise<SystemUser> {
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("getent", { args: ["passwd", name], stdout: "piped" }).output();
+  } catch (err) {
+    throw new PostgresServerError(`Cannot look up the "${name}" system user: getent failed`, {
+      cause: err,
+    });
+  }
+  const fields = new TextDecoder().decode(out.stdout).trim().split(":");
+  if (!out.success || fields.length < 4) {
+    throw new PostgresServerError(
+      `Cannot run PostgreSQL as root: initdb and postgres refuse uid 0 and there is no "${name}" ` +
+        `system user to run them as. Install the postgresql package (it creates the user), ` +
+        `create it with "useradd --system --user-group ${name}", or run as a non-root user`,
+    );
+  }
+  return { name, uid: Number(fields[2]), gid: Number(fields[3]) };
+}
+
+/** 144 random bits as hex: URL-safe, so it goes into connection strings unescaped. */
+function randomPassword(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(18));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function checkIdentifier(what: string, value: string): void {
+  if (value.length === 0 || new TextEncoder().encode(value).length > 63) {
+    throw new RangeError(`Cannot use ${what} "${value}": it must have 1 to 63 bytes`);
+  }
+}
+
+async function prepareLayout(dir: string): Promise<Layout> {
+  const runAs = Deno.uid() === 0 ? await lookupSystemUser(SYSTEM_USER) : null;
+  const base = `${dir}/postgres`;
+  const layout = { dataDir: `${base}/data`, socketDir: `${base}/socket`, runAs };
+  // The socket dir is private: `--auth-local=trust` is only safe when nobody
+  // else can reach the socket. The path must fit in sun_path (108 bytes).
+  if (`${layout.socketDir}/.s.PGSQL.65535.lock`.length > 107) {
+    throw new PostgresServerError(`Cannot use "${dir}": the unix socket path would be too long`);
+  }
+  try {
+    await Deno.mkdir(base, { mode: 0o700 });
+    await Deno.mkdir(layout.socketDir, { mode: 0o700 });
+    if (runAs) {
+      await Deno.chown(base, runAs.uid, runAs.gid);
+      await Deno.chown(layout.socketDir, runAs.uid, runAs.gid);
+      // Deno.makeTempDir() creates 0700 directories; the postgres user needs to
+      // traverse (not list) the caller's directory to reach its own.
+      const mode = (await Deno.stat(dir)).mode ?? 0o700;
+      await Deno.chmod(dir, (mode & 0o7777) | 0o011);
+    }
+  } catch (err) {
+    throw new PostgresServerError(`Cannot prepare "${base}" for PostgreSQL: ${err}`, {
+      cause: err,
+    });
+  }
+  return layout;
+}
+
+async function initdb(
+  binary: string,
+  layout: Layout,
+  superPassword: string,
+  fast: boolean,
+): Promise<void> {
+  const pwfile = `${layout.dataDir}.pw`;
+  await Deno.writeTextFile(pwfile, superPassword + "\n", { mode: 0o600 });
+  try {
+    if (layout.runAs) await Deno.chown(pwfile, layout.runAs.uid, layout.runAs.gid);
+    await runCommand(binary, [
+      "-D",
+      layout.dataDir,
+      `--username=${SUPERUSER}`,
+      `--pwfile=${pwfile}`,
+      "--auth-host=scram-sha-256",
+      // Trust is limited to the private socket dir; setup uses it, clients use TCP + scram.
+      "--auth-local=trust",
+      "--encoding=UTF8",
+      "--locale=C",
+      "--no-instructions",
+      ...(fast ? ["--no-sync"] : []),
+    ], { user: layout.runAs?.name });
+  } catch (err) {
+    throw new PostgresServerError(`Cannot initialise PostgreSQL in "${layout.dataDir}": ${err}`, {
+      cause: err,
+    });
+  } finally {
+    await Deno.remove(pwfile).catch(() => {});
+  }
+}
+
+function startupMessage(user: string, database: string): Uint8Array {
+  const body = new TextEncoder().encode(`user\0${user}\0database\0${database}\0\0`);
+  const message = new Uint8Array(8 + body.length);
+  const view = new DataView(message.buffer);
+  view.setInt32(0, message.length);
+  view.setInt32(4, 196608); // protocol 3.0
+  message.set(body, 8);
+  return message;
+}
+
+/**
+ * True when the server answers a StartupMessage with an authentication request
+ * ('R'). A TCP accept alone is not enough: while starting up or recovering,
+ * postgres accepts and then replies 'E' (57P03 "the database system is
+ * starting up"). Hanging up before authenticating leaves nothing in the
+ * server log (observed with PostgreSQL 15).
+ */
+async function acceptsLogins(port: number): Promise<boolean> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  // Closing the connection makes a stuck read fail, so one probe cannot outlive the deadline.
+  const timer = setTimeout(() => conn.close(), 2_000);
+  try {
+    const message = startupMessage(SUPERUSER, "postgres");
+    for (let written = 0; written < message.length;) {
+      written += await conn.write(message.subarray(written));
+    }
+    const reply = new Uint8Array(1);
+    return (await conn.read(reply)) === 1 && reply[0] === 0x52;
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // already closed by the timer
+    }
+  }
+}
+
+/** A running (or stopped, restartable) throwaway PostgreSQL server. */
+export class PostgresServer {
+  /** TCP port on 127.0.0.1; kept across {@linkcode restart}. */
+  readonly port: number;
+  /** `postgresql://<app>:<pw>@127.0.0.1:<port>/<database>`, scram-sha-256. */
+  readonly databaseUrl: string;
+  /** Superuser URL for the same database, also scram-sha-256; for tests that need it. */
+  readonly adminUrl: string;
+  readonly #binary: string;
+  readonly #layout: Layout;
+  readonly #fast: boolean;
+  #process: ServerProcess | null = null;
+  #startupMs = 0;
+
+  private constructor(
+    binary: string,
+    layout: Layout,
+    port: number,
+    urls: { databaseUrl: string; adminUrl: string },
+    fast: boolean,
+  ) {
+    this.#binary = binary;
+    this.#layout = layout;
+    this.port = port;
+    this.databaseUrl = urls.databaseUrl;
+    this.adminUrl = urls.adminUrl;
+    this.#fast = fast;
+  }
+
+  /**
+   * Initialises a data directory inside `options.dir`, starts the server on a
+   * free loopback port (retrying on a port clash) and creates the application
+   * role and database. When a step fails, whatever was started is stopped.
+   *
+   * @throws {MissingBinaryError} initdb, postgres or psql is not installed
+   * @throws {PostgresServerError} a step failed; the message carries the output
+   */
+  static async start(options: PostgresServerOptions): Promise<PostgresServer> {
+    const started = performance.now();
+    const database = options.database ?? "pleasant_cove";
+    const appUser = options.appUser ?? "app";
+    checkIdentifier("database", database);
+    checkIdentifier("appUser", appUser);
+    if (appUser === SUPERUSER) {
+      throw new RangeError(`Cannot use appUser "${appUser}": it is the superuser's name`);
+    }
+    const fast = options.fast ?? true;
+    const binaries = findPostgresBinaries();
+    const layout = await prepareLayout(options.dir);
+    const superPassword = randomPassword();
+    const appPassword = randomPassword();
+    await initdb(binaries.initdb, layout, superPassword, fast);
+
+    const [user, db] = [encodeURIComponent(appUser), encodeURIComponent(database)];
+    const server = await startWithPortRetry(async (port) => {
+      const server = new PostgresServer(binaries.postgres, layout, port, {
+        databaseUrl: `postgresql://${user}:${appPassword}@127.0.0.1:${port}/${db}`,
+        adminUrl: `postgresql://${SUPERUSER}:${superPassword}@127.0.0.1:${port}/${db}`,
+      }, fast);
+      await server.#launch();
+      return server;
+    });
+    try {
+      // psql variables (:"x" identifiers, :'x' literals) do the quoting.
+      const sql = [
+        "SET password_encryption = 'scram-sha-256';",
+        `CREATE ROLE :"app_user" LOGIN PASSWORD :'app_password';`,
+        `CREATE DATABASE :"app_db" OWNER :"app_user";`,
+      ].join("\n");
+      await runCommand(binaries.psql, [
+        ...["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", layout.socketDir, "-p", String(server.port)],
+        ...["-U", SUPERUSER, "-d", "postgres", "-v", `app_user=${appUser}`],
+        ...["-v", `app_password=${appPassword}`, "-v", `app_db=${database}`],
+      ], { user: layout.runAs?.name, stdin: sql });
+    } catch (err) {
+      const output = server.#process?.recentOutput() ?? "";
+      await server.stop();
+      throw new PostgresServerError(
+        `Cannot create role "${appUser}" and database "${database}": ${err}\n${output}`,
+        { cause: err },
+      );
+    }
+    server.#startupMs = performance.now() - started;
+    return server;
+  }
+
+  /** Milliseconds {@linkcode start} took: initdb, first start, role and database creation. */
+  get startupMs(): number {
+    return this.#startupMs;
+  }
+
+  /** True while the server process runs. */
+  get running(): boolean {
+    return this.#process !== null && !this.#process.exited;
+  }
+
+  /** Process id of the postmaster, or null when stopped. */
+  get pid(): number | null {
+    return this.running ? this.#process!.pid : null;
+  }
+
+  /** Stops the server if it runs, then starts it again on the same port and data. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.#launch();
+  }
+
+  /** Fast shutdown (SIGINT: roll back open transactions, checkpoint, exit); SIGKILL after 10 s. */
+  async stop(): Promise<void> {
+    const proc = this.#process;
+    this.#process = null;
+    if (proc) await proc.stop("SIGINT", 10_000);
+  }
+
+  async #launch(): Promise<void> {
+    const settings: Record<string, string> = {
+      listen_addresses: "127.0.0.1",
+      port: String(this.port),
+      unix_socket_directories: this.#layout.socketDir,
+      password_encryption: "scram-sha-256",
+      shared_buffers: "16MB",
+      ...(this.#fast ? { fsync: "off", synchronous_commit: "off", full_page_writes: "off" } : {}),
+    };
+    const args = ["-D", this.#layout.dataDir];
+    for (const [key, value] of Object.entries(settings)) args.push("-c", `${key}=${value}`);
+    const proc = new ServerProcess(this.#binary, args, {
+      name: "postgres",
+      user: this.#layout.runAs?.name,
+      cwd: this.#layout.dataDir,
+    });
+    this.#process = proc;
+    try {
+      await waitUntilReady(proc, () => acceptsLogins(this.port), 30_000);
+    } catch (err) {
+      // SIGINT rather than SIGKILL: the postmaster then waits for its children
+      // and removes its shared memory, so nothing is left behind.
+      await proc.stop("SIGINT", 5_000);
+      this.#process = null;
+      if (/address already in use/i.test(proc.recentOutput())) {
+        throw new Deno.errors.AddrInUse(`Port ${this.port} is in use`, { cause: err });
+      }
+      throw new PostgresServerError(`Cannot start PostgreSQL on 127.0.0.1:${this.port}: ${err}`, {
+        cause: err,
+      });
+    }
+  }
+}

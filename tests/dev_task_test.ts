@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { processesUsing } from "../dev/leftovers.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+Deno.test("deno task dev brings up a ready system and Ctrl-C stops everything it started", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "pcove-devtask-" });
+  await Deno.chmod(tmp, 0o755);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "dev/dev.ts"],
+    cwd: ROOT,
+    env: { PATH: Deno.env.get("PATH") ?? "", TMPDIR: tmp, NO_COLOR: "1", EDGE_PORT: "0" },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = new Response(child.stdout).text();
+  let stderr = "";
+  try {
+    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let url: string | null = null;
+    while (url === null) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      stderr += value;
+      url = /try:\s+curl -i (\S+)\/ready/.exec(stderr)?.[1] ?? null;
+    }
+    assert.ok(url, `dev never printed its curl example:\n${stderr}`);
+    const res = await fetch(`${url}/ready`);
+    const body = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(body));
+    assert.equal(body.status, "ready");
+
+    child.kill("SIGINT");
+    const rest = (async () => {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        stderr += value;
+      }
+    })();
+    const status = await child.status;
+    await rest;
+    assert.equal(status.code, 0, stderr);
+    assert.match(stderr, /\[dev\] stopped/);
+    const logs = (await stdout).split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    assert.ok(logs.some((l) => l.msg === "worker ready"));
+    assert.ok(logs.some((l) => l.msg === "edge stopped"));
+    assert.deepEqual([...Deno.readDirSync(tmp)], [], "temp directories left behind");
+    assert.deepEqual(processesUsing(tmp), []);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // exited
+    }
+    await child.status;
+    await stdout.catch(() => "");
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
