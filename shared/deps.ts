@@ -29,6 +29,9 @@ export function createRedis(config: Config["redis"]): Redis {
     // caller (breaker, readiness check) decides.
     retry: { retries: 2, backoff: (i) => 20 * (i + 1) },
     enableTelemetry: false,
+    // Raw strings back: the SDK's default JSON.parse of every string result
+    // would turn a stored "123" into a number and payload text into objects.
+    automaticDeserialization: false,
   });
 }
 

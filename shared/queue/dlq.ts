@@ -1,0 +1,123 @@
+/**
+ * Dead-letter queue operations: list (newest first, by type), inspect,
+ * replay (one, or all of a type at a bounded rate), purge. Replays keep the
+ * task's id and idempotency key and reset its attempts.
+ *
+ * @module
+ */
+import type { QueueContext, TaskInfo, TaskQueue } from "./queue.ts";
+
+/** One page of dead tasks. */
+export interface DeadPage {
+  tasks: TaskInfo[];
+  /** Pass as `offset` for the next page; null at the end. */
+  nextOffset: number | null;
+  /** Entries in the listed set (all types, or the given type). */
+  total: number;
+}
+
+/** Options for {@linkcode listDead}. */
+export interface ListDeadOptions {
+  type?: string;
+  /** @default 50 */
+  limit?: number;
+  /** @default 0 */
+  offset?: number;
+}
+
+function dlqKey(ctx: QueueContext, type?: string): string {
+  return type ? ctx.keys.dlqByType(type) : ctx.keys.dlq;
+}
+
+/** Lists dead tasks, newest first. */
+export async function listDead(queue: TaskQueue, options: ListDeadOptions = {}): Promise<DeadPage> {
+  const ctx = queue.ctx;
+  const limit = Math.min(Math.max(1, options.limit ?? 50), 1000);
+  const offset = Math.max(0, options.offset ?? 0);
+  const key = dlqKey(ctx, options.type);
+  const [ids, total] = await Promise.all([
+    ctx.redis.zrange<string[]>(key, "+inf", "-inf", {
+      byScore: true,
+      rev: true,
+      offset,
+      count: limit,
+    }),
+    ctx.redis.zcard(key),
+  ]);
+  const infos = await Promise.all(ids.map((id) => queue.getTask(String(id))));
+  const tasks = infos.filter((t): t is TaskInfo => t !== null);
+  return { tasks, total, nextOffset: offset + ids.length < total ? offset + ids.length : null };
+}
+
+/** Replays the given dead tasks; returns the ids that were in the DLQ and are queued again. */
+export async function replayDead(queue: TaskQueue, ids: string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const ctx = queue.ctx;
+  const k = ctx.keys;
+  const codes = await ctx.scripts.dlqReplay.run<number[]>(
+    [k.ready("high"), k.ready("normal"), k.ready("low"), k.dlq, k.stats],
+    [k.prefix, k.notifyChannel, ctx.settings.idempotencyWindowMs, JSON.stringify(ids)],
+  );
+  return ids.filter((_, i) => Number(codes[i]) === 1);
+}
+
+/** Options for {@linkcode replayDeadByType}. */
+export interface ReplayByTypeOptions {
+  /** Tasks replayed per second, so a replay does not flood a recovering downstream. @default 100 */
+  perSecond?: number;
+  /** Stop after this many. @default all */
+  max?: number;
+  signal?: AbortSignal;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** Replays every dead task of `type`, oldest first, at a bounded rate; returns how many. */
+export async function replayDeadByType(
+  queue: TaskQueue,
+  type: string,
+  options: ReplayByTypeOptions = {},
+): Promise<number> {
+  const perSecond = options.perSecond ?? 100;
+  if (!(perSecond > 0)) throw new RangeError(`perSecond must be positive, got ${perSecond}`);
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const batch = Math.max(1, Math.min(500, Math.ceil(perSecond / 10)));
+  const max = options.max ?? Infinity;
+  let done = 0;
+  while (done < max && !options.signal?.aborted) {
+    const ids = await queue.ctx.redis.zrange<string[]>(
+      queue.ctx.keys.dlqByType(type),
+      0,
+      Math.min(batch, max - done) - 1,
+    );
+    if (ids.length === 0) break;
+    const started = Date.now();
+    const replayed = await replayDead(queue, ids.map(String));
+    done += replayed.length;
+    if (replayed.length === 0) break; // entries vanished under us (purged elsewhere)
+    const budget = (replayed.length / perSecond) * 1000;
+    const wait = budget - (Date.now() - started);
+    if (wait > 0) await sleep(wait);
+  }
+  return done;
+}
+
+/** Deletes the given dead tasks; returns the ids that were purged. */
+export async function purgeDead(queue: TaskQueue, ids: string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const ctx = queue.ctx;
+  const codes = await ctx.scripts.dlqPurge.run<number[]>(
+    [ctx.keys.dlq, ctx.keys.stats],
+    [ctx.keys.prefix, JSON.stringify(ids)],
+  );
+  return ids.filter((_, i) => Number(codes[i]) === 1);
+}
+
+/** Deletes every dead task (of `type` when given); returns how many. */
+export async function purgeAllDead(queue: TaskQueue, type?: string): Promise<number> {
+  let total = 0;
+  while (true) {
+    const ids = await queue.ctx.redis.zrange<string[]>(dlqKey(queue.ctx, type), 0, 499);
+    if (ids.length === 0) return total;
+    total += (await purgeDead(queue, ids.map(String))).length;
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Typed queue errors. Enqueue-side errors are AppErrors (the edge answers
+ * them as problem+json); `PermanentTaskError` is what a handler throws to skip
+ * retries. Classify by `name` as well as `instanceof` (errors cross processes).
+ *
+ * @module
+ */
+import { AppError } from "../errors.ts";
+
+/** The task type is not in the catalog. */
+export class UnknownTaskTypeError extends AppError {
+  override name = "UnknownTaskTypeError";
+  constructor(type: string, known: string[]) {
+    super("unknown-task-type", 422, `Unknown task type "${type}"`, {
+      details: { task_type: type, known_types: known },
+    });
+  }
+}
+
+/** One invalid payload field. */
+export interface FieldProblem {
+  path: string;
+  message: string;
+}
+
+/** The payload (or the enqueue options) failed validation; nothing was written. */
+export class TaskValidationError extends AppError {
+  override name = "TaskValidationError";
+  readonly fields: FieldProblem[];
+  constructor(type: string, fields: FieldProblem[], what = "payload") {
+    super(
+      "invalid-task-payload",
+      422,
+      `Invalid ${what} for task "${type}": ${
+        fields.map((f) => `${f.path || "(root)"}: ${f.message}`).join("; ")
+      }`,
+      { details: { task_type: type, fields } },
+    );
+    this.fields = fields;
+  }
+}
+
+/** The serialised payload is larger than the configured limit. */
+export class PayloadTooLargeError extends AppError {
+  override name = "PayloadTooLargeError";
+  constructor(type: string, bytes: number, limit: number) {
+    super(
+      "task-payload-too-large",
+      413,
+      `Payload for task "${type}" is ${bytes} bytes; the limit is ${limit}`,
+      { details: { task_type: type, bytes, limit } },
+    );
+  }
+}
+
+/** Thrown by a handler for a failure that retrying cannot fix: the task goes to the DLQ at once. */
+export class PermanentTaskError extends Error {
+  override name = "PermanentTaskError";
+}
+
+/** True for a PermanentTaskError, also when it lost its class crossing a boundary. */
+export function isPermanent(err: unknown): boolean {
+  return err instanceof PermanentTaskError ||
+    (typeof err === "object" && err !== null &&
+      (err as { name?: unknown }).name === "PermanentTaskError");
+}

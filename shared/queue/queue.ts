@@ -1,0 +1,289 @@
+/**
+ * The queue client: enqueue side (edge and workers) and task inspection.
+ * Every write is one Lua script call; see shared/redis/scripts/*.lua.
+ *
+ * @module
+ */
+import type { Redis } from "@upstash/redis";
+import { context, propagation } from "@opentelemetry/api";
+import { PRIORITIES, type Priority, type QueueKeys, queueKeys } from "../redis/keys.ts";
+import { type LoadedScript, loadScripts, type ScriptName } from "../redis/scripts.ts";
+import type { TaskCatalog } from "../tasks/catalog.ts";
+import { canonicalJson, NotSerializableError, sha256Hex } from "./canonical_json.ts";
+import {
+  type FieldProblem,
+  PayloadTooLargeError,
+  TaskValidationError,
+  UnknownTaskTypeError,
+} from "./errors.ts";
+
+/** Queue-wide settings (see shared/config.ts for their variables). */
+export interface QueueSettings {
+  /** Key namespace. @default "pc" */
+  namespace: string;
+  /** A repeated idempotency key within this window returns the first task. @default 3_600_000 */
+  idempotencyWindowMs: number;
+  /** Serialised payload limit. @default 262_144 */
+  maxPayloadBytes: number;
+  /** Finished tasks expire after this. @default 86_400_000 */
+  keepFinishedMs: number;
+  /** Dead-letter retention. @default 604_800_000 */
+  dlqRetentionMs: number;
+  /** Dead-letter cap; beyond it the oldest entries are evicted WITH an alert. @default 10_000 */
+  dlqCap: number;
+}
+
+/** Defaults for {@linkcode QueueSettings}. */
+export const DEFAULT_QUEUE_SETTINGS: QueueSettings = {
+  namespace: "pc",
+  idempotencyWindowMs: 3_600_000,
+  maxPayloadBytes: 256 * 1024,
+  keepFinishedMs: 86_400_000,
+  dlqRetentionMs: 7 * 86_400_000,
+  dlqCap: 10_000,
+};
+
+/** Options of one enqueue. */
+export interface EnqueueOptions {
+  priority?: Priority;
+  /** Explicit key; default: SHA-256 of type + canonical JSON of the payload. */
+  idempotencyKey?: string;
+  delayMs?: number;
+  /** Absolute run time (Date or epoch ms). */
+  runAt?: Date | number;
+  /** @default the type's maxAttempts (3) */
+  maxAttempts?: number;
+  /** @default the type's timeoutMs */
+  timeoutMs?: number;
+}
+
+/** Result of an enqueue: `created` is false when the idempotency key was already used. */
+export interface EnqueueResult {
+  id: string;
+  created: boolean;
+}
+
+/** Task status. */
+export type TaskStatus = "pending" | "running" | "retrying" | "succeeded" | "dead";
+
+/** What `getTask` returns. */
+export interface TaskInfo {
+  id: string;
+  type: string;
+  status: TaskStatus;
+  payload: unknown;
+  priority: Priority;
+  attempts: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  idempotencyKey: string;
+  createdAt: number;
+  updatedAt: number;
+  runAt: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  failedAt: number | null;
+  lastError: string | null;
+  dlqReason: string | null;
+  result: unknown;
+  traceparent: string | null;
+  replays: number;
+}
+
+/** Everything the queue functions share. */
+export interface QueueContext {
+  redis: Redis;
+  keys: QueueKeys;
+  scripts: Record<ScriptName, LoadedScript>;
+  catalog: TaskCatalog;
+  settings: QueueSettings;
+}
+
+/** One item of {@linkcode TaskQueue.enqueueMany}. */
+export interface EnqueueItem {
+  type: string;
+  payload: unknown;
+  options?: EnqueueOptions;
+}
+
+const IDEM_KEY = /^[\x21-\x7e]{1,200}$/;
+
+function problemsFromZod(issues: { path: PropertyKey[]; message: string }[]): FieldProblem[] {
+  return issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message }));
+}
+
+async function prepare(ctx: QueueContext, item: EnqueueItem) {
+  const { type, options = {} } = item;
+  const def = ctx.catalog[type];
+  if (!def) throw new UnknownTaskTypeError(type, Object.keys(ctx.catalog));
+  const optionProblems: FieldProblem[] = [];
+  const checkInt = (name: keyof EnqueueOptions, v: unknown, min: number) => {
+    if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= min)) {
+      optionProblems.push({ path: name, message: `must be an integer ≥ ${min}` });
+    }
+  };
+  checkInt("delayMs", options.delayMs, 0);
+  checkInt("maxAttempts", options.maxAttempts, 1);
+  checkInt("timeoutMs", options.timeoutMs, 1);
+  if (options.priority !== undefined && !PRIORITIES.includes(options.priority)) {
+    optionProblems.push({ path: "priority", message: `must be one of ${PRIORITIES.join(", ")}` });
+  }
+  if (options.idempotencyKey !== undefined && !IDEM_KEY.test(options.idempotencyKey)) {
+    optionProblems.push({
+      path: "idempotencyKey",
+      message: "must be 1-200 printable ASCII characters without spaces",
+    });
+  }
+  let runAt: number | null = null;
+  if (options.runAt !== undefined) {
+    runAt = options.runAt instanceof Date ? options.runAt.getTime() : options.runAt;
+    if (!Number.isFinite(runAt)) {
+      optionProblems.push({ path: "runAt", message: "must be a valid time" });
+    }
+  }
+  if (optionProblems.length > 0) throw new TaskValidationError(type, optionProblems, "options");
+
+  const parsed = def.schema.safeParse(item.payload);
+  if (!parsed.success) throw new TaskValidationError(type, problemsFromZod(parsed.error.issues));
+  let payload: string;
+  try {
+    payload = canonicalJson(parsed.data);
+  } catch (err) {
+    if (err instanceof NotSerializableError) {
+      throw new TaskValidationError(type, [{ path: err.path, message: err.reason }]);
+    }
+    throw err;
+  }
+  const bytes = new TextEncoder().encode(payload).length;
+  if (bytes > ctx.settings.maxPayloadBytes) {
+    throw new PayloadTooLargeError(type, bytes, ctx.settings.maxPayloadBytes);
+  }
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  return {
+    id: crypto.randomUUID(),
+    type,
+    payload,
+    priority: options.priority ?? def.priority,
+    idem: options.idempotencyKey ?? `sha256:${await sha256Hex(`${type}\n${payload}`)}`,
+    delay_ms: options.delayMs ?? 0,
+    run_at: runAt,
+    max_attempts: options.maxAttempts ?? def.maxAttempts,
+    timeout_ms: options.timeoutMs ?? def.timeoutMs,
+    traceparent: carrier.traceparent ?? null,
+  };
+}
+
+/**
+ * HGETALL as an object. With `automaticDeserialization: false` (shared/deps.ts)
+ * the SDK hands back Redis's flat [field, value, …] array; with it on, an object.
+ */
+export async function hashGetAll(redis: Redis, key: string): Promise<Record<string, string>> {
+  const reply = (await redis.hgetall(key)) as unknown;
+  if (Array.isArray(reply)) {
+    const out: Record<string, string> = {};
+    for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = String(reply[i + 1]);
+    return out;
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries((reply ?? {}) as Record<string, unknown>)) {
+    out[k] = typeof v === "string" ? v : JSON.stringify(v);
+  }
+  return out;
+}
+
+function num(v: unknown): number | null {
+  if (v === undefined || v === null || v === "") return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+}
+
+function json(v: unknown): unknown {
+  if (typeof v !== "string") return v ?? null;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+}
+
+/** The queue client. */
+export interface TaskQueue {
+  readonly ctx: QueueContext;
+  enqueue(type: string, payload: unknown, options?: EnqueueOptions): Promise<EnqueueResult>;
+  /** Validates every item first (all or nothing), then writes them in ONE script call. */
+  enqueueMany(items: EnqueueItem[]): Promise<EnqueueResult[]>;
+  getTask(id: string): Promise<TaskInfo | null>;
+  /** Counters kept in Redis (enqueued, succeeded, retried, dead, …). */
+  stats(): Promise<Record<string, number>>;
+}
+
+/** Builds the queue client over an Upstash Redis client. */
+export function createQueue(
+  redis: Redis,
+  catalog: TaskCatalog,
+  settings: Partial<QueueSettings> = {},
+): TaskQueue {
+  const full = { ...DEFAULT_QUEUE_SETTINGS, ...settings };
+  const ctx: QueueContext = {
+    redis,
+    keys: queueKeys(full.namespace),
+    scripts: loadScripts(redis),
+    catalog,
+    settings: full,
+  };
+  const k = ctx.keys;
+
+  async function enqueueMany(items: EnqueueItem[]): Promise<EnqueueResult[]> {
+    if (items.length === 0) return [];
+    const prepared = await Promise.all(items.map((item) => prepare(ctx, item)));
+    const out = await ctx.scripts.enqueue.run<(string | number)[]>(
+      [k.ready("high"), k.ready("normal"), k.ready("low"), k.delayed, k.stats],
+      [k.prefix, full.idempotencyWindowMs, k.notifyChannel, JSON.stringify(prepared)],
+    );
+    const results: EnqueueResult[] = [];
+    for (let i = 0; i < out.length; i += 2) {
+      results.push({ id: String(out[i]), created: Number(out[i + 1]) === 1 });
+    }
+    return results;
+  }
+
+  return {
+    ctx,
+    enqueueMany,
+    async enqueue(type, payload, options) {
+      const [result] = await enqueueMany([{ type, payload, options }]);
+      return result!;
+    },
+    async getTask(id) {
+      const h = await hashGetAll(redis, k.task(id));
+      if (!h.id) return null;
+      return {
+        id: h.id,
+        type: h.type!,
+        status: h.status as TaskStatus,
+        payload: json(h.payload),
+        priority: h.priority as Priority,
+        attempts: num(h.attempts) ?? 0,
+        maxAttempts: num(h.max_attempts) ?? 0,
+        timeoutMs: num(h.timeout_ms) ?? 0,
+        idempotencyKey: h.idem ?? "",
+        createdAt: num(h.created_at) ?? 0,
+        updatedAt: num(h.updated_at) ?? 0,
+        runAt: num(h.run_at),
+        startedAt: num(h.started_at),
+        finishedAt: num(h.finished_at),
+        failedAt: num(h.failed_at),
+        lastError: h.last_error ?? null,
+        dlqReason: h.dlq_reason ?? null,
+        result: h.result === undefined ? null : json(h.result),
+        traceparent: h.traceparent ?? null,
+        replays: num(h.replays) ?? 0,
+      };
+    },
+    async stats() {
+      const h = await hashGetAll(redis, k.stats);
+      return Object.fromEntries(Object.entries(h).map(([a, b]) => [a, Number(b)]));
+    },
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * The Lua script table. Each state change of the queue is ONE script call,
+ * sent as EVALSHA with a fallback to EVAL on NOSCRIPT (what `createScript`
+ * does), which also makes scripts survive a Redis restart or SCRIPT FLUSH.
+ *
+ * Redis scripts cannot call each other, so shared Lua lives in
+ * `scripts/includes/*.lua` and is inlined at load time where a script says
+ * `-- @include "name"` (BullMQ's approach).
+ *
+ * @module
+ */
+import type { Redis } from "@upstash/redis";
+import nowMs from "./scripts/includes/now_ms.lua" with { type: "text" };
+import deadLetter from "./scripts/includes/dead_letter.lua" with { type: "text" };
+import enqueue from "./scripts/enqueue.lua" with { type: "text" };
+import claim from "./scripts/claim.lua" with { type: "text" };
+import ack from "./scripts/ack.lua" with { type: "text" };
+import fail from "./scripts/fail.lua" with { type: "text" };
+import extendLeases from "./scripts/extend_leases.lua" with { type: "text" };
+import release from "./scripts/release.lua" with { type: "text" };
+import dlqReplay from "./scripts/dlq_replay.lua" with { type: "text" };
+import dlqPurge from "./scripts/dlq_purge.lua" with { type: "text" };
+
+const INCLUDES: Record<string, string> = { now_ms: nowMs, dead_letter: deadLetter };
+
+/** Inlines `-- @include "name"` lines; unknown names are a programming error. */
+export function resolveIncludes(source: string): string {
+  return source.replace(/^-- @include "([a-z_]+)"$/gm, (_, name: string) => {
+    const body = INCLUDES[name];
+    if (body === undefined) throw new Error(`Unknown Lua include "${name}"`);
+    return body.trimEnd();
+  });
+}
+
+const SOURCES = {
+  enqueue,
+  claim,
+  ack,
+  fail,
+  extendLeases,
+  release,
+  dlqReplay,
+  dlqPurge,
+} as const;
+
+/** Script names. */
+export type ScriptName = keyof typeof SOURCES;
+
+/** A loaded script: `run(keys, args)` is one EVALSHA (EVAL on NOSCRIPT). */
+export interface LoadedScript {
+  run<T = unknown>(keys: string[], args: (string | number)[]): Promise<T>;
+}
+
+/** Binds every script to a Redis client. */
+export function loadScripts(redis: Redis): Record<ScriptName, LoadedScript> {
+  const out = {} as Record<ScriptName, LoadedScript>;
+  for (const [name, source] of Object.entries(SOURCES) as [ScriptName, string][]) {
+    const script = redis.createScript(resolveIncludes(source));
+    out[name] = {
+      run: <T>(keys: string[], args: (string | number)[]) =>
+        script.exec(keys, args.map(String)) as Promise<T>,
+    };
+  }
+  return out;
+}
