@@ -115,6 +115,60 @@ export const VARIABLES = [
     default: "10000",
     schema: positiveInt,
   },
+  {
+    name: "QUEUE_IDEMPOTENCY_WINDOW_MS",
+    description: "A repeated enqueue idempotency key within this window returns the first task",
+    default: "3600000",
+    schema: positiveInt,
+  },
+  {
+    name: "QUEUE_MAX_PAYLOAD_BYTES",
+    description: "Largest serialised task payload accepted at enqueue",
+    default: "262144",
+    schema: positiveInt,
+  },
+  {
+    name: "QUEUE_KEEP_FINISHED_MS",
+    description: "How long succeeded tasks stay readable before they expire",
+    default: "86400000",
+    schema: positiveInt,
+  },
+  {
+    name: "QUEUE_DLQ_RETENTION_MS",
+    description: "How long dead-lettered tasks are kept",
+    default: "604800000",
+    schema: positiveInt,
+  },
+  {
+    name: "QUEUE_DLQ_CAP",
+    description: "Dead-letter cap; beyond it the oldest entries are evicted with an alert",
+    default: "10000",
+    schema: positiveInt,
+  },
+  {
+    name: "WORKER_CONCURRENCY",
+    description: "Tasks one worker process runs at once",
+    default: "10",
+    schema: positiveInt,
+  },
+  {
+    name: "WORKER_LEASE_MS",
+    description: "Task lease (visibility timeout); renewed by heartbeat while a task runs",
+    default: "30000",
+    schema: positiveInt,
+  },
+  {
+    name: "WORKER_POLL_MS",
+    description: "Safety-net poll interval of an idle worker (pub/sub wakes it sooner)",
+    default: "1000",
+    schema: positiveInt,
+  },
+  {
+    name: "WORKER_SHUTDOWN_GRACE_MS",
+    description: "On SIGTERM, how long in-flight tasks may finish before they are released",
+    default: "25000",
+    schema: positiveInt,
+  },
 ] as const satisfies readonly VariableSpec[];
 
 type ParsedValues = {
@@ -138,6 +192,14 @@ export interface Config {
   };
   readyTimeoutMs: number;
   shutdownTimeoutMs: number;
+  queue: {
+    idempotencyWindowMs: number;
+    maxPayloadBytes: number;
+    keepFinishedMs: number;
+    dlqRetentionMs: number;
+    dlqCap: number;
+  };
+  worker: { concurrency: number; leaseMs: number; pollMs: number; shutdownGraceMs: number };
 }
 
 /** Options for {@linkcode parseConfig}. */
@@ -221,6 +283,19 @@ export function parseConfig(
     },
     readyTimeoutMs: v.READY_TIMEOUT_MS,
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
+    queue: {
+      idempotencyWindowMs: v.QUEUE_IDEMPOTENCY_WINDOW_MS,
+      maxPayloadBytes: v.QUEUE_MAX_PAYLOAD_BYTES,
+      keepFinishedMs: v.QUEUE_KEEP_FINISHED_MS,
+      dlqRetentionMs: v.QUEUE_DLQ_RETENTION_MS,
+      dlqCap: v.QUEUE_DLQ_CAP,
+    },
+    worker: {
+      concurrency: v.WORKER_CONCURRENCY,
+      leaseMs: v.WORKER_LEASE_MS,
+      pollMs: v.WORKER_POLL_MS,
+      shutdownGraceMs: v.WORKER_SHUTDOWN_GRACE_MS,
+    },
   };
 }
 

@@ -33,6 +33,19 @@ Deno.test("parseConfig() applies defaults that work locally", () => {
   });
   assert.equal(config.readyTimeoutMs, 1000);
   assert.equal(config.shutdownTimeoutMs, 10000);
+  assert.deepEqual(config.queue, {
+    idempotencyWindowMs: 3_600_000,
+    maxPayloadBytes: 262_144,
+    keepFinishedMs: 86_400_000,
+    dlqRetentionMs: 604_800_000,
+    dlqCap: 10_000,
+  });
+  assert.deepEqual(config.worker, {
+    concurrency: 10,
+    leaseMs: 30_000,
+    pollMs: 1000,
+    shutdownGraceMs: 25_000,
+  });
 });
 
 Deno.test("parseConfig() converts types of the local-proxy settings", () => {

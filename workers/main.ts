@@ -1,12 +1,37 @@
 /**
- * Worker composition root. For now it connects, checks both stores, logs
- * readiness and waits; the queue runtime (next issue) plugs in here.
- * SIGTERM/SIGINT → stop, close pools, exit 0.
+ * Worker composition root: config → deps → queue → Runner. Waits for Redis
+ * and Postgres before it claims anything; SIGTERM/SIGINT stops claiming, lets
+ * in-flight tasks finish within WORKER_SHUTDOWN_GRACE_MS, releases the rest
+ * to the front of their queue, closes the pools and exits 0.
  *
  * @module
  */
-import { closeDeps, makeDeps } from "../shared/deps.ts";
+import { closeDeps, type Deps, makeDeps } from "../shared/deps.ts";
 import { loadConfigOrExit, onShutdownSignal } from "../shared/lifecycle.ts";
+import { queueFromConfig } from "../shared/queue/from_config.ts";
+import { Runner } from "./runner.ts";
+import { HANDLERS } from "./tasks/registry.ts";
+
+/** Waits until both stores answer, or `stop` resolves; returns false when stopped first. */
+async function waitForDependencies(deps: Deps, stop: Promise<void>): Promise<boolean> {
+  // In a rolling deploy the worker may start before Redis/Postgres answer.
+  for (let attempt = 1;; attempt++) {
+    try {
+      const [pong] = await Promise.all([deps.redis.ping(), deps.sql.query("SELECT 1")]);
+      if (pong !== "PONG") throw new Error(`unexpected PING reply ${pong}`);
+      return true;
+    } catch (err) {
+      deps.log.warn("worker waiting for dependencies", { attempt, err });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const next = await Promise.race([
+        stop.then(() => "stopped"),
+        new Promise((r) => timer = setTimeout(() => r("retry"), Math.min(5000, 250 * attempt))),
+      ]);
+      clearTimeout(timer);
+      if (next === "stopped") return false;
+    }
+  }
+}
 
 if (import.meta.main) {
   const config = loadConfigOrExit();
@@ -18,27 +43,27 @@ if (import.meta.main) {
     await Promise.resolve();
   });
 
-  // Connect with retries: in a rolling deploy the worker may start before
-  // Redis/Postgres answer; it keeps trying until they do or it is stopped.
-  let attempt = 0;
-  while (true) {
-    attempt++;
-    try {
-      const [pong] = await Promise.all([deps.redis.ping(), deps.sql.query("SELECT 1")]);
-      if (pong !== "PONG") throw new Error(`unexpected PING reply ${pong}`);
-      deps.log.info("worker ready", { attempt });
-      break;
-    } catch (err) {
-      deps.log.warn("worker waiting for dependencies", { attempt, err });
-      const waited = await Promise.race([
-        stop.promise.then(() => "stopped"),
-        new Promise((r) => setTimeout(() => r("retry"), Math.min(5000, 250 * attempt))),
-      ]);
-      if (waited === "stopped") break;
-    }
+  let runner: Runner | null = null;
+  if (await waitForDependencies(deps, stop.promise)) {
+    runner = new Runner({
+      queue: queueFromConfig(deps.redis, config),
+      handlers: HANDLERS,
+      deps,
+      concurrency: config.worker.concurrency,
+      leaseMs: config.worker.leaseMs,
+      pollMs: config.worker.pollMs,
+      shutdownGraceMs: config.worker.shutdownGraceMs,
+    });
+    runner.start();
+    deps.log.info("worker ready", {
+      worker_id: runner.workerId,
+      concurrency: config.worker.concurrency,
+      task_types: Object.keys(HANDLERS),
+    });
   }
 
   await stop.promise;
+  await runner?.stop();
   await closeDeps(deps);
   deps.log.info("worker stopped");
   Deno.exit(0);
