@@ -83,8 +83,8 @@ function checkIdentifier(what: string, value: string): void {
 
 async function prepareLayout(dir: string): Promise<Layout> {
   const runAs = Deno.uid() === 0 ? await lookupSystemUser(SYSTEM_USER) : null;
-  const base = `${dir}/postgres`;
-  const layout = { dataDir: `${base}/data`, socketDir: `${base}/socket`, runAs };
+  const base = `${dir}/pg`;
+  const layout = { dataDir: `${base}/data`, socketDir: `${base}/s`, runAs };
   // The socket dir is private: `--auth-local=trust` is only safe when nobody
   // else can reach the socket. The path must fit in sun_path (108 bytes).
   if (`${layout.socketDir}/.s.PGSQL.65535.lock`.length > 107) {

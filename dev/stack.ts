@@ -102,7 +102,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
 async function startLocalStack(options: StackOptions): Promise<Stack> {
   const progress = options.onProgress ?? (() => {});
-  const dir = await Deno.makeTempDir({ prefix: "pcove-stack-" });
+  const dir = await Deno.makeTempDir({ prefix: "pcs-" });
   // Unprivileged postgres must traverse into its data dir inside ours.
   await Deno.chmod(dir, 0o755);
   let redisServer: RedisServer | null = null;

@@ -83,7 +83,7 @@ Deno.test("findBinary() names the missing binary and how to install it", () => {
 Deno.test("a stack whose startup fails halfway prints one message and leaves nothing behind", async () => {
   // redis-server is missing from PATH while Postgres (found in /usr/lib/postgresql)
   // starts in parallel: the failure happens with a half-started stack.
-  const tmp = await Deno.makeTempDir({ prefix: "pcove-halfway-" });
+  const tmp = await Deno.makeTempDir({ prefix: "pch-" });
   try {
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "dev/dev.ts"],
@@ -108,7 +108,7 @@ Deno.test("a stack whose startup fails halfway prints one message and leaves not
 });
 
 Deno.test("servers die with their parent even when it is SIGKILLed", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "pcove-orphan-" });
+  const tmp = await Deno.makeTempDir({ prefix: "pco-" });
   await Deno.chmod(tmp, 0o755); // the postgres user traverses it
   const child = new Deno.Command(Deno.execPath(), {
     args: [

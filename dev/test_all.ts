@@ -59,7 +59,7 @@ async function denoTest(
 }
 
 async function main(): Promise<number> {
-  const runDir = await Deno.makeTempDir({ prefix: "pcove-test-run-" });
+  const runDir = await Deno.makeTempDir({ prefix: "pct-" });
   await Deno.chmod(runDir, 0o755);
   const baseEnv = { ...readEnvironment(), TMPDIR: runDir, NO_COLOR: "1" };
   // The stack's own temp dir must be inside runDir too.

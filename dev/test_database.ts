@@ -23,7 +23,7 @@ export interface TestDatabase extends AsyncDisposable {
 
 /** Starts Postgres and the proxy in a temp dir; `stop()` removes everything. */
 export async function startTestDatabase(): Promise<TestDatabase> {
-  const dir = await Deno.makeTempDir({ prefix: "pcove-db-" });
+  const dir = await Deno.makeTempDir({ prefix: "pcdb-" });
   await Deno.chmod(dir, 0o755);
   let server: PostgresServer | null = null;
   let proxy: NeonProxy | null = null;

@@ -4,7 +4,7 @@ import { processesUsing } from "../dev/leftovers.ts";
 const ROOT = new URL("../", import.meta.url).pathname;
 
 Deno.test("deno task dev brings up a ready system and Ctrl-C stops everything it started", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "pcove-devtask-" });
+  const tmp = await Deno.makeTempDir({ prefix: "pcd-" });
   await Deno.chmod(tmp, 0o755);
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "dev/dev.ts"],

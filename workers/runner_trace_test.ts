@@ -4,7 +4,11 @@ import assert from "node:assert/strict";
 import { context, propagation, SpanKind, trace } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
 import { useTestStack } from "../dev/test_stack.ts";
 import { testQueue } from "../shared/queue/test_support.ts";
 import { Runner } from "./runner.ts";
@@ -16,7 +20,9 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const exporter = new InMemorySpanExporter();
-    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const provider = new BasicTracerProvider({
+      spanProcessors: [new SimpleSpanProcessor(exporter)],
+    });
     const contextManager = new AsyncLocalStorageContextManager().enable();
     assert.ok(trace.setGlobalTracerProvider(provider), "run without OTEL_DENO");
     context.setGlobalContextManager(contextManager);
