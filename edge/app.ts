@@ -13,6 +13,7 @@ import type { Logger } from "../shared/log.ts";
 import { problem } from "./problem.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { accessLog } from "./middleware/access_log.ts";
+import type { Principal } from "./auth/principal.ts";
 
 /** Per-request variables handlers can read with `c.get()`. */
 export type AppEnv = {
@@ -20,6 +21,8 @@ export type AppEnv = {
     requestId: string;
     /** Logger carrying this request's id. */
     log: Logger;
+    /** Set by the authentication middleware on /v1 routes. */
+    principal: Principal;
   };
 };
 

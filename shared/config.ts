@@ -29,6 +29,72 @@ const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 const httpUrl = z.url({ protocol: /^https?$/ });
+/** The HMAC key every local/dev setup shares; refused when APP_ENV=production. */
+export const DEV_HS256_KEY = "local:pleasant-cove-local-development-key-not-for-production";
+
+const hs256Keys = z.string().transform((text, ctx) => {
+  const keys: { kid: string; secret: string }[] = [];
+  for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const i = part.indexOf(":");
+    const kid = part.slice(0, i);
+    const secret = part.slice(i + 1);
+    if (i <= 0 || !/^[A-Za-z0-9._-]{1,64}$/.test(kid)) {
+      ctx.addIssue({ code: "custom", message: "expected kid:secret pairs separated by commas" });
+      return z.NEVER;
+    }
+    if (new TextEncoder().encode(secret).length < 32) {
+      ctx.addIssue({ code: "custom", message: `secret of kid "${kid}" is shorter than 32 bytes` });
+      return z.NEVER;
+    }
+    if (keys.some((k) => k.kid === kid)) {
+      ctx.addIssue({ code: "custom", message: `kid "${kid}" appears twice` });
+      return z.NEVER;
+    }
+    keys.push({ kid, secret });
+  }
+  return keys;
+});
+
+const rateLimitPolicy = z.object({
+  algorithm: z.enum(["sliding_window", "token_bucket", "fixed_window"]).default("sliding_window"),
+  /** Requests per window (token bucket: capacity). */
+  limit: z.number().int().positive(),
+  window_s: z.number().positive().max(86_400),
+  /** Token bucket only: tokens added per window. @default limit */
+  refill: z.number().int().positive().optional(),
+  on_store_error: z.enum(["fail_open", "fail_closed"]).default("fail_open"),
+}).strict();
+
+/** A rate-limit policy as configured. */
+export type RateLimitPolicy = z.output<typeof rateLimitPolicy>;
+
+const rateLimitPolicies = z.string().transform((text, ctx) => {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    ctx.addIssue({ code: "custom", message: "expected a JSON object of policies" });
+    return z.NEVER;
+  }
+  const parsed = z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), rateLimitPolicy).safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    ctx.addIssue({ code: "custom", message: `${issue.path.join(".")}: ${issue.message}` });
+    return z.NEVER;
+  }
+  if (!parsed.data.default) {
+    ctx.addIssue({ code: "custom", message: 'a "default" policy is required' });
+    return z.NEVER;
+  }
+  return parsed.data;
+});
+
+const DEFAULT_RATE_LIMITS = JSON.stringify({
+  default: { limit: 600, window_s: 60 },
+  admin: { limit: 120, window_s: 60 },
+  anonymous: { limit: 60, window_s: 60 },
+});
+
 const postgresUrl = z.string().regex(
   /^postgres(ql)?:\/\/.+/,
   "expected a postgres:// or postgresql:// URL",
@@ -169,6 +235,76 @@ export const VARIABLES = [
     default: "25000",
     schema: positiveInt,
   },
+  {
+    name: "JWT_HS256_KEYS",
+    description:
+      "HMAC keys for HS256 tokens as `kid:secret` pairs, comma-separated (several for rotation); the default is a local development key",
+    default: DEV_HS256_KEY,
+    secret: true,
+    schema: hs256Keys,
+  },
+  {
+    name: "JWT_JWKS_URL",
+    description: "JWKS URL for RS256/ES256/EdDSA tokens (optional)",
+    optional: true,
+    schema: httpUrl,
+  },
+  {
+    name: "JWT_JWKS_GRACE_MS",
+    description: "Keep verifying with the last good JWKS this long while the JWKS URL is down",
+    default: "3600000",
+    schema: positiveInt,
+  },
+  {
+    name: "JWT_JWKS_COOLDOWN_MS",
+    description: "An unknown `kid` triggers at most one JWKS refetch per this interval",
+    default: "30000",
+    schema: positiveInt,
+  },
+  {
+    name: "JWT_ISSUER",
+    description: "Required `iss` claim",
+    default: "pleasant-cove",
+    schema: z.string().min(1),
+  },
+  {
+    name: "JWT_AUDIENCE",
+    description: "Required `aud` claim",
+    default: "pleasant-cove-api",
+    schema: z.string().min(1),
+  },
+  {
+    name: "JWT_CLOCK_TOLERANCE_S",
+    description: "Clock skew allowed on `exp`/`nbf`/`iat` (at most 30)",
+    default: "30",
+    schema: z.coerce.number().int().min(0).max(30),
+  },
+  {
+    name: "RATE_LIMITS",
+    description:
+      'Rate-limit policies per route group as JSON: `{"default":{"limit":600,"window_s":60}, …}`; fields algorithm (`sliding_window`, `token_bucket`, `fixed_window`), limit, window_s, refill, on_store_error (`fail_open`, `fail_closed`)',
+    default: DEFAULT_RATE_LIMITS,
+    schema: rateLimitPolicies,
+  },
+  {
+    name: "IDEMPOTENCY_TTL_MS",
+    description: "How long a stored Idempotency-Key response is replayed",
+    default: "86400000",
+    schema: positiveInt,
+  },
+  {
+    name: "MAX_BODY_BYTES",
+    description: "Largest request body the edge accepts (413 above)",
+    default: "1048576",
+    schema: positiveInt,
+  },
+  {
+    name: "CORS_ORIGINS",
+    description: "Comma-separated origins allowed by CORS (empty: no cross-origin access)",
+    default: "",
+    optional: true,
+    schema: z.string().transform((t) => t.split(",").map((o) => o.trim()).filter(Boolean)),
+  },
 ] as const satisfies readonly VariableSpec[];
 
 type ParsedValues = {
@@ -200,6 +336,19 @@ export interface Config {
     dlqCap: number;
   };
   worker: { concurrency: number; leaseMs: number; pollMs: number; shutdownGraceMs: number };
+  auth: {
+    hs256Keys: { kid: string; secret: string }[];
+    jwksUrl: string | null;
+    jwksGraceMs: number;
+    jwksCooldownMs: number;
+    issuer: string;
+    audience: string;
+    clockToleranceS: number;
+  };
+  rateLimits: Record<string, RateLimitPolicy>;
+  idempotencyTtlMs: number;
+  maxBodyBytes: number;
+  corsOrigins: string[];
 }
 
 /** Options for {@linkcode parseConfig}. */
@@ -266,6 +415,15 @@ export function parseConfig(
       problems.push(`${spec.name}: ${describeIssue(parsed.error.issues[0]!, raw, !!spec.secret)}`);
     }
   }
+  if (
+    values.APP_ENV === "production" &&
+    (values.JWT_HS256_KEYS as { kid: string }[] | undefined)?.some((k) => k.kid === "local") &&
+    (env.JWT_HS256_KEYS === undefined && env.JWT_HS256_KEYS_FILE === undefined)
+  ) {
+    problems.push(
+      "JWT_HS256_KEYS: must be set in production (the default is a local development key)",
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const v = values as ParsedValues;
@@ -296,6 +454,19 @@ export function parseConfig(
       pollMs: v.WORKER_POLL_MS,
       shutdownGraceMs: v.WORKER_SHUTDOWN_GRACE_MS,
     },
+    auth: {
+      hs256Keys: v.JWT_HS256_KEYS,
+      jwksUrl: v.JWT_JWKS_URL ?? null,
+      jwksGraceMs: v.JWT_JWKS_GRACE_MS,
+      jwksCooldownMs: v.JWT_JWKS_COOLDOWN_MS,
+      issuer: v.JWT_ISSUER,
+      audience: v.JWT_AUDIENCE,
+      clockToleranceS: v.JWT_CLOCK_TOLERANCE_S,
+    },
+    rateLimits: v.RATE_LIMITS,
+    idempotencyTtlMs: v.IDEMPOTENCY_TTL_MS,
+    maxBodyBytes: v.MAX_BODY_BYTES,
+    corsOrigins: v.CORS_ORIGINS ?? [],
   };
 }
 

@@ -178,3 +178,50 @@ Deno.test("README configuration table matches the config schema", async () => {
     "README is stale: run `deno task config:docs`",
   );
 });
+
+Deno.test("parseConfig() reads gateway settings: HMAC keyring, JWKS, rate-limit policies", () => {
+  const config = parseConfig({
+    ...VALID,
+    JWT_HS256_KEYS: "k1:0123456789abcdef0123456789abcdef, k2:fedcba9876543210fedcba9876543210",
+    JWT_JWKS_URL: "https://auth.example.com/.well-known/jwks.json",
+    RATE_LIMITS:
+      '{"default":{"limit":5,"window_s":1},"admin":{"algorithm":"token_bucket","limit":2,' +
+      '"window_s":10,"refill":1,"on_store_error":"fail_closed"}}',
+    CORS_ORIGINS: "https://app.example.com, https://ops.example.com",
+  });
+  assert.deepEqual(config.auth.hs256Keys.map((k) => k.kid), ["k1", "k2"]);
+  assert.equal(config.auth.jwksUrl, "https://auth.example.com/.well-known/jwks.json");
+  assert.deepEqual(config.rateLimits.default, {
+    algorithm: "sliding_window",
+    limit: 5,
+    window_s: 1,
+    on_store_error: "fail_open",
+  });
+  assert.equal(config.rateLimits.admin?.on_store_error, "fail_closed");
+  assert.deepEqual(config.corsOrigins, ["https://app.example.com", "https://ops.example.com"]);
+  assert.equal(parseConfig(VALID).auth.hs256Keys[0]?.kid, "local");
+});
+
+Deno.test("parseConfig() rejects weak keys, bad policies and the dev key in production", () => {
+  const problems = problemsOf(() =>
+    parseConfig({
+      ...VALID,
+      JWT_HS256_KEYS: "k1:short",
+      RATE_LIMITS: '{"admin":{"limit":1,"window_s":1}}',
+      JWT_CLOCK_TOLERANCE_S: "120",
+    })
+  );
+  assert.deepEqual(problems, [
+    'JWT_HS256_KEYS: secret of kid "k1" is shorter than 32 bytes',
+    'JWT_CLOCK_TOLERANCE_S: Too big: expected number to be <=30 (got "120")',
+    'RATE_LIMITS: a "default" policy is required (got "{\\"admin\\":{\\"limit\\":1,\\"window_s\\":1}}")',
+  ]);
+  assert.deepEqual(problemsOf(() => parseConfig({ ...VALID, APP_ENV: "production" })), [
+    "JWT_HS256_KEYS: must be set in production (the default is a local development key)",
+  ]);
+  assert.deepEqual(
+    problemsOf(() => parseConfig({ ...VALID, RATE_LIMITS: '{"default":{"limit":0,"window_s":1}}' }))
+      .map((p) => p.replace(/ \(got .*/, "")),
+    ["RATE_LIMITS: default.limit: Too small: expected number to be >0"],
+  );
+});
