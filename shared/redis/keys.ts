@@ -38,3 +38,29 @@ export function queueKeys(namespace = "pc") {
 
 /** The queue key set. */
 export type QueueKeys = ReturnType<typeof queueKeys>;
+
+/**
+ * Rate-limit key parts for one namespace (default "pc"). `@upstash/ratelimit`
+ * builds the final keys as `<prefix>:<identifier>:<window>`, so the
+ * identifier is wrapped in a hash tag: the current and previous sliding-window
+ * keys, which one script reads together, land in one cluster slot.
+ */
+export function rateLimitKeys(namespace = "pc") {
+  return {
+    /** Ratelimit `prefix` of a route group's policy. */
+    prefix: (group: string) => `${namespace}:rl:${group}`,
+    /** Ratelimit identifier for a caller identity such as `p:<sub>` or `ip:<address>`. */
+    identifier: (identity: string) => `{${identity}}`,
+  };
+}
+
+/** Keys of the HTTP Idempotency-Key records (edge/middleware/idempotency.ts). */
+export function httpIdempotencyKeys(namespace = "pc") {
+  return {
+    /**
+     * One hash per (scope, key), named by the SHA-256 of both so arbitrary
+     * principals and client keys never appear in key names.
+     */
+    record: (digest: string) => `${namespace}:http_idem:${digest}`,
+  };
+}

@@ -51,6 +51,18 @@ export interface LoadedScript {
   run<T = unknown>(keys: string[], args: (string | number)[]): Promise<T>;
 }
 
+/**
+ * Binds one script source (after include resolution) to a client; for
+ * scripts that belong to one component (e.g. edge/idempotency/*.lua).
+ */
+export function bindScript(redis: Redis, source: string): LoadedScript {
+  const script = redis.createScript(resolveIncludes(source));
+  return {
+    run: <T>(keys: string[], args: (string | number)[]) =>
+      script.exec(keys, args.map(String)) as Promise<T>,
+  };
+}
+
 /** Binds every script to a Redis client. */
 export function loadScripts(redis: Redis): Record<ScriptName, LoadedScript> {
   const out = {} as Record<ScriptName, LoadedScript>;

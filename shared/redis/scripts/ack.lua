@@ -21,22 +21,25 @@ local entries = cjson.decode(ARGV[3])
 
 local now = now_ms()
 local out = {}
-local done = 0
+local acked = {}
 for i, entry in ipairs(entries) do
   local id, token, result = entry[1], entry[2], entry[3]
   local task_key = prefix .. 'task:' .. id
   if redis.call('HGET', task_key, 'lease_token') == token then
     redis.call('HSET', task_key, 'status', 'succeeded', 'result', result, 'finished_at', now, 'updated_at', now)
     redis.call('HDEL', task_key, 'lease_token', 'lease_expires', 'last_error_at')
-    redis.call('ZREM', leases_key, id)
     redis.call('PEXPIRE', task_key, keep_ms)
-    done = done + 1
+    acked[#acked + 1] = id
     out[i] = 1
   else
     out[i] = -1
   end
 end
-if done > 0 then
-  redis.call('HINCRBY', stats_key, 'succeeded', done)
+if #acked > 0 then
+  -- One ZREM for the batch (1000 ids per call: unpack is bounded by Lua's C stack).
+  for i = 1, #acked, 1000 do
+    redis.call('ZREM', leases_key, unpack(acked, i, math.min(i + 999, #acked)))
+  end
+  redis.call('HINCRBY', stats_key, 'succeeded', #acked)
 end
 return out

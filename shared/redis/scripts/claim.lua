@@ -89,21 +89,25 @@ end
 -- 3. Claim in strict priority order.
 local out = { -1, recovered, dead }
 local n = 0
+local expires = now + lease_ms
+local leased = {}
 for _, list in ipairs(order) do
   if n >= want then break end
   local ids = redis.call('LPOP', list, want - n)
   if ids then
     for _, id in ipairs(ids) do
       local task_key = prefix .. 'task:' .. id
-      local fields = redis.call('HMGET', task_key, 'type', 'payload', 'max_attempts', 'timeout_ms', 'traceparent', 'created_at')
+      local fields = redis.call('HMGET', task_key, 'type', 'payload', 'max_attempts', 'timeout_ms', 'traceparent',
+        'created_at', 'attempts')
       -- A task whose hash expired while queued cannot run: skip it.
       if fields[1] then
         n = n + 1
         local token = token_base .. ':' .. n
-        local attempts = redis.call('HINCRBY', task_key, 'attempts', 1)
-        redis.call('HSET', task_key, 'status', 'running', 'lease_token', token, 'lease_expires', now + lease_ms,
-          'started_at', now, 'updated_at', now, 'worker', worker)
-        redis.call('ZADD', leases_key, now + lease_ms, id)
+        local attempts = (tonumber(fields[7]) or 0) + 1
+        redis.call('HSET', task_key, 'attempts', attempts, 'status', 'running', 'lease_token', token,
+          'lease_expires', expires, 'started_at', now, 'updated_at', now, 'worker', worker)
+        leased[#leased + 1] = expires
+        leased[#leased + 1] = id
         out[#out + 1] = id
         out[#out + 1] = token
         out[#out + 1] = fields[1]
@@ -116,6 +120,10 @@ for _, list in ipairs(order) do
       end
     end
   end
+end
+-- All leases in one ZADD (500 per call: unpack is bounded by Lua's C stack).
+for i = 1, #leased, 1000 do
+  redis.call('ZADD', leases_key, unpack(leased, i, math.min(i + 999, #leased)))
 end
 
 local next_due = redis.call('ZRANGE', delayed_key, 0, 0, 'WITHSCORES')

@@ -1,0 +1,87 @@
+/**
+ * The response side of HTTP idempotency: what of a first response is stored,
+ * and how a stored 202 hand-off is turned into the task's current status.
+ *
+ * @module
+ */
+import type { TaskInfo } from "../../shared/queue/queue.ts";
+import type { StoredResponse } from "./store.ts";
+
+/**
+ * Response headers stored with the body and replayed. Per-request headers
+ * (request id, rate-limit state, dates) are left out: a replay gets fresh
+ * ones; `set-cookie` is left out so that a replay never re-issues a session.
+ */
+export const DEFAULT_STORED_HEADERS: readonly string[] = [
+  "content-type",
+  "content-language",
+  "content-location",
+  "location",
+  "etag",
+  "last-modified",
+  "link",
+  "cache-control",
+  "retry-after",
+];
+
+function jsonObject(body: Uint8Array, contentType: string | null): Record<string, unknown> | null {
+  if (contentType !== null && !/json/i.test(contentType)) return null;
+  try {
+    const value: unknown = JSON.parse(new TextDecoder().decode(body));
+    return value !== null && typeof value === "object" && !Array.isArray(value)
+      ? value as Record<string, unknown>
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Captures `res` for storage without consuming it (reads a clone). The task
+ * id comes from the handler (`taskId`) or, for a 202, from a string `task_id`
+ * member of a JSON body.
+ */
+export async function captureResponse(
+  res: Response,
+  taskId: string | undefined,
+  storedHeaders: ReadonlySet<string>,
+): Promise<StoredResponse> {
+  const body = new Uint8Array(await res.clone().arrayBuffer());
+  const headers = [...res.headers].filter(([name]) => storedHeaders.has(name));
+  let task = taskId ?? null;
+  if (task === null && res.status === 202) {
+    const fromBody = jsonObject(body, res.headers.get("content-type"))?.task_id;
+    if (typeof fromBody === "string" && fromBody !== "") task = fromBody;
+  }
+  return { status: res.status, headers, body, taskId: task };
+}
+
+/**
+ * The replay of a stored 202 hand-off: the stored body (when it is a JSON
+ * object) with the task's current state laid over it. While the task is
+ * still waiting or running the status stays 202; once it has finished
+ * (succeeded or dead) the answer is 200 with the outcome.
+ */
+export function taskReplay(stored: StoredResponse, task: TaskInfo): StoredResponse {
+  const contentType = stored.headers.find(([n]) => n === "content-type")?.[1] ?? null;
+  const base = jsonObject(stored.body, contentType) ?? {};
+  const finished = task.status === "succeeded" || task.status === "dead";
+  const view: Record<string, unknown> = {
+    ...base,
+    task_id: task.id,
+    status: task.status,
+    attempts: task.attempts,
+  };
+  if (task.status === "succeeded") view.result = task.result;
+  if (task.lastError !== null && task.status !== "succeeded") view.last_error = task.lastError;
+  return {
+    status: finished ? 200 : 202,
+    headers: [
+      // A finished task needs no polling hint.
+      ...stored.headers.filter(([n]) => n !== "content-type" && !(finished && n === "retry-after")),
+      ["content-type", "application/json"],
+    ],
+    body: new TextEncoder().encode(JSON.stringify(view)),
+    taskId: task.id,
+  };
+}

@@ -1,0 +1,152 @@
+/**
+ * The Redis side of HTTP idempotency: where a key's record lives and the four
+ * fenced scripts that change it (claim, complete, extend, release). Each state
+ * change is ONE script call (EVALSHA, EVAL on NOSCRIPT via `createScript`).
+ *
+ * Record layout, one hash per scoped key, `<namespace>:http_idem:<sha256>`:
+ * `state` ("in_flight" | "done"), `fingerprint`, `token` (while in flight),
+ * `scope` and `key` (diagnostics), and once done `status`, `headers`, `body`,
+ * `body_encoding`, `task_id`. In flight the hash expires with the lock; done,
+ * it expires after the replay TTL.
+ *
+ * @module
+ */
+import type { Redis } from "@upstash/redis";
+import { sha256Hex } from "../../shared/queue/canonical_json.ts";
+import { httpIdempotencyKeys } from "../../shared/redis/keys.ts";
+import { bindScript } from "../../shared/redis/scripts.ts";
+import claimKey from "./claim_key.lua" with { type: "text" };
+import completeKey from "./complete_key.lua" with { type: "text" };
+import extendLock from "./extend_lock.lua" with { type: "text" };
+import releaseKey from "./release_key.lua" with { type: "text" };
+
+/** Key builder for idempotency records (names come from shared/redis/keys.ts). */
+export function idempotencyKeys(namespace = "pc") {
+  const keys = httpIdempotencyKeys(namespace);
+  return {
+    record: async (scope: string, key: string) =>
+      keys.record(await sha256Hex(JSON.stringify([scope, key]))),
+  };
+}
+
+/** A response as stored for replay. */
+export interface StoredResponse {
+  status: number;
+  /** Selected headers, lower-case names. */
+  headers: [string, string][];
+  body: Uint8Array;
+  /** Task the response handed off to the queue, if any. */
+  taskId: string | null;
+}
+
+/** What a claim attempt found. */
+export type ClaimOutcome =
+  | { kind: "claimed" }
+  | { kind: "in_flight"; lockLeftMs: number }
+  | { kind: "mismatch" }
+  | { kind: "completed"; response: StoredResponse };
+
+/** What {@linkcode IdempotencyStore.claim} needs besides the record key. */
+export interface ClaimRequest {
+  fingerprint: string;
+  /** Random per request; fences every later change. */
+  token: string;
+  lockTtlMs: number;
+  scope: string;
+  key: string;
+}
+
+/** Typed access to the idempotency scripts. Booleans are false when the claim was lost. */
+export interface IdempotencyStore {
+  claim(recordKey: string, request: ClaimRequest): Promise<ClaimOutcome>;
+  complete(
+    recordKey: string,
+    token: string,
+    ttlMs: number,
+    response: StoredResponse,
+  ): Promise<boolean>;
+  extend(recordKey: string, token: string, lockTtlMs: number): Promise<boolean>;
+  release(recordKey: string, token: string): Promise<boolean>;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+// The Upstash REST protocol carries arguments as JSON strings, so bytes that
+// are not valid UTF-8 would be mangled: those bodies travel as base64.
+function encodeBody(body: Uint8Array): [string, "utf8" | "base64"] {
+  try {
+    return [utf8.decode(body), "utf8"];
+  } catch {
+    return [body.toBase64(), "base64"];
+  }
+}
+
+function decodeBody(text: string, encoding: string): Uint8Array {
+  return encoding === "base64" ? Uint8Array.fromBase64(text) : new TextEncoder().encode(text);
+}
+
+// These scripts belong to the edge alone, so they live beside it and are bound
+// here with the shared EVALSHA/NOSCRIPT binder rather than in the queue's table.
+function bind(redis: Redis, source: string) {
+  const script = bindScript(redis, source);
+  return (keys: string[], args: (string | number)[]) => script.run(keys, args);
+}
+
+/** Binds the idempotency scripts to a Redis client (raw-string results, see shared/deps.ts). */
+export function createIdempotencyStore(redis: Redis): IdempotencyStore {
+  const scripts = {
+    claim: bind(redis, claimKey),
+    complete: bind(redis, completeKey),
+    extend: bind(redis, extendLock),
+    release: bind(redis, releaseKey),
+  };
+  return {
+    async claim(recordKey, r) {
+      const out = await scripts.claim([recordKey], [
+        r.fingerprint,
+        r.token,
+        r.lockTtlMs,
+        r.scope,
+        r.key,
+      ]) as unknown[];
+      switch (Number(out[0])) {
+        case 1:
+          return { kind: "claimed" };
+        case -1:
+          return { kind: "in_flight", lockLeftMs: Math.max(0, Number(out[1])) };
+        case -2:
+          return { kind: "mismatch" };
+        case 2:
+          return {
+            kind: "completed",
+            response: {
+              status: Number(out[1]),
+              headers: JSON.parse(String(out[2])) as [string, string][],
+              body: decodeBody(String(out[3] ?? ""), String(out[4])),
+              taskId: out[5] ? String(out[5]) : null,
+            },
+          };
+      }
+      throw new Error(`Unexpected idempotency claim reply: ${JSON.stringify(out[0])}`);
+    },
+    async complete(recordKey, token, ttlMs, response) {
+      const [body, encoding] = encodeBody(response.body);
+      const out = await scripts.complete([recordKey], [
+        token,
+        ttlMs,
+        response.status,
+        JSON.stringify(response.headers),
+        body,
+        encoding,
+        response.taskId ?? "",
+      ]);
+      return Number(out) === 1;
+    },
+    async extend(recordKey, token, lockTtlMs) {
+      return Number(await scripts.extend([recordKey], [token, lockTtlMs])) === 1;
+    },
+    async release(recordKey, token) {
+      return Number(await scripts.release([recordKey], [token])) === 1;
+    },
+  };
+}
