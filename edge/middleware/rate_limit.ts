@@ -1,0 +1,230 @@
+/**
+ * Rate limiting per route group and caller, shared by every edge process
+ * through Redis (`@upstash/ratelimit`).
+ *
+ * Every answer carries the draft-11 `RateLimit-Policy` and `RateLimit`
+ * headers; a limited request gets a 429 `quota-exceeded` problem with a
+ * jittered `Retry-After`. Identities the store has blocked are remembered in
+ * process until their window resets, so a flood costs no Redis calls. When the
+ * store is unreachable (error, or no answer within `timeoutMs`) each policy
+ * either falls back to an in-process limiter with the same numbers
+ * (`fail_open`, counted in `metrics.fallbackDecisions`) or answers 503
+ * `rate-limit-unavailable` (`fail_closed`); it is never silently unlimited.
+ *
+ * @example
+ * ```ts
+ * app.use("/v1/*", authenticate(deps));
+ * app.use("/v1/*", rateLimit({
+ *   redis: deps.redis,
+ *   policies: deps.config.rateLimits,
+ *   group: (c) => c.get("principal") ? "default" : "anonymous",
+ *   log: deps.log,
+ * }));
+ * ```
+ *
+ * @module
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { getConnInfo } from "hono/deno";
+import type { Redis } from "@upstash/redis";
+import type { RateLimitPolicy } from "../../shared/config.ts";
+import type { Logger } from "../../shared/log.ts";
+import type { AppEnv } from "../app.ts";
+import { problem } from "../problem.ts";
+import {
+  createDecider,
+  createRateLimitMetrics,
+  type RateLimitMetrics,
+} from "../rate_limit/decider.ts";
+import { formatPolicy, formatState, retryAfterSeconds } from "../rate_limit/headers.ts";
+
+export type { RateLimitMetrics } from "../rate_limit/decider.ts";
+export { createRateLimitMetrics } from "../rate_limit/decider.ts";
+
+/** Options for {@linkcode rateLimit}. */
+export interface RateLimitOptions {
+  /** Upstash client; build it with bounded retries (`createRedis`). */
+  redis: Redis;
+  /** Policies by route group (`Config.rateLimits`); `default` is required. */
+  policies: Record<string, RateLimitPolicy>;
+  /** Route group of a request; an unconfigured name uses `default`. @default () => "default" */
+  group?: (c: Context<AppEnv>) => string;
+  /**
+   * Caller identity. @default `p:<principal sub>` when authenticated, else
+   * `ip:<client address>`
+   */
+  identify?: (c: Context<AppEnv>) => string;
+  /**
+   * Trust `X-Forwarded-For` for the client address: the number of proxies in
+   * front of the edge (`true` = 1); the address that many hops from the right
+   * is used. Never set this without a proxy that overwrites the header, or
+   * every client picks its own bucket. @default 0 (use the socket address)
+   */
+  trustProxy?: boolean | number;
+  /** Counters to update (e.g. shared with a metrics route). @default fresh counters */
+  metrics?: RateLimitMetrics;
+  /**
+   * Clock for everything this module computes (headers, local limiter, blocked
+   * cache). `@upstash/ratelimit` reads `Date.now` itself, so a fake clock must
+   * stay near real time while the store decides. @default Date.now
+   */
+  now?: () => number;
+  /** Store outages and recoveries are logged here. @default no logging */
+  log?: Logger;
+  /** Store answers slower than this count as "unreachable". @default 800 */
+  timeoutMs?: number;
+  /** After a store failure, decide without it for this long. @default 1000 */
+  storeRetryMs?: number;
+  /** Redis key namespace. @default "pc" */
+  namespace?: string;
+  /** Blocked identities remembered per policy. @default 10_000 */
+  maxCacheEntries?: number;
+  /** Source of `Retry-After` jitter, in [0, 1). @default Math.random */
+  random?: () => number;
+}
+
+/** The middleware, with its counters. */
+export type RateLimitMiddleware = MiddlewareHandler<AppEnv> & {
+  readonly metrics: RateLimitMetrics;
+};
+
+const GROUP_NAME = /^[a-z][a-z0-9_]*$/;
+const ALGORITHMS = ["sliding_window", "token_bucket", "fixed_window"];
+
+function policyProblems(name: string, p: RateLimitPolicy): string[] {
+  const out: string[] = [];
+  const at = `policy "${name}"`;
+  if (!GROUP_NAME.test(name)) out.push(`${at}: name must match ${GROUP_NAME}`);
+  if (!ALGORITHMS.includes(p.algorithm)) {
+    out.push(`${at}: unknown algorithm ${JSON.stringify(p.algorithm)}`);
+  }
+  if (!Number.isInteger(p.limit) || p.limit <= 0) {
+    out.push(`${at}: limit must be a positive integer (got ${p.limit})`);
+  }
+  if (!Number.isFinite(p.window_s) || Math.round(p.window_s * 1000) < 1) {
+    out.push(`${at}: window_s must be at least 0.001 (got ${p.window_s})`);
+  }
+  if (p.refill !== undefined && (!Number.isInteger(p.refill) || p.refill <= 0)) {
+    out.push(`${at}: refill must be a positive integer (got ${p.refill})`);
+  }
+  if (p.on_store_error !== "fail_open" && p.on_store_error !== "fail_closed") {
+    out.push(`${at}: on_store_error must be fail_open or fail_closed`);
+  }
+  return out;
+}
+
+function validate(options: RateLimitOptions): void {
+  const problems: string[] = [];
+  if (!options?.redis) problems.push('"redis" is required');
+  const policies = options?.policies ?? {};
+  if (!policies.default) problems.push('a "default" policy is required');
+  for (const [name, p] of Object.entries(policies)) problems.push(...policyProblems(name, p));
+  for (const key of ["timeoutMs", "storeRetryMs", "maxCacheEntries"] as const) {
+    const v = options?.[key];
+    if (v !== undefined && !(v > 0)) problems.push(`${key} must be positive (got ${v})`);
+  }
+  const hops = options?.trustProxy;
+  if (typeof hops === "number" && !(Number.isInteger(hops) && hops >= 0)) {
+    problems.push(`trustProxy must be a boolean or a non-negative integer (got ${hops})`);
+  }
+  if (problems.length > 0) {
+    throw new TypeError(`Invalid rate-limit options: ${problems.join("; ")}`);
+  }
+}
+
+/** The client address: the socket peer, or an `X-Forwarded-For` entry when proxies are trusted. */
+function clientAddress(c: Context<AppEnv>, hops: number): string {
+  if (hops > 0) {
+    const chain = (c.req.header("x-forwarded-for") ?? "").split(",").map((s) => s.trim())
+      .filter(Boolean);
+    // Each trusted proxy appends the peer it saw, so the client is `hops`
+    // entries from the right; anything further left is client-supplied.
+    const entry = chain[chain.length - hops];
+    if (entry) return entry;
+  }
+  try {
+    return getConnInfo(c).remote.address ?? "unknown";
+  } catch {
+    // No socket info (e.g. app.request() without an env): one shared bucket
+    // is the safe failure, never a bucket per request.
+    return "unknown";
+  }
+}
+
+/** Builds the rate-limit middleware; invalid options throw here, not per request. */
+export function rateLimit(options: RateLimitOptions): RateLimitMiddleware {
+  validate(options);
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  const metrics = options.metrics ?? createRateLimitMetrics();
+  const policies = options.policies;
+  const group = options.group ?? (() => "default");
+  const hops = options.trustProxy === true ? 1 : Number(options.trustProxy ?? 0);
+  const identify = options.identify ?? ((c: Context<AppEnv>) => {
+    const principal = c.get("principal");
+    return principal ? `p:${principal.sub}` : `ip:${clientAddress(c, hops)}`;
+  });
+  const storeRetryMs = options.storeRetryMs ?? 1000;
+  const decider = createDecider(policies, {
+    redis: options.redis,
+    namespace: options.namespace ?? "pc",
+    timeoutMs: options.timeoutMs ?? 800,
+    storeRetryMs,
+    maxCacheEntries: options.maxCacheEntries ?? 10_000,
+    now,
+    log: options.log ?? silent,
+    metrics,
+  });
+
+  const middleware: MiddlewareHandler<AppEnv> = async function rateLimit(c, next) {
+    const wanted = group(c);
+    const name = Object.hasOwn(policies, wanted) ? wanted : "default";
+    const policy = policies[name]!;
+    const policyHeader = formatPolicy(name, policy);
+    const decision = await decider.decide(name, identify(c));
+
+    if (decision.source === "unavailable") {
+      metrics.unavailable++;
+      const t0 = now();
+      return problem(c, {
+        code: "rate-limit-unavailable",
+        status: 503,
+        title: "Rate limiting is unavailable",
+        detail: `The rate-limit store is unreachable and policy "${name}" fails closed`,
+      }, {
+        "RateLimit-Policy": policyHeader,
+        // The store is probed again after storeRetryMs; earlier retries would fail too.
+        "Retry-After": String(
+          retryAfterSeconds(t0 + storeRetryMs, t0, storeRetryMs / 1000, random),
+        ),
+      });
+    }
+
+    const t = now();
+    const state = formatState(name, decision.remaining, decision.reset, t);
+    if (!decision.success) {
+      metrics.limited++;
+      if (decision.source === "cache") metrics.cacheBlocked++;
+      const retryAfter = retryAfterSeconds(decision.reset, t, policy.window_s, random);
+      return problem(c, {
+        code: "quota-exceeded",
+        status: 429,
+        title: "Too many requests",
+        detail: `Quota of policy "${name}" (${policy.limit} per ${policy.window_s} s) is used up`,
+        "violated-policies": [name],
+      }, {
+        "RateLimit-Policy": policyHeader,
+        "RateLimit": state,
+        "Retry-After": String(retryAfter),
+      });
+    }
+
+    metrics.allowed++;
+    await next();
+    c.header("RateLimit-Policy", policyHeader);
+    c.header("RateLimit", state);
+  };
+  return Object.assign(middleware, { metrics });
+}
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };

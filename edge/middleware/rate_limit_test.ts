@@ -1,0 +1,384 @@
+import assert from "node:assert/strict";
+import { Hono, type MiddlewareHandler } from "hono";
+import type { Redis } from "@upstash/redis";
+import { startStack } from "../../dev/stack.ts";
+import { useTestStack } from "../../dev/test_stack.ts";
+import type { RateLimitPolicy } from "../../shared/config.ts";
+import { createRedis } from "../../shared/deps.ts";
+import { createLogger } from "../../shared/log.ts";
+import type { AppEnv } from "../app.ts";
+import { rateLimit, type RateLimitMiddleware, type RateLimitOptions } from "./rate_limit.ts";
+
+const WINDOW_MS = 60_000;
+
+function policy(p: Partial<RateLimitPolicy> & { limit: number }): RateLimitPolicy {
+  return { algorithm: "sliding_window", window_s: 60, on_store_error: "fail_open", ...p };
+}
+
+/** Sets a user principal from `x-test-sub`, as the auth middleware would. */
+const fakeAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const sub = c.req.header("x-test-sub");
+  if (sub) c.set("principal", { kind: "user", sub, roles: [] });
+  await next();
+};
+
+function testApp(
+  redis: Redis,
+  options: Partial<RateLimitOptions> & Pick<RateLimitOptions, "policies">,
+): { app: Hono<AppEnv>; limiter: RateLimitMiddleware } {
+  const limiter = rateLimit({
+    redis,
+    // A fresh namespace per app: tests share one Redis and must not share counters.
+    namespace: `t${crypto.randomUUID().slice(0, 8)}`,
+    group: (c) => c.req.header("x-group") ?? "default",
+    ...options,
+  });
+  const app = new Hono<AppEnv>();
+  app.use(fakeAuth, limiter);
+  app.get("/", (c) => c.text("ok"));
+  return { app, limiter };
+}
+
+/** `app.request()` env carrying a socket peer, which `getConnInfo` reads. */
+function peer(hostname: string) {
+  return { remoteAddr: { hostname, port: 40_000, transport: "tcp" } };
+}
+
+async function get(
+  app: Hono<AppEnv>,
+  headers: Record<string, string> = {},
+  address = "192.0.2.1",
+): Promise<Response> {
+  const res = await app.request("/", { headers }, peer(address));
+  await res.body?.cancel();
+  return res;
+}
+
+/** Counts script calls into Redis (every ratelimit decision is one EVALSHA/EVAL). */
+function countingRedis(redis: Redis): { redis: Redis; calls: () => number } {
+  let calls = 0;
+  const proxy = new Proxy(redis, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (prop === "evalsha" || prop === "eval") {
+        return (...args: unknown[]) => {
+          calls++;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { redis: proxy, calls: () => calls };
+}
+
+/** Seconds `t` for a window-aligned reset, for any instant in [before, after]. */
+function windowT(before: number, after: number, windowMs = WINDOW_MS): number[] {
+  return [before, after].map((n) =>
+    Math.ceil(((Math.floor(n / windowMs) + 1) * windowMs - n) / 1000)
+  );
+}
+
+/**
+ * Counters live in one window: a burst that crossed a window edge would see
+ * the previous window weighted in. Waits (rarely, < 3 s) when the edge is near.
+ */
+async function awayFromWindowEdge(windowMs = WINDOW_MS): Promise<void> {
+  const left = windowMs - (Date.now() % windowMs);
+  if (left < 3000) await new Promise((r) => setTimeout(r, left + 50));
+}
+
+Deno.test("rateLimit() against the real stack", async (t) => {
+  await using stack = await useTestStack();
+  // Only the Upstash client: no Neon pool, so the sanitizers stay on.
+  const redis = createRedis(stack.settings.redis);
+
+  await t.step("allowed and limited responses carry exact draft-11 headers", async () => {
+    await awayFromWindowEdge();
+    const { app, limiter } = testApp(redis, {
+      policies: { default: policy({ limit: 3 }) },
+      random: () => 0.999,
+    });
+    for (const r of [2, 1, 0]) {
+      const before = Date.now();
+      const res = await get(app);
+      const ts = windowT(before, Date.now());
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("ratelimit-policy"), '"default";q=3;w=60');
+      const header = res.headers.get("ratelimit") ?? "";
+      assert.ok(ts.some((t) => header === `"default";r=${r};t=${t}`), `${header} vs t ∈ ${ts}`);
+    }
+    const before = Date.now();
+    const res = await app.request("/", {}, peer("192.0.2.1"));
+    const ts = windowT(before, Date.now());
+    assert.equal(res.status, 429);
+    assert.equal(res.headers.get("content-type"), "application/problem+json");
+    assert.equal(res.headers.get("ratelimit-policy"), '"default";q=3;w=60');
+    const header = res.headers.get("ratelimit") ?? "";
+    const t = ts.find((t) => header === `"default";r=0;t=${t}`);
+    assert.ok(t !== undefined, `${header} vs t ∈ ${ts}`);
+    // random() = 0.999 → the full jitter: 10 % of 60 s.
+    assert.equal(res.headers.get("retry-after"), String(Math.max(1, t) + 6));
+    assert.deepEqual(await res.json(), {
+      type: "/problems/quota-exceeded",
+      instance: "/",
+      code: "quota-exceeded",
+      status: 429,
+      title: "Too many requests",
+      detail: 'Quota of policy "default" (3 per 60 s) is used up',
+      "violated-policies": ["default"],
+    });
+    assert.deepEqual(
+      { ...limiter.metrics },
+      {
+        allowed: 3,
+        limited: 1,
+        cacheBlocked: 0,
+        storeErrors: 0,
+        fallbackDecisions: 0,
+        unavailable: 0,
+      },
+    );
+  });
+
+  await t.step(
+    "Retry-After is never before the reset and jitters by at most 10 % of the window",
+    async () => {
+      await awayFromWindowEdge(20_000);
+      const { app } = testApp(redis, { policies: { default: policy({ limit: 1, window_s: 20 }) } });
+      await get(app);
+      const seen = new Set<number>();
+      for (let i = 0; i < 30; i++) {
+        const before = Date.now();
+        const res = await get(app);
+        assert.equal(res.status, 429);
+        const earliest = Math.max(1, Math.min(...windowT(before, Date.now(), 20_000)));
+        const retryAfter = Number(res.headers.get("retry-after"));
+        assert.ok(retryAfter >= earliest && retryAfter <= earliest + 1 + 2, `${retryAfter}`);
+        seen.add(retryAfter - earliest);
+      }
+      assert.ok(seen.size > 1, "no jitter");
+    },
+  );
+
+  await t.step(
+    "principals are limited apart from each other and from their IP; anonymous callers per IP",
+    async () => {
+      await awayFromWindowEdge();
+      const { app } = testApp(redis, { policies: { default: policy({ limit: 2 }) } });
+      const alice = { "x-test-sub": "alice" };
+      assert.deepEqual(
+        [await get(app, alice), await get(app, alice), await get(app, alice)]
+          .map((r) => r.status),
+        [200, 200, 429],
+      );
+      // Same IP, other principal; and the IP itself: fresh buckets.
+      assert.equal((await get(app, { "x-test-sub": "bob" })).status, 200);
+      assert.equal((await get(app, {}, "192.0.2.1")).status, 200);
+      assert.equal((await get(app, {}, "192.0.2.1")).status, 200);
+      assert.equal((await get(app, {}, "192.0.2.1")).status, 429);
+      assert.equal((await get(app, {}, "192.0.2.2")).status, 200);
+      // X-Forwarded-For is ignored unless proxies are trusted.
+      assert.equal(
+        (await get(app, { "x-forwarded-for": "198.51.100.7" }, "192.0.2.1")).status,
+        429,
+      );
+    },
+  );
+
+  await t.step(
+    "with trustProxy, the address one hop from the right of X-Forwarded-For is the key",
+    async () => {
+      const { app } = testApp(redis, {
+        policies: { default: policy({ limit: 1 }) },
+        trustProxy: 1,
+      });
+      const via = (xff: string) => get(app, { "x-forwarded-for": xff }, "10.0.0.1");
+      assert.equal((await via("203.0.113.9, 198.51.100.7")).status, 200);
+      // A spoofed left part does not buy a new bucket.
+      assert.equal((await via("203.0.113.10, 198.51.100.7")).status, 429);
+      assert.equal((await via("198.51.100.8")).status, 200);
+    },
+  );
+
+  await t.step("token bucket: capacity, then the next refill as reset", async () => {
+    const { app } = testApp(redis, {
+      policies: {
+        default: policy({ limit: 100 }),
+        burst: policy({ algorithm: "token_bucket", limit: 3, window_s: 30, refill: 1 }),
+      },
+    });
+    const g = { "x-group": "burst" };
+    for (const r of [2, 1, 0]) {
+      const res = await get(app, g);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("ratelimit-policy"), '"burst";q=3;w=30');
+      // The bucket refills 30 s after its first use: t is 30 (or 29 once a second passed).
+      assert.match(res.headers.get("ratelimit") ?? "", new RegExp(`^"burst";r=${r};t=(29|30)$`));
+    }
+    const res = await get(app, g);
+    assert.equal(res.status, 429);
+    assert.match(res.headers.get("ratelimit") ?? "", /^"burst";r=0;t=(29|30)$/);
+    const retryAfter = Number(res.headers.get("retry-after"));
+    assert.ok(retryAfter >= 29 && retryAfter <= 33, `${retryAfter}`);
+  });
+
+  await t.step("fixed window: limit per aligned window", async () => {
+    await awayFromWindowEdge(10_000);
+    const { app } = testApp(redis, {
+      policies: { default: policy({ algorithm: "fixed_window", limit: 2, window_s: 10 }) },
+    });
+    for (const r of [1, 0]) {
+      const before = Date.now();
+      const res = await get(app);
+      const ts = windowT(before, Date.now(), 10_000);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("ratelimit-policy"), '"default";q=2;w=10');
+      const header = res.headers.get("ratelimit");
+      assert.ok(ts.some((t) => header === `"default";r=${r};t=${t}`), `${header}`);
+    }
+    assert.equal((await get(app)).status, 429);
+  });
+
+  await t.step("an unconfigured group uses the default policy", async () => {
+    const { app } = testApp(redis, { policies: { default: policy({ limit: 1 }) } });
+    const res = await get(app, { "x-group": "nope" });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("ratelimit-policy"), '"default";q=1;w=60');
+  });
+
+  await t.step(
+    "a blocked identity is answered from memory: a flood costs no Redis calls",
+    async () => {
+      const counted = countingRedis(redis);
+      const { app, limiter } = testApp(counted.redis, {
+        policies: { default: policy({ limit: 2 }) },
+      });
+      for (let i = 0; i < 3; i++) await get(app);
+      assert.equal(counted.calls(), 3);
+      const flood = await Promise.all(Array.from({ length: 100 }, () => get(app)));
+      assert.ok(flood.every((r) => r.status === 429 && r.headers.has("retry-after")));
+      assert.equal(counted.calls(), 3, "the flood reached Redis");
+      assert.equal(limiter.metrics.cacheBlocked, 100);
+      assert.equal(limiter.metrics.limited, 101);
+      // Other identities still go to the store.
+      assert.equal((await get(app, {}, "192.0.2.99")).status, 200);
+      assert.equal(counted.calls(), 4);
+    },
+  );
+});
+
+Deno.test("rateLimit() with redis-server stopped: fail_open limits locally and counts, fail_closed answers 503, both recover", async () => {
+  // A private stack: this test stops its redis-server.
+  await using stack = await startStack();
+  await awayFromWindowEdge();
+  const redis = createRedis(stack.settings.redis);
+  const logs: string[] = [];
+  let clock = Date.now();
+  const { app, limiter } = testApp(redis, {
+    policies: {
+      default: policy({ limit: 3 }),
+      strict: policy({ limit: 3, on_store_error: "fail_closed" }),
+    },
+    now: () => clock,
+    storeRetryMs: 1000,
+    log: createLogger({ write: (l) => logs.push(l) }),
+  });
+  const strict = { "x-group": "strict" };
+  assert.equal((await get(app)).status, 200);
+  assert.equal((await get(app, strict)).status, 200);
+
+  await stack.redisServer!.stop();
+  const statuses = [];
+  for (let i = 0; i < 5; i++) {
+    const res = await get(app);
+    statuses.push(res.status);
+    assert.equal(res.headers.get("ratelimit-policy"), '"default";q=3;w=60');
+    assert.match(res.headers.get("ratelimit") ?? "", /^"default";r=\d;t=\d+$/);
+  }
+  // The local limiter has the policy's numbers (it does not know the store's count).
+  assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
+  assert.equal(limiter.metrics.fallbackDecisions, 5);
+  // One failed store call, then the store is skipped for storeRetryMs.
+  assert.equal(limiter.metrics.storeErrors, 1);
+
+  const closed = await app.request("/", { headers: strict }, peer("192.0.2.1"));
+  assert.equal(closed.status, 503);
+  assert.equal(closed.headers.get("ratelimit-policy"), '"strict";q=3;w=60');
+  assert.equal(closed.headers.get("ratelimit"), null);
+  assert.ok(["1", "2"].includes(closed.headers.get("retry-after") ?? ""));
+  const body = await closed.json();
+  assert.equal(body.code, "rate-limit-unavailable");
+  assert.equal(body.status, 503);
+  assert.equal(limiter.metrics.unavailable, 1);
+  assert.equal(logs.filter((l) => l.includes("rate-limit store unreachable")).length, 1);
+
+  await stack.redisServer!.restart();
+  clock += 1001;
+  // The store decides again and still holds the counts from before the outage.
+  const back = await get(app);
+  assert.equal(back.status, 200);
+  assert.match(back.headers.get("ratelimit") ?? "", /^"default";r=1;/);
+  assert.equal((await get(app, strict)).status, 200);
+  assert.equal(limiter.metrics.fallbackDecisions, 5);
+  assert.ok(logs.some((l) => l.includes("rate-limit store reachable again")));
+});
+
+Deno.test("rateLimit() rejects invalid options when it is built", () => {
+  const redis = {} as Redis;
+  assert.throws(
+    () => rateLimit({ redis, policies: { api: policy({ limit: 1 }) } }),
+    /a "default" policy is required/,
+  );
+  assert.throws(
+    () =>
+      rateLimit({
+        redis,
+        policies: {
+          default: policy({ limit: 0 }),
+          odd: { ...policy({ limit: 1 }), algorithm: "leaky" as "fixed_window", refill: -1 },
+        },
+      }),
+    (err: Error) =>
+      err instanceof TypeError &&
+      /policy "default": limit must be a positive integer \(got 0\)/.test(err.message) &&
+      /policy "odd": unknown algorithm "leaky"/.test(err.message) &&
+      /policy "odd": refill must be a positive integer/.test(err.message),
+  );
+  assert.throws(
+    () => rateLimit({ redis, policies: { default: policy({ limit: 1, window_s: 0 }) } }),
+    /window_s must be at least 0.001/,
+  );
+  assert.throws(
+    () => rateLimit({ redis, policies: { default: policy({ limit: 1 }) }, timeoutMs: 0 }),
+    /timeoutMs must be positive/,
+  );
+});
+
+Deno.test("a store that does not answer within timeoutMs counts as unreachable, not as an admission", async () => {
+  // @upstash/ratelimit resolves {success: true, reason: "timeout"} here; a
+  // script call that never settles holds no timer or socket.
+  let calls = 0;
+  const hung = {
+    evalsha: () => {
+      calls++;
+      return new Promise(() => {});
+    },
+  } as unknown as Redis;
+  let clock = Date.now();
+  const { app, limiter } = testApp(hung, {
+    policies: { default: policy({ limit: 2 }) },
+    timeoutMs: 20,
+    storeRetryMs: 5000,
+    now: () => clock,
+  });
+  const statuses = [];
+  for (let i = 0; i < 3; i++) statuses.push((await get(app)).status);
+  assert.deepEqual(statuses, [200, 200, 429]);
+  assert.equal(calls, 1, "the store was asked again inside storeRetryMs");
+  assert.equal(limiter.metrics.storeErrors, 1);
+  assert.equal(limiter.metrics.fallbackDecisions, 3);
+  clock += 5000;
+  await get(app);
+  assert.equal(calls, 2);
+});
