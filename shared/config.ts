@@ -287,6 +287,13 @@ export const VARIABLES = [
     schema: rateLimitPolicies,
   },
   {
+    name: "RATE_LIMIT_TIMEOUT_MS",
+    description:
+      "How long a rate-limit decision waits for Redis before the policy's on_store_error applies (too low over-admits under load)",
+    default: "1500",
+    schema: positiveInt,
+  },
+  {
     name: "IDEMPOTENCY_TTL_MS",
     description: "How long a stored Idempotency-Key response is replayed",
     default: "86400000",
@@ -346,6 +353,7 @@ export interface Config {
     clockToleranceS: number;
   };
   rateLimits: Record<string, RateLimitPolicy>;
+  rateLimitTimeoutMs: number;
   idempotencyTtlMs: number;
   maxBodyBytes: number;
   corsOrigins: string[];
@@ -464,6 +472,7 @@ export function parseConfig(
       clockToleranceS: v.JWT_CLOCK_TOLERANCE_S,
     },
     rateLimits: v.RATE_LIMITS,
+    rateLimitTimeoutMs: v.RATE_LIMIT_TIMEOUT_MS,
     idempotencyTtlMs: v.IDEMPOTENCY_TTL_MS,
     maxBodyBytes: v.MAX_BODY_BYTES,
     corsOrigins: v.CORS_ORIGINS ?? [],
