@@ -4,45 +4,96 @@
  *
  * @module
  */
-import { Hono } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
+import { secureHeaders } from "hono/secure-headers";
+import { cors } from "hono/cors";
 import type { Deps } from "../shared/deps.ts";
 import { AppError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
+import { queueFromConfig } from "../shared/queue/from_config.ts";
+import type { TaskQueue } from "../shared/queue/queue.ts";
+import type { Principal } from "./auth/principal.ts";
+import { buildGateway } from "./gateway.ts";
+import { accessLog } from "./middleware/access_log.ts";
+import { allowedMethods } from "./middleware/http_rules.ts";
+import type { IdempotencyVariables } from "./middleware/idempotency.ts";
+import { requestSpan } from "./middleware/tracing.ts";
+import { mountDocs } from "./openapi.ts";
 import { problem } from "./problem.ts";
 import { healthRoutes } from "./routes/health.ts";
-import { accessLog } from "./middleware/access_log.ts";
-import type { Principal } from "./auth/principal.ts";
+import { meRoutes } from "./routes/me.ts";
+import { taskRoutes } from "./routes/tasks.ts";
+import { validationHook } from "./validation.ts";
 
 /** Per-request variables handlers can read with `c.get()`. */
 export type AppEnv = {
   Variables: {
     requestId: string;
-    /** Logger carrying this request's id. */
+    /** Logger carrying this request's id (and `user.id` once authenticated). */
     log: Logger;
     /** Set by the authentication middleware on /v1 routes. */
     principal: Principal;
-  };
+  } & IdempotencyVariables;
 };
 
-/** Builds the edge application. */
-export function createApp(deps: Deps): Hono<AppEnv> {
-  const app = new Hono<AppEnv>();
+/** Optional collaborators (tests inject their own). */
+export interface AppOptions {
+  queue?: TaskQueue;
+}
 
+/** Builds the edge application. */
+export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const queue = options.queue ?? queueFromConfig(deps.redis, deps.config);
+
+  app.use(requestSpan());
   app.use(requestId({ headerName: "X-Request-Id" }));
   app.use(accessLog(deps));
+  app.use(secureHeaders());
+  if (deps.config.corsOrigins.length > 0) {
+    app.use(cors({
+      origin: deps.config.corsOrigins,
+      allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+      exposeHeaders: [
+        "X-Request-Id",
+        "RateLimit",
+        "RateLimit-Policy",
+        "Retry-After",
+        "Idempotency-Replayed",
+        "Location",
+      ],
+      maxAge: 600,
+    }));
+  }
 
   app.route("/", healthRoutes(deps));
+  mountDocs(app);
 
-  app.notFound((c) =>
-    problem(c, {
+  const gateway = buildGateway(deps, queue);
+  app.use("/v1/*", ...gateway.chain);
+  app.route("/", meRoutes());
+  app.route("/", taskRoutes(queue));
+
+  const methodsAt = allowedMethods(app.routes);
+  app.notFound((c) => {
+    const allow = methodsAt(c);
+    if (allow.length > 0) {
+      return problem(c, {
+        code: "method-not-allowed",
+        status: 405,
+        title: "Method not allowed",
+        detail: `${c.req.method} is not supported here; use ${allow.join(", ")}`,
+      }, { Allow: allow.join(", ") });
+    }
+    return problem(c, {
       code: "not-found",
       status: 404,
       title: "Not found",
       detail: `No route for ${c.req.method} ${c.req.path}`,
-    })
-  );
+    });
+  });
 
   app.onError((err, c) => {
     if (err instanceof AppError) {
@@ -50,7 +101,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
     }
     if (err instanceof HTTPException && err.status < 500) {
       return problem(c, {
-        code: "bad-request",
+        code: err.status === 400 ? "bad-request" : `http-${err.status}`,
         status: err.status,
         title: err.message || "Bad request",
       });

@@ -1,6 +1,7 @@
 /**
  * Puts a request-scoped logger on the context and writes one access-log line
- * per request (method, path, status, duration, request id).
+ * per request (method, path, status, duration, request id, and `user.id`
+ * once authentication has set a principal).
  *
  * @module
  */
@@ -16,7 +17,10 @@ export function accessLog(deps: Pick<Deps, "log" | "now">): MiddlewareHandler {
     await next();
     // Probes would flood the log at one line per second per instance.
     if (c.req.path === "/health") return;
+    // Read after next(): authentication runs downstream of this middleware.
+    const principal = (c.var as { principal?: { sub: string } }).principal;
     log.info("request", {
+      ...(principal ? { "user.id": principal.sub } : {}),
       method: c.req.method,
       path: c.req.path,
       status: c.res.status,

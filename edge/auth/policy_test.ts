@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { ACCESS_POLICY, compilePolicy, type Policy, renderPolicyTable } from "./policy.ts";
+import type { Principal } from "./principal.ts";
+
+const minerva: Principal = { kind: "service", sub: "sa:minerva", name: "minerva", roles: [] };
+const viewer: Principal = { kind: "user", sub: "v", roles: ["viewer"] };
+
+Deno.test("the shipped policy is valid and decides with the matched group", () => {
+  const decide = compilePolicy(ACCESS_POLICY);
+  assert.deepEqual(decide(minerva, "POST", "/v1/tasks"), { allowed: true, group: "control" });
+  assert.deepEqual(decide(minerva, "DELETE", "/v1/tasks/t1"), { allowed: false, group: "control" });
+  assert.deepEqual(decide(viewer, "HEAD", "/v1/leads/l1"), { allowed: true, group: "control" });
+  assert.deepEqual(decide(viewer, "GET", "/v1/nothing"), { allowed: false, group: null });
+});
+
+Deno.test("a /* pattern matches below the path, not the path itself or a longer name", () => {
+  const decide = compilePolicy([
+    {
+      group: "g",
+      paths: ["/v1/a/*"],
+      grants: [{ methods: ["GET"], allow: { anyPrincipal: true } }],
+    },
+  ]);
+  assert.equal(decide(viewer, "GET", "/v1/a/x").allowed, true);
+  assert.equal(decide(viewer, "GET", "/v1/a/x/y").allowed, true);
+  assert.equal(decide(viewer, "GET", "/v1/a").allowed, false);
+  assert.equal(decide(viewer, "GET", "/v1/a/").allowed, false);
+  assert.equal(decide(viewer, "GET", "/v1/ab").allowed, false);
+});
+
+Deno.test("policy mistakes are all reported at construction", () => {
+  const bad = [
+    { group: "Bad Name", paths: [], grants: [] },
+    {
+      group: "dup",
+      paths: ["/v1/x*", "v1/y", "/v1/../admin/*", "/v1/ok/*"],
+      grants: [
+        { methods: [], allow: {} },
+        { methods: ["TRACE"], allow: { roles: ["root"], services: ["minerva"] } },
+      ],
+    },
+    { group: "dup", paths: ["/v1/z"], grants: [{ methods: ["GET"], allow: { roles: ["admin"] } }] },
+  ] as unknown as Policy;
+  const expected = [
+    'group "Bad Name": invalid name',
+    'group "Bad Name": no paths',
+    'group "Bad Name": no grants',
+    'path "/v1/x*"',
+    'path "v1/y"',
+    'path "/v1/../admin/*"',
+    "grant 1: no methods",
+    "grant 1: allows nobody",
+    "grant 2: unknown method TRACE",
+    'grant 2: unknown role "root"',
+    'grant 2: "minerva" is not sa:<name>',
+    'group "dup": appears twice',
+  ];
+  assert.throws(() => compilePolicy(bad), (err: unknown) => {
+    assert.ok(err instanceof TypeError);
+    for (const e of expected) assert.ok(err.message.includes(e), `no "${e}" in:\n${err.message}`);
+    assert.ok(!err.message.includes("/v1/ok/*"), "a valid path was reported");
+    return true;
+  });
+});
+
+Deno.test("renderPolicyTable shows one row per grant, ready for the README", () => {
+  assert.equal(
+    renderPolicyTable(),
+    [
+      "| group | paths | methods | allowed |",
+      "| --- | --- | --- | --- |",
+      "| self | `/v1/me` | GET | any authenticated caller |",
+      "| control | `/v1/tasks`, `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*` | GET, POST | services `sa:api-gateway`, `sa:minerva` |",
+      "| control | `/v1/tasks`, `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*` | GET, POST, PATCH | users with role `admin` or `operator` |",
+      "| control | `/v1/tasks`, `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*` | GET | users with role `viewer` |",
+      "| admin | `/v1/admin`, `/v1/admin/*`, `/v1/dlq`, `/v1/dlq/*` | GET, POST, PUT, PATCH, DELETE | users with role `admin` |",
+      "",
+      "Anything not listed is denied (403). `HEAD` is checked as `GET`; a path ending in `/*` matches everything below it, not the path itself.",
+    ].join("\n"),
+  );
+});

@@ -1,0 +1,110 @@
+/**
+ * Request tracing through `@opentelemetry/api` (exported by Deno's built-in
+ * OpenTelemetry when OTEL_DENO=true; a no-op otherwise).
+ *
+ * Each request runs in a `handle_api_request` span; gateway stages run in
+ * child spans (`authenticate`, `rate_limit_check`, …) via {@linkcode traced},
+ * and the route handler in `forward_to_service`.
+ *
+ * @module
+ */
+import { context, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import type { MiddlewareHandler } from "hono";
+import { routePath } from "hono/route";
+
+const TRACER = "pleasant-cove-edge";
+
+function finish(span: Span, err?: unknown): void {
+  if (err !== undefined) {
+    span.recordException(err instanceof Error ? err : new Error(String(err)));
+    span.setStatus({
+      code: SpanStatusCode.ERROR,
+      message: err instanceof Error ? err.message : String(err),
+    });
+  }
+  span.end();
+}
+
+/** The root span of a request; records route, status and the principal. */
+export function requestSpan(): MiddlewareHandler {
+  const tracer = trace.getTracer(TRACER);
+  return async function requestSpan(c, next) {
+    await tracer.startActiveSpan(
+      "handle_api_request",
+      { kind: SpanKind.SERVER, attributes: { "http.method": c.req.method } },
+      async (span) => {
+        let failure: unknown;
+        try {
+          await next();
+        } catch (err) {
+          failure = err;
+          throw err;
+        } finally {
+          // routePath(c, -1) is the pattern of the last matched handler (the route).
+          span.setAttribute("http.route", routePath(c, -1) || c.req.path);
+          span.setAttribute("http.status_code", c.res.status);
+          const principal = (c.var as { principal?: { sub: string } }).principal;
+          if (principal) span.setAttribute("user.id", principal.sub);
+          if (failure === undefined && c.error) failure = c.error;
+          if (failure === undefined && c.res.status >= 500) {
+            span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${c.res.status}` });
+          }
+          finish(span, failure);
+        }
+      },
+    );
+  };
+}
+
+/**
+ * Runs middleware `mw` in a child span named `name`. The span covers the
+ * middleware's own work: it ends when `mw` calls `next()` (downstream work is
+ * not its cost) or when `mw` answers without calling it.
+ */
+export function traced(name: string, mw: MiddlewareHandler): MiddlewareHandler {
+  const tracer = trace.getTracer(TRACER);
+  return async function tracedMiddleware(c, next) {
+    const span = tracer.startSpan(name);
+    let ended = false;
+    const end = (err?: unknown) => {
+      if (ended) return;
+      ended = true;
+      finish(span, err);
+    };
+    const parent = context.active();
+    try {
+      return await context.with(trace.setSpan(parent, span), () =>
+        mw(c, async () => {
+          end();
+          await context.with(parent, next);
+        }));
+    } catch (err) {
+      end(err);
+      throw err;
+    } finally {
+      if (!ended) {
+        if (c.res.status >= 400) span.setAttribute("http.status_code", c.res.status);
+        end();
+      }
+    }
+  };
+}
+
+/** Wraps the route handler stage in a `forward_to_service` span. */
+export function forwardSpan(): MiddlewareHandler {
+  const tracer = trace.getTracer(TRACER);
+  return async function forwardSpan(c, next) {
+    await tracer.startActiveSpan("forward_to_service", async (span) => {
+      let failure: unknown;
+      try {
+        await next();
+      } catch (err) {
+        failure = err;
+        throw err;
+      } finally {
+        if (failure === undefined && c.error) failure = c.error;
+        finish(span, failure);
+      }
+    });
+  };
+}
