@@ -1,0 +1,240 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { mintDevToken } from "../dev/token.ts";
+import { useTestStack } from "../dev/test_stack.ts";
+import { claim } from "../shared/queue/leases.ts";
+import { createQueue } from "../shared/queue/queue.ts";
+import { TASK_CATALOG } from "../shared/tasks/catalog.ts";
+import { createApp } from "./app.ts";
+
+// Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test({
+  name: "the /v1 gateway chain end to end",
+  ...opts,
+  async fn(t) {
+    await using stack = await useTestStack();
+    const deps = stack.makeDeps({
+      RATE_LIMITS: JSON.stringify({
+        default: { limit: 100_000, window_s: 60 },
+        admin: { limit: 100_000, window_s: 60 },
+      }),
+      MAX_BODY_BYTES: "4096",
+    });
+    // A private queue namespace: other suites run workers on the shared stack.
+    const queue = createQueue(deps.redis, TASK_CATALOG, {
+      ...deps.config.queue,
+      namespace: `g${crypto.randomUUID().slice(0, 8)}`,
+    });
+    const app = createApp(deps, { queue });
+    const auth = deps.config.auth;
+    const token = async (sub: string, roles: ("admin" | "operator" | "viewer")[] = []) =>
+      `Bearer ${await mintDevToken(auth, { sub, roles })}`;
+    const minerva = await token("sa:minerva");
+    const admin = await token("u-admin", ["admin"]);
+    const viewer = await token("u-viewer", ["viewer"]);
+    const post = (body: unknown, headers: Record<string, string> = {}) =>
+      app.request("/v1/tasks", {
+        method: "POST",
+        headers: { authorization: minerva, "content-type": "application/json", ...headers },
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      });
+
+    await t.step("GET /v1/me returns the principal with rate-limit headers", async () => {
+      const res = await app.request("/v1/me", { headers: { authorization: minerva } });
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { sub: "sa:minerva", kind: "service", roles: [] });
+      assert.match(res.headers.get("ratelimit") ?? "", /^"default";r=\d+;t=\d+$/);
+      assert.equal(res.headers.get("ratelimit-policy"), '"default";q=100000;w=60');
+      assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+    });
+
+    await t.step("no token → 401 with WWW-Authenticate; a viewer cannot POST → 403", async () => {
+      const res = await app.request("/v1/me");
+      assert.equal(res.status, 401);
+      assert.match(res.headers.get("www-authenticate") ?? "", /^Bearer realm=/);
+      assert.equal((await res.json()).code, "missing-token");
+      const denied = await post({ type: "noop", payload: {} }, {
+        authorization: viewer,
+        "idempotency-key": "v1",
+      });
+      assert.equal(denied.status, 403);
+      assert.equal((await denied.json()).code, "forbidden");
+    });
+
+    await t.step(
+      "POST /v1/tasks enqueues once per Idempotency-Key and replays the task's status",
+      async () => {
+        const missing = await post({ type: "noop", payload: {} });
+        assert.equal(missing.status, 400);
+        assert.equal((await missing.json()).code, "idempotency-key-required");
+
+        const key = `k-${crypto.randomUUID()}`;
+        const first = await post({ type: "noop", payload: { echo: "hi" } }, {
+          "idempotency-key": key,
+        });
+        assert.equal(first.status, 202);
+        const body = await first.json();
+        assert.equal(body.status, "queued");
+        assert.equal(first.headers.get("location"), `/v1/tasks/${body.task_id}`);
+
+        const replay = await post({ type: "noop", payload: { echo: "hi" } }, {
+          "idempotency-key": key,
+        });
+        assert.equal(replay.headers.get("idempotency-replayed"), "true");
+        assert.equal((await replay.json()).task_id, body.task_id);
+
+        const reused = await post({ type: "noop", payload: { echo: "other" } }, {
+          "idempotency-key": key,
+        });
+        assert.equal(reused.status, 422);
+
+        const got = await app.request(`/v1/tasks/${body.task_id}`, {
+          headers: { authorization: minerva },
+        });
+        assert.equal(got.status, 200);
+        const task = await got.json();
+        assert.equal(task.type, "noop");
+        assert.equal(task.status, "pending");
+        // A worker picks it up: the replay now follows the task, not the stale 202 body.
+        const queue = (await import("../shared/queue/from_config.ts")).queueFromConfig(
+          deps.redis,
+          deps.config,
+        );
+        await claim(queue.ctx, { max: 100, leaseMs: 30_000, workerId: "test" });
+        const later = await post({ type: "noop", payload: { echo: "hi" } }, {
+          "idempotency-key": key,
+        });
+        assert.equal((await later.json()).status, "running");
+      },
+    );
+
+    await t.step("bad input → 400/413/415 problem+json listing each field", async () => {
+      const invalid = await post({
+        type: "noop",
+        payload: { echo: 5, extra: 1 },
+        priority: "urgent",
+      }, {
+        "idempotency-key": crypto.randomUUID(),
+      });
+      assert.equal(invalid.status, 400);
+      const problem = await invalid.json();
+      assert.equal(problem.code, "invalid-request");
+      assert.deepEqual(problem.invalid_fields.map((f: { field: string }) => f.field), [
+        "body.priority",
+      ]);
+
+      const payload = await post({ type: "noop", payload: { echo: 5, extra: 1 } }, {
+        "idempotency-key": crypto.randomUUID(),
+      });
+      assert.equal(payload.status, 400);
+      assert.deepEqual(
+        (await payload.json()).invalid_fields.map((f: { field: string }) => f.field).sort(),
+        ["body.payload", "body.payload.echo"],
+      );
+      const unknown = await post({ type: "launch_rockets", payload: {} }, {
+        "idempotency-key": crypto.randomUUID(),
+      });
+      assert.deepEqual(
+        (await unknown.json()).invalid_fields.map((f: { field: string }) => f.field),
+        ["body.type"],
+      );
+
+      const malformed = await post("{not json", { "idempotency-key": crypto.randomUUID() });
+      assert.equal(malformed.status, 400);
+      assert.equal(malformed.headers.get("content-type"), "application/problem+json");
+      await malformed.body?.cancel();
+
+      const wrongType = await post("type=noop", {
+        "content-type": "application/x-www-form-urlencoded",
+      });
+      assert.equal(wrongType.status, 415);
+      await wrongType.body?.cancel();
+
+      const huge = await post({ type: "noop", payload: { echo: "x".repeat(5000) } }, {
+        "idempotency-key": crypto.randomUUID(),
+      });
+      assert.equal(huge.status, 413);
+      assert.equal((await huge.json()).code, "payload-too-large");
+
+      const badId = await app.request("/v1/tasks/not-a-uuid", {
+        headers: { authorization: minerva },
+      });
+      assert.equal(badId.status, 400);
+      assert.deepEqual((await badId.json()).invalid_fields.map((f: { field: string }) => f.field), [
+        "path.id",
+      ]);
+      const unknownId = await app.request(`/v1/tasks/${crypto.randomUUID()}`, {
+        headers: { authorization: minerva },
+      });
+      assert.equal(unknownId.status, 404);
+      assert.equal((await unknownId.json()).code, "task-not-found");
+    });
+
+    await t.step("a known path with a wrong method → 405 with Allow", async () => {
+      const res = await app.request("/v1/tasks", {
+        method: "PATCH",
+        headers: { authorization: admin, "content-type": "application/json" },
+        body: "{}",
+      });
+      assert.equal(res.status, 405);
+      assert.equal(res.headers.get("allow"), "POST");
+      assert.equal((await res.json()).code, "method-not-allowed");
+    });
+
+    await t.step("/openapi.json is generated from the routes; /docs renders it", async () => {
+      const spec = await (await app.request("/openapi.json")).json();
+      assert.equal(spec.openapi, "3.1.0");
+      assert.deepEqual(Object.keys(spec.paths).sort(), ["/v1/me", "/v1/tasks", "/v1/tasks/{id}"]);
+      assert.ok(spec.paths["/v1/tasks"].post.requestBody);
+      assert.deepEqual(spec.components.securitySchemes.bearer, {
+        type: "http",
+        scheme: "bearer",
+        bearerFormat: "JWT",
+      });
+      const docs = await (await app.request("/docs")).text();
+      assert.match(docs, /<code>\/v1\/tasks\/\{id\}<\/code>/);
+    });
+
+    await t.step("fuzzed bodies never produce a 5xx", async () => {
+      const weird = fc.oneof(
+        fc.jsonValue({ maxDepth: 6 }),
+        fc.record({
+          type: fc.oneof(fc.constant("noop"), fc.string()),
+          payload: fc.jsonValue({ maxDepth: 4 }),
+        }),
+        fc.record({
+          type: fc.constant("noop"),
+          payload: fc.record({
+            echo: fc.oneof(
+              fc.string({ unit: "binary", maxLength: 2000 }),
+              fc.integer(),
+              fc.constant(null),
+            ),
+          }),
+          priority: fc.oneof(fc.constant("high"), fc.string()),
+          delay_ms: fc.oneof(fc.integer(), fc.double()),
+        }, { requiredKeys: [] }),
+        fc.string({ unit: "binary", maxLength: 300 }).map((s) => ({ raw: s })),
+        fc.integer({ min: 50, max: 2000 }).map((d) => ({
+          nested: JSON.parse("[".repeat(d) + "]".repeat(d)),
+        })),
+      );
+      await fc.assert(
+        fc.asyncProperty(weird, fc.boolean(), async (value, asRawText) => {
+          const body = asRawText && typeof value === "object" && value !== null && "raw" in value
+            ? String((value as { raw: string }).raw)
+            : JSON.stringify(value);
+          const res = await post(body, { "idempotency-key": crypto.randomUUID() });
+          const text = await res.text();
+          assert.ok(res.status < 500, `status ${res.status}: ${text.slice(0, 300)}`);
+          if (res.status >= 400) {
+            assert.equal(res.headers.get("content-type"), "application/problem+json");
+          }
+        }),
+        { numRuns: 150 },
+      );
+    });
+  },
+});
