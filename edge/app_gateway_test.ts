@@ -98,10 +98,6 @@ Deno.test({
         assert.equal(task.type, "noop");
         assert.equal(task.status, "pending");
         // A worker picks it up: the replay now follows the task, not the stale 202 body.
-        const queue = (await import("../shared/queue/from_config.ts")).queueFromConfig(
-          deps.redis,
-          deps.config,
-        );
         await claim(queue.ctx, { max: 100, leaseMs: 30_000, workerId: "test" });
         const later = await post({ type: "noop", payload: { echo: "hi" } }, {
           "idempotency-key": key,
