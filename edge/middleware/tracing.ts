@@ -72,8 +72,9 @@ export function traced(name: string, mw: MiddlewareHandler): MiddlewareHandler {
       finish(span, err);
     };
     const parent = context.active();
+    let result: Response | void;
     try {
-      return await context.with(trace.setSpan(parent, span), () =>
+      result = await context.with(trace.setSpan(parent, span), () =>
         mw(c, async () => {
           end();
           await context.with(parent, next);
@@ -81,12 +82,15 @@ export function traced(name: string, mw: MiddlewareHandler): MiddlewareHandler {
     } catch (err) {
       end(err);
       throw err;
-    } finally {
-      if (!ended) {
-        if (c.res.status >= 400) span.setAttribute("http.status_code", c.res.status);
-        end();
-      }
     }
+    if (!ended) {
+      // The middleware answered itself (401, 429, …): Hono sets c.res from
+      // the returned Response only after we return, so read it from there.
+      const status = result instanceof Response ? result.status : c.res.status;
+      span.setAttribute("http.status_code", status);
+      end();
+    }
+    return result;
   };
 }
 
