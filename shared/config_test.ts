@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Config, parseConfig, renderConfigTable } from "./config.ts";
+import { type Config, parseConfig } from "./config.ts";
 import { ConfigError } from "./errors.ts";
 
 const VALID = {
