@@ -234,3 +234,40 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "failed authentication is rate-limited by client IP (anonymous policy)",
+  ...opts,
+  async fn() {
+    await using stack = await useTestStack();
+    const deps = stack.makeDeps({
+      RATE_LIMITS: JSON.stringify({
+        default: { limit: 1000, window_s: 60 },
+        anonymous: { limit: 3, window_s: 60 },
+      }),
+    });
+    const queue = createQueue(deps.redis, TASK_CATALOG, {
+      namespace: `a${crypto.randomUUID().slice(0, 8)}`,
+    });
+    const app = createApp(deps, { queue });
+    // app.request() has no socket, so every caller here is the same "unknown"
+    // IP, which other suites on the shared stack may also have charged: assert
+    // the shape (401s, then only 429s, by the 4th request at the latest).
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await app.request("/v1/me", {
+        headers: { authorization: `Bearer guess.${i}.x` },
+      });
+      statuses.push(res.status);
+      await res.body?.cancel();
+    }
+    const first429 = statuses.indexOf(429);
+    assert.ok(first429 >= 0 && first429 <= 3, `statuses ${statuses}`);
+    assert.ok(statuses.slice(0, first429).every((s) => s === 401), `statuses ${statuses}`);
+    assert.ok(statuses.slice(first429).every((s) => s === 429), `statuses ${statuses}`);
+    const token = await mintDevToken(deps.config.auth, { sub: "sa:minerva" });
+    const ok = await app.request("/v1/me", { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(ok.status, 200, "a valid token is not charged to the IP's anonymous budget");
+    await ok.body?.cancel();
+  },
+});

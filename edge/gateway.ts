@@ -24,6 +24,31 @@ import { forwardSpan, traced } from "./middleware/tracing.ts";
 /** Routes whose POST/PATCH must carry an Idempotency-Key. */
 const KEY_REQUIRED = new Set(["POST /v1/tasks"]);
 
+/**
+ * Rate-limits unauthenticated callers by client IP: a request whose
+ * authentication fails is counted against the `anonymous` policy (the limiter
+ * keys by IP when there is no principal), and once that is exhausted the
+ * caller gets 429 instead of 401 — so token guessing is throttled without
+ * charging authenticated traffic to its IP.
+ */
+export function limitFailedAuthentication(
+  authenticateMw: MiddlewareHandler,
+  limiter: MiddlewareHandler,
+): MiddlewareHandler {
+  return async function limitFailedAuthentication(c, next) {
+    const res = await authenticateMw(c, next);
+    if (!(res instanceof Response) || res.status !== 401 || c.get("principal") !== undefined) {
+      return res;
+    }
+    let admitted = false;
+    const limited = await limiter(c, () => {
+      admitted = true;
+      return Promise.resolve();
+    });
+    return !admitted && limited instanceof Response ? limited : res;
+  };
+}
+
 /** The built chain plus handles for metrics. */
 export interface Gateway {
   chain: MiddlewareHandler[];
@@ -48,7 +73,13 @@ export function buildGateway(deps: Deps, queue: TaskQueue): Gateway {
   const chain: MiddlewareHandler[] = [
     limitBody(config.maxBodyBytes),
     requireJson(),
-    traced("authenticate", authenticate({ verifier, log: deps.log }) as MiddlewareHandler),
+    traced(
+      "authenticate",
+      limitFailedAuthentication(
+        authenticate({ verifier, log: deps.log }) as MiddlewareHandler,
+        rateLimiter,
+      ),
+    ),
     traced("rate_limit_check", rateLimiter as MiddlewareHandler),
     traced("authorize", authorize({ log: deps.log }) as MiddlewareHandler),
     idempotency({
