@@ -94,3 +94,43 @@ Deno.test("every request writes one JSON access-log line with its request id", a
   assert.equal(lines[0].path, "/missing");
   assert.equal(typeof lines[0].duration_ms, "number");
 });
+
+Deno.test("CORS answers only the configured origins; secure headers are set", async () => {
+  const deps = offlineDeps([]);
+  const app = createApp({
+    ...deps,
+    config: { ...deps.config, corsOrigins: ["https://app.pleasantcove.example"] },
+  });
+  const preflight = await app.request("/v1/tasks", {
+    method: "OPTIONS",
+    headers: {
+      origin: "https://app.pleasantcove.example",
+      "access-control-request-method": "POST",
+      "access-control-request-headers": "authorization, idempotency-key, content-type",
+    },
+  });
+  assert.equal(preflight.status, 204);
+  assert.equal(
+    preflight.headers.get("access-control-allow-origin"),
+    "https://app.pleasantcove.example",
+  );
+  assert.match(preflight.headers.get("access-control-allow-headers") ?? "", /Idempotency-Key/);
+  await preflight.body?.cancel();
+
+  const foreign = await app.request("/health", { headers: { origin: "https://evil.example" } });
+  assert.equal(foreign.headers.get("access-control-allow-origin"), null);
+  assert.equal(foreign.headers.get("x-frame-options"), "SAMEORIGIN");
+  assert.equal(foreign.headers.get("x-content-type-options"), "nosniff");
+  await foreign.body?.cancel();
+
+  const none = createApp(deps);
+  const res = await none.request("/health", {
+    headers: { origin: "https://app.pleasantcove.example" },
+  });
+  assert.equal(
+    res.headers.get("access-control-allow-origin"),
+    null,
+    "no CORS without an allow-list",
+  );
+  await res.body?.cancel();
+});
