@@ -64,3 +64,22 @@ export function httpIdempotencyKeys(namespace = "pc") {
     record: (digest: string) => `${namespace}:http_idem:${digest}`,
   };
 }
+
+/**
+ * Key builders for the circuit breakers of one namespace (shared/breakers/).
+ * Both keys of a breaker share the hash tag `{br:<name>}`, so every script
+ * touches one cluster slot.
+ */
+export function breakerKeys(namespace = "pc") {
+  return {
+    /** Hash: state, epoch, open_until, probe lease, counters (see shared/breakers/scripts/). */
+    state: (name: string) => `${namespace}:{br:${name}}:state`,
+    /** Hash of failure-rate buckets `n:<bucket>` / `f:<bucket>` (calls, failures). */
+    window: (name: string) => `${namespace}:{br:${name}}:window`,
+    /** Pub/sub: transitions, probe-lease changes and instance heartbeats (JSON). */
+    channel: `${namespace}:breakers:events`,
+  };
+}
+
+/** The breaker key set. */
+export type BreakerKeys = ReturnType<typeof breakerKeys>;
