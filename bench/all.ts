@@ -6,7 +6,8 @@
  * @module
  */
 
-const SKIP = new Set(["all.ts", "report.ts"]);
+// Support modules, not benchmarks (load_client.ts is the load generator bench/gateway.ts spawns).
+const SKIP = new Set(["all.ts", "report.ts", "load_client.ts"]);
 
 if (import.meta.main) {
   const dir = new URL("./", import.meta.url);

@@ -80,7 +80,17 @@ async function main(): Promise<number> {
       await migrateStack(stack.settings);
       const env = { ...baseEnv, ...settingsToEnv(stack.settings), PCOVE_SHARED_STACK: "1" };
       const suite = await denoTest(
-        ["-A", "--parallel", "--permit-no-files", "edge/", "workers/", "shared/", "dev/", "tests/"],
+        [
+          "-A",
+          "--parallel",
+          "--permit-no-files",
+          "edge/",
+          "workers/",
+          "shared/",
+          "dev/",
+          "tests/",
+          "bench/",
+        ],
         env,
       );
       totals = { passed: suite.passed, failed: suite.failed };

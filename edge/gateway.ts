@@ -13,6 +13,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { Deps } from "../shared/deps.ts";
 import type { TaskQueue } from "../shared/queue/queue.ts";
+import { cacheVerifiedTokens } from "./auth/verified_cache.ts";
 import { createVerifier } from "./auth/verify.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { authorize } from "./middleware/authorize.ts";
@@ -58,7 +59,10 @@ export interface Gateway {
 /** Builds the `/v1` middleware chain. */
 export function buildGateway(deps: Deps, queue: TaskQueue): Gateway {
   const { config } = deps;
-  const verifier = createVerifier(config.auth, { log: deps.log, now: deps.now });
+  const verifier = cacheVerifiedTokens(
+    createVerifier(config.auth, { log: deps.log, now: deps.now }),
+    { now: deps.now },
+  );
   const rateLimiter = rateLimit({
     redis: deps.redis,
     policies: config.rateLimits,

@@ -1,0 +1,336 @@
+/**
+ * The edge gateway over HTTP, end to end: `deno run -A bench/gateway.ts`
+ * (`deno task bench:gateway`). Starts a stack (redis-server → Upstash REST
+ * bridge, Postgres → Neon proxy; or the configured services), migrates it, runs
+ * the REAL edge (`edge/main.ts`) as a child process, and drives it from a
+ * SEPARATE load process (`bench/load_client.ts`, fetch with keep-alive) on
+ * loopback. JSON lines on stdout (see report.ts), one per scenario:
+ *
+ * - `health`: bare `GET /health` (no auth, no Redis), closed loop;
+ * - `me`: `GET /v1/me` with a bearer token: the whole /v1 chain (JWT verify,
+ *   one rate-limit decision in Redis), closed loop; `ratio_to_health`;
+ * - `post_task`: `POST /v1/tasks {type:"noop"}` with a unique Idempotency-Key
+ *   per request (claim + complete in Redis, body validation, enqueue), closed
+ *   loop; `ratio_to_health`;
+ * - `me_paced`, `post_task_paced`: the same at a fixed 1,000 req/s, open
+ *   loop, latency from each request's due time (no coordinated omission).
+ *
+ * Every scenario runs 10 s after 1 s of warm-up, 64 connections (at most 64
+ * in flight when paced). `errors` counts non-2xx answers, `errors_by_status`
+ * splits them ("network" for failed fetches). `cpu_ratio_to_health` is the
+ * edge's CPU per /health ÷ its CPU per request of the scenario: the req/s
+ * ratio the edge alone would allow, whatever the load client costs. Whether
+ * the spec's targets were met (authenticated GET ≥ 25% of /health req/s;
+ * p99 ≤ 10 ms at 1,000 req/s) is printed on stderr.
+ *
+ * `cpu_us_per_op` is the edge process's CPU per request; `cpu_split_us_per_op`
+ * adds the load client, this process (which hosts the Upstash bridge and the
+ * Neon proxy of a local stack) and redis-server: everything shares the
+ * machine's cores (`cores`), so the client's share is capacity the edge
+ * does not get.
+ *
+ * The edge runs with LOG_LEVEL=warn (access logs would dominate) on a free
+ * port picked here, and with a default rate-limit policy far above the load,
+ * so nothing is limited but every request still pays for the decision. With UPSTASH_REDIS_REST_URL,
+ * UPSTASH_REDIS_REST_TOKEN and DATABASE_URL set, those services are used and
+ * nothing is started; the bridge/redis CPU split is then not measurable.
+ *
+ * @module
+ */
+import { parseConfig, readEnvironment } from "../shared/config.ts";
+import { mintDevToken } from "../dev/token.ts";
+import { migrateStack } from "../dev/migrate_stack.ts";
+import { freePort } from "../dev/ports.ts";
+import { settingsToEnv, startStack } from "../dev/stack.ts";
+import { AppProcess } from "../tests/process_support.ts";
+import type { LoadSummary } from "./load_client.ts";
+import { type BenchLine, round3, runScenario } from "./report.ts";
+
+const BENCH = "gateway";
+const CONNECTIONS = 64;
+const DURATION_S = 10;
+const WARMUP_S = 1;
+const PACED_RATE = 1_000;
+/** Targets on 2 cores: authenticated GET vs bare /health, and p99 at PACED_RATE. */
+const TARGET_RATIO = 0.25;
+const TARGET_P99_MS = 10;
+const LOAD_CLIENT = new URL("./load_client.ts", import.meta.url).pathname;
+
+/** Far above anything the bench sends: every request is decided, none limited. */
+const RATE_LIMITS = JSON.stringify({ default: { limit: 100_000_000, window_s: 60 } });
+
+/** One load run against the edge. */
+interface Load {
+  path: string;
+  method?: "GET" | "POST";
+  auth?: boolean;
+  body?: string;
+  uniqueHeader?: string;
+  rate?: number;
+}
+
+interface Target {
+  url: string;
+  token: string;
+  /** Processes whose CPU is split out per request, by name. */
+  pids: Record<string, number>;
+}
+
+/** Runs bench/load_client.ts in its own process; returns its summary. */
+async function runLoad(target: Target, load: Load): Promise<LoadSummary> {
+  const args = [
+    "run",
+    // -A: Deno reads /proc/<pid>/stat (the CPU split) only with all permissions.
+    "-A",
+    LOAD_CLIENT,
+    `--url=${target.url}${load.path}`,
+    `--method=${load.method ?? "GET"}`,
+    `--connections=${CONNECTIONS}`,
+    `--duration=${DURATION_S}`,
+    `--warmup=${WARMUP_S}`,
+  ];
+  if (load.auth) args.push(`--header=Authorization: Bearer ${target.token}`);
+  if (load.body !== undefined) {
+    args.push("--header=Content-Type: application/json", `--body=${load.body}`);
+  }
+  if (load.uniqueHeader) args.push(`--unique-header=${load.uniqueHeader}`);
+  if (load.rate !== undefined) args.push(`--rate=${load.rate}`);
+  for (const [name, pid] of Object.entries(target.pids)) args.push(`--cpu-pid=${name}=${pid}`);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success) throw new Error(`load client exited with ${out.code}: ${text}`);
+  return JSON.parse(text) as LoadSummary;
+}
+
+function line(scenario: string, s: LoadSummary, extra: Record<string, unknown> = {}): BenchLine {
+  const split = s.cpu_us_per_req ?? {};
+  const { edge, ...others } = split;
+  return {
+    bench: BENCH,
+    scenario,
+    ops_per_s: s.req_per_s,
+    p50_ms: s.p50_ms,
+    p99_ms: s.p99_ms,
+    max_ms: s.max_ms,
+    n: s.requests,
+    concurrency: s.connections,
+    ...(s.rate === null ? {} : {
+      rate: s.rate,
+      send_lag_p99_ms: s.send_lag_p99_ms,
+      max_in_flight: s.max_in_flight,
+    }),
+    errors: Object.values(s.errors).reduce((a, b) => a + b, 0),
+    errors_by_status: s.errors,
+    ...extra,
+    ...(edge === undefined ? {} : { cpu_us_per_op: edge }),
+    cpu_split_us_per_op: { client: s.client_cpu_us_per_req, ...others },
+    cores: navigator.hardwareConcurrency,
+  };
+}
+
+/** The spec's targets, as human text on stderr. */
+function reportTargets(lines: BenchLine[]): void {
+  const by = new Map(lines.map((l) => [l.scenario, l]));
+  const me = by.get("me");
+  const checks: [string, boolean][] = [];
+  if (me) {
+    checks.push([
+      `GET /v1/me at ${me.ratio_to_health} of /health req/s (target >= ${TARGET_RATIO})`,
+      (me.ratio_to_health as number) >= TARGET_RATIO,
+    ]);
+  }
+  for (const name of ["me_paced", "post_task_paced"]) {
+    const l = by.get(name);
+    if (!l) continue;
+    const kept = l.ops_per_s! >= PACED_RATE * 0.98;
+    checks.push([
+      `${name}: p99 ${l.p99_ms} ms at ${l.ops_per_s} req/s (target <= ${TARGET_P99_MS} ms at ${PACED_RATE})`,
+      kept && l.p99_ms! <= TARGET_P99_MS,
+    ]);
+  }
+  for (const [text, met] of checks) console.error(`[gateway] ${met ? "met" : "MISSED"}: ${text}`);
+  console.error(
+    "[gateway] the load client shares the cores with the edge: see cpu_split_us_per_op.client",
+  );
+}
+
+/** One request of each kind, so a wrong token or route fails the bench at once. */
+async function smokeTest(target: Target): Promise<void> {
+  const auth = { Authorization: `Bearer ${target.token}` };
+  const checks: [string, RequestInit, number][] = [
+    ["/health", {}, 200],
+    ["/v1/me", { headers: auth }, 200],
+    ["/v1/tasks", {
+      method: "POST",
+      headers: {
+        ...auth,
+        "Content-Type": "application/json",
+        "Idempotency-Key": `bench-smoke-${crypto.randomUUID()}`,
+      },
+      body: JSON.stringify({ type: "noop", payload: {} }),
+    }, 202],
+  ];
+  for (const [path, init, status] of checks) {
+    const res = await fetch(`${target.url}${path}`, init);
+    const body = await res.text();
+    if (res.status !== status) {
+      throw new Error(
+        `${init.method ?? "GET"} ${path}: ${res.status}, expected ${status}: ${body}`,
+      );
+    }
+  }
+}
+
+/**
+ * Starts edge/main.ts on a free port and waits until `/health` answers.
+ * EDGE_PORT=0 would not do: at LOG_LEVEL=warn the edge does not log the
+ * "edge listening" line that carries the port it bound.
+ */
+async function startEdge(
+  env: Record<string, string>,
+): Promise<{ edge: AppProcess; url: string }> {
+  for (let attempt = 1;; attempt++) {
+    const port = freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const edge = new AppProcess("edge/main.ts", { ...env, EDGE_PORT: String(port) });
+    let exited = false;
+    edge.child.status.then(() => exited = true);
+    const deadline = performance.now() + 30_000;
+    while (!exited && performance.now() < deadline) {
+      try {
+        const res = await fetch(`${url}/health`);
+        await res.body?.cancel();
+        if (res.ok) return { edge, url };
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!exited) await edge.kill();
+    const { code, stderr } = await edge.finished();
+    // The port may have been taken between freePort() and the edge binding it.
+    if (attempt < 5 && /address already in use/i.test(stderr + edge.lines.join("\n"))) continue;
+    throw new Error(`edge did not become healthy (exit code ${code}):\n${stderr}`);
+  }
+}
+
+/** Stops the edge with SIGTERM (its real shutdown path); SIGKILL if it hangs. */
+async function stopEdge(edge: AppProcess): Promise<void> {
+  try {
+    edge.child.kill("SIGTERM");
+  } catch {
+    // already exited
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const exited = await Promise.race([
+    edge.finished().then(() => true),
+    new Promise<boolean>((r) => timer = setTimeout(() => r(false), 15_000)),
+  ]);
+  clearTimeout(timer);
+  if (!exited) {
+    console.error("[gateway] edge did not stop within 15 s of SIGTERM; killing it");
+    await edge.kill();
+    return;
+  }
+  const { code, stderr } = await edge.finished();
+  if (code !== 0) console.error(`[gateway] edge exited with ${code}\n${stderr}`);
+  else if (stderr.trim() !== "") console.error(`[gateway] edge stderr:\n${stderr.trimEnd()}`);
+}
+
+async function main(): Promise<void> {
+  const stack = await startStack({
+    env: readEnvironment(),
+    onProgress: (m) => console.error(`[gateway] ${m}`),
+  });
+  let edge: AppProcess | null = null;
+  try {
+    const applied = await migrateStack(stack.settings);
+    console.error(`[gateway] migrations applied: ${applied.length}`);
+    const env = {
+      ...settingsToEnv(stack.settings),
+      EDGE_HOST: "127.0.0.1",
+      LOG_LEVEL: "warn",
+      RATE_LIMITS,
+    };
+    let url: string;
+    ({ edge, url } = await startEdge(env));
+    const token = await mintDevToken(parseConfig(env).auth, { sub: "sa:minerva", ttlS: 3_600 });
+    const pids: Record<string, number> = { edge: edge.child.pid };
+    if (stack.settings.local) pids.bench = Deno.pid; // the bridge and proxy run here
+    if (stack.redisServer?.pid) pids.redis = stack.redisServer.pid;
+    const target: Target = { url, token, pids };
+    const sharing = stack.settings.local
+      ? "the edge, the load client, this process (bridge, proxy), redis-server and postgres"
+      : "the edge and the load client";
+    console.error(
+      `[gateway] edge ${url} (pid ${edge.child.pid}); ${navigator.hardwareConcurrency} cores ` +
+        `shared by ${sharing}`,
+    );
+    await smokeTest(target);
+
+    const me: Load = { path: "/v1/me", auth: true };
+    const postTask: Load = {
+      path: "/v1/tasks",
+      method: "POST",
+      auth: true,
+      body: JSON.stringify({ type: "noop", payload: {} }),
+      uniqueHeader: "Idempotency-Key",
+    };
+    const health = await runScenario(async () =>
+      line("health", await runLoad(target, { path: "/health" }))
+    );
+    const vsHealth = (s: LoadSummary) => {
+      const healthCpu = health.cpu_us_per_op;
+      const cpu = s.cpu_us_per_req?.edge;
+      return {
+        ratio_to_health: round3(s.req_per_s / health.ops_per_s!),
+        // Independent of the load client: edge CPU per /health ÷ per request here.
+        ...(healthCpu !== undefined && cpu ? { cpu_ratio_to_health: round3(healthCpu / cpu) } : {}),
+      };
+    };
+    const results: BenchLine[] = [health];
+    results.push(
+      await runScenario(async () => {
+        const s = await runLoad(target, me);
+        return line("me", s, vsHealth(s));
+      }),
+    );
+    results.push(
+      await runScenario(async () => {
+        const s = await runLoad(target, postTask);
+        return line("post_task", s, vsHealth(s));
+      }),
+    );
+    results.push(
+      await runScenario(async () =>
+        line("me_paced", await runLoad(target, { ...me, rate: PACED_RATE }))
+      ),
+    );
+    results.push(
+      await runScenario(async () =>
+        line("post_task_paced", await runLoad(target, { ...postTask, rate: PACED_RATE }))
+      ),
+    );
+    reportTargets(results);
+    const warnings = edge.lines.filter((l) => l.trim() !== "");
+    if (warnings.length > 0) {
+      console.error(`[gateway] edge logged ${warnings.length} line(s); first: ${warnings[0]}`);
+    }
+  } finally {
+    try {
+      if (edge) await stopEdge(edge);
+    } finally {
+      await stack.stop();
+    }
+  }
+}
+
+if (import.meta.main) {
+  await main();
+}
