@@ -1,11 +1,15 @@
 /**
  * The worker runtime: claim → run → ack | retry | dead-letter.
  *
- * - Claims in batches up to the free concurrency slots (one script call),
- *   woken by a pub/sub notification when work arrives, by a timer at the
+ * - Work moves in exchanges: one round trip that reports every finished task
+ *   (one ack and one fail script call for the whole batch) and claims tasks
+ *   for every free slot (one claim call). The calls are issued in the same
+ *   tick, so the auto-pipelining client sends them as ONE request; every
+ *   completion and wake-up of one event-loop turn shares it (setImmediate).
+ * - A slot frees as soon as its handler settles; the task's lease is held
+ *   until the next exchange reports the outcome (fenced by lease token).
+ * - Woken by a pub/sub notification when work arrives, by a timer at the
  *   earliest delayed due time, and by a slow poll as a safety net.
- * - Completions are group-committed: every ack/fail that arrives while the
- *   previous batch is in flight goes into the next single script call.
  * - A heartbeat renews all held leases in one call; a lost lease aborts the
  *   task's signal (its result would be fenced off anyway).
  * - stop(): stop claiming, let in-flight tasks finish within the grace
@@ -21,6 +25,7 @@ import {
   SpanStatusCode,
   trace,
 } from "@opentelemetry/api";
+import { setImmediate } from "node:timers";
 import type { Deps } from "../shared/deps.ts";
 import type { Logger } from "../shared/log.ts";
 import { canonicalJson } from "../shared/queue/canonical_json.ts";
@@ -29,8 +34,10 @@ import {
   ack,
   claim,
   type ClaimedTask,
+  type Completion,
   extendLeases,
   fail,
+  type Failure,
   release,
 } from "../shared/queue/leases.ts";
 import type { TaskQueue } from "../shared/queue/queue.ts";
@@ -79,6 +86,9 @@ interface Running {
   abandoned: boolean;
 }
 
+/** Report-and-claim round trips in flight at once (see `#exchange`). */
+const MAX_EXCHANGES = 2;
+
 type Outcome =
   | { kind: "ack"; id: string; leaseToken: string; resultJson: string }
   | {
@@ -109,10 +119,17 @@ export class Runner {
   readonly #log: Logger;
   readonly #running = new Map<string, Running>();
   readonly #tracer = trace.getTracer("pleasant-cove-worker");
+  /** Finished tasks whose outcome is not reported yet: their leases are still held. */
   #outcomes: Outcome[] = [];
-  #flushing: Promise<void> | null = null;
-  #claiming = false;
-  #claimAgain = false;
+  /** Report-and-claim round trips in flight, and the slots their claims asked for. */
+  readonly #exchanges = new Set<Promise<void>>();
+  #reserved = 0;
+  #scheduled = false;
+  /** Whether every wake-up since the last exchange came from the safety-net poll. */
+  #pollOnly = false;
+  #again = false;
+  /** A Redis call failed: the notification stream may have ended with it. */
+  #suspect = false;
   #stopping = false;
   #started = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -156,73 +173,168 @@ export class Runner {
   start(): void {
     if (this.#started) return;
     this.#started = true;
-    if (this.#o.subscribe) {
-      const sub = this.#o.deps.redis.subscribe(this.#o.queue.ctx.keys.notifyChannel);
-      sub.on("message", () => this.#wake());
-      sub.on("error", (err) => this.#log.warn("notification stream error", { err }));
-      this.#subscriber = sub;
-    }
+    if (this.#o.subscribe) this.#subscribe();
     const beat = Math.max(50, Math.floor(this.#o.leaseMs / 3));
     this.#heartbeat = setInterval(() => this.#renewLeases(), beat);
     this.#wake();
   }
 
-  /** Asks for a claim pass soon (coalesced). */
-  #wake(): void {
-    if (this.#stopping) return;
-    if (this.#claiming) {
-      this.#claimAgain = true;
+  /**
+   * (Re)opens the "work is ready" notification stream. The SDK's stream ends
+   * silently when the connection drops (a Redis restart ends it at the
+   * bridge) and never reconnects; until it is reopened only the poll finds
+   * new work.
+   */
+  #subscribe(): void {
+    const previous = this.#subscriber;
+    previous?.unsubscribe().catch(() => {});
+    const sub = this.#o.deps.redis.subscribe(this.#o.queue.ctx.keys.notifyChannel);
+    sub.on("message", () => this.#wake());
+    sub.on("error", (err) => {
+      this.#suspect = true;
+      this.#log.warn("notification stream error", { err });
+    });
+    this.#subscriber = sub;
+  }
+
+  /**
+   * Asks for an exchange once this turn of the event loop is over, so every
+   * completion and wake-up of the turn shares one round trip.
+   */
+  #wake(poll = false): void {
+    if (!poll) this.#pollOnly = false;
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    this.#pollOnly = poll;
+    setImmediate(this.#onImmediate);
+  }
+
+  readonly #onImmediate = () => {
+    this.#scheduled = false;
+    this.#exchange();
+  };
+
+  /**
+   * One round trip: reports every finished task (ack, fail) and claims tasks
+   * for the free slots, as script calls issued in the same tick, which the
+   * auto-pipelining client sends as ONE request. At most MAX_EXCHANGES are in
+   * flight; a claim reserves its slots until it returns.
+   */
+  #exchange(): void {
+    if (this.#exchanges.size >= MAX_EXCHANGES) {
+      this.#again = true;
       return;
     }
-    this.#claiming = true;
-    this.#claimLoop().catch((err) => this.#log.error("claim failed", { err })).finally(() => {
-      this.#claiming = false;
-      if (this.#claimAgain && !this.#stopping) {
-        this.#claimAgain = false;
+    const free = this.#stopping ? 0 : this.#o.concurrency - this.#running.size - this.#reserved;
+    const batch = this.#outcomes;
+    if (batch.length === 0 && free <= 0) {
+      // Slots held for a claim in flight: that claim may have run before the
+      // work this wake-up announces, so look again once it is back.
+      if (this.#reserved > 0) this.#again = true;
+      return;
+    }
+    this.#outcomes = [];
+    this.#reserved += Math.max(0, free);
+    const done = this.#roundTrip(batch, Math.max(0, free), this.#pollOnly).finally(() => {
+      this.#exchanges.delete(done);
+      this.#reserved -= Math.max(0, free);
+      if (this.#again || this.#outcomes.length > 0) {
+        this.#again = false;
         this.#wake();
       }
     });
+    this.#exchanges.add(done);
+  }
+
+  async #roundTrip(batch: Outcome[], free: number, byPoll: boolean): Promise<void> {
+    const ctx = this.#o.queue.ctx;
+    const acks: Completion[] = [];
+    const fails: Failure[] = [];
+    for (const o of batch) {
+      if (o.kind === "ack") acks.push(o);
+      else fails.push(o);
+    }
+    const [reported, claimed] = await Promise.allSettled([
+      batch.length === 0 ? Promise.resolve(null) : Promise.all([ack(ctx, acks), fail(ctx, fails)]),
+      free > 0
+        ? claim(ctx, { max: free, leaseMs: this.#o.leaseMs, workerId: this.workerId })
+        : Promise.resolve(null),
+    ]);
+    if (reported.status === "rejected") {
+      // Redis unreachable: the leases expire and the tasks run again (at-least-once).
+      this.#suspect = true;
+      this.#log.error("reporting task outcomes failed; leases will expire and tasks rerun", {
+        err: reported.reason,
+        count: batch.length,
+      });
+    } else if (reported.value !== null) {
+      this.#logReport(acks, fails, reported.value[0], reported.value[1]);
+    }
+    if (free === 0) return;
+    let nextDueAt: number | null = null;
+    if (claimed.status === "rejected") {
+      this.#suspect = true;
+      this.#log.error("claim failed", { err: claimed.reason });
+    } else if (claimed.value !== null) {
+      const res = claimed.value;
+      nextDueAt = res.nextDueAt;
+      this.#checkNotifications(byPoll && res.tasks.length > 0 && res.recovered === 0);
+      if (res.recovered > 0 || res.dead > 0) {
+        this.#log.warn("took back expired leases", { recovered: res.recovered, dead: res.dead });
+      }
+      for (const task of res.tasks) this.#run(task);
+      // A full claim: there may be more, claim again as soon as slots free up.
+      if (res.tasks.length === free && !this.#stopping) this.#again = true;
+    }
+    // Poll as a safety net; sooner when a delayed task falls due.
+    const untilDue = nextDueAt === null ? Infinity : nextDueAt - this.#o.deps.now();
+    this.#schedule(Math.min(this.#o.pollMs, untilDue));
+  }
+
+  #logReport(acks: Completion[], fails: Failure[], ackCodes: number[], failCodes: number[]) {
+    for (let i = 0; i < ackCodes.length; i++) {
+      if (ackCodes[i] !== 1) this.#log.warn("ack rejected: lease lost", { task_id: acks[i]!.id });
+    }
+    failCodes.forEach((code, i) => {
+      const f = fails[i]!;
+      if (code === 2 || code === 3) {
+        this.#log.error("task dead-lettered", {
+          task_id: f.id,
+          error: f.error,
+          permanent: f.permanent,
+        });
+      }
+      if (code === 3) this.#log.error("dead-letter queue cap reached; oldest entries evicted");
+      if (code === -1) this.#log.warn("failure report rejected: lease lost", { task_id: f.id });
+    });
+  }
+
+  /**
+   * Reopens the notification stream after Redis failed us (the stream most
+   * likely ended with the connection) or when the safety-net poll found work
+   * that no notification announced.
+   */
+  #checkNotifications(pollFoundWork: boolean): void {
+    if (!this.#o.subscribe || this.#stopping || !(this.#suspect || pollFoundWork)) return;
+    this.#log.info("reopening the notification stream", {
+      reason: this.#suspect ? "redis_error" : "poll_found_work",
+    });
+    this.#suspect = false;
+    this.#subscribe();
   }
 
   #schedule(ms: number): void {
     clearTimeout(this.#timer);
     if (this.#stopping) return;
-    this.#timer = setTimeout(() => this.#wake(), Math.max(1, ms));
-  }
-
-  async #claimLoop(): Promise<void> {
-    let nextDueAt: number | null = null;
-    try {
-      while (!this.#stopping) {
-        const free = this.#o.concurrency - this.#running.size;
-        const res = await claim(this.#o.queue.ctx, {
-          max: Math.max(0, free),
-          leaseMs: this.#o.leaseMs,
-          workerId: this.#workerTag(),
-        });
-        nextDueAt = res.nextDueAt;
-        if (res.recovered > 0 || res.dead > 0) {
-          this.#log.warn("took back expired leases", { recovered: res.recovered, dead: res.dead });
-        }
-        for (const task of res.tasks) this.#run(task);
-        if (free <= 0 || res.tasks.length < free) break;
-      }
-    } finally {
-      // Poll as a safety net; sooner when a delayed task falls due.
-      const untilDue = nextDueAt === null ? Infinity : nextDueAt - this.#o.deps.now();
-      this.#schedule(Math.min(this.#o.pollMs, untilDue));
-    }
-  }
-
-  #workerTag(): string {
-    return this.workerId;
+    // A due time earlier than the poll is expected work, not a missed notification.
+    const poll = ms >= this.#o.pollMs;
+    this.#timer = setTimeout(() => this.#wake(poll), Math.max(1, ms));
   }
 
   #run(task: ClaimedTask): void {
     const controller = new AbortController();
     const entry: Running = { task, controller, abandoned: false };
     this.#running.set(task.id, entry);
-    const log = this.#log.child({ task_id: task.id, task_type: task.type, attempt: task.attempt });
     const parent = task.traceparent
       ? trace.getSpanContext(
         propagation.extract(context.active(), { traceparent: task.traceparent }),
@@ -235,19 +347,25 @@ export class Runner {
         links: parent ? [{ context: parent }] : [],
         attributes: { "task.id": task.id, "task.type": task.type, "task.attempt": task.attempt },
       },
-      (span) => this.#execute(entry, log, span).finally(() => span.end()),
+      (span) => this.#execute(entry, span).finally(() => span.end()),
     );
   }
 
-  async #execute(entry: Running, log: Logger, span: Span): Promise<void> {
+  async #execute(entry: Running, span: Span): Promise<void> {
     const { task, controller } = entry;
+    // The task's logger is built on first use: most tasks never log.
+    let taskLog: Logger | undefined;
+    const log = () =>
+      taskLog ??= this.#log.child({
+        task_id: task.id,
+        task_type: task.type,
+        attempt: task.attempt,
+      });
     const timeoutMs = task.timeoutMs > 0 ? task.timeoutMs : 30_000;
-    const timedOut = Promise.withResolvers<never>();
     const timer = setTimeout(() => {
       const err = new Error(`Timed out after ${timeoutMs} ms`);
       err.name = "TaskTimeoutError";
       controller.abort(err);
-      timedOut.reject(err);
     }, timeoutMs);
     const aborted = new Promise<never>((_, reject) => {
       controller.signal.addEventListener("abort", () => reject(controller.signal.reason), {
@@ -255,7 +373,6 @@ export class Runner {
       });
     });
     aborted.catch(() => {});
-    timedOut.promise.catch(() => {});
     let outcome: Outcome;
     try {
       const handler = this.#o.handlers[task.type];
@@ -265,17 +382,18 @@ export class Runner {
         });
       }
       const payload = JSON.parse(task.payloadJson);
+      const ctx: TaskContext = {
+        deps: this.#o.deps,
+        taskId: task.id,
+        attempt: task.attempt,
+        leaseToken: task.leaseToken,
+        signal: controller.signal,
+        get log() {
+          return log();
+        },
+      };
       const result = await Promise.race([
-        Promise.resolve().then(() =>
-          handler(payload, {
-            deps: this.#o.deps,
-            taskId: task.id,
-            attempt: task.attempt,
-            leaseToken: task.leaseToken,
-            signal: controller.signal,
-            log,
-          })
-        ),
+        Promise.resolve().then(() => handler(payload, ctx)),
         aborted,
       ]);
       let resultJson: string;
@@ -304,58 +422,16 @@ export class Runner {
         backoffMs,
       };
       span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error });
-      if (!entry.abandoned) log.warn("task failed", { err, permanent, backoff_ms: backoffMs });
+      if (!entry.abandoned) log().warn("task failed", { err, permanent, backoff_ms: backoffMs });
     } finally {
       clearTimeout(timer);
     }
     if (entry.abandoned) return; // released or lease lost: someone else owns it now
-    this.#outcomes.push(outcome);
-    await this.#flush();
+    // The slot frees now; the lease is held until the next exchange reports the outcome.
     this.#running.delete(task.id);
+    this.#outcomes.push(outcome);
     if (this.#running.size === 0) this.#idle.resolve();
     this.#wake();
-  }
-
-  /** Group commit: one ack and one fail script call for everything pending. */
-  #flush(): Promise<void> {
-    if (this.#flushing) {
-      return this.#flushing.then(() => this.#outcomes.length ? this.#flush() : undefined);
-    }
-    if (this.#outcomes.length === 0) return Promise.resolve();
-    const batch = this.#outcomes;
-    this.#outcomes = [];
-    const ctx = this.#o.queue.ctx;
-    const acks = batch.filter((o) => o.kind === "ack");
-    const fails = batch.filter((o) => o.kind === "fail");
-    this.#flushing = (async () => {
-      try {
-        const [ackCodes, failCodes] = await Promise.all([ack(ctx, acks), fail(ctx, fails)]);
-        ackCodes.forEach((code, i) => {
-          if (code !== 1) this.#log.warn("ack rejected: lease lost", { task_id: acks[i]!.id });
-        });
-        failCodes.forEach((code, i) => {
-          const f = fails[i]!;
-          if (code === 2 || code === 3) {
-            this.#log.error("task dead-lettered", {
-              task_id: f.id,
-              error: f.error,
-              permanent: f.permanent,
-            });
-          }
-          if (code === 3) this.#log.error("dead-letter queue cap reached; oldest entries evicted");
-          if (code === -1) this.#log.warn("failure report rejected: lease lost", { task_id: f.id });
-        });
-      } catch (err) {
-        // Redis unreachable: the leases expire and the tasks run again (at-least-once).
-        this.#log.error("reporting task outcomes failed; leases will expire and tasks rerun", {
-          err,
-          count: batch.length,
-        });
-      } finally {
-        this.#flushing = null;
-      }
-    })();
-    return this.#flushing;
   }
 
   async #renewLeases(): Promise<void> {
@@ -377,7 +453,16 @@ export class Runner {
       });
       if (this.#running.size === 0) this.#idle.resolve();
     } catch (err) {
+      this.#suspect = true;
       this.#log.warn("lease renewal failed", { err });
+    }
+  }
+
+  /** Waits until every finished task's outcome has been reported (or its report failed). */
+  async #settle(): Promise<void> {
+    while (this.#exchanges.size > 0 || this.#outcomes.length > 0) {
+      if (this.#outcomes.length > 0) this.#exchange();
+      await Promise.all(this.#exchanges);
     }
   }
 
@@ -388,8 +473,10 @@ export class Runner {
   async stop(): Promise<{ finished: number; released: number }> {
     this.#stopping = true;
     clearTimeout(this.#timer);
-    const before = this.#running.size;
     await this.#subscriber?.unsubscribe().catch(() => {});
+    // A claim already in flight still hands over its tasks: they run (or are released) below.
+    await Promise.all(this.#exchanges);
+    const before = this.#running.size;
     if (this.#running.size > 0) {
       this.#idle = Promise.withResolvers<void>();
       if (this.#running.size === 0) this.#idle.resolve();
@@ -420,8 +507,7 @@ export class Runner {
       });
       released = codes.filter((c) => c === 1).length;
     }
-    await this.#flush();
-    while (this.#flushing) await this.#flushing;
+    await this.#settle();
     this.#log.info("worker runner stopped", { finished: before - leftovers.length, released });
     return { finished: before - leftovers.length, released };
   }
