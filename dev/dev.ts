@@ -5,11 +5,12 @@
  *
  * @module
  */
-import { readEnvironment } from "../shared/config.ts";
+import { parseConfig, readEnvironment } from "../shared/config.ts";
 import { ConfigError } from "../shared/errors.ts";
 import { MissingBinaryError } from "./binaries.ts";
 import { settingsToEnv, type Stack, startStack } from "./stack.ts";
 import { migrateStack } from "./migrate_stack.ts";
+import { mintDevToken } from "./token.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -117,12 +118,30 @@ async function main(): Promise<number> {
     done.resolve(await shutdown(code === 0 ? 1 : code));
   });
 
-  edgeUrl.promise.then((url) => {
+  edgeUrl.promise.then(async (url) => {
+    let token = "";
+    try {
+      token = await mintDevToken(parseConfig(childEnv).auth, {
+        sub: "sa:minerva",
+        ttlS: 12 * 3600,
+      });
+    } catch {
+      // configured keys may not allow minting (e.g. JWKS only); the /ready example still works
+    }
     say("ready:");
     say(`  edge   ${url}`);
     say(`  redis  ${stack.settings.redis.url} (Upstash REST)`);
     if (stack.settings.database.wsProxy) say(`  neon   ws://${stack.settings.database.wsProxy}`);
     say(`try:  curl -i ${url}/ready`);
+    if (token) {
+      say(`      curl -s ${url}/v1/me -H "Authorization: Bearer ${token}"`);
+      say(
+        `      curl -s -X POST ${url}/v1/tasks -H "Authorization: Bearer ${token}" ` +
+          `-H "Content-Type: application/json" -H "Idempotency-Key: $(date +%s%N)" ` +
+          `-d '{"type":"noop","payload":{"echo":"hello"}}'`,
+      );
+    }
+    say(`docs: ${url}/docs`);
     say("Ctrl-C stops everything.");
   });
 
