@@ -32,6 +32,10 @@ export function createRedis(config: Config["redis"]): Redis {
     // Raw strings back: the SDK's default JSON.parse of every string result
     // would turn a stored "123" into a number and payload text into objects.
     automaticDeserialization: false,
+    // Every value the platform stores is UTF-8 text (JSON, ids), so the
+    // default base64 response encoding only costs CPU on both ends (about a
+    // third of queue drain throughput in bench:queue).
+    responseEncoding: false,
   });
 }
 
