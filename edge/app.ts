@@ -25,6 +25,8 @@ import { problem } from "./problem.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { meRoutes } from "./routes/me.ts";
 import { taskRoutes } from "./routes/tasks.ts";
+import { breakerRoutes } from "./routes/breakers.ts";
+import type { BreakerRegistry } from "../shared/breakers/registry.ts";
 import { validationHook } from "./validation.ts";
 
 /** Per-request variables handlers can read with `c.get()`. */
@@ -41,6 +43,8 @@ export type AppEnv = {
 /** Optional collaborators (tests inject their own). */
 export interface AppOptions {
   queue?: TaskQueue;
+  /** Started by the composition root (it has a lifecycle); enables /v1/breakers. */
+  breakers?: BreakerRegistry;
 }
 
 /** Builds the edge application. */
@@ -75,6 +79,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   app.use("/v1/*", ...gateway.chain);
   app.route("/", meRoutes());
   app.route("/", taskRoutes(queue));
+  if (options.breakers) app.route("/", breakerRoutes(options.breakers));
 
   const methodsAt = allowedMethods(app.routes);
   app.notFound((c) => {

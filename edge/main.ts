@@ -8,11 +8,20 @@
 import { closeDeps, makeDeps } from "../shared/deps.ts";
 import { loadConfigOrExit, onShutdownSignal } from "../shared/lifecycle.ts";
 import { createApp } from "./app.ts";
+import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 
 if (import.meta.main) {
   const config = loadConfigOrExit();
   const deps = makeDeps(config, "edge");
-  const app = createApp(deps);
+  const breakers = createBreakerRegistry({
+    redis: deps.redis,
+    policies: config.breakerPolicies,
+    log: deps.log,
+    now: deps.now,
+  });
+  // Never throws: without Redis the breakers start in local mode and re-sync later.
+  await breakers.start();
+  const app = createApp(deps, { breakers });
   const server = Deno.serve({
     hostname: config.edge.host,
     port: config.edge.port,
@@ -30,6 +39,7 @@ if (import.meta.main) {
     ]);
     clearTimeout(timer);
     if (!drained) deps.log.warn("drain timed out; exiting with requests in flight");
+    await breakers.stop().catch((err) => deps.log.warn("stopping breakers failed", { err }));
     await closeDeps(deps);
     deps.log.info("edge stopped");
     Deno.exit(0);

@@ -11,6 +11,12 @@
  */
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
+import {
+  type BreakerPolicy,
+  type BreakerPolicyInput,
+  DEFAULT_BREAKER_POLICIES,
+  resolvePolicies,
+} from "./breakers/policy.ts";
 
 /** Description of one environment variable. */
 export interface VariableSpec {
@@ -87,6 +93,31 @@ const rateLimitPolicies = z.string().transform((text, ctx) => {
     return z.NEVER;
   }
   return parsed.data;
+});
+
+const breakerPolicies = z.string().transform((text, ctx) => {
+  let raw: unknown;
+  try {
+    raw = text.trim() === "" ? {} : JSON.parse(text);
+  } catch {
+    ctx.addIssue({ code: "custom", message: "expected a JSON object of breaker policies" });
+    return z.NEVER;
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    ctx.addIssue({ code: "custom", message: "expected a JSON object of breaker policies" });
+    return z.NEVER;
+  }
+  try {
+    // Overrides merge per breaker over the seed defaults.
+    const merged: Record<string, BreakerPolicyInput> = { ...DEFAULT_BREAKER_POLICIES };
+    for (const [name, value] of Object.entries(raw as Record<string, BreakerPolicyInput>)) {
+      merged[name] = { ...(DEFAULT_BREAKER_POLICIES[name] ?? {}), ...value } as BreakerPolicyInput;
+    }
+    return resolvePolicies(merged);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message });
+    return z.NEVER;
+  }
 });
 
 const DEFAULT_RATE_LIMITS = JSON.stringify({
@@ -294,6 +325,13 @@ export const VARIABLES = [
     schema: positiveInt,
   },
   {
+    name: "BREAKER_POLICIES",
+    description:
+      'Circuit-breaker overrides as JSON, merged per breaker over the defaults in shared/breakers/policy.ts, e.g. `{"email":{"fail_max":3}}`',
+    default: "{}",
+    schema: breakerPolicies,
+  },
+  {
     name: "IDEMPOTENCY_TTL_MS",
     description: "How long a stored Idempotency-Key response is replayed",
     default: "86400000",
@@ -354,6 +392,7 @@ export interface Config {
   };
   rateLimits: Record<string, RateLimitPolicy>;
   rateLimitTimeoutMs: number;
+  breakerPolicies: Record<string, BreakerPolicy>;
   idempotencyTtlMs: number;
   maxBodyBytes: number;
   corsOrigins: string[];
@@ -473,6 +512,7 @@ export function parseConfig(
     },
     rateLimits: v.RATE_LIMITS,
     rateLimitTimeoutMs: v.RATE_LIMIT_TIMEOUT_MS,
+    breakerPolicies: v.BREAKER_POLICIES,
     idempotencyTtlMs: v.IDEMPOTENCY_TTL_MS,
     maxBodyBytes: v.MAX_BODY_BYTES,
     corsOrigins: v.CORS_ORIGINS ?? [],

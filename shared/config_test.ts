@@ -160,3 +160,19 @@ Deno.test("parseConfig() rejects unreadable secret files and NAME together with 
     'DATABASE_URL_FILE: cannot read "/does/not/exist" (NotFound)',
   ]);
 });
+
+Deno.test("parseConfig() merges BREAKER_POLICIES over the seed defaults and rejects bad ones", () => {
+  const config = parseConfig({ ...VALID, BREAKER_POLICIES: '{"email":{"fail_max":2}}' });
+  assert.equal(config.breakerPolicies.email?.fail_max, 2);
+  assert.equal(config.breakerPolicies.control?.fail_max, 3, "untouched defaults stay");
+  assert.equal(parseConfig(VALID).breakerPolicies.database?.fail_max, 5);
+  const problems = problemsOf(() =>
+    parseConfig({ ...VALID, BREAKER_POLICIES: '{"email":{"fail_max":0}}' })
+  );
+  assert.equal(problems.length, 1);
+  assert.match(problems[0]!, /^BREAKER_POLICIES: Invalid breaker policies: .*fail_max/);
+  assert.match(
+    problemsOf(() => parseConfig({ ...VALID, BREAKER_POLICIES: "[1]" }))[0]!,
+    /expected a JSON object/,
+  );
+});

@@ -72,7 +72,7 @@ export const ACCESS_POLICY: Policy = [
   },
   {
     group: "admin",
-    paths: ["/v1/admin", "/v1/admin/*", "/v1/dlq", "/v1/dlq/*"],
+    paths: ["/v1/admin", "/v1/admin/*", "/v1/dlq", "/v1/dlq/*", "/v1/breakers", "/v1/breakers/*"],
     grants: [{ methods: METHODS, allow: { roles: ["admin"] } }],
   },
 ];

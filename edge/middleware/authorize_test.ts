@@ -69,6 +69,9 @@ const MATRIX: Row[] = [
   ["admin", "POST", "/v1/dlq", 200],
   ["operator", "GET", "/v1/admin/stats", 403],
   ["viewer", "GET", "/v1/dlq", 403],
+  ["admin", "POST", "/v1/breakers/email/force-open", 200],
+  ["operator", "GET", "/v1/breakers", 403],
+  ["sa:minerva", "POST", "/v1/breakers/email/reset", 403],
   ["sa:minerva", "GET", "/v1/dlq", 403],
   ["sa:api-gateway", "POST", "/v1/admin/replay", 403],
   // Self: anyone authenticated may read /v1/me.
