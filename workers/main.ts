@@ -10,6 +10,7 @@ import { closeDeps, type Deps, makeDeps } from "../shared/deps.ts";
 import { loadConfigOrExit, onShutdownSignal } from "../shared/lifecycle.ts";
 import { queueFromConfig } from "../shared/queue/from_config.ts";
 import { Runner } from "./runner.ts";
+import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 import { HANDLERS } from "./tasks/registry.ts";
 
 /** Waits until both stores answer, or `stop` resolves; returns false when stopped first. */
@@ -44,8 +45,17 @@ if (import.meta.main) {
   });
 
   let runner: Runner | null = null;
+  const breakers = createBreakerRegistry({
+    redis: deps.redis,
+    policies: config.breakerPolicies,
+    log: deps.log,
+    now: deps.now,
+  });
   if (await waitForDependencies(deps, stop.promise)) {
+    // Never throws: without Redis the breakers start in local mode and re-sync later.
+    await breakers.start();
     runner = new Runner({
+      breakers,
       queue: queueFromConfig(deps.redis, config),
       handlers: HANDLERS,
       deps,
@@ -64,6 +74,7 @@ if (import.meta.main) {
 
   await stop.promise;
   await runner?.stop();
+  await breakers.stop().catch((err) => deps.log.warn("stopping breakers failed", { err }));
   await closeDeps(deps);
   deps.log.info("worker stopped");
   Deno.exit(0);

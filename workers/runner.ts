@@ -26,6 +26,7 @@ import {
   trace,
 } from "@opentelemetry/api";
 import { setImmediate } from "node:timers";
+import type { BreakerRegistry } from "../shared/breakers/registry.ts";
 import type { Deps } from "../shared/deps.ts";
 import type { Logger } from "../shared/log.ts";
 import { canonicalJson } from "../shared/queue/canonical_json.ts";
@@ -77,6 +78,11 @@ export interface RunnerOptions {
   workerId?: string;
   /** Jitter source for backoff. @default Math.random */
   random?: () => number;
+  /**
+   * Circuit breakers (started by the composition root). Task types whose
+   * catalog `breaker` is open are not claimed. @default none: nothing is paused
+   */
+  breakers?: BreakerRegistry;
 }
 
 interface Running {
@@ -115,7 +121,9 @@ function errorText(err: unknown): string {
 /** A running worker. */
 export class Runner {
   readonly workerId: string;
-  readonly #o: Required<Omit<RunnerOptions, "workerId">>;
+  readonly #o: Required<Omit<RunnerOptions, "workerId" | "breakers">> & {
+    breakers?: BreakerRegistry;
+  };
   readonly #log: Logger;
   readonly #running = new Map<string, Running>();
   readonly #tracer = trace.getTracer("pleasant-cove-worker");
@@ -160,7 +168,19 @@ export class Runner {
       shutdownGraceMs: options.shutdownGraceMs ?? 25_000,
       subscribe: options.subscribe ?? true,
       random: options.random ?? Math.random,
+      ...(options.breakers ? { breakers: options.breakers } : {}),
     };
+    for (const [type, def] of Object.entries(options.queue.ctx.catalog)) {
+      if (def.breaker && options.breakers) {
+        try {
+          options.breakers.get(def.breaker);
+        } catch {
+          throw new RangeError(
+            `Cannot start a runner: task "${type}" names unknown breaker "${def.breaker}"`,
+          );
+        }
+      }
+    }
     this.#log = options.deps.log.child({ worker_id: this.workerId });
   }
 
@@ -169,10 +189,33 @@ export class Runner {
     return this.#running.size;
   }
 
+  /**
+   * Task types whose downstream breaker refuses calls now: claiming them would
+   * only burn attempts into the DLQ, so they stay queued (parked) until it
+   * closes. HALF_OPEN is not paused: a task may be the probe.
+   */
+  #pausedTypes(): string[] {
+    const registry = this.#o.breakers;
+    if (!registry) return [];
+    const out: string[] = [];
+    for (const [type, def] of Object.entries(this.#o.queue.ctx.catalog)) {
+      if (!def.breaker) continue;
+      try {
+        const state = registry.get(def.breaker).state;
+        if (state === "open" || state === "forced_open") out.push(type);
+      } catch {
+        // an unknown breaker name pauses nothing (checked at construction)
+      }
+    }
+    return out;
+  }
+
   /** Starts claiming. */
   start(): void {
     if (this.#started) return;
     this.#started = true;
+    // A breaker that closes (or opens) changes what may be claimed: look again.
+    this.#o.breakers?.events.addEventListener("transition", this.#onTransition);
     if (this.#o.subscribe) this.#subscribe();
     const beat = Math.max(50, Math.floor(this.#o.leaseMs / 3));
     this.#heartbeat = setInterval(() => this.#renewLeases(), beat);
@@ -208,6 +251,8 @@ export class Runner {
     this.#pollOnly = poll;
     setImmediate(this.#onImmediate);
   }
+
+  readonly #onTransition = () => this.#wake();
 
   readonly #onImmediate = () => {
     this.#scheduled = false;
@@ -257,7 +302,12 @@ export class Runner {
     const [reported, claimed] = await Promise.allSettled([
       batch.length === 0 ? Promise.resolve(null) : Promise.all([ack(ctx, acks), fail(ctx, fails)]),
       free > 0
-        ? claim(ctx, { max: free, leaseMs: this.#o.leaseMs, workerId: this.workerId })
+        ? claim(ctx, {
+          max: free,
+          leaseMs: this.#o.leaseMs,
+          workerId: this.workerId,
+          pausedTypes: this.#pausedTypes(),
+        })
         : Promise.resolve(null),
     ]);
     if (reported.status === "rejected") {
@@ -473,6 +523,7 @@ export class Runner {
   async stop(): Promise<{ finished: number; released: number }> {
     this.#stopping = true;
     clearTimeout(this.#timer);
+    this.#o.breakers?.events.removeEventListener("transition", this.#onTransition);
     await this.#subscriber?.unsubscribe().catch(() => {});
     // A claim already in flight still hands over its tasks: they run (or are released) below.
     await Promise.all(this.#exchanges);

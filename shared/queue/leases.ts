@@ -30,6 +30,8 @@ export interface ClaimResult {
   recovered: number;
   /** Expired leases that were the task's last attempt (now in the DLQ). */
   dead: number;
+  /** Tasks of paused types set aside by this call (they wait, attempts untouched). */
+  parked: number;
 }
 
 /** Outcome codes of ack/fail/extend/release entries. */
@@ -40,6 +42,12 @@ export interface ClaimOptions {
   max: number;
   leaseMs: number;
   workerId: string;
+  /**
+   * Task types not to claim now (their downstream breaker is open): they are
+   * parked and return to the front of their queue on a claim that no longer
+   * lists them. @default []
+   */
+  pausedTypes?: readonly string[];
 }
 
 /** Claims up to `max` tasks in strict priority order. `max` 0 only does housekeeping. */
@@ -58,10 +66,11 @@ export async function claim(ctx: QueueContext, options: ClaimOptions): Promise<C
       s.dlqRetentionMs,
       s.dlqCap,
       k.dlqChannel,
+      JSON.stringify(options.pausedTypes ?? []),
     ],
   );
   const tasks: ClaimedTask[] = [];
-  for (let i = 3; i + 8 < out.length + 1; i += 9) {
+  for (let i = 4; i + 8 < out.length + 1; i += 9) {
     tasks.push({
       id: String(out[i]),
       leaseToken: String(out[i + 1]),
@@ -80,6 +89,7 @@ export async function claim(ctx: QueueContext, options: ClaimOptions): Promise<C
     nextDueAt: nextDue >= 0 ? nextDue : null,
     recovered: Number(out[1]),
     dead: Number(out[2]),
+    parked: Number(out[3]),
   };
 }
 

@@ -33,6 +33,11 @@ export interface TaskDefinition<S extends z.ZodType = z.ZodType> {
   backoff: BackoffPolicy;
   /** @default "normal" */
   priority: Priority;
+  /**
+   * The circuit breaker of this type's downstream (shared/breakers). While it
+   * is open, workers leave these tasks queued instead of burning attempts.
+   */
+  breaker?: string;
 }
 
 /** A catalog: type name → definition. */
@@ -57,6 +62,7 @@ export function task<S extends z.ZodType>(
     maxAttempts: policy.maxAttempts ?? 3,
     backoff: { ...DEFAULT_BACKOFF, ...policy.backoff },
     priority: policy.priority ?? "normal",
+    ...(policy.breaker ? { breaker: policy.breaker } : {}),
   };
 }
 

@@ -21,12 +21,17 @@
   ARGV[6] DLQ retention ms
   ARGV[7] DLQ cap (entries)
   ARGV[8] DLQ alert channel
+  ARGV[9] JSON array of PAUSED task types (their downstream breaker is open): a
+          popped task of such a type is parked in prefix .. 'parked:' .. type
+          instead of being claimed, so it waits without burning attempts; parked
+          tasks of types no longer paused go back to the FRONT of their ready list.
 
-  Returns { next_due, recovered, dead, id_1, token_1, type_1, payload_1, attempts_1,
+  Returns { next_due, recovered, dead, parked, id_1, token_1, type_1, payload_1, attempts_1,
             max_attempts_1, timeout_ms_1, traceparent_1, created_at_1, … }
           next_due is the earliest delayed due time in ms, or -1 when none;
           recovered counts expired leases returned to ready; dead counts
-          expired leases that went to the DLQ. traceparent is "" when absent.
+          expired leases that went to the DLQ; parked counts tasks parked by
+          this call. traceparent is "" when absent.
 ]]
 -- @include "now_ms"
 -- @include "dead_letter"
@@ -44,8 +49,34 @@ local worker = ARGV[5]
 local retention_ms = tonumber(ARGV[6])
 local cap = tonumber(ARGV[7])
 local channel = ARGV[8]
+local paused = {}
+for _, t in ipairs(cjson.decode(ARGV[9] or '[]')) do
+  paused[t] = true
+end
+local parked_types_key = prefix .. 'parked:types'
 
 local now = now_ms()
+
+-- 0. Resume parked tasks whose type is no longer paused (bounded per call).
+local budget = 1000
+for _, t in ipairs(redis.call('SMEMBERS', parked_types_key)) do
+  if not paused[t] and budget > 0 then
+    local parked_key = prefix .. 'parked:' .. t
+    while budget > 0 do
+      -- RPOP + LPUSH puts the oldest parked task at the very front again.
+      local id = redis.call('RPOP', parked_key)
+      if not id then
+        redis.call('SREM', parked_types_key, t)
+        break
+      end
+      budget = budget - 1
+      local priority = redis.call('HGET', prefix .. 'task:' .. id, 'priority')
+      if priority then
+        redis.call('LPUSH', ready[priority], id)
+      end
+    end
+  end
+end
 
 -- 1. Promote due delayed tasks (bounded per call; the rest next call).
 local due = redis.call('ZRANGEBYSCORE', delayed_key, '-inf', now, 'LIMIT', 0, 1000)
@@ -86,21 +117,28 @@ if recovered > 0 then
   redis.call('HINCRBY', stats_key, 'recovered', recovered)
 end
 
--- 3. Claim in strict priority order.
-local out = { -1, recovered, dead }
+-- 3. Claim in strict priority order (parking tasks of paused types on the way).
+local out = { -1, recovered, dead, 0 }
 local n = 0
+local parked = 0
+local pops = 0
 local expires = now + lease_ms
 local leased = {}
 for _, list in ipairs(order) do
-  if n >= want then break end
-  local ids = redis.call('LPOP', list, want - n)
-  if ids then
+  while n < want and pops < 1000 do
+    local ids = redis.call('LPOP', list, want - n)
+    if not ids then break end
+    pops = pops + #ids
     for _, id in ipairs(ids) do
       local task_key = prefix .. 'task:' .. id
       local fields = redis.call('HMGET', task_key, 'type', 'payload', 'max_attempts', 'timeout_ms', 'traceparent',
         'created_at', 'attempts')
       -- A task whose hash expired while queued cannot run: skip it.
-      if fields[1] then
+      if fields[1] and paused[fields[1]] then
+        redis.call('RPUSH', prefix .. 'parked:' .. fields[1], id)
+        redis.call('SADD', parked_types_key, fields[1])
+        parked = parked + 1
+      elseif fields[1] then
         n = n + 1
         local token = token_base .. ':' .. n
         local attempts = (tonumber(fields[7]) or 0) + 1
@@ -121,6 +159,7 @@ for _, list in ipairs(order) do
     end
   end
 end
+out[4] = parked
 -- All leases in one ZADD (500 per call: unpack is bounded by Lua's C stack).
 for i = 1, #leased, 1000 do
   redis.call('ZADD', leases_key, unpack(leased, i, math.min(i + 999, #leased)))

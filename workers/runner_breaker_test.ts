@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { z } from "zod";
+import { useTestStack } from "../dev/test_stack.ts";
+import { createBreakerRegistry } from "../shared/breakers/registry.ts";
+import { claim } from "../shared/queue/leases.ts";
+import { createQueue, type TaskInfo, type TaskQueue } from "../shared/queue/queue.ts";
+import { task } from "../shared/tasks/catalog.ts";
+import { Runner } from "./runner.ts";
+
+// Deps hold a Neon Pool; runner and registry hold SSE subscriptions (async teardown).
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const CATALOG = {
+  mail: task(z.object({ n: z.number() }), { breaker: "email" }),
+  echo: task(z.object({ n: z.number() })),
+};
+
+async function statuses(q: TaskQueue, ids: string[]): Promise<TaskInfo[]> {
+  return (await Promise.all(ids.map((id) => q.getTask(id)))) as TaskInfo[];
+}
+
+Deno.test({
+  name: "claim() parks tasks of paused types and returns them to the front, in order, when resumed",
+  ...opts,
+  async fn() {
+    await using stack = await useTestStack();
+    const { redis } = stack.makeDeps();
+    const q = createQueue(redis, CATALOG, { namespace: `p${crypto.randomUUID().slice(0, 8)}` });
+    const [m1, e1, m2] = await q.enqueueMany([
+      { type: "mail", payload: { n: 1 } },
+      { type: "echo", payload: { n: 2 } },
+      { type: "mail", payload: { n: 3 } },
+    ]);
+    const paused = await claim(q.ctx, {
+      max: 10,
+      leaseMs: 30_000,
+      workerId: "w",
+      pausedTypes: ["mail"],
+    });
+    assert.deepEqual(paused.tasks.map((t) => t.id), [e1!.id]);
+    assert.equal(paused.parked, 2);
+    assert.deepEqual((await statuses(q, [m1!.id, m2!.id])).map((t) => [t.status, t.attempts]), [[
+      "pending",
+      0,
+    ], [
+      "pending",
+      0,
+    ]]);
+    const later = await q.enqueue("mail", { n: 4 });
+    const resumed = await claim(q.ctx, { max: 10, leaseMs: 30_000, workerId: "w" });
+    assert.deepEqual(resumed.tasks.map((t) => t.id), [m1!.id, m2!.id, later.id]);
+  },
+});
+
+Deno.test({
+  name:
+    "a worker leaves tasks whose breaker is open queued (no attempts burnt) and runs them once it closes",
+  ...opts,
+  async fn() {
+    await using stack = await useTestStack();
+    const deps = stack.makeDeps();
+    const ns = `r${crypto.randomUUID().slice(0, 8)}`;
+    const q = createQueue(deps.redis, CATALOG, { namespace: ns });
+    const breakers = createBreakerRegistry({ redis: deps.redis, namespace: ns });
+    await breakers.start();
+    const ran: string[] = [];
+    const runner = new Runner({
+      queue: q,
+      deps,
+      breakers,
+      pollMs: 100,
+      handlers: {
+        mail: (p: { n: number }) => void ran.push(`mail${p.n}`),
+        echo: (p: { n: number }) => void ran.push(`echo${p.n}`),
+      },
+    });
+    try {
+      await breakers.forceOpen("email");
+      runner.start();
+      const res = await q.enqueueMany([
+        { type: "mail", payload: { n: 1 } },
+        { type: "echo", payload: { n: 2 } },
+        { type: "mail", payload: { n: 3 } },
+      ]);
+      for (let i = 0; i < 100 && !ran.includes("echo2"); i++) await sleep(10);
+      await sleep(300); // several polls while the breaker stays open
+      assert.deepEqual(ran, ["echo2"]);
+      const parked = await statuses(q, [res[0]!.id, res[2]!.id]);
+      assert.deepEqual(parked.map((t) => [t.status, t.attempts]), [["pending", 0], ["pending", 0]]);
+
+      await breakers.reset("email");
+      for (let i = 0; i < 200 && ran.length < 3; i++) await sleep(10);
+      assert.deepEqual(ran, ["echo2", "mail1", "mail3"]);
+      const done = await statuses(q, res.map((r) => r.id));
+      assert.ok(done.every((t) => t.status === "succeeded" && t.attempts === 1));
+    } finally {
+      await runner.stop();
+      await breakers.stop();
+    }
+  },
+});
+
+Deno.test("a runner refuses a catalog that names an unknown breaker", async () => {
+  const { createRedis } = await import("../shared/deps.ts");
+  const redis = createRedis({ url: "http://127.0.0.1:9", token: "t" });
+  const q = createQueue(redis, { bad: task(z.object({}), { breaker: "nope" }) });
+  const breakers = createBreakerRegistry({ redis });
+  const { createLogger } = await import("../shared/log.ts");
+  const deps = { redis, log: createLogger({ write: () => {} }) } as never;
+  assert.throws(
+    () => new Runner({ queue: q, deps, breakers, handlers: {} }),
+    /task "bad" names unknown breaker "nope"/,
+  );
+});
