@@ -1,25 +1,48 @@
 /**
- * Support for suites that run the real entry points as child processes.
+ * Support for suites that run the real entry points (and test fixtures) as
+ * child processes: one place that spawns `deno run`, collects the JSON log
+ * lines of stdout, and waits for a line or for the exit.
  *
  * @module
  */
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
+/** Options for {@linkcode AppProcess}. */
+export interface AppProcessOptions {
+  /** Arguments after the entry module. @default [] */
+  args?: string[];
+}
+
+/** What a finished process left: exit status and everything it wrote to stderr. */
+export interface Finished {
+  code: number;
+  status: Deno.CommandStatus;
+  stderr: string;
+}
+
 /** A child deno process whose stdout JSON log lines are collected. */
 export class AppProcess {
   readonly child: Deno.ChildProcess;
+  /** Every stdout line, as written. */
   readonly lines: string[] = [];
+  /** The stdout lines that are JSON objects (log lines), parsed. */
+  readonly logs: Record<string, unknown>[] = [];
   readonly stderr: Promise<string>;
   readonly #stdoutDone: Promise<void>;
-  #waiters: {
-    match: (l: Record<string, unknown>) => boolean;
-    resolve: (l: Record<string, unknown>) => void;
-  }[] = [];
+  #exited = false;
 
-  constructor(entry: string, env: Record<string, string>) {
+  constructor(entry: string, env: Record<string, string>, options: AppProcessOptions = {}) {
     this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", entry],
+      args: [
+        "run",
+        "--allow-net",
+        "--allow-env",
+        "--allow-read",
+        "--allow-sys",
+        entry,
+        ...(options.args ?? []),
+      ],
       cwd: ROOT,
       env: { PATH: Deno.env.get("PATH") ?? "", NO_COLOR: "1", ...env },
       clearEnv: true,
@@ -27,6 +50,7 @@ export class AppProcess {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
+    this.child.status.then(() => this.#exited = true);
     this.#stdoutDone = this.#read();
     this.stderr = new Response(this.child.stderr).text();
   }
@@ -40,68 +64,75 @@ export class AppProcess {
       partial = parts.pop() ?? "";
       for (const line of parts) {
         this.lines.push(line);
-        let parsed: Record<string, unknown>;
         try {
-          parsed = JSON.parse(line);
+          const parsed = JSON.parse(line);
+          if (parsed && typeof parsed === "object") this.logs.push(parsed);
         } catch {
-          continue;
+          // not a log line
         }
-        this.#waiters = this.#waiters.filter((w) => {
-          if (!w.match(parsed)) return true;
-          w.resolve(parsed);
-          return false;
-        });
       }
     }
   }
 
-  /** Resolves with the first log line (already seen or future) whose `msg` is `msg`. */
-  waitForLog(msg: string, timeoutMs = 15_000): Promise<Record<string, unknown>> {
-    for (const line of this.lines) {
-      try {
-        const parsed = JSON.parse(line);
-        if (parsed.msg === msg) return Promise.resolve(parsed);
-      } catch {
-        // not JSON
+  /** Log lines whose `msg` is `msg`. */
+  logsWith(msg: string): Record<string, unknown>[] {
+    return this.logs.filter((l) => l.msg === msg);
+  }
+
+  /**
+   * Resolves with the first log line (already seen or future) matching
+   * `match`; fails at `timeoutMs`, or at once when the process exits first.
+   */
+  async waitFor(
+    match: (l: Record<string, unknown>) => boolean,
+    timeoutMs = 15_000,
+    what = "a matching log line",
+  ): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    let seen = 0;
+    while (true) {
+      for (; seen < this.logs.length; seen++) {
+        if (match(this.logs[seen]!)) return this.logs[seen]!;
       }
+      if (this.#exited || Date.now() > deadline) {
+        if (this.#exited) await this.#stdoutDone;
+        for (; seen < this.logs.length; seen++) {
+          if (match(this.logs[seen]!)) return this.logs[seen]!;
+        }
+        const why = this.#exited ? "the process exited" : `${timeoutMs} ms passed`;
+        const stderr = this.#exited ? await this.stderr : "";
+        throw new Error(`no ${what} before ${why}:\n${this.lines.join("\n")}\n${stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 5));
     }
-    const { promise, resolve, reject } = Promise.withResolvers<Record<string, unknown>>();
-    const timer = setTimeout(
-      () =>
-        reject(new Error(`no "${msg}" log line within ${timeoutMs} ms:\n${this.lines.join("\n")}`)),
-      timeoutMs,
-    );
-    this.#waiters.push({
-      match: (l) => l.msg === msg,
-      resolve: (l) => {
-        clearTimeout(timer);
-        resolve(l);
-      },
-    });
-    return promise;
+  }
+
+  /** Resolves with the first log line whose `msg` is `msg`. */
+  waitForLog(msg: string, timeoutMs = 15_000): Promise<Record<string, unknown>> {
+    return this.waitFor((l) => l.msg === msg, timeoutMs, `"${msg}" log line`);
   }
 
   /** Waits for exit and for the output streams to close. */
-  async finished(): Promise<{ code: number; stderr: string }> {
+  async finished(): Promise<Finished> {
     const [status, stderr] = await Promise.all([this.child.status, this.stderr, this.#stdoutDone]);
-    return { code: status.code, stderr };
+    return { code: status.code, status, stderr };
+  }
+
+  /** Sends `signal` (if still running) and waits for the exit. */
+  async stop(signal: Deno.Signal): Promise<Finished> {
+    try {
+      this.child.kill(signal);
+    } catch {
+      // already exited
+    }
+    return await this.finished();
   }
 
   /** Kills the process if it still runs (test cleanup). */
   async kill(): Promise<void> {
-    try {
-      this.child.kill("SIGKILL");
-    } catch {
-      // already exited
-    }
-    await this.finished();
+    await this.stop("SIGKILL");
   }
 }
-
-/**
- * A TCP listener that accepts connections and never answers: a dependency
- * that hangs, for timeout and drain tests.
- */
 export function blackHole(): { port: number; close(): Promise<void> } {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns: Deno.Conn[] = [];

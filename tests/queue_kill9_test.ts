@@ -90,7 +90,7 @@ Deno.test({
       const reruns = infos.filter((t) => t!.attempts > 1).length;
       assert.equal(reruns, TASKS, "every task was delivered again after the kill");
       assert.ok(infos.every((t) => t!.attempts === 2));
-      const recovered = second.lines("took back expired leases")
+      const recovered = second.logsWith("took back expired leases")
         .reduce((sum, l) => sum + Number(l.recovered), 0);
       assert.equal(recovered, TASKS);
       assert.equal(Number((await queue.stats()).dead ?? 0), 0);

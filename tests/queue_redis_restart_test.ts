@@ -112,7 +112,7 @@ Deno.test({
       }
       assert.ok(pickups.every((ms) => ms < 1000), `pickup after the restarts: ${pickups} ms`);
       for (const w of workers) {
-        assert.ok(w.lines("reopening the notification stream").length > 0, "stream reopened");
+        assert.ok(w.logsWith("reopening the notification stream").length > 0, "stream reopened");
       }
 
       const stopped = await Promise.all(workers.map((w) => w.stop("SIGTERM")));
@@ -129,7 +129,7 @@ Deno.test({
       assert.equal(stats.dead ?? 0, 0);
       const reruns = infos.filter((t) => t!.attempts > 1).length;
       const lostReports = workers.flatMap((w) =>
-        w.lines("reporting task outcomes failed; leases will expire and tasks rerun")
+        w.logsWith("reporting task outcomes failed; leases will expire and tasks rerun")
       ).reduce((sum, l) => sum + Number(l.count), 0);
       console.log(
         `restarts ${JSON.stringify(restarts)}; ${reruns} tasks ran again ` +
