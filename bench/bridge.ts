@@ -27,9 +27,7 @@
  */
 import { Redis } from "@upstash/redis";
 import { createClient } from "redis";
-import { RedisServer } from "../dev/redis_server.ts";
-import { startUpstashBridge } from "../dev/upstash_bridge.ts";
-import type { UpstashBridge } from "../dev/upstash_bridge.ts";
+import { startBridgeFixture } from "../dev/upstash/test_support.ts";
 import { cpuMicros, percentile, round3, runScenario } from "./report.ts";
 import type { BenchLine } from "./report.ts";
 
@@ -48,29 +46,17 @@ interface Target {
 }
 
 async function localTarget(): Promise<Target> {
-  const dir = await Deno.makeTempDir({ prefix: "bench_bridge_" });
-  let redis: RedisServer | null = null;
-  let bridge: UpstashBridge | null = null;
-  const stop = async () => {
-    try {
-      await bridge?.close();
-    } finally {
-      try {
-        await redis?.stop();
-      } finally {
-        await Deno.remove(dir, { recursive: true });
-      }
-    }
-  };
-  try {
-    redis = await RedisServer.start({ dir });
-    bridge = await startUpstashBridge({ redisPort: redis.port, token: "bench" });
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  // The same redis-server + bridge the conformance tests use, but with the
+  // stack's AOF policy so the direct scenario measures a realistic server.
+  const fixture = await startBridgeFixture({ appendfsync: "everysec" });
+  const { redis, bridge } = fixture;
   console.error(`[bridge] redis-server ${redis.url}, bridge ${bridge.url} (in this process)`);
-  return { restUrl: bridge.url, restToken: bridge.token, redisUrl: redis.url, stop };
+  return {
+    restUrl: bridge.url,
+    restToken: bridge.token,
+    redisUrl: redis.url,
+    stop: async () => await fixture[Symbol.asyncDispose](),
+  };
 }
 
 function configuredTarget(env: Record<string, string | undefined>): Target | null {

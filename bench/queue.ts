@@ -36,7 +36,7 @@
 import { z } from "zod";
 import type { Redis } from "@upstash/redis";
 import { parseConfig, readEnvironment } from "../shared/config.ts";
-import { createPool } from "../shared/db/pool.ts";
+import { poolFor } from "../shared/db/pool.ts";
 import { createRedis, type Deps } from "../shared/deps.ts";
 import { createLogger } from "../shared/log.ts";
 import { createQueue, type EnqueueItem, type TaskQueue } from "../shared/queue/queue.ts";
@@ -117,14 +117,7 @@ class Bench {
       config,
       redis: this.#redis,
       // The Runner's deps carry a pool; no-op tasks never query it, so it never connects.
-      sql: createPool({
-        databaseUrl: config.database.url,
-        wsProxy: config.database.wsProxy,
-        useSecureWebSocket: config.database.useSecureWebSocket,
-        pipelineConnect: config.database.pipelineConnect,
-        max: 1,
-        onError: () => {},
-      }),
+      sql: poolFor(config.database, { max: 1, onError: () => {} }),
       log: createLogger({ level: "warn", write: () => void this.logLines++ }),
       now: Date.now,
     };

@@ -4,19 +4,13 @@
  *
  * @module
  */
-import { createPool } from "../shared/db/pool.ts";
+import { poolFor } from "../shared/db/pool.ts";
 import { loadMigrations, migrate, MIGRATIONS_DIR } from "../shared/db/migrate.ts";
 import type { StackSettings } from "./stack.ts";
 
 /** Migrates `settings.database`; returns the names of the files applied now. */
 export async function migrateStack(settings: StackSettings): Promise<string[]> {
-  const pool = createPool({
-    databaseUrl: settings.database.url,
-    wsProxy: settings.database.wsProxy,
-    useSecureWebSocket: settings.database.useSecureWebSocket,
-    pipelineConnect: settings.database.pipelineConnect,
-    max: 1,
-  });
+  const pool = poolFor(settings.database, { max: 1 });
   try {
     return await migrate(pool, await loadMigrations(MIGRATIONS_DIR));
   } finally {

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { configuredServices } from "../shared/config.ts";
+import { configuredServices, type DatabaseTarget } from "../shared/config.ts";
 import { RedisServer } from "./redis_server.ts";
 import { PostgresServer } from "./postgres_server.ts";
 import { startUpstashBridge, type UpstashBridge } from "./upstash_bridge.ts";
@@ -24,13 +24,7 @@ import { type NeonProxy, startNeonProxy } from "./neon_proxy.ts";
 /** Connection settings for the app, local or configured. */
 export interface StackSettings {
   redis: { url: string; token: string };
-  database: {
-    url: string;
-    /** neonConfig.wsProxy string form; null for real Neon. */
-    wsProxy: string | null;
-    useSecureWebSocket: boolean;
-    pipelineConnect: "password" | false;
-  };
+  database: DatabaseTarget;
   /** True when this stack started the services itself. */
   local: boolean;
 }

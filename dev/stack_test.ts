@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Redis } from "@upstash/redis";
-import { createPool } from "../shared/db/pool.ts";
+import { poolFor } from "../shared/db/pool.ts";
 import { findBinary, MissingBinaryError } from "./binaries.ts";
 import { isAlive, processesUsing, waitForExit } from "./leftovers.ts";
 import { startStack } from "./stack.ts";
@@ -21,13 +21,7 @@ Deno.test({
       const redis = new Redis({ ...stack.settings.redis, enableTelemetry: false });
       await redis.set("stack:k", "v");
       assert.equal(await redis.get("stack:k"), "v");
-      const pool = createPool({
-        databaseUrl: stack.settings.database.url,
-        wsProxy: stack.settings.database.wsProxy,
-        useSecureWebSocket: stack.settings.database.useSecureWebSocket,
-        pipelineConnect: stack.settings.database.pipelineConnect,
-        onError: () => {},
-      });
+      const pool = poolFor(stack.settings.database, { onError: () => {} });
       const { rows } = await pool.query("SELECT current_user AS u");
       assert.equal(rows[0].u, "app");
       await pool.end();

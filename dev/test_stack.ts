@@ -8,7 +8,7 @@
  */
 import { parseConfig, readEnvironment } from "../shared/config.ts";
 import { createRedis, type Deps } from "../shared/deps.ts";
-import { createPool } from "../shared/db/pool.ts";
+import { poolFor } from "../shared/db/pool.ts";
 import { createLogger } from "../shared/log.ts";
 import { migrateStack } from "./migrate_stack.ts";
 import { settingsToEnv, type StackSettings, startStack } from "./stack.ts";
@@ -32,12 +32,7 @@ export async function useTestStack(): Promise<TestStack> {
     const config = parseConfig(env);
     settings = {
       redis: config.redis,
-      database: {
-        url: config.database.url,
-        wsProxy: config.database.wsProxy,
-        useSecureWebSocket: config.database.useSecureWebSocket,
-        pipelineConnect: config.database.pipelineConnect,
-      },
+      database: config.database,
       local: true,
     };
   } else {
@@ -63,11 +58,7 @@ export async function useTestStack(): Promise<TestStack> {
       const config = parseConfig({ ...settingsToEnv(settings), APP_ENV: "test", ...overrides });
       const logs: string[] = [];
       const log = createLogger({ level: "debug", write: (l) => logs.push(l) });
-      const sql = createPool({
-        databaseUrl: config.database.url,
-        wsProxy: config.database.wsProxy,
-        useSecureWebSocket: config.database.useSecureWebSocket,
-        pipelineConnect: config.database.pipelineConnect,
+      const sql = poolFor(config.database, {
         max: 2,
         connectionTimeoutMillis: 2000,
         onError: () => {},

@@ -358,19 +358,22 @@ type ParsedValues = {
     : z.output<S["schema"]>;
 };
 
+/** Where Postgres is and how the Neon driver reaches it (config and dev stack alike). */
+export interface DatabaseTarget {
+  url: string;
+  /** neonConfig.wsProxy string form (`host:port/path`); null for real Neon. */
+  wsProxy: string | null;
+  useSecureWebSocket: boolean;
+  pipelineConnect: "password" | false;
+}
+
 /** The validated configuration, built once per process and passed down. */
 export interface Config {
   env: "development" | "test" | "production";
   logLevel: "debug" | "info" | "warn" | "error";
   edge: { host: string; port: number };
   redis: { url: string; token: string };
-  database: {
-    url: string;
-    wsProxy: string | null;
-    useSecureWebSocket: boolean;
-    pipelineConnect: "password" | false;
-    poolMax: number;
-  };
+  database: DatabaseTarget & { poolMax: number };
   readyTimeoutMs: number;
   shutdownTimeoutMs: number;
   queue: {

@@ -8,7 +8,7 @@ import { Redis } from "@upstash/redis";
 import type { Pool } from "@neondatabase/serverless";
 import type { Config } from "./config.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { createPool } from "./db/pool.ts";
+import { poolFor } from "./db/pool.ts";
 
 /** What request handlers and tasks get. */
 export interface Deps {
@@ -42,11 +42,7 @@ export function createRedis(config: Config["redis"]): Redis {
 /** Builds the full dependency bag for one process. */
 export function makeDeps(config: Config, service: "edge" | "worker" | "migrate"): Deps {
   const log = createLogger({ level: config.logLevel, fields: { service } });
-  const sql = createPool({
-    databaseUrl: config.database.url,
-    wsProxy: config.database.wsProxy,
-    useSecureWebSocket: config.database.useSecureWebSocket,
-    pipelineConnect: config.database.pipelineConnect,
+  const sql = poolFor(config.database, {
     max: config.database.poolMax,
     connectionTimeoutMillis: config.readyTimeoutMs * 5,
     onError: (err) => log.warn("postgres pool error", { err }),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../shared/config.ts";
-import { createPool } from "../shared/db/pool.ts";
+import { poolFor } from "../shared/db/pool.ts";
 import { createRedis } from "../shared/deps.ts";
 import { createQueue } from "../shared/queue/queue.ts";
 import { settingsToEnv, startStack } from "../dev/stack.ts";
@@ -26,14 +26,7 @@ Deno.test({
     const env = { ...settingsToEnv(stack.settings), APP_ENV: "test", LOG_LEVEL: "info" };
     const config = parseConfig(env);
     const redis = createRedis(config.redis);
-    const sql = createPool({
-      databaseUrl: config.database.url,
-      wsProxy: config.database.wsProxy,
-      useSecureWebSocket: config.database.useSecureWebSocket,
-      pipelineConnect: config.database.pipelineConnect,
-      max: 2,
-      onError: () => {},
-    });
+    const sql = poolFor(config.database, { max: 2, onError: () => {} });
     const table = "queue_effects";
     const namespace = `rr${crypto.randomUUID().slice(0, 8)}`;
     const queue = createQueue(redis, EFFECT_CATALOG, { namespace });

@@ -67,8 +67,12 @@ export function requestHeaders(options: PostOptions = {}): Headers {
  * when the test failed.
  */
 export async function startBridgeFixture(
-  options: Partial<UpstashBridgeOptions> = {},
+  fixtureOptions: Partial<UpstashBridgeOptions> & {
+    /** AOF policy of the redis-server. @default "no" (tests need no durability) */
+    appendfsync?: "everysec" | "always" | "no";
+  } = {},
 ): Promise<BridgeFixture> {
+  const { appendfsync = "no", ...options } = fixtureOptions;
   const dir = await Deno.makeTempDir({ prefix: "upstash_bridge_test_" });
   let redis: RedisServer | null = null;
   let bridge: UpstashBridge | null = null;
@@ -84,7 +88,7 @@ export async function startBridgeFixture(
     }
   };
   try {
-    redis = await RedisServer.start({ dir, appendfsync: "no" });
+    redis = await RedisServer.start({ dir, appendfsync });
     bridge = await startUpstashBridge({ redisPort: redis.port, token: TOKEN, ...options });
   } catch (err) {
     await dispose();

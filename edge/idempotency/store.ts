@@ -12,7 +12,7 @@
  * @module
  */
 import type { Redis } from "@upstash/redis";
-import { sha256Hex } from "../../shared/queue/canonical_json.ts";
+import { sha256Hex } from "../../shared/hash.ts";
 import { httpIdempotencyKeys } from "../../shared/redis/keys.ts";
 import { bindScript } from "../../shared/redis/scripts.ts";
 import claimKey from "./claim_key.lua" with { type: "text" };

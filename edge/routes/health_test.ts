@@ -3,7 +3,7 @@ import { startStack } from "../../dev/stack.ts";
 import { useTestStack } from "../../dev/test_stack.ts";
 import { parseConfig } from "../../shared/config.ts";
 import { createRedis } from "../../shared/deps.ts";
-import { createPool } from "../../shared/db/pool.ts";
+import { poolFor } from "../../shared/db/pool.ts";
 import { createLogger } from "../../shared/log.ts";
 import { settingsToEnv } from "../../dev/stack.ts";
 import { createApp } from "../app.ts";
@@ -34,14 +34,7 @@ Deno.test({
     // A private stack: this test stops its redis-server.
     await using stack = await startStack();
     const config = parseConfig({ ...settingsToEnv(stack.settings), READY_TIMEOUT_MS: "2000" });
-    const sql = createPool({
-      databaseUrl: config.database.url,
-      wsProxy: config.database.wsProxy,
-      useSecureWebSocket: false,
-      pipelineConnect: false,
-      max: 2,
-      onError: () => {},
-    });
+    const sql = poolFor(config.database, { max: 2, onError: () => {} });
     try {
       const app = createApp({
         config,

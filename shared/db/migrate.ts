@@ -12,6 +12,7 @@
  * @module
  */
 import type { Pool, PoolClient } from "@neondatabase/serverless";
+import { sha256Hex } from "../hash.ts";
 
 /** One migration file. */
 export interface Migration {
@@ -43,11 +44,6 @@ const LEDGER_DDL = `CREATE TABLE IF NOT EXISTS schema_migrations (
   applied_at timestamptz NOT NULL DEFAULT now()
 )`;
 
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /** Reads and orders the migration files of `dir`; rejects misnamed or duplicate versions. */
 export async function loadMigrations(dir: URL): Promise<Migration[]> {
   const out: Migration[] = [];
@@ -64,7 +60,7 @@ export async function loadMigrations(dir: URL): Promise<Migration[]> {
       version: match[1]!,
       name: entry.name,
       sql,
-      checksum: await sha256(sql),
+      checksum: await sha256Hex(sql),
       transactional: !/^--\s*migrate:no-transaction\b/m.test(
         sql.split("\n").slice(0, 10).join("\n"),
       ),

@@ -6,6 +6,7 @@
  * @module
  */
 import { Client, type ClientConfig, Pool } from "@neondatabase/serverless";
+import type { DatabaseTarget } from "../config.ts";
 
 /** Settings for {@linkcode createPool}. */
 export interface PoolSettings {
@@ -97,4 +98,21 @@ export function createPool(settings: PoolSettings): Pool {
   pool.Client = ConfiguredClient;
   pool.on("error", settings.onError ?? warnIdleError);
   return pool;
+}
+
+/** Pool options other than the target's own settings. */
+export type PoolOptions = Omit<
+  PoolSettings,
+  "databaseUrl" | "wsProxy" | "useSecureWebSocket" | "pipelineConnect"
+>;
+
+/** {@linkcode createPool} for a configured (or dev-stack) database target. */
+export function poolFor(target: DatabaseTarget, options: PoolOptions = {}): Pool {
+  return createPool({
+    databaseUrl: target.url,
+    wsProxy: target.wsProxy,
+    useSecureWebSocket: target.useSecureWebSocket,
+    pipelineConnect: target.pipelineConnect,
+    ...options,
+  });
 }

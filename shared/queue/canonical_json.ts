@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 
 /** A value JSON cannot represent faithfully; `path` says where. */
 export class NotSerializableError extends Error {
@@ -64,14 +63,4 @@ function encode(value: unknown, path: string, seen: Set<object>): string {
 /** Serialises `value` canonically; throws NotSerializableError naming the bad path. */
 export function canonicalJson(value: unknown): string {
   return encode(value, "", new Set());
-}
-
-/**
- * Hex SHA-256 of a string (UTF-8). `node:crypto` rather than
- * `crypto.subtle.digest`: for short texts the Web Crypto op costs about 40 µs
- * of CPU per call in Deno 2.9 (100 µs when a batch of enqueues digests at
- * once), `createHash` about 2 µs, which bounded `enqueueMany`.
- */
-export function sha256Hex(text: string): Promise<string> {
-  return Promise.resolve(createHash("sha256").update(text, "utf8").digest("hex"));
 }

@@ -9,7 +9,8 @@ import { context, propagation } from "@opentelemetry/api";
 import { PRIORITIES, type Priority, type QueueKeys, queueKeys } from "../redis/keys.ts";
 import { type LoadedScript, loadScripts, type ScriptName } from "../redis/scripts.ts";
 import type { TaskCatalog } from "../tasks/catalog.ts";
-import { canonicalJson, NotSerializableError, sha256Hex } from "./canonical_json.ts";
+import { canonicalJson, NotSerializableError } from "./canonical_json.ts";
+import { sha256Hex } from "../hash.ts";
 import {
   type FieldProblem,
   PayloadTooLargeError,
