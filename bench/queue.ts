@@ -290,19 +290,30 @@ async function enqueueScenario(b: Bench): Promise<BenchLine> {
   }
 }
 
+/** Starts `runner` on a pre-filled queue and times it until `done`; stops it. */
+async function timedDrain(
+  b: Bench,
+  q: TaskQueue,
+  runner: Runner,
+  done: Parameters<Bench["settled"]>[2],
+): Promise<{ s: number; usage: ReturnType<ReturnType<Bench["cpu"]>> }> {
+  const cpu = b.cpu();
+  const t0 = performance.now();
+  runner.start();
+  await b.settled(q, N, done);
+  const s = (performance.now() - t0) / 1000;
+  const usage = cpu(N);
+  await runner.stop();
+  return { s, usage };
+}
+
 async function drainScenario(b: Bench): Promise<BenchLine> {
   const q = b.queue();
   try {
     const ids = await b.fill(q, N);
     const effects = new Effects(N);
     const runner = b.runner(q, (p: Payload) => effects.succeeded(p.i));
-    const cpu = b.cpu();
-    const t0 = performance.now();
-    runner.start();
-    await b.settled(q, N, effects.all);
-    const s = (performance.now() - t0) / 1000;
-    const usage = cpu(N);
-    await runner.stop();
+    const { s, usage } = await timedDrain(b, q, runner, effects.all);
     const states = await b.states(q, ids);
     return {
       ...base("drain", N, CONCURRENCY),
@@ -419,13 +430,7 @@ async function retryScenario(b: Bench): Promise<BenchLine> {
       }
       effects.succeeded(p.i);
     });
-    const cpu = b.cpu();
-    const t0 = performance.now();
-    runner.start();
-    await b.settled(q, N, effects.all);
-    const s = (performance.now() - t0) / 1000;
-    const usage = cpu(N);
-    await runner.stop();
+    const { s, usage } = await timedDrain(b, q, runner, effects.all);
     const states = await b.states(q, ids);
     const wrongAttempts = states.filter((x, i) => x.attempts !== (i % 10 === 0 ? 2 : 1)).length;
     return {
@@ -457,13 +462,7 @@ async function deadLetterScenario(b: Bench): Promise<BenchLine> {
       }
       effects.succeeded(p.i);
     });
-    const cpu = b.cpu();
-    const t0 = performance.now();
-    runner.start();
-    await b.settled(q, N, effects.all);
-    const s = (performance.now() - t0) / 1000;
-    const usage = cpu(N);
-    await runner.stop();
+    const { s, usage } = await timedDrain(b, q, runner, effects.all);
     const states = await b.states(q, ids);
     const dlq = await q.ctx.redis.zcard(q.ctx.keys.dlq);
     const expectedDead = ids.filter((_, i) => doomed(i)).length;
