@@ -8,6 +8,7 @@
 import { parseConfig, readEnvironment } from "../shared/config.ts";
 import { ConfigError } from "../shared/errors.ts";
 import { MissingBinaryError } from "./binaries.ts";
+import { forEachLine } from "./lines.ts";
 import { settingsToEnv, type Stack, startStack } from "./stack.ts";
 import { migrateStack } from "./migrate_stack.ts";
 import { mintDevToken } from "./token.ts";
@@ -19,24 +20,16 @@ function say(message: string): void {
 }
 
 /** Copies a child's output to ours line by line, watching for `onLine` matches. */
-async function pipeLines(
+function pipeLines(
   stream: ReadableStream<Uint8Array>,
   out: { writeSync(p: Uint8Array): number },
   onLine: (line: string) => void,
 ): Promise<void> {
-  const decoder = new TextDecoder();
   const encoder = new TextEncoder();
-  let partial = "";
-  for await (const chunk of stream) {
-    partial += decoder.decode(chunk, { stream: true });
-    const lines = partial.split("\n");
-    partial = lines.pop() ?? "";
-    for (const line of lines) {
-      out.writeSync(encoder.encode(line + "\n"));
-      onLine(line);
-    }
-  }
-  if (partial) out.writeSync(encoder.encode(partial + "\n"));
+  return forEachLine(stream, (line) => {
+    out.writeSync(encoder.encode(line + "\n"));
+    onLine(line);
+  });
 }
 
 async function main(): Promise<number> {

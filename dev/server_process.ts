@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { forEachLine } from "./lines.ts";
 
 /** Options for {@linkcode spawnServer}. */
 export interface SpawnServerOptions {
@@ -120,22 +121,14 @@ export class ServerProcess {
   }
 
   async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
-    const decoder = new TextDecoder();
-    let partial = "";
     try {
-      for await (const chunk of stream) {
-        partial += decoder.decode(chunk, { stream: true });
-        const parts = partial.split("\n");
-        partial = parts.pop() ?? "";
-        for (const line of parts) {
-          this.#lines.push(line);
-          if (this.#lines.length > 60) this.#lines.shift();
-        }
-      }
+      await forEachLine(stream, (line) => {
+        this.#lines.push(line);
+        if (this.#lines.length > 60) this.#lines.shift();
+      });
     } catch {
       // stream closed under us; the status promise reports the exit
     }
-    if (partial) this.#lines.push(partial);
   }
 
   /**

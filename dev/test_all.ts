@@ -13,6 +13,7 @@
  */
 import { readEnvironment } from "../shared/config.ts";
 import { MissingBinaryError } from "./binaries.ts";
+import { forEachLine } from "./lines.ts";
 import { migrateStack } from "./migrate_stack.ts";
 import { settingsToEnv, startStack } from "./stack.ts";
 
@@ -35,22 +36,16 @@ async function denoTest(
   let passed = 0;
   let failed = 0;
   let sawSummary = false;
-  const decoder = new TextDecoder();
-  let partial = "";
-  for await (const chunk of child.stdout) {
-    await Deno.stdout.write(chunk);
-    partial += decoder.decode(chunk, { stream: true });
-    const lines = partial.split("\n");
-    partial = lines.pop() ?? "";
-    for (const line of lines) {
-      const m = SUMMARY.exec(line);
-      if (m) {
-        passed = Number(m[1]);
-        failed = Number(m[2]);
-        sawSummary = true;
-      }
+  const encoder = new TextEncoder();
+  await forEachLine(child.stdout, (line) => {
+    Deno.stdout.writeSync(encoder.encode(line + "\n"));
+    const m = SUMMARY.exec(line);
+    if (m) {
+      passed = Number(m[1]);
+      failed = Number(m[2]);
+      sawSummary = true;
     }
-  }
+  });
   const status = await child.status;
   // A crash before the summary (type error, aborted run) must count as a failure.
   if (!status.success && failed === 0) failed = 1;

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { forEachLine } from "../dev/lines.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -55,23 +56,16 @@ export class AppProcess {
     this.stderr = new Response(this.child.stderr).text();
   }
 
-  async #read(): Promise<void> {
-    const decoder = new TextDecoder();
-    let partial = "";
-    for await (const chunk of this.child.stdout) {
-      partial += decoder.decode(chunk, { stream: true });
-      const parts = partial.split("\n");
-      partial = parts.pop() ?? "";
-      for (const line of parts) {
-        this.lines.push(line);
-        try {
-          const parsed = JSON.parse(line);
-          if (parsed && typeof parsed === "object") this.logs.push(parsed);
-        } catch {
-          // not a log line
-        }
+  #read(): Promise<void> {
+    return forEachLine(this.child.stdout, (line) => {
+      this.lines.push(line);
+      try {
+        const parsed = JSON.parse(line);
+        if (parsed && typeof parsed === "object") this.logs.push(parsed);
+      } catch {
+        // not a log line
       }
-    }
+    });
   }
 
   /** Log lines whose `msg` is `msg`. */
