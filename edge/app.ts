@@ -25,9 +25,12 @@ import { problem } from "./problem.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { meRoutes } from "./routes/me.ts";
 import { taskRoutes } from "./routes/tasks.ts";
+import { dlqRoutes } from "./routes/dlq.ts";
 import { breakerRoutes } from "./routes/breakers.ts";
 import type { BreakerRegistry } from "../shared/breakers/registry.ts";
 import { validationHook } from "./validation.ts";
+import { createResponseCache } from "./degraded/response_cache.ts";
+import { upstreamRoutes } from "./proxy/upstream_routes.ts";
 
 /** Per-request variables handlers can read with `c.get()`. */
 export type AppEnv = {
@@ -79,7 +82,28 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   app.use("/v1/*", ...gateway.chain);
   app.route("/", meRoutes());
   app.route("/", taskRoutes(queue));
+  app.route("/", dlqRoutes(queue));
   if (options.breakers) app.route("/", breakerRoutes(options.breakers));
+  if (deps.config.upstreams.length > 0) {
+    if (!options.breakers) {
+      throw new TypeError("createApp: UPSTREAMS are configured but no breaker registry was given");
+    }
+    app.route(
+      "/",
+      upstreamRoutes({
+        upstreams: deps.config.upstreams,
+        breakers: options.breakers,
+        queue,
+        cache: createResponseCache({
+          redis: deps.redis,
+          ttlMs: deps.config.degradedCacheTtlMs,
+          log: deps.log,
+          now: deps.now,
+        }),
+        now: deps.now,
+      }),
+    );
+  }
 
   const methodsAt = allowedMethods(app.routes);
   app.notFound((c) => {

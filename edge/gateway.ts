@@ -13,7 +13,9 @@
 import type { MiddlewareHandler } from "hono";
 import type { Deps } from "../shared/deps.ts";
 import type { TaskQueue } from "../shared/queue/queue.ts";
+import { ACCESS_POLICY } from "./auth/policy.ts";
 import { cacheVerifiedTokens } from "./auth/verified_cache.ts";
+import { upstreamPolicy } from "./proxy/upstream_policy.ts";
 import { createVerifier } from "./auth/verify.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { authorize } from "./middleware/authorize.ts";
@@ -85,7 +87,13 @@ export function buildGateway(deps: Deps, queue: TaskQueue): Gateway {
       ),
     ),
     traced("rate_limit_check", rateLimiter as MiddlewareHandler),
-    traced("authorize", authorize({ log: deps.log }) as MiddlewareHandler),
+    traced(
+      "authorize",
+      authorize({
+        log: deps.log,
+        policy: [...ACCESS_POLICY, ...upstreamPolicy(config.upstreams)],
+      }) as MiddlewareHandler,
+    ),
     idempotency({
       redis: deps.redis,
       ttlMs: config.idempotencyTtlMs,

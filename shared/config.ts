@@ -17,6 +17,7 @@ import {
   DEFAULT_BREAKER_POLICIES,
   resolvePolicies,
 } from "./breakers/policy.ts";
+import { resolveUpstreams, type Upstream } from "./upstreams/upstream.ts";
 
 /** Description of one environment variable. */
 export interface VariableSpec {
@@ -116,6 +117,16 @@ const breakerPolicies = z.string().transform((text, ctx) => {
     return resolvePolicies(merged);
   } catch (err) {
     ctx.addIssue({ code: "custom", message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+// Validated against the breaker policies in parseConfig (it needs both).
+const upstreamsJson = z.string().transform((text, ctx) => {
+  try {
+    return JSON.parse(text.trim() === "" ? "[]" : text) as unknown;
+  } catch {
+    ctx.addIssue({ code: "custom", message: "expected a JSON array of upstreams" });
     return z.NEVER;
   }
 });
@@ -350,6 +361,20 @@ export const VARIABLES = [
     optional: true,
     schema: z.string().transform((t) => t.split(",").map((o) => o.trim()).filter(Boolean)),
   },
+  {
+    name: "UPSTREAMS",
+    description:
+      'Upstream HTTP services the gateway forwards to, as a JSON array of `{"name","base_url","prefix","methods","principals","timeout_ms","breaker"}` (see README, Upstream proxy routes)',
+    default: "[]",
+    schema: upstreamsJson,
+  },
+  {
+    name: "DEGRADED_CACHE_TTL_MS",
+    description:
+      "How long the last good answer of a breaker-guarded read is kept to serve while its breaker is open",
+    default: "86400000",
+    schema: positiveInt,
+  },
 ] as const satisfies readonly VariableSpec[];
 
 type ParsedValues = {
@@ -399,6 +424,8 @@ export interface Config {
   idempotencyTtlMs: number;
   maxBodyBytes: number;
   corsOrigins: string[];
+  upstreams: Upstream[];
+  degradedCacheTtlMs: number;
 }
 
 /** Options for {@linkcode parseConfig}. */
@@ -474,6 +501,15 @@ export function parseConfig(
       "JWT_HS256_KEYS: must be set in production (the default is a local development key)",
     );
   }
+  let upstreams: Upstream[] = [];
+  if (values.UPSTREAMS !== undefined && values.BREAKER_POLICIES !== undefined) {
+    const resolved = resolveUpstreams(
+      values.UPSTREAMS,
+      Object.keys(values.BREAKER_POLICIES as Record<string, unknown>),
+    );
+    if ("problems" in resolved) problems.push(...resolved.problems.map((p) => `UPSTREAMS${p}`));
+    else upstreams = resolved.upstreams;
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const v = values as ParsedValues;
@@ -519,6 +555,8 @@ export function parseConfig(
     idempotencyTtlMs: v.IDEMPOTENCY_TTL_MS,
     maxBodyBytes: v.MAX_BODY_BYTES,
     corsOrigins: v.CORS_ORIGINS ?? [],
+    upstreams,
+    degradedCacheTtlMs: v.DEGRADED_CACHE_TTL_MS,
   };
 }
 

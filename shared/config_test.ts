@@ -176,3 +176,49 @@ Deno.test("parseConfig() merges BREAKER_POLICIES over the seed defaults and reje
     /expected a JSON object/,
   );
 });
+
+Deno.test("parseConfig() validates UPSTREAMS against the breaker policies", () => {
+  const control = {
+    name: "control",
+    base_url: "http://control.internal:8080/api/",
+    prefix: "/v1/control",
+    principals: ["sa:minerva", "role:admin"],
+  };
+  const config = parseConfig({ ...VALID, UPSTREAMS: JSON.stringify([control]) });
+  assert.deepEqual(config.upstreams, [{
+    name: "control",
+    baseUrl: "http://control.internal:8080/api",
+    prefix: "/v1/control",
+    methods: ["GET", "POST"],
+    principals: ["sa:minerva", "role:admin"],
+    timeoutMs: 5000,
+    breaker: "control",
+    forwardAuthorization: false,
+  }]);
+  assert.deepEqual(parseConfig(VALID).upstreams, []);
+
+  const bad = problemsOf(() =>
+    parseConfig({
+      ...VALID,
+      UPSTREAMS: JSON.stringify([
+        { ...control, name: "crm", breaker: "nope" },
+        { ...control, name: "tasks", prefix: "/v1/tasks/sub", breaker: "control" },
+        { ...control, name: "crm2", prefix: "/v1/control/deeper", breaker: "control" },
+      ]),
+    })
+  );
+  assert.equal(bad.length, 3, bad.join("\n"));
+  assert.match(bad[0]!, /^UPSTREAMS\[0\] "crm": breaker "nope" has no policy/);
+  assert.match(bad[1]!, /^UPSTREAMS\[1\] "tasks": prefix \/v1\/tasks\/sub overlaps \/v1\/tasks/);
+  assert.match(bad[2]!, /overlaps \/v1\/control$/);
+  assert.match(
+    problemsOf(() =>
+      parseConfig({ ...VALID, UPSTREAMS: JSON.stringify([{ ...control, principals: ["bob"] }]) })
+    )[0]!,
+    /^UPSTREAMS\[0\]\.principals\.0: /,
+  );
+  assert.match(
+    problemsOf(() => parseConfig({ ...VALID, UPSTREAMS: "{not json" }))[0]!,
+    /UPSTREAMS: expected a JSON array/,
+  );
+});

@@ -12,6 +12,7 @@ import { queueFromConfig } from "../shared/queue/from_config.ts";
 import { Runner } from "./runner.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 import { HANDLERS } from "./tasks/registry.ts";
+import { forwardRequestHandlers } from "./tasks/forward_request.ts";
 
 /** Waits until both stores answer, or `stop` resolves; returns false when stopped first. */
 async function waitForDependencies(deps: Deps, stop: Promise<void>): Promise<boolean> {
@@ -54,10 +55,11 @@ if (import.meta.main) {
   if (await waitForDependencies(deps, stop.promise)) {
     // Never throws: without Redis the breakers start in local mode and re-sync later.
     await breakers.start();
+    const handlers = { ...HANDLERS, ...forwardRequestHandlers(config.upstreams, breakers) };
     runner = new Runner({
       breakers,
       queue: queueFromConfig(deps.redis, config),
-      handlers: HANDLERS,
+      handlers,
       deps,
       concurrency: config.worker.concurrency,
       leaseMs: config.worker.leaseMs,
@@ -68,7 +70,7 @@ if (import.meta.main) {
     deps.log.info("worker ready", {
       worker_id: runner.workerId,
       concurrency: config.worker.concurrency,
-      task_types: Object.keys(HANDLERS),
+      task_types: Object.keys(handlers),
     });
   }
 

@@ -44,6 +44,22 @@ import {
 import type { TaskQueue } from "../shared/queue/queue.ts";
 import { backoffDelay } from "../shared/tasks/catalog.ts";
 
+/**
+ * True when a circuit breaker refused the handler's call (the downstream was
+ * never reached, e.g. a half-open breaker whose one probe is elsewhere).
+ * Matched by name: errors may cross module copies.
+ */
+function refusedByBreaker(err: unknown): boolean {
+  return typeof err === "object" && err !== null &&
+    (err as { name?: unknown }).name === "BreakerOpenError";
+}
+
+/** Retry a refused task when the breaker expects its next probe (bounded, jittered). */
+function refusalDelay(err: { retryAfterMs?: unknown }, random: () => number): number {
+  const hint = typeof err.retryAfterMs === "number" ? err.retryAfterMs : 5_000;
+  return Math.round(Math.min(60_000, Math.max(200, hint)) * (1 + 0.2 * random()));
+}
+
 /** What a handler receives besides its payload. */
 export interface TaskContext {
   deps: Deps;
@@ -104,6 +120,7 @@ type Outcome =
     error: string;
     permanent: boolean;
     backoffMs: number;
+    refused: boolean;
   };
 
 function errorText(err: unknown): string {
@@ -461,8 +478,13 @@ export class Runner {
       span.setStatus({ code: SpanStatusCode.OK });
     } catch (err) {
       const permanent = isPermanent(err);
+      const refused = !permanent && refusedByBreaker(err);
       const def = this.#o.queue.ctx.catalog[task.type];
-      const backoffMs = def ? backoffDelay(def.backoff, task.attempt, this.#o.random) : 1000;
+      const backoffMs = refused
+        ? refusalDelay(err as { retryAfterMs?: unknown }, this.#o.random)
+        : def
+        ? backoffDelay(def.backoff, task.attempt, this.#o.random)
+        : 1000;
       outcome = {
         kind: "fail",
         id: task.id,
@@ -470,6 +492,7 @@ export class Runner {
         error: errorText(err),
         permanent,
         backoffMs,
+        refused,
       };
       span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error });
       if (!entry.abandoned) log().warn("task failed", { err, permanent, backoff_ms: backoffMs });

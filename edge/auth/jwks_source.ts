@@ -23,6 +23,7 @@
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  type CryptoKey as JoseCryptoKey,
   customFetch,
   type FetchImplementation,
   type JWSHeaderParameters,
@@ -158,7 +159,9 @@ export function createJwksSource(url: string, options: JwksSourceOptions): JwksS
     return await refresh("unknown-kid");
   }
 
-  async function resolveJwksKey(header: JWSHeaderParameters): Promise<CryptoKey> {
+  // jose's own CryptoKey type: it follows whichever WebCrypto typings are
+  // loaded (Deno's, or node's when an npm package pulls in @types/node).
+  async function resolveJwksKey(header: JWSHeaderParameters): Promise<JoseCryptoKey> {
     if (current === null || now() - current.at >= maxAgeMs) {
       await refresh(current === null ? "initial" : "stale");
     }

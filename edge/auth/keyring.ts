@@ -4,11 +4,13 @@
  *
  * @module
  */
-import type { JWSHeaderParameters } from "jose";
+import type { CryptoKey as JoseCryptoKey, JWSHeaderParameters } from "jose";
 import { InvalidTokenError } from "./errors.ts";
 
 /** Resolves the verification key for a token header, or throws InvalidTokenError. */
-export type KeyResolver = (header: JWSHeaderParameters) => Promise<CryptoKey | Uint8Array>;
+export type KeyResolver = (
+  header: JWSHeaderParameters,
+) => Promise<JoseCryptoKey | CryptoKey | Uint8Array>;
 
 /** The algorithms the keyring verifies. */
 export const HMAC_ALGORITHMS = ["HS256"] as const;

@@ -8,6 +8,7 @@
 import { Hono } from "hono";
 import { requestId } from "hono/request-id";
 import {
+  type CryptoKey as JoseCryptoKey,
   exportJWK,
   generateKeyPair,
   type JWK,
@@ -70,7 +71,7 @@ export function claims(nowMs: number, overrides: Record<string, unknown> = {}): 
 /** Signs `payload` as given (no claims added) with `key` under `header`. */
 export function sign(
   payload: JWTPayload,
-  options: { header: JWTHeaderParameters; key: CryptoKey | Uint8Array },
+  options: { header: JWTHeaderParameters; key: JoseCryptoKey | Uint8Array },
 ): Promise<string> {
   return new SignJWT(payload).setProtectedHeader(options.header).sign(options.key);
 }
@@ -100,7 +101,9 @@ export function craft(header: unknown, payload: unknown, signature = ""): string
 export async function signingKey(
   alg: "RS256" | "ES256" | "EdDSA",
   kid = alg.toLowerCase(),
-): Promise<{ alg: string; kid: string; privateKey: CryptoKey; publicKey: CryptoKey; jwk: JWK }> {
+): Promise<
+  { alg: string; kid: string; privateKey: JoseCryptoKey; publicKey: JoseCryptoKey; jwk: JWK }
+> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid, alg, use: "sig" };
   return { alg, kid, privateKey, publicKey, jwk };

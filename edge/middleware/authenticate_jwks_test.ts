@@ -1,3 +1,4 @@
+import type { CryptoKey as JoseCryptoKey } from "jose";
 import assert from "node:assert/strict";
 import { exportSPKI, type JWK } from "jose";
 import type { Config } from "../../shared/config.ts";
@@ -74,7 +75,7 @@ function setup(keys: JWK[], overrides: Partial<Config["auth"]> = {}) {
 }
 
 function token(
-  key: { alg: string; kid: string; privateKey: CryptoKey },
+  key: { alg: string; kid: string; privateKey: JoseCryptoKey },
   nowMs: number,
   header: Record<string, unknown> = {},
 ): Promise<string> {

@@ -49,6 +49,95 @@ export async function listDead(queue: TaskQueue, options: ListDeadOptions = {}):
   return { tasks, total, nextOffset: offset + ids.length < total ? offset + ids.length : null };
 }
 
+/** Where {@linkcode pageDead} resumes: just after this entry. */
+export interface DeadCursor {
+  /** DLQ score (failed_at, ms) of the last entry returned. */
+  score: number;
+  /** That entry's task id. */
+  id: string;
+  /** Entries returned so far with exactly `score` (how many ties to read past). */
+  ties: number;
+}
+
+/** One page of {@linkcode pageDead}. */
+export interface DeadCursorPage {
+  tasks: TaskInfo[];
+  /** Pass as `after` for the next page; null at the end. */
+  next: DeadCursor | null;
+  /** Entries in the listed set (all types, or the given type). */
+  total: number;
+}
+
+/** Options for {@linkcode pageDead}. */
+export interface PageDeadOptions {
+  type?: string;
+  /** @default 50 */
+  limit?: number;
+  /** @default the newest entry */
+  after?: DeadCursor;
+}
+
+/**
+ * Lists dead tasks newest first from a cursor (keyset paging): unlike an
+ * offset, tasks dying, replayed or purged between two pages neither repeat
+ * nor skip entries of the next page.
+ */
+export async function pageDead(
+  queue: TaskQueue,
+  options: PageDeadOptions = {},
+): Promise<DeadCursorPage> {
+  const ctx = queue.ctx;
+  const limit = Math.min(Math.max(1, options.limit ?? 50), 1000);
+  const after = options.after;
+  const key = dlqKey(ctx, options.type);
+  // Members sharing a score come in reverse lexical order. A batch dead-lettered
+  // by one script call shares one score, so the ties already returned are read
+  // again and dropped by value (a count would shift when one of them is replayed).
+  const count = limit + (after?.ties ?? 0) + 1;
+  const [flat, total] = await Promise.all([
+    ctx.redis.zrange<string[]>(key, after?.score ?? "+inf", "-inf", {
+      byScore: true,
+      rev: true,
+      withScores: true,
+      offset: 0,
+      count,
+    }),
+    ctx.redis.zcard(key),
+  ]);
+  const read: { id: string; score: number }[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    read.push({ id: String(flat[i]), score: Number(flat[i + 1]) });
+  }
+  const fresh = after ? read.filter((e) => e.score < after.score || e.id < after.id) : read;
+  const entries = fresh.slice(0, limit);
+  const more = fresh.length > limit || read.length === count;
+  const last = entries.at(-1);
+  let next: DeadCursor | null = null;
+  if (more && last) {
+    const ties = entries.filter((e) => e.score === last.score).length;
+    next = {
+      score: last.score,
+      id: last.id,
+      ties: ties + (after?.score === last.score ? after.ties : 0),
+    };
+  } else if (more && after) {
+    // Only ties were read (more arrived at that exact score): read further past them.
+    next = { ...after, ties: after.ties + limit };
+  }
+  const infos = await Promise.all(entries.map((e) => queue.getTask(e.id)));
+  const tasks = infos.filter((t): t is TaskInfo => t !== null);
+  return { tasks, next, total };
+}
+
+/** The task when it is in the dead-letter queue, else null. */
+export async function getDead(queue: TaskQueue, id: string): Promise<TaskInfo | null> {
+  const [score, task] = await Promise.all([
+    queue.ctx.redis.zscore(queue.ctx.keys.dlq, id),
+    queue.getTask(id),
+  ]);
+  return score === null || task === null ? null : task;
+}
+
 /** Replays the given dead tasks; returns the ids that were in the DLQ and are queued again. */
 export async function replayDead(queue: TaskQueue, ids: string[]): Promise<string[]> {
   if (ids.length === 0) return [];

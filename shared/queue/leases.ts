@@ -121,6 +121,11 @@ export interface Failure {
   error: string;
   permanent: boolean;
   backoffMs: number;
+  /**
+   * A circuit breaker refused the handler's call: the downstream was never
+   * reached, so the attempt is given back (not counted toward max attempts).
+   */
+  refused?: boolean;
 }
 
 /** Records failures; returns 1 (retry), 2 (dead), 3 (dead, cap evicted older), -1 (stale). */
@@ -132,7 +137,14 @@ export async function fail(ctx: QueueContext, entries: Failure[]): Promise<numbe
     [
       k.prefix,
       JSON.stringify(
-        entries.map((e) => [e.id, e.leaseToken, e.error, e.permanent ? 1 : 0, e.backoffMs]),
+        entries.map((e) => [
+          e.id,
+          e.leaseToken,
+          e.error,
+          e.permanent ? 1 : 0,
+          e.backoffMs,
+          e.refused ? 1 : 0,
+        ]),
       ),
       ctx.settings.dlqRetentionMs,
       ctx.settings.dlqCap,

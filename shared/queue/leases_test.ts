@@ -102,6 +102,29 @@ Deno.test({
       assert.equal(again?.attempt, 2);
     });
 
+    await t.step("a breaker refusal gives the attempt back and never dead-letters", async () => {
+      const q = testQueue(redis);
+      const { id } = await q.enqueue("echo", { n: 1 }, { maxAttempts: 1 });
+      for (let round = 0; round < 3; round++) {
+        const [task] = (await claimer(q)(1)).tasks;
+        assert.equal(task?.id, id);
+        assert.equal(task?.attempt, 1, "refusals do not count as attempts");
+        const codes = await fail(q.ctx, [{
+          id,
+          leaseToken: task!.leaseToken,
+          error: 'BreakerOpenError: Circuit breaker "email" is half_open',
+          permanent: false,
+          backoffMs: 20,
+          refused: true,
+        }]);
+        assert.deepEqual(codes, [1], "retried, although max_attempts is 1");
+        assert.equal((await q.getTask(id))?.status, "retrying");
+        await sleep(30);
+      }
+      assert.equal((await q.getTask(id))?.attempts, 0);
+      assert.equal(Number((await q.stats()).refused), 3);
+    });
+
     await t.step("a permanent error goes to the DLQ at once and raises an alert", async () => {
       const q = testQueue(redis);
       const alerts: unknown[] = [];

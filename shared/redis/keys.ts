@@ -83,3 +83,11 @@ export function breakerKeys(namespace = "pc") {
 
 /** The breaker key set. */
 export type BreakerKeys = ReturnType<typeof breakerKeys>;
+
+/** Keys of the last good answers served while a breaker is open (edge/degraded/). */
+export function degradedCacheKeys(namespace = "pc") {
+  return {
+    /** One string per cached answer, named by breaker and the SHA-256 of its request identity. */
+    entry: (breaker: string, digest: string) => `${namespace}:degraded:${breaker}:${digest}`,
+  };
+}

@@ -9,7 +9,10 @@
   KEYS[4] stats hash
 
   ARGV[1] key prefix
-  ARGV[2] JSON array of [id, lease_token, error_message, permanent (0|1), backoff_ms]
+  ARGV[2] JSON array of [id, lease_token, error_message, permanent (0|1), backoff_ms, refused (0|1)]
+          refused: the handler's downstream breaker refused the call, so the
+          downstream was never reached; the attempt is given back and the task
+          retried after backoff_ms (a breaker outage never dead-letters a task)
   ARGV[3] DLQ retention ms
   ARGV[4] DLQ cap
   ARGV[5] DLQ alert channel
@@ -33,6 +36,7 @@ local now = now_ms()
 local out = {}
 for i, entry in ipairs(entries) do
   local id, token, message, permanent, backoff_ms = entry[1], entry[2], entry[3], entry[4], entry[5]
+  local refused = entry[6] == 1
   local task_key = prefix .. 'task:' .. id
   local fields = redis.call('HMGET', task_key, 'lease_token', 'attempts', 'max_attempts')
   if fields[1] ~= token then
@@ -42,7 +46,14 @@ for i, entry in ipairs(entries) do
     redis.call('HSET', task_key, 'last_error', message, 'last_error_at', now)
     local attempts = tonumber(fields[2])
     local max_attempts = tonumber(fields[3])
-    if permanent == 1 then
+    if refused then
+      redis.call('HINCRBY', task_key, 'attempts', -1)
+      redis.call('HSET', task_key, 'status', 'retrying', 'run_at', now + backoff_ms, 'updated_at', now)
+      redis.call('HDEL', task_key, 'lease_token', 'lease_expires')
+      redis.call('ZADD', delayed_key, now + backoff_ms, id)
+      redis.call('HINCRBY', stats_key, 'refused', 1)
+      out[i] = 1
+    elseif permanent == 1 then
       out[i] = dead_letter(prefix, dlq_key, stats_key, id, now, 'Permanent error: ' .. message, retention_ms, cap, channel)
     elseif attempts >= max_attempts then
       out[i] = dead_letter(prefix, dlq_key, stats_key, id, now, 'Max retries (' .. max_attempts .. ') exceeded',

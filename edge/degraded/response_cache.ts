@@ -1,0 +1,91 @@
+/**
+ * The last good answer of each breaker-guarded read, kept in Redis with the
+ * time it was stored, so a read whose downstream breaker is open can still be
+ * answered (marked degraded) by any edge instance.
+ *
+ * Each entry is written with one `SET … PX` (a single atomic command; no
+ * script needed) and expires after `ttlMs`; bodies above `maxBytes` are not
+ * kept. Cache I/O never fails a request: errors are logged and treated as a
+ * miss.
+ *
+ * @module
+ */
+import type { Redis } from "@upstash/redis";
+import { sha256Hex } from "../../shared/hash.ts";
+import type { Logger } from "../../shared/log.ts";
+import { degradedCacheKeys } from "../../shared/redis/keys.ts";
+
+/** One cached answer. */
+export interface CachedAnswer {
+  /** Epoch ms when it was stored. */
+  storedAt: number;
+  contentType: string;
+  /** The body as text (only text and JSON bodies are cached). */
+  body: string;
+}
+
+/** Options of {@linkcode createResponseCache}. */
+export interface ResponseCacheOptions {
+  redis: Redis;
+  ttlMs: number;
+  /** Larger bodies are not cached. @default 262_144 */
+  maxBytes?: number;
+  namespace?: string;
+  log?: Logger;
+  now?: () => number;
+}
+
+/** Stores and reads last good answers. */
+export interface ResponseCache {
+  readonly maxBytes: number;
+  /** The cache key of a request identity (breaker + any parts that select the answer). */
+  key(breaker: string, ...identity: string[]): Promise<string>;
+  put(key: string, answer: Omit<CachedAnswer, "storedAt">): Promise<void>;
+  get(key: string): Promise<CachedAnswer | null>;
+}
+
+/** True for content types whose body is stored as text. */
+export function isCacheableType(contentType: string | null): boolean {
+  const t = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
+  return t === "application/json" || /^application\/[\w.+-]+\+json$/.test(t) ||
+    t.startsWith("text/");
+}
+
+/** Builds the cache; validates options once. */
+export function createResponseCache(o: ResponseCacheOptions): ResponseCache {
+  if (!Number.isInteger(o.ttlMs) || o.ttlMs <= 0) {
+    throw new RangeError(`ResponseCache ttlMs must be a positive integer, got ${o.ttlMs}`);
+  }
+  const maxBytes = o.maxBytes ?? 262_144;
+  const keys = degradedCacheKeys(o.namespace);
+  const now = o.now ?? Date.now;
+  return {
+    maxBytes,
+    key: async (breaker, ...identity) =>
+      keys.entry(breaker, await sha256Hex(JSON.stringify(identity))),
+    async put(key, answer) {
+      if (new TextEncoder().encode(answer.body).byteLength > maxBytes) return;
+      const value = JSON.stringify({ ...answer, storedAt: now() });
+      try {
+        await o.redis.set(key, value, { px: o.ttlMs });
+      } catch (err) {
+        o.log?.warn("degraded cache write failed", { err });
+      }
+    },
+    async get(key) {
+      try {
+        const raw = await o.redis.get<string>(key);
+        if (typeof raw !== "string") return null;
+        const v = JSON.parse(raw) as Partial<CachedAnswer>;
+        if (
+          typeof v.storedAt !== "number" || typeof v.body !== "string" ||
+          typeof v.contentType !== "string"
+        ) return null;
+        return { storedAt: v.storedAt, contentType: v.contentType, body: v.body };
+      } catch (err) {
+        o.log?.warn("degraded cache read failed", { err });
+        return null;
+      }
+    },
+  };
+}

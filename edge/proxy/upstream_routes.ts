@@ -1,0 +1,238 @@
+/**
+ * Upstream proxy routes (the seed's `call_control_api`): every request below
+ * an upstream's prefix is forwarded to its base URL through that upstream's
+ * circuit breaker, after the gateway chain (auth, rate limit, authorization
+ * by the upstream's principals, Idempotency-Key) has run.
+ *
+ * - Bodies stream both ways; hop-by-hop headers are dropped, the request id,
+ *   a `traceparent` and `X-Principal` are added (shared/upstreams/forward.ts).
+ * - The breaker classifies: 5xx, timeouts and connection errors count as
+ *   failures; 4xx do not; a 429 with Retry-After is passed back as is.
+ * - While the breaker refuses: GET → the last good answer (degraded) or 503;
+ *   writes → 202 queued, replayed by a worker after recovery
+ *   (workers/tasks/forward_request.ts).
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { getConnInfo } from "hono/deno";
+import type { BreakerRegistry } from "../../shared/breakers/registry.ts";
+import {
+  BreakerOpenError,
+  BreakerThrottledError,
+  BreakerTimeoutError,
+} from "../../shared/breakers/errors.ts";
+import type { TaskQueue } from "../../shared/queue/queue.ts";
+import {
+  downstreamResponseHeaders,
+  upstreamRequestHeaders,
+  upstreamUrl,
+} from "../../shared/upstreams/forward.ts";
+import type { QueuedRequest } from "../../shared/upstreams/queued_request.ts";
+import { forwardTaskType, type Upstream } from "../../shared/upstreams/upstream.ts";
+import type { AppEnv } from "../app.ts";
+import { degradedRead, queuedWrite } from "../degraded/fallbacks.ts";
+import { isCacheableType, type ResponseCache } from "../degraded/response_cache.ts";
+import { problem } from "../problem.ts";
+
+/** Collaborators of {@linkcode upstreamRoutes}. */
+export interface UpstreamRouteOptions {
+  upstreams: readonly Upstream[];
+  breakers: BreakerRegistry;
+  queue: TaskQueue;
+  cache: ResponseCache;
+  now: () => number;
+}
+
+function clientIp(c: Context): string | undefined {
+  try {
+    return getConnInfo(c).remote.address;
+  } catch {
+    return undefined; // app.request() in tests has no socket
+  }
+}
+
+/**
+ * Returns the upstream's body to the client while keeping a copy of at most
+ * `maxBytes` for the degraded cache; the copy is dropped when it grows past.
+ */
+function teeForCache(
+  body: ReadableStream<Uint8Array>,
+  maxBytes: number,
+  store: (text: string) => Promise<void>,
+): ReadableStream<Uint8Array> {
+  const [toClient, toCache] = body.tee();
+  void (async () => {
+    const reader = toCache.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.byteLength;
+        if (size > maxBytes) {
+          await reader.cancel();
+          return;
+        }
+        chunks.push(value);
+      }
+      await store(new TextDecoder().decode(Buffer.concat(chunks)));
+    } catch {
+      // The client went away or the upstream broke the stream: nothing to keep.
+    }
+  })();
+  return toClient;
+}
+
+/** The routes of every configured upstream. */
+export function upstreamRoutes(o: UpstreamRouteOptions): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  for (const u of o.upstreams) {
+    o.breakers.get(u.breaker); // throws now, at startup, for an unknown breaker
+    const handler = (c: Context<AppEnv>) => forward(c, u, o);
+    app.all(u.prefix, handler);
+    app.all(`${u.prefix}/*`, handler);
+  }
+  return app;
+}
+
+async function forward(c: Context<AppEnv>, u: Upstream, o: UpstreamRouteOptions) {
+  const method = c.req.method;
+  const allowed = new Set<string>(u.methods);
+  if (allowed.has("GET")) allowed.add("HEAD");
+  if (!allowed.has(method)) {
+    const allow = [...allowed].sort().join(", ");
+    return problem(c, {
+      code: "method-not-allowed",
+      status: 405,
+      title: "Method not allowed",
+      detail: `${method} is not forwarded to ${u.name}; use ${allow}`,
+    }, { Allow: allow });
+  }
+  const url = new URL(c.req.url);
+  const rest = url.pathname.slice(u.prefix.length) + url.search;
+  const principal = c.get("principal");
+  const headers = upstreamRequestHeaders(c.req.raw.headers, {
+    requestId: c.get("requestId"),
+    forwardAuthorization: u.forwardAuthorization,
+    principal: principal?.sub,
+    clientIp: clientIp(c),
+    host: url.host,
+    proto: url.protocol.slice(0, -1),
+  });
+  const read = method === "GET" || method === "HEAD";
+  // The Idempotency-Key middleware may have read the body already (Hono keeps it).
+  const body = read ? undefined : c.req.raw.bodyUsed ? await c.req.arrayBuffer() : c.req.raw.body;
+  const breaker = o.breakers.get(u.breaker);
+  const cacheKey = method === "GET"
+    ? await o.cache.key(u.breaker, u.name, principal?.sub ?? "", rest)
+    : null;
+
+  let res: Response;
+  try {
+    res = await breaker.fetch(
+      upstreamUrl(u.baseUrl, rest),
+      {
+        method,
+        headers,
+        body,
+        // Streams the request body instead of buffering it (required by fetch for streams).
+        ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
+        redirect: "manual",
+        timeoutMs: u.timeoutMs,
+        signal: c.req.raw.signal,
+      } as RequestInit & { timeoutMs: number },
+    );
+  } catch (err) {
+    if (err instanceof BreakerOpenError) {
+      if (read) {
+        return degradedRead(c, err, cacheKey ? await o.cache.get(cacheKey) : null, o.now());
+      }
+      return await queueWrite(c, err, u, o, rest, headers);
+    }
+    if (err instanceof BreakerThrottledError && err.response) {
+      return relay(c, err.response);
+    }
+    if (err instanceof BreakerTimeoutError) {
+      return problem(c, {
+        code: "upstream-timeout",
+        status: 504,
+        title: "Upstream timed out",
+        detail: `${u.name} did not answer within ${u.timeoutMs}ms`,
+        upstream: u.name,
+      });
+    }
+    if (c.req.raw.signal.aborted) throw err; // the client left; nobody reads this answer
+    (c.get("log") ?? null)?.warn("upstream unreachable", { upstream: u.name, err });
+    return problem(c, {
+      code: "upstream-unreachable",
+      status: 502,
+      title: "Upstream unreachable",
+      detail: `Could not reach ${u.name}`,
+      upstream: u.name,
+    });
+  }
+  if (
+    cacheKey !== null && res.ok && res.body !== null &&
+    isCacheableType(res.headers.get("content-type"))
+  ) {
+    const contentType = res.headers.get("content-type")!;
+    const stream = teeForCache(
+      res.body,
+      o.cache.maxBytes,
+      (text) => o.cache.put(cacheKey, { contentType, body: text }),
+    );
+    return relay(c, res, stream);
+  }
+  return relay(c, res);
+}
+
+function relay(
+  c: Context<AppEnv>,
+  res: Response,
+  body: ReadableStream<Uint8Array> | null = res.body,
+): Response {
+  const headers = downstreamResponseHeaders(res.headers);
+  // A returned Response does not get the headers set with c.header() earlier.
+  headers.set("x-request-id", c.get("requestId"));
+  return new Response(body, { status: res.status, statusText: res.statusText, headers });
+}
+
+async function queueWrite(
+  c: Context<AppEnv>,
+  err: BreakerOpenError,
+  u: Upstream,
+  o: UpstreamRouteOptions,
+  rest: string,
+  headers: Headers,
+): Promise<Response> {
+  // The breaker refused before fetch touched the body, so it is still readable.
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  const clientKey = c.req.header("idempotency-key");
+  const principal = c.get("principal")?.sub ?? "anonymous";
+  const payload: QueuedRequest = {
+    method: c.req.method as QueuedRequest["method"],
+    path: rest,
+    headers: [...headers].filter(([name]) => name !== "idempotency-key"),
+    body_b64: bytes.byteLength > 0 ? Buffer.from(bytes).toString("base64") : null,
+    idempotency_key: clientKey ?? c.get("requestId"),
+    queued_at: new Date(o.now()).toISOString(),
+  };
+  c.get("log")?.info("upstream write queued", {
+    upstream: u.name,
+    breaker: err.breaker,
+    state: err.state,
+  });
+  return await queuedWrite(c, err, {
+    queue: o.queue,
+    type: forwardTaskType(u.name),
+    payload,
+    // A retry with the same Idempotency-Key enqueues once; without one, each request is its own.
+    idempotencyKey: clientKey
+      ? `upstream:${u.name}:${principal}:${clientKey}`
+      : `upstream:${u.name}:${c.get("requestId")}`,
+  });
+}

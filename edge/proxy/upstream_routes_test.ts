@@ -1,0 +1,307 @@
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import { stream } from "hono/streaming";
+import { mintDevToken } from "../../dev/token.ts";
+import { useTestStack } from "../../dev/test_stack.ts";
+import { createBreakerRegistry } from "../../shared/breakers/registry.ts";
+import { waitUntil } from "../../shared/breakers/test_support.ts";
+import { platformCatalog } from "../../shared/queue/from_config.ts";
+import { createQueue } from "../../shared/queue/queue.ts";
+import { forwardTaskType } from "../../shared/upstreams/upstream.ts";
+import { Runner } from "../../workers/runner.ts";
+import { forwardRequestHandlers } from "../../workers/tasks/forward_request.ts";
+import { createApp } from "../app.ts";
+
+/** What the controlled upstream saw. */
+interface Seen {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A small Hono upstream whose behaviour the test switches. */
+function startControlUpstream() {
+  const seen: Seen[] = [];
+  const state = { mode: "ok" as "ok" | "fail" | "slow" | "throttle", slowMs: 400, version: 1 };
+  let releaseStream: () => void = () => {};
+  const app = new Hono();
+  app.use(async (c, next) => {
+    seen.push({
+      method: c.req.method,
+      path: new URL(c.req.url).pathname + new URL(c.req.url).search,
+      headers: Object.fromEntries(c.req.raw.headers),
+      body: c.req.method === "GET" ? "" : await c.req.text(),
+    });
+    if (state.mode === "fail") return c.text("upstream exploded", 503);
+    if (state.mode === "slow") await new Promise((r) => setTimeout(r, state.slowMs));
+    if (state.mode === "throttle") return c.text("slow down", 429, { "Retry-After": "7" });
+    await next();
+  });
+  app.get(
+    "/leads",
+    (c) =>
+      c.json({ leads: [{ id: 1, version: state.version }], q: c.req.query("q") ?? null }, 200, {
+        "Keep-Alive": "timeout=5",
+        "X-Upstream": "control",
+      }),
+  );
+  app.get("/missing", (c) => c.json({ error: "no such thing" }, 404));
+  app.post("/echo", async (c) => {
+    const last = seen[seen.length - 1]!;
+    return c.json({ received: last.body.length, idempotency_key: c.req.header("idempotency-key") });
+  });
+  app.get("/stream", (c) =>
+    stream(c, async (s) => {
+      await s.write("first;");
+      await new Promise<void>((r) => releaseStream = r);
+      await s.write("second");
+    }));
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    seen,
+    state,
+    release: () => releaseStream(),
+    close: () => server.shutdown(),
+  };
+}
+
+Deno.test({
+  name: "upstream proxy routes: forwarding, breaker, degraded reads, queued writes",
+  // Deps hold a Neon Pool and the registry an SSE subscription (async teardown).
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async (t) => {
+  await using stack = await useTestStack();
+  const upstream = startControlUpstream();
+  const ns = `px${crypto.randomUUID().slice(0, 8)}`;
+  const deps = stack.makeDeps({
+    UPSTREAMS: JSON.stringify([{
+      name: "control",
+      base_url: `${upstream.url}/`,
+      prefix: "/v1/control",
+      methods: ["GET", "POST"],
+      principals: ["sa:minerva", "role:admin"],
+      timeout_ms: 250,
+    }]),
+    BREAKER_POLICIES: JSON.stringify({
+      control: { fail_max: 3, reset_timeout_ms: 400, probe_lease_ms: 2000 },
+    }),
+  });
+  const breakers = createBreakerRegistry({
+    redis: deps.redis,
+    policies: deps.config.breakerPolicies,
+    namespace: ns,
+    flushMs: 5,
+  });
+  await breakers.start();
+  const queue = createQueue(deps.redis, platformCatalog(deps.config), { namespace: ns });
+  const app = createApp(deps, { queue, breakers });
+  const minerva = `Bearer ${await mintDevToken(deps.config.auth, { sub: "sa:minerva" })}`;
+  const viewer = `Bearer ${await mintDevToken(deps.config.auth, { sub: "v", roles: ["viewer"] })}`;
+  const call = (method: string, path: string, init: RequestInit = {}, auth = minerva) =>
+    app.request(path, {
+      method,
+      ...init,
+      headers: { authorization: auth, "content-type": "application/json", ...init.headers },
+    });
+  let runner: Runner | null = null;
+  try {
+    await t.step(
+      "forwards path and query, adds request id, traceparent and principal",
+      async () => {
+        const res = await call("GET", "/v1/control/leads?q=plumber", {
+          headers: {
+            "connection": "x-hop",
+            "x-hop": "must not pass",
+            "x-custom": "passes",
+            "x-request-id": "rid-from-client-123",
+            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+          },
+        });
+        assert.equal(res.status, 200);
+        assert.deepEqual(await res.json(), { leads: [{ id: 1, version: 1 }], q: "plumber" });
+        assert.equal(res.headers.get("x-upstream"), "control");
+        assert.equal(res.headers.get("keep-alive"), null, "hop-by-hop response header dropped");
+        const seen = upstream.seen.at(-1)!;
+        assert.equal(seen.path, "/leads?q=plumber");
+        assert.equal(seen.headers["x-custom"], "passes");
+        assert.equal(seen.headers["x-hop"], undefined, "header named in Connection dropped");
+        assert.equal(seen.headers["authorization"], undefined, "gateway credentials not passed on");
+        assert.equal(seen.headers["x-principal"], "sa:minerva");
+        assert.equal(seen.headers["x-request-id"], res.headers.get("x-request-id"));
+        assert.match(
+          seen.headers["traceparent"]!,
+          /^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/,
+          "the caller's trace continues upstream",
+        );
+        assert.notEqual(
+          seen.headers["traceparent"],
+          "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        );
+      },
+    );
+
+    await t.step("authorization uses the upstream's principals", async () => {
+      const res = await call("GET", "/v1/control/leads", {}, viewer);
+      assert.equal(res.status, 403);
+      assert.equal((await res.json()).code, "forbidden");
+    });
+
+    await t.step("streams request and response bodies", async () => {
+      const big = JSON.stringify({ blob: "x".repeat(200_000) });
+      const echo = await call("POST", "/v1/control/echo", { body: big });
+      assert.equal(echo.status, 200);
+      assert.equal((await echo.json()).received, big.length);
+
+      const res = await call("GET", "/v1/control/stream");
+      assert.equal(res.status, 200);
+      const reader = res.body!.getReader();
+      const first = await reader.read();
+      // The first chunk arrives while the upstream is still holding the rest.
+      assert.equal(new TextDecoder().decode(first.value), "first;");
+      upstream.release();
+      let rest = "";
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        rest += new TextDecoder().decode(r.value);
+      }
+      assert.equal(rest, "second");
+    });
+
+    await t.step("4xx answers pass through and never trip the breaker", async () => {
+      for (let i = 0; i < 6; i++) {
+        const res = await call("GET", "/v1/control/missing");
+        assert.equal(res.status, 404);
+        await res.body?.cancel();
+      }
+      assert.equal(breakers.get("control").state, "closed");
+    });
+
+    await t.step("a 429 with Retry-After is passed back and counts as nothing", async () => {
+      upstream.state.mode = "throttle";
+      const res = await call("GET", "/v1/control/leads");
+      assert.equal(res.status, 429);
+      assert.equal(res.headers.get("retry-after"), "7");
+      await res.body?.cancel();
+      upstream.state.mode = "ok";
+      assert.equal(breakers.get("control").state, "closed");
+    });
+
+    await t.step("a slow upstream times out with 504 and counts as a failure", async () => {
+      upstream.state.mode = "slow";
+      const res = await call("GET", "/v1/control/leads");
+      assert.equal(res.status, 504);
+      assert.equal((await res.json()).code, "upstream-timeout");
+      upstream.state.mode = "ok";
+    });
+
+    await t.step(
+      "failures open the breaker; reads degrade to the cached answer or 503",
+      async () => {
+        // The earlier successful GET /leads (no query) is the cached answer.
+        const fresh = await call("GET", "/v1/control/leads");
+        assert.equal(fresh.status, 200);
+        await fresh.body?.cancel();
+        await new Promise((r) => setTimeout(r, 50)); // the cache write is in the background
+        upstream.state.mode = "fail";
+        for (let i = 0; i < 3; i++) {
+          const res = await call("GET", "/v1/control/leads?q=fail");
+          assert.equal(res.status, 503);
+          await res.body?.cancel();
+        }
+        await waitUntil(() => breakers.get("control").state === "open", { what: "control open" });
+        const before = upstream.seen.length;
+
+        const degraded = await call("GET", "/v1/control/leads");
+        assert.equal(degraded.status, 200);
+        assert.equal(degraded.headers.get("x-degraded"), "true");
+        assert.ok(degraded.headers.get("warning"));
+        const body = await degraded.json();
+        assert.equal(body.status, "degraded");
+        assert.equal(body.message, "Control temporarily unavailable");
+        assert.deepEqual(body.cached_data, { leads: [{ id: 1, version: 1 }], q: null });
+        assert.ok(body.age_s >= 0);
+
+        const uncached = await call("GET", "/v1/control/leads?q=never-seen");
+        assert.equal(uncached.status, 503);
+        const retryAfter = Number(uncached.headers.get("retry-after"));
+        assert.ok(retryAfter >= 1 && retryAfter <= 1, `Retry-After ${retryAfter}`);
+        assert.equal((await uncached.json()).code, "downstream-unavailable");
+        assert.equal(upstream.seen.length, before, "nothing reached the upstream while open");
+      },
+    );
+
+    let taskId = "";
+    await t.step("a write while open is queued (202) and not sent", async () => {
+      const before = upstream.seen.length;
+      const res = await call("POST", "/v1/control/echo", {
+        body: JSON.stringify({ note: "call me back" }),
+        headers: { "idempotency-key": "write-1" },
+      });
+      assert.equal(res.status, 202);
+      const body = await res.json();
+      assert.equal(body.status, "queued");
+      assert.equal(body.message, "Request queued for processing");
+      assert.ok(body.retry_after >= 1);
+      taskId = body.task_id;
+      assert.equal(res.headers.get("location"), `/v1/tasks/${taskId}`);
+      const task = await queue.getTask(taskId);
+      assert.equal(task?.type, forwardTaskType("control"));
+      assert.equal(task?.status, "pending");
+      assert.equal(upstream.seen.length, before);
+    });
+
+    await t.step(
+      "workers hold the queued write while open and apply it after recovery",
+      async () => {
+        runner = new Runner({
+          queue,
+          breakers,
+          handlers: forwardRequestHandlers(deps.config.upstreams, breakers),
+          deps,
+          concurrency: 2,
+          pollMs: 50,
+        });
+        runner.start();
+        await new Promise((r) => setTimeout(r, 150));
+        assert.equal((await queue.getTask(taskId))?.status, "pending", "not claimed while open");
+
+        upstream.state.mode = "ok";
+        // After the reset timeout the next call is the probe; its success closes the breaker.
+        await waitUntil(async () => {
+          const res = await call("GET", "/v1/control/leads");
+          await res.body?.cancel();
+          return res.status === 200 && !res.headers.has("x-degraded");
+        }, { timeoutMs: 5000, everyMs: 100, what: "recovery" });
+        await waitUntil(() => breakers.get("control").state === "closed", { what: "closed" });
+        await waitUntil(async () => (await queue.getTask(taskId))?.status === "succeeded", {
+          timeoutMs: 5000,
+          what: "queued write applied",
+        });
+        const applied = upstream.seen.filter((s) =>
+          s.method === "POST" && s.body.includes("call me back")
+        );
+        assert.equal(applied.length, 1, "applied exactly once");
+        assert.equal(applied[0]!.headers["idempotency-key"], "write-1");
+        assert.equal(applied[0]!.headers["x-principal"], "sa:minerva");
+        const task = await queue.getTask(taskId);
+        assert.deepEqual(task?.result, {
+          status: 200,
+          body: JSON.stringify({ received: applied[0]!.body.length, idempotency_key: "write-1" }),
+        });
+      },
+    );
+
+    await t.step("an unreachable upstream answers 502", async () => {
+      await upstream.close();
+      const res = await call("GET", "/v1/control/leads?q=gone");
+      assert.equal(res.status, 502);
+      assert.equal((await res.json()).code, "upstream-unreachable");
+    });
+  } finally {
+    await (runner as Runner | null)?.stop();
+    await breakers.stop();
+    await upstream.close().catch(() => {});
+  }
+});
