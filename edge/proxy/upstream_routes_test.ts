@@ -47,7 +47,7 @@ function startControlUpstream() {
       }),
   );
   app.get("/missing", (c) => c.json({ error: "no such thing" }, 404));
-  app.post("/echo", async (c) => {
+  app.post("/echo", (c) => {
     const last = seen[seen.length - 1]!;
     return c.json({ received: last.body.length, idempotency_key: c.req.header("idempotency-key") });
   });
