@@ -25,6 +25,7 @@ import { problem } from "./problem.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { meRoutes } from "./routes/me.ts";
 import { taskRoutes } from "./routes/tasks.ts";
+import { leadRoutes } from "./routes/leads.ts";
 import { dlqRoutes } from "./routes/dlq.ts";
 import { breakerRoutes } from "./routes/breakers.ts";
 import type { BreakerRegistry } from "../shared/breakers/registry.ts";
@@ -82,6 +83,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   app.use("/v1/*", ...gateway.chain);
   app.route("/", meRoutes());
   app.route("/", taskRoutes(queue));
+  app.route("/", leadRoutes(deps));
   app.route("/", dlqRoutes(queue));
   if (options.breakers) app.route("/", breakerRoutes(options.breakers));
   if (deps.config.upstreams.length > 0) {

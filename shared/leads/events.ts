@@ -1,0 +1,141 @@
+/**
+ * Lead events (`lead_events`): every change to a lead is also an event.
+ * {@linkcode recordLeadEvents} is THE one way code writes them — edge routes,
+ * the repository and workers alike — so validation and the insert shape live
+ * in one place.
+ *
+ * @module
+ */
+import type { Queryable } from "./transaction.ts";
+
+/**
+ * Event types the platform records. Types are lower snake_case, optionally
+ * dotted (`email.opened`), as the table's CHECK requires; other well-formed
+ * types are accepted too so that new producers need no change here, but add
+ * them to this list when they become part of the domain.
+ */
+export const LEAD_EVENT_TYPES = [
+  "lead_created",
+  "lead_updated",
+  "status_changed",
+  "email_sent",
+  "email_failed",
+  "email_replied",
+  "appointment_booked",
+  "appointment_cancelled",
+] as const;
+
+/** A known event type. */
+export type KnownLeadEventType = (typeof LEAD_EVENT_TYPES)[number];
+/** A known event type, or any other well-formed one (autocompletes the known ones). */
+export type LeadEventType = KnownLeadEventType | (string & Record<never, never>);
+
+/** The `lead_events.event_type` CHECK, mirrored so bad input fails before the round trip. */
+export const EVENT_TYPE_PATTERN = /^[a-z][a-z0-9_.]{0,62}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** An event to record. */
+export interface NewLeadEvent {
+  lead_id: string;
+  event_type: LeadEventType;
+  /** JSON object stored as `event_data`. @default {} */
+  event_data?: Record<string, unknown>;
+  /** Who recorded it: `api:<principal>`, `worker:<task>`, … */
+  source: string;
+  /** When it happened. @default the database clock at insert */
+  time?: Date | string;
+}
+
+/** A recorded event. */
+export interface LeadEvent {
+  id: string;
+  time: Date;
+  lead_id: string;
+  event_type: string;
+  event_data: Record<string, unknown>;
+  source: string;
+}
+
+function invalid(index: number, message: string): TypeError {
+  return new TypeError(`Cannot record lead event ${index}: ${message}`);
+}
+
+/**
+ * Records events in ONE multi-row insert (unnest of parallel arrays). Pass a
+ * client to make the events part of the caller's transaction. Validates
+ * every event first: a malformed one rejects the whole batch with nothing
+ * written.
+ *
+ * @returns the number of events written
+ */
+export async function recordLeadEvents(
+  sql: Queryable,
+  events: readonly NewLeadEvent[],
+): Promise<number> {
+  if (events.length === 0) return 0;
+  const ids: string[] = [];
+  const types: string[] = [];
+  const data: string[] = [];
+  const sources: string[] = [];
+  const times: (string | null)[] = [];
+  events.forEach((e, i) => {
+    if (typeof e.lead_id !== "string" || !UUID.test(e.lead_id)) {
+      throw invalid(i, `lead_id must be a uuid, got ${JSON.stringify(e.lead_id)}`);
+    }
+    if (typeof e.event_type !== "string" || !EVENT_TYPE_PATTERN.test(e.event_type)) {
+      throw invalid(i, `event_type must match ${EVENT_TYPE_PATTERN}, got ${e.event_type}`);
+    }
+    if (typeof e.source !== "string" || e.source.length === 0) {
+      throw invalid(i, "source must be a non-empty string");
+    }
+    const payload = e.event_data ?? {};
+    if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
+      throw invalid(i, "event_data must be a JSON object");
+    }
+    let time: string | null = null;
+    if (e.time !== undefined) {
+      const ms = e.time instanceof Date ? e.time.getTime() : Date.parse(e.time);
+      if (!Number.isFinite(ms)) throw invalid(i, `time is not a valid date: ${e.time}`);
+      time = new Date(ms).toISOString();
+    }
+    ids.push(e.lead_id);
+    types.push(e.event_type);
+    data.push(JSON.stringify(payload));
+    sources.push(e.source);
+    times.push(time);
+  });
+  const result = await sql.query(
+    // Default time: the clock at insert (not now(), the transaction start, so
+    // later statements of one transaction sort later), batch rows 1 µs apart in
+    // input order, so newest-first listings show a batch in a stable order.
+    `WITH clock AS (SELECT clock_timestamp() AS ts)
+     INSERT INTO lead_events (lead_id, event_type, event_data, source, time)
+     SELECT e.lead_id, e.event_type, e.event_data::jsonb, e.source,
+            COALESCE(e.time, clock.ts + (e.n - 1) * interval '1 microsecond')
+       FROM clock, unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+            WITH ORDINALITY AS e(lead_id, event_type, event_data, source, time, n)`,
+    [ids, types, data, sources, times],
+  );
+  return result.rowCount ?? events.length;
+}
+
+/** Records one event; see {@linkcode recordLeadEvents}. */
+export async function recordLeadEvent(sql: Queryable, event: NewLeadEvent): Promise<void> {
+  await recordLeadEvents(sql, [event]);
+}
+
+/** The `limit` most recent events of a lead, newest first. */
+export async function recentLeadEvents(
+  sql: Queryable,
+  leadId: string,
+  limit = 20,
+): Promise<LeadEvent[]> {
+  if (!UUID.test(leadId)) return [];
+  const { rows } = await sql.query<LeadEvent>(
+    `SELECT id, time, lead_id, event_type, event_data, source
+       FROM lead_events WHERE lead_id = $1
+      ORDER BY time DESC, id DESC LIMIT $2`,
+    [leadId, limit],
+  );
+  return rows;
+}

@@ -1,0 +1,291 @@
+/**
+ * Leads in Postgres (`businesses` + `lead_events`). Every function takes the
+ * pool (or a client) first. Writes that change a lead record an event in the
+ * same transaction, through {@linkcode recordLeadEvents}.
+ *
+ * Status changes are race-free: the row is locked (`SELECT … FOR UPDATE`)
+ * before the state machine decides, and the UPDATE is conditional on the
+ * status it decided from, so two concurrent transitions from one state never
+ * both apply.
+ *
+ * @module
+ */
+import { Pool } from "@neondatabase/serverless";
+import { CURSOR_TS_SQL, decodeCursor, encodeCursor } from "./cursor.ts";
+import { LeadExistsError, LeadNotFoundError } from "./errors.ts";
+import { type LeadEvent, type NewLeadEvent, recentLeadEvents, recordLeadEvents } from "./events.ts";
+import {
+  EDITABLE_FIELDS,
+  INSERT_COLUMNS,
+  insertValues,
+  type Lead,
+  LEAD_COLUMNS,
+  type LeadPatch,
+  type NewLead,
+} from "./lead.ts";
+import { assertTransition, type OutreachStatus, stepsToReach } from "./status.ts";
+import { type Queryable, withTransaction } from "./transaction.ts";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A lead with its most recent events (newest first). */
+export type LeadDetail = Lead & { recent_events: LeadEvent[] };
+
+/** Creates a lead and its `lead_created` event in one transaction. `source` is who records it. */
+export async function createLead(sql: Pool, input: NewLead, source: string): Promise<Lead> {
+  return await withTransaction(sql, async (client) => {
+    const values = insertValues(input);
+    const { rows } = await client.query<Lead>(
+      `INSERT INTO businesses (${INSERT_COLUMNS.join(", ")})
+       VALUES (${values.map((_, i) => `$${i + 1}`).join(", ")})
+       ON CONFLICT (source, external_id) DO NOTHING
+       RETURNING ${LEAD_COLUMNS}`,
+      values,
+    );
+    const lead = rows[0];
+    if (!lead) {
+      // Only a (source, external_id) duplicate lands here: NULL external_ids never conflict.
+      const existing = await client.query<{ id: string }>(
+        "SELECT id FROM businesses WHERE source = $1 AND external_id = $2",
+        [input.source, input.external_id],
+      );
+      throw new LeadExistsError(input.source, input.external_id!, existing.rows[0]?.id ?? null);
+    }
+    await recordLeadEvents(client, [{
+      lead_id: lead.id,
+      event_type: "lead_created",
+      event_data: { source: lead.source, external_id: lead.external_id },
+      source,
+    }]);
+    return lead;
+  });
+}
+
+/** A lead with its 20 most recent events; {@linkcode LeadNotFoundError} when unknown. */
+export async function getLead(sql: Queryable, id: string): Promise<LeadDetail> {
+  if (!UUID.test(id)) throw new LeadNotFoundError(id);
+  const [lead, events] = await Promise.all([
+    sql.query<Lead>(`SELECT ${LEAD_COLUMNS} FROM businesses WHERE id = $1`, [id]),
+    recentLeadEvents(sql, id, 20),
+  ]);
+  const row = lead.rows[0];
+  if (!row) throw new LeadNotFoundError(id);
+  return { ...row, recent_events: events };
+}
+
+/** Filters and page of {@linkcode listLeads}. */
+export interface LeadFilter {
+  /** One status or any of several. */
+  status?: OutreachStatus | readonly OutreachStatus[];
+  min_score?: number;
+  /** Case-insensitive exact match. */
+  city?: string;
+  /** Case-insensitive exact match. */
+  category?: string;
+  /** Case-insensitive substring of the name (`%` and `_` match literally). */
+  q?: string;
+  /** `next_cursor` of the previous page. */
+  cursor?: string;
+  /** Page size, 1 to 200. @default 50 */
+  limit?: number;
+}
+
+/** One page of leads. */
+export interface LeadPage {
+  data: Lead[];
+  /** Pass as `cursor` for the next page; null on the last page. */
+  next_cursor: string | null;
+}
+
+/** The largest page {@linkcode listLeads} returns. */
+export const MAX_PAGE_SIZE = 200;
+
+/**
+ * Lists leads newest first (created_at DESC, id DESC) with keyset
+ * pagination: a page starts strictly after the cursor's row, so rows
+ * inserted while a client pages never shift the rows it has not seen yet
+ * (no duplicates, no gaps, unlike OFFSET).
+ */
+export async function listLeads(sql: Queryable, filter: LeadFilter = {}): Promise<LeadPage> {
+  const limit = filter.limit ?? 50;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+    throw new RangeError(`Cannot list leads: limit must be 1 to ${MAX_PAGE_SIZE}, got ${limit}`);
+  }
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const param = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  if (filter.status !== undefined) {
+    const statuses = typeof filter.status === "string" ? [filter.status] : [...filter.status];
+    where.push(`outreach_status = ANY(${param(statuses)}::text[])`);
+  }
+  if (filter.min_score !== undefined) where.push(`lead_score >= ${param(filter.min_score)}`);
+  if (filter.city !== undefined) where.push(`lower(city) = lower(${param(filter.city)})`);
+  if (filter.category !== undefined) {
+    where.push(`lower(category) = lower(${param(filter.category)})`);
+  }
+  if (filter.q !== undefined && filter.q !== "") {
+    const pattern = `%${filter.q.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
+    where.push(`name ILIKE ${param(pattern)} ESCAPE '\\'`);
+  }
+  if (filter.cursor !== undefined) {
+    const at = decodeCursor(filter.cursor);
+    where.push(`(created_at, id) < (${param(at.created_at)}::timestamptz, ${param(at.id)}::uuid)`);
+  }
+  const { rows } = await sql.query<Lead & { cursor_ts: string }>(
+    `SELECT ${LEAD_COLUMNS}, ${CURSOR_TS_SQL} AS cursor_ts FROM businesses
+      ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
+      ORDER BY created_at DESC, id DESC
+      LIMIT ${param(limit + 1)}`,
+    params,
+  );
+  const more = rows.length > limit;
+  const page = more ? rows.slice(0, limit) : rows;
+  const last = page.at(-1);
+  return {
+    data: page.map(({ cursor_ts: _, ...lead }) => lead),
+    next_cursor: more && last ? encodeCursor({ created_at: last.cursor_ts, id: last.id }) : null,
+  };
+}
+
+/** Locks the lead's row for the rest of the transaction. */
+async function lockLead(client: Queryable, id: string): Promise<Lead> {
+  if (!UUID.test(id)) throw new LeadNotFoundError(id);
+  const { rows } = await client.query<Lead>(
+    `SELECT ${LEAD_COLUMNS} FROM businesses WHERE id = $1 FOR UPDATE`,
+    [id],
+  );
+  if (!rows[0]) throw new LeadNotFoundError(id);
+  return rows[0];
+}
+
+/**
+ * Applies a status change to a locked lead; `null` when another writer
+ * changed the status in between (only possible without a transaction).
+ */
+async function moveStatus(
+  client: Queryable,
+  lead: Lead,
+  steps: [OutreachStatus, OutreachStatus][],
+  source: string,
+  data: Record<string, unknown>,
+): Promise<Lead | null> {
+  const to = steps.at(-1)![1];
+  const { rows } = await client.query<Lead>(
+    `UPDATE businesses SET outreach_status = $2 WHERE id = $1 AND outreach_status = $3
+     RETURNING ${LEAD_COLUMNS}`,
+    [lead.id, to, lead.outreach_status],
+  );
+  if (!rows[0]) return null;
+  // One event per step: every status_changed event is one edge of the state machine.
+  await recordLeadEvents(
+    client,
+    steps.map(([from, step], i): NewLeadEvent => ({
+      lead_id: lead.id,
+      event_type: "status_changed",
+      event_data: i === steps.length - 1 ? { ...data, from, to: step } : { from, to: step },
+      source,
+    })),
+  );
+  return rows[0];
+}
+
+/**
+ * Updates editable fields. A status change goes through the state machine
+ * (strict: {@linkcode IllegalTransitionError} for anything but the next step
+ * or `not_interested`) and records `status_changed`; other changed fields
+ * are recorded as one `lead_updated` event listing them.
+ */
+export async function updateLead(
+  sql: Pool,
+  id: string,
+  patch: LeadPatch,
+  source: string,
+): Promise<Lead> {
+  return await withTransaction(sql, async (client) => {
+    let lead = await lockLead(client, id);
+    const to = patch.outreach_status;
+    if (to !== undefined && to !== lead.outreach_status) {
+      assertTransition(lead.outreach_status, to, { leadId: id });
+      // The row is locked, so the conditional UPDATE cannot miss.
+      lead = (await moveStatus(client, lead, [[lead.outreach_status, to]], source, {}))!;
+    }
+    const fields = EDITABLE_FIELDS.filter((f) => f !== "outreach_status" && patch[f] !== undefined);
+    if (fields.length === 0) return lead;
+    const { rows } = await client.query<Lead>(
+      `UPDATE businesses SET ${fields.map((f, i) => `${f} = $${i + 2}`).join(", ")}
+        WHERE id = $1 RETURNING ${LEAD_COLUMNS}`,
+      [id, ...fields.map((f) => patch[f])],
+    );
+    await recordLeadEvents(client, [{
+      lead_id: id,
+      event_type: "lead_updated",
+      event_data: { fields },
+      source,
+    }]);
+    return rows[0]!;
+  });
+}
+
+/** Options of {@linkcode transitionLead}. */
+export interface TransitionOptions {
+  /** Merged into the (last) `status_changed` event's data. @default {} */
+  data?: Record<string, unknown>;
+  /**
+   * `"error"`: the strict state machine (IllegalTransitionError otherwise).
+   * `"noop"` (workers): a lead already at or past `to`, or `not_interested`,
+   * is left alone; a lead behind it walks every intermediate step, one event
+   * each (a booking moves a `contacted` lead through `responded`).
+   * @default "error"
+   */
+  ifReached?: "error" | "noop";
+}
+
+/** What {@linkcode transitionLead} did. */
+export interface TransitionResult {
+  /** The lead after the call. */
+  lead: Lead;
+  /** Its status before the call. */
+  from: OutreachStatus;
+  /** False when nothing changed (same state, or already reached with `ifReached: "noop"`). */
+  changed: boolean;
+}
+
+/**
+ * Moves a lead to `to`, recording `status_changed` with `source`. With the
+ * Pool it runs in its own transaction; with a client it joins the caller's
+ * (pass a client inside BEGIN … COMMIT: the event is then atomic with the
+ * caller's other writes). Same state is a no-op.
+ */
+export async function transitionLead(
+  sql: Pool | Queryable,
+  id: string,
+  to: OutreachStatus,
+  source: string,
+  options: TransitionOptions = {},
+): Promise<TransitionResult> {
+  const run = async (client: Queryable): Promise<TransitionResult> => {
+    // Without a caller transaction the lock ends with the SELECT; the
+    // conditional UPDATE then detects a concurrent change and we decide again.
+    for (let attempt = 0;; attempt++) {
+      const lead = await lockLead(client, id);
+      const from = lead.outreach_status;
+      let steps: [OutreachStatus, OutreachStatus][];
+      if (options.ifReached === "noop") {
+        steps = stepsToReach(from, to);
+      } else {
+        assertTransition(from, to, { leadId: id });
+        steps = from === to ? [] : [[from, to]];
+      }
+      if (steps.length === 0) return { lead, from, changed: false };
+      const moved = await moveStatus(client, lead, steps, source, options.data ?? {});
+      if (moved) return { lead: moved, from, changed: true };
+      if (attempt >= 5) {
+        throw new Error(`Cannot move lead ${id} to "${to}": its status keeps changing`);
+      }
+    }
+  };
+  return sql instanceof Pool ? await withTransaction(sql, run) : await run(sql);
+}
