@@ -375,6 +375,88 @@ export const VARIABLES = [
     default: "86400000",
     schema: positiveInt,
   },
+  {
+    name: "PUBLIC_BASE_URL",
+    description: "Public URL of the edge, used in links sent to people (unsubscribe)",
+    default: "http://127.0.0.1:8787",
+    schema: httpUrl.transform((u) => u.replace(/\/+$/, "")),
+  },
+  {
+    name: "EMAIL_PROVIDER",
+    description: "How send_email delivers: `file` (.eml files in EMAIL_DIR), `smtp` or `http_api`",
+    default: "file",
+    schema: z.enum(["file", "smtp", "http_api"]),
+  },
+  {
+    name: "EMAIL_DIR",
+    description: "Folder the `file` email provider writes .eml files to",
+    default: ".tmp/outbox",
+    schema: z.string().min(1),
+  },
+  {
+    name: "SMTP_URL",
+    description: "SMTP server for the `smtp` provider, e.g. `smtp://user:pass@mail.example:587`",
+    optional: true,
+    secret: true,
+    schema: z.string().regex(/^smtps?:\/\/.+/, "expected smtp:// or smtps://"),
+  },
+  {
+    name: "EMAIL_API_URL",
+    description: "Endpoint of the `http_api` email provider (POST JSON, honours Idempotency-Key)",
+    optional: true,
+    schema: httpUrl,
+  },
+  {
+    name: "EMAIL_API_KEY",
+    description: "Bearer key for the `http_api` email provider",
+    optional: true,
+    secret: true,
+    schema: z.string().min(1),
+  },
+  {
+    name: "EMAIL_FROM",
+    description: "From address of outreach email",
+    default: "Pleasant Cove <hello@pleasantcove.local>",
+    schema: z.string().min(3).max(300),
+  },
+  {
+    name: "EMAIL_MESSAGE_ID_DOMAIN",
+    description: "Domain of the deterministic Message-IDs (`<ledger-id@domain>`)",
+    default: "pleasantcove.local",
+    schema: z.string().regex(/^[a-z0-9.-]+$/i),
+  },
+  {
+    name: "UNSUBSCRIBE_SECRET",
+    description: "HMAC key of unsubscribe links (at least 16 bytes)",
+    default: "local-unsubscribe-secret-not-for-production",
+    secret: true,
+    schema: z.string().min(16),
+  },
+  {
+    name: "PLACES_API_KEY",
+    description: "Google Places API key for the `places` lead provider",
+    optional: true,
+    secret: true,
+    schema: z.string().min(1),
+  },
+  {
+    name: "PLACES_BASE_URL",
+    description: "Places API base URL (tests point it at a local replay server)",
+    default: "https://places.googleapis.com",
+    schema: httpUrl,
+  },
+  {
+    name: "PLACES_QPS",
+    description: "Requests per second the places provider sends at most",
+    default: "5",
+    schema: z.coerce.number().positive().max(1000),
+  },
+  {
+    name: "DEFAULT_PHONE_REGION",
+    description: "Region for phone numbers without a country code (ISO 3166 alpha-2)",
+    default: "US",
+    schema: z.string().regex(/^[A-Z]{2}$/),
+  },
 ] as const satisfies readonly VariableSpec[];
 
 type ParsedValues = {
@@ -426,6 +508,19 @@ export interface Config {
   corsOrigins: string[];
   upstreams: Upstream[];
   degradedCacheTtlMs: number;
+  publicBaseUrl: string;
+  email: {
+    provider: "file" | "smtp" | "http_api";
+    dir: string;
+    smtpUrl: string | null;
+    apiUrl: string | null;
+    apiKey: string | null;
+    from: string;
+    messageIdDomain: string;
+    unsubscribeSecret: string;
+  };
+  places: { apiKey: string | null; baseUrl: string; qps: number };
+  defaultPhoneRegion: string;
 }
 
 /** Options for {@linkcode parseConfig}. */
@@ -501,6 +596,21 @@ export function parseConfig(
       "JWT_HS256_KEYS: must be set in production (the default is a local development key)",
     );
   }
+  if (values.EMAIL_PROVIDER === "smtp" && values.SMTP_URL === undefined) {
+    problems.push("SMTP_URL: required when EMAIL_PROVIDER=smtp");
+  }
+  if (
+    values.EMAIL_PROVIDER === "http_api" &&
+    (values.EMAIL_API_URL === undefined || values.EMAIL_API_KEY === undefined)
+  ) {
+    problems.push("EMAIL_API_URL/EMAIL_API_KEY: both required when EMAIL_PROVIDER=http_api");
+  }
+  if (
+    values.APP_ENV === "production" && env.UNSUBSCRIBE_SECRET === undefined &&
+    env.UNSUBSCRIBE_SECRET_FILE === undefined
+  ) {
+    problems.push("UNSUBSCRIBE_SECRET: must be set in production (the default is a local key)");
+  }
   let upstreams: Upstream[] = [];
   if (values.UPSTREAMS !== undefined && values.BREAKER_POLICIES !== undefined) {
     const resolved = resolveUpstreams(
@@ -557,6 +667,23 @@ export function parseConfig(
     corsOrigins: v.CORS_ORIGINS ?? [],
     upstreams,
     degradedCacheTtlMs: v.DEGRADED_CACHE_TTL_MS,
+    publicBaseUrl: v.PUBLIC_BASE_URL,
+    email: {
+      provider: v.EMAIL_PROVIDER,
+      dir: v.EMAIL_DIR,
+      smtpUrl: v.SMTP_URL ?? null,
+      apiUrl: v.EMAIL_API_URL ?? null,
+      apiKey: v.EMAIL_API_KEY ?? null,
+      from: v.EMAIL_FROM,
+      messageIdDomain: v.EMAIL_MESSAGE_ID_DOMAIN,
+      unsubscribeSecret: v.UNSUBSCRIBE_SECRET,
+    },
+    places: {
+      apiKey: v.PLACES_API_KEY ?? null,
+      baseUrl: v.PLACES_BASE_URL,
+      qps: v.PLACES_QPS,
+    },
+    defaultPhoneRegion: v.DEFAULT_PHONE_REGION,
   };
 }
 

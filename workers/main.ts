@@ -11,8 +11,8 @@ import { loadConfigOrExit, onShutdownSignal } from "../shared/lifecycle.ts";
 import { queueFromConfig } from "../shared/queue/from_config.ts";
 import { Runner } from "./runner.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
-import { HANDLERS } from "./tasks/registry.ts";
-import { forwardRequestHandlers } from "./tasks/forward_request.ts";
+import { createHandlers } from "./tasks/registry.ts";
+import { emailProviderFromConfig } from "../shared/email/from_config.ts";
 
 /** Waits until both stores answer, or `stop` resolves; returns false when stopped first. */
 async function waitForDependencies(deps: Deps, stop: Promise<void>): Promise<boolean> {
@@ -55,10 +55,16 @@ if (import.meta.main) {
   if (await waitForDependencies(deps, stop.promise)) {
     // Never throws: without Redis the breakers start in local mode and re-sync later.
     await breakers.start();
-    const handlers = { ...HANDLERS, ...forwardRequestHandlers(config.upstreams, breakers) };
+    const queue = queueFromConfig(deps.redis, config);
+    const handlers = createHandlers({
+      config,
+      queue,
+      breakers,
+      email: emailProviderFromConfig(config.email, breakers.get("email")),
+    });
     runner = new Runner({
       breakers,
-      queue: queueFromConfig(deps.redis, config),
+      queue,
       handlers,
       deps,
       concurrency: config.worker.concurrency,

@@ -76,8 +76,59 @@ export function backoffDelay(policy: BackoffPolicy, attempt: number, random = Ma
   return Math.max(0, Math.round(raw - spread + random() * 2 * spread));
 }
 
-/** The platform's task types. Domain executors (send_email, …) arrive with their issue. */
+const uuid = z.uuid();
+const email = z.email().max(254);
+
+/** `send_email`: one templated email to a lead (workers/tasks/send_email.ts). */
+export const SendEmailPayload = z.object({
+  lead_id: uuid,
+  template: z.string().min(1).max(64),
+  variables: z.record(z.string(), z.union([z.string().max(2000), z.number()])).default({}),
+  /** Recipient; @default the lead's email. */
+  to: email.optional(),
+  /** meeting_confirmation: the appointment whose .ics invite is attached. */
+  appointment_id: uuid.optional(),
+}).strict();
+
+/** `book_appointment`: one meeting with a lead (workers/tasks/book_appointment.ts). */
+export const BookAppointmentPayload = z.object({
+  lead_id: uuid,
+  starts_at: z.iso.datetime({ offset: true }),
+  duration_min: z.number().int().min(5).max(480),
+  attendee_email: email,
+  /** Variables for the confirmation email (sender_name, meeting_url, …). */
+  confirmation: z.record(z.string(), z.union([z.string().max(2000), z.number()])).default({}),
+}).strict();
+
+/** `scrape_leads`: find leads with a provider (workers/tasks/scrape_leads.ts). */
+export const ScrapeLeadsPayload = z.discriminatedUnion("provider", [
+  z.object({
+    provider: z.literal("places"),
+    query: z.string().min(1).max(200),
+    location: z.string().min(1).max(200).optional(),
+    max_pages: z.number().int().min(1).max(10).default(3),
+  }).strict(),
+  z.object({
+    provider: z.literal("file"),
+    format: z.enum(["csv", "json"]),
+    /** The uploaded file's text (bounded by QUEUE_MAX_PAYLOAD_BYTES). */
+    content: z.string(),
+    filename: z.string().max(255).optional(),
+  }).strict(),
+]);
+
+/** The platform's task types (upstream forwards are added per configuration in queue/from_config.ts). */
 export const TASK_CATALOG = {
   /** Diagnostic no-op: proves the enqueue → claim → ack path end to end. */
   noop: task(z.object({ echo: z.string().max(1000).optional() }).strict(), { timeoutMs: 5_000 }),
+  send_email: task(SendEmailPayload, { timeoutMs: 30_000, maxAttempts: 5, breaker: "email" }),
+  // The booking is a database write; the calendar provider is not called yet.
+  book_appointment: task(BookAppointmentPayload, {
+    timeoutMs: 15_000,
+    maxAttempts: 5,
+    breaker: "database",
+  }),
+  // No catalog breaker: file imports need no provider. Places calls go through
+  // the places breaker inside the handler; a refusal gives the attempt back.
+  scrape_leads: task(ScrapeLeadsPayload, { timeoutMs: 300_000, maxAttempts: 3, priority: "low" }),
 } satisfies TaskCatalog;

@@ -1,14 +1,51 @@
 /**
  * Task type → handler, one file per task type in this folder. Every catalog
  * type a worker should run is listed here; the runner refuses handlers that
- * have no catalog entry.
+ * have no catalog entry. Handlers that need collaborators (providers,
+ * breakers, the queue) are built from {@linkcode WorkerServices}.
  *
  * @module
  */
+import type { BreakerRegistry } from "../../shared/breakers/registry.ts";
+import type { Config } from "../../shared/config.ts";
+import type { EmailProvider } from "../../shared/email/provider.ts";
+import type { TaskQueue } from "../../shared/queue/queue.ts";
 import type { Handler } from "../runner.ts";
+import { bookAppointmentHandler } from "./book_appointment.ts";
+import { forwardRequestHandlers } from "./forward_request.ts";
 import * as noop from "./noop.ts";
+import { scrapeLeadsHandler } from "./scrape_leads.ts";
+import { sendEmailHandler } from "./send_email.ts";
+
+/** What the handlers are built from (composition root or test). */
+export interface WorkerServices {
+  config: Config;
+  queue: TaskQueue;
+  breakers: BreakerRegistry;
+  email: EmailProvider;
+}
 
 /** The handlers of the platform's task types. */
-export const HANDLERS: Record<string, Handler> = {
-  noop: noop.handle,
-};
+export function createHandlers(s: WorkerServices): Record<string, Handler> {
+  // The HTTP API provider already calls through the breaker's fetch; wrapping
+  // it again would count every outcome twice.
+  const emailBreaker = s.config.email.provider === "http_api" ? undefined : s.breakers.get("email");
+  return {
+    noop: noop.handle,
+    send_email: sendEmailHandler({
+      provider: s.email,
+      ...(emailBreaker ? { breaker: emailBreaker } : {}),
+      from: s.config.email.from,
+      messageIdDomain: s.config.email.messageIdDomain,
+      unsubscribeSecret: s.config.email.unsubscribeSecret,
+      publicBaseUrl: s.config.publicBaseUrl,
+    }),
+    book_appointment: bookAppointmentHandler({ queue: s.queue }),
+    scrape_leads: scrapeLeadsHandler({
+      places: s.config.places,
+      placesBreaker: s.breakers.get("places"),
+      defaultPhoneRegion: s.config.defaultPhoneRegion,
+    }),
+    ...forwardRequestHandlers(s.config.upstreams, s.breakers),
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * The local default provider: writes each message as an .eml file that any
+ * mail client opens. The file name comes from the Message-ID (the ledger id
+ * for our own ids), and the write is temp file + rename in the same
+ * directory, so a retried send replaces the file instead of adding one and a
+ * reader never sees half a message.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { composeEml, type OutgoingEmail } from "../message.ts";
+import {
+  abortedError,
+  type EmailProvider,
+  EmailTransientError,
+  type SendOptions,
+  type SendResult,
+} from "../provider.ts";
+
+/** Options of `createFileProvider`. */
+export interface FileProviderOptions {
+  /** Directory for the .eml files; created when missing. */
+  dir: string;
+}
+
+const MAX_STEM = 120;
+
+/**
+ * The file name for a Message-ID: its id-left (the ledger id for ids from
+ * `messageIdFor`) when that is a safe file name, otherwise a sanitised form
+ * plus a hash of the whole id so that distinct ids never share a file.
+ */
+export function emlFileName(messageId: string): string {
+  const bare = messageId.replace(/^<|>$/g, "");
+  const left = bare.includes("@") ? bare.slice(0, bare.lastIndexOf("@")) : bare;
+  if (/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(left) && left.length <= MAX_STEM) return `${left}.eml`;
+  const safe = bare.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^\.+/, "_").slice(0, MAX_STEM);
+  const hash = createHash("sha256").update(messageId).digest("hex").slice(0, 12);
+  return `${safe}-${hash}.eml`;
+}
+
+/** A provider that writes `<dir>/<ledger id>.eml`. */
+export function createFileProvider(options: FileProviderOptions): EmailProvider {
+  const dir = options.dir.replace(/\/+$/, "") || "/";
+  return {
+    name: "file",
+    async send(msg: OutgoingEmail, opts: SendOptions): Promise<SendResult> {
+      if (opts.signal?.aborted) throw abortedError("file", opts.signal);
+      const eml = await composeEml(msg);
+      const name = emlFileName(msg.messageId);
+      const path = `${dir}/${name}`;
+      const tmp = `${dir}/.${name}.${crypto.randomUUID()}.tmp`;
+      try {
+        await Deno.mkdir(dir, { recursive: true });
+        // fsync before rename: after a crash the name points at the whole file or at nothing.
+        const file = await Deno.open(tmp, { write: true, createNew: true });
+        try {
+          for (let off = 0; off < eml.length;) off += await file.write(eml.subarray(off));
+          await file.syncData();
+        } finally {
+          file.close();
+        }
+        await Deno.rename(tmp, path);
+      } catch (err) {
+        await Deno.remove(tmp).catch(() => {});
+        throw new EmailTransientError(`Cannot write ${path}: ${(err as Error).message}`, {
+          provider: "file",
+          cause: err,
+        });
+      }
+      return { providerMessageId: name, response: `written ${path}` };
+    },
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * `book_appointment`: books one meeting with a lead. At most one appointment
+ * per lead per UTC calendar day (the seed's rule), enforced race-free by the
+ * UNIQUE (business_id, day) constraint with `ON CONFLICT DO NOTHING`:
+ *
+ * - a booking for a lead that already has one that day (from another
+ *   request) → `{"status":"duplicate_prevented","existing_appointment":…}`;
+ * - the SAME task run again (crash after commit, lease expiry, concurrent
+ *   delivery) finds its own row (same task id) and completes the follow-up
+ *   steps instead of reporting a duplicate.
+ *
+ * In the booking's transaction: the lead moves to `meeting_scheduled`
+ * (walking intermediate states) and an `appointment_booked` event is written.
+ * After commit the `meeting_confirmation` email (with an .ics invite) is
+ * enqueued under a key derived from the appointment, so it is enqueued once
+ * however often this runs.
+ *
+ * @module
+ */
+import type { z } from "zod";
+import { recordLeadEvent } from "../../shared/leads/events.ts";
+import { transitionLead } from "../../shared/leads/repository.ts";
+import { withTransaction } from "../../shared/leads/transaction.ts";
+import { PermanentTaskError } from "../../shared/queue/errors.ts";
+import type { TaskQueue } from "../../shared/queue/queue.ts";
+import type { BookAppointmentPayload } from "../../shared/tasks/catalog.ts";
+import type { TaskContext } from "../runner.ts";
+
+/** What book_appointment needs besides the task context. */
+export interface BookAppointmentServices {
+  /** Enqueues the confirmation email. */
+  queue: TaskQueue;
+}
+
+/** An appointment as stored. */
+export interface Appointment {
+  id: string;
+  business_id: string;
+  starts_at: string;
+  duration_min: number;
+  attendee_email: string;
+  day: string;
+  status: string;
+  task_id: string | null;
+  created_at: string;
+}
+
+/** The task result. */
+export type BookAppointmentResult =
+  | { status: "booked"; appointment: Appointment; confirmation_task_id: string }
+  | { status: "duplicate_prevented"; existing_appointment: Appointment };
+
+const COLUMNS = `id, business_id, starts_at, duration_min, attendee_email, day::text AS day,
+  status, task_id, created_at`;
+
+function toJson(row: Record<string, unknown>): Appointment {
+  const iso = (v: unknown) => v instanceof Date ? v.toISOString() : String(v);
+  return { ...row, starts_at: iso(row.starts_at), created_at: iso(row.created_at) } as Appointment;
+}
+
+/** Builds the handler. */
+export function bookAppointmentHandler(s: BookAppointmentServices) {
+  return async function bookAppointment(
+    p: z.output<typeof BookAppointmentPayload>,
+    ctx: TaskContext,
+  ): Promise<BookAppointmentResult> {
+    const source = `worker:book_appointment:${ctx.taskId}`;
+    const booked = await withTransaction(ctx.deps.sql, async (client) => {
+      const { rows: leads } = await client.query<{ id: string; name: string }>(
+        "SELECT id, name FROM businesses WHERE id = $1",
+        [p.lead_id],
+      );
+      const lead = leads[0];
+      if (!lead) throw new PermanentTaskError(`Lead ${p.lead_id} does not exist`);
+      const inserted = await client.query(
+        `INSERT INTO appointments (business_id, starts_at, duration_min, attendee_email, day, task_id)
+         VALUES ($1, $2::timestamptz, $3, lower($4), ($2::timestamptz AT TIME ZONE 'UTC')::date, $5)
+         ON CONFLICT (business_id, day) DO NOTHING
+         RETURNING ${COLUMNS}`,
+        [lead.id, p.starts_at, p.duration_min, p.attendee_email, ctx.taskId],
+      );
+      if (inserted.rows.length === 0) {
+        const { rows } = await client.query(
+          `SELECT ${COLUMNS} FROM appointments
+            WHERE business_id = $1 AND day = ($2::timestamptz AT TIME ZONE 'UTC')::date`,
+          [lead.id, p.starts_at],
+        );
+        const existing = toJson(rows[0]!);
+        if (existing.task_id !== ctx.taskId) {
+          return { duplicate: true as const, appointment: existing, lead };
+        }
+        // Our own earlier run committed the booking: only the follow-ups remain.
+        return { duplicate: false as const, appointment: existing, lead };
+      }
+      const appointment = toJson(inserted.rows[0]!);
+      await transitionLead(client, lead.id, "meeting_scheduled", source, {
+        ifReached: "noop",
+        data: { appointment_id: appointment.id },
+      });
+      await recordLeadEvent(client, {
+        lead_id: lead.id,
+        event_type: "appointment_booked",
+        event_data: {
+          appointment_id: appointment.id,
+          starts_at: appointment.starts_at,
+          duration_min: appointment.duration_min,
+        },
+        source,
+      });
+      return { duplicate: false as const, appointment, lead };
+    });
+    if (booked.duplicate) {
+      return { status: "duplicate_prevented", existing_appointment: booked.appointment };
+    }
+    const a = booked.appointment;
+    const confirmation = await s.queue.enqueue("send_email", {
+      lead_id: booked.lead.id,
+      template: "meeting_confirmation",
+      to: a.attendee_email,
+      appointment_id: a.id,
+      variables: {
+        sender_name: "Pleasant Cove",
+        ...p.confirmation,
+        business_name: booked.lead.name,
+        starts_at: a.starts_at,
+        duration_min: a.duration_min,
+      },
+    }, { idempotencyKey: `meeting_confirmation:${a.id}` });
+    return { status: "booked", appointment: a, confirmation_task_id: confirmation.id };
+  };
+}

@@ -1,0 +1,191 @@
+import assert from "node:assert/strict";
+import { useTestStack } from "../../dev/test_stack.ts";
+import { createFileProvider } from "../../shared/email/providers/file.ts";
+import { createLead } from "../../shared/leads/repository.ts";
+import { createQueue } from "../../shared/queue/queue.ts";
+import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
+import type { TaskContext } from "../runner.ts";
+import { bookAppointmentHandler } from "./book_appointment.ts";
+import { sendEmailHandler } from "./send_email.ts";
+
+// The Neon Pool keeps WebSocket ops alive between queries (neon-local.md §5).
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test({
+  name: "send_email and book_appointment: the effect happens once under duplicate delivery",
+  ...opts,
+}, async (t) => {
+  await using stack = await useTestStack();
+  const deps = stack.makeDeps();
+  const run = crypto.randomUUID().slice(0, 8);
+  const outbox = await Deno.makeTempDir({ prefix: "pco-outbox-" });
+  const queue = createQueue(deps.redis, TASK_CATALOG, { namespace: `oe${run}` });
+  const ctx = (taskId: string): TaskContext => ({
+    deps,
+    taskId,
+    attempt: 1,
+    leaseToken: "t",
+    signal: new AbortController().signal,
+    log: deps.log,
+  });
+  const sendEmail = sendEmailHandler({
+    provider: createFileProvider({ dir: outbox }),
+    from: "Pleasant Cove <hello@pleasantcove.test>",
+    messageIdDomain: "pleasantcove.test",
+    unsubscribeSecret: "test-unsubscribe-secret-0123456789",
+    publicBaseUrl: "http://127.0.0.1:8787",
+  });
+  const book = bookAppointmentHandler({ queue });
+  const lead = await createLead(deps.sql, {
+    name: `Harbor Bakery ${run}`,
+    city: `Testville-${run}`,
+    email: `owner-${run}@harbor.test`,
+    source: "test",
+    external_id: `oe-${run}`,
+  }, "test");
+  const emails = () => [...Deno.readDirSync(outbox)].filter((e) => e.name.endsWith(".eml"));
+  try {
+    await t.step("send_email run twice at once: one .eml, one ledger row", async () => {
+      const payload = { lead_id: lead.id, template: "intro", variables: { sender_name: "Ana" } };
+      const results = await Promise.all([
+        sendEmail(payload, ctx("task-a")),
+        sendEmail(payload, ctx("task-a")),
+      ]);
+      const statuses = results.map((r) => r.status).sort();
+      assert.deepEqual(statuses, ["already_sent", "sent"]);
+      assert.equal(emails().length, 1);
+      const eml = await Deno.readTextFile(`${outbox}/${emails()[0]!.name}`);
+      assert.match(eml, /^Message-ID: <[0-9a-f-]+@pleasantcove\.test>/m);
+      // Long headers are folded (CRLF + space).
+      assert.match(
+        eml,
+        /^List-Unsubscribe:\s+<http:\/\/127\.0\.0\.1:8787\/v1\/unsubscribe\?token=/m,
+      );
+      const { rows } = await deps.sql.query(
+        "SELECT status FROM email_messages WHERE business_id = $1",
+        [lead.id],
+      );
+      assert.deepEqual(rows.map((r) => r.status), ["sent"]);
+      // Later the same day (a replay from the DLQ, say): skipped.
+      const again = await sendEmail(payload, ctx("task-b"));
+      assert.deepEqual(
+        { status: again.status, skipped: (again as { skipped?: boolean }).skipped },
+        { status: "already_sent", skipped: true },
+      );
+      const events = await deps.sql.query(
+        "SELECT event_type FROM lead_events WHERE lead_id = $1 AND event_type = 'email_sent'",
+        [lead.id],
+      );
+      assert.equal(events.rowCount, 1);
+      const status = await deps.sql.query(
+        "SELECT outreach_status, last_contacted FROM businesses WHERE id = $1",
+        [lead.id],
+      );
+      assert.equal(status.rows[0].outreach_status, "contacted");
+      assert.ok(status.rows[0].last_contacted);
+    });
+
+    await t.step("a suppressed address is not emailed", async () => {
+      await deps.sql.query("INSERT INTO email_suppressions (address) VALUES ($1)", [
+        `blocked-${run}@harbor.test`,
+      ]);
+      const res = await sendEmail({
+        lead_id: lead.id,
+        template: "follow_up",
+        variables: { sender_name: "Ana" },
+        to: `Blocked-${run}@harbor.test`,
+      }, ctx("task-c"));
+      assert.equal(res.status, "suppressed");
+      assert.equal(emails().length, 1);
+    });
+
+    await t.step("an unknown template is permanent, nothing is written", async () => {
+      await assert.rejects(
+        sendEmail({ lead_id: lead.id, template: "nope", variables: {} }, ctx("task-d")),
+        (err: Error) => err.name === "PermanentTaskError" && /nope/.test(err.message),
+      );
+    });
+
+    const startsAt = new Date(Date.now() + 3 * 86_400_000);
+    startsAt.setUTCHours(15, 0, 0, 0);
+    const booking = {
+      lead_id: lead.id,
+      starts_at: startsAt.toISOString(),
+      duration_min: 30,
+      attendee_email: `owner-${run}@harbor.test`,
+      confirmation: { sender_name: "Ana" },
+    };
+    await t.step(
+      "book_appointment run twice at once: one appointment, one confirmation",
+      async () => {
+        const [a, b] = await Promise.all([
+          book(booking, ctx("book-1")),
+          book(booking, ctx("book-1")),
+        ]);
+        assert.equal(a.status, "booked");
+        assert.equal(b.status, "booked");
+        if (a.status !== "booked" || b.status !== "booked") return;
+        assert.equal(a.appointment.id, b.appointment.id);
+        assert.equal(a.confirmation_task_id, b.confirmation_task_id);
+        const { rows } = await deps.sql.query(
+          "SELECT id FROM appointments WHERE business_id = $1",
+          [
+            lead.id,
+          ],
+        );
+        assert.equal(rows.length, 1);
+        const confirmation = await queue.getTask(a.confirmation_task_id);
+        assert.equal(confirmation?.type, "send_email");
+        assert.equal(
+          (confirmation?.payload as { template: string }).template,
+          "meeting_confirmation",
+        );
+        const lead2 = await deps.sql.query("SELECT outreach_status FROM businesses WHERE id = $1", [
+          lead.id,
+        ]);
+        // contacted → responded → meeting_scheduled, one event per step.
+        assert.equal(lead2.rows[0].outreach_status, "meeting_scheduled");
+      },
+    );
+
+    await t.step("another booking for the same lead and day is prevented", async () => {
+      const later = new Date(startsAt.getTime() + 2 * 3_600_000).toISOString();
+      const res = await book({ ...booking, starts_at: later }, ctx("book-2"));
+      assert.equal(res.status, "duplicate_prevented");
+      if (res.status !== "duplicate_prevented") return;
+      assert.equal(res.existing_appointment.starts_at, startsAt.toISOString());
+    });
+
+    await t.step("the confirmation email carries an RFC 5545 invite", async () => {
+      const { rows } = await deps.sql.query("SELECT id FROM appointments WHERE business_id = $1", [
+        lead.id,
+      ]);
+      const res = await sendEmail({
+        lead_id: lead.id,
+        template: "meeting_confirmation",
+        to: `owner-${run}@harbor.test`,
+        appointment_id: rows[0].id,
+        variables: {
+          sender_name: "Ana",
+          starts_at: startsAt.toISOString(),
+          duration_min: 30,
+        },
+      }, ctx("confirm-1"));
+      assert.equal(res.status, "sent");
+      const files = emails();
+      assert.equal(files.length, 2);
+      const texts = await Promise.all(files.map((f) => Deno.readTextFile(`${outbox}/${f.name}`)));
+      const invite = texts.find((x) => x.includes("text/calendar"));
+      assert.ok(invite, "an email with a text/calendar part");
+    });
+  } finally {
+    await deps.sql.query("DELETE FROM lead_events WHERE lead_id = $1", [lead.id]);
+    await deps.sql.query("DELETE FROM email_messages WHERE business_id = $1", [lead.id]);
+    await deps.sql.query("DELETE FROM appointments WHERE business_id = $1", [lead.id]);
+    await deps.sql.query("DELETE FROM email_suppressions WHERE address = $1", [
+      `blocked-${run}@harbor.test`,
+    ]);
+    await deps.sql.query("DELETE FROM businesses WHERE id = $1", [lead.id]);
+    await Deno.remove(outbox, { recursive: true });
+  }
+});

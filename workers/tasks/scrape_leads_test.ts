@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { useTestStack } from "../../dev/test_stack.ts";
+import type { TaskContext } from "../runner.ts";
+import { scrapeLeadsHandler } from "./scrape_leads.ts";
+
+// The Neon Pool keeps WebSocket ops alive between queries (neon-local.md §5).
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test({
+  name: "scrape_leads imports a CSV with good and bad rows, reruns without duplicates",
+  ...opts,
+}, async (t) => {
+  await using stack = await useTestStack();
+  const deps = stack.makeDeps();
+  const run = crypto.randomUUID().slice(0, 8);
+  const city = `Scrapeton-${run}`;
+  const handler = scrapeLeadsHandler({
+    places: { apiKey: null, baseUrl: "http://127.0.0.1:9", qps: 5 },
+    defaultPhoneRegion: "US",
+  });
+  const ctx = (taskId: string): TaskContext => ({
+    deps,
+    taskId,
+    attempt: 1,
+    leaseToken: "t",
+    signal: new AbortController().signal,
+    log: deps.log,
+  });
+  const csv = [
+    "name,city,category,rating,reviews,phone,email,external_id",
+    `Harbor Fish ${run},${city},seafood,4.5,120,(218) 555-0142,info@harbor.example,hf-${run}`,
+    `Bad Rating ${run},${city},bakery,9,3,,,br-${run}`,
+    `"Quoted, Name ${run}",${city},salon,4.1,8,,not-an-email,qn-${run}`,
+    `Joe's Pizza ${run},${city},pizza,3.9,40,218-555-0199,,jp-${run}`,
+  ].join("\r\n");
+  const taskA = `scrape-a-${run}`;
+  try {
+    await t.step("good rows are imported, bad rows reported with line and reason", async () => {
+      const res = await handler(
+        { provider: "file", format: "csv", content: csv, filename: "leads.csv" },
+        ctx(taskA),
+      );
+      assert.equal(res.inserted, 2);
+      assert.deepEqual(res.rejections.map((r) => r.line), [3, 4]);
+      assert.match(res.rejections[0]!.reason, /rating/);
+      assert.match(res.rejections[1]!.reason, /email/);
+      const { rows } = await deps.sql.query(
+        "SELECT status, inserted, rejected, rejections FROM scrape_runs WHERE task_id = $1",
+        [taskA],
+      );
+      assert.equal(rows.length, 1);
+      assert.deepEqual([rows[0].status, rows[0].inserted, rows[0].rejected], ["succeeded", 2, 2]);
+      const leads = await deps.sql.query(
+        "SELECT id, phone, phone_valid FROM businesses WHERE city = $1 ORDER BY name",
+        [city],
+      );
+      assert.equal(leads.rowCount, 2);
+      assert.ok(leads.rows.every((l) => /^\+1218555\d{4}$/.test(l.phone)));
+      const events = await deps.sql.query(
+        "SELECT count(*)::int AS n FROM lead_events WHERE lead_id = ANY($1) AND event_type = 'lead_created'",
+        [leads.rows.map((l) => l.id)],
+      );
+      assert.equal(events.rows[0].n, 2);
+    });
+
+    await t.step(
+      "the same task run again (retry) and the same file again add no lead",
+      async () => {
+        const again = await handler(
+          { provider: "file", format: "csv", content: csv },
+          ctx(taskA),
+        );
+        assert.deepEqual([again.inserted, again.updated, again.unchanged], [0, 0, 2]);
+        const other = await handler(
+          { provider: "file", format: "csv", content: csv },
+          ctx(`scrape-b-${run}`),
+        );
+        assert.equal(other.inserted, 0);
+        const { rows } = await deps.sql.query(
+          "SELECT count(*)::int AS n FROM businesses WHERE city = $1",
+          [city],
+        );
+        assert.equal(rows[0].n, 2);
+        const runs = await deps.sql.query(
+          "SELECT count(*)::int AS n FROM scrape_runs WHERE task_id = $1",
+          [taskA],
+        );
+        assert.equal(runs.rows[0].n, 1, "one run row per task");
+      },
+    );
+
+    await t.step("a file without a header is permanent; places without a key too", async () => {
+      await assert.rejects(
+        handler({ provider: "file", format: "csv", content: "" }, ctx(`scrape-c-${run}`)),
+        (err: Error) => err.name === "PermanentTaskError",
+      );
+      await assert.rejects(
+        handler({ provider: "places", query: "plumber", max_pages: 1 }, ctx(`scrape-d-${run}`)),
+        (err: Error) => err.name === "PermanentTaskError" && /PLACES_API_KEY/.test(err.message),
+      );
+    });
+  } finally {
+    await deps.sql.query(
+      "DELETE FROM lead_events WHERE lead_id IN (SELECT id FROM businesses WHERE city = $1)",
+      [city],
+    );
+    await deps.sql.query("DELETE FROM businesses WHERE city = $1", [city]);
+    await deps.sql.query("DELETE FROM scrape_runs WHERE task_id LIKE $1", [`scrape-%-${run}`]);
+  }
+});
