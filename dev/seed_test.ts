@@ -205,7 +205,13 @@ Deno.test({
   },
 });
 
-Deno.test("parseSeedArgs() reads the flags and refuses sources a reset could hurt", () => {
+Deno.test({
+  name: "parseSeedArgs() reads the flags and refuses sources a reset could hurt",
+  // Pure, but runs after the database tests of this file, whose Neon Pool
+  // closes its WebSockets asynchronously (neon-local.md §5).
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, () => {
   const now = () => Date.UTC(2026, 5, 1, 15, 30);
   assert.deepEqual(parseSeedArgs([], { now }), {
     seed: 1,

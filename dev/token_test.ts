@@ -69,7 +69,11 @@ Deno.test("bad flags are one-line usage errors", async () => {
     });
   }
   await assert.rejects(
-    runTokenCli(["--sub", "u1"], { APP_ENV: "production", JWT_HS256_KEYS: "p:" + "x".repeat(40) }),
+    runTokenCli(["--sub", "u1"], {
+      APP_ENV: "production",
+      JWT_HS256_KEYS: "p:" + "x".repeat(40),
+      UNSUBSCRIBE_SECRET: "y".repeat(32),
+    }),
     /Refusing to mint a development token with APP_ENV=production/,
   );
 });
