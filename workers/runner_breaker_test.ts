@@ -110,7 +110,11 @@ Deno.test({
   },
 });
 
-Deno.test("a runner refuses a catalog that names an unknown breaker", async () => {
+Deno.test({
+  name: "a runner refuses a catalog that names an unknown breaker",
+  // The previous test's registry tears its subscription down asynchronously.
+  ...opts,
+}, async () => {
   const { createRedis } = await import("../shared/deps.ts");
   const redis = createRedis({ url: "http://127.0.0.1:9", token: "t" });
   const q = createQueue(redis, { bad: task(z.object({}), { breaker: "nope" }) });
