@@ -26,6 +26,10 @@ import { healthRoutes } from "./routes/health.ts";
 import { meRoutes } from "./routes/me.ts";
 import { taskRoutes } from "./routes/tasks.ts";
 import { leadRoutes } from "./routes/leads.ts";
+import { outreachRoutes } from "./routes/outreach.ts";
+import { appointmentRoutes } from "./routes/appointments.ts";
+import { scrapeJobRoutes } from "./routes/scrape_jobs.ts";
+import { unsubscribeRoutes } from "./routes/unsubscribe.ts";
 import { dlqRoutes } from "./routes/dlq.ts";
 import { breakerRoutes } from "./routes/breakers.ts";
 import type { BreakerRegistry } from "../shared/breakers/registry.ts";
@@ -84,6 +88,10 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   app.route("/", meRoutes());
   app.route("/", taskRoutes(queue));
   app.route("/", leadRoutes(deps));
+  app.route("/", scrapeJobRoutes(queue));
+  app.route("/", outreachRoutes(deps, queue));
+  app.route("/", appointmentRoutes(deps, queue));
+  app.route("/", unsubscribeRoutes(deps));
   app.route("/", dlqRoutes(queue));
   if (options.breakers) app.route("/", breakerRoutes(options.breakers));
   if (deps.config.upstreams.length > 0) {

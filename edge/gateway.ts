@@ -1,16 +1,20 @@
 /**
  * The gateway chain every `/v1` request takes, built once from config:
  *
- *   body limit → JSON only → authenticate → rate limit → authorize →
- *   Idempotency-Key → route (in `forward_to_service`)
+ *   body limit → JSON only (with named exemptions) → authenticate →
+ *   rate limit → authorize → Idempotency-Key → route (in `forward_to_service`)
  *
  * Rate limiting runs after authentication (it is keyed by principal) and
  * before authorization, so denied requests still count against the caller.
  * Each stage runs in its own child span of `handle_api_request`.
  *
+ * {@linkcode PUBLIC_ROUTES} skip authentication, authorization and
+ * Idempotency-Key; they keep the body limit and are rate-limited by client IP
+ * under the `anonymous` policy.
+ *
  * @module
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { Deps } from "../shared/deps.ts";
 import type { TaskQueue } from "../shared/queue/queue.ts";
 import { ACCESS_POLICY } from "./auth/policy.ts";
@@ -26,6 +30,50 @@ import { forwardSpan, traced } from "./middleware/tracing.ts";
 
 /** Routes whose POST/PATCH must carry an Idempotency-Key. */
 const KEY_REQUIRED = new Set(["POST /v1/tasks"]);
+
+/**
+ * `METHOD /exact/path` pairs anyone may call without a token. Keep this list
+ * short and every entry justified: each one must authenticate its caller
+ * some other way.
+ *
+ * - The unsubscribe link in every outreach email (`GET`) and its RFC 8058
+ *   one-click `POST` (sent by mail providers, who hold no token of ours).
+ *   The signed token in the URL is the credential (shared/email/unsubscribe.ts),
+ *   and the effect is a harmless, idempotent suppression.
+ *
+ * Matching is exact (no patterns, no HEAD): anything else under /v1 still
+ * needs a token, so a new route is never public by accident. Idempotency-Key
+ * is skipped too: without a principal every caller would share one key scope.
+ */
+export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([
+  "GET /v1/unsubscribe",
+  "POST /v1/unsubscribe",
+]);
+
+/** True when the request is one of {@linkcode PUBLIC_ROUTES}. */
+export function isPublicRoute(c: Context): boolean {
+  return PUBLIC_ROUTES.has(`${c.req.method} ${c.req.path}`);
+}
+
+/** Runs `mw` except on public routes, which go straight to the next stage. */
+function unlessPublic(mw: MiddlewareHandler): MiddlewareHandler {
+  return function unlessPublic(c, next) {
+    return isPublicRoute(c) ? next() : mw(c, next);
+  };
+}
+
+/**
+ * Bodies other than JSON, by exact path: the lead file upload and the RFC 8058
+ * one-click unsubscribe (form-encoded by the mail provider; RFC 8058 §3.2
+ * allows both form encodings).
+ */
+const NON_JSON_BODIES = [
+  { path: "/v1/leads/import", types: ["text/csv"] },
+  {
+    path: "/v1/unsubscribe",
+    types: ["application/x-www-form-urlencoded", "multipart/form-data"],
+  },
+] as const;
 
 /**
  * Rate-limits unauthenticated callers by client IP: a request whose
@@ -78,29 +126,35 @@ export function buildGateway(deps: Deps, queue: TaskQueue): Gateway {
   });
   const chain: MiddlewareHandler[] = [
     limitBody(config.maxBodyBytes),
-    requireJson(),
+    requireJson({ allow: NON_JSON_BODIES }),
     traced(
       "authenticate",
-      limitFailedAuthentication(
+      unlessPublic(limitFailedAuthentication(
         authenticate({ verifier, log: deps.log }) as MiddlewareHandler,
         rateLimiter,
-      ),
+      )),
     ),
+    // Public routes have no principal here, so `group` answers "anonymous" and
+    // the limiter keys them by client IP.
     traced("rate_limit_check", rateLimiter as MiddlewareHandler),
     traced(
       "authorize",
-      authorize({
-        log: deps.log,
-        policy: [...ACCESS_POLICY, ...upstreamPolicy(config.upstreams)],
+      unlessPublic(
+        authorize({
+          log: deps.log,
+          policy: [...ACCESS_POLICY, ...upstreamPolicy(config.upstreams)],
+        }) as MiddlewareHandler,
+      ),
+    ),
+    unlessPublic(
+      idempotency({
+        redis: deps.redis,
+        ttlMs: config.idempotencyTtlMs,
+        maxBodyBytes: config.maxBodyBytes,
+        queue,
+        required: (c) => KEY_REQUIRED.has(`${c.req.method} ${c.req.path}`),
       }) as MiddlewareHandler,
     ),
-    idempotency({
-      redis: deps.redis,
-      ttlMs: config.idempotencyTtlMs,
-      maxBodyBytes: config.maxBodyBytes,
-      queue,
-      required: (c) => KEY_REQUIRED.has(`${c.req.method} ${c.req.path}`),
-    }) as MiddlewareHandler,
     forwardSpan(),
   ];
   return { chain, rateLimiter };

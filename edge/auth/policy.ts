@@ -49,7 +49,15 @@ export interface RouteGroup {
 /** The rule table. */
 export type Policy = readonly RouteGroup[];
 
-const CONTROL_PATHS = ["/v1/tasks", "/v1/tasks/*", "/v1/leads", "/v1/leads/*"] as const;
+const CONTROL_PATHS = [
+  "/v1/tasks",
+  "/v1/tasks/*",
+  "/v1/leads",
+  "/v1/leads/*",
+  "/v1/outreach/*",
+  "/v1/appointments",
+  "/v1/scrape-jobs",
+] as const;
 
 /**
  * The gateway's access policy. The seed's service-mesh rule ("control API:

@@ -1,7 +1,7 @@
 /**
  * HTTP-level request rules that come before any route: JSON-only request
- * bodies (415), body size (413), and 405 with `Allow` for a known path called
- * with the wrong method.
+ * bodies (415; a few paths are exempted for named media types), body size
+ * (413), and 405 with `Allow` for a known path called with the wrong method.
  *
  * @module
  */
@@ -10,21 +10,66 @@ import { bodyLimit } from "hono/body-limit";
 import { problem } from "../problem.ts";
 
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
+const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/;
+const PATH = /^(\/[A-Za-z0-9._~-]+)+$/;
 
-/** 415 unless a request with a body declares JSON. */
-export function requireJson(): MiddlewareHandler {
+/** A route that also accepts bodies of other media types than JSON. */
+export interface MediaTypeExemption {
+  /** Exact request path, e.g. `/v1/leads/import` (no patterns: exemptions stay explicit). */
+  path: string;
+  /** Lowercase media types (no parameters) accepted there besides JSON, e.g. `text/csv`. */
+  types: readonly string[];
+}
+
+/** Options of {@linkcode requireJson}. */
+export interface RequireJsonOptions {
+  /** Routes that accept more than JSON. @default [] */
+  allow?: readonly MediaTypeExemption[];
+}
+
+function exemptionTable(allow: readonly MediaTypeExemption[]): Map<string, ReadonlySet<string>> {
+  const problems: string[] = [];
+  const table = new Map<string, Set<string>>();
+  for (const { path, types } of allow) {
+    if (!PATH.test(path)) problems.push(`path ${JSON.stringify(path)} must be an exact /v1/… path`);
+    if (table.has(path)) problems.push(`path ${path} is listed twice`);
+    if (types.length === 0) problems.push(`path ${path} lists no media types`);
+    for (const type of types) {
+      if (!MEDIA_TYPE.test(type)) {
+        problems.push(`path ${path}: ${JSON.stringify(type)} is not a lowercase type/subtype`);
+      }
+    }
+    table.set(path, new Set(types));
+  }
+  if (problems.length > 0) {
+    throw new TypeError(`Invalid requireJson() exemptions: ${problems.join("; ")}`);
+  }
+  return table;
+}
+
+/**
+ * 415 unless a request with a body declares JSON, or a media type its path is
+ * exempted for (`allow`, checked here once).
+ */
+export function requireJson(options: RequireJsonOptions = {}): MiddlewareHandler {
+  const exempt = exemptionTable(options.allow ?? []);
   return async function requireJson(c, next) {
     if (BODY_METHODS.has(c.req.method)) {
       const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-      if (type !== "application/json" && !/^application\/[\w.+-]+\+json$/.test(type)) {
+      const extra = exempt.get(c.req.path);
+      if (
+        type !== "application/json" && !/^application\/[\w.+-]+\+json$/.test(type) &&
+        !extra?.has(type)
+      ) {
+        const accepted = ["application/json", ...(extra ?? [])];
         return problem(c, {
           code: "unsupported-media-type",
           status: 415,
           title: "Unsupported content type",
-          detail: `Send the body as application/json (got ${
+          detail: `Send the body as ${accepted.join(" or ")} (got ${
             type ? JSON.stringify(type) : "no Content-Type"
           })`,
-        }, { "Accept-Post": "application/json" });
+        }, { "Accept-Post": accepted.join(", ") });
       }
     }
     await next();

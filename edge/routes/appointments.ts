@@ -1,0 +1,218 @@
+/**
+ * Appointments: `POST /v1/appointments` queues a booking (a
+ * `book_appointment` task, run by workers/tasks/book_appointment.ts) and
+ * `GET /v1/appointments` lists booked meetings in a time range.
+ *
+ * A booking is refused before it is queued when it starts in the past (422
+ * `time-in-past`), names an unknown lead (404), or carries confirmation
+ * variables the `meeting_confirmation` email could not render (422). The
+ * one-per-lead-per-day rule is the worker's (a UNIQUE constraint): a second
+ * booking that day is queued and completes as `duplicate_prevented`.
+ *
+ * Idempotency: the queue key is derived from the payload, so the same booking
+ * request repeated within QUEUE_IDEMPOTENCY_WINDOW_MS returns the first task.
+ *
+ * @module
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Deps } from "../../shared/deps.ts";
+import { AppError } from "../../shared/errors.ts";
+import { renderTemplate } from "../../shared/email/templates.ts";
+import { getLead } from "../../shared/leads/repository.ts";
+import type { TaskQueue } from "../../shared/queue/queue.ts";
+import type { AppEnv } from "../app.ts";
+import { RequestValidationError, validationHook } from "../validation.ts";
+import { enqueueTask, queuedBody, queuedResponse } from "./queued.ts";
+import { problemResponses, ProblemSchema } from "./schemas.ts";
+
+const DAY_MS = 86_400_000;
+/** Default length of a listing from `from` when `to` is absent. */
+const DEFAULT_RANGE_MS = 30 * DAY_MS;
+/** Longest listing range. */
+const MAX_RANGE_MS = 366 * DAY_MS;
+const DEFAULT_LIMIT = 500;
+const MAX_LIMIT = 2000;
+
+// The same constraints as BookAppointmentPayload (shared/tasks/catalog.ts),
+// which the queue checks again at enqueue; declared here for their OpenAPI
+// metadata (see outreach.ts).
+const BookBody = z.object({
+  lead_id: z.uuid(),
+  starts_at: z.iso.datetime({ offset: true }).openapi({
+    description: "Start, ISO 8601 with offset; must be in the future",
+    example: "2026-03-03T14:00:00Z",
+  }),
+  duration_min: z.number().int().min(5).max(480).openapi({ example: 30 }),
+  attendee_email: z.email().max(254).openapi({ example: "owner@harbor.example" }),
+  confirmation: z.record(z.string(), z.union([z.string().max(2000), z.number()])).default({})
+    .openapi({
+      description:
+        "Variables of the meeting_confirmation email (sender_name, sender_title, time_zone, meeting_url, location, agenda); business_name, starts_at and duration_min are filled in",
+      example: { sender_name: "Maya", meeting_url: "https://meet.example/abc" },
+    }),
+}).strict().openapi("BookAppointmentRequest");
+
+const AppointmentSchema = z.object({
+  id: z.uuid(),
+  lead_id: z.uuid(),
+  lead_name: z.string(),
+  starts_at: z.string(),
+  duration_min: z.number().int(),
+  attendee_email: z.string(),
+  status: z.enum(["booked", "cancelled"]),
+  task_id: z.string().nullable().openapi({ description: "The book_appointment task" }),
+  created_at: z.string(),
+}).openapi("Appointment");
+
+const AppointmentListSchema = z.object({
+  data: z.array(AppointmentSchema),
+  has_more: z.boolean().openapi({
+    description: "true when more appointments start in the range than `limit`; narrow the range",
+  }),
+}).openapi("AppointmentList");
+
+const instant = z.iso.datetime({ offset: true });
+const ListQuery = z.object({
+  from: instant.optional().openapi({ description: "Inclusive start of the range; default now" }),
+  to: instant.optional().openapi({
+    description: "Exclusive end; default `from` + 30 days; at most 366 days after `from`",
+  }),
+  limit: z.coerce.number().int().min(1).max(MAX_LIMIT).optional().openapi({
+    description: `Most appointments returned (default ${DEFAULT_LIMIT}, max ${MAX_LIMIT})`,
+  }),
+});
+
+const OptionalKey = z.object({
+  "idempotency-key": z.string().min(1).max(255).optional().openapi({
+    description: "Optional: replays this response to a retry (Stripe semantics)",
+  }),
+});
+
+const problems = (status: number, description: string) => ({
+  [status]: { description, content: { "application/problem+json": { schema: ProblemSchema } } },
+});
+
+const bookRoute = createRoute({
+  method: "post",
+  path: "/v1/appointments",
+  tags: ["appointments"],
+  summary: "Queue a meeting booking with a lead (one per lead per UTC day)",
+  security: [{ bearer: [] }],
+  request: {
+    headers: OptionalKey,
+    body: { required: true, content: { "application/json": { schema: BookBody } } },
+  },
+  responses: {
+    ...queuedResponse("Queued as a `book_appointment` task"),
+    ...problemResponses(400, 401, 403, 409, 413, 415, 429, 503),
+    ...problems(404, "`lead-not-found`"),
+    ...problems(
+      422,
+      "`time-in-past`, `missing-template-variables` or `invalid-template-variables` (confirmation), or an Idempotency-Key reused with another request",
+    ),
+  },
+});
+
+const listRoute = createRoute({
+  method: "get",
+  path: "/v1/appointments",
+  tags: ["appointments"],
+  summary: "Appointments starting in [from, to), earliest first",
+  security: [{ bearer: [] }],
+  request: { query: ListQuery },
+  responses: {
+    200: {
+      description: "The appointments",
+      content: { "application/json": { schema: AppointmentListSchema } },
+    },
+    ...problemResponses(400, 401, 403, 429),
+  },
+});
+
+interface AppointmentRow {
+  id: string;
+  lead_id: string;
+  lead_name: string;
+  starts_at: Date;
+  duration_min: number;
+  attendee_email: string;
+  status: "booked" | "cancelled";
+  task_id: string | null;
+  created_at: Date;
+}
+
+/** Routes of `/v1/appointments`. */
+export function appointmentRoutes(
+  deps: Pick<Deps, "sql" | "now">,
+  queue: TaskQueue,
+): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.openapi(bookRoute, async (c) => {
+    const body = c.req.valid("json");
+    const now = deps.now();
+    if (Date.parse(body.starts_at) <= now) {
+      throw new AppError("time-in-past", 422, "The appointment would start in the past", {
+        details: {
+          detail: `starts_at ${body.starts_at} is not after ${new Date(now).toISOString()}`,
+          starts_at: body.starts_at,
+        },
+      });
+    }
+    const lead = await getLead(deps.sql, body.lead_id);
+    // The confirmation email the worker queues after booking, with the same
+    // merge (workers/tasks/book_appointment.ts): refuse now what it could not send.
+    renderTemplate("meeting_confirmation", {
+      sender_name: "Pleasant Cove",
+      ...body.confirmation,
+      business_name: lead.name,
+      starts_at: body.starts_at,
+      duration_min: body.duration_min,
+    }, { unsubscribeUrl: "https://unsubscribe.invalid/v1/unsubscribe?token=validation" });
+
+    const result = await enqueueTask(queue, {
+      type: "book_appointment",
+      payload: { ...body, lead_id: lead.id },
+    });
+    return c.json(queuedBody(c, result), 202);
+  });
+
+  app.openapi(listRoute, async (c) => {
+    const q = c.req.valid("query");
+    const from = q.from === undefined ? deps.now() : Date.parse(q.from);
+    const to = q.to === undefined ? from + DEFAULT_RANGE_MS : Date.parse(q.to);
+    if (from > to) {
+      throw new RequestValidationError([{
+        field: "query.to",
+        message: `must not be before from (${new Date(from).toISOString()})`,
+      }]);
+    }
+    if (to - from > MAX_RANGE_MS) {
+      throw new RequestValidationError([{
+        field: "query.to",
+        message: "must be at most 366 days after from",
+      }]);
+    }
+    const limit = q.limit ?? DEFAULT_LIMIT;
+    const { rows } = await deps.sql.query<AppointmentRow>(
+      `SELECT a.id, a.business_id AS lead_id, b.name AS lead_name, a.starts_at, a.duration_min,
+              a.attendee_email, a.status, a.task_id, a.created_at
+         FROM appointments a JOIN businesses b ON b.id = a.business_id
+        WHERE a.starts_at >= to_timestamp($1::float8 / 1000)
+          AND a.starts_at < to_timestamp($2::float8 / 1000)
+        ORDER BY a.starts_at, a.id
+        LIMIT $3`,
+      // Epoch ms, not ISO text: years beyond 9999 or before 1 AD print as text
+      // Postgres cannot read back.
+      [from, to, limit + 1],
+    );
+    const data = rows.slice(0, limit).map((r) => ({
+      ...r,
+      starts_at: new Date(r.starts_at).toISOString(),
+      created_at: new Date(r.created_at).toISOString(),
+    }));
+    return c.json({ data, has_more: rows.length > limit }, 200);
+  });
+
+  return app;
+}

@@ -1,0 +1,172 @@
+/**
+ * Outreach: `POST /v1/outreach/emails` queues one templated email to a lead
+ * (a `send_email` task, run by workers/tasks/send_email.ts).
+ *
+ * Everything the worker would refuse for good is refused here first, before
+ * anything is queued: an unknown lead (404), an unknown template or missing
+ * or invalid variables (422, found by rendering the template exactly as the
+ * worker will, with a stand-in unsubscribe link), and a lead without an
+ * address when no `to` is given (422).
+ *
+ * Idempotency: the task's queue key is the send ledger's once-per-day rule,
+ * see {@linkcode outreachEmailKey}; an `Idempotency-Key` header additionally
+ * replays the HTTP response (gateway middleware).
+ *
+ * @module
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Deps } from "../../shared/deps.ts";
+import { sha256Hex } from "../../shared/hash.ts";
+import { AppError } from "../../shared/errors.ts";
+import {
+  isTemplateName,
+  renderTemplate,
+  TEMPLATE_NAMES,
+  TEMPLATES,
+  UnknownTemplateError,
+} from "../../shared/email/templates.ts";
+import { getLead } from "../../shared/leads/repository.ts";
+import type { TaskQueue } from "../../shared/queue/queue.ts";
+import { SendEmailPayload } from "../../shared/tasks/catalog.ts";
+import type { AppEnv } from "../app.ts";
+import { validationHook } from "../validation.ts";
+import { enqueueTask, queuedBody, queuedResponse } from "./queued.ts";
+import { problemResponses, ProblemSchema } from "./schemas.ts";
+
+const templateDoc = TEMPLATE_NAMES.map((name) => {
+  const spec = TEMPLATES[name];
+  return `\`${name}\`: ${spec.description}; requires ${
+    Object.keys(spec.required).join(", ")
+  }; optional ${Object.keys(spec.optional).join(", ")}`;
+}).join(". ");
+
+// The same constraints as SendEmailPayload (shared/tasks/catalog.ts), which
+// the queue checks again at enqueue. Declared here rather than reusing the
+// catalog's field schemas: zod 4 adds `.openapi()` per instance, so schemas
+// built before @hono/zod-openapi loaded may lack it.
+const SendEmailBody = z.object({
+  lead_id: z.uuid(),
+  template: z.string().min(1).max(64).openapi({
+    description: `One of ${TEMPLATE_NAMES.join(", ")}. ${templateDoc}.`,
+    example: "intro",
+  }),
+  variables: z.record(z.string(), z.union([z.string().max(2000), z.number()])).default({})
+    .openapi({
+      description:
+        "Template variables (text or numbers). `business_name` and `city` default to the lead's name and city.",
+      example: { sender_name: "Maya from Pleasant Cove", booking_url: "https://cal.example/maya" },
+    }),
+  to: z.email().max(254).optional().openapi({
+    description: "Recipient; default: the lead's email",
+  }),
+}).strict().openapi("SendOutreachEmailRequest");
+
+const OptionalKey = z.object({
+  "idempotency-key": z.string().min(1).max(255).optional().openapi({
+    description: "Optional: replays this response to a retry (Stripe semantics)",
+  }),
+});
+
+const problems = (status: number, description: string) => ({
+  [status]: { description, content: { "application/problem+json": { schema: ProblemSchema } } },
+});
+
+const sendRoute = createRoute({
+  method: "post",
+  path: "/v1/outreach/emails",
+  tags: ["outreach"],
+  summary:
+    "Queue one templated email to a lead (at most one per recipient, template, lead and day)",
+  security: [{ bearer: [] }],
+  request: {
+    headers: OptionalKey,
+    body: { required: true, content: { "application/json": { schema: SendEmailBody } } },
+  },
+  responses: {
+    ...queuedResponse(
+      "Queued as a `send_email` task; the same email to the same lead on the same UTC day returns the first task",
+    ),
+    ...problemResponses(400, 401, 403, 409, 413, 415, 429, 503),
+    ...problems(404, "`lead-not-found`"),
+    ...problems(
+      422,
+      "`unknown-template`, `missing-template-variables`, `invalid-template-variables`, `lead-has-no-email`, or an Idempotency-Key reused with another request",
+    ),
+  },
+});
+
+/**
+ * Stand-in unsubscribe link for validation renders: the worker signs the real
+ * one per recipient; rendering only needs a well-formed http(s) URL.
+ */
+const VALIDATION_UNSUBSCRIBE_URL = "https://unsubscribe.invalid/v1/unsubscribe?token=validation";
+
+/**
+ * The queue key of an outreach email: the send ledger's once-per-day rule
+ * (recipient, template, lead, UTC day), so repeating a request that day
+ * returns the first task instead of queueing another. Variables are not part
+ * of it, as they are not part of the ledger's rule: the first request of the
+ * day wins. The queue remembers a key for QUEUE_IDEMPOTENCY_WINDOW_MS (1 h by
+ * default); a repeat after that queues a task that the worker's ledger
+ * answers with `already_sent` without sending. The address is hashed because
+ * keys are at most 200 printable ASCII characters.
+ */
+export async function outreachEmailKey(
+  email: { leadId: string; template: string; to: string; now: number },
+): Promise<string> {
+  const day = new Date(email.now).toISOString().slice(0, 10);
+  const to = (await sha256Hex(email.to.trim().toLowerCase())).slice(0, 32);
+  return `send_email:${email.leadId.toLowerCase()}:${email.template}:${to}:${day}`;
+}
+
+/** Routes of `/v1/outreach`. */
+export function outreachRoutes(
+  deps: Pick<Deps, "sql" | "now">,
+  queue: TaskQueue,
+): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.openapi(sendRoute, async (c) => {
+    const body = c.req.valid("json");
+    if (!isTemplateName(body.template)) throw new UnknownTemplateError(body.template);
+    const lead = await getLead(deps.sql, body.lead_id);
+    const to = (body.to ?? lead.email ?? "").trim();
+    if (!SendEmailPayload.shape.to.safeParse(to).success) {
+      throw new AppError("lead-has-no-email", 422, "No recipient address", {
+        details: {
+          detail: lead.email
+            ? `The lead's email ${JSON.stringify(lead.email)} is not a usable address; send "to"`
+            : `Lead ${lead.id} has no email address; send "to"`,
+          lead_id: lead.id,
+        },
+      });
+    }
+    // The worker merges the same defaults before rendering (workers/tasks/send_email.ts).
+    renderTemplate(body.template, {
+      business_name: lead.name,
+      ...(lead.city ? { city: lead.city } : {}),
+      ...body.variables,
+    }, { unsubscribeUrl: VALIDATION_UNSUBSCRIBE_URL });
+
+    const result = await enqueueTask(queue, {
+      type: "send_email",
+      payload: {
+        lead_id: lead.id,
+        template: body.template,
+        variables: body.variables,
+        ...(body.to === undefined ? {} : { to: body.to }),
+      },
+      options: {
+        idempotencyKey: await outreachEmailKey({
+          leadId: lead.id,
+          template: body.template,
+          to,
+          now: deps.now(),
+        }),
+      },
+    });
+    return c.json(queuedBody(c, result), 202);
+  });
+
+  return app;
+}

@@ -1,0 +1,132 @@
+/**
+ * Unsubscribe: the link in every outreach email (`GET /v1/unsubscribe?token=`)
+ * and its RFC 8058 one-click form (`POST` with `List-Unsubscribe=One-Click`,
+ * sent by the recipient's mail provider). Both are PUBLIC (see
+ * `PUBLIC_ROUTES` in edge/gateway.ts): the signed token is the credential
+ * (shared/email/unsubscribe.ts), and the effect, adding the address to
+ * `email_suppressions`, is idempotent, so repeats and prefetches are harmless.
+ * send_email skips suppressed addresses.
+ *
+ * @module
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { Deps } from "../../shared/deps.ts";
+import { escapeHtml } from "../../shared/email/templates.ts";
+import { verifyUnsubscribeToken } from "../../shared/email/unsubscribe.ts";
+import type { AppEnv } from "../app.ts";
+import { validationHook } from "../validation.ts";
+import { ProblemSchema } from "./schemas.ts";
+
+const TokenQuery = z.object({
+  token: z.string().min(1).max(1024).openapi({
+    description: "The signed token from the email's unsubscribe link",
+  }),
+});
+
+const OneClickBody = z.object({
+  "List-Unsubscribe": z.literal("One-Click").openapi({
+    description: "RFC 8058: exactly `One-Click`",
+  }),
+}).openapi("OneClickUnsubscribe");
+
+const html = {
+  "text/html": { schema: z.string().openapi({ example: "<!doctype html>…" }) },
+};
+
+const errors = {
+  400: {
+    description: "`invalid-unsubscribe-token` (malformed or tampered), or `invalid-request`",
+    content: { "application/problem+json": { schema: ProblemSchema } },
+  },
+  415: {
+    description: "Unsupported content type",
+    content: { "application/problem+json": { schema: ProblemSchema } },
+  },
+  429: {
+    description: "Rate limit exceeded (per client address)",
+    content: { "application/problem+json": { schema: ProblemSchema } },
+  },
+};
+
+const linkRoute = createRoute({
+  method: "get",
+  path: "/v1/unsubscribe",
+  tags: ["outreach"],
+  summary: "Unsubscribe the address a token was signed for (the link in every email); no login",
+  security: [],
+  request: { query: TokenQuery },
+  responses: {
+    200: { description: "A page confirming the unsubscription", content: html },
+    ...errors,
+  },
+});
+
+const oneClickRoute = createRoute({
+  method: "post",
+  path: "/v1/unsubscribe",
+  tags: ["outreach"],
+  summary: "RFC 8058 one-click unsubscribe (sent by mail providers); no login",
+  security: [],
+  request: {
+    query: TokenQuery,
+    body: {
+      required: true,
+      content: {
+        "application/x-www-form-urlencoded": { schema: OneClickBody },
+        "multipart/form-data": { schema: OneClickBody },
+      },
+    },
+  },
+  responses: {
+    200: { description: "Unsubscribed (the same page as the link)", content: html },
+    ...errors,
+  },
+});
+
+/** The confirmation page; `address` is escaped. */
+export function unsubscribedPage(address: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><meta name="robots" content="noindex"><title>Unsubscribed</title></head>
+<body style="margin:0;padding:48px 24px;font-family:Helvetica,Arial,sans-serif;color:#1f2933;line-height:1.5">
+<main style="max-width:480px;margin:0 auto">
+<h1 style="font-size:22px">You are unsubscribed</h1>
+<p>Pleasant Cove will not email <strong>${escapeHtml(address)}</strong> again.</p>
+<p style="color:#6b7280;font-size:14px">Unsubscribed by mistake? Reply to any of our emails and we will add you back.</p>
+</main>
+</body>
+</html>
+`;
+}
+
+/** Routes of `/v1/unsubscribe`. */
+export function unsubscribeRoutes(deps: Pick<Deps, "sql" | "config">): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const secret = deps.config.email.unsubscribeSecret;
+
+  async function unsubscribe(c: Context<AppEnv>, token: string) {
+    // Throws 400 invalid-unsubscribe-token before anything is written.
+    const address = verifyUnsubscribeToken(token, secret);
+    await deps.sql.query(
+      `INSERT INTO email_suppressions (address, reason) VALUES ($1, 'unsubscribed')
+       ON CONFLICT DO NOTHING`,
+      [address],
+    );
+    c.get("log")?.info("address unsubscribed", { method: c.req.method });
+    // The URL carries a credential: keep it out of caches and Referer headers.
+    c.header("Cache-Control", "no-store");
+    c.header("Referrer-Policy", "no-referrer");
+    return unsubscribedPage(address);
+  }
+
+  app.openapi(linkRoute, async (c) => {
+    return c.html(await unsubscribe(c, c.req.valid("query").token), 200);
+  });
+
+  app.openapi(oneClickRoute, async (c) => {
+    return c.html(await unsubscribe(c, c.req.valid("query").token), 200);
+  });
+
+  return app;
+}
