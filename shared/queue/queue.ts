@@ -115,7 +115,8 @@ function problemsFromZod(issues: { path: PropertyKey[]; message: string }[]): Fi
 
 async function prepare(ctx: QueueContext, item: EnqueueItem) {
   const { type, options = {} } = item;
-  const def = ctx.catalog[type];
+  // Own properties only: "toString" and friends are not task types.
+  const def = Object.hasOwn(ctx.catalog, type) ? ctx.catalog[type] : undefined;
   if (!def) throw new UnknownTaskTypeError(type, Object.keys(ctx.catalog));
   const optionProblems: FieldProblem[] = [];
   const checkInt = (name: keyof EnqueueOptions, v: unknown, min: number) => {
