@@ -149,6 +149,12 @@ export class Runner {
   /** Report-and-claim round trips in flight, and the slots their claims asked for. */
   readonly #exchanges = new Set<Promise<void>>();
   #reserved = 0;
+  /**
+   * Handlers that timed out or were aborted but have not returned yet: their
+   * outcome is reported, but they still hold resources (connections, locks),
+   * so they keep their slot until they settle.
+   */
+  #lingering = 0;
   #scheduled = false;
   /** Whether every wake-up since the last exchange came from the safety-net poll. */
   #pollOnly = false;
@@ -213,10 +219,16 @@ export class Runner {
    */
   #pausedTypes(): string[] {
     const registry = this.#o.breakers;
-    if (!registry) return [];
     const out: string[] = [];
     for (const [type, def] of Object.entries(this.#o.queue.ctx.catalog)) {
-      if (!def.breaker) continue;
+      // Types this worker has no handler for (an older worker in a rolling
+      // deploy, a specialised worker) stay queued for a worker that has one,
+      // instead of being claimed and dead-lettered here.
+      if (!Object.hasOwn(this.#o.handlers, type)) {
+        out.push(type);
+        continue;
+      }
+      if (!def.breaker || !registry) continue;
       try {
         const state = registry.get(def.breaker).state;
         if (state === "open" || state === "forced_open") out.push(type);
@@ -287,7 +299,9 @@ export class Runner {
       this.#again = true;
       return;
     }
-    const free = this.#stopping ? 0 : this.#o.concurrency - this.#running.size - this.#reserved;
+    const free = this.#stopping
+      ? 0
+      : this.#o.concurrency - this.#running.size - this.#reserved - this.#lingering;
     const batch = this.#outcomes;
     if (batch.length === 0 && free <= 0) {
       // Slots held for a claim in flight: that claim may have run before the
@@ -459,10 +473,11 @@ export class Runner {
           return log();
         },
       };
-      const result = await Promise.race([
-        Promise.resolve().then(() => handler(payload, ctx)),
-        aborted,
-      ]);
+      const running = Promise.resolve().then(() => handler(payload, ctx));
+      const result = await Promise.race([running, aborted]).catch((err) => {
+        if (controller.signal.aborted) this.#linger(task, running);
+        throw err;
+      });
       let resultJson: string;
       try {
         resultJson = result === undefined ? "null" : canonicalJson(result);
@@ -507,6 +522,21 @@ export class Runner {
     this.#wake();
   }
 
+  /** Keeps a slot for an aborted handler until it really returns. */
+  #linger(task: ClaimedTask, running: Promise<unknown>): void {
+    this.#lingering++;
+    const started = this.#o.deps.now();
+    running.catch(() => {}).finally(() => {
+      this.#lingering--;
+      this.#log.warn("aborted handler returned", {
+        task_id: task.id,
+        task_type: task.type,
+        lingered_ms: this.#o.deps.now() - started,
+      });
+      this.#wake();
+    });
+  }
+
   async #renewLeases(): Promise<void> {
     const held = [...this.#running.values()].filter((r) => !r.abandoned);
     if (held.length === 0) return;
@@ -519,6 +549,10 @@ export class Runner {
       codes.forEach((code, i) => {
         if (code === 1) return;
         const r = held[i]!;
+        // Finished meanwhile (its ack may have reached Redis before this
+        // renewal, which then finds no lease) or replaced by a new claim of
+        // the same id: nothing was lost.
+        if (this.#running.get(r.task.id) !== r) return;
         r.abandoned = true;
         r.controller.abort(Object.assign(new Error("Lease lost"), { name: "LeaseLostError" }));
         this.#running.delete(r.task.id);

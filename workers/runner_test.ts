@@ -193,6 +193,48 @@ Deno.test({
       assert.equal(info!.result, "second worker");
     });
 
+    await t.step("types without a handler here stay queued for a worker that has one", async () => {
+      const q = testQueue(deps.redis);
+      const echoOnly = runner(deps, q, { echo: () => "echo" });
+      echoOnly.start();
+      const [loose, echo] = await q.enqueueMany([
+        { type: "loose", payload: { data: 1 } },
+        { type: "echo", payload: { n: 1 } },
+      ]);
+      await until(q, [echo!.id], (x) => x.status === "succeeded");
+      await sleep(250); // a poll or two
+      const waiting = await q.getTask(loose!.id);
+      assert.deepEqual([waiting?.status, waiting?.attempts], ["pending", 0]);
+      await echoOnly.stop();
+      const looseWorker = runner(deps, q, { loose: () => "handled" });
+      looseWorker.start();
+      const [done] = await until(q, [loose!.id], (x) => x.status === "succeeded");
+      await looseWorker.stop();
+      assert.equal(done!.result, "handled");
+    });
+
+    await t.step("a timed-out handler keeps its slot until it really returns", async () => {
+      const q = testQueue(deps.redis);
+      const events: string[] = [];
+      // `slow` times out after 200 ms; this handler ignores its signal for 600 ms.
+      const r = runner(deps, q, {
+        slow: async (p: { ms: number }) => {
+          events.push("slow:start");
+          await sleep(p.ms);
+          events.push("slow:end");
+        },
+        echo: () => void events.push("echo:start"),
+      }, { concurrency: 1 });
+      r.start();
+      const [slow] = await q.enqueueMany([{ type: "slow", payload: { ms: 600 } }]);
+      await until(q, [slow!.id], (x) => x.status === "dead");
+      const [echo] = await q.enqueueMany([{ type: "echo", payload: { n: 2 } }]);
+      await until(q, [echo!.id], (x) => x.status === "succeeded");
+      await r.stop();
+      // With concurrency 1 the echo could not start while the timed-out handler still ran.
+      assert.deepEqual(events, ["slow:start", "slow:end", "echo:start"]);
+    });
+
     await t.step("a handler with no catalog entry is refused at construction", () => {
       const q = testQueue(deps.redis);
       assert.throws(
