@@ -66,6 +66,12 @@ export interface TaskContext {
   taskId: string;
   attempt: number;
   leaseToken: string;
+  /**
+   * When the task was enqueued (epoch ms; kept across retries and DLQ
+   * replays). Effects keyed by day use it, so a retry after midnight is still
+   * the same effect. Absent in hand-built contexts.
+   */
+  enqueuedAt?: number;
   /** Aborts at the task's timeout, when the lease is lost, and at shutdown. */
   signal: AbortSignal;
   log: Logger;
@@ -468,6 +474,7 @@ export class Runner {
         taskId: task.id,
         attempt: task.attempt,
         leaseToken: task.leaseToken,
+        enqueuedAt: task.createdAt,
         signal: controller.signal,
         get log() {
           return log();

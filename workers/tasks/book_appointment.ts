@@ -1,7 +1,8 @@
 /**
  * `book_appointment`: books one meeting with a lead. At most one appointment
- * per lead per UTC calendar day (the seed's rule), enforced race-free by the
- * UNIQUE (business_id, day) constraint with `ON CONFLICT DO NOTHING`:
+ * BOOKED appointment per lead per UTC calendar day (the seed's rule), enforced
+ * race-free by a unique index on (business_id, day) WHERE status = 'booked'
+ * with `ON CONFLICT DO NOTHING` (a cancelled one does not block rebooking):
  *
  * - a booking for a lead that already has one that day (from another
  *   request) → `{"status":"duplicate_prevented","existing_appointment":…}`;
@@ -75,14 +76,15 @@ export function bookAppointmentHandler(s: BookAppointmentServices) {
       const inserted = await client.query(
         `INSERT INTO appointments (business_id, starts_at, duration_min, attendee_email, day, task_id)
          VALUES ($1, $2::timestamptz, $3, lower($4), ($2::timestamptz AT TIME ZONE 'UTC')::date, $5)
-         ON CONFLICT (business_id, day) DO NOTHING
+         ON CONFLICT (business_id, day) WHERE status = 'booked' DO NOTHING
          RETURNING ${COLUMNS}`,
         [lead.id, p.starts_at, p.duration_min, p.attendee_email, ctx.taskId],
       );
       if (inserted.rows.length === 0) {
         const { rows } = await client.query(
           `SELECT ${COLUMNS} FROM appointments
-            WHERE business_id = $1 AND day = ($2::timestamptz AT TIME ZONE 'UTC')::date`,
+            WHERE business_id = $1 AND day = ($2::timestamptz AT TIME ZONE 'UTC')::date
+              AND status = 'booked'`,
           [lead.id, p.starts_at],
         );
         const existing = toJson(rows[0]!);

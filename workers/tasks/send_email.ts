@@ -1,24 +1,34 @@
 /**
  * `send_email`: one templated email to a lead, sent at most once per
- * (recipient, template, lead, UTC day) — the seed's once-per-day rule — even
- * though the queue delivers at least once.
+ * (recipient, template, lead, UTC day of the enqueue) — the seed's
+ * once-per-day rule — even though the queue delivers at least once.
  *
- * The effect is made idempotent by the database, not by check-then-act: in
- * ONE transaction the ledger row is inserted first (`email_messages`, UNIQUE
- * on the rule's four columns), then the provider is called, then the row is
- * marked sent, the lead moved to `contacted` and an `email_sent` event
- * written, then COMMIT. A second run of the same send — concurrent, after a
- * crash, or a DLQ replay — blocks on the first one's uncommitted row and then
- * finds it `sent` (→ `already_sent`), or, if the first rolled back, sends
- * again with the SAME Message-ID (the ledger id is derived from the rule's
- * key), which the file provider (same file name) and HTTP APIs
- * (`Idempotency-Key`) deduplicate.
+ * The effect is made idempotent by the database, not by check-then-act
+ * (shared/leads/email_ledger.ts):
  *
- * The one window that cannot be closed is SMTP's: the server accepted the
- * message, then this process died before COMMIT. The retry sends a second
- * copy with the same Message-ID (receivers that dedupe by Message-ID drop
- * it). The window is kept to one round trip: nothing but the UPDATE/COMMIT
- * runs between the provider's acceptance and the commit.
+ * 1. CLAIM: one statement inserts the ledger row (UNIQUE on the rule's four
+ *    columns) as `sending` with a claim token and expiry, or takes over a row
+ *    that is neither sent nor claimed by a live sender. A row already `sent`
+ *    → `{"status":"already_sent","skipped":true}`; a row a live sender holds
+ *    → a retryable error (the next attempt finds it sent). The row exists
+ *    BEFORE the provider is called.
+ * 2. SEND with the row's Message-ID (derived from the ledger key, so every
+ *    attempt carries the same one; the Date header is the enqueue time, so
+ *    retries compose the same message). The file provider (same file name)
+ *    and HTTP APIs (`Idempotency-Key`) deduplicate a repeated send.
+ * 3. RECORD: one statement marks the row sent — only while the claim is held
+ *    — moves the lead to `contacted`, stamps `last_contacted` and writes the
+ *    lead events.
+ *
+ * No transaction or pooled connection is held during the provider call. The
+ * one window that cannot be closed is SMTP's: the server accepted the message
+ * and this process died before step 3. The task's redelivery takes the claim
+ * over once it expires and sends a second copy with the same Message-ID
+ * (receivers that dedupe by Message-ID drop it). The window is one statement.
+ *
+ * Suppression is checked in the same statement that loads the lead; an
+ * unsubscribe that commits between that check and the provider call (a few
+ * milliseconds) is not honoured for this one message.
  *
  * @module
  */
@@ -33,9 +43,7 @@ import {
 import type { EmailProvider, SendResult } from "../../shared/email/provider.ts";
 import { renderTemplate } from "../../shared/email/templates.ts";
 import { signUnsubscribeToken, unsubscribeUrl } from "../../shared/email/unsubscribe.ts";
-import { recordLeadEvent } from "../../shared/leads/events.ts";
-import { transitionLead } from "../../shared/leads/repository.ts";
-import { withTransaction } from "../../shared/leads/transaction.ts";
+import { claimSend, recordDelivered } from "../../shared/leads/email_ledger.ts";
 import { isPermanent, PermanentTaskError } from "../../shared/queue/errors.ts";
 import type { SendEmailPayload } from "../../shared/tasks/catalog.ts";
 import type { TaskContext } from "../runner.ts";
@@ -51,6 +59,8 @@ export interface SendEmailServices {
   unsubscribeSecret: string;
   /** Public base URL of the edge (unsubscribe links point at `<base>/v1/unsubscribe`). */
   publicBaseUrl: string;
+  /** How long a claim keeps concurrent senders off one ledger row. @default 30_000 */
+  claimMs?: number;
 }
 
 /** The task result. */
@@ -73,6 +83,7 @@ interface LeadRow {
   name: string;
   email: string | null;
   city: string | null;
+  suppressed: boolean;
 }
 
 interface AppointmentRow {
@@ -91,24 +102,21 @@ export function sendEmailHandler(s: SendEmailServices) {
   ): Promise<SendEmailResult> {
     const sql = ctx.deps.sql;
     const { rows: leads } = await sql.query<LeadRow>(
-      "SELECT id, name, email, city FROM businesses WHERE id = $1",
-      [p.lead_id],
+      `SELECT b.id, b.name, b.email, b.city,
+              EXISTS (SELECT 1 FROM email_suppressions s
+                       WHERE s.address = lower(btrim(coalesce($2::text, b.email, '')))) AS suppressed
+         FROM businesses b WHERE b.id = $1`,
+      [p.lead_id, p.to ?? null],
     );
     const lead = leads[0];
     if (!lead) throw new PermanentTaskError(`Lead ${p.lead_id} does not exist`);
     const to = (p.to ?? lead.email ?? "").trim().toLowerCase();
     if (!to) throw new PermanentTaskError(`Lead ${p.lead_id} has no email address`);
+    if (lead.suppressed) return { status: "suppressed", to };
 
-    const { rowCount: suppressed } = await sql.query(
-      "SELECT 1 FROM email_suppressions WHERE address = $1",
-      [to],
-    );
-    if (suppressed) return { status: "suppressed", to };
-
-    const now = new Date(ctx.deps.now());
-    const day = now.toISOString().slice(0, 10);
+    const enqueued = new Date(ctx.enqueuedAt ?? ctx.deps.now());
+    const day = enqueued.toISOString().slice(0, 10);
     const ledgerId = ledgerIdFor(to, p.template, lead.id, day);
-    const messageId = messageIdFor(ledgerId, s.messageIdDomain);
     const link = unsubscribeUrl(
       `${s.publicBaseUrl}/v1`,
       signUnsubscribeToken(to, s.unsubscribeSecret),
@@ -127,75 +135,55 @@ export function sendEmailHandler(s: SendEmailServices) {
     const attachments = p.appointment_id ? [await invite(sql, p.appointment_id, s.from, to)] : [];
     const source = `worker:send_email:${ctx.taskId}`;
 
-    return await withTransaction(sql, async (client) => {
-      const inserted = await client.query(
-        `INSERT INTO email_messages
-           (id, business_id, to_address, template, send_day, subject, provider, message_id, task_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (to_address, template, business_id, send_day) DO NOTHING`,
-        [
-          ledgerId,
-          lead.id,
-          to,
-          p.template,
-          day,
-          rendered.subject,
-          s.provider.name,
-          messageId,
-          ctx.taskId,
-        ],
-      );
-      if (inserted.rowCount === 0) {
-        // Waited for (or found) the row of an earlier run; lock it for the decision.
-        const { rows } = await client.query<{ status: string; message_id: string }>(
-          `SELECT status, message_id FROM email_messages
-            WHERE to_address = $1 AND template = $2 AND business_id = $3 AND send_day = $4
-            FOR UPDATE`,
-          [to, p.template, lead.id, day],
-        );
-        if (rows[0]?.status === "sent") {
-          return { status: "already_sent", skipped: true, message_id: rows[0].message_id };
-        }
-      }
-      const msg: OutgoingEmail = {
-        messageId,
-        from: s.from,
-        to,
-        subject: rendered.subject,
-        text: rendered.text,
-        html: rendered.html,
-        headers: unsubscribeHeaders(link),
-        date: now,
-        ...(attachments.length ? { attachments } : {}),
-      };
-      const result = await deliver(s, msg, ctx.signal);
-      await client.query(
-        `UPDATE email_messages
-            SET status = 'sent', sent_at = now(), provider_response = $2, attempts = attempts + 1
-          WHERE id = $1`,
-        [ledgerId, result.response.slice(0, 2000)],
-      );
-      await transitionLead(client, lead.id, "contacted", source, {
-        ifReached: "noop",
-        data: { message_id: messageId },
-      });
-      await client.query(
-        "UPDATE businesses SET last_contacted = now() WHERE id = $1",
-        [lead.id],
-      );
-      await recordLeadEvent(client, {
-        lead_id: lead.id,
-        event_type: "email_sent",
-        event_data: { template: p.template, message_id: messageId, to },
-        source,
-      });
-      return {
-        status: "sent",
-        message_id: messageId,
-        provider: s.provider.name,
-        response: result.response,
-      };
+    const claim = await claimSend(sql, {
+      ledgerId,
+      leadId: lead.id,
+      to,
+      template: p.template,
+      day,
+      subject: rendered.subject,
+      provider: s.provider.name,
+      messageId: messageIdFor(ledgerId, s.messageIdDomain),
+      taskId: ctx.taskId,
+      claimMs: s.claimMs ?? 30_000,
     });
+    if (claim.kind === "sent") {
+      return { status: "already_sent", skipped: true, message_id: claim.messageId };
+    }
+    if (claim.kind === "busy") {
+      throw new Error(
+        `Another sender holds ${claim.messageId} until ${claim.claimedUntil.toISOString()}; retrying`,
+      );
+    }
+    const msg: OutgoingEmail = {
+      messageId: claim.messageId,
+      from: s.from,
+      to,
+      subject: rendered.subject,
+      text: rendered.text,
+      html: rendered.html,
+      headers: unsubscribeHeaders(link),
+      date: enqueued,
+      ...(attachments.length ? { attachments } : {}),
+    };
+    const result = await deliver(s, msg, ctx.signal);
+    const recorded = await recordDelivered(sql, {
+      ledgerId,
+      token: claim.token,
+      response: result.response,
+      source,
+      event: { template: p.template, message_id: claim.messageId, to },
+    });
+    if (!recorded) {
+      // Our claim expired mid-send and another sender took the row over; it records the send.
+      ctx.log.warn("send claim lost before it was recorded", { message_id: claim.messageId });
+    }
+    return {
+      status: "sent",
+      message_id: claim.messageId,
+      provider: s.provider.name,
+      response: result.response,
+    };
   };
 }
 

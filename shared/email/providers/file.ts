@@ -42,6 +42,14 @@ export function emlFileName(messageId: string): string {
 /** A provider that writes `<dir>/<ledger id>.eml`. */
 export function createFileProvider(options: FileProviderOptions): EmailProvider {
   const dir = options.dir.replace(/\/+$/, "") || "/";
+  // Created once, not per message (retried after a failure).
+  let dirReady: Promise<void> | null = null;
+  const ensureDir = () =>
+    dirReady ??= Deno.mkdir(dir, { recursive: true }).catch((err) => {
+      dirReady = null;
+      throw err;
+    });
+  const syncDir = directorySyncer(dir);
   return {
     name: "file",
     async send(msg: OutgoingEmail, opts: SendOptions): Promise<SendResult> {
@@ -51,7 +59,7 @@ export function createFileProvider(options: FileProviderOptions): EmailProvider 
       const path = `${dir}/${name}`;
       const tmp = `${dir}/.${name}.${crypto.randomUUID()}.tmp`;
       try {
-        await Deno.mkdir(dir, { recursive: true });
+        await ensureDir();
         // fsync before rename: after a crash the name points at the whole file or at nothing.
         const file = await Deno.open(tmp, { write: true, createNew: true });
         try {
@@ -61,6 +69,9 @@ export function createFileProvider(options: FileProviderOptions): EmailProvider 
           file.close();
         }
         await Deno.rename(tmp, path);
+        // The rename is durable only once the directory is synced; the ledger
+        // says "sent" after this returns.
+        await syncDir();
       } catch (err) {
         await Deno.remove(tmp).catch(() => {});
         throw new EmailTransientError(`Cannot write ${path}: ${(err as Error).message}`, {
@@ -70,5 +81,37 @@ export function createFileProvider(options: FileProviderOptions): EmailProvider 
       }
       return { providerMessageId: name, response: `written ${path}` };
     },
+  };
+}
+
+/**
+ * fsyncs `dir`, coalescing concurrent callers: a sync that STARTED after a
+ * caller's rename covers it, so callers arriving while one runs share the
+ * next one (group commit) instead of each paying a sync.
+ */
+function directorySyncer(dir: string): () => Promise<void> {
+  let next: Promise<void> | null = null;
+  let running: Promise<void> | null = null;
+  const syncOnce = async () => {
+    const handle = await Deno.open(dir, { read: true });
+    try {
+      await handle.syncData();
+    } finally {
+      handle.close();
+    }
+  };
+  return () => {
+    next ??= (async () => {
+      await running?.catch(() => {});
+      next = null; // later callers renamed after this sync starts: they wait for another
+      const current = syncOnce();
+      running = current;
+      try {
+        await current;
+      } finally {
+        if (running === current) running = null;
+      }
+    })();
+    return next;
   };
 }
