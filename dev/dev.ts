@@ -1,7 +1,8 @@
 /**
- * `deno task dev`: local stack (or the configured services) → migrations →
- * edge + worker, in one log stream. Prints the URLs and a curl example.
- * Ctrl-C (or SIGTERM) stops everything it started.
+ * `deno task dev [--seed[=N]]`: local stack (or the configured services) →
+ * migrations → (with `--seed`, the demo data set of `deno task seed`, seed N,
+ * default 1) → edge + worker, in one log stream. Prints the URLs and a curl
+ * example. Ctrl-C (or SIGTERM) stops everything it started.
  *
  * @module
  */
@@ -12,6 +13,8 @@ import { forEachLine } from "./lines.ts";
 import { settingsToEnv, type Stack, startStack } from "./stack.ts";
 import { migrateStack } from "./migrate_stack.ts";
 import { mintDevToken } from "./token.ts";
+import { poolFor } from "../shared/db/pool.ts";
+import { seedDatabase } from "./seed.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -32,7 +35,27 @@ function pipeLines(
   });
 }
 
+/** `--seed` / `--seed=N` → the seed number; null without the flag. */
+export function seedFlag(args: readonly string[]): number | null {
+  for (const a of args) {
+    if (a === "--seed") return 1;
+    const m = /^--seed=(\d{1,10})$/.exec(a);
+    if (m) return Number(m[1]);
+    throw new TypeError(
+      `Unknown argument ${JSON.stringify(a)} (usage: deno task dev [--seed[=N]])`,
+    );
+  }
+  return null;
+}
+
 async function main(): Promise<number> {
+  let seed: number | null;
+  try {
+    seed = seedFlag(Deno.args);
+  } catch (err) {
+    console.error((err as Error).message);
+    return 2;
+  }
   const env = readEnvironment();
   let stack: Stack;
   try {
@@ -68,6 +91,17 @@ async function main(): Promise<number> {
   try {
     const applied = await migrateStack(stack.settings);
     say(`migrations applied: ${applied.length === 0 ? "none pending" : applied.join(", ")}`);
+    if (seed !== null) {
+      const pool = poolFor(stack.settings.database, { max: 2 });
+      try {
+        const day = new Date();
+        day.setUTCHours(0, 0, 0, 0);
+        const summary = await seedDatabase(pool, { seed, leads: 5000, now: day.getTime() });
+        say(`demo data seeded: ${JSON.stringify(summary.inserted)}`);
+      } finally {
+        await pool.end();
+      }
+    }
   } catch (err) {
     console.error(err instanceof Error ? err.message : String(err));
     return await shutdown(1);

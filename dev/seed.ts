@@ -371,8 +371,8 @@ export async function runSeedCli(
     throw new SeedUsageError(
       "Cannot seed: DATABASE_URL is not set; point it (with NEON_WS_PROXY, " +
         "NEON_USE_SECURE_WEBSOCKET=false and NEON_PIPELINE_CONNECT=false for a local Postgres " +
-        "behind dev/neon_proxy.ts) at a database migrated by `deno task migrate`; " +
-        "`deno task dev` keeps its throwaway database to itself",
+        "behind dev/neon_proxy.ts) at a database migrated by `deno task migrate`, " +
+        "or start the local stack with demo data: `deno task dev --seed`",
     );
   }
   const filled = { ...env };
