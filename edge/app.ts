@@ -83,11 +83,24 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   app.route("/", healthRoutes(deps));
   mountDocs(app);
 
+  // Last good answers of breaker-guarded reads, shared by every route that degrades.
+  const degradedCache = createResponseCache({
+    redis: deps.redis,
+    ttlMs: deps.config.degradedCacheTtlMs,
+    log: deps.log,
+    now: deps.now,
+  });
   const gateway = buildGateway(deps, queue);
   app.use("/v1/*", ...gateway.chain);
   app.route("/", meRoutes());
   app.route("/", taskRoutes(queue));
-  app.route("/", leadRoutes(deps));
+  app.route(
+    "/",
+    leadRoutes(
+      deps,
+      options.breakers ? { breakers: options.breakers, queue, cache: degradedCache } : {},
+    ),
+  );
   app.route("/", scrapeJobRoutes(queue));
   app.route("/", outreachRoutes(deps, queue));
   app.route("/", appointmentRoutes(deps, queue));
@@ -104,12 +117,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
         upstreams: deps.config.upstreams,
         breakers: options.breakers,
         queue,
-        cache: createResponseCache({
-          redis: deps.redis,
-          ttlMs: deps.config.degradedCacheTtlMs,
-          log: deps.log,
-          now: deps.now,
-        }),
+        cache: degradedCache,
         now: deps.now,
       }),
     );

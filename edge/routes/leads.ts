@@ -6,10 +6,38 @@
  * Lead JSON uses the column names of `businesses`; timestamps are ISO 8601.
  * Events are recorded with source `api:<principal>`.
  *
+ * With a breaker registry every query goes through the `database` breaker:
+ *
+ * - reads keep their last good answer (`guardedRead`): while the breaker
+ *   refuses, that answer marked degraded, or 503 `downstream-unavailable`
+ *   with `Retry-After`. Answers do not depend on the caller, so the cache
+ *   identity is the path and the validated query;
+ * - writes the breaker refuses are queued (`queuedWrite`: 202) as
+ *   `apply_lead_write` tasks, applied by a worker once it closes
+ *   (workers/tasks/lead_write.ts); one task per Idempotency-Key (scoped by
+ *   principal), else per request id and body;
+ * - a failing query (connection, timeout, server error) is 503
+ *   `dependency-unavailable` with `Retry-After`, not a 500. Refusals of the
+ *   domain (validation, 404, 409 `lead-exists` / `illegal-transition`) pass
+ *   through unchanged and count as successes: the database answered.
+ *
+ * Writes get no call timeout (only a probe is capped at the breaker's lease):
+ * a transaction left running could still commit after a 503, and the
+ * client's retry would apply it twice. Reads use the policy's `timeout_ms`.
+ * A read's 404 counts as a success only through the policy's
+ * `exclude_client_errors` (the `database` default): guardedRead classifies
+ * what the read throws.
+ *
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { Breaker } from "../../shared/breakers/breaker.ts";
+import { BreakerOpenError } from "../../shared/breakers/errors.ts";
+import type { BreakerRegistry } from "../../shared/breakers/registry.ts";
 import type { Deps } from "../../shared/deps.ts";
+import { sha256Hex } from "../../shared/hash.ts";
+import { decodeCursor } from "../../shared/leads/cursor.ts";
 import { InvalidCursorError } from "../../shared/leads/errors.ts";
 import type { LeadEvent } from "../../shared/leads/events.ts";
 import type { Lead, LeadPatch } from "../../shared/leads/lead.ts";
@@ -21,7 +49,13 @@ import {
   updateLead,
 } from "../../shared/leads/repository.ts";
 import { OUTREACH_STATUSES, type OutreachStatus } from "../../shared/leads/status.ts";
+import { canonicalJson } from "../../shared/queue/canonical_json.ts";
+import type { TaskQueue } from "../../shared/queue/queue.ts";
+import type { ApplyLeadWritePayload } from "../../shared/tasks/catalog.ts";
 import type { AppEnv } from "../app.ts";
+import { guardedRead, queuedWrite } from "../degraded/fallbacks.ts";
+import type { ResponseCache } from "../degraded/response_cache.ts";
+import { problem } from "../problem.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";
 import { problemResponses, ProblemSchema } from "./schemas.ts";
 
@@ -69,6 +103,35 @@ const LeadPageSchema = z.object({
   data: z.array(LeadSchema),
   next_cursor: z.string().nullable().openapi({ description: "null on the last page" }),
 }).openapi("LeadPage");
+
+/** A read's last good answer while the database breaker refuses calls. */
+function degradedSchema<T extends z.ZodType>(data: T, name: string) {
+  return z.object({
+    status: z.literal("degraded"),
+    message: z.string().openapi({ example: "Database temporarily unavailable" }),
+    cached_data: data,
+    cached_at: z.string(),
+    age_s: z.number().int(),
+    retry_after: z.number().int(),
+  }).openapi(name);
+}
+
+const QueuedWriteSchema = z.object({
+  status: z.literal("queued"),
+  message: z.string().openapi({ example: "Request queued for processing" }),
+  retry_after: z.number().int().openapi({ description: "Seconds until the breaker's next probe" }),
+  task_id: z.uuid(),
+  status_url: z.string(),
+  breaker: z.string().openapi({ example: "database" }),
+}).openapi("QueuedLeadWrite");
+
+const queued = {
+  202: {
+    description:
+      "The database breaker refused the write: queued as an `apply_lead_write` task, applied once it closes",
+    content: { "application/json": { schema: QueuedWriteSchema } },
+  },
+};
 
 /** Fields both POST and PATCH accept. */
 const fields = {
@@ -146,8 +209,15 @@ const listRoute = createRoute({
   security: [{ bearer: [] }],
   request: { query: ListQuery },
   responses: {
-    200: { description: "One page", content: { "application/json": { schema: LeadPageSchema } } },
-    ...problemResponses(400, 401, 403, 429),
+    200: {
+      description: "One page; while the database is unavailable, the last good one (degraded)",
+      content: {
+        "application/json": {
+          schema: z.union([LeadPageSchema, degradedSchema(LeadPageSchema, "DegradedLeadPage")]),
+        },
+      },
+    },
+    ...problemResponses(400, 401, 403, 429, 503),
   },
 });
 
@@ -163,7 +233,8 @@ const createLeadRoute = createRoute({
   },
   responses: {
     201: { description: "Created", content: { "application/json": { schema: LeadSchema } } },
-    ...problemResponses(400, 401, 403, 413, 415, 422, 429),
+    ...queued,
+    ...problemResponses(400, 401, 403, 413, 415, 422, 429, 503),
     ...conflict(
       "`lead-exists` (same source and external_id; names `lead_id`), or this Idempotency-Key is in progress",
     ),
@@ -178,8 +249,15 @@ const getLeadRoute = createRoute({
   security: [{ bearer: [] }],
   request: { params: IdParam },
   responses: {
-    200: { description: "The lead", content: { "application/json": { schema: LeadDetailSchema } } },
-    ...problemResponses(400, 401, 403, 404, 429),
+    200: {
+      description: "The lead; while the database is unavailable, the last good answer (degraded)",
+      content: {
+        "application/json": {
+          schema: z.union([LeadDetailSchema, degradedSchema(LeadDetailSchema, "DegradedLead")]),
+        },
+      },
+    },
+    ...problemResponses(400, 401, 403, 404, 429, 503),
   },
 });
 
@@ -196,7 +274,8 @@ const patchLeadRoute = createRoute({
   },
   responses: {
     200: { description: "The lead", content: { "application/json": { schema: LeadSchema } } },
-    ...problemResponses(400, 401, 403, 404, 413, 415, 422, 429),
+    ...queued,
+    ...problemResponses(400, 401, 403, 404, 413, 415, 422, 429, 503),
     ...conflict(
       "`illegal-transition` (lists the `allowed` next states), or this Idempotency-Key is in progress",
     ),
@@ -222,16 +301,155 @@ function eventView(e: LeadEvent) {
 const toDate = (s: string | null | undefined) =>
   s === undefined ? undefined : s === null ? null : new Date(s);
 
+type LeadWrite = z.input<typeof ApplyLeadWritePayload>;
+type Ctx = Context<AppEnv>;
+
+/** Retry hint of a failed (not refused) query: long enough for a short hiccup to pass. */
+const FAILURE_RETRY_S = 5;
+
+/** The breaker and the fallbacks' collaborators, when the routes are guarded. */
+interface Guard {
+  breaker: Breaker;
+  queue: TaskQueue;
+  cache: ResponseCache;
+  now: () => number;
+}
+
+/**
+ * True when `err` says the database is unwell. A status below 500 is a refusal of the domain
+ * or the request (the database answered); SQLSTATE classes 22/23/42 are a bug in the query
+ * this code built: a logged 500, not an outage.
+ */
+function isDatabaseFailure(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return true;
+  const status = (err as { status?: unknown }).status;
+  if (typeof status === "number" && status < 500) return false;
+  const code = (err as { code?: unknown }).code;
+  return !(typeof code === "string" && /^(22|23|42)[0-9A-Z]{3}$/.test(code));
+}
+
+/** The 503 for a database failure; anything else is rethrown to the app's error handler. */
+function failed(c: Ctx, err: unknown): Response {
+  if (!isDatabaseFailure(err) || c.req.raw.signal.aborted) throw err;
+  c.get("log")?.warn("lead query failed", { err });
+  return problem(c, {
+    code: "dependency-unavailable",
+    status: 503,
+    title: "Database temporarily unavailable",
+    detail: "The lead store did not answer; retry after the Retry-After delay",
+    retry_after: FAILURE_RETRY_S,
+  }, { "Retry-After": String(FAILURE_RETRY_S) });
+}
+
+/** A read: through guardedRead when guarded, else straight; failures become 503. */
+async function read(
+  c: Ctx,
+  g: Guard | null,
+  identity: string[],
+  fn: () => Promise<unknown>,
+): Promise<Response> {
+  try {
+    if (g === null) return c.json(await fn(), 200);
+    return await guardedRead(c, { breaker: g.breaker, cache: g.cache, now: g.now, identity }, fn);
+  } catch (err) {
+    return failed(c, err);
+  }
+}
+
+/** The queue key of a refused write: one task per client key, else per request. */
+async function queueKey(c: Ctx, payload: LeadWrite): Promise<string> {
+  const principal = c.get("principal").sub;
+  const clientKey = c.req.header("idempotency-key");
+  const scope = payload.op === "create" ? "create" : `update:${payload.lead_id}`;
+  if (clientKey !== undefined) {
+    return `lead_write:key:${await sha256Hex(JSON.stringify([principal, scope, clientKey]))}`;
+  }
+  // The body is part of it: a client-supplied X-Request-Id may be reused for another write.
+  const request = JSON.stringify([principal, c.get("requestId"), canonicalJson(payload)]);
+  return `lead_write:req:${await sha256Hex(request)}`;
+}
+
+/**
+ * A write: through the breaker when guarded (queued while it refuses), else
+ * straight; failures become 503. Domain refusals leave the breaker call as
+ * values, so they never count as failures whatever the policy says.
+ */
+async function write<T>(
+  c: Ctx,
+  g: Guard | null,
+  fn: () => Promise<T>,
+  payload: LeadWrite,
+): Promise<T | Response> {
+  const call = async (): Promise<{ value: T } | { refusal: unknown }> => {
+    try {
+      return { value: await fn() };
+    } catch (err) {
+      if (isDatabaseFailure(err)) throw err;
+      return { refusal: err };
+    }
+  };
+  let out;
+  try {
+    out = g === null ? await call() : await g.breaker.call(call, { signal: c.req.raw.signal });
+  } catch (err) {
+    if (g !== null && err instanceof BreakerOpenError) {
+      c.get("log")?.info("lead write queued", { breaker: err.breaker, state: err.state });
+      return await queuedWrite(c, err, {
+        queue: g.queue,
+        type: "apply_lead_write",
+        payload,
+        idempotencyKey: await queueKey(c, payload),
+      });
+    }
+    return failed(c, err);
+  }
+  if ("refusal" in out) throw out.refusal;
+  return out.value;
+}
+
+/** Collaborators of {@linkcode leadRoutes}. */
+export interface LeadRouteOptions {
+  /**
+   * Guards every query with its `database` breaker; needs `queue` and
+   * `cache`. @default none: queries run unguarded
+   */
+  breakers?: BreakerRegistry;
+  /** Where refused writes are queued. */
+  queue?: TaskQueue;
+  /** Last good answers of the reads. */
+  cache?: ResponseCache;
+}
+
 /** Routes of `/v1/leads`. */
-export function leadRoutes(deps: Pick<Deps, "sql">): OpenAPIHono<AppEnv> {
+export function leadRoutes(
+  deps: Pick<Deps, "sql" | "now">,
+  options: LeadRouteOptions = {},
+): OpenAPIHono<AppEnv> {
+  const { breakers, queue, cache } = options;
+  let guard: Guard | null = null;
+  if (breakers) {
+    if (!queue || !cache) {
+      throw new TypeError("leadRoutes: a breaker registry needs a queue and a response cache");
+    }
+    // Throws now, at startup, when no database policy is configured.
+    guard = { breaker: breakers.get("database"), queue, cache, now: deps.now };
+  }
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const actor = (sub: string) => `api:${sub}`;
 
   app.openapi(listRoute, async (c) => {
     const q = c.req.valid("query");
-    let page;
-    try {
-      page = await listLeads(deps.sql, {
+    if (q.cursor !== undefined) {
+      // Checked before the query: a bad cursor is the caller's, whatever the database's state.
+      try {
+        decodeCursor(q.cursor);
+      } catch (err) {
+        if (!(err instanceof InvalidCursorError)) throw err;
+        throw new RequestValidationError([{ field: "query.cursor", message: err.message }]);
+      }
+    }
+    const res = await read(c, guard, [c.req.path, canonicalJson(q)], async () => {
+      const page = await listLeads(deps.sql, {
         status: q.status?.split(",") as OutreachStatus[] | undefined,
         min_score: q.min_score,
         city: q.city,
@@ -240,40 +458,48 @@ export function leadRoutes(deps: Pick<Deps, "sql">): OpenAPIHono<AppEnv> {
         cursor: q.cursor,
         limit: q.limit,
       });
-    } catch (err) {
-      if (err instanceof InvalidCursorError) {
-        throw new RequestValidationError([{ field: "query.cursor", message: err.message }]);
-      }
-      throw err;
-    }
-    return c.json({ data: page.data.map(leadView), next_cursor: page.next_cursor }, 200);
+      return { data: page.data.map(leadView), next_cursor: page.next_cursor };
+    });
+    // Built by c.json/c.body (or a fallback) after validation; the route types only see c.json.
+    return res as never;
   });
 
   app.openapi(createLeadRoute, async (c) => {
-    const { last_contacted, source, ...body } = c.req.valid("json");
-    const lead = await createLead(deps.sql, {
-      ...body,
-      source: source ?? "api",
-      last_contacted: toDate(last_contacted),
-    }, actor(c.get("principal").sub));
+    const { last_contacted, ...body } = c.req.valid("json");
+    const input = { ...body, source: body.source ?? "api" };
+    const source = actor(c.get("principal").sub);
+    const lead = await write(
+      c,
+      guard,
+      () => createLead(deps.sql, { ...input, last_contacted: toDate(last_contacted) }, source),
+      { op: "create", input: { ...input, last_contacted }, source },
+    );
+    if (lead instanceof Response) return lead as never;
     c.header("Location", `/v1/leads/${lead.id}`);
     return c.json(leadView(lead), 201);
   });
 
   app.openapi(getLeadRoute, async (c) => {
-    const { recent_events, ...lead } = await getLead(deps.sql, c.req.valid("param").id);
-    return c.json({ ...leadView(lead), recent_events: recent_events.map(eventView) }, 200);
+    const id = c.req.valid("param").id;
+    const res = await read(c, guard, [c.req.path, ""], async () => {
+      const { recent_events, ...lead } = await getLead(deps.sql, id);
+      return { ...leadView(lead), recent_events: recent_events.map(eventView) };
+    });
+    return res as never;
   });
 
   app.openapi(patchLeadRoute, async (c) => {
     const { last_contacted, ...body } = c.req.valid("json");
+    const id = c.req.valid("param").id;
     const patch: LeadPatch = { ...body, last_contacted: toDate(last_contacted) };
-    const lead = await updateLead(
-      deps.sql,
-      c.req.valid("param").id,
-      patch,
-      actor(c.get("principal").sub),
-    );
+    const source = actor(c.get("principal").sub);
+    const lead = await write(c, guard, () => updateLead(deps.sql, id, patch, source), {
+      op: "update",
+      lead_id: id,
+      patch: { ...body, last_contacted },
+      source,
+    });
+    if (lead instanceof Response) return lead as never;
     return c.json(leadView(lead), 200);
   });
 

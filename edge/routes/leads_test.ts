@@ -2,8 +2,14 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { mintDevToken } from "../../dev/token.ts";
 import { useTestStack } from "../../dev/test_stack.ts";
+import { createBreakerRegistry } from "../../shared/breakers/registry.ts";
+import { testNamespace, waitUntil } from "../../shared/breakers/test_support.ts";
+import type { Deps } from "../../shared/deps.ts";
 import { createQueue } from "../../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
+import { Runner } from "../../workers/runner.ts";
+import type { TaskContext } from "../../workers/runner.ts";
+import { leadWriteHandler } from "../../workers/tasks/lead_write.ts";
 import { createApp } from "../app.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
@@ -343,6 +349,348 @@ Deno.test({
         `WITH gone AS (DELETE FROM businesses WHERE id = ANY($1::uuid[]) RETURNING id)
          DELETE FROM lead_events WHERE lead_id IN (SELECT id FROM gone)`,
         [ids],
+      ).catch(() => {});
+    }
+  },
+});
+
+/** Calls `app` with a bearer token and an optional JSON body. */
+function caller(app: ReturnType<typeof createApp>) {
+  return async (
+    method: string,
+    path: string,
+    auth: string,
+    options: { body?: unknown; headers?: Record<string, string> } = {},
+  ) =>
+    await app.request(path, {
+      method,
+      headers: {
+        authorization: auth,
+        ...(options.body === undefined ? {} : { "content-type": "application/json" }),
+        ...options.headers,
+      },
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    });
+}
+
+Deno.test({
+  name: "/v1/leads through the database breaker: degraded reads, queued writes, applied once",
+  // Deps hold a Neon Pool and the registry an SSE subscription (async teardown).
+  ...opts,
+  async fn(t) {
+    await using stack = await useTestStack();
+    const deps = stack.makeDeps();
+    const ns = testNamespace();
+    const breakers = createBreakerRegistry({
+      redis: deps.redis,
+      policies: deps.config.breakerPolicies,
+      namespace: ns,
+      flushMs: 5,
+    });
+    await breakers.start();
+    const queue = createQueue(deps.redis, TASK_CATALOG, { ...deps.config.queue, namespace: ns });
+    const app = createApp(deps, { queue, breakers });
+    const call = caller(app);
+    const minerva = `Bearer ${await mintDevToken(deps.config.auth, { sub: "sa:minerva" })}`;
+    const operator = `Bearer ${await mintDevToken(deps.config.auth, {
+      sub: "u-operator",
+      roles: ["operator"],
+    })}`;
+    const run = crypto.randomUUID().slice(0, 8);
+    const city = `Breakertown-${run}`;
+    const listPath = `/v1/leads?city=${city}`;
+    const database = breakers.get("database");
+    const countNamed = async (name: string) =>
+      (await deps.sql.query("SELECT id FROM businesses WHERE city = $1 AND name = $2", [
+        city,
+        name,
+      ])).rows.length;
+    let lead: Json = {};
+    const tasks: Record<string, string> = {};
+    let runner: Runner | null = null;
+
+    try {
+      await t.step(
+        "closed: reads and writes reach Postgres; 4xx pass through uncounted",
+        async () => {
+          const created = await call("POST", "/v1/leads", minerva, {
+            body: { name: "Breaker Bar", city, source: "places", external_id: `bb-${run}` },
+          });
+          assert.equal(created.status, 201);
+          lead = await created.json();
+          const list = await call("GET", listPath, minerva);
+          assert.equal(list.status, 200);
+          assert.equal(list.headers.get("x-degraded"), null);
+          assert.deepEqual((await list.json()).data.map((l: Json) => l.name), ["Breaker Bar"]);
+          const one = await call("GET", `/v1/leads/${lead.id}`, minerva);
+          assert.equal(one.status, 200);
+          assert.equal((await one.json()).name, "Breaker Bar");
+
+          // Each refusal more often than fail_max (5): the database answered every one.
+          const dup = { name: "Again", source: "places", external_id: `bb-${run}` };
+          const skip = { outreach_status: "client" };
+          const ghost = `/v1/leads/${crypto.randomUUID()}`;
+          const refusals: [string, string, string, unknown, number, string][] = [
+            ["POST", "/v1/leads", minerva, dup, 409, "lead-exists"],
+            ["PATCH", `/v1/leads/${lead.id}`, operator, skip, 409, "illegal-transition"],
+            ["PATCH", ghost, operator, { name: "x" }, 404, "lead-not-found"],
+            ["POST", "/v1/leads", minerva, { name: "" }, 400, "invalid-request"],
+            ["GET", "/v1/leads?cursor=garbage", minerva, undefined, 400, "invalid-request"],
+            // Last, so that nothing resets the run of consecutive outcomes they would make.
+            ["GET", ghost, minerva, undefined, 404, "lead-not-found"],
+          ];
+          for (const [method, path, auth, body, status, code] of refusals) {
+            for (let i = 0; i < 6; i++) {
+              const res = await call(method, path, auth, { body });
+              assert.equal(res.status, status, `${method} ${path}`);
+              assert.equal((await res.json()).code, code, `${method} ${path}`);
+            }
+          }
+          await waitUntil(async () => {
+            const snap = (await breakers.list()).find((b) => b.name === "database")!;
+            return snap.state === "closed" && snap.consecutiveFailures === 0;
+          }, { what: "database breaker closed with no failures" });
+          assert.equal(database.state, "closed");
+        },
+      );
+
+      await t.step("forced open: a cached read answers degraded, an uncached one 503", async () => {
+        await breakers.forceOpen("database");
+        await waitUntil(() => database.state === "forced_open", { what: "forced open" });
+        // The last good answers were stored in the background after the reads above.
+        await waitUntil(async () => {
+          const res = await call("GET", listPath, minerva);
+          await res.body?.cancel();
+          return res.status === 200;
+        }, { what: "the cached list" });
+
+        const list = await call("GET", listPath, operator);
+        assert.equal(list.status, 200);
+        assert.equal(list.headers.get("x-degraded"), "true");
+        const page = await list.json();
+        assert.equal(page.status, "degraded");
+        assert.equal(page.message, "Database temporarily unavailable");
+        assert.deepEqual(page.cached_data.data.map((l: Json) => l.name), ["Breaker Bar"]);
+        const one = await call("GET", `/v1/leads/${lead.id}`, minerva);
+        assert.equal(one.status, 200);
+        assert.equal((await one.json()).cached_data.name, "Breaker Bar");
+
+        for (const path of [`/v1/leads/${crypto.randomUUID()}`, `${listPath}&q=never-read`]) {
+          const res = await call("GET", path, minerva);
+          assert.equal(res.status, 503, path);
+          assert.equal(res.headers.get("content-type"), "application/problem+json");
+          assert.equal(res.headers.get("retry-after"), "30");
+          const problem = await res.json();
+          assert.equal(problem.code, "downstream-unavailable");
+          assert.equal(problem.breaker, "database");
+        }
+        // Validation does not need the database.
+        const bad = await call("GET", "/v1/leads?limit=0", minerva);
+        assert.equal(bad.status, 400);
+        await bad.body?.cancel();
+      });
+
+      await t.step("forced open: POST and PATCH are queued (202), not written", async () => {
+        const key = `queued-${run}`;
+        const body = { name: "Queued Bistro", city };
+        const res = await call("POST", "/v1/leads", minerva, {
+          body,
+          headers: { "idempotency-key": key },
+        });
+        assert.equal(res.status, 202);
+        const queued = await res.json();
+        assert.equal(queued.status, "queued");
+        assert.equal(queued.message, "Request queued for processing");
+        assert.equal(queued.retry_after, 30);
+        assert.equal(res.headers.get("retry-after"), "30");
+        assert.equal(res.headers.get("location"), `/v1/tasks/${queued.task_id}`);
+        tasks.create = queued.task_id;
+        const task = await queue.getTask(queued.task_id);
+        assert.equal(task?.type, "apply_lead_write");
+        assert.equal(task?.status, "pending");
+        assert.deepEqual(task?.payload, {
+          op: "create",
+          input: { name: "Queued Bistro", city, source: "api" },
+          source: "api:sa:minerva",
+        });
+        assert.equal(await countNamed("Queued Bistro"), 0);
+
+        // The client's retry (same key) is the same task.
+        const retry = await call("POST", "/v1/leads", minerva, {
+          body,
+          headers: { "idempotency-key": key },
+        });
+        assert.equal(retry.status, 202);
+        assert.equal((await retry.json()).task_id, tasks.create);
+
+        // Without a key: one task per request id and body (a client may resend its X-Request-Id).
+        const byRequest = async (name: string) => {
+          const res = await call("POST", "/v1/leads", minerva, {
+            body: { name, city },
+            headers: { "x-request-id": `rid-${run}` },
+          });
+          assert.equal(res.status, 202);
+          return (await res.json()).task_id;
+        };
+        tasks.rid = await byRequest("Rid Diner");
+        assert.equal(await byRequest("Rid Diner"), tasks.rid);
+        tasks.rid2 = await byRequest("Rid Diner 2");
+        assert.notEqual(tasks.rid2, tasks.rid);
+
+        const patch = await call("PATCH", `/v1/leads/${lead.id}`, operator, {
+          body: { outreach_status: "contacted", lead_score: 77 },
+        });
+        assert.equal(patch.status, 202);
+        tasks.update = (await patch.json()).task_id;
+        // Not checkable while the database is away: the worker dead-letters it.
+        const illegal = await call("PATCH", `/v1/leads/${lead.id}`, operator, {
+          body: { outreach_status: "meeting_scheduled" },
+        });
+        assert.equal(illegal.status, 202);
+        tasks.illegal = (await illegal.json()).task_id;
+        const { rows } = await deps.sql.query(
+          "SELECT outreach_status FROM businesses WHERE id = $1",
+          [lead.id],
+        );
+        assert.equal(rows[0].outreach_status, "new");
+      });
+
+      await t.step("after reset a worker applies each queued write exactly once", async () => {
+        runner = new Runner({
+          queue,
+          breakers,
+          handlers: { apply_lead_write: leadWriteHandler({ breaker: database }) },
+          deps,
+          concurrency: 1,
+          pollMs: 50,
+        });
+        runner.start();
+        await new Promise((r) => setTimeout(r, 150)); // several polls while forced open
+        assert.equal((await queue.getTask(tasks.create!))?.status, "pending", "parked while open");
+
+        await breakers.reset("database");
+        const settled = (id: string, status: string) => async () =>
+          (await queue.getTask(id))?.status === status;
+        await waitUntil(settled(tasks.create!, "succeeded"), { what: "create applied" });
+        await waitUntil(settled(tasks.update!, "succeeded"), { what: "update applied" });
+        await waitUntil(settled(tasks.illegal!, "dead"), { what: "illegal dead-lettered" });
+        await waitUntil(settled(tasks.rid2!, "succeeded"), { what: "second create applied" });
+        assert.equal(await countNamed("Rid Diner"), 1);
+        assert.equal(await countNamed("Rid Diner 2"), 1);
+
+        const created = await queue.getTask(tasks.create!);
+        assert.equal(created?.attempts, 1);
+        assert.deepEqual(created?.result, {
+          status: "created",
+          lead_id: (created?.result as Json).lead_id,
+          external_id: `task:${tasks.create}`,
+        });
+        const illegal = await queue.getTask(tasks.illegal!);
+        assert.match(
+          illegal?.lastError ?? "",
+          /Cannot move lead from "contacted" to "meeting_scheduled"/,
+        );
+
+        const fresh = await call("GET", `/v1/leads/${lead.id}`, operator);
+        assert.equal(fresh.status, 200);
+        assert.equal(fresh.headers.get("x-degraded"), null);
+        const got = await fresh.json();
+        assert.equal(got.outreach_status, "contacted");
+        assert.equal(got.lead_score, 77);
+        assert.equal(got.recent_events[0].source, `api:u-operator:task:${tasks.update}`);
+
+        // Delivered again (a crash after COMMIT): still one lead.
+        const ctx: TaskContext = {
+          deps: deps as Deps,
+          taskId: tasks.create!,
+          attempt: 2,
+          leaseToken: "t",
+          signal: new AbortController().signal,
+          log: deps.log,
+        };
+        const again = await leadWriteHandler({ breaker: database })(
+          created!.payload as never,
+          ctx,
+        );
+        assert.equal(again.status, "already_applied");
+        assert.equal(await countNamed("Queued Bistro"), 1);
+      });
+
+      await t.step(
+        "a failing database is 503 dependency-unavailable, then trips the breaker",
+        async () => {
+          const down = Object.assign(new Error("Connection terminated unexpectedly"), {
+            code: "ECONNRESET",
+          });
+          const broken = {
+            ...deps,
+            sql: {
+              query: () => Promise.reject(down),
+              connect: () => Promise.reject(down),
+            },
+          } as unknown as Deps;
+          const bns = testNamespace();
+          const brokenBreakers = createBreakerRegistry({
+            redis: deps.redis,
+            policies: { database: { fail_max: 2, reset_timeout_ms: 60_000 } },
+            namespace: bns,
+            flushMs: 5,
+          });
+          await brokenBreakers.start();
+          try {
+            const brokenApp = createApp(broken, {
+              queue: createQueue(deps.redis, TASK_CATALOG, {
+                ...deps.config.queue,
+                namespace: bns,
+              }),
+              breakers: brokenBreakers,
+            });
+            const callBroken = caller(brokenApp);
+            for (const [method, path] of [["GET", listPath], ["POST", "/v1/leads"]] as const) {
+              const res = await callBroken(method, path, minerva, {
+                body: method === "POST" ? { name: "Never", city } : undefined,
+              });
+              assert.equal(res.status, 503, `${method} ${path}`);
+              assert.equal(res.headers.get("retry-after"), "5");
+              assert.equal((await res.json()).code, "dependency-unavailable");
+            }
+            await waitUntil(() => brokenBreakers.get("database").state === "open", {
+              what: "database breaker open",
+            });
+            const read = await callBroken("GET", `/v1/leads/${crypto.randomUUID()}`, minerva);
+            assert.equal(read.status, 503);
+            assert.equal((await read.json()).code, "downstream-unavailable");
+            const queued = await callBroken("POST", "/v1/leads", minerva, {
+              body: { name: "Later", city },
+            });
+            assert.equal(queued.status, 202);
+            assert.equal((await queued.json()).status, "queued");
+
+            // Without a registry the same failure is a 503 too, never an opaque 500.
+            const plain = caller(createApp(broken, { queue }));
+            const res = await plain("GET", listPath, minerva);
+            assert.equal(res.status, 503);
+            assert.equal((await res.json()).code, "dependency-unavailable");
+          } finally {
+            await brokenBreakers.stop();
+          }
+        },
+      );
+
+      await t.step("the 202 and degraded answers are in the OpenAPI document", async () => {
+        const spec = await (await app.request("/openapi.json")).json();
+        assert.ok(spec.paths["/v1/leads"].post.responses["202"]);
+        assert.ok(spec.paths["/v1/leads/{id}"].patch.responses["202"]);
+        assert.ok(spec.paths["/v1/leads"].get.responses["503"]);
+        assert.ok(spec.components.schemas.DegradedLeadPage);
+      });
+    } finally {
+      await (runner as Runner | null)?.stop();
+      await breakers.stop();
+      await deps.sql.query(
+        `WITH gone AS (DELETE FROM businesses WHERE city = $1 RETURNING id)
+         DELETE FROM lead_events WHERE lead_id IN (SELECT id FROM gone)`,
+        [city],
       ).catch(() => {});
     }
   },

@@ -9,6 +9,7 @@
  * @module
  */
 import { z } from "zod";
+import { OUTREACH_STATUSES } from "../leads/status.ts";
 import type { Priority } from "../redis/keys.ts";
 
 /** Retry delay policy: `baseMs * factor^(attempt-1)`, capped, with ± jitter. */
@@ -117,6 +118,54 @@ export const ScrapeLeadsPayload = z.discriminatedUnion("provider", [
   }).strict(),
 ]);
 
+// Postgres text cannot hold NUL: refused at enqueue, not retried into the DLQ.
+const pgText = (max: number) =>
+  z.string().max(max).refine((s) => !s.includes("\0"), "must not contain NUL characters");
+
+/** Lead fields a queued create or update may set (the limits of POST/PATCH /v1/leads). */
+const leadWriteFields = {
+  category: pgText(200).nullable().optional(),
+  city: pgText(200).nullable().optional(),
+  rating: z.number().min(0).max(5).nullable().optional(),
+  reviews: z.number().int().min(0).max(2_147_483_647).optional(),
+  has_website: z.boolean().optional(),
+  phone: pgText(50).nullable().optional(),
+  phone_valid: z.boolean().nullable().optional(),
+  email: z.email().max(320).nullable().optional(),
+  email_confidence_score: z.number().min(0).max(1).nullable().optional(),
+  lead_score: z.number().min(0).max(100).nullable().optional(),
+  last_contacted: z.iso.datetime({ offset: true }).nullable().optional(),
+  response_time_hours: z.number().min(0).max(1_000_000).nullable().optional(),
+};
+
+/**
+ * `apply_lead_write`: a POST or PATCH /v1/leads accepted (202) while the
+ * database breaker refused it (workers/tasks/lead_write.ts). `source` is who
+ * asked (`api:<principal>`), recorded on the lead's events.
+ */
+export const ApplyLeadWritePayload = z.discriminatedUnion("op", [
+  z.object({
+    op: z.literal("create"),
+    input: z.object({
+      name: pgText(500).trim().min(1),
+      ...leadWriteFields,
+      source: pgText(100).min(1),
+      external_id: pgText(200).min(1).nullable().optional(),
+    }).strict(),
+    source: pgText(1000).min(1),
+  }).strict(),
+  z.object({
+    op: z.literal("update"),
+    lead_id: uuid,
+    patch: z.object({
+      name: pgText(500).trim().min(1).optional(),
+      ...leadWriteFields,
+      outreach_status: z.enum(OUTREACH_STATUSES).optional(),
+    }).strict().refine((p) => Object.keys(p).length > 0, "at least one field is required"),
+    source: pgText(1000).min(1),
+  }).strict(),
+]);
+
 /** The platform's task types (upstream forwards are added per configuration in queue/from_config.ts). */
 export const TASK_CATALOG = {
   /** Diagnostic no-op: proves the enqueue → claim → ack path end to end. */
@@ -131,4 +180,11 @@ export const TASK_CATALOG = {
   // No catalog breaker: file imports need no provider. Places calls go through
   // the places breaker inside the handler; a refusal gives the attempt back.
   scrape_leads: task(ScrapeLeadsPayload, { timeoutMs: 300_000, maxAttempts: 3, priority: "low" }),
+  // Parked while the database breaker is open, so attempts are spent only on
+  // real failures; 8 attempts back off for about 4 minutes before the DLQ.
+  apply_lead_write: task(ApplyLeadWritePayload, {
+    timeoutMs: 15_000,
+    maxAttempts: 8,
+    breaker: "database",
+  }),
 } satisfies TaskCatalog;

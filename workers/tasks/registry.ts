@@ -13,6 +13,7 @@ import type { TaskQueue } from "../../shared/queue/queue.ts";
 import type { Handler } from "../runner.ts";
 import { bookAppointmentHandler } from "./book_appointment.ts";
 import { forwardRequestHandlers } from "./forward_request.ts";
+import { leadWriteHandler } from "./lead_write.ts";
 import * as noop from "./noop.ts";
 import { scrapeLeadsHandler } from "./scrape_leads.ts";
 import { sendEmailHandler } from "./send_email.ts";
@@ -41,6 +42,7 @@ export function createHandlers(s: WorkerServices): Record<string, Handler> {
       publicBaseUrl: s.config.publicBaseUrl,
     }),
     book_appointment: bookAppointmentHandler({ queue: s.queue }),
+    apply_lead_write: leadWriteHandler({ breaker: s.breakers.get("database") }),
     scrape_leads: scrapeLeadsHandler({
       places: s.config.places,
       placesBreaker: s.breakers.get("places"),
