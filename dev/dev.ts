@@ -109,9 +109,17 @@ async function main(): Promise<number> {
 
   const childEnv = { ...env, ...settingsToEnv(stack.settings) };
   const edgeUrl = Promise.withResolvers<string>();
-  const spawn = (name: string, entry: string) => {
+  const spawn = (name: string, entry: string, permissions: string[] = []) => {
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", entry],
+      args: [
+        "run",
+        "--allow-net",
+        "--allow-env",
+        "--allow-read",
+        "--allow-sys",
+        ...permissions,
+        entry,
+      ],
       cwd: ROOT,
       env: childEnv,
       clearEnv: true,
@@ -133,7 +141,15 @@ async function main(): Promise<number> {
     return child.status.then((s) => ({ name, code: s.code }));
   };
 
-  const exits = [spawn("edge", "edge/main.ts"), spawn("worker", "workers/main.ts")];
+  // The worker writes only where the file email provider puts its .eml files.
+  const emailDir = parseConfig(childEnv).email.dir;
+  const outbox = emailDir.startsWith("/") ? emailDir : `${ROOT}${emailDir}`;
+  await Deno.mkdir(outbox, { recursive: true });
+  say(`outbox  ${outbox} (EMAIL_PROVIDER=${parseConfig(childEnv).email.provider})`);
+  const exits = [
+    spawn("edge", "edge/main.ts"),
+    spawn("worker", "workers/main.ts", [`--allow-write=${outbox}`]),
+  ];
   const done = Promise.withResolvers<number>();
   const onSignal = () => shutdown(0).then(done.resolve);
   Deno.addSignalListener("SIGINT", onSignal);

@@ -32,6 +32,7 @@ import { scrapeJobRoutes } from "./routes/scrape_jobs.ts";
 import { unsubscribeRoutes } from "./routes/unsubscribe.ts";
 import { dlqRoutes } from "./routes/dlq.ts";
 import { breakerRoutes } from "./routes/breakers.ts";
+import { scheduleRoutes } from "./routes/schedules.ts";
 import type { BreakerRegistry } from "../shared/breakers/registry.ts";
 import { validationHook } from "./validation.ts";
 import { createResponseCache } from "./degraded/response_cache.ts";
@@ -107,6 +108,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   app.route("/", unsubscribeRoutes(deps));
   app.route("/", dlqRoutes(queue));
   if (options.breakers) app.route("/", breakerRoutes(options.breakers));
+  app.route("/", scheduleRoutes({ queue, schedules: deps.config.schedules, now: deps.now }));
   if (deps.config.upstreams.length > 0) {
     if (!options.breakers) {
       throw new TypeError("createApp: UPSTREAMS are configured but no breaker registry was given");

@@ -18,6 +18,7 @@ import {
   resolvePolicies,
 } from "./breakers/policy.ts";
 import { resolveUpstreams, type Upstream } from "./upstreams/upstream.ts";
+import { parseSchedules, type Schedule } from "./schedules/schedule.ts";
 
 /** Description of one environment variable. */
 export interface VariableSpec {
@@ -119,6 +120,16 @@ const breakerPolicies = z.string().transform((text, ctx) => {
     ctx.addIssue({ code: "custom", message: (err as Error).message });
     return z.NEVER;
   }
+});
+
+// Checked against the task catalog by the scheduler, which logs and skips what cannot run.
+const schedulesJson = z.string().transform((text, ctx) => {
+  const parsed = parseSchedules(text);
+  if ("problems" in parsed) {
+    ctx.addIssue({ code: "custom", message: parsed.problems.join("; ") });
+    return z.NEVER;
+  }
+  return parsed.schedules;
 });
 
 // Validated against the breaker policies in parseConfig (it needs both).
@@ -276,6 +287,13 @@ export const VARIABLES = [
     description: "On SIGTERM, how long in-flight tasks may finish before they are released",
     default: "25000",
     schema: positiveInt,
+  },
+  {
+    name: "SCHEDULES",
+    description:
+      'Recurring tasks as JSON, merged per name over the defaults in shared/schedules/schedule.ts (`refresh_lead_metrics` every 60 s, `apply_retention` daily at 03:00 UTC), e.g. `{"apply_retention":{"enabled":false},"ping":{"task_type":"noop","every_ms":300000}}`; fields task_type, payload, every_ms, offset_ms (slots are aligned to the epoch), enabled',
+    default: "{}",
+    schema: schedulesJson,
   },
   {
     name: "JWT_HS256_KEYS",
@@ -491,6 +509,8 @@ export interface Config {
     dlqCap: number;
   };
   worker: { concurrency: number; leaseMs: number; pollMs: number; shutdownGraceMs: number };
+  /** Recurring tasks (shared/schedules/); every worker runs the scheduler. */
+  schedules: Schedule[];
   auth: {
     hs256Keys: { kid: string; secret: string }[];
     jwksUrl: string | null;
@@ -650,6 +670,7 @@ export function parseConfig(
       pollMs: v.WORKER_POLL_MS,
       shutdownGraceMs: v.WORKER_SHUTDOWN_GRACE_MS,
     },
+    schedules: v.SCHEDULES,
     auth: {
       hs256Keys: v.JWT_HS256_KEYS,
       jwksUrl: v.JWT_JWKS_URL ?? null,

@@ -13,6 +13,8 @@ const ROOT = new URL("../", import.meta.url).pathname;
 export interface AppProcessOptions {
   /** Arguments after the entry module. @default [] */
   args?: string[];
+  /** Extra Deno permission flags, e.g. `--allow-write=<dir>` for a worker's file provider. */
+  permissions?: string[];
 }
 
 /** What a finished process left: exit status and everything it wrote to stderr. */
@@ -41,6 +43,7 @@ export class AppProcess {
         "--allow-env",
         "--allow-read",
         "--allow-sys",
+        ...(options.permissions ?? []),
         entry,
         ...(options.args ?? []),
       ],

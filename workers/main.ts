@@ -1,8 +1,9 @@
 /**
- * Worker composition root: config → deps → queue → Runner. Waits for Redis
- * and Postgres before it claims anything; SIGTERM/SIGINT stops claiming, lets
- * in-flight tasks finish within WORKER_SHUTDOWN_GRACE_MS, releases the rest
- * to the front of their queue, closes the pools and exits 0.
+ * Worker composition root: config → deps → queue → Runner and Scheduler
+ * (recurring tasks, shared/schedules/). Waits for Redis and Postgres before
+ * it claims anything; SIGTERM/SIGINT stops claiming, lets in-flight tasks
+ * finish within WORKER_SHUTDOWN_GRACE_MS, releases the rest to the front of
+ * their queue, closes the pools and exits 0.
  *
  * @module
  */
@@ -13,6 +14,7 @@ import { Runner } from "./runner.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 import { createHandlers } from "./tasks/registry.ts";
 import { emailProviderFromConfig } from "../shared/email/from_config.ts";
+import { Scheduler } from "../shared/schedules/scheduler.ts";
 
 /** Waits until both stores answer, or `stop` resolves; returns false when stopped first. */
 async function waitForDependencies(deps: Deps, stop: Promise<void>): Promise<boolean> {
@@ -46,6 +48,7 @@ if (import.meta.main) {
   });
 
   let runner: Runner | null = null;
+  let scheduler: Scheduler | null = null;
   const breakers = createBreakerRegistry({
     redis: deps.redis,
     policies: config.breakerPolicies,
@@ -73,6 +76,14 @@ if (import.meta.main) {
       shutdownGraceMs: config.worker.shutdownGraceMs,
     });
     runner.start();
+    // Every worker runs it: each slot is enqueued once however many do (shared/schedules/).
+    scheduler = new Scheduler({
+      queue,
+      schedules: config.schedules,
+      log: deps.log,
+      now: deps.now,
+    });
+    scheduler.start();
     deps.log.info("worker ready", {
       worker_id: runner.workerId,
       concurrency: config.worker.concurrency,
@@ -81,6 +92,7 @@ if (import.meta.main) {
   }
 
   await stop.promise;
+  await scheduler?.stop();
   await runner?.stop();
   await breakers.stop().catch((err) => deps.log.warn("stopping breakers failed", { err }));
   await closeDeps(deps);

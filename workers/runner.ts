@@ -30,7 +30,7 @@ import type { BreakerRegistry } from "../shared/breakers/registry.ts";
 import type { Deps } from "../shared/deps.ts";
 import type { Logger } from "../shared/log.ts";
 import { canonicalJson } from "../shared/queue/canonical_json.ts";
-import { isPermanent } from "../shared/queue/errors.ts";
+import { isDeferred, isPermanent } from "../shared/queue/errors.ts";
 import {
   ack,
   claim,
@@ -45,16 +45,10 @@ import type { TaskQueue } from "../shared/queue/queue.ts";
 import { backoffDelay } from "../shared/tasks/catalog.ts";
 
 /**
- * True when a circuit breaker refused the handler's call (the downstream was
- * never reached, e.g. a half-open breaker whose one probe is elsewhere).
- * Matched by name: errors may cross module copies.
+ * Retry a deferred task (breaker refusal, DeferredTaskError) when it said it
+ * could run again — e.g. the breaker's next probe — bounded and jittered. The
+ * attempt is not counted.
  */
-function refusedByBreaker(err: unknown): boolean {
-  return typeof err === "object" && err !== null &&
-    (err as { name?: unknown }).name === "BreakerOpenError";
-}
-
-/** Retry a refused task when the breaker expects its next probe (bounded, jittered). */
 function refusalDelay(err: { retryAfterMs?: unknown }, random: () => number): number {
   const hint = typeof err.retryAfterMs === "number" ? err.retryAfterMs : 5_000;
   return Math.round(Math.min(60_000, Math.max(200, hint)) * (1 + 0.2 * random()));
@@ -500,7 +494,7 @@ export class Runner {
       span.setStatus({ code: SpanStatusCode.OK });
     } catch (err) {
       const permanent = isPermanent(err);
-      const refused = !permanent && refusedByBreaker(err);
+      const refused = !permanent && isDeferred(err);
       const def = this.#o.queue.ctx.catalog[task.type];
       const backoffMs = refused
         ? refusalDelay(err as { retryAfterMs?: unknown }, this.#o.random)

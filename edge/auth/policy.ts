@@ -83,6 +83,12 @@ export const ACCESS_POLICY: Policy = [
     paths: ["/v1/admin", "/v1/admin/*", "/v1/dlq", "/v1/dlq/*", "/v1/breakers", "/v1/breakers/*"],
     grants: [{ methods: METHODS, allow: { roles: ["admin"] } }],
   },
+  {
+    // Read-only operational state that operators need to see (nothing here changes it).
+    group: "operations",
+    paths: ["/v1/schedules"],
+    grants: [{ methods: ["GET"], allow: { roles: ["admin", "operator"] } }],
+  },
 ];
 
 /** An authorization outcome; `group` is the matched route group (for logs), if any. */

@@ -74,6 +74,7 @@ Deno.test("renderPolicyTable shows one row per grant, ready for the README", () 
       "| control | `/v1/tasks`, `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET, POST, PATCH | users with role `admin` or `operator` |",
       "| control | `/v1/tasks`, `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET | users with role `viewer` |",
       "| admin | `/v1/admin`, `/v1/admin/*`, `/v1/dlq`, `/v1/dlq/*`, `/v1/breakers`, `/v1/breakers/*` | GET, POST, PUT, PATCH, DELETE | users with role `admin` |",
+      "| operations | `/v1/schedules` | GET | users with role `admin` or `operator` |",
       "",
       "Anything not listed is denied (403). `HEAD` is checked as `GET`; a path ending in `/*` matches everything below it, not the path itself.",
     ].join("\n"),

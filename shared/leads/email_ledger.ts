@@ -6,6 +6,8 @@
  * - `claimSend` inserts the row for the once-per-day key, or takes over an
  *   existing one that is neither sent nor claimed by a live sender. It
  *   returns the claim token, or why the send must not happen now.
+ * - `releaseClaim` gives a claim back after a failed provider call, so the
+ *   retry does not wait for the claim to expire.
  * - `recordDelivered` marks the row sent — only while the caller still holds
  *   its claim — and, in the same statement, moves the lead from `new` to
  *   `contacted` (the state machine's first step; a lead further along keeps
@@ -53,7 +55,11 @@ export async function claimSend(sql: Queryable, c: SendClaim): Promise<ClaimOutc
            claimed_until = EXCLUDED.claimed_until, attempts = m.attempts + 1,
            task_id = EXCLUDED.task_id
        WHERE m.status <> 'sent'
-         AND (m.status <> 'sending' OR m.claimed_until < clock_timestamp())
+         AND (m.status <> 'sending' OR m.claimed_until < clock_timestamp()
+              -- A redelivery of the SAME task (its lease expired: the earlier
+              -- attempt crashed or stalled) takes its own claim over at once;
+              -- the queue's lease lets only one attempt of a task be live.
+              OR m.task_id = EXCLUDED.task_id)
      RETURNING message_id`,
     [
       c.ledgerId,
@@ -130,4 +136,13 @@ export async function recordDelivered(sql: Queryable, d: Delivery): Promise<bool
     [d.ledgerId, d.token, d.response.slice(0, 2000), JSON.stringify(d.event), d.source],
   );
   return (rows[0]?.sent ?? 0) > 0;
+}
+
+/** Gives a claim back (the provider call failed): the row is `pending` again. */
+export async function releaseClaim(sql: Queryable, ledgerId: string, token: string): Promise<void> {
+  await sql.query(
+    `UPDATE email_messages SET status = 'pending', claim_token = NULL, claimed_until = NULL
+      WHERE id = $1 AND claim_token = $2 AND status = 'sending'`,
+    [ledgerId, token],
+  );
 }

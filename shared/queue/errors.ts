@@ -64,3 +64,26 @@ export function isPermanent(err: unknown): boolean {
     (typeof err === "object" && err !== null &&
       (err as { name?: unknown }).name === "PermanentTaskError");
 }
+
+/**
+ * Thrown by a handler that could not run NOW for a reason that is not a
+ * failure of the task (another holder of a resource it needs, a downstream
+ * that asked to wait): the attempt is given back and the task retried after
+ * `retryAfterMs`. Breaker refusals (`BreakerOpenError`) are treated the same.
+ */
+export class DeferredTaskError extends Error {
+  override name = "DeferredTaskError";
+  readonly retryAfterMs: number;
+
+  constructor(message: string, retryAfterMs: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** True for a DeferredTaskError or a breaker refusal, also across module copies. */
+export function isDeferred(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return false;
+  const name = (err as { name?: unknown }).name;
+  return name === "DeferredTaskError" || name === "BreakerOpenError";
+}

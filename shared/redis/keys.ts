@@ -91,3 +91,15 @@ export function degradedCacheKeys(namespace = "pc") {
     entry: (breaker: string, digest: string) => `${namespace}:degraded:${breaker}:${digest}`,
   };
 }
+
+/**
+ * Keys of the recurring schedules (shared/schedules/). They carry the queue's
+ * hash tag `{q}`: one script (enqueue_slot.lua) advances a schedule and
+ * enqueues its task, so its keys must share the queue's cluster slot.
+ */
+export function scheduleKeys(namespace = "pc") {
+  return {
+    /** Hash per schedule: last_slot, last_slot_at, last_task_id, next_run_at, … */
+    state: (name: string) => `${namespace}:{q}:schedule:${name}`,
+  };
+}

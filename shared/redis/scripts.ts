@@ -20,16 +20,32 @@ import extendLeases from "./scripts/extend_leases.lua" with { type: "text" };
 import release from "./scripts/release.lua" with { type: "text" };
 import dlqReplay from "./scripts/dlq_replay.lua" with { type: "text" };
 import dlqPurge from "./scripts/dlq_purge.lua" with { type: "text" };
+import enqueueSlot from "./scripts/enqueue_slot.lua" with { type: "text" };
 
-const INCLUDES: Record<string, string> = { now_ms: nowMs, dead_letter: deadLetter };
+/**
+ * `enqueue_script` is the whole of enqueue.lua: enqueue_slot.lua wraps it in
+ * a function (`KEYS`/`ARGV` become its parameters), so a scheduled task is
+ * written by exactly the code that writes every other task.
+ */
+const INCLUDES: Record<string, string> = {
+  now_ms: nowMs,
+  dead_letter: deadLetter,
+  enqueue_script: enqueue,
+};
 
-/** Inlines `-- @include "name"` lines; unknown names are a programming error. */
+/**
+ * Inlines `-- @include "name"` lines, also inside included text (at most a
+ * few levels deep); unknown names are a programming error.
+ */
 export function resolveIncludes(source: string): string {
-  return source.replace(/^-- @include "([a-z_]+)"$/gm, (_, name: string) => {
-    const body = INCLUDES[name];
-    if (body === undefined) throw new Error(`Unknown Lua include "${name}"`);
-    return body.trimEnd();
-  });
+  const resolve = (text: string, depth: number): string =>
+    text.replace(/^-- @include "([a-z_]+)"$/gm, (_, name: string) => {
+      const body = INCLUDES[name];
+      if (body === undefined) throw new Error(`Unknown Lua include "${name}"`);
+      if (depth >= 3) throw new Error(`Lua include "${name}" is nested more than 3 levels deep`);
+      return resolve(body.trimEnd(), depth + 1);
+    });
+  return resolve(source, 0);
 }
 
 const SOURCES = {
@@ -41,6 +57,7 @@ const SOURCES = {
   release,
   dlqReplay,
   dlqPurge,
+  enqueueSlot,
 } as const;
 
 /** Script names. */

@@ -7,6 +7,7 @@ import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
 import type { TaskContext } from "../runner.ts";
 import { bookAppointmentHandler } from "./book_appointment.ts";
 import { ledgerIdFor, sendEmailHandler } from "./send_email.ts";
+import { EmailTransientError } from "../../shared/email/provider.ts";
 import { claimSend, recordDelivered } from "../../shared/leads/email_ledger.ts";
 
 // The Neon Pool keeps WebSocket ops alive between queries (neon-local.md §5).
@@ -49,8 +50,9 @@ Deno.test({
     await t.step("send_email run twice at once: one .eml, one ledger row", async () => {
       const payload = { lead_id: lead.id, template: "intro", variables: { sender_name: "Ana" } };
       const results = await Promise.allSettled([
+        // Two tasks for the same email (a redelivery of ONE task would take its own claim over).
         sendEmail(payload, ctx("task-a")),
-        sendEmail(payload, ctx("task-a")),
+        sendEmail(payload, ctx("task-a2")),
       ]);
       // The loser either finds the row sent, or finds it claimed by the live
       // sender and fails retryably (its retry then finds it sent).
@@ -142,6 +144,39 @@ Deno.test({
           [ledgerId],
         );
         assert.deepEqual([rows[0].status, rows[0].attempts], ["sent", 2]);
+      },
+    );
+
+    await t.step(
+      "a failed provider call gives the claim back; the retry sends at once",
+      async () => {
+        let calls = 0;
+        const flaky = sendEmailHandler({
+          provider: {
+            name: "flaky",
+            send: () => {
+              calls++;
+              return calls === 1
+                ? Promise.reject(new EmailTransientError("451 try later", { provider: "flaky" }))
+                : Promise.resolve({ response: "250 ok" });
+            },
+          },
+          from: "Pleasant Cove <hello@pleasantcove.test>",
+          messageIdDomain: "pleasantcove.test",
+          unsubscribeSecret: "test-unsubscribe-secret-0123456789",
+          publicBaseUrl: "http://127.0.0.1:8787",
+        });
+        const payload = {
+          lead_id: lead.id,
+          template: "intro",
+          variables: { sender_name: "Ana" },
+          to: `second-${run}@harbor.test`,
+        };
+        await assert.rejects(flaky(payload, ctx("task-flaky")), /451 try later/);
+        // Another task (not a redelivery) must not find the row claimed.
+        const res = await flaky(payload, ctx("task-flaky-2"));
+        assert.equal(res.status, "sent");
+        assert.equal(calls, 2);
       },
     );
 

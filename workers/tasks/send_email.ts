@@ -9,9 +9,11 @@
  * 1. CLAIM: one statement inserts the ledger row (UNIQUE on the rule's four
  *    columns) as `sending` with a claim token and expiry, or takes over a row
  *    that is neither sent nor claimed by a live sender. A row already `sent`
- *    → `{"status":"already_sent","skipped":true}`; a row a live sender holds
- *    → a retryable error (the next attempt finds it sent). The row exists
- *    BEFORE the provider is called.
+ *    → `{"status":"already_sent","skipped":true}`; a row another task's live
+ *    sender holds → deferred (retried when that claim expires, the attempt
+ *    not counted); a redelivery of the same task takes its own claim over.
+ *    The row exists BEFORE the provider is called; a failed provider call
+ *    gives the claim back.
  * 2. SEND with the row's Message-ID (derived from the ledger key, so every
  *    attempt carries the same one; the Date header is the enqueue time, so
  *    retries compose the same message). The file provider (same file name)
@@ -43,8 +45,8 @@ import {
 import type { EmailProvider, SendResult } from "../../shared/email/provider.ts";
 import { renderTemplate } from "../../shared/email/templates.ts";
 import { signUnsubscribeToken, unsubscribeUrl } from "../../shared/email/unsubscribe.ts";
-import { claimSend, recordDelivered } from "../../shared/leads/email_ledger.ts";
-import { isPermanent, PermanentTaskError } from "../../shared/queue/errors.ts";
+import { claimSend, recordDelivered, releaseClaim } from "../../shared/leads/email_ledger.ts";
+import { DeferredTaskError, isPermanent, PermanentTaskError } from "../../shared/queue/errors.ts";
 import type { SendEmailPayload } from "../../shared/tasks/catalog.ts";
 import type { TaskContext } from "../runner.ts";
 import type { z } from "zod";
@@ -151,8 +153,11 @@ export function sendEmailHandler(s: SendEmailServices) {
       return { status: "already_sent", skipped: true, message_id: claim.messageId };
     }
     if (claim.kind === "busy") {
-      throw new Error(
-        `Another sender holds ${claim.messageId} until ${claim.claimedUntil.toISOString()}; retrying`,
+      // Another task's live sender holds the row: not this task's failure.
+      // Look again when its claim expires (it will most likely be sent by then).
+      throw new DeferredTaskError(
+        `Another sender holds ${claim.messageId} until ${claim.claimedUntil.toISOString()}`,
+        Math.max(200, claim.claimedUntil.getTime() - ctx.deps.now()),
       );
     }
     const msg: OutgoingEmail = {
@@ -166,7 +171,15 @@ export function sendEmailHandler(s: SendEmailServices) {
       date: enqueued,
       ...(attachments.length ? { attachments } : {}),
     };
-    const result = await deliver(s, msg, ctx.signal);
+    let result: SendResult;
+    try {
+      result = await deliver(s, msg, ctx.signal);
+    } catch (err) {
+      await releaseClaim(sql, ledgerId, claim.token).catch((e) =>
+        ctx.log.warn("releasing the send claim failed; it expires instead", { err: e })
+      );
+      throw err;
+    }
     const recorded = await recordDelivered(sql, {
       ledgerId,
       token: claim.token,
