@@ -6,6 +6,7 @@
  * @module
  */
 import { Client, type ClientConfig, Pool } from "@neondatabase/serverless";
+import { WebSocket as NodeWebSocket } from "ws";
 import type { DatabaseTarget } from "../config.ts";
 
 /** Settings for {@linkcode createPool}. */
@@ -85,6 +86,12 @@ export function createPool(settings: PoolSettings): Pool {
       if (wsProxy != null) socket.wsProxy = wsProxy;
       socket.useSecureWebSocket = useSecureWebSocket;
       socket.pipelineConnect = pipelineConnect;
+      // The `ws` package rather than Deno's built-in WebSocket: Deno's client
+      // leaves Nagle's algorithm on and writes a frame's header and payload
+      // separately, so every query message over ~1 KB waited for the peer's
+      // delayed ACK (~40 ms; measured 45 ms per INSERT locally, 2.5 ms with
+      // `ws`, which sets TCP_NODELAY).
+      socket.webSocketConstructor = NodeWebSocket as unknown as typeof WebSocket;
     }
   }
 
