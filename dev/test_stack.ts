@@ -13,6 +13,12 @@ import { createLogger } from "../shared/log.ts";
 import { migrateStack } from "./migrate_stack.ts";
 import { settingsToEnv, type StackSettings, startStack } from "./stack.ts";
 
+const TEST_RATE_LIMITS = JSON.stringify({
+  default: { limit: 1_000_000, window_s: 60 },
+  admin: { limit: 1_000_000, window_s: 60 },
+  anonymous: { limit: 1_000_000, window_s: 60 },
+});
+
 /** A stack for tests plus a way to build app deps against it. */
 export interface TestStack extends AsyncDisposable {
   readonly settings: StackSettings;
@@ -55,7 +61,16 @@ export async function useTestStack(): Promise<TestStack> {
     settings,
     env: () => settingsToEnv(settings),
     makeDeps(overrides = {}) {
-      const config = parseConfig({ ...settingsToEnv(settings), APP_ENV: "test", ...overrides });
+      const config = parseConfig({
+        ...settingsToEnv(settings),
+        APP_ENV: "test",
+        // Suites run in parallel against one Redis with the same dev
+        // principals (sa:minerva, …): production-sized limits would let one
+        // suite's traffic turn another's requests into 429s. Tests of rate
+        // limiting set RATE_LIMITS themselves.
+        RATE_LIMITS: TEST_RATE_LIMITS,
+        ...overrides,
+      });
       const logs: string[] = [];
       const log = createLogger({ level: "debug", write: (l) => logs.push(l) });
       const sql = poolFor(config.database, {
