@@ -59,7 +59,12 @@ export async function useTestStack(): Promise<TestStack> {
   };
   return {
     settings,
-    env: () => settingsToEnv(settings),
+    // Worker processes of the suites share one Postgres: their default
+    // retention schedule would delete other suites' old events.
+    env: () => ({
+      ...settingsToEnv(settings),
+      SCHEDULES: JSON.stringify({ apply_retention: { enabled: false } }),
+    }),
     makeDeps(overrides = {}) {
       const config = parseConfig({
         ...settingsToEnv(settings),

@@ -37,6 +37,8 @@ import type { BreakerRegistry } from "../shared/breakers/registry.ts";
 import { validationHook } from "./validation.ts";
 import { createResponseCache } from "./degraded/response_cache.ts";
 import { upstreamRoutes } from "./proxy/upstream_routes.ts";
+import { analyticsRoutes } from "./routes/analytics.ts";
+import { eventRoutes } from "./routes/events.ts";
 
 /** Per-request variables handlers can read with `c.get()`. */
 export type AppEnv = {
@@ -106,6 +108,14 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   app.route("/", outreachRoutes(deps, queue));
   app.route("/", appointmentRoutes(deps, queue));
   app.route("/", unsubscribeRoutes(deps));
+  app.route(
+    "/",
+    analyticsRoutes(
+      deps,
+      options.breakers ? { breakers: options.breakers, cache: degradedCache } : {},
+    ),
+  );
+  app.route("/", eventRoutes(deps, options.breakers ? { breakers: options.breakers } : {}));
   app.route("/", dlqRoutes(queue));
   if (options.breakers) app.route("/", breakerRoutes(options.breakers));
   app.route("/", scheduleRoutes({ queue, schedules: deps.config.schedules, now: deps.now }));

@@ -37,6 +37,8 @@ const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 const httpUrl = z.url({ protocol: /^https?$/ });
+/** Whole days, up to 100 years (retention windows). */
+const days = z.coerce.number().int().min(1).max(36_500);
 /** The HMAC key every local/dev setup shares; refused when APP_ENV=production. */
 export const DEV_HS256_KEY = "local:pleasant-cove-local-development-key-not-for-production";
 
@@ -296,6 +298,41 @@ export const VARIABLES = [
     schema: schedulesJson,
   },
   {
+    name: "ANALYTICS_RETENTION_DAYS",
+    description:
+      "Raw lead events older than this many days are removed by the daily `apply_retention` task (TimescaleDB with policies: the retention policy's `drop_after`)",
+    default: "90",
+    schema: days,
+  },
+  {
+    name: "ANALYTICS_ROLLUP_RETENTION_DAYS",
+    description:
+      "Hourly and daily lead-metrics rollup buckets older than this many days are removed; at least `ANALYTICS_RETENTION_DAYS` (rollups outlive raw events)",
+    default: "400",
+    schema: days,
+  },
+  {
+    name: "ANALYTICS_RETENTION_BATCH",
+    description:
+      "Plain PostgreSQL: rows per `DELETE` statement of `apply_retention` (short transactions and locks)",
+    default: "10000",
+    schema: z.coerce.number().int().min(1).max(1_000_000),
+  },
+  {
+    name: "ANALYTICS_RETENTION_MAX_BATCHES",
+    description:
+      "Plain PostgreSQL: `DELETE` statements per `apply_retention` task at most; when old rows remain the task enqueues its own continuation",
+    default: "1000",
+    schema: z.coerce.number().int().min(1).max(100_000),
+  },
+  {
+    name: "ANALYTICS_REFRESH_LATE_WINDOW_DAYS",
+    description:
+      "TimescaleDB with continuous aggregates: how many days back `refresh_lead_metrics` re-materialises for late events; less than `ANALYTICS_RETENTION_DAYS`",
+    default: "7",
+    schema: days,
+  },
+  {
     name: "JWT_HS256_KEYS",
     description:
       "HMAC keys for HS256 tokens as `kid:secret` pairs, comma-separated (several for rotation); the default is a local development key",
@@ -511,6 +548,19 @@ export interface Config {
   worker: { concurrency: number; leaseMs: number; pollMs: number; shutdownGraceMs: number };
   /** Recurring tasks (shared/schedules/); every worker runs the scheduler. */
   schedules: Schedule[];
+  /** The analytics maintenance tasks (refresh_lead_metrics, apply_retention). */
+  analytics: {
+    /** Raw lead events older than this are removed. */
+    retentionMs: number;
+    /** Rollup buckets older than this are removed; at least retentionMs. */
+    rollupRetentionMs: number;
+    /** Plain PostgreSQL: rows per DELETE. */
+    retentionBatchSize: number;
+    /** Plain PostgreSQL: DELETE statements per apply_retention task. */
+    retentionMaxBatches: number;
+    /** Tier 1: how far back a refresh re-materialises for late events. */
+    refreshLateWindowMs: number;
+  };
   auth: {
     hs256Keys: { kid: string; secret: string }[];
     jwksUrl: string | null;
@@ -554,6 +604,33 @@ function describeIssue(issue: z.core.$ZodIssue, raw: string, secret: boolean): s
     ? ""
     : ` (got ${JSON.stringify(raw.length > 80 ? raw.slice(0, 80) + "…" : raw)})`;
   return `${issue.message}${shown}`;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The analytics windows depend on each other: rollups must outlive the raw
+ * events they summarise (shared/analytics/retention.ts refuses otherwise, at
+ * 03:00, in a worker), and the tier-1 late-event window must lie inside the
+ * raw retention (a refresh over dropped chunks would empty their buckets).
+ */
+function analyticsProblems(values: Record<string, unknown>): string[] {
+  const raw = values.ANALYTICS_RETENTION_DAYS as number | undefined;
+  const rollup = values.ANALYTICS_ROLLUP_RETENTION_DAYS as number | undefined;
+  const late = values.ANALYTICS_REFRESH_LATE_WINDOW_DAYS as number | undefined;
+  if (raw === undefined) return [];
+  const problems: string[] = [];
+  if (rollup !== undefined && rollup < raw) {
+    problems.push(
+      `ANALYTICS_ROLLUP_RETENTION_DAYS: must be at least ANALYTICS_RETENTION_DAYS (${raw}), got ${rollup}`,
+    );
+  }
+  if (late !== undefined && late >= raw) {
+    problems.push(
+      `ANALYTICS_REFRESH_LATE_WINDOW_DAYS: must be less than ANALYTICS_RETENTION_DAYS (${raw}), got ${late}`,
+    );
+  }
+  return problems;
 }
 
 /**
@@ -631,6 +708,7 @@ export function parseConfig(
   ) {
     problems.push("UNSUBSCRIBE_SECRET: must be set in production (the default is a local key)");
   }
+  problems.push(...analyticsProblems(values));
   let upstreams: Upstream[] = [];
   if (values.UPSTREAMS !== undefined && values.BREAKER_POLICIES !== undefined) {
     const resolved = resolveUpstreams(
@@ -671,6 +749,13 @@ export function parseConfig(
       shutdownGraceMs: v.WORKER_SHUTDOWN_GRACE_MS,
     },
     schedules: v.SCHEDULES,
+    analytics: {
+      retentionMs: v.ANALYTICS_RETENTION_DAYS * DAY_MS,
+      rollupRetentionMs: v.ANALYTICS_ROLLUP_RETENTION_DAYS * DAY_MS,
+      retentionBatchSize: v.ANALYTICS_RETENTION_BATCH,
+      retentionMaxBatches: v.ANALYTICS_RETENTION_MAX_BATCHES,
+      refreshLateWindowMs: v.ANALYTICS_REFRESH_LATE_WINDOW_DAYS * DAY_MS,
+    },
     auth: {
       hs256Keys: v.JWT_HS256_KEYS,
       jwksUrl: v.JWT_JWKS_URL ?? null,

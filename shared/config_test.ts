@@ -222,3 +222,57 @@ Deno.test("parseConfig() validates UPSTREAMS against the breaker policies", () =
     /UPSTREAMS: expected a JSON array/,
   );
 });
+
+Deno.test("parseConfig() reads the analytics retention windows in days", () => {
+  const DAY = 86_400_000;
+  assert.deepEqual(parseConfig(VALID).analytics, {
+    retentionMs: 90 * DAY,
+    rollupRetentionMs: 400 * DAY,
+    retentionBatchSize: 10_000,
+    retentionMaxBatches: 1000,
+    refreshLateWindowMs: 7 * DAY,
+  });
+  const config = parseConfig({
+    ...VALID,
+    ANALYTICS_RETENTION_DAYS: "30",
+    ANALYTICS_ROLLUP_RETENTION_DAYS: "30",
+    ANALYTICS_RETENTION_BATCH: "500",
+    ANALYTICS_RETENTION_MAX_BATCHES: "3",
+    ANALYTICS_REFRESH_LATE_WINDOW_DAYS: "29",
+  });
+  assert.deepEqual(config.analytics, {
+    retentionMs: 30 * DAY,
+    rollupRetentionMs: 30 * DAY,
+    retentionBatchSize: 500,
+    retentionMaxBatches: 3,
+    refreshLateWindowMs: 29 * DAY,
+  });
+});
+
+Deno.test("parseConfig() refuses rollups kept shorter than raw events and a late window past retention", () => {
+  assert.deepEqual(
+    problemsOf(() =>
+      parseConfig({
+        ...VALID,
+        ANALYTICS_RETENTION_DAYS: "90",
+        ANALYTICS_ROLLUP_RETENTION_DAYS: "30",
+        ANALYTICS_REFRESH_LATE_WINDOW_DAYS: "90",
+      })
+    ),
+    [
+      "ANALYTICS_ROLLUP_RETENTION_DAYS: must be at least ANALYTICS_RETENTION_DAYS (90), got 30",
+      "ANALYTICS_REFRESH_LATE_WINDOW_DAYS: must be less than ANALYTICS_RETENTION_DAYS (90), got 90",
+    ],
+  );
+  // A longer raw retention alone trips the rule against the default rollup retention.
+  assert.deepEqual(problemsOf(() => parseConfig({ ...VALID, ANALYTICS_RETENTION_DAYS: "500" })), [
+    "ANALYTICS_ROLLUP_RETENTION_DAYS: must be at least ANALYTICS_RETENTION_DAYS (500), got 400",
+  ]);
+  // An invalid raw retention is reported once, not again by the cross-field rule.
+  assert.deepEqual(
+    problemsOf(() =>
+      parseConfig({ ...VALID, ANALYTICS_RETENTION_DAYS: "0", ANALYTICS_RETENTION_BATCH: "x" })
+    ).map((p) => p.split(":")[0]),
+    ["ANALYTICS_RETENTION_DAYS", "ANALYTICS_RETENTION_BATCH"],
+  );
+});

@@ -4,10 +4,19 @@ import { AppProcess } from "./process_support.ts";
 
 Deno.test("worker connects, logs readiness and exits 0 on SIGTERM", async () => {
   await using stack = await useTestStack();
-  const worker = new AppProcess("workers/main.ts", stack.env());
+  const worker = new AppProcess("workers/main.ts", {
+    ...stack.env(),
+    // The default schedules run, except retention: on the stack that `deno task
+    // test` shares, it would delete other suites' events older than 90 days.
+    SCHEDULES: JSON.stringify({ apply_retention: { enabled: false } }),
+  });
   try {
     const ready = await worker.waitForLog("worker ready");
     assert.equal(ready.service, "worker");
+    // Every default schedule has its catalog type: none is skipped.
+    const started = await worker.waitForLog("scheduler started");
+    assert.deepEqual(started.schedules, ["refresh_lead_metrics"]);
+    assert.ok(!worker.lines.some((l) => l.includes('"schedule skipped')), worker.lines.join("\n"));
     worker.child.kill("SIGTERM");
     const { code } = await worker.finished();
     assert.equal(code, 0);

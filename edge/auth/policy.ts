@@ -80,14 +80,49 @@ export const ACCESS_POLICY: Policy = [
   },
   {
     group: "admin",
-    paths: ["/v1/admin", "/v1/admin/*", "/v1/dlq", "/v1/dlq/*", "/v1/breakers", "/v1/breakers/*"],
+    paths: [
+      "/v1/admin",
+      "/v1/admin/*",
+      "/v1/dlq",
+      "/v1/dlq/*",
+      "/v1/breakers",
+      "/v1/breakers/*",
+      "/v1/ws/clients",
+      "/v1/ws/broadcast",
+    ],
     grants: [{ methods: METHODS, allow: { roles: ["admin"] } }],
+  },
+  {
+    // The live feed (GET /v1/ws authenticates itself; each topic has its own
+    // rule in shared/ws/topics.ts) and its protocol's JSON Schema.
+    group: "live",
+    paths: ["/v1/ws", "/v1/ws/schema"],
+    grants: [{ methods: ["GET"], allow: { anyPrincipal: true } }],
   },
   {
     // Read-only operational state that operators need to see (nothing here changes it).
     group: "operations",
     paths: ["/v1/schedules"],
     grants: [{ methods: ["GET"], allow: { roles: ["admin", "operator"] } }],
+  },
+  {
+    // Aggregates only (no lead details): every dashboard role and Minerva.
+    group: "analytics",
+    paths: ["/v1/analytics/*"],
+    grants: [
+      { methods: ["GET"], allow: { services: ["sa:minerva"] } },
+      { methods: ["GET"], allow: { roles: ["admin", "operator", "viewer"] } },
+    ],
+  },
+  {
+    // Event ingest: webhooks relayed by the API gateway, Minerva, operators.
+    // A group of its own, so that readers of analytics gain nothing here.
+    group: "ingest",
+    paths: ["/v1/events"],
+    grants: [
+      { methods: ["POST"], allow: { services: ["sa:api-gateway", "sa:minerva"] } },
+      { methods: ["POST"], allow: { roles: ["admin", "operator"] } },
+    ],
   },
 ];
 

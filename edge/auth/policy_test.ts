@@ -13,6 +13,34 @@ Deno.test("the shipped policy is valid and decides with the matched group", () =
   assert.deepEqual(decide(viewer, "GET", "/v1/nothing"), { allowed: false, group: null });
 });
 
+Deno.test("analytics reads are for dashboards and Minerva; ingest for services and operators", () => {
+  const decide = compilePolicy(ACCESS_POLICY);
+  const gateway: Principal = {
+    kind: "service",
+    sub: "sa:api-gateway",
+    name: "api-gateway",
+    roles: [],
+  };
+  const operator: Principal = { kind: "user", sub: "o", roles: ["operator"] };
+  const metrics = "/v1/analytics/lead-metrics";
+  const cases: [Principal, string, string, boolean][] = [
+    [minerva, "GET", metrics, true],
+    [viewer, "GET", metrics, true],
+    [operator, "HEAD", metrics, true],
+    [gateway, "GET", metrics, false],
+    [viewer, "POST", metrics, false],
+    [minerva, "POST", "/v1/events", true],
+    [gateway, "POST", "/v1/events", true],
+    [operator, "POST", "/v1/events", true],
+    [viewer, "POST", "/v1/events", false],
+    [viewer, "GET", "/v1/events", false],
+    [minerva, "GET", "/v1/analytics", false],
+  ];
+  for (const [who, method, path, allowed] of cases) {
+    assert.equal(decide(who, method, path).allowed, allowed, `${who.sub} ${method} ${path}`);
+  }
+});
+
 Deno.test("a /* pattern matches below the path, not the path itself or a longer name", () => {
   const decide = compilePolicy([
     {
@@ -73,8 +101,13 @@ Deno.test("renderPolicyTable shows one row per grant, ready for the README", () 
       "| control | `/v1/tasks`, `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET, POST | services `sa:api-gateway`, `sa:minerva` |",
       "| control | `/v1/tasks`, `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET, POST, PATCH | users with role `admin` or `operator` |",
       "| control | `/v1/tasks`, `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET | users with role `viewer` |",
-      "| admin | `/v1/admin`, `/v1/admin/*`, `/v1/dlq`, `/v1/dlq/*`, `/v1/breakers`, `/v1/breakers/*` | GET, POST, PUT, PATCH, DELETE | users with role `admin` |",
+      "| admin | `/v1/admin`, `/v1/admin/*`, `/v1/dlq`, `/v1/dlq/*`, `/v1/breakers`, `/v1/breakers/*`, `/v1/ws/clients`, `/v1/ws/broadcast` | GET, POST, PUT, PATCH, DELETE | users with role `admin` |",
+      "| live | `/v1/ws`, `/v1/ws/schema` | GET | any authenticated caller |",
       "| operations | `/v1/schedules` | GET | users with role `admin` or `operator` |",
+      "| analytics | `/v1/analytics/*` | GET | services `sa:minerva` |",
+      "| analytics | `/v1/analytics/*` | GET | users with role `admin` or `operator` or `viewer` |",
+      "| ingest | `/v1/events` | POST | services `sa:api-gateway`, `sa:minerva` |",
+      "| ingest | `/v1/events` | POST | users with role `admin` or `operator` |",
       "",
       "Anything not listed is denied (403). `HEAD` is checked as `GET`; a path ending in `/*` matches everything below it, not the path itself.",
     ].join("\n"),

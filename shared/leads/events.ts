@@ -1,8 +1,10 @@
 /**
  * Lead events (`lead_events`): every change to a lead is also an event.
  * {@linkcode recordLeadEvents} is THE one way code writes them — edge routes,
- * the repository and workers alike — so validation and the insert shape live
- * in one place.
+ * the repository and workers alike — and `ingestEvents()`
+ * (shared/analytics/ingest.ts) the one way externally reported events with
+ * client ids arrive; both go through {@linkcode insertLeadEvents}, so
+ * validation and the insert statement live in one place.
  *
  * @module
  */
@@ -36,6 +38,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** An event to record. */
 export interface NewLeadEvent {
+  /** The event's id, e.g. a client's event id (uuid). @default generated */
+  id?: string;
   lead_id: string;
   event_type: LeadEventType;
   /** JSON object stored as `event_data`. @default {} */
@@ -60,25 +64,52 @@ function invalid(index: number, message: string): TypeError {
   return new TypeError(`Cannot record lead event ${index}: ${message}`);
 }
 
+/** Options of {@linkcode insertLeadEvents}. */
+export interface InsertLeadEventsOptions {
+  /**
+   * Skip events that are already stored instead of failing: an event is
+   * skipped when a row with its id exists with a time at most this many ms
+   * from its own (the primary key (id, time) covers concurrent inserts of the
+   * same id and time), or when an earlier event of the batch has its id.
+   * Needs every event to carry an `id`.
+   * @default undefined: every event is inserted; a repeated (id, time) fails the batch
+   */
+  skipDuplicatesWithinMs?: number;
+}
+
 /**
- * Records events in ONE multi-row insert (unnest of parallel arrays). Pass a
- * client to make the events part of the caller's transaction. Validates
- * every event first: a malformed one rejects the whole batch with nothing
- * written.
+ * The one INSERT of `lead_events`: the whole batch in ONE statement (unnest
+ * of parallel arrays). Pass a client to make the events part of the caller's
+ * transaction. Validates every event first: a malformed one rejects the
+ * whole batch with nothing written.
  *
- * @returns the number of events written
+ * @returns the ids of the rows written (all of them, unless duplicates are skipped)
  */
-export async function recordLeadEvents(
+export async function insertLeadEvents(
   sql: Queryable,
   events: readonly NewLeadEvent[],
-): Promise<number> {
-  if (events.length === 0) return 0;
-  const ids: string[] = [];
+  options: InsertLeadEventsOptions = {},
+): Promise<string[]> {
+  const windowMs = options.skipDuplicatesWithinMs;
+  if (windowMs !== undefined && !(Number.isSafeInteger(windowMs) && windowMs >= 0)) {
+    throw new RangeError(
+      `Cannot record lead events: skipDuplicatesWithinMs must be a non-negative integer, got ${windowMs}`,
+    );
+  }
+  const ids: (string | null)[] = [];
+  const leads: string[] = [];
   const types: string[] = [];
   const data: string[] = [];
   const sources: string[] = [];
   const times: (string | null)[] = [];
+  const seen = new Set<string>();
   events.forEach((e, i) => {
+    if (e.id !== undefined && (typeof e.id !== "string" || !UUID.test(e.id))) {
+      throw invalid(i, `id must be a uuid, got ${JSON.stringify(e.id)}`);
+    }
+    if (windowMs !== undefined && e.id === undefined) {
+      throw invalid(i, "id is required when duplicates are skipped");
+    }
     if (typeof e.lead_id !== "string" || !UUID.test(e.lead_id)) {
       throw invalid(i, `lead_id must be a uuid, got ${JSON.stringify(e.lead_id)}`);
     }
@@ -98,25 +129,70 @@ export async function recordLeadEvents(
       if (!Number.isFinite(ms)) throw invalid(i, `time is not a valid date: ${e.time}`);
       time = new Date(ms).toISOString();
     }
-    ids.push(e.lead_id);
+    const id = e.id?.toLowerCase() ?? null;
+    if (windowMs !== undefined) {
+      // Rows of one statement do not see each other: the first of an id wins here.
+      if (seen.has(id!)) return;
+      seen.add(id!);
+    }
+    ids.push(id);
+    leads.push(e.lead_id);
     types.push(e.event_type);
     data.push(JSON.stringify(payload));
     sources.push(e.source);
     times.push(time);
   });
-  const result = await sql.query(
-    // Default time: the clock at insert (not now(), the transaction start, so
-    // later statements of one transaction sort later), batch rows 1 µs apart in
-    // input order, so newest-first listings show a batch in a stable order.
-    `WITH clock AS (SELECT clock_timestamp() AS ts)
-     INSERT INTO lead_events (lead_id, event_type, event_data, source, time)
-     SELECT e.lead_id, e.event_type, e.event_data::jsonb, e.source,
-            COALESCE(e.time, clock.ts + (e.n - 1) * interval '1 microsecond')
-       FROM clock, unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-            WITH ORDINALITY AS e(lead_id, event_type, event_data, source, time, n)`,
-    [ids, types, data, sources, times],
+  if (ids.length === 0) return [];
+  // Default time: the clock at insert (not now(), the transaction start, so
+  // later statements of one transaction sort later), batch rows 1 µs apart in
+  // input order, so newest-first listings show a batch in a stable order.
+  // Duplicates: the primary key is (id, time) (hypertables need the time in
+  // it), so an id alone is not unique; the NOT EXISTS probe reads that key's
+  // index by id and a time window (a nested-loop anti-join, 1,000 index
+  // probes ≈ 4 ms on plain Postgres). On a hypertable the window's bounds
+  // come from the outer row, so chunks outside it can only be excluded at run
+  // time (not measured here: no TimescaleDB in CI); a wide window probes more
+  // chunks.
+  const skip = windowMs === undefined ? "" : `
+      WHERE NOT EXISTS (
+        SELECT 1 FROM lead_events x
+         WHERE x.id = i.id
+           AND x.time >= i.time - $7::double precision * interval '1 millisecond'
+           AND x.time <= i.time + $7::double precision * interval '1 millisecond')
+     ON CONFLICT DO NOTHING`;
+  const { rows } = await sql.query<{ id: string }>(
+    `WITH clock AS (SELECT clock_timestamp() AS ts),
+     input AS (
+       SELECT coalesce(e.id, gen_random_uuid()) AS id, e.lead_id, e.event_type,
+              e.event_data::jsonb AS event_data, e.source,
+              coalesce(e.time, clock.ts + (e.n - 1) * interval '1 microsecond') AS time
+         FROM clock, unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                            $6::timestamptz[])
+              WITH ORDINALITY AS e(id, lead_id, event_type, event_data, source, time, n)
+     )
+     INSERT INTO lead_events (id, lead_id, event_type, event_data, source, time)
+     SELECT i.id, i.lead_id, i.event_type, i.event_data, i.source, i.time FROM input i${skip}
+     RETURNING id`,
+    windowMs === undefined
+      ? [ids, leads, types, data, sources, times]
+      : [ids, leads, types, data, sources, times, windowMs],
   );
-  return result.rowCount ?? events.length;
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Records events in ONE multi-row insert ({@linkcode insertLeadEvents}).
+ * Pass a client to make the events part of the caller's transaction.
+ * Validates every event first: a malformed one rejects the whole batch with
+ * nothing written.
+ *
+ * @returns the number of events written
+ */
+export async function recordLeadEvents(
+  sql: Queryable,
+  events: readonly NewLeadEvent[],
+): Promise<number> {
+  return (await insertLeadEvents(sql, events)).length;
 }
 
 /** Records one event; see {@linkcode recordLeadEvents}. */

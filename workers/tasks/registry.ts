@@ -11,10 +11,12 @@ import type { Config } from "../../shared/config.ts";
 import type { EmailProvider } from "../../shared/email/provider.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
 import type { Handler } from "../runner.ts";
+import { applyRetentionHandler } from "./apply_retention.ts";
 import { bookAppointmentHandler } from "./book_appointment.ts";
 import { forwardRequestHandlers } from "./forward_request.ts";
 import { leadWriteHandler } from "./lead_write.ts";
 import * as noop from "./noop.ts";
+import { refreshLeadMetricsHandler } from "./refresh_lead_metrics.ts";
 import { scrapeLeadsHandler } from "./scrape_leads.ts";
 import { sendEmailHandler } from "./send_email.ts";
 
@@ -48,6 +50,10 @@ export function createHandlers(s: WorkerServices): Record<string, Handler> {
       placesBreaker: s.breakers.get("places"),
       defaultPhoneRegion: s.config.defaultPhoneRegion,
     }),
+    refresh_lead_metrics: refreshLeadMetricsHandler({
+      lateWindowMs: s.config.analytics.refreshLateWindowMs,
+    }),
+    apply_retention: applyRetentionHandler({ queue: s.queue, analytics: s.config.analytics }),
     ...forwardRequestHandlers(s.config.upstreams, s.breakers),
   };
 }

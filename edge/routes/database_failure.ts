@@ -1,0 +1,43 @@
+/**
+ * A database that fails (not refuses: that is the breaker's answer) is 503
+ * `dependency-unavailable` with `Retry-After`, never an opaque 500. The same
+ * rule as the lead routes (edge/routes/leads.ts), shared by the analytics
+ * and event routes.
+ *
+ * @module
+ */
+import type { Context } from "hono";
+import { problem } from "../problem.ts";
+
+/** Retry hint of a failed (not refused) query: long enough for a short hiccup to pass. */
+export const FAILURE_RETRY_S = 5;
+
+/**
+ * True when `err` says the database is unwell. A status below 500 is a refusal of the domain
+ * or the request (the database answered); SQLSTATE classes 22/23/42 are a bug in the query
+ * this code built: a logged 500, not an outage.
+ */
+export function isDatabaseFailure(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return true;
+  const status = (err as { status?: unknown }).status;
+  if (typeof status === "number" && status < 500) return false;
+  const code = (err as { code?: unknown }).code;
+  return !(typeof code === "string" && /^(22|23|42)[0-9A-Z]{3}$/.test(code));
+}
+
+/**
+ * The 503 for a database failure, with `detail` saying what did not answer;
+ * anything else (and a request the client already aborted) is rethrown to
+ * the app's error handler.
+ */
+export function databaseFailed(c: Context, err: unknown, detail: string): Response {
+  if (!isDatabaseFailure(err) || c.req.raw.signal.aborted) throw err;
+  c.get("log")?.warn("database query failed", { err, path: c.req.path });
+  return problem(c, {
+    code: "dependency-unavailable",
+    status: 503,
+    title: "Database temporarily unavailable",
+    detail: `${detail}; retry after the Retry-After delay`,
+    retry_after: FAILURE_RETRY_S,
+  }, { "Retry-After": String(FAILURE_RETRY_S) });
+}

@@ -1,0 +1,316 @@
+/**
+ * Ingest of externally reported lead events (`POST /v1/events`, and internal
+ * code that records batches of events carrying their own ids): each event is
+ * checked on its own and the batch answers which events were stored, which
+ * were duplicates and which were rejected and why.
+ *
+ * An event is rejected (with every reason that applies) when it is not the
+ * {@linkcode IngestEvent} shape, its `time` lies more than `maxFutureMs`
+ * ahead of `now` or before the raw events retention has kept
+ * (`lead_metrics_state.retained_from`, tiers 2–3: such a row would land in a
+ * bucket that is final and be deleted by the next retention run), its type
+ * is not in {@linkcode INGEST_EVENT_TYPES}, its `event_data` is over
+ * {@linkcode MAX_EVENT_DATA_BYTES} or holds text Postgres cannot store (NUL,
+ * lone surrogates), or its lead does not exist.
+ *
+ * Duplicates by client event id are ignored, never updated: a later event of
+ * the batch with an id an earlier accepted one has; and an id already stored
+ * with the same time (the primary key (id, time), race-free) or with a time
+ * within `duplicateWindowMs` of it (checked in the insert statement against
+ * committed rows). Known limits, both from the hypertable primary key, which
+ * must contain `time`: an id stored with a time further away than the window
+ * is stored again, and two concurrent batches carrying one id with different
+ * times can both store it.
+ *
+ * Round trips: ONE query checks every lead id (and reads the retention
+ * start), ONE statement inserts the batch (`insertLeadEvents`, the insert
+ * `recordLeadEvents` uses too). `lead_events` has no foreign key, so a lead
+ * deleted between the two keeps the events just stored for it.
+ *
+ * Tier 1 records no retention start (its policies drop chunks): an event
+ * older than the retention is accepted there and goes with the next policy
+ * run, and one older than the aggregates' refresh windows shows in
+ * lead-metrics after the next `refreshLeadMetrics()` (7 days back).
+ *
+ * @module
+ */
+import { z } from "zod";
+import {
+  EVENT_TYPE_PATTERN,
+  insertLeadEvents,
+  LEAD_EVENT_TYPES,
+  type NewLeadEvent,
+} from "../leads/events.ts";
+import type { Queryable } from "../leads/transaction.ts";
+
+/**
+ * Event types only ingest reports (engagement that happens outside the
+ * platform, told by mail providers' webhooks, the website or the CRM):
+ *
+ * - `email_delivered`, `email_opened`, `email_clicked`, `email_bounced`:
+ *   the provider's delivery and engagement events for an outreach email;
+ * - `page_view`: the lead visited a page of its preview site;
+ * - `form_submitted`: the lead submitted a form there (a contact request);
+ * - `call_logged`: an operator logged a phone call with the lead.
+ */
+export const ANALYTICS_EVENT_TYPES = [
+  "email_delivered",
+  "email_opened",
+  "email_clicked",
+  "email_bounced",
+  "page_view",
+  "form_submitted",
+  "call_logged",
+] as const;
+
+/**
+ * Every type ingest accepts: the domain's own (LEAD_EVENT_TYPES, so history
+ * can be backfilled; an ingested `status_changed` does not change the lead)
+ * and {@linkcode ANALYTICS_EVENT_TYPES}.
+ */
+export const INGEST_EVENT_TYPES: readonly string[] = [
+  ...LEAD_EVENT_TYPES,
+  ...ANALYTICS_EVENT_TYPES,
+];
+
+/** Most events `POST /v1/events` takes in one batch. */
+export const MAX_INGEST_BATCH = 1000;
+/** Largest `event_data`, as UTF-8 JSON. */
+export const MAX_EVENT_DATA_BYTES = 8192;
+/** Longest `source` an event may name. */
+export const MAX_SOURCE_LENGTH = 100;
+
+/** An event as a client reports it. */
+export interface IngestEvent {
+  /** The client's event id (uuid): an event sent twice is stored once. */
+  id: string;
+  /** When it happened: ISO 8601 with offset (`Z` or `+02:00`). */
+  time: string;
+  /** The lead (`businesses.id`). */
+  lead_id: string;
+  /** One of {@linkcode INGEST_EVENT_TYPES}. */
+  event_type: string;
+  /** A JSON object of at most {@linkcode MAX_EVENT_DATA_BYTES}. @default {} */
+  event_data?: Record<string, unknown>;
+  /** The client's own label, appended to the ingesting source (`api:sa:minerva:webhook`). */
+  source?: string;
+}
+
+/** Options of {@linkcode ingestEvents}. */
+export interface IngestOptions {
+  /** The clock (epoch ms). */
+  now: number;
+  /** How far ahead of `now` an event's time may lie. @default 5 minutes */
+  maxFutureMs?: number;
+  /**
+   * An id already stored with a time at most this far from the event's is a
+   * duplicate (on a hypertable a wider window probes more chunks).
+   * @default 1 day
+   */
+  duplicateWindowMs?: number;
+  /** Who ingests, stored as the events' `source` (`<source>:<event source>` when one is given). @default "ingest" */
+  source?: string;
+}
+
+/** An event stored, or a duplicate of one stored before. */
+export interface IngestedEvent {
+  /** Position in the batch. */
+  index: number;
+  /** The event id (lower case). */
+  id: string;
+}
+
+/** An event not stored, with every reason. */
+export interface RejectedEvent {
+  index: number;
+  /** The event id, when it was a uuid. */
+  id?: string;
+  /** `field: why`, e.g. `lead_id: no lead has this id`. */
+  reasons: string[];
+}
+
+/** What {@linkcode ingestEvents} did with each event, each list in batch order. */
+export interface IngestResult {
+  stored: IngestedEvent[];
+  duplicates: IngestedEvent[];
+  rejected: RejectedEvent[];
+}
+
+const MINUTE = 60_000;
+const DAY = 86_400_000;
+const KNOWN_TYPES: ReadonlySet<string> = new Set(INGEST_EVENT_TYPES);
+const encoder = new TextEncoder();
+
+/** Why `value` cannot be stored as jsonb, or null: NUL and lone surrogates are refused by Postgres. */
+function unstorableText(value: unknown): string | null {
+  const check = (s: string) =>
+    s.includes("\0")
+      ? "must not contain NUL characters"
+      : s.isWellFormed()
+      ? null
+      : "must not contain unpaired surrogates";
+  if (typeof value === "string") return check(value);
+  if (typeof value !== "object" || value === null) return null;
+  for (const [k, v] of Object.entries(value)) {
+    const bad = check(k) ?? unstorableText(v);
+    if (bad !== null) return bad;
+  }
+  return null;
+}
+
+function eventSchema(now: number, maxFutureMs: number) {
+  return z.object({
+    id: Uuid,
+    time: z.iso.datetime({ offset: true }).refine(
+      (t) => Date.parse(t) <= now + maxFutureMs,
+      `must not be more than ${maxFutureMs / 1000} s in the future`,
+    ),
+    lead_id: Uuid,
+    event_type: z.string().regex(EVENT_TYPE_PATTERN, "must be lower snake_case").refine(
+      (t) => KNOWN_TYPES.has(t),
+      { error: (issue) => `unknown event type "${issue.input}"` },
+    ),
+    event_data: z.record(z.string(), z.unknown()).optional().superRefine((data, ctx) => {
+      if (data === undefined) return;
+      let json: string;
+      try {
+        json = JSON.stringify(data);
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: `is not JSON: ${(err as Error).message}` });
+        return;
+      }
+      const bytes = encoder.encode(json).length;
+      if (bytes > MAX_EVENT_DATA_BYTES) {
+        ctx.addIssue({
+          code: "custom",
+          message: `is ${bytes} bytes as JSON; at most ${MAX_EVENT_DATA_BYTES}`,
+        });
+      }
+      const bad = unstorableText(data);
+      if (bad !== null) ctx.addIssue({ code: "custom", message: bad });
+    }),
+    source: z.string().min(1).max(MAX_SOURCE_LENGTH).refine(
+      (s) => !s.includes("\0") && s.isWellFormed(),
+      "must not contain NUL characters or unpaired surrogates",
+    ).optional(),
+  }).strict();
+}
+
+function reason(path: readonly PropertyKey[], message: string): string {
+  return `${path.length === 0 ? "event" : path.map(String).join(".")}: ${message}`;
+}
+
+const Uuid = z.uuid();
+
+/** A uuid field of an unvalidated value, lower-cased; undefined when it is not one. */
+function uuidField(raw: unknown, field: string): string | undefined {
+  const v = typeof raw === "object" && raw !== null
+    ? (raw as Record<string, unknown>)[field]
+    : null;
+  return typeof v === "string" && Uuid.safeParse(v).success ? v.toLowerCase() : undefined;
+}
+
+interface Checked {
+  index: number;
+  id: string | undefined;
+  reasons: string[];
+  /** Set when the shape was valid. */
+  event: IngestEvent | null;
+  timeMs: number;
+}
+
+/**
+ * Validates a batch and stores the valid events that are new (see the module
+ * doc). `events` are unvalidated values: anything may be passed, and every
+ * problem is reported per event. Pass a client to ingest inside the caller's
+ * transaction. No size limit here (the arrays are parameters); batches of
+ * about {@linkcode MAX_INGEST_BATCH} keep one statement short.
+ */
+export async function ingestEvents(
+  sql: Queryable,
+  events: readonly unknown[],
+  options: IngestOptions,
+): Promise<IngestResult> {
+  const { now, maxFutureMs = 5 * MINUTE, duplicateWindowMs = DAY, source = "ingest" } = options;
+  if (!Number.isFinite(now) || !(maxFutureMs >= 0)) {
+    throw new RangeError(
+      `Cannot ingest events: now (${now}) must be an epoch ms and maxFutureMs (${maxFutureMs}) non-negative`,
+    );
+  }
+  const schema = eventSchema(now, maxFutureMs);
+  const checked: Checked[] = events.map((raw, index) => {
+    const parsed = schema.safeParse(raw);
+    const rawTime = typeof raw === "object" && raw !== null
+      ? (raw as Record<string, unknown>).time
+      : undefined;
+    return {
+      index,
+      id: uuidField(raw, "id"),
+      reasons: parsed.success ? [] : parsed.error.issues.map((i) => reason(i.path, i.message)),
+      // The raw event_data is stored, not zod's copy, which drops a "__proto__" key.
+      event: parsed.success
+        ? { ...parsed.data, event_data: (raw as IngestEvent).event_data }
+        : null,
+      timeMs: typeof rawTime === "string" ? Date.parse(rawTime) : NaN,
+    };
+  });
+  if (checked.length === 0) return { stored: [], duplicates: [], rejected: [] };
+
+  const leadIds = [
+    ...new Set(checked.map((c) => uuidField(events[c.index], "lead_id")).filter((l) => l)),
+  ];
+  const { rows } = await sql.query<{ leads: string[]; retained_from: Date | null }>(
+    `SELECT ARRAY(SELECT id::text FROM businesses WHERE id = ANY($1::uuid[])) AS leads,
+            (SELECT retained_from FROM lead_metrics_state) AS retained_from`,
+    [leadIds],
+  );
+  const known = new Set(rows[0]?.leads ?? []);
+  const retainedFrom = rows[0]?.retained_from ? new Date(rows[0].retained_from).getTime() : null;
+
+  const candidates: NewLeadEvent[] = [];
+  const firstOf = new Map<string, number>();
+  const duplicates: IngestedEvent[] = [];
+  for (const c of checked) {
+    const lead = uuidField(events[c.index], "lead_id");
+    if (lead !== undefined && !known.has(lead)) c.reasons.push("lead_id: no lead has this id");
+    if (retainedFrom !== null && c.timeMs < retainedFrom) {
+      c.reasons.push(
+        `time: before ${new Date(retainedFrom).toISOString()}, where retained events start`,
+      );
+    }
+    if (c.reasons.length > 0 || c.event === null) continue;
+    const id = c.id!;
+    if (firstOf.has(id)) {
+      duplicates.push({ index: c.index, id });
+      continue;
+    }
+    firstOf.set(id, c.index);
+    const e = c.event;
+    candidates.push({
+      id,
+      lead_id: e.lead_id,
+      event_type: e.event_type,
+      event_data: e.event_data ?? {},
+      source: e.source === undefined ? source : `${source}:${e.source}`,
+      time: new Date(c.timeMs),
+    });
+  }
+
+  const written = new Set(
+    candidates.length === 0
+      ? []
+      : await insertLeadEvents(sql, candidates, { skipDuplicatesWithinMs: duplicateWindowMs }),
+  );
+  const stored: IngestedEvent[] = [];
+  for (const e of candidates) {
+    const index = firstOf.get(e.id!)!;
+    (written.has(e.id!) ? stored : duplicates).push({ index, id: e.id! });
+  }
+  duplicates.sort((a, b) => a.index - b.index);
+  const rejected = checked.filter((c) => c.reasons.length > 0).map((c): RejectedEvent => ({
+    index: c.index,
+    ...(c.id === undefined ? {} : { id: c.id }),
+    reasons: c.reasons,
+  }));
+  return { stored, duplicates, rejected };
+}
