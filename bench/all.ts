@@ -6,8 +6,8 @@
  * @module
  */
 
-// Support modules, not benchmarks (load_client.ts is the load generator bench/gateway.ts spawns).
-const SKIP = new Set(["all.ts", "report.ts", "load_client.ts"]);
+// Support modules, not benchmarks (load generators that bench/gateway.ts and bench/ws.ts spawn).
+const SKIP = new Set(["all.ts", "report.ts", "load_client.ts", "ws_load.ts"]);
 
 if (import.meta.main) {
   const dir = new URL("./", import.meta.url);

@@ -33,12 +33,14 @@ import { unsubscribeRoutes } from "./routes/unsubscribe.ts";
 import { dlqRoutes } from "./routes/dlq.ts";
 import { breakerRoutes } from "./routes/breakers.ts";
 import { scheduleRoutes } from "./routes/schedules.ts";
+import { analyticsRoutes } from "./routes/analytics.ts";
+import { eventRoutes } from "./routes/events.ts";
 import type { BreakerRegistry } from "../shared/breakers/registry.ts";
 import { validationHook } from "./validation.ts";
 import { createResponseCache } from "./degraded/response_cache.ts";
 import { upstreamRoutes } from "./proxy/upstream_routes.ts";
-import { analyticsRoutes } from "./routes/analytics.ts";
-import { eventRoutes } from "./routes/events.ts";
+import type { LiveHub } from "./ws/hub.ts";
+import { liveRoutes, liveSocketRoute } from "./ws/routes.ts";
 
 /** Per-request variables handlers can read with `c.get()`. */
 export type AppEnv = {
@@ -56,6 +58,8 @@ export interface AppOptions {
   queue?: TaskQueue;
   /** Started by the composition root (it has a lifecycle); enables /v1/breakers. */
   breakers?: BreakerRegistry;
+  /** The live-feed hub (started by the composition root); enables /v1/ws. */
+  live?: LiveHub;
 }
 
 /** Builds the edge application. */
@@ -94,6 +98,15 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
     now: deps.now,
   });
   const gateway = buildGateway(deps, queue);
+  if (options.live) {
+    // Before the chain: an upgrade has no JSON body or Idempotency-Key; it
+    // authenticates itself with the chain's verifier, before upgrading.
+    const { verifier } = gateway;
+    app.route(
+      "/",
+      liveSocketRoute({ hub: options.live, verifier, origins: deps.config.corsOrigins }),
+    );
+  }
   app.use("/v1/*", ...gateway.chain);
   app.route("/", meRoutes());
   app.route("/", taskRoutes(queue));
@@ -108,6 +121,10 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   app.route("/", outreachRoutes(deps, queue));
   app.route("/", appointmentRoutes(deps, queue));
   app.route("/", unsubscribeRoutes(deps));
+  app.route("/", dlqRoutes(queue));
+  if (options.breakers) app.route("/", breakerRoutes(options.breakers));
+  app.route("/", scheduleRoutes({ queue, schedules: deps.config.schedules, now: deps.now }));
+  if (options.live) app.route("/", liveRoutes(options.live));
   app.route(
     "/",
     analyticsRoutes(
@@ -116,9 +133,6 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
     ),
   );
   app.route("/", eventRoutes(deps, options.breakers ? { breakers: options.breakers } : {}));
-  app.route("/", dlqRoutes(queue));
-  if (options.breakers) app.route("/", breakerRoutes(options.breakers));
-  app.route("/", scheduleRoutes({ queue, schedules: deps.config.schedules, now: deps.now }));
   if (deps.config.upstreams.length > 0) {
     if (!options.breakers) {
       throw new TypeError("createApp: UPSTREAMS are configured but no breaker registry was given");

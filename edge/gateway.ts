@@ -20,7 +20,7 @@ import type { TaskQueue } from "../shared/queue/queue.ts";
 import { ACCESS_POLICY } from "./auth/policy.ts";
 import { cacheVerifiedTokens } from "./auth/verified_cache.ts";
 import { upstreamPolicy } from "./proxy/upstream_policy.ts";
-import { createVerifier } from "./auth/verify.ts";
+import { createVerifier, type Verifier } from "./auth/verify.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { authorize } from "./middleware/authorize.ts";
 import { limitBody, requireJson } from "./middleware/http_rules.ts";
@@ -104,6 +104,8 @@ export function limitFailedAuthentication(
 export interface Gateway {
   chain: MiddlewareHandler[];
   rateLimiter: RateLimitMiddleware;
+  /** The chain's token verifier, for routes that authenticate outside it (GET /v1/ws). */
+  verifier: Verifier;
 }
 
 /** Builds the `/v1` middleware chain. */
@@ -157,5 +159,5 @@ export function buildGateway(deps: Deps, queue: TaskQueue): Gateway {
     ),
     forwardSpan(),
   ];
-  return { chain, rateLimiter };
+  return { chain, rateLimiter, verifier };
 }

@@ -9,6 +9,8 @@ import { closeDeps, makeDeps } from "../shared/deps.ts";
 import { loadConfigOrExit, onShutdownSignal } from "../shared/lifecycle.ts";
 import { createApp } from "./app.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
+import { createLiveHub } from "./ws/hub.ts";
+import { relayBreakerTransitions, relayDeadLetters } from "./ws/relays.ts";
 
 if (import.meta.main) {
   const config = loadConfigOrExit();
@@ -21,17 +23,32 @@ if (import.meta.main) {
   });
   // Never throws: without Redis the breakers start in local mode and re-sync later.
   await breakers.start();
-  const app = createApp(deps, { breakers });
+  // TODO(#8): WS_* settings once shared/config.ts has them; the defaults are the spec's.
+  const live = createLiveHub({ redis: deps.redis, log: deps.log, now: deps.now });
+  const relays = [
+    relayBreakerTransitions(breakers, { hub: live, log: deps.log }),
+    relayDeadLetters({ redis: deps.redis, hub: live, log: deps.log }),
+  ];
+  // Never throw: without Redis the feed bus and the relays keep retrying.
+  await Promise.all([live.start(), ...relays.map((r) => r.start())]);
+  const app = createApp(deps, { breakers, live });
   const server = Deno.serve({
     hostname: config.edge.host,
     port: config.edge.port,
     onListen: ({ hostname, port }) => {
-      deps.log.info("edge listening", { url: `http://${hostname}:${port}` });
+      deps.log.info("edge listening", {
+        url: `http://${hostname}:${port}`,
+        instance: live.instanceId,
+      });
     },
   }, app.fetch);
 
   onShutdownSignal(async (signal) => {
     deps.log.info("edge draining", { signal });
+    // Upgraded sockets would hold the drain open: close them first (1001).
+    await Promise.all([live, ...relays].map((x) => x.stop())).catch((err) =>
+      deps.log.warn("stopping the live feed failed", { err })
+    );
     let timer: ReturnType<typeof setTimeout> | undefined;
     const drained = await Promise.race([
       server.shutdown().then(() => true),

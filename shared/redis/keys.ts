@@ -103,3 +103,29 @@ export function scheduleKeys(namespace = "pc") {
     state: (name: string) => `${namespace}:{q}:schedule:${name}`,
   };
 }
+
+/**
+ * Keys of the WebSocket live feed (shared/ws/). A topic's history stream and
+ * its publish dedupe markers share the hash tag `{ws:<topic>}`: the publish
+ * script touches them together. The client registry's two keys share
+ * `{ws:clients}`.
+ */
+export function liveFeedKeys(namespace = "pc") {
+  return {
+    /** Stream per topic: the last messages; the stream id is a message's `offset`. */
+    history: (topic: string) => `${namespace}:{ws:${topic}}:history`,
+    /** Hash per topic: `created` (first offset of the history), `trimmed` (newest trimmed). */
+    historyMeta: (topic: string) => `${namespace}:{ws:${topic}}:history_meta`,
+    /** String per (topic, publisher-chosen id): set once, holds the first offset. */
+    dedupe: (topic: string, id: string) => `${namespace}:{ws:${topic}}:dedupe:${id}`,
+    /** Pub/sub: every feed message of every topic, plus instance heartbeats (JSON). */
+    channel: `${namespace}:ws:feed`,
+    /** Sorted set: client id → expiry (ms); refreshed by each instance's heartbeat. */
+    clientExpiry: `${namespace}:{ws:clients}:expiry`,
+    /** Hash: client id → JSON `{instance, user, connected_at}`. */
+    clientInfo: `${namespace}:{ws:clients}:info`,
+  };
+}
+
+/** The live-feed key set. */
+export type LiveFeedKeys = ReturnType<typeof liveFeedKeys>;

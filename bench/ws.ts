@@ -1,0 +1,160 @@
+/**
+ * The live feed across two edge instances: `deno run -A bench/ws.ts`
+ * (`deno task bench:ws`). Starts a stack (or uses the configured services),
+ * runs two REAL edges (`edge/main.ts`) as child processes, and drives them
+ * from a SEPARATE load process (`bench/ws_load.ts`): WebSocket clients split
+ * over both edges, broadcasts published straight into the feed (as a worker
+ * would). JSON lines on stdout (see report.ts), one per scenario:
+ *
+ * - `burst`: 200 clients, 2,000 broadcasts as fast as 64 concurrent
+ *   publishes go → deliveries/s (first publish to last delivery), p50/p99
+ *   publish→delivery latency, lost, duplicated (per client and message);
+ * - `paced`: 200 clients, 200 broadcasts/s for 10 s → p50/p99 latency from
+ *   each message's due time, and the edges' CPU per delivery;
+ * - `idle`: 10,000 idle connections on one edge → its resident memory per
+ *   connection.
+ *
+ * Targets on 2 cores (issue 8): burst ≥ 200,000 deliveries/s with 0 lost,
+ * paced p99 ≤ 20 ms, idle ≤ 20 KiB per connection; met/missed goes to stderr.
+ * The load process, the bridge, redis-server and both edges share the cores.
+ *
+ * @module
+ */
+import { parseConfig, readEnvironment } from "../shared/config.ts";
+import { mintDevToken } from "../dev/token.ts";
+import { settingsToEnv, startStack } from "../dev/stack.ts";
+import { AppProcess } from "../tests/process_support.ts";
+import { type BenchLine, runScenario } from "./report.ts";
+
+const BENCH = "ws";
+const LOAD = new URL("./ws_load.ts", import.meta.url).pathname;
+
+async function runLoad(flags: Record<string, string | number>): Promise<Record<string, unknown>> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    // -A: the load process reads the edges' /proc/<pid>/stat and status.
+    args: ["run", "-A", LOAD, ...Object.entries(flags).map(([k, v]) => `--${k}=${v}`)],
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success) throw new Error(`ws_load exited with ${out.code}: ${text}`);
+  return JSON.parse(text);
+}
+
+async function main(): Promise<void> {
+  const stack = await startStack({
+    env: readEnvironment(),
+    onProgress: (m) => console.error(`[ws] ${m}`),
+  });
+  const edges: AppProcess[] = [];
+  try {
+    const env = {
+      ...settingsToEnv(stack.settings),
+      EDGE_HOST: "127.0.0.1",
+      EDGE_PORT: "0",
+      LOG_LEVEL: "info",
+    };
+    const config = parseConfig(env);
+    edges.push(new AppProcess("edge/main.ts", env), new AppProcess("edge/main.ts", env));
+    const urls = await Promise.all(
+      edges.map(async (e) => (await e.waitForLog("edge listening", 30_000)).url as string),
+    );
+    const token = await mintDevToken(config.auth, { sub: "bench", roles: ["viewer"], ttlS: 3600 });
+    const common = {
+      urls: urls.join(","),
+      token,
+      "redis-url": stack.settings.redis.url,
+      "redis-token": stack.settings.redis.token,
+      "edge-pids": edges.map((e) => e.child.pid).join(","),
+    };
+    const lines: BenchLine[] = [];
+    lines.push(
+      await runScenario(async () => {
+        const s = await runLoad({ ...common, scenario: "burst", clients: 200, n: 2000 });
+        return {
+          bench: BENCH,
+          scenario: "burst",
+          ops_per_s: s.deliveries_per_s as number,
+          p50_ms: s.p50_ms as number,
+          p99_ms: s.p99_ms as number,
+          lost: s.lost as number,
+          duplicates: s.duplicates as number,
+          n: s.n as number,
+          concurrency: 64,
+          clients: s.clients,
+          instances: 2,
+          deliveries: s.deliveries,
+          publish_per_s: s.publish_per_s,
+          closed_by_server: s.closed_by_server,
+        };
+      }),
+    );
+    lines.push(
+      await runScenario(async () => {
+        const s = await runLoad({
+          ...common,
+          scenario: "paced",
+          clients: 200,
+          rate: 200,
+          duration: 10,
+        });
+        return {
+          bench: BENCH,
+          scenario: "paced",
+          p50_ms: s.p50_ms as number,
+          p99_ms: s.p99_ms as number,
+          max_ms: s.max_ms,
+          cpu_us_per_op: s.cpu_us_per_delivery as number,
+          lost: s.lost as number,
+          duplicates: s.duplicates as number,
+          n: s.n as number,
+          rate: s.rate,
+          clients: s.clients,
+          instances: 2,
+          deliveries: s.deliveries,
+          closed_by_server: s.closed_by_server,
+        };
+      }),
+    );
+    lines.push(
+      await runScenario(async () => {
+        const s = await runLoad({
+          ...common,
+          urls: urls[0]!,
+          "edge-pids": String(edges[0]!.child.pid),
+          scenario: "idle",
+          clients: 10_000,
+        });
+        return {
+          bench: BENCH,
+          scenario: "idle",
+          n: s.clients as number,
+          bytes_per_connection: s.bytes_per_connection,
+          rss_before_mib: s.rss_before_mib,
+          rss_after_mib: s.rss_after_mib,
+          closed_by_server: s.closed_by_server,
+        };
+      }),
+    );
+    const [burst, paced, idle] = lines;
+    const checks: [string, boolean][] = [
+      [
+        `burst: ${burst!.ops_per_s} deliveries/s, ${burst!.lost} lost (target >= 200000, 0 lost)`,
+        burst!.ops_per_s! >= 200_000 && burst!.lost === 0,
+      ],
+      [`paced: p99 ${paced!.p99_ms} ms (target <= 20 ms)`, paced!.p99_ms! <= 20],
+      [
+        `idle: ${idle!.bytes_per_connection} bytes per connection (target <= 20480)`,
+        (idle!.bytes_per_connection as number) <= 20_480,
+      ],
+    ];
+    for (const [text, met] of checks) console.error(`[ws] ${met ? "met" : "MISSED"}: ${text}`);
+  } finally {
+    await Promise.all(edges.map((e) => e.stop("SIGTERM")));
+    await stack.stop();
+  }
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,215 @@
+/**
+ * The live-feed load generator (bench/ws.ts runs it as its own process):
+ * opens WebSocket clients split over the edge URLs, publishes broadcasts
+ * straight into the feed (the publisher a worker would use), and measures
+ * what the clients receive. Prints ONE JSON summary on stdout.
+ *
+ * Scenarios: `burst` (N broadcasts as fast as 64 concurrent publishes go),
+ * `paced` (RATE broadcasts/s for DURATION s), `idle` (open CLIENTS
+ * connections that do nothing; the parent measures the edge's memory).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { Redis } from "@upstash/redis";
+import { createFeedPublisher } from "../shared/ws/publisher.ts";
+import { percentile, round3 } from "./report.ts";
+
+const args = parseArgs({
+  options: {
+    urls: { type: "string" },
+    token: { type: "string" },
+    "redis-url": { type: "string" },
+    "redis-token": { type: "string" },
+    scenario: { type: "string" },
+    clients: { type: "string", default: "200" },
+    n: { type: "string", default: "2000" },
+    rate: { type: "string", default: "200" },
+    duration: { type: "string", default: "10" },
+    "hold-ms": { type: "string", default: "3000" },
+    /** Edge process ids: CPU (paced) and memory (idle) are read from /proc. */
+    "edge-pids": { type: "string", default: "" },
+  },
+}).values;
+
+const urls = args.urls!.split(",");
+const CLIENTS = Number(args.clients);
+
+interface Client {
+  ws: WebSocket;
+  /** Deliveries per message number. */
+  seen: Uint16Array;
+  closeCode: number | null;
+}
+
+const edgePids = args["edge-pids"]!.split(",").filter(Boolean).map(Number);
+
+/** CPU time (user + system) of `pid`, µs. */
+function cpuUs(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / 100;
+}
+
+/** Resident memory of `pid`, bytes. */
+function rssBytes(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+const latencies: number[] = [];
+let delivered = 0;
+let lastDelivery = 0;
+
+async function open(count: number, size: number, subscribe: boolean): Promise<Client[]> {
+  const out: Client[] = [];
+  for (let from = 0; from < count; from += 200) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(200, count - from) }, (_, i) => {
+        const base = urls[(from + i) % urls.length]!.replace(/^http/, "ws");
+        const url = `${base}/v1/ws${subscribe ? "?topics=broadcast" : ""}`;
+        const ws = new WebSocket(url, ["bearer", args.token!]);
+        const client: Client = { ws, seen: new Uint16Array(size), closeCode: null };
+        const ready = Promise.withResolvers<void>();
+        ws.onmessage = (e) => {
+          const now = performance.now();
+          const text = e.data as string;
+          if (text.startsWith('{"type":"message"')) {
+            const { data } = JSON.parse(text) as { data: { n: number; t: number } };
+            client.seen[data.n]!++;
+            latencies.push(now - data.t);
+            delivered++;
+            lastDelivery = now;
+          } else if (!subscribe || text.includes('"subscribed"')) {
+            ready.resolve();
+          }
+        };
+        ws.onclose = (e) => {
+          client.closeCode = e.code;
+          ready.reject(new Error(`closed with ${e.code} ${e.reason}`));
+        };
+        return ready.promise.then(() => client);
+      }),
+    );
+    out.push(...batch);
+  }
+  return out;
+}
+
+async function closeAll(clients: Client[]): Promise<void> {
+  await Promise.all(clients.map((c) => {
+    if (c.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    const done = new Promise((r) => c.ws.addEventListener("close", r));
+    c.ws.close();
+    return done;
+  }));
+}
+
+function tally(clients: Client[], n: number) {
+  let lost = 0;
+  let duplicates = 0;
+  for (const c of clients) {
+    for (let i = 0; i < n; i++) {
+      const k = c.seen[i]!;
+      if (k === 0) lost++;
+      else if (k > 1) duplicates += k - 1;
+    }
+  }
+  return {
+    lost,
+    duplicates,
+    closed_by_server: clients.filter((c) => c.closeCode !== null).map((c) => c.closeCode),
+  };
+}
+
+/** Waits until `expected` deliveries arrived or none came for `quietMs`. */
+async function drain(expected: number, quietMs = 3000): Promise<void> {
+  while (delivered < expected && performance.now() - lastDelivery < quietMs) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const redis = new Redis({
+  url: args["redis-url"]!,
+  token: args["redis-token"]!,
+  enableTelemetry: false,
+  automaticDeserialization: false,
+  responseEncoding: false,
+});
+const publisher = createFeedPublisher({ redis, instanceId: "bench-load" });
+let summary: Record<string, unknown>;
+
+if (args.scenario === "burst") {
+  const n = Number(args.n);
+  const clients = await open(CLIENTS, n, true);
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (next < n) {
+      const i = next++;
+      await publisher.publish("broadcast", { n: i, t: performance.now() });
+    }
+  }));
+  const published = performance.now();
+  lastDelivery = performance.now();
+  await drain(CLIENTS * n);
+  summary = {
+    clients: CLIENTS,
+    n,
+    deliveries: delivered,
+    deliveries_per_s: round3(delivered / ((lastDelivery - t0) / 1000)),
+    publish_per_s: round3(n / ((published - t0) / 1000)),
+    p50_ms: round3(percentile(latencies, 50)),
+    p99_ms: round3(percentile(latencies, 99)),
+    ...tally(clients, n),
+  };
+  await closeAll(clients);
+} else if (args.scenario === "paced") {
+  const rate = Number(args.rate);
+  const n = rate * Number(args.duration);
+  const clients = await open(CLIENTS, n, true);
+  const cpu0 = edgePids.map(cpuUs);
+  const t0 = performance.now();
+  const sends: Promise<unknown>[] = [];
+  for (let i = 0; i < n; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    // Latency counts from the due time: a late send is not forgiven.
+    sends.push(publisher.publish("broadcast", { n: i, t: due }));
+  }
+  await Promise.all(sends);
+  lastDelivery = performance.now();
+  await drain(CLIENTS * n);
+  const edgeCpu = edgePids.map((p, i) => cpuUs(p) - cpu0[i]!).reduce((a, b) => a + b, 0);
+  summary = {
+    cpu_us_per_delivery: round3(edgeCpu / delivered),
+    clients: CLIENTS,
+    n,
+    rate,
+    deliveries: delivered,
+    p50_ms: round3(percentile(latencies, 50)),
+    p99_ms: round3(percentile(latencies, 99)),
+    max_ms: round3(latencies.reduce((a, b) => Math.max(a, b), 0)),
+    ...tally(clients, n),
+  };
+  await closeAll(clients);
+} else if (args.scenario === "idle") {
+  const pid = edgePids[0]!;
+  const before = rssBytes(pid);
+  const clients = await open(CLIENTS, 0, false);
+  // Let registrations and allocations settle before reading the memory.
+  await new Promise((r) => setTimeout(r, Number(args["hold-ms"])));
+  const after = rssBytes(pid);
+  summary = {
+    clients: clients.length,
+    rss_before_mib: round3(before / 1048576),
+    rss_after_mib: round3(after / 1048576),
+    bytes_per_connection: Math.round((after - before) / clients.length),
+    closed_by_server: tally(clients, 0).closed_by_server,
+  };
+  await closeAll(clients);
+} else {
+  throw new Error(`unknown --scenario ${args.scenario}`);
+}
+console.log(JSON.stringify(summary));

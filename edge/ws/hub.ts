@@ -1,0 +1,345 @@
+/**
+ * The live-feed hub of one edge instance: its sockets, its ONE feed bus
+ * subscription (shared/ws/bus.ts) fanned out to them, its publisher, and its
+ * entries in the client registry.
+ *
+ * - Fan-out: sockets are indexed by topic; each message's frame text is
+ *   built once and handed to every socket following the topic, which filters
+ *   by key and target and queues it (edge/ws/send_queue.ts).
+ * - Every message, including those this instance published, reaches the
+ *   sockets through the channel: a publish reply and the channel are two
+ *   connections, so delivering local publishes early could overtake an
+ *   earlier message from another instance and break per-topic order. The
+ *   bus's per-topic offset makes a message that arrives twice (live and from
+ *   history after a stream loss) a no-op.
+ * - Liveness: the runtime pings each socket after `pingIntervalMs` of
+ *   silence (WebSocket ping frames, answered by every browser) and closes it
+ *   when no pong follows within another `pingIntervalMs`.
+ * - Registry: a socket is registered when it opens and removed when it
+ *   closes; every `registryRefreshMs` the hub extends all of its entries.
+ *
+ * @module
+ */
+import type { Redis } from "@upstash/redis";
+import type { Context } from "hono";
+import { upgradeWebSocket } from "hono/deno";
+import type { Logger } from "../../shared/log.ts";
+import { liveFeedKeys } from "../../shared/redis/keys.ts";
+import { FeedBus } from "../../shared/ws/bus.ts";
+import { type ClientRegistry, createClientRegistry } from "../../shared/ws/client_registry.ts";
+import { type FeedMessage, type HistoryRead, readHistory } from "../../shared/ws/history.ts";
+import { CLOSE_CODES, messageFrame } from "../../shared/ws/protocol.ts";
+import {
+  createFeedPublisher,
+  type FeedPublisher,
+  type Published,
+  type PublishOptions,
+} from "../../shared/ws/publisher.ts";
+import { bindFeedScripts } from "../../shared/ws/scripts.ts";
+import type { Topic } from "../../shared/ws/topics.ts";
+import type { Principal } from "../auth/principal.ts";
+import type { Verifier } from "../auth/verify.ts";
+import { type ConnectionHost, type ConnectionSettings, LiveConnection } from "./connection.ts";
+
+/** Options for {@linkcode createLiveHub}; every limit has a production default. */
+export interface LiveHubOptions {
+  /** Upstash client built with `createRedis`. */
+  redis: Redis;
+  log: Logger;
+  /** @default Date.now */
+  now?: () => number;
+  /** This instance in the registry and as `origin`. @default "e-" + 8 random hex digits */
+  instanceId?: string;
+  /** Redis key namespace. @default "pc" */
+  namespace?: string;
+  /** Feed heartbeat (stream check), ms. @default 1000 */
+  heartbeatMs?: number;
+  /** Longest wait for Redis in the feed bus, ms. @default 2000 */
+  busTimeoutMs?: number;
+  /** Entries kept per topic history. @default 10_000 */
+  historyMaxLen?: number;
+  /** History entries older than this are trimmed, ms. @default 120_000 */
+  historyMaxAgeMs?: number;
+  /** Socket ping after this much silence; dead after as much again, ms. @default 25_000 */
+  pingIntervalMs?: number;
+  /** Time to answer `{"type":"reauth"}` before the close with 4001, ms. @default 30_000 */
+  reauthGraceMs?: number;
+  /** Send queue limit in bytes per socket. @default 1_048_576 */
+  sendQueueMaxBytes?: number;
+  /** Send queue limit in frames per socket. @default 1000 */
+  sendQueueMaxMessages?: number;
+  /** Frames go straight to a socket while its runtime buffer is below this. @default 65_536 */
+  sendHighWaterBytes?: number;
+  /** Flush period of backlogged send queues, ms. @default 10 */
+  flushMs?: number;
+  /** Largest client frame, bytes. @default 16_384 */
+  maxFrameBytes?: number;
+  /** Protocol violations before the close with 1008. @default 10 */
+  maxViolations?: number;
+  /** Keys (`tasks:<id>`) per topic per socket. @default 100 */
+  maxKeysPerTopic?: number;
+  /** Client registry entry lifetime, ms. @default 300_000 */
+  clientTtlMs?: number;
+  /** Registry refresh period, ms. @default 60_000 */
+  registryRefreshMs?: number;
+}
+
+/** Counters of one hub. */
+export interface LiveHubMetrics {
+  connections: number;
+  accepted: number;
+  /** Frames queued or sent to sockets. */
+  sent: number;
+  slowConsumers: number;
+  violations: number;
+  expiredCloses: number;
+}
+
+/** What the upgrade route hands over after authenticating the request. */
+export interface AcceptRequest {
+  principal: Principal;
+  /** The verifier that accepted the token; checks `reauth` tokens too. */
+  verifier: Pick<Verifier, "verify">;
+  /** Token expiry, epoch ms. */
+  expiresAt: number;
+  /** Topics to follow from the start (already authorised). */
+  topics: readonly string[];
+}
+
+/** The hub of one instance. */
+export interface LiveHub {
+  readonly instanceId: string;
+  readonly metrics: LiveHubMetrics;
+  readonly bus: FeedBus;
+  readonly registry: ClientRegistry;
+  /** Subscribes to the feed; never throws (the bus retries). */
+  start(): Promise<void>;
+  /** Closes every socket with 1001 and unsubscribes. */
+  stop(): Promise<void>;
+  /** Upgrades an authenticated request to a live-feed socket. */
+  accept(c: Context, request: AcceptRequest): Promise<Response>;
+  publish(topic: Topic, data: unknown, options?: PublishOptions): Promise<Published>;
+  /** This instance's open sockets. */
+  connections(): LiveConnection[];
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isFinite(v) || v <= 0) {
+    throw new RangeError(`Live hub option "${name}" must be positive: got ${v}`);
+  }
+  return v;
+}
+
+class Hub implements LiveHub, ConnectionHost {
+  readonly instanceId: string;
+  readonly log: Logger;
+  readonly settings: ConnectionSettings;
+  readonly metrics: LiveHubMetrics = {
+    connections: 0,
+    accepted: 0,
+    sent: 0,
+    slowConsumers: 0,
+    violations: 0,
+    expiredCloses: 0,
+  };
+  readonly bus: FeedBus;
+  readonly registry: ClientRegistry;
+  readonly now: () => number;
+  readonly #publisher: FeedPublisher;
+  readonly #history: {
+    scripts: ReturnType<typeof bindFeedScripts>;
+    keys: ReturnType<typeof liveFeedKeys>;
+  };
+  readonly #byTopic = new Map<Topic, Set<LiveConnection>>();
+  readonly #all = new Set<LiveConnection>();
+  readonly #backlogged = new Set<LiveConnection>();
+  /** Each socket's registration, so that its removal never overtakes it. */
+  readonly #registered = new Map<LiveConnection, Promise<unknown>>();
+  readonly #pingIntervalMs: number;
+  readonly #flushMs: number;
+  readonly #refreshMs: number;
+  #flushTimer: ReturnType<typeof setInterval> | undefined;
+  #refreshTimer: ReturnType<typeof setInterval> | undefined;
+  #stopped = false;
+
+  constructor(o: LiveHubOptions) {
+    if (!o?.redis || !o.log) throw new TypeError('Live hub options "redis" and "log" are required');
+    this.instanceId = o.instanceId ?? `e-${crypto.randomUUID().slice(0, 8)}`;
+    this.log = o.log.child({ instance: this.instanceId });
+    this.now = o.now ?? Date.now;
+    const namespace = o.namespace ?? "pc";
+    this.settings = {
+      reauthGraceMs: positiveInt("reauthGraceMs", o.reauthGraceMs ?? 30_000),
+      maxFrameBytes: positiveInt("maxFrameBytes", o.maxFrameBytes ?? 16_384),
+      maxViolations: positiveInt("maxViolations", o.maxViolations ?? 10),
+      maxKeys: positiveInt("maxKeysPerTopic", o.maxKeysPerTopic ?? 100),
+      queue: {
+        maxBytes: positiveInt("sendQueueMaxBytes", o.sendQueueMaxBytes ?? 1_048_576),
+        maxMessages: positiveInt("sendQueueMaxMessages", o.sendQueueMaxMessages ?? 1000),
+        highWaterBytes: positiveInt("sendHighWaterBytes", o.sendHighWaterBytes ?? 65_536),
+      },
+    };
+    this.#pingIntervalMs = positiveInt("pingIntervalMs", o.pingIntervalMs ?? 25_000);
+    this.#flushMs = positiveInt("flushMs", o.flushMs ?? 10);
+    this.#refreshMs = positiveInt("registryRefreshMs", o.registryRefreshMs ?? 60_000);
+    this.#publisher = createFeedPublisher({
+      redis: o.redis,
+      instanceId: this.instanceId,
+      namespace,
+      historyMaxLen: o.historyMaxLen,
+      historyMaxAgeMs: o.historyMaxAgeMs,
+    });
+    this.#history = { scripts: bindFeedScripts(o.redis), keys: liveFeedKeys(namespace) };
+    this.registry = createClientRegistry({ redis: o.redis, namespace, ttlMs: o.clientTtlMs });
+    this.bus = new FeedBus({
+      redis: o.redis,
+      instanceId: this.instanceId,
+      namespace,
+      heartbeatMs: o.heartbeatMs,
+      timeoutMs: o.busTimeoutMs,
+      log: this.log,
+      onMessage: (m) => this.#fanOut(m),
+      onGap: (topic) => {
+        for (const conn of this.#byTopic.get(topic) ?? []) conn.gap(topic);
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    this.#refreshTimer = setInterval(() => void this.#refresh(), this.#refreshMs);
+    await this.bus.start();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearInterval(this.#refreshTimer);
+    clearInterval(this.#flushTimer);
+    const ids = [...this.#all].map((c) => c.id);
+    const registrations = [...this.#registered.values()];
+    for (const conn of [...this.#all]) conn.close(CLOSE_CODES.goingAway, "server shutting down");
+    await Promise.all(registrations);
+    await this.registry.remove(ids).catch((err) =>
+      this.log.warn("live feed registry cleanup failed", { err })
+    );
+    await this.bus.stop();
+  }
+
+  publish(topic: Topic, data: unknown, options?: PublishOptions): Promise<Published> {
+    return this.#publisher.publish(topic, data, options);
+  }
+
+  connections(): LiveConnection[] {
+    return [...this.#all];
+  }
+
+  lastOffset(topic: Topic): string | null {
+    return this.bus.lastOffset(topic);
+  }
+
+  readHistory(topic: Topic, since: string | null): Promise<HistoryRead> {
+    return readHistory(this.#history, topic, since);
+  }
+
+  index(conn: LiveConnection, topic: Topic, following: boolean): void {
+    let set = this.#byTopic.get(topic);
+    if (following) {
+      if (set === undefined) this.#byTopic.set(topic, set = new Set());
+      set.add(conn);
+    } else if (set !== undefined) {
+      set.delete(conn);
+      if (set.size === 0) this.#byTopic.delete(topic);
+    }
+  }
+
+  backlog(conn: LiveConnection): void {
+    this.#backlogged.add(conn);
+    this.#flushTimer ??= setInterval(() => this.#flush(), this.#flushMs);
+  }
+
+  detach(conn: LiveConnection): void {
+    this.#all.delete(conn);
+    this.#backlogged.delete(conn);
+    this.metrics.connections = this.#all.size;
+    const registered = this.#registered.get(conn) ?? Promise.resolve();
+    this.#registered.delete(conn);
+    if (this.#stopped) return;
+    // After the registration landed, or a late one would outlive the socket.
+    void registered.then(() => this.registry.remove([conn.id])).catch((err) =>
+      this.log.warn("live feed client unregistration failed", { err })
+    );
+  }
+
+  count(event: "slowConsumers" | "violations" | "expiredCloses" | "sent"): void {
+    this.metrics[event]++;
+  }
+
+  #flush(): void {
+    for (const conn of this.#backlogged) {
+      if (conn.closed || !conn.flush()) this.#backlogged.delete(conn);
+    }
+    if (this.#backlogged.size === 0) {
+      clearInterval(this.#flushTimer);
+      this.#flushTimer = undefined;
+    }
+  }
+
+  #fanOut(message: FeedMessage): void {
+    const conns = this.#byTopic.get(message.topic);
+    if (conns === undefined) return;
+    const frame = messageFrame(message);
+    for (const conn of conns) conn.deliver(message, frame);
+  }
+
+  async #refresh(): Promise<void> {
+    try {
+      await this.registry.touch([...this.#all].map((c) => ({ id: c.id, info: null })));
+    } catch (err) {
+      this.log.warn("live feed registry refresh failed", { err });
+    }
+  }
+
+  accept(c: Context, request: AcceptRequest): Promise<Response> {
+    let conn: LiveConnection | null = null;
+    return upgradeWebSocket(c, {
+      onOpen: (_evt, ws) => {
+        if (this.#stopped) {
+          ws.close(CLOSE_CODES.goingAway, "server shutting down");
+          return;
+        }
+        conn = new LiveConnection(this, {
+          id: crypto.randomUUID(),
+          socket: ws.raw as WebSocket,
+          principal: request.principal,
+          verifier: request.verifier,
+          expiresAt: request.expiresAt,
+        });
+        this.#all.add(conn);
+        this.metrics.accepted++;
+        this.metrics.connections = this.#all.size;
+        const info = {
+          instance: this.instanceId,
+          user: request.principal.sub,
+          connected_at: conn.connectedAt,
+        };
+        this.#registered.set(
+          conn,
+          this.registry.touch([{ id: conn.id, info }]).catch((err) =>
+            this.log.warn("live feed client registration failed", { err })
+          ),
+        );
+        conn.open(request.topics);
+      },
+      onMessage: (evt) => conn?.receive(evt.data),
+      onClose: () => conn?.dispose(),
+      onError: (evt) => {
+        this.log.debug("live feed socket error", { err: (evt as ErrorEvent).message });
+      },
+    }, { idleTimeout: (this.#pingIntervalMs * 2) / 1000 });
+  }
+}
+
+/** Creates the hub of one instance; call `start()` before serving. */
+export function createLiveHub(options: LiveHubOptions): LiveHub {
+  return new Hub(options);
+}

@@ -1,0 +1,248 @@
+/**
+ * The live-feed routes.
+ *
+ * `GET /v1/ws` is mounted BEFORE the `/v1` gateway chain (its JSON-only and
+ * Idempotency-Key stages do not apply to an upgrade) and authenticates on its
+ * own, with the gateway's verifier, before upgrading: 401 without a valid
+ * token, 403 when the policy or a requested topic forbids it, 426 for a plain
+ * GET; only then is a socket opened. The token comes in
+ * `Sec-WebSocket-Protocol: bearer, <jwt>` (browsers cannot set headers on a
+ * WebSocket; `bearer` is echoed back), `Authorization: Bearer <jwt>`, or
+ * `?access_token=<jwt>` (query strings end up in proxy logs and traces:
+ * prefer the subprotocol).
+ *
+ * `GET /v1/ws/schema`, `GET /v1/ws/clients` (admin) and
+ * `POST /v1/ws/broadcast` (admin) are ordinary routes behind the chain.
+ *
+ * @module
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { decodeJwt } from "jose";
+import type { Logger } from "../../shared/log.ts";
+import { protocolJsonSchema } from "../../shared/ws/protocol.ts";
+import { maySubscribe, parseTopic } from "../../shared/ws/topics.ts";
+import type { AppEnv } from "../app.ts";
+import { InvalidTokenError } from "../auth/errors.ts";
+import { ACCESS_POLICY, type Authorizer, compilePolicy } from "../auth/policy.ts";
+import type { Principal } from "../auth/principal.ts";
+import type { Verifier } from "../auth/verify.ts";
+import { problem } from "../problem.ts";
+import { problemResponses } from "../routes/schemas.ts";
+import { validationHook } from "../validation.ts";
+import type { LiveHub } from "./hub.ts";
+
+/** Options for {@linkcode liveSocketRoute}. */
+export interface LiveSocketRouteOptions {
+  hub: LiveHub;
+  /** The gateway's verifier (cached, same keys and checks as every /v1 route). */
+  verifier: Pick<Verifier, "verify">;
+  /** The access policy deciding `GET /v1/ws`. @default compilePolicy(ACCESS_POLICY) */
+  decide?: Authorizer;
+  /** Allowed `Origin` values; empty allows any (tokens, not cookies, carry identity). */
+  origins?: readonly string[];
+  log?: Logger;
+}
+
+const CHALLENGE = 'Bearer realm="pleasant-cove"';
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+const JWT = /^[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]*$/;
+
+/** The token of an upgrade request, from the subprotocol, the header or the query. */
+export function upgradeToken(c: Context): string | null {
+  const offered = c.req.header("Sec-WebSocket-Protocol");
+  if (offered !== undefined) {
+    const parts = offered.split(",").map((p) => p.trim());
+    const at = parts.indexOf("bearer");
+    if (at >= 0 && parts[at + 1] !== undefined && JWT.test(parts[at + 1]!)) return parts[at + 1]!;
+  }
+  const header = c.req.header("Authorization");
+  if (header !== undefined) return BEARER.exec(header.trim())?.[1] ?? "";
+  return c.req.query("access_token") ?? null;
+}
+
+/** `GET /v1/ws`: authenticate, authorise, then upgrade. */
+export function liveSocketRoute(options: LiveSocketRouteOptions): OpenAPIHono<AppEnv> {
+  if (!options?.hub || typeof options.verifier?.verify !== "function") {
+    throw new TypeError("liveSocketRoute() requires options hub and verifier");
+  }
+  const { hub, verifier } = options;
+  const decide = options.decide ?? compilePolicy(ACCESS_POLICY);
+  const origins = new Set(options.origins ?? []);
+  const app = new OpenAPIHono<AppEnv>();
+
+  app.get("/v1/ws", async function liveSocket(c) {
+    const log = c.get("log") ?? options.log;
+    const token = upgradeToken(c);
+    if (token === null) {
+      log?.info("authentication failed", { reason: "missing-token" });
+      return problem(c, {
+        code: "missing-token",
+        status: 401,
+        title: "Authentication required",
+        detail: "Send a token: Sec-WebSocket-Protocol: bearer, <jwt> (or ?access_token=<jwt>)",
+      }, { "WWW-Authenticate": CHALLENGE });
+    }
+    let principal: Principal;
+    try {
+      if (token === "") throw new InvalidTokenError("malformed");
+      principal = await verifier.verify(token);
+    } catch (err) {
+      if (!(err instanceof InvalidTokenError)) throw err;
+      log?.[err.reason === "jwks-unavailable" ? "warn" : "info"]("authentication failed", {
+        reason: err.reason,
+        field: err.field,
+      });
+      return problem(c, { code: "invalid-token", status: 401, title: "Invalid token" }, {
+        "WWW-Authenticate": `${CHALLENGE}, error="invalid_token"`,
+      });
+    }
+    c.set("principal", principal);
+    const forbidden = (detail: string) =>
+      problem(c, { code: "forbidden", status: 403, title: "Forbidden", detail });
+    const origin = c.req.header("Origin");
+    if (origins.size > 0 && origin !== undefined && !origins.has(origin)) {
+      log?.info("live feed origin refused", { origin });
+      return forbidden("This origin may not open the live feed");
+    }
+    const decision = decide(principal, "GET", "/v1/ws");
+    if (!decision.allowed) {
+      log?.info("authorization denied", { method: "GET", path: "/v1/ws", group: decision.group });
+      return forbidden("The caller is not allowed to do this");
+    }
+    const topics = (c.req.query("topics") ?? "").split(",").map((t) => t.trim()).filter(Boolean);
+    for (const name of topics) {
+      const ref = parseTopic(name);
+      if (ref === null) {
+        return problem(c, {
+          code: "unknown-topic",
+          status: 400,
+          title: "Unknown topic",
+          detail: `"${name.slice(0, 80)}" is not a live-feed topic`,
+        });
+      }
+      if (!maySubscribe(principal, ref.topic)) {
+        return forbidden(`The caller may not follow "${ref.topic}"`);
+      }
+    }
+    if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
+      return problem(c, {
+        code: "upgrade-required",
+        status: 426,
+        title: "Upgrade required",
+        detail: "GET /v1/ws is a WebSocket endpoint",
+      }, { Upgrade: "websocket", Connection: "Upgrade" });
+    }
+    const expiresAt = (decodeJwt(token).exp ?? 0) * 1000;
+    return await hub.accept(c, { principal, verifier, expiresAt, topics });
+  });
+  return app;
+}
+
+const ClientSchema = z.object({
+  id: z.string(),
+  instance: z.string(),
+  user: z.string(),
+  connected_at: z.number().int(),
+  expires_at: z.number().int(),
+}).openapi("LiveClient");
+
+const clientsRoute = createRoute({
+  method: "get",
+  path: "/v1/ws/clients",
+  tags: ["live feed"],
+  summary: "Connected live-feed clients across every edge instance (admin)",
+  security: [{ bearer: [] }],
+  request: {
+    query: z.object({ limit: z.coerce.number().int().min(1).max(10_000).default(1000) }),
+  },
+  responses: {
+    200: {
+      description: "Registered clients (entries expire 5 minutes after their last refresh)",
+      content: {
+        "application/json": {
+          schema: z.object({ total: z.number().int(), clients: z.array(ClientSchema) }),
+        },
+      },
+    },
+    ...problemResponses(400, 401, 403, 429, 503),
+  },
+});
+
+const schemaRoute = createRoute({
+  method: "get",
+  path: "/v1/ws/schema",
+  tags: ["live feed"],
+  summary: "JSON Schema of the live-feed protocol (GET /v1/ws frames)",
+  security: [{ bearer: [] }],
+  responses: {
+    200: {
+      description: "JSON Schema 2020-12 with the client and server frames",
+      content: { "application/json": { schema: z.record(z.string(), z.unknown()) } },
+    },
+    ...problemResponses(401, 403, 429),
+  },
+});
+
+const broadcastRoute = createRoute({
+  method: "post",
+  path: "/v1/ws/broadcast",
+  tags: ["live feed"],
+  summary: "Publish on the broadcast topic, to everyone or to one user or client (admin)",
+  security: [{ bearer: [] }],
+  request: {
+    body: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: z.object({
+            data: z.unknown().refine((v) => v !== undefined, "data is required"),
+            target: z.object({
+              user: z.string().min(1).max(255).optional(),
+              client: z.string().min(1).max(255).optional(),
+            }).refine((t) => t.user !== undefined || t.client !== undefined, {
+              message: "a target needs a user or a client",
+            }).optional(),
+          }),
+        },
+      },
+    },
+  },
+  responses: {
+    202: {
+      description: "Published: in the history and on its way to every instance",
+      content: {
+        "application/json": {
+          schema: z.object({ topic: z.literal("broadcast"), offset: z.string() }),
+        },
+      },
+    },
+    ...problemResponses(400, 401, 403, 413, 415, 429, 503),
+  },
+});
+
+/** `GET /v1/ws/clients`, `GET /v1/ws/schema`, `POST /v1/ws/broadcast`. */
+export function liveRoutes(hub: LiveHub): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const schema = protocolJsonSchema();
+  app.openapi(clientsRoute, async (c) => {
+    const { limit } = c.req.valid("query");
+    return c.json(await hub.registry.list(limit), 200);
+  });
+  app.openapi(schemaRoute, (c) => c.json(schema, 200));
+  app.openapi(broadcastRoute, async (c) => {
+    const { data, target } = c.req.valid("json");
+    let published;
+    try {
+      published = await hub.publish("broadcast", data, target ? { target } : {});
+    } catch (err) {
+      if (err instanceof RangeError) {
+        return problem(c, { code: "payload-too-large", status: 413, title: err.message }) as never;
+      }
+      throw err;
+    }
+    c.get("log").info("live feed broadcast", { offset: published.offset, targeted: !!target });
+    return c.json({ topic: "broadcast" as const, offset: published.offset }, 202);
+  });
+  return app;
+}

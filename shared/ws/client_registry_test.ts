@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { useTestStack } from "../../dev/test_stack.ts";
+import { createClientRegistry } from "./client_registry.ts";
+import { testNamespace, waitUntil } from "./test_support.ts";
+
+// The stack's deps hold a Neon Pool whose sockets close after the test.
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test({
+  name: "the client registry lists live clients, drops removed ones and expires the rest",
+  ...opts,
+  async fn() {
+    await using stack = await useTestStack();
+    const { redis } = stack.makeDeps();
+    const namespace = testNamespace();
+    const long = createClientRegistry({ redis, namespace });
+    const short = createClientRegistry({ redis, namespace, ttlMs: 150 });
+    const info = (instance: string, user: string) => ({ instance, user, connected_at: 1 });
+
+    await long.touch([{ id: "c1", info: info("A", "alice") }, {
+      id: "c2",
+      info: info("B", "bob"),
+    }]);
+    await short.touch([{ id: "c3", info: info("B", "carol") }]);
+    const listed = await long.list();
+    assert.equal(listed.total, 3);
+    assert.deepEqual(listed.clients.map((c) => [c.id, c.instance, c.user]).sort(), [
+      ["c1", "A", "alice"],
+      ["c2", "B", "bob"],
+      ["c3", "B", "carol"],
+    ]);
+    assert.ok(listed.clients.every((c) => c.expires_at > Date.now()));
+    assert.equal((await long.list(1)).clients.length, 1);
+
+    await long.remove(["c2"]);
+    // A refresh without info does not bring a removed client back.
+    await long.touch([{ id: "c2", info: null }]);
+    await waitUntil(async () => (await long.list()).total === 1, {
+      timeoutMs: 3000,
+      what: "c3 to expire",
+    });
+    assert.deepEqual((await long.list()).clients.map((c) => c.id), ["c1"]);
+  },
+});

@@ -1,0 +1,75 @@
+/**
+ * Test support for the live-feed suites: namespaces, a polling wait, and a
+ * Redis client whose subscription streams a test can silence (a stream that
+ * stays open but delivers nothing, as after a Redis restart behind the
+ * bridge). Imported by `_test.ts` files only.
+ *
+ * @module
+ */
+import type { Redis } from "@upstash/redis";
+
+/** A fresh key namespace, so suites sharing one Redis never see each other's feed. */
+export function testNamespace(): string {
+  return `wt${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** Polls `check` until true; throws after `timeoutMs` naming `what` (and `detail()`). */
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  options: { timeoutMs?: number; everyMs?: number; what?: string; detail?: () => string } = {},
+): Promise<void> {
+  const { timeoutMs = 5000, everyMs = 5, what = "condition" } = options;
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) {
+      const detail = options.detail ? `: ${options.detail()}` : "";
+      throw new Error(`Timed out after ${timeoutMs}ms waiting for ${what}${detail}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** A Redis client whose current subscription streams can be silenced. */
+export interface MutableRedis {
+  redis: Redis;
+  /** Streams opened so far. */
+  readonly subscriptions: number;
+  /** Every stream opened so far stops delivering (new ones work). */
+  silenceStreams(): void;
+}
+
+/** Wraps `redis`: `subscribe()` returns subscribers whose events a test can cut off. */
+export function mutableSubscriptions(redis: Redis): MutableRedis {
+  let subscriptions = 0;
+  const silenced = new Set<number>();
+  const proxy = new Proxy(redis, {
+    get(target, prop, receiver) {
+      if (prop !== "subscribe") return Reflect.get(target, prop, receiver);
+      return (channel: string) => {
+        const n = ++subscriptions;
+        const sub = target.subscribe(channel);
+        return new Proxy(sub, {
+          get(s, p, r) {
+            if (p !== "on") {
+              const v = Reflect.get(s, p, r);
+              return typeof v === "function" ? v.bind(s) : v;
+            }
+            return (event: string, listener: (...args: unknown[]) => void) =>
+              s.on(event as "message", (...args: unknown[]) => {
+                if (!silenced.has(n)) listener(...args);
+              });
+          },
+        });
+      };
+    },
+  });
+  return {
+    redis: proxy,
+    get subscriptions() {
+      return subscriptions;
+    },
+    silenceStreams() {
+      for (let i = 1; i <= subscriptions; i++) silenced.add(i);
+    },
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * Live-feed topics and who may subscribe to them.
+ *
+ * A subscription names a topic (`tasks`) or one key inside it (`tasks:<id>`,
+ * the status changes of one task). Offsets and history belong to the topic:
+ * `tasks:<id>` reads the `tasks` stream and keeps the entries with that key.
+ *
+ * @module
+ */
+
+/** The topics, each with its own history stream. */
+export const TOPICS = ["tasks", "leads", "breakers", "dlq", "broadcast"] as const;
+/** A live-feed topic. */
+export type Topic = (typeof TOPICS)[number];
+
+/**
+ * Who is subscribing: structurally the gateway's `Principal` (shared/ cannot
+ * import from edge/).
+ */
+export interface Subscriber {
+  kind: "user" | "service";
+  sub: string;
+  roles: readonly string[];
+}
+
+/**
+ * The authorization rule of each topic. Operational alerts (breaker
+ * transitions, dead letters) are for admins and service accounts; the rest
+ * for any authenticated principal.
+ */
+export const TOPIC_RULES: Readonly<Record<Topic, "any" | "operations">> = {
+  tasks: "any",
+  leads: "any",
+  broadcast: "any",
+  breakers: "operations",
+  dlq: "operations",
+};
+
+/** A parsed subscription name. */
+export interface TopicRef {
+  topic: Topic;
+  /** Only entries with this key (e.g. one task id); null for the whole topic. */
+  key: string | null;
+  /** The name as the client wrote it, e.g. `tasks:t1`. */
+  name: string;
+}
+
+const KEY = /^[A-Za-z0-9._~-]{1,128}$/;
+
+/** Parses `topic` or `topic:key`; null when the name is not a known topic. */
+export function parseTopic(name: string): TopicRef | null {
+  if (typeof name !== "string") return null;
+  const colon = name.indexOf(":");
+  const base = colon < 0 ? name : name.slice(0, colon);
+  if (!(TOPICS as readonly string[]).includes(base)) return null;
+  if (colon < 0) return { topic: base as Topic, key: null, name };
+  const key = name.slice(colon + 1);
+  return KEY.test(key) ? { topic: base as Topic, key, name } : null;
+}
+
+/** True when `who` may subscribe to `topic`. */
+export function maySubscribe(who: Subscriber, topic: Topic): boolean {
+  if (TOPIC_RULES[topic] === "any") return true;
+  return who.kind === "service" || who.roles.includes("admin");
+}
+
+/** True when `topic` is a live-feed topic. */
+export function isTopic(name: string): name is Topic {
+  return (TOPICS as readonly string[]).includes(name);
+}
+
+/** Offsets are Redis stream ids, `<ms>-<seq>`. */
+export const OFFSET = /^\d{1,15}-\d{1,15}$/;
+
+/** Compares two offsets: negative when a < b, 0 when equal, positive when a > b. */
+export function compareOffsets(a: string, b: string): number {
+  const da = a.indexOf("-");
+  const db = b.indexOf("-");
+  const ma = Number(a.slice(0, da));
+  const mb = Number(b.slice(0, db));
+  if (ma !== mb) return ma - mb;
+  return Number(a.slice(da + 1)) - Number(b.slice(db + 1));
+}

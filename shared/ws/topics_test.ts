@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { compareOffsets, maySubscribe, parseTopic } from "./topics.ts";
+
+Deno.test("parseTopic() accepts topics and topic:key, nothing else", () => {
+  assert.deepEqual(parseTopic("tasks"), { topic: "tasks", key: null, name: "tasks" });
+  assert.deepEqual(parseTopic("tasks:t-1.x"), {
+    topic: "tasks",
+    key: "t-1.x",
+    name: "tasks:t-1.x",
+  });
+  for (
+    const bad of [
+      "",
+      "task",
+      "tasks:",
+      "tasks:a b",
+      "tasks:a:b",
+      "TASKS",
+      `tasks:${"k".repeat(129)}`,
+    ]
+  ) {
+    assert.equal(parseTopic(bad), null, bad);
+  }
+});
+
+Deno.test("dlq and breakers are for admins and service accounts; the rest for anyone", () => {
+  const viewer = { kind: "user" as const, sub: "v", roles: ["viewer"] };
+  const admin = { kind: "user" as const, sub: "a", roles: ["admin"] };
+  const minerva = { kind: "service" as const, sub: "sa:minerva", roles: [] };
+  for (const topic of ["tasks", "leads", "broadcast"] as const) {
+    assert.equal(maySubscribe(viewer, topic), true);
+  }
+  for (const topic of ["dlq", "breakers"] as const) {
+    assert.equal(maySubscribe(viewer, topic), false);
+    assert.equal(maySubscribe(admin, topic), true);
+    assert.equal(maySubscribe(minerva, topic), true);
+  }
+});
+
+Deno.test("compareOffsets() orders by time, then sequence, numerically", () => {
+  assert.ok(compareOffsets("10-2", "9-5") > 0);
+  assert.ok(compareOffsets("10-9", "10-10") < 0);
+  assert.equal(compareOffsets("0-0", "0-0"), 0);
+});
