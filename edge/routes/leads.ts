@@ -60,6 +60,16 @@ import { RequestValidationError, validationHook } from "../validation.ts";
 import { problemResponses, ProblemSchema } from "./schemas.ts";
 
 // Postgres text cannot hold NUL; refusing it here keeps it a 400, not a 500.
+/**
+ * A `real` column: PostgreSQL rejects values that underflow single precision
+ * (e.g. 5e-324) with an error, so inputs are rounded to 4 decimals first
+ * (more than `real` keeps in this range anyway).
+ */
+function realColumn(min: number, max: number) {
+  return z.number().min(min).max(max).transform((v) => Math.round(v * 1e4) / 1e4).nullable()
+    .optional();
+}
+
 const text = (max: number) =>
   z.string().max(max).refine((s) => !s.includes("\0"), "must not contain NUL characters");
 const optionalText = (max: number) => text(max).nullable().optional();
@@ -145,10 +155,10 @@ const fields = {
   phone: optionalText(50),
   phone_valid: z.boolean().nullable().optional(),
   email: z.email().max(320).nullable().optional(),
-  email_confidence_score: z.number().min(0).max(1).nullable().optional(),
-  lead_score: z.number().min(0).max(100).nullable().optional(),
+  email_confidence_score: realColumn(0, 1),
+  lead_score: realColumn(0, 100),
   last_contacted: z.iso.datetime({ offset: true }).nullable().optional(),
-  response_time_hours: z.number().min(0).max(1_000_000).nullable().optional(),
+  response_time_hours: realColumn(0, 1_000_000),
 };
 
 const CreateLeadBody = z.object({
