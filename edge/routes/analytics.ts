@@ -47,7 +47,7 @@ import { guardedRead } from "../degraded/fallbacks.ts";
 import type { ResponseCache } from "../degraded/response_cache.ts";
 import { validationHook } from "../validation.ts";
 import { databaseFailed } from "./database_failure.ts";
-import { problemResponses, ProblemSchema } from "./schemas.ts";
+import { degradedSchema, problemResponses, ProblemSchema } from "./schemas.ts";
 
 const instant = (which: string) =>
   z.string().max(64).openapi({
@@ -120,18 +120,6 @@ const BookingsSchema = z.object({
   }),
 }).openapi("Bookings");
 
-/** A read's last good answer while the analytics breaker refuses calls. */
-function degradedSchema<T extends z.ZodType>(data: T, name: string) {
-  return z.object({
-    status: z.literal("degraded"),
-    message: z.string().openapi({ example: "Analytics temporarily unavailable" }),
-    cached_data: data,
-    cached_at: z.string(),
-    age_s: z.number().int(),
-    retry_after: z.number().int(),
-  }).openapi(name);
-}
-
 function readRoute<Q extends z.ZodObject, S extends z.ZodType>(
   path: string,
   summary: string,
@@ -150,7 +138,12 @@ function readRoute<Q extends z.ZodObject, S extends z.ZodType>(
       200: {
         description: "The answer; while analytics is unavailable, the last good one (degraded)",
         content: {
-          "application/json": { schema: z.union([schema, degradedSchema(schema, name)]) },
+          "application/json": {
+            schema: z.union([
+              schema,
+              degradedSchema(schema, name, "Analytics temporarily unavailable"),
+            ]),
+          },
         },
       },
       400: {

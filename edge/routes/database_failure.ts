@@ -1,8 +1,7 @@
 /**
  * A database that fails (not refuses: that is the breaker's answer) is 503
- * `dependency-unavailable` with `Retry-After`, never an opaque 500. The same
- * rule as the lead routes (edge/routes/leads.ts), shared by the analytics
- * and event routes.
+ * `dependency-unavailable` with `Retry-After`, never an opaque 500. Shared by
+ * the lead, analytics and event routes.
  *
  * @module
  */

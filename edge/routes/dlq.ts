@@ -24,7 +24,7 @@ import type { TaskInfo, TaskQueue } from "../../shared/queue/queue.ts";
 import type { AppEnv } from "../app.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";
 import { problemResponses } from "./schemas.ts";
-import { taskView } from "./tasks.ts";
+import { TASK_FIELDS, taskView } from "./tasks.ts";
 
 /** Replayed per second by `POST /v1/dlq/replay`: the CLI's default, gentle on a recovering downstream. */
 const REPLAY_PER_SECOND = 100;
@@ -32,27 +32,10 @@ const REPLAY_PER_SECOND = 100;
 const TYPE_NAME = /^[a-z][a-z0-9_]{0,99}$/;
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-// The Task shape of tasks.ts (`taskView`), which does not export its schema.
-const taskFields = {
-  id: z.uuid(),
-  type: z.string(),
-  status: z.enum(["pending", "running", "retrying", "succeeded", "dead"]),
-  attempts: z.number().int(),
-  max_attempts: z.number().int(),
-  created_at: z.string(),
-  updated_at: z.string(),
-  run_at: z.string().nullable(),
-  finished_at: z.string().nullable(),
-  failed_at: z.string().nullable(),
-  last_error: z.string().nullable(),
-  dlq_reason: z.string().nullable(),
-  result: z.unknown(),
-};
-
-const DeadTaskSchema = z.object(taskFields).openapi("DeadTask");
+const DeadTaskSchema = z.object(TASK_FIELDS).openapi("DeadTask");
 
 const DeadTaskDetailSchema = z.object({
-  ...taskFields,
+  ...TASK_FIELDS,
   payload: z.unknown(),
   priority: z.string(),
   replays: z.number().int().openapi({ description: "Times it was replayed before" }),

@@ -57,7 +57,8 @@ import { guardedRead, queuedWrite } from "../degraded/fallbacks.ts";
 import type { ResponseCache } from "../degraded/response_cache.ts";
 import { problem } from "../problem.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";
-import { problemResponses, ProblemSchema } from "./schemas.ts";
+import { degradedSchema, problemResponses, ProblemSchema } from "./schemas.ts";
+import { databaseFailed, isDatabaseFailure } from "./database_failure.ts";
 
 // Postgres text cannot hold NUL; refusing it here keeps it a 400, not a 500.
 /**
@@ -113,18 +114,6 @@ const LeadPageSchema = z.object({
   data: z.array(LeadSchema),
   next_cursor: z.string().nullable().openapi({ description: "null on the last page" }),
 }).openapi("LeadPage");
-
-/** A read's last good answer while the database breaker refuses calls. */
-function degradedSchema<T extends z.ZodType>(data: T, name: string) {
-  return z.object({
-    status: z.literal("degraded"),
-    message: z.string().openapi({ example: "Database temporarily unavailable" }),
-    cached_data: data,
-    cached_at: z.string(),
-    age_s: z.number().int(),
-    retry_after: z.number().int(),
-  }).openapi(name);
-}
 
 const QueuedWriteSchema = z.object({
   status: z.literal("queued"),
@@ -223,7 +212,10 @@ const listRoute = createRoute({
       description: "One page; while the database is unavailable, the last good one (degraded)",
       content: {
         "application/json": {
-          schema: z.union([LeadPageSchema, degradedSchema(LeadPageSchema, "DegradedLeadPage")]),
+          schema: z.union([
+            LeadPageSchema,
+            degradedSchema(LeadPageSchema, "DegradedLeadPage", "Database temporarily unavailable"),
+          ]),
         },
       },
     },
@@ -263,7 +255,10 @@ const getLeadRoute = createRoute({
       description: "The lead; while the database is unavailable, the last good answer (degraded)",
       content: {
         "application/json": {
-          schema: z.union([LeadDetailSchema, degradedSchema(LeadDetailSchema, "DegradedLead")]),
+          schema: z.union([
+            LeadDetailSchema,
+            degradedSchema(LeadDetailSchema, "DegradedLead", "Database temporarily unavailable"),
+          ]),
         },
       },
     },
@@ -314,41 +309,12 @@ const toDate = (s: string | null | undefined) =>
 type LeadWrite = z.input<typeof ApplyLeadWritePayload>;
 type Ctx = Context<AppEnv>;
 
-/** Retry hint of a failed (not refused) query: long enough for a short hiccup to pass. */
-const FAILURE_RETRY_S = 5;
-
 /** The breaker and the fallbacks' collaborators, when the routes are guarded. */
 interface Guard {
   breaker: Breaker;
   queue: TaskQueue;
   cache: ResponseCache;
   now: () => number;
-}
-
-/**
- * True when `err` says the database is unwell. A status below 500 is a refusal of the domain
- * or the request (the database answered); SQLSTATE classes 22/23/42 are a bug in the query
- * this code built: a logged 500, not an outage.
- */
-function isDatabaseFailure(err: unknown): boolean {
-  if (typeof err !== "object" || err === null) return true;
-  const status = (err as { status?: unknown }).status;
-  if (typeof status === "number" && status < 500) return false;
-  const code = (err as { code?: unknown }).code;
-  return !(typeof code === "string" && /^(22|23|42)[0-9A-Z]{3}$/.test(code));
-}
-
-/** The 503 for a database failure; anything else is rethrown to the app's error handler. */
-function failed(c: Ctx, err: unknown): Response {
-  if (!isDatabaseFailure(err) || c.req.raw.signal.aborted) throw err;
-  c.get("log")?.warn("lead query failed", { err });
-  return problem(c, {
-    code: "dependency-unavailable",
-    status: 503,
-    title: "Database temporarily unavailable",
-    detail: "The lead store did not answer; retry after the Retry-After delay",
-    retry_after: FAILURE_RETRY_S,
-  }, { "Retry-After": String(FAILURE_RETRY_S) });
 }
 
 /** A read: through guardedRead when guarded, else straight; failures become 503. */
@@ -362,7 +328,7 @@ async function read(
     if (g === null) return c.json(await fn(), 200);
     return await guardedRead(c, { breaker: g.breaker, cache: g.cache, now: g.now, identity }, fn);
   } catch (err) {
-    return failed(c, err);
+    return databaseFailed(c, err, "The lead store did not answer");
   }
 }
 
@@ -411,7 +377,7 @@ async function write<T>(
         idempotencyKey: await queueKey(c, payload),
       });
     }
-    return failed(c, err);
+    return databaseFailed(c, err, "The lead store did not answer");
   }
   if ("refusal" in out) throw out.refusal;
   return out.value;

@@ -40,3 +40,15 @@ export function problemResponses(...statuses: number[]) {
     ]),
   );
 }
+
+/** A read's last good answer while its breaker refuses calls (edge/degraded/fallbacks.ts). */
+export function degradedSchema<T extends z.ZodType>(data: T, name: string, example: string) {
+  return z.object({
+    status: z.literal("degraded"),
+    message: z.string().openapi({ example }),
+    cached_data: data,
+    cached_at: z.string(),
+    age_s: z.number().int(),
+    retry_after: z.number().int(),
+  }).openapi(name);
+}

@@ -23,7 +23,8 @@ const EnqueueBody = z.object({
   timeout_ms: z.number().int().min(1).max(3_600_000).optional(),
 }).strict().openapi("EnqueueTaskRequest");
 
-const TaskSchema = z.object({
+/** The fields of a task as the API shows it (also the base of the DLQ views). */
+export const TASK_FIELDS = {
   id: z.uuid(),
   type: z.string(),
   status: z.enum(["pending", "running", "retrying", "succeeded", "dead"]),
@@ -37,7 +38,9 @@ const TaskSchema = z.object({
   last_error: z.string().nullable(),
   dlq_reason: z.string().nullable(),
   result: z.unknown(),
-}).openapi("Task");
+};
+
+const TaskSchema = z.object(TASK_FIELDS).openapi("Task");
 
 const Accepted = z.object({
   task_id: z.uuid(),
