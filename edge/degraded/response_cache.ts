@@ -31,6 +31,12 @@ export interface ResponseCacheOptions {
   /** Larger bodies are not cached. @default 262_144 */
   maxBytes?: number;
   namespace?: string;
+  /**
+   * A key written less than this long ago by this process is not written
+   * again: a busy read would otherwise add one Redis write per request for
+   * an answer that changes little. @default 1000
+   */
+  minRewriteMs?: number;
   log?: Logger;
   now?: () => number;
 }
@@ -59,13 +65,21 @@ export function createResponseCache(o: ResponseCacheOptions): ResponseCache {
   const maxBytes = o.maxBytes ?? 262_144;
   const keys = degradedCacheKeys(o.namespace);
   const now = o.now ?? Date.now;
+  const minRewriteMs = o.minRewriteMs ?? 1000;
+  /** Key → when this process last wrote it (bounded: cleared when large). */
+  const written = new Map<string, number>();
   return {
     maxBytes,
     key: async (breaker, ...identity) =>
       keys.entry(breaker, await sha256Hex(JSON.stringify(identity))),
     async put(key, answer) {
+      const t = now();
+      const last = written.get(key);
+      if (last !== undefined && t - last < minRewriteMs) return;
       if (new TextEncoder().encode(answer.body).byteLength > maxBytes) return;
-      const value = JSON.stringify({ ...answer, storedAt: now() });
+      if (written.size >= 10_000) written.clear();
+      written.set(key, t);
+      const value = JSON.stringify({ ...answer, storedAt: t });
       try {
         await o.redis.set(key, value, { px: o.ttlMs });
       } catch (err) {
