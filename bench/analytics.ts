@@ -57,7 +57,6 @@ import { parseArgs } from "node:util";
 import type { Pool } from "@neondatabase/serverless";
 import { forEachLine } from "../dev/lines.ts";
 import { migrateStack } from "../dev/migrate_stack.ts";
-import { freePort } from "../dev/ports.ts";
 import { settingsToEnv, type Stack, startStack } from "../dev/stack.ts";
 import { mintDevToken } from "../dev/token.ts";
 import { INGEST_EVENT_TYPES, ingestEvents } from "../shared/analytics/ingest.ts";
@@ -67,7 +66,7 @@ import { bucketSql, bucketStart } from "../shared/analytics/tier.ts";
 import { parseConfig } from "../shared/config.ts";
 import { loadMigrations, migrate, MIGRATIONS_DIR } from "../shared/db/migrate.ts";
 import { poolFor } from "../shared/db/pool.ts";
-import { AppProcess } from "../tests/process_support.ts";
+import { startEdge } from "../tests/process_support.ts";
 import { type BenchLine, cpuMicros, percentile, round3, runScenario } from "./report.ts";
 
 const BENCH = "analytics";
@@ -386,32 +385,6 @@ async function loadMain(): Promise<void> {
   out.p50_ms = round3(percentile(latencies, 50));
   out.p99_ms = round3(percentile(latencies, 99));
   console.log(JSON.stringify(out));
-}
-
-/** Starts edge/main.ts on a free port; resolves once `/health` answers. */
-async function startEdge(env: Record<string, string>): Promise<{ edge: AppProcess; url: string }> {
-  for (let attempt = 1;; attempt++) {
-    const port = freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const edge = new AppProcess("edge/main.ts", { ...env, EDGE_PORT: String(port) });
-    let exited = false;
-    edge.child.status.then(() => exited = true);
-    const deadline = performance.now() + 30_000;
-    while (!exited && performance.now() < deadline) {
-      try {
-        const res = await fetch(`${url}/health`);
-        await res.body?.cancel();
-        if (res.ok) return { edge, url };
-      } catch {
-        // not listening yet
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    if (!exited) await edge.kill();
-    const { code, stderr } = await edge.finished();
-    if (attempt < 5 && /address already in use/i.test(stderr + edge.lines.join("\n"))) continue;
-    throw new Error(`edge did not become healthy (exit code ${code}):\n${stderr}`);
-  }
 }
 
 async function ingestApi(stack: Stack, s: Settings, leads: string[]): Promise<BenchLine> {

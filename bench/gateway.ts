@@ -40,9 +40,8 @@
 import { parseConfig, readEnvironment } from "../shared/config.ts";
 import { mintDevToken } from "../dev/token.ts";
 import { migrateStack } from "../dev/migrate_stack.ts";
-import { freePort } from "../dev/ports.ts";
 import { settingsToEnv, startStack } from "../dev/stack.ts";
-import { AppProcess } from "../tests/process_support.ts";
+import { AppProcess, startEdge } from "../tests/process_support.ts";
 import type { LoadSummary } from "./load_client.ts";
 import { type BenchLine, round3, runScenario } from "./report.ts";
 
@@ -184,39 +183,6 @@ async function smokeTest(target: Target): Promise<void> {
         `${init.method ?? "GET"} ${path}: ${res.status}, expected ${status}: ${body}`,
       );
     }
-  }
-}
-
-/**
- * Starts edge/main.ts on a free port and waits until `/health` answers.
- * EDGE_PORT=0 would not do: at LOG_LEVEL=warn the edge does not log the
- * "edge listening" line that carries the port it bound.
- */
-async function startEdge(
-  env: Record<string, string>,
-): Promise<{ edge: AppProcess; url: string }> {
-  for (let attempt = 1;; attempt++) {
-    const port = freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const edge = new AppProcess("edge/main.ts", { ...env, EDGE_PORT: String(port) });
-    let exited = false;
-    edge.child.status.then(() => exited = true);
-    const deadline = performance.now() + 30_000;
-    while (!exited && performance.now() < deadline) {
-      try {
-        const res = await fetch(`${url}/health`);
-        await res.body?.cancel();
-        if (res.ok) return { edge, url };
-      } catch {
-        // not listening yet
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    if (!exited) await edge.kill();
-    const { code, stderr } = await edge.finished();
-    // The port may have been taken between freePort() and the edge binding it.
-    if (attempt < 5 && /address already in use/i.test(stderr + edge.lines.join("\n"))) continue;
-    throw new Error(`edge did not become healthy (exit code ${code}):\n${stderr}`);
   }
 }
 

@@ -7,6 +7,8 @@
  */
 import { forEachLine } from "../dev/lines.ts";
 
+import { freePort } from "../dev/ports.ts";
+
 const ROOT = new URL("../", import.meta.url).pathname;
 
 /** Options for {@linkcode AppProcess}. */
@@ -154,4 +156,33 @@ export function blackHole(): { port: number; close(): Promise<void> } {
       await accepting;
     },
   };
+}
+
+/** Starts edge/main.ts on a free port; resolves once `/health` answers (retries a port taken meanwhile). */
+export async function startEdge(
+  env: Record<string, string>,
+): Promise<{ edge: AppProcess; url: string }> {
+  for (let attempt = 1;; attempt++) {
+    const port = freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const edge = new AppProcess("edge/main.ts", { ...env, EDGE_PORT: String(port) });
+    let exited = false;
+    edge.child.status.then(() => exited = true);
+    const deadline = performance.now() + 30_000;
+    while (!exited && performance.now() < deadline) {
+      try {
+        const res = await fetch(`${url}/health`);
+        await res.body?.cancel();
+        if (res.ok) return { edge, url };
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!exited) await edge.kill();
+    const { code, stderr } = await edge.finished();
+    // The port may have been taken between freePort() and the edge binding it.
+    if (attempt < 5 && /address already in use/i.test(stderr + edge.lines.join("\n"))) continue;
+    throw new Error(`edge did not become healthy (exit code ${code}):\n${stderr}`);
+  }
 }
