@@ -77,11 +77,6 @@ Deno.test({
   const upstream = startControlUpstream();
   const ns = `px${crypto.randomUUID().slice(0, 8)}`;
   const deps = stack.makeDeps({
-    // Principals are shared with parallel suites on this Redis: no 429s from their traffic.
-    RATE_LIMITS: JSON.stringify({
-      default: { limit: 100_000, window_s: 60 },
-      admin: { limit: 100_000, window_s: 60 },
-    }),
     UPSTREAMS: JSON.stringify([{
       name: "control",
       base_url: `${upstream.url}/`,

@@ -13,13 +13,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     await using stack = await useTestStack();
-    // Principals are shared with parallel suites on this Redis: no 429s from their traffic.
-    const deps = stack.makeDeps({
-      RATE_LIMITS: JSON.stringify({
-        default: { limit: 100_000, window_s: 60 },
-        admin: { limit: 100_000, window_s: 60 },
-      }),
-    });
+    const deps = stack.makeDeps();
     const ns = `b${crypto.randomUUID().slice(0, 8)}`;
     const breakers = createBreakerRegistry({
       redis: deps.redis,

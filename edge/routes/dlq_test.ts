@@ -44,12 +44,7 @@ Deno.test({
   ...opts,
   async fn(t) {
     await using stack = await useTestStack();
-    const deps = stack.makeDeps({
-      RATE_LIMITS: JSON.stringify({
-        default: { limit: 100_000, window_s: 60 },
-        admin: { limit: 100_000, window_s: 60 },
-      }),
-    });
+    const deps = stack.makeDeps();
     // A private queue namespace: other suites run workers on the shared stack.
     const queue = createQueue(deps.redis, TASK_CATALOG, {
       ...deps.config.queue,

@@ -37,14 +37,7 @@ Deno.test({
   ...opts,
   async fn(t) {
     await using stack = await useTestStack();
-    // Other suites share this Redis and the same principals: a generous limit
-    // keeps their traffic from turning this test's requests into 429s.
-    const deps = stack.makeDeps({
-      RATE_LIMITS: JSON.stringify({
-        default: { limit: 100_000, window_s: 60 },
-        admin: { limit: 100_000, window_s: 60 },
-      }),
-    });
+    const deps = stack.makeDeps();
     const ns = testNamespace();
     const breakers = createBreakerRegistry({
       redis: deps.redis,

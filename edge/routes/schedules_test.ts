@@ -14,10 +14,6 @@ Deno.test({
   async fn() {
     await using stack = await useTestStack();
     const made = stack.makeDeps({
-      RATE_LIMITS: JSON.stringify({
-        default: { limit: 100_000, window_s: 60 },
-        admin: { limit: 100_000, window_s: 60 },
-      }),
       SCHEDULES: JSON.stringify({
         ping: { task_type: "noop", payload: { echo: "tick" }, every_ms: 60_000 },
         nightly: { task_type: "noop", every_ms: 86_400_000, offset_ms: 10_800_000 },

@@ -58,13 +58,7 @@ export async function routeHarness(
   stack: TestStack,
   options: HarnessOptions = {},
 ): Promise<RouteHarness> {
-  const made = stack.makeDeps({
-    RATE_LIMITS: JSON.stringify({
-      default: { limit: 100_000, window_s: 60 },
-      admin: { limit: 100_000, window_s: 60 },
-    }),
-    ...options.env,
-  });
+  const made = stack.makeDeps(options.env);
   const deps = options.now ? { ...made, now: options.now } : made;
   const queue = createQueue(deps.redis, TASK_CATALOG, {
     ...deps.config.queue,
