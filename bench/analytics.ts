@@ -67,7 +67,17 @@ import { parseConfig } from "../shared/config.ts";
 import { loadMigrations, migrate, MIGRATIONS_DIR } from "../shared/db/migrate.ts";
 import { poolFor } from "../shared/db/pool.ts";
 import { startEdge } from "../tests/process_support.ts";
-import { type BenchLine, cpuMicros, percentile, round3, runScenario } from "./report.ts";
+import {
+  type BenchLine,
+  cpuMicros,
+  machineTicks,
+  percentile,
+  processTable,
+  round3,
+  runScenario,
+  TICK_US,
+  treeCpuMicros,
+} from "./report.ts";
 
 const BENCH = "analytics";
 /** The issue's targets on a 2-core machine. */
@@ -109,57 +119,16 @@ interface Settings {
 }
 
 // ---------------------------------------------------------------------------
-// CPU accounting (Linux /proc; NaN elsewhere).
-
-const TICK_US = 1_000_000 / 100; // USER_HZ
-
-/** CPU µs of `root` and its live descendants (with their reaped children). */
-function treeCpuMicros(root: number | null): number {
-  if (root === null) return NaN;
-  const table = new Map<number, { ppid: number; ticks: number }>();
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      table.set(Number(entry.name), {
-        ppid: Number(f[1]),
-        ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]),
-      });
-    } catch {
-      // exited meanwhile
-    }
-  }
-  let ticks = 0;
-  const todo = [root];
-  while (todo.length > 0) {
-    const pid = todo.pop()!;
-    const p = table.get(pid);
-    if (!p) continue;
-    ticks += p.ticks;
-    for (const [child, c] of table) if (c.ppid === pid) todo.push(child);
-  }
-  return ticks * TICK_US;
-}
-
-function machineTicks(): { busy: number; total: number } {
-  try {
-    const v = Deno.readTextFileSync("/proc/stat").split("\n")[0]!.trim().split(/\s+/).slice(1, 9)
-      .map(Number);
-    const total = v.reduce((a, b) => a + b, 0);
-    return { busy: total - v[3]! - v[4]!, total };
-  } catch {
-    return { busy: NaN, total: NaN };
-  }
-}
-
 type Snapshot = Record<string, number> & { machineBusy: number; machineTotal: number };
 
 /** CPU so far of this process and of each named process tree. */
 function snapshot(pids: Record<string, number | null>): Snapshot {
   const m = machineTicks();
   const out: Record<string, number> = { bench: cpuMicros() };
-  for (const [name, pid] of Object.entries(pids)) out[name] = treeCpuMicros(pid);
+  const table = processTable();
+  for (const [name, pid] of Object.entries(pids)) {
+    out[name] = pid === null ? NaN : treeCpuMicros(table, pid);
+  }
   return { ...out, machineBusy: m.busy, machineTotal: m.total } as Snapshot;
 }
 

@@ -66,3 +66,64 @@ export async function runScenario(
   console.log(JSON.stringify(out));
   return out;
 }
+
+// --- CPU accounting from /proc (Linux; NaN elsewhere) ----------------------
+
+/** Microseconds per /proc CPU tick (USER_HZ is 100 on Linux). */
+export const TICK_US = 1_000_000 / 100;
+
+/** ppid and CPU ticks (own + reaped children) of every process. */
+export function processTable(): Map<number, { ppid: number; ticks: number }> {
+  const table = new Map<number, { ppid: number; ticks: number }>();
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      table.set(Number(entry.name), {
+        ppid: Number(f[1]),
+        ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]),
+      });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return table;
+}
+
+/** CPU µs of `root` and all its live descendants (with their reaped children). */
+export function treeCpuMicros(
+  table: Map<number, { ppid: number; ticks: number }>,
+  root: number,
+): number {
+  let ticks = 0;
+  const todo = [root];
+  while (todo.length > 0) {
+    const pid = todo.pop()!;
+    const p = table.get(pid);
+    if (!p) continue;
+    ticks += p.ticks;
+    for (const [child, c] of table) if (c.ppid === pid) todo.push(child);
+  }
+  return ticks * TICK_US;
+}
+
+/** Jiffies of the whole machine (all cores): busy, iowait, steal and total. */
+export interface MachineTicks {
+  busy: number;
+  iowait: number;
+  steal: number;
+  total: number;
+}
+
+export function machineTicks(): MachineTicks {
+  try {
+    const line = Deno.readTextFileSync("/proc/stat").split("\n")[0]!;
+    // user nice system idle iowait irq softirq steal
+    const v = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = v.reduce((a, b) => a + b, 0);
+    return { busy: total - v[3]! - v[4]!, iowait: v[4]!, steal: v[7]!, total };
+  } catch {
+    return { busy: NaN, iowait: NaN, steal: NaN, total: NaN };
+  }
+}
