@@ -1,12 +1,11 @@
 /**
- * One live-feed socket: its protocol (frames in, frames out), its
- * subscriptions, its bounded send queue and its token's lifetime.
+ * One live-feed socket: its protocol (frames in, frames out), built from its
+ * subscriptions and their replay order (edge/ws/subscriptions.ts), its
+ * bounded send queue (edge/ws/send_queue.ts) and its token's lifetime
+ * (edge/ws/token_lifetime.ts).
  *
- * Frames from the client are handled one at a time, in order. A `subscribe`
- * with `since` reads the topic's history while live messages for that topic
- * wait in a per-topic buffer; after the replay they are released, and a
- * per-topic offset guarantees every message reaches the socket once and in
- * offset order.
+ * Frames from the client are handled one at a time, in order: a `subscribe`
+ * may wait on a history read, and the frames after it wait for it.
  *
  * @module
  */
@@ -18,20 +17,15 @@ import {
   CLOSE_CODES,
   type ErrorCode,
   isProblem,
-  messageFrame,
   parseClientFrame,
 } from "../../shared/ws/protocol.ts";
 import type { Target } from "../../shared/ws/publisher.ts";
-import {
-  compareOffsets,
-  maySubscribe,
-  parseTopic,
-  type Topic,
-  type TopicRef,
-} from "../../shared/ws/topics.ts";
+import type { Topic } from "../../shared/ws/topics.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { Verifier } from "../auth/verify.ts";
 import { SendQueue } from "./send_queue.ts";
+import { Subscriptions } from "./subscriptions.ts";
+import { TokenLifetime } from "./token_lifetime.ts";
 
 /** Limits of every connection (resolved hub options). */
 export interface ConnectionSettings {
@@ -60,15 +54,6 @@ export interface ConnectionHost {
   count(event: "slowConsumers" | "violations" | "expiredCloses" | "sent"): void;
 }
 
-interface TopicState {
-  all: boolean;
-  keys: Set<string>;
-  /** Last offset sent (or skipped as not covered) on this socket. */
-  offset: string;
-  /** Live messages held back while a history replay runs. */
-  pending: FeedMessage[] | null;
-}
-
 /** The socket side a connection uses. */
 export interface ConnectionSocket {
   readonly readyState: number;
@@ -79,8 +64,6 @@ export interface ConnectionSocket {
 
 /** Client frames waiting to be handled (a subscribe may wait on a history read). */
 const MAX_FRAMES_IN_FLIGHT = 64;
-// setTimeout's largest delay; tokens may live longer (up to 30 days).
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** One client's socket. */
 export class LiveConnection {
@@ -90,15 +73,13 @@ export class LiveConnection {
   readonly #socket: ConnectionSocket;
   readonly #verifier: Pick<Verifier, "verify">;
   readonly #queue: SendQueue;
-  readonly #topics = new Map<Topic, TopicState>();
+  readonly #subscriptions: Subscriptions;
+  readonly #token: TokenLifetime;
   readonly #log: Logger;
   #principal: Principal;
-  #expiresAt: number;
   #violations = 0;
   #inFlight = 0;
   #work: Promise<void> = Promise.resolve();
-  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
-  #graceTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
   constructor(
@@ -117,12 +98,35 @@ export class LiveConnection {
     this.#socket = init.socket;
     this.#principal = init.principal;
     this.#verifier = init.verifier;
-    this.#expiresAt = init.expiresAt;
     this.connectedAt = host.now();
     this.#log = host.log.child({ client_id: init.id, "user.id": init.principal.sub });
     this.#queue = new SendQueue(init.socket, {
       ...host.settings.queue,
       onOverflow: () => this.#slow(),
+    });
+    this.#subscriptions = new Subscriptions({
+      log: this.#log,
+      maxKeys: host.settings.maxKeys,
+      maxPending: host.settings.queue.maxMessages,
+      lastOffset: (topic) => host.lastOffset(topic),
+      readHistory: (topic, since) => host.readHistory(topic, since),
+      index: (topic, following) => host.index(this, topic, following),
+      isTarget: (target) => this.#isTarget(target),
+      push: (frame) => this.#push(frame),
+      error: (code, message, topic) => this.#error(code, message, topic),
+      violation: (code, message, topic) => this.#violation(code, message, topic),
+      slow: () => this.#slow(),
+    });
+    this.#token = new TokenLifetime({
+      expiresAt: init.expiresAt,
+      graceMs: host.settings.reauthGraceMs,
+      now: () => host.now(),
+      onExpiry: () => this.#sendJson({ type: "reauth" }),
+      onGraceOver: () => {
+        this.#host.count("expiredCloses");
+        this.#log.info("live feed token expired without reauth");
+        this.close(CLOSE_CODES.tokenExpired, "token expired");
+      },
     });
   }
 
@@ -136,12 +140,7 @@ export class LiveConnection {
 
   /** Topic names this socket follows (`tasks`, `tasks:<key>`, …). */
   get topics(): string[] {
-    const out: string[] = [];
-    for (const [topic, st] of this.#topics) {
-      if (st.all) out.push(topic);
-      for (const k of st.keys) out.push(`${topic}:${k}`);
-    }
-    return out;
+    return this.#subscriptions.names;
   }
 
   /** The socket is open: greets the client, arms the expiry timer, applies `?topics=`. */
@@ -150,9 +149,9 @@ export class LiveConnection {
       type: "welcome",
       client_id: this.id,
       instance: this.#host.instanceId,
-      expires_at: this.#expiresAt,
+      expires_at: this.#token.expiresAt,
     });
-    this.#armExpiry();
+    this.#token.start();
     if (initialTopics.length > 0) {
       this.#enqueue({ type: "subscribe", topics: [...initialTopics] });
     }
@@ -183,19 +182,8 @@ export class LiveConnection {
 
   /** A feed message for a topic this socket may follow; `frame` is its text. */
   deliver(message: FeedMessage, frame: string): void {
-    const st = this.#topics.get(message.topic);
-    if (st === undefined || this.#closed) return;
-    if (!st.all && (message.key === null || !st.keys.has(message.key))) return;
-    if (message.target !== null && !this.#isTarget(message.target)) return;
-    if (st.pending !== null) {
-      st.pending.push(message);
-      // Held back behind a replay: bounded like the send queue.
-      if (st.pending.length > this.#host.settings.queue.maxMessages) this.#slow();
-      return;
-    }
-    if (compareOffsets(message.offset, st.offset) <= 0) return;
-    st.offset = message.offset;
-    this.#push(frame);
+    if (this.#closed) return;
+    this.#subscriptions.deliver(message, frame);
   }
 
   /** Moves queued frames on; true while a backlog remains. */
@@ -222,20 +210,14 @@ export class LiveConnection {
   dispose(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#expiryTimer);
-    clearTimeout(this.#graceTimer);
-    for (const topic of this.#topics.keys()) this.#host.index(this, topic, false);
-    this.#topics.clear();
+    this.#token.stop();
+    this.#subscriptions.close();
     this.#host.detach(this);
   }
 
   /** Tells the client its gap on `topic` could not be filled (reload state). */
   gap(topic: Topic): void {
-    const st = this.#topics.get(topic);
-    if (st === undefined) return;
-    for (const name of this.topics.filter((n) => n === topic || n.startsWith(`${topic}:`))) {
-      this.#sendJson({ type: "subscribed", topic: name, recovered: false, offset: st.offset });
-    }
+    this.#subscriptions.gap(topic);
   }
 
   #slow(): void {
@@ -264,15 +246,9 @@ export class LiveConnection {
     this.#push(JSON.stringify(frame));
   }
 
+  /** An `error` frame; JSON leaves an undefined `topic` out. */
   #error(code: ErrorCode, message: string, topic?: string): void {
-    this.#sendJson(
-      topic === undefined ? { type: "error", code, message } : {
-        type: "error",
-        code,
-        message,
-        topic,
-      },
-    );
+    this.#sendJson({ type: "error", code, message, topic });
   }
 
   /** Answers a bad frame; too many close the socket with 1008. */
@@ -307,117 +283,11 @@ export class LiveConnection {
         this.#sendJson(frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id });
         return;
       case "subscribe":
-        return await this.#subscribe(frame.topics, frame.since);
+        return await this.#subscriptions.subscribe(this.#principal, frame);
       case "unsubscribe":
-        return this.#unsubscribe(frame.topics);
+        return this.#subscriptions.unsubscribe(frame.topics);
       case "reauth":
         return await this.#reauth(frame.token);
-    }
-  }
-
-  async #subscribe(names: string[], since: string | Record<string, string> | undefined) {
-    for (const name of names) {
-      const ref = parseTopic(name);
-      if (ref === null) {
-        this.#violation("unknown-topic", `Unknown topic "${name.slice(0, 80)}"`, name);
-        continue;
-      }
-      if (!maySubscribe(this.#principal, ref.topic)) {
-        this.#violation("forbidden-topic", `Not allowed to follow "${ref.topic}"`, name);
-        continue;
-      }
-      const from = typeof since === "string" ? since : since?.[ref.name] ?? since?.[ref.topic];
-      await this.#subscribeOne(ref, from);
-      if (this.#closed) return;
-    }
-  }
-
-  async #subscribeOne(ref: TopicRef, since: string | undefined): Promise<void> {
-    let st = this.#topics.get(ref.topic);
-    const isNew = st === undefined;
-    if (st === undefined) {
-      st = { all: false, keys: new Set(), offset: "0-0", pending: null };
-    } else if (
-      ref.key !== null && !st.keys.has(ref.key) && st.keys.size >= this.#host.settings.maxKeys
-    ) {
-      this.#violation(
-        "bad-frame",
-        `At most ${this.#host.settings.maxKeys} keys per topic`,
-        ref.name,
-      );
-      return;
-    }
-    const known = this.#host.lastOffset(ref.topic);
-    if (ref.key === null) st.all = true;
-    else st.keys.add(ref.key);
-    if (isNew) {
-      // A replay starts after `since`; live-only starts after what this instance delivered.
-      st.offset = since ?? known ?? "0-0";
-      this.#topics.set(ref.topic, st);
-      this.#host.index(this, ref.topic, true);
-    }
-    if (since === undefined && known !== null) {
-      this.#sendJson({ type: "subscribed", topic: ref.name, recovered: false, offset: st.offset });
-      return;
-    }
-    // A replay (or, before the bus reached Redis, the tail): hold live messages back.
-    st.pending ??= [];
-    let read: HistoryRead;
-    try {
-      read = await this.#host.readHistory(ref.topic, since ?? null);
-    } catch (err) {
-      this.#log.warn("live feed history read failed", { err, topic: ref.topic });
-      if (ref.key === null) st.all = false;
-      else st.keys.delete(ref.key);
-      this.#error("unavailable", "The feed history is unavailable; retry", ref.name);
-      this.#release(ref.topic, st);
-      return;
-    }
-    if (this.#closed) return;
-    const recovered = since !== undefined && read.complete;
-    this.#sendJson({ type: "subscribed", topic: ref.name, recovered, offset: read.tail });
-    if (recovered) {
-      for (const m of read.messages) {
-        if (ref.key !== null && m.key !== ref.key) continue;
-        if (m.target !== null && !this.#isTarget(m.target)) continue;
-        if (compareOffsets(m.offset, st.offset) <= 0) continue;
-        st.offset = m.offset;
-        this.#push(messageFrame(m));
-      }
-    }
-    if (compareOffsets(read.tail, st.offset) > 0) st.offset = read.tail;
-    this.#release(ref.topic, st);
-  }
-
-  /** Ends a replay: held-back live messages go out (the offset check drops repeats). */
-  #release(topic: Topic, st: TopicState): void {
-    const pending = st.pending ?? [];
-    st.pending = null;
-    if (!st.all && st.keys.size === 0) {
-      this.#topics.delete(topic);
-      this.#host.index(this, topic, false);
-      return;
-    }
-    for (const m of pending) this.deliver(m, messageFrame(m));
-  }
-
-  #unsubscribe(names: string[]): void {
-    for (const name of names) {
-      const ref = parseTopic(name);
-      if (ref === null) {
-        this.#violation("unknown-topic", `Unknown topic "${name.slice(0, 80)}"`, name);
-        continue;
-      }
-      const st = this.#topics.get(ref.topic);
-      if (st !== undefined) {
-        if (ref.key === null) st.all = false;
-        else st.keys.delete(ref.key);
-        if (!st.all && st.keys.size === 0 && st.pending === null) {
-          this.#topics.delete(ref.topic);
-          this.#host.index(this, ref.topic, false);
-        }
-      }
-      this.#sendJson({ type: "unsubscribed", topic: name });
     }
   }
 
@@ -437,35 +307,9 @@ export class LiveConnection {
       return;
     }
     this.#principal = principal;
-    this.#expiresAt = (decodeJwt(token).exp ?? 0) * 1000;
-    clearTimeout(this.#graceTimer);
-    this.#graceTimer = undefined;
-    this.#armExpiry();
+    this.#token.renew((decodeJwt(token).exp ?? 0) * 1000);
     // Roles may have changed: drop what the new token no longer allows.
-    for (const topic of [...this.#topics.keys()]) {
-      if (maySubscribe(principal, topic)) continue;
-      this.#topics.delete(topic);
-      this.#host.index(this, topic, false);
-      this.#error("forbidden-topic", `Not allowed to follow "${topic}" any more`, topic);
-    }
-    this.#sendJson({ type: "reauthed", expires_at: this.#expiresAt });
-  }
-
-  /** At the token's expiry: ask for a fresh one, close with 4001 after the grace period. */
-  #armExpiry(): void {
-    clearTimeout(this.#expiryTimer);
-    const wait = this.#expiresAt - this.#host.now();
-    this.#expiryTimer = setTimeout(() => {
-      if (this.#closed) return;
-      if (this.#expiresAt > this.#host.now()) return this.#armExpiry();
-      this.#sendJson({ type: "reauth" });
-      clearTimeout(this.#graceTimer);
-      this.#graceTimer = setTimeout(() => {
-        if (this.#closed || this.#expiresAt > this.#host.now()) return;
-        this.#host.count("expiredCloses");
-        this.#log.info("live feed token expired without reauth");
-        this.close(CLOSE_CODES.tokenExpired, "token expired");
-      }, this.#host.settings.reauthGraceMs);
-    }, Math.min(Math.max(0, wait), MAX_TIMER_MS));
+    this.#subscriptions.reauthorize(principal);
+    this.#sendJson({ type: "reauthed", expires_at: this.#token.expiresAt });
   }
 }
