@@ -5,6 +5,7 @@
  * @module
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
@@ -101,10 +102,15 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   if (options.live) {
     // Before the chain: an upgrade has no JSON body or Idempotency-Key; it
     // authenticates itself with the chain's verifier, before upgrading.
-    const { verifier } = gateway;
+    const { verifier, rateLimiter } = gateway;
     app.route(
       "/",
-      liveSocketRoute({ hub: options.live, verifier, origins: deps.config.corsOrigins }),
+      liveSocketRoute({
+        hub: options.live,
+        verifier,
+        origins: deps.config.corsOrigins,
+        limiter: rateLimiter as MiddlewareHandler,
+      }),
     );
   }
   app.use("/v1/*", ...gateway.chain);

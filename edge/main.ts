@@ -23,8 +23,8 @@ if (import.meta.main) {
   });
   // Never throws: without Redis the breakers start in local mode and re-sync later.
   await breakers.start();
-  // TODO(#8): WS_* settings once shared/config.ts has them; the defaults are the spec's.
-  const live = createLiveHub({ redis: deps.redis, log: deps.log, now: deps.now });
+  const { leadEventsPollMs: _poll, ...hubSettings } = config.liveFeed;
+  const live = createLiveHub({ redis: deps.redis, log: deps.log, now: deps.now, ...hubSettings });
   const relays = [
     relayBreakerTransitions(breakers, { hub: live, log: deps.log }),
     relayDeadLetters({ redis: deps.redis, hub: live, log: deps.log }),

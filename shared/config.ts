@@ -267,6 +267,13 @@ export const VARIABLES = [
     schema: positiveInt,
   },
   {
+    name: "QUEUE_TASK_EVENTS",
+    description:
+      "Publish every task status change on the live feed's `tasks` topic, in the queue's own scripts (about 10 µs of Redis CPU per change; `false` turns it off)",
+    default: "true",
+    schema: bool,
+  },
+  {
     name: "WORKER_CONCURRENCY",
     description: "Tasks one worker process runs at once",
     default: "10",
@@ -512,6 +519,106 @@ export const VARIABLES = [
     default: "US",
     schema: z.string().regex(/^[A-Z]{2}$/),
   },
+  {
+    name: "WS_HISTORY_MAX_LEN",
+    description:
+      "Live feed: messages kept per topic for reconnecting clients (edge and workers append)",
+    default: "10000",
+    schema: positiveInt,
+  },
+  {
+    name: "WS_HISTORY_MAX_AGE_MS",
+    description:
+      "Live feed: history older than this is trimmed; a `since` further back gets `recovered: false`",
+    default: "120000",
+    schema: positiveInt,
+  },
+  {
+    name: "WS_PING_INTERVAL_MS",
+    description:
+      "Live feed: a silent socket is pinged after this long and dropped after as long again",
+    default: "25000",
+    schema: positiveInt,
+  },
+  {
+    name: "WS_REAUTH_GRACE_MS",
+    description:
+      'Live feed: time to answer `{"type":"reauth"}` after the token expired, before the close with 4001',
+    default: "30000",
+    schema: positiveInt,
+  },
+  {
+    name: "WS_SEND_QUEUE_MAX_BYTES",
+    description:
+      "Live feed: per-socket send queue limit in bytes; beyond it the socket is closed with 4008 (slow consumer)",
+    default: "1048576",
+    schema: positiveInt,
+  },
+  {
+    name: "WS_SEND_QUEUE_MAX_MESSAGES",
+    description: "Live feed: per-socket send queue limit in messages (4008 beyond it)",
+    default: "1000",
+    schema: positiveInt,
+  },
+  {
+    name: "WS_SEND_HIGH_WATER_BYTES",
+    description:
+      "Live feed: frames go straight to a socket while its runtime buffer holds less than this",
+    default: "65536",
+    schema: positiveInt,
+  },
+  {
+    name: "WS_MAX_FRAME_BYTES",
+    description: "Live feed: largest client frame; larger ones get an `error` frame",
+    default: "16384",
+    schema: positiveInt,
+  },
+  {
+    name: "WS_MAX_VIOLATIONS",
+    description: "Live feed: protocol violations of one socket before the close with 1008",
+    default: "10",
+    schema: positiveInt,
+  },
+  {
+    name: "WS_MAX_KEYS_PER_TOPIC",
+    description: "Live feed: keyed subscriptions (`tasks:<id>`) per topic per socket",
+    default: "100",
+    schema: positiveInt,
+  },
+  {
+    name: "WS_CLIENT_TTL_MS",
+    description:
+      "Live feed: lifetime of a client's registry entry (GET /v1/ws/clients) unless refreshed",
+    default: "300000",
+    schema: positiveInt,
+  },
+  {
+    name: "WS_REGISTRY_REFRESH_MS",
+    description:
+      "Live feed: how often an edge refreshes its clients' registry entries; less than `WS_CLIENT_TTL_MS`",
+    default: "60000",
+    schema: positiveInt,
+  },
+  {
+    name: "WS_HEARTBEAT_MS",
+    description:
+      "Live feed: period of each edge's subscription check (a silent subscription is reopened and its gap filled)",
+    default: "1000",
+    schema: positiveInt,
+  },
+  {
+    name: "WS_BUS_TIMEOUT_MS",
+    description: "Live feed: longest wait for a Redis call of the feed's subscription",
+    default: "2000",
+    schema: positiveInt,
+  },
+  {
+    name: "WS_LEAD_EVENTS_POLL_MS",
+    description:
+      "Live feed: how often the leader edge publishes newly committed lead events on `leads`",
+    default: "250",
+    schema: positiveInt,
+  },
 ] as const satisfies readonly VariableSpec[];
 
 type ParsedValues = {
@@ -544,6 +651,8 @@ export interface Config {
     keepFinishedMs: number;
     dlqRetentionMs: number;
     dlqCap: number;
+    /** Task status changes on the live feed (see shared/queue/queue.ts). */
+    taskFeed: { origin: string; historyMaxLen: number; historyMaxAgeMs: number } | null;
   };
   worker: { concurrency: number; leaseMs: number; pollMs: number; shutdownGraceMs: number };
   /** Recurring tasks (shared/schedules/); every worker runs the scheduler. */
@@ -591,6 +700,24 @@ export interface Config {
   };
   places: { apiKey: string | null; baseUrl: string; qps: number };
   defaultPhoneRegion: string;
+  /** The WebSocket live feed (edge/ws/, shared/ws/); names match the hub's options. */
+  liveFeed: {
+    historyMaxLen: number;
+    historyMaxAgeMs: number;
+    pingIntervalMs: number;
+    reauthGraceMs: number;
+    sendQueueMaxBytes: number;
+    sendQueueMaxMessages: number;
+    sendHighWaterBytes: number;
+    maxFrameBytes: number;
+    maxViolations: number;
+    maxKeysPerTopic: number;
+    clientTtlMs: number;
+    registryRefreshMs: number;
+    heartbeatMs: number;
+    busTimeoutMs: number;
+    leadEventsPollMs: number;
+  };
 }
 
 /** Options for {@linkcode parseConfig}. */
@@ -709,6 +836,14 @@ export function parseConfig(
     problems.push("UNSUBSCRIBE_SECRET: must be set in production (the default is a local key)");
   }
   problems.push(...analyticsProblems(values));
+  const ttl = values.WS_CLIENT_TTL_MS as number | undefined;
+  const refresh = values.WS_REGISTRY_REFRESH_MS as number | undefined;
+  if (ttl !== undefined && refresh !== undefined && refresh >= ttl) {
+    // Entries would expire between refreshes and clients vanish from the registry.
+    problems.push(
+      `WS_REGISTRY_REFRESH_MS: must be less than WS_CLIENT_TTL_MS (${ttl}), got ${refresh}`,
+    );
+  }
   let upstreams: Upstream[] = [];
   if (values.UPSTREAMS !== undefined && values.BREAKER_POLICIES !== undefined) {
     const resolved = resolveUpstreams(
@@ -741,6 +876,13 @@ export function parseConfig(
       keepFinishedMs: v.QUEUE_KEEP_FINISHED_MS,
       dlqRetentionMs: v.QUEUE_DLQ_RETENTION_MS,
       dlqCap: v.QUEUE_DLQ_CAP,
+      taskFeed: v.QUEUE_TASK_EVENTS
+        ? {
+          origin: "queue",
+          historyMaxLen: v.WS_HISTORY_MAX_LEN,
+          historyMaxAgeMs: v.WS_HISTORY_MAX_AGE_MS,
+        }
+        : null,
     },
     worker: {
       concurrency: v.WORKER_CONCURRENCY,
@@ -790,6 +932,23 @@ export function parseConfig(
       qps: v.PLACES_QPS,
     },
     defaultPhoneRegion: v.DEFAULT_PHONE_REGION,
+    liveFeed: {
+      historyMaxLen: v.WS_HISTORY_MAX_LEN,
+      historyMaxAgeMs: v.WS_HISTORY_MAX_AGE_MS,
+      pingIntervalMs: v.WS_PING_INTERVAL_MS,
+      reauthGraceMs: v.WS_REAUTH_GRACE_MS,
+      sendQueueMaxBytes: v.WS_SEND_QUEUE_MAX_BYTES,
+      sendQueueMaxMessages: v.WS_SEND_QUEUE_MAX_MESSAGES,
+      sendHighWaterBytes: v.WS_SEND_HIGH_WATER_BYTES,
+      maxFrameBytes: v.WS_MAX_FRAME_BYTES,
+      maxViolations: v.WS_MAX_VIOLATIONS,
+      maxKeysPerTopic: v.WS_MAX_KEYS_PER_TOPIC,
+      clientTtlMs: v.WS_CLIENT_TTL_MS,
+      registryRefreshMs: v.WS_REGISTRY_REFRESH_MS,
+      heartbeatMs: v.WS_HEARTBEAT_MS,
+      busTimeoutMs: v.WS_BUS_TIMEOUT_MS,
+      leadEventsPollMs: v.WS_LEAD_EVENTS_POLL_MS,
+    },
   };
 }
 

@@ -39,6 +39,7 @@ Deno.test("parseConfig() applies defaults that work locally", () => {
     keepFinishedMs: 86_400_000,
     dlqRetentionMs: 604_800_000,
     dlqCap: 10_000,
+    taskFeed: { origin: "queue", historyMaxLen: 10_000, historyMaxAgeMs: 120_000 },
   });
   assert.deepEqual(config.worker, {
     concurrency: 10,
@@ -274,5 +275,45 @@ Deno.test("parseConfig() refuses rollups kept shorter than raw events and a late
       parseConfig({ ...VALID, ANALYTICS_RETENTION_DAYS: "0", ANALYTICS_RETENTION_BATCH: "x" })
     ).map((p) => p.split(":")[0]),
     ["ANALYTICS_RETENTION_DAYS", "ANALYTICS_RETENTION_BATCH"],
+  );
+});
+
+Deno.test("parseConfig() reads the live feed's WS_* settings and checks them together", () => {
+  const defaults = parseConfig(VALID).liveFeed;
+  assert.equal(defaults.historyMaxLen, 10_000);
+  assert.equal(defaults.historyMaxAgeMs, 120_000);
+  assert.equal(defaults.pingIntervalMs, 25_000);
+  assert.equal(defaults.reauthGraceMs, 30_000);
+  assert.equal(defaults.sendQueueMaxBytes, 1_048_576);
+  assert.equal(defaults.sendQueueMaxMessages, 1000);
+  assert.equal(defaults.clientTtlMs, 300_000);
+  const config = parseConfig({
+    ...VALID,
+    WS_HISTORY_MAX_LEN: "50",
+    WS_HISTORY_MAX_AGE_MS: "9000",
+    WS_MAX_FRAME_BYTES: "4096",
+  });
+  assert.equal(config.liveFeed.historyMaxLen, 50);
+  assert.equal(config.liveFeed.maxFrameBytes, 4096);
+  // Workers trim the tasks history with the same limits as the edge.
+  assert.deepEqual(config.queue.taskFeed, {
+    origin: "queue",
+    historyMaxLen: 50,
+    historyMaxAgeMs: 9000,
+  });
+  assert.equal(parseConfig({ ...VALID, QUEUE_TASK_EVENTS: "false" }).queue.taskFeed, null);
+  assert.deepEqual(
+    problemsOf(() =>
+      parseConfig({
+        ...VALID,
+        WS_CLIENT_TTL_MS: "60000",
+        WS_REGISTRY_REFRESH_MS: "60000",
+        WS_PING_INTERVAL_MS: "0",
+      })
+    ),
+    [
+      'WS_PING_INTERVAL_MS: Too small: expected number to be >0 (got "0")',
+      "WS_REGISTRY_REFRESH_MS: must be less than WS_CLIENT_TTL_MS (60000), got 60000",
+    ],
   );
 });

@@ -18,16 +18,14 @@ import type { Pool } from "@neondatabase/serverless";
 import type { AddressInfo } from "node:net";
 // @ts-types="@types/smtp-server"
 import { SMTPServer } from "smtp-server";
-import { RedisServer } from "../dev/redis_server.ts";
 import { useTestStack } from "../dev/test_stack.ts";
-import { startUpstashBridge } from "../dev/upstash_bridge.ts";
 import { parseConfig } from "../shared/config.ts";
 import { createRedis } from "../shared/deps.ts";
 import { leafParts, parseEntity } from "../shared/email/test_support.ts";
 import { queueFromConfig } from "../shared/queue/from_config.ts";
 import type { EnqueueItem, TaskInfo, TaskQueue } from "../shared/queue/queue.ts";
 import { getTasks, waitFor } from "./fixtures/effect_worker_process.ts";
-import { AppProcess } from "./process_support.ts";
+import { AppProcess, privateRedis } from "./process_support.ts";
 
 /** Leads, each sent one `intro`. */
 const LEADS = 300;
@@ -127,30 +125,6 @@ function startWorker(env: Record<string, string>, writeDir: string | undefined):
   return new AppProcess("workers/main.ts", env, {
     permissions: writeDir ? [`--allow-write=${writeDir}`] : [],
   });
-}
-
-/** A redis-server of our own behind an Upstash REST bridge: the workers' queue. */
-async function privateRedis() {
-  const dir = await Deno.makeTempDir({ prefix: "pco-k9-redis-" });
-  let server: RedisServer | null = null;
-  try {
-    server = await RedisServer.start({ dir, appendfsync: "no" });
-    const token = crypto.randomUUID().replaceAll("-", "");
-    const bridge = await startUpstashBridge({ redisPort: server.port, token });
-    const s = server;
-    return {
-      env: { UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: token },
-      async close() {
-        await bridge.close().catch(() => {});
-        await s.stop().catch(() => {});
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
-      },
-    };
-  } catch (err) {
-    await server?.stop().catch(() => {});
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-    throw err;
-  }
 }
 
 /** Inserts `n` leads in ONE statement; returns their ids and emails in order. */

@@ -8,6 +8,8 @@
 import { forEachLine } from "../dev/lines.ts";
 
 import { freePort } from "../dev/ports.ts";
+import { RedisServer } from "../dev/redis_server.ts";
+import { startUpstashBridge } from "../dev/upstash_bridge.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -184,5 +186,35 @@ export async function startEdge(
     // The port may have been taken between freePort() and the edge binding it.
     if (attempt < 5 && /address already in use/i.test(stderr + edge.lines.join("\n"))) continue;
     throw new Error(`edge did not become healthy (exit code ${code}):\n${stderr}`);
+  }
+}
+
+/**
+ * A redis-server of our own behind an Upstash REST bridge, for tests whose
+ * worker processes must not claim the shared stack's tasks (a worker always
+ * uses the "pc" queue namespace). `env` points a process at it.
+ */
+export async function privateRedis(): Promise<
+  { env: Record<string, string>; close(): Promise<void> }
+> {
+  const dir = await Deno.makeTempDir({ prefix: "pco-redis-" });
+  let server: RedisServer | null = null;
+  try {
+    server = await RedisServer.start({ dir, appendfsync: "no" });
+    const token = crypto.randomUUID().replaceAll("-", "");
+    const bridge = await startUpstashBridge({ redisPort: server.port, token });
+    const s = server;
+    return {
+      env: { UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: token },
+      async close() {
+        await bridge.close().catch(() => {});
+        await s.stop().catch(() => {});
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      },
+    };
+  } catch (err) {
+    await server?.stop().catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw err;
   }
 }

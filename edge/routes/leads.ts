@@ -55,7 +55,6 @@ import type { ApplyLeadWritePayload } from "../../shared/tasks/catalog.ts";
 import type { AppEnv } from "../app.ts";
 import { guardedRead, queuedWrite } from "../degraded/fallbacks.ts";
 import type { ResponseCache } from "../degraded/response_cache.ts";
-import { problem } from "../problem.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";
 import { degradedSchema, problemResponses, ProblemSchema } from "./schemas.ts";
 import { databaseFailed, isDatabaseFailure } from "./database_failure.ts";

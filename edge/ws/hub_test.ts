@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { useTestStack } from "../../dev/test_stack.ts";
 import { compareOffsets } from "../../shared/ws/topics.ts";
-import { rawUpgrade, startPair, TestClient, token, waitUntil } from "./test_support.ts";
+import {
+  rawUpgrade,
+  startInstance,
+  startPair,
+  TestClient,
+  testNamespace,
+  token,
+  waitUntil,
+} from "./test_support.ts";
 
 // The SDK's SSE streams are torn down asynchronously (the aborted fetch's body
 // settles a tick later), and the stack's deps hold a Neon Pool.
@@ -225,5 +233,45 @@ Deno.test({
         }
       },
     );
+  },
+});
+
+Deno.test({
+  name: "upgrades are rate-limited like every /v1 request: failed authentication by client IP",
+  ...opts,
+  async fn() {
+    await using stack = await useTestStack();
+    const deps = stack.makeDeps({
+      RATE_LIMITS: JSON.stringify({
+        default: { limit: 1000, window_s: 60 },
+        anonymous: { limit: 3, window_s: 60 },
+      }),
+    });
+    await using instance = await startInstance(deps, {
+      namespace: testNamespace(),
+      instanceId: "limits",
+    });
+    // Every caller here is 127.0.0.1, which other suites on the shared stack
+    // may also have charged: assert the shape (401s, then only 429s, by the
+    // 4th attempt at the latest).
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const peer = await rawUpgrade(instance.port, "/v1/ws", {
+        "Sec-WebSocket-Protocol": `bearer, guess.${i}.x`,
+      });
+      try {
+        statuses.push(peer.status);
+        if (peer.status === 429) assert.match(peer.head, /retry-after: \d+/i);
+      } finally {
+        peer.close();
+      }
+    }
+    const first429 = statuses.indexOf(429);
+    assert.ok(first429 >= 0 && first429 <= 3, `statuses ${statuses}`);
+    assert.ok(statuses.slice(0, first429).every((s) => s === 401), `statuses ${statuses}`);
+    assert.ok(statuses.slice(first429).every((s) => s === 429), `statuses ${statuses}`);
+    const valid = await token(deps.config.auth, "sa:minerva");
+    const client = await TestClient.connect(instance, valid);
+    await client.close();
   },
 });

@@ -9,7 +9,10 @@
  * `Sec-WebSocket-Protocol: bearer, <jwt>` (browsers cannot set headers on a
  * WebSocket; `bearer` is echoed back), `Authorization: Bearer <jwt>`, or
  * `?access_token=<jwt>` (query strings end up in proxy logs and traces:
- * prefer the subprotocol).
+ * prefer the subprotocol). With the gateway's rate limiter, upgrades are
+ * limited as every /v1 request is: a failed authentication is charged to the
+ * client IP's `anonymous` budget (429 once spent, so token guessing over
+ * WebSocket is throttled too), an authenticated upgrade to its principal.
  *
  * `GET /v1/ws/schema`, `GET /v1/ws/clients` (admin) and
  * `POST /v1/ws/broadcast` (admin) are ordinary routes behind the chain.
@@ -17,7 +20,7 @@
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { decodeJwt } from "jose";
 import type { Logger } from "../../shared/log.ts";
 import { protocolJsonSchema } from "../../shared/ws/protocol.ts";
@@ -28,6 +31,7 @@ import { ACCESS_POLICY, type Authorizer, compilePolicy } from "../auth/policy.ts
 import type { Principal } from "../auth/principal.ts";
 import type { Verifier } from "../auth/verify.ts";
 import { problem } from "../problem.ts";
+import { limitFailedAuthentication } from "../gateway.ts";
 import { problemResponses } from "../routes/schemas.ts";
 import { validationHook } from "../validation.ts";
 import type { LiveHub } from "./hub.ts";
@@ -41,6 +45,8 @@ export interface LiveSocketRouteOptions {
   decide?: Authorizer;
   /** Allowed `Origin` values; empty allows any (tokens, not cookies, carry identity). */
   origins?: readonly string[];
+  /** The gateway's rate limiter (see the module doc); none: upgrades are not limited. */
+  limiter?: MiddlewareHandler;
   log?: Logger;
 }
 
@@ -70,8 +76,9 @@ export function liveSocketRoute(options: LiveSocketRouteOptions): OpenAPIHono<Ap
   const decide = options.decide ?? compilePolicy(ACCESS_POLICY);
   const origins = new Set(options.origins ?? []);
   const app = new OpenAPIHono<AppEnv>();
+  const limiter = options.limiter;
 
-  app.get("/v1/ws", async function liveSocket(c) {
+  const liveSocket: MiddlewareHandler<AppEnv> = async function liveSocket(c) {
     const log = c.get("log") ?? options.log;
     const token = upgradeToken(c);
     if (token === null) {
@@ -98,6 +105,14 @@ export function liveSocketRoute(options: LiveSocketRouteOptions): OpenAPIHono<Ap
       });
     }
     c.set("principal", principal);
+    if (limiter !== undefined) {
+      let admitted = false;
+      const limited = await limiter(c, () => {
+        admitted = true;
+        return Promise.resolve();
+      });
+      if (!admitted && limited instanceof Response) return limited;
+    }
     const forbidden = (detail: string) =>
       problem(c, { code: "forbidden", status: 403, title: "Forbidden", detail });
     const origin = c.req.header("Origin");
@@ -135,7 +150,11 @@ export function liveSocketRoute(options: LiveSocketRouteOptions): OpenAPIHono<Ap
     }
     const expiresAt = (decodeJwt(token).exp ?? 0) * 1000;
     return await hub.accept(c, { principal, verifier, expiresAt, topics });
-  });
+  };
+  app.get(
+    "/v1/ws",
+    limiter === undefined ? liveSocket : limitFailedAuthentication(liveSocket, limiter),
+  );
   return app;
 }
 

@@ -145,7 +145,13 @@ export async function replayDead(queue: TaskQueue, ids: string[]): Promise<strin
   const k = ctx.keys;
   const codes = await ctx.scripts.dlqReplay.run<number[]>(
     [k.ready("high"), k.ready("normal"), k.ready("low"), k.dlq, k.stats],
-    [k.prefix, k.notifyChannel, ctx.settings.idempotencyWindowMs, JSON.stringify(ids)],
+    [
+      k.prefix,
+      k.notifyChannel,
+      ctx.settings.idempotencyWindowMs,
+      JSON.stringify(ids),
+      ctx.feedSpec,
+    ],
   );
   return ids.filter((_, i) => Number(codes[i]) === 1);
 }

@@ -67,6 +67,7 @@ export async function claim(ctx: QueueContext, options: ClaimOptions): Promise<C
       s.dlqCap,
       k.dlqChannel,
       JSON.stringify(options.pausedTypes ?? []),
+      ctx.feedSpec,
     ],
   );
   const tasks: ClaimedTask[] = [];
@@ -110,6 +111,7 @@ export async function ack(ctx: QueueContext, entries: Completion[]): Promise<num
       ctx.keys.prefix,
       ctx.settings.keepFinishedMs,
       JSON.stringify(entries.map((e) => [e.id, e.leaseToken, e.resultJson])),
+      ctx.feedSpec,
     ],
   );
 }
@@ -149,6 +151,7 @@ export async function fail(ctx: QueueContext, entries: Failure[]): Promise<numbe
       ctx.settings.dlqRetentionMs,
       ctx.settings.dlqCap,
       k.dlqChannel,
+      ctx.feedSpec,
     ],
   );
 }
@@ -178,6 +181,11 @@ export async function release(ctx: QueueContext, entries: LeaseRef[]): Promise<n
   const k = ctx.keys;
   return await ctx.scripts.release.run<number[]>(
     [k.ready("high"), k.ready("normal"), k.ready("low"), k.leases],
-    [k.prefix, k.notifyChannel, JSON.stringify(entries.map((e) => [e.id, e.leaseToken]))],
+    [
+      k.prefix,
+      k.notifyChannel,
+      JSON.stringify(entries.map((e) => [e.id, e.leaseToken])),
+      ctx.feedSpec,
+    ],
   );
 }

@@ -6,7 +6,13 @@
  */
 import type { Redis } from "@upstash/redis";
 import { context, propagation } from "@opentelemetry/api";
-import { PRIORITIES, type Priority, type QueueKeys, queueKeys } from "../redis/keys.ts";
+import {
+  liveFeedKeys,
+  PRIORITIES,
+  type Priority,
+  type QueueKeys,
+  queueKeys,
+} from "../redis/keys.ts";
 import { type LoadedScript, loadScripts, type ScriptName } from "../redis/scripts.ts";
 import type { TaskCatalog } from "../tasks/catalog.ts";
 import { canonicalJson, NotSerializableError } from "./canonical_json.ts";
@@ -32,6 +38,21 @@ export interface QueueSettings {
   dlqRetentionMs: number;
   /** Dead-letter cap; beyond it the oldest entries are evicted WITH an alert. @default 10_000 */
   dlqCap: number;
+  /**
+   * Task status changes on the live feed's `tasks` topic, published by the
+   * queue's scripts in the same step as each change; `null` turns that off.
+   */
+  taskFeed: TaskFeedSettings | null;
+}
+
+/** How the queue's scripts publish task status changes (shared/ws/ reads them). */
+export interface TaskFeedSettings {
+  /** Recorded as each message's `origin` (diagnostics). */
+  origin: string;
+  /** Entries kept in the topic's history; the same for every publisher of the topic. */
+  historyMaxLen: number;
+  /** History entries older than this are trimmed, ms. */
+  historyMaxAgeMs: number;
 }
 
 /** Defaults for {@linkcode QueueSettings}. */
@@ -42,7 +63,23 @@ export const DEFAULT_QUEUE_SETTINGS: QueueSettings = {
   keepFinishedMs: 86_400_000,
   dlqRetentionMs: 7 * 86_400_000,
   dlqCap: 10_000,
+  taskFeed: { origin: "queue", historyMaxLen: 10_000, historyMaxAgeMs: 120_000 },
 };
+
+/** The JSON spec the scripts' `feed_open()` reads (includes/feed.lua); "" when off. */
+export function taskFeedSpec(namespace: string, feed: TaskFeedSettings | null): string {
+  if (feed === null) return "";
+  const keys = liveFeedKeys(namespace);
+  return JSON.stringify({
+    history: keys.history("tasks"),
+    meta: keys.historyMeta("tasks"),
+    channel: keys.channel,
+    topic: "tasks",
+    origin: feed.origin,
+    max_len: feed.historyMaxLen,
+    max_age_ms: feed.historyMaxAgeMs,
+  });
+}
 
 /** Options of one enqueue. */
 export interface EnqueueOptions {
@@ -98,6 +135,8 @@ export interface QueueContext {
   scripts: Record<ScriptName, LoadedScript>;
   catalog: TaskCatalog;
   settings: QueueSettings;
+  /** Last ARGV of every status-changing script: see {@linkcode taskFeedSpec}. */
+  feedSpec: string;
 }
 
 /** One item of {@linkcode TaskQueue.enqueueMany}. */
@@ -233,6 +272,7 @@ export function createQueue(
     scripts: loadScripts(redis),
     catalog,
     settings: full,
+    feedSpec: taskFeedSpec(full.namespace, full.taskFeed),
   };
   const k = ctx.keys;
 
@@ -241,7 +281,7 @@ export function createQueue(
     const prepared = await Promise.all(items.map((item) => prepare(ctx, item)));
     const out = await ctx.scripts.enqueue.run<(string | number)[]>(
       [k.ready("high"), k.ready("normal"), k.ready("low"), k.delayed, k.stats],
-      [k.prefix, full.idempotencyWindowMs, k.notifyChannel, JSON.stringify(prepared)],
+      [k.prefix, full.idempotencyWindowMs, k.notifyChannel, JSON.stringify(prepared), ctx.feedSpec],
     );
     const results: EnqueueResult[] = [];
     for (let i = 0; i < out.length; i += 2) {

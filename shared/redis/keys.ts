@@ -106,18 +106,22 @@ export function scheduleKeys(namespace = "pc") {
 
 /**
  * Keys of the WebSocket live feed (shared/ws/). A topic's history stream and
- * its publish dedupe markers share the hash tag `{ws:<topic>}`: the publish
- * script touches them together. The client registry's two keys share
+ * its publish dedupe markers share one hash tag: the publish script touches
+ * them together. That tag is `{ws:<topic>}`, except for `tasks`: task status
+ * changes are published by the queue's own scripts in the same step as the
+ * change (shared/redis/scripts/includes/task_events.lua), so that topic's
+ * keys carry the queue's tag `{q}`. The client registry's two keys share
  * `{ws:clients}`.
  */
 export function liveFeedKeys(namespace = "pc") {
+  const tag = (topic: string) => topic === "tasks" ? `{q}:ws:tasks` : `{ws:${topic}}`;
   return {
     /** Stream per topic: the last messages; the stream id is a message's `offset`. */
-    history: (topic: string) => `${namespace}:{ws:${topic}}:history`,
+    history: (topic: string) => `${namespace}:${tag(topic)}:history`,
     /** Hash per topic: `created` (first offset of the history), `trimmed` (newest trimmed). */
-    historyMeta: (topic: string) => `${namespace}:{ws:${topic}}:history_meta`,
+    historyMeta: (topic: string) => `${namespace}:${tag(topic)}:history_meta`,
     /** String per (topic, publisher-chosen id): set once, holds the first offset. */
-    dedupe: (topic: string, id: string) => `${namespace}:{ws:${topic}}:dedupe:${id}`,
+    dedupe: (topic: string, id: string) => `${namespace}:${tag(topic)}:dedupe:${id}`,
     /** Pub/sub: every feed message of every topic, plus instance heartbeats (JSON). */
     channel: `${namespace}:ws:feed`,
     /** Sorted set: client id → expiry (ms); refreshed by each instance's heartbeat. */

@@ -12,6 +12,9 @@
 import type { Redis } from "@upstash/redis";
 import nowMs from "./scripts/includes/now_ms.lua" with { type: "text" };
 import deadLetter from "./scripts/includes/dead_letter.lua" with { type: "text" };
+import feed from "./scripts/includes/feed.lua" with { type: "text" };
+import streamId from "./scripts/includes/stream_id.lua" with { type: "text" };
+import taskEvents from "./scripts/includes/task_events.lua" with { type: "text" };
 import enqueue from "./scripts/enqueue.lua" with { type: "text" };
 import claim from "./scripts/claim.lua" with { type: "text" };
 import ack from "./scripts/ack.lua" with { type: "text" };
@@ -30,6 +33,9 @@ import enqueueSlot from "./scripts/enqueue_slot.lua" with { type: "text" };
 const INCLUDES: Record<string, string> = {
   now_ms: nowMs,
   dead_letter: deadLetter,
+  feed,
+  stream_id: streamId,
+  task_events: taskEvents,
   enqueue_script: enqueue,
 };
 
@@ -42,7 +48,7 @@ export function resolveIncludes(source: string): string {
     text.replace(/^-- @include "([a-z_]+)"$/gm, (_, name: string) => {
       const body = INCLUDES[name];
       if (body === undefined) throw new Error(`Unknown Lua include "${name}"`);
-      if (depth >= 3) throw new Error(`Lua include "${name}" is nested more than 3 levels deep`);
+      if (depth >= 5) throw new Error(`Lua include "${name}" is nested more than 5 levels deep`);
       return resolve(body.trimEnd(), depth + 1);
     });
   return resolve(source, 0);

@@ -182,6 +182,7 @@ export class Scheduler {
         schedule.everyMs,
         schedule.offsetMs,
         schedule.taskType,
+        ctx.feedSpec,
       ],
     );
     this.#done.set(schedule.name, Math.max(slot, this.#done.get(schedule.name) ?? slot));

@@ -9,15 +9,19 @@
   ARGV[1] key prefix
   ARGV[2] how long a finished task is kept, ms
   ARGV[3] JSON array of [id, lease_token, result_json]
+  ARGV[4] live-feed spec of the `tasks` topic (includes/feed.lua), or "": each
+          completed task is published as `succeeded`
 
   Returns an array with one code per entry: 1 completed, -1 stale lease token.
 ]]
 -- @include "now_ms"
+-- @include "task_events"
 local leases_key = KEYS[1]
 local stats_key = KEYS[2]
 local prefix = ARGV[1]
 local keep_ms = tonumber(ARGV[2])
 local entries = cjson.decode(ARGV[3])
+local feed = feed_open(ARGV[4])
 
 local now = now_ms()
 local out = {}
@@ -25,10 +29,12 @@ local acked = {}
 for i, entry in ipairs(entries) do
   local id, token, result = entry[1], entry[2], entry[3]
   local task_key = prefix .. 'task:' .. id
-  if redis.call('HGET', task_key, 'lease_token') == token then
+  local fields = redis.call('HMGET', task_key, 'lease_token', 'type', 'attempts')
+  if fields[1] == token then
     redis.call('HSET', task_key, 'status', 'succeeded', 'result', result, 'finished_at', now, 'updated_at', now)
     redis.call('HDEL', task_key, 'lease_token', 'lease_expires', 'last_error_at')
     redis.call('PEXPIRE', task_key, keep_ms)
+    task_event(feed, id, 'succeeded', { type = fields[2], attempt = tonumber(fields[3]) })
     acked[#acked + 1] = id
     out[i] = 1
   else
@@ -42,4 +48,5 @@ if #acked > 0 then
   end
   redis.call('HINCRBY', stats_key, 'succeeded', #acked)
 end
+feed_trim(feed, now)
 return out

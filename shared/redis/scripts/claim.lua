@@ -25,6 +25,8 @@
           popped task of such a type is parked in prefix .. 'parked:' .. type
           instead of being claimed, so it waits without burning attempts; parked
           tasks of types no longer paused go back to the FRONT of their ready list.
+  ARGV[10] live-feed spec of the `tasks` topic (includes/feed.lua), or "": claimed
+          tasks are published as `running`, recovered ones as `pending`, dead ones as `dead`
 
   Returns { next_due, recovered, dead, parked, id_1, token_1, type_1, payload_1, attempts_1,
             max_attempts_1, timeout_ms_1, traceparent_1, created_at_1, … }
@@ -34,6 +36,7 @@
           this call. traceparent is "" when absent.
 ]]
 -- @include "now_ms"
+-- @include "task_events"
 -- @include "dead_letter"
 local ready = { high = KEYS[1], normal = KEYS[2], low = KEYS[3] }
 local order = { KEYS[1], KEYS[2], KEYS[3] }
@@ -54,6 +57,7 @@ for _, t in ipairs(cjson.decode(ARGV[9] or '[]')) do
   paused[t] = true
 end
 local parked_types_key = prefix .. 'parked:types'
+local feed = feed_open(ARGV[10])
 
 local now = now_ms()
 
@@ -103,12 +107,14 @@ for _, id in ipairs(expired) do
     redis.call('HSET', task_key, 'last_error', message)
     if attempts >= max_attempts then
       dead_letter(prefix, dlq_key, stats_key, id, now, 'Max retries (' .. max_attempts .. ') exceeded: ' .. message,
-        retention_ms, cap, channel)
+        retention_ms, cap, channel, feed)
       dead = dead + 1
     else
       redis.call('HSET', task_key, 'status', 'pending', 'updated_at', now)
       redis.call('HDEL', task_key, 'lease_token', 'lease_expires')
       redis.call('LPUSH', ready[fields[1]], id)
+      task_event(feed, id, 'pending', { type = redis.call('HGET', task_key, 'type'), attempt = attempts,
+        max_attempts = max_attempts, error = message })
       recovered = recovered + 1
     end
   end
@@ -144,6 +150,8 @@ for _, list in ipairs(order) do
         local attempts = (tonumber(fields[7]) or 0) + 1
         redis.call('HSET', task_key, 'attempts', attempts, 'status', 'running', 'lease_token', token,
           'lease_expires', expires, 'started_at', now, 'updated_at', now, 'worker', worker)
+        task_event(feed, id, 'running', { type = fields[1], attempt = attempts,
+          max_attempts = tonumber(fields[3]), worker = worker })
         leased[#leased + 1] = expires
         leased[#leased + 1] = id
         out[#out + 1] = id
@@ -169,4 +177,5 @@ local next_due = redis.call('ZRANGE', delayed_key, 0, 0, 'WITHSCORES')
 if next_due[2] then
   out[1] = tonumber(next_due[2])
 end
+feed_trim(feed, now)
 return out

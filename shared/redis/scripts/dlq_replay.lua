@@ -13,10 +13,13 @@
   ARGV[2] notify channel
   ARGV[3] idempotency window ms
   ARGV[4] JSON array of task ids
+  ARGV[5] live-feed spec of the `tasks` topic (includes/feed.lua), or "": each
+          replayed task is published as `pending`
 
   Returns one code per id: 1 replayed, 0 not in the DLQ.
 ]]
 -- @include "now_ms"
+-- @include "task_events"
 local ready = { high = KEYS[1], normal = KEYS[2], low = KEYS[3] }
 local dlq_key = KEYS[4]
 local stats_key = KEYS[5]
@@ -24,6 +27,7 @@ local prefix = ARGV[1]
 local channel = ARGV[2]
 local window_ms = tonumber(ARGV[3])
 local ids = cjson.decode(ARGV[4])
+local feed = feed_open(ARGV[5])
 
 local now = now_ms()
 local out = {}
@@ -41,6 +45,7 @@ for i, id in ipairs(ids) do
       redis.call('SET', prefix .. 'idem:' .. fields[3], id, 'PX', window_ms)
     end
     redis.call('RPUSH', ready[fields[2]], id)
+    task_event(feed, id, 'pending', { type = fields[1], attempt = 0, replayed = true })
     replayed = replayed + 1
     out[i] = 1
   else
@@ -51,4 +56,5 @@ if replayed > 0 then
   redis.call('HINCRBY', stats_key, 'replayed', replayed)
   redis.call('PUBLISH', channel, replayed)
 end
+feed_trim(feed, now)
 return out

@@ -13,16 +13,20 @@
   ARGV[4] JSON array of tasks:
           {id, type, payload, priority, idem, delay_ms, run_at, max_attempts, timeout_ms, traceparent}
           run_at is epoch ms or null; delay_ms is relative to the Redis clock.
+  ARGV[5] live-feed spec of the `tasks` topic (includes/feed.lua), or "": each
+          new task is published as `pending`
 
   Returns a flat array: id_1, created_1, id_2, created_2, …
           created is 1 for a new task, 0 when the key was seen within the window
           (id is then the FIRST task's id).
 ]]
 -- @include "now_ms"
+-- @include "task_events"
 local prefix = ARGV[1]
 local window_ms = tonumber(ARGV[2])
 local channel = ARGV[3]
 local tasks = cjson.decode(ARGV[4])
+local feed = feed_open(ARGV[5])
 local ready = { high = KEYS[1], normal = KEYS[2], low = KEYS[3] }
 local delayed_key = KEYS[4]
 local stats_key = KEYS[5]
@@ -62,6 +66,8 @@ for _, task in ipairs(tasks) do
       redis.call('RPUSH', ready[task.priority], task.id)
       became_ready = became_ready + 1
     end
+    task_event(feed, task.id, 'pending', { type = task.type, attempt = 0, max_attempts = task.max_attempts,
+      run_at = run_at })
     created = created + 1
     out[#out + 1] = task.id
     out[#out + 1] = 1
@@ -74,4 +80,5 @@ end
 if became_ready > 0 then
   redis.call('PUBLISH', channel, became_ready)
 end
+feed_trim(feed, now)
 return out

@@ -33,6 +33,7 @@
   ARGV[7] every, ms
   ARGV[8] offset, ms
   ARGV[9] task type (recorded for inspection)
+  ARGV[10] live-feed spec of the `tasks` topic, or "" (as enqueue.lua's ARGV[5])
 
   Returns {1, task_id, created, missed} when this call enqueued the slot;
           created is 0 when the idempotency key already named a task (its id
@@ -43,7 +44,7 @@
 ]]
 local enqueue_keys = { KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5] }
 local state_key = KEYS[6]
-local enqueue_args = { ARGV[1], ARGV[2], ARGV[3], ARGV[4] }
+local enqueue_args = { ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[10] or '' }
 local slot = tonumber(ARGV[5])
 local slot_at = tonumber(ARGV[6])
 local every_ms = tonumber(ARGV[7])

@@ -16,11 +16,14 @@
   ARGV[3] DLQ retention ms
   ARGV[4] DLQ cap
   ARGV[5] DLQ alert channel
+  ARGV[6] live-feed spec of the `tasks` topic (includes/feed.lua), or "": each
+          failure is published as `retrying` or `dead`
 
   Returns one code per entry: 1 retry scheduled, 2 dead-lettered, 3 dead-lettered
   and older DLQ entries evicted by the cap, -1 stale lease token.
 ]]
 -- @include "now_ms"
+-- @include "task_events"
 -- @include "dead_letter"
 local leases_key = KEYS[1]
 local delayed_key = KEYS[2]
@@ -31,6 +34,7 @@ local entries = cjson.decode(ARGV[2])
 local retention_ms = tonumber(ARGV[3])
 local cap = tonumber(ARGV[4])
 local channel = ARGV[5]
+local feed = feed_open(ARGV[6])
 
 local now = now_ms()
 local out = {}
@@ -38,7 +42,7 @@ for i, entry in ipairs(entries) do
   local id, token, message, permanent, backoff_ms = entry[1], entry[2], entry[3], entry[4], entry[5]
   local refused = entry[6] == 1
   local task_key = prefix .. 'task:' .. id
-  local fields = redis.call('HMGET', task_key, 'lease_token', 'attempts', 'max_attempts')
+  local fields = redis.call('HMGET', task_key, 'lease_token', 'attempts', 'max_attempts', 'type')
   if fields[1] ~= token then
     out[i] = -1
   else
@@ -52,19 +56,25 @@ for i, entry in ipairs(entries) do
       redis.call('HDEL', task_key, 'lease_token', 'lease_expires')
       redis.call('ZADD', delayed_key, now + backoff_ms, id)
       redis.call('HINCRBY', stats_key, 'refused', 1)
+      task_event(feed, id, 'retrying', { type = fields[4], attempt = attempts - 1, max_attempts = max_attempts,
+        run_at = now + backoff_ms, error = message, refused = true })
       out[i] = 1
     elseif permanent == 1 then
-      out[i] = dead_letter(prefix, dlq_key, stats_key, id, now, 'Permanent error: ' .. message, retention_ms, cap, channel)
+      out[i] = dead_letter(prefix, dlq_key, stats_key, id, now, 'Permanent error: ' .. message, retention_ms, cap, channel,
+        feed)
     elseif attempts >= max_attempts then
       out[i] = dead_letter(prefix, dlq_key, stats_key, id, now, 'Max retries (' .. max_attempts .. ') exceeded',
-        retention_ms, cap, channel)
+        retention_ms, cap, channel, feed)
     else
       redis.call('HSET', task_key, 'status', 'retrying', 'run_at', now + backoff_ms, 'updated_at', now)
       redis.call('HDEL', task_key, 'lease_token', 'lease_expires')
       redis.call('ZADD', delayed_key, now + backoff_ms, id)
       redis.call('HINCRBY', stats_key, 'retried', 1)
+      task_event(feed, id, 'retrying', { type = fields[4], attempt = attempts, max_attempts = max_attempts,
+        run_at = now + backoff_ms, error = message })
       out[i] = 1
     end
   end
 end
+feed_trim(feed, now)
 return out

@@ -28,13 +28,7 @@ local meta = KEYS[2]
 local since = ARGV[1]
 local limit = tonumber(ARGV[2])
 
--- true when stream id a < stream id b
-local function before(a, b)
-  local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
-  local bms, bseq = string.match(b, '^(%d+)-(%d+)$')
-  ams, aseq, bms, bseq = tonumber(ams), tonumber(aseq), tonumber(bms), tonumber(bseq)
-  return ams < bms or (ams == bms and aseq < bseq)
-end
+-- @include "stream_id"
 
 local last = redis.call('XREVRANGE', history, '+', '-', 'COUNT', 1)[1]
 local tail = '0-0'
@@ -48,11 +42,11 @@ end
 
 local state = redis.call('HMGET', meta, 'created', 'trimmed')
 local created, trimmed = state[1], state[2]
-local complete = not before(tail, since)
-if created and since ~= '0-0' and before(since, created) then
+local complete = not stream_id_before(tail, since)
+if created and since ~= '0-0' and stream_id_before(since, created) then
   complete = false
 end
-if trimmed and before(since, trimmed) then
+if trimmed and stream_id_before(since, trimmed) then
   complete = false
 end
 if not created and since ~= '0-0' then

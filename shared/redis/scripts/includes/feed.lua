@@ -1,0 +1,68 @@
+-- Appending to the live feed from inside a script: ws_publish.lua publishes
+-- one message this way, and the queue's scripts publish task status changes
+-- in the same step as the change (task_events.lua), so the feed can never
+-- show a change that did not happen, nor two changes of one task out of order.
+--
+-- A feed is a table {history, meta, channel, topic, origin, max_len,
+-- max_age_ms}: feed_open() builds it from the JSON spec a caller passes (""
+-- means publishing is off and returns nil), feed_append() adds one message,
+-- feed_trim() trims the history once, after the script's appends.
+--
+-- The history is trimmed oldest first, to `max_len` entries and `max_age_ms`.
+-- Redis does not remember what trimming removed, so the meta hash does:
+-- `trimmed` is the newest id ever trimmed away and `created` the first id of
+-- this history (a Redis that lost its data starts a new one);
+-- ws_read_history.lua decides from both whether a reader missed anything.
+-- @include "stream_id"
+local function feed_open(spec)
+  if spec == nil or spec == '' then
+    return nil
+  end
+  local f = cjson.decode(spec)
+  f.max_len = tonumber(f.max_len)
+  f.max_age_ms = tonumber(f.max_age_ms)
+  f.appended = 0
+  return f
+end
+
+-- Appends `data` (JSON text, inserted verbatim) to the history and PUBLISHes
+-- it on the feed channel; key and target are "" when absent. Returns the offset.
+local function feed_append(f, key, target, data)
+  local offset = redis.call('XADD', f.history, '*', 'd', data, 'o', f.origin, 'k', key, 't', target)
+  if f.appended == 0 then
+    redis.call('HSETNX', f.meta, 'created', offset)
+  end
+  f.appended = f.appended + 1
+  local ts = string.match(offset, '^(%d+)-')
+  local message = '{"topic":' .. cjson.encode(f.topic) .. ',"offset":"' .. offset .. '","ts":' .. ts ..
+    ',"origin":' .. cjson.encode(f.origin)
+  if key ~= '' then
+    message = message .. ',"key":' .. cjson.encode(key)
+  end
+  if target ~= '' then
+    message = message .. ',"target":' .. target
+  end
+  redis.call('PUBLISH', f.channel, message .. ',"data":' .. data .. '}')
+  return offset
+end
+
+-- Trims everything below `minid` (by age, and by count beyond max_len).
+local function feed_trim(f, now)
+  if f == nil or f.appended == 0 then
+    return
+  end
+  local minid = (now - f.max_age_ms) .. '-0'
+  local len = redis.call('XLEN', f.history)
+  if len > f.max_len then
+    local oldest = redis.call('XRANGE', f.history, '-', '+', 'COUNT', len - f.max_len + 1)
+    local keep_from = oldest[#oldest][1]
+    if stream_id_before(minid, keep_from) then
+      minid = keep_from
+    end
+  end
+  local gone = redis.call('XREVRANGE', f.history, '(' .. minid, '-', 'COUNT', 1)
+  if #gone > 0 then
+    redis.call('HSET', f.meta, 'trimmed', gone[1][1])
+    redis.call('XTRIM', f.history, 'MINID', minid)
+  end
+end
