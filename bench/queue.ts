@@ -8,6 +8,9 @@
  * - `enqueue`: N tasks through `enqueueMany` in batches, a few batches in
  *   flight at once (`concurrency` = batches in flight);
  * - `drain`: a pre-filled queue of N tasks processed by the Runner;
+ * - `drain_without_task_events`: the same with `taskFeed: null`, i.e. without
+ *   the live feed's task status messages (QUEUE_TASK_EVENTS=false): the
+ *   difference is what publishing every status change costs;
  * - `end_to_end`: a producer enqueueing N tasks while the Runner works;
  * - `paced`: 500 single enqueues per second for 10 s; p50/p99 are enqueue
  *   call → handler start (the timestamp travels in the payload);
@@ -39,7 +42,12 @@ import { parseConfig, readEnvironment } from "../shared/config.ts";
 import { poolFor } from "../shared/db/pool.ts";
 import { createRedis, type Deps } from "../shared/deps.ts";
 import { createLogger } from "../shared/log.ts";
-import { createQueue, type EnqueueItem, type TaskQueue } from "../shared/queue/queue.ts";
+import {
+  createQueue,
+  type EnqueueItem,
+  type QueueSettings,
+  type TaskQueue,
+} from "../shared/queue/queue.ts";
 import { task } from "../shared/tasks/catalog.ts";
 import { settingsToEnv, type Stack, startStack } from "../dev/stack.ts";
 import { type Handler, Runner } from "../workers/runner.ts";
@@ -127,9 +135,10 @@ class Bench {
     await this.#deps.sql.end();
   }
 
-  queue(): TaskQueue {
+  queue(settings: Partial<QueueSettings> = {}): TaskQueue {
     return createQueue(this.#redis, CATALOG, {
       namespace: `bench${crypto.randomUUID().slice(0, 8)}`,
+      ...settings,
     });
   }
 
@@ -307,8 +316,12 @@ async function timedDrain(
   return { s, usage };
 }
 
-async function drainScenario(b: Bench): Promise<BenchLine> {
-  const q = b.queue();
+async function drainScenario(
+  b: Bench,
+  scenario = "drain",
+  settings: Partial<QueueSettings> = {},
+): Promise<BenchLine> {
+  const q = b.queue(settings);
   try {
     const ids = await b.fill(q, N);
     const effects = new Effects(N);
@@ -316,7 +329,7 @@ async function drainScenario(b: Bench): Promise<BenchLine> {
     const { s, usage } = await timedDrain(b, q, runner, effects.all);
     const states = await b.states(q, ids);
     return {
-      ...base("drain", N, CONCURRENCY),
+      ...base(scenario, N, CONCURRENCY),
       ops_per_s: Math.round(N / s),
       ...usage,
       lost: states.filter((x, i) => x.status !== "succeeded" || effects.counts[i] === 0).length,
@@ -510,6 +523,7 @@ async function main(): Promise<void> {
     const scenarios = [
       enqueueScenario,
       drainScenario,
+      (b: Bench) => drainScenario(b, "drain_without_task_events", { taskFeed: null }),
       endToEndScenario,
       pacedScenario,
       retryScenario,

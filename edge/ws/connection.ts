@@ -44,6 +44,8 @@ export interface ConnectionHost {
   now(): number;
   lastOffset(topic: Topic): string | null;
   readHistory(topic: Topic, since: string | null): Promise<HistoryRead>;
+  /** True when `who` may follow `topic`. */
+  mayFollow(who: Principal, topic: Topic): boolean;
   /** The connection started (true) or stopped (false) following `topic`. */
   index(conn: LiveConnection, topic: Topic, following: boolean): void;
   /** The connection's send queue has a backlog for the flush timer. */
@@ -106,6 +108,8 @@ export class LiveConnection {
     });
     this.#subscriptions = new Subscriptions({
       log: this.#log,
+      // The subscriptions only ever pass this connection's principals back.
+      mayFollow: (who, topic) => host.mayFollow(who as Principal, topic),
       maxKeys: host.settings.maxKeys,
       maxPending: host.settings.queue.maxMessages,
       lastOffset: (topic) => host.lastOffset(topic),

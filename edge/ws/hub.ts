@@ -36,7 +36,8 @@ import {
   type PublishOptions,
 } from "../../shared/ws/publisher.ts";
 import { bindFeedScripts } from "../../shared/ws/scripts.ts";
-import type { Topic } from "../../shared/ws/topics.ts";
+import { maySubscribe, type Topic } from "../../shared/ws/topics.ts";
+import { ACCESS_POLICY, type Authorizer, compilePolicy } from "../auth/policy.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { Verifier } from "../auth/verify.ts";
 import { type ConnectionHost, type ConnectionSettings, LiveConnection } from "./connection.ts";
@@ -48,6 +49,11 @@ export interface LiveHubOptions {
   log: Logger;
   /** @default Date.now */
   now?: () => number;
+  /**
+   * The access policy that decides the topics mirroring an API read (`tasks`,
+   * `leads`: see shared/ws/topics.ts). @default compilePolicy(ACCESS_POLICY)
+   */
+  decide?: Authorizer;
   /** This instance in the registry and as `origin`. @default "e-" + 8 random hex digits */
   instanceId?: string;
   /** Redis key namespace. @default "pc" */
@@ -121,6 +127,8 @@ export interface LiveHub {
   publish(topic: Topic, data: unknown, options?: PublishOptions): Promise<Published>;
   /** This instance's open sockets. */
   connections(): LiveConnection[];
+  /** True when `who` may follow `topic` (the topic's rule; see shared/ws/topics.ts). */
+  mayFollow(who: Principal, topic: Topic): boolean;
 }
 
 function positiveInt(name: string, v: number): number {
@@ -145,6 +153,7 @@ class Hub implements LiveHub, ConnectionHost {
   readonly bus: FeedBus;
   readonly registry: ClientRegistry;
   readonly now: () => number;
+  readonly #decide: Authorizer;
   readonly #publisher: FeedPublisher;
   readonly #history: {
     scripts: ReturnType<typeof bindFeedScripts>;
@@ -167,6 +176,7 @@ class Hub implements LiveHub, ConnectionHost {
     this.instanceId = o.instanceId ?? `e-${crypto.randomUUID().slice(0, 8)}`;
     this.log = o.log.child({ instance: this.instanceId });
     this.now = o.now ?? Date.now;
+    this.#decide = o.decide ?? compilePolicy(ACCESS_POLICY);
     const namespace = o.namespace ?? "pc";
     this.settings = {
       reauthGraceMs: positiveInt("reauthGraceMs", o.reauthGraceMs ?? 30_000),
@@ -227,6 +237,10 @@ class Hub implements LiveHub, ConnectionHost {
 
   publish(topic: Topic, data: unknown, options?: PublishOptions): Promise<Published> {
     return this.#publisher.publish(topic, data, options);
+  }
+
+  mayFollow(who: Principal, topic: Topic): boolean {
+    return maySubscribe(who, topic, (path) => this.#decide(who, "GET", path).allowed);
   }
 
   connections(): LiveConnection[] {

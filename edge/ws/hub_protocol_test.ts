@@ -62,6 +62,39 @@ Deno.test({
       },
     );
 
+    await t.step(
+      "tasks and leads only for principals the API lets read tasks and leads",
+      async () => {
+        await using pair = await startPair([deps[0], deps[1]]);
+        const [a] = pair;
+        // Authenticated, allowed on /v1/ws, but GET /v1/tasks/* and /v1/leads/* deny them.
+        const noRoles = await TestClient.connect(a, await token(auth, "nobody"));
+        const otherService = await TestClient.connect(a, await token(auth, "sa:billing"));
+        try {
+          for (const c of [noRoles, otherService]) {
+            const answers = await c.subscribe(["tasks", "leads:l1", "broadcast"]);
+            assert.deepEqual(
+              answers.map((f) => [f.topic, f.type, f.code ?? null]),
+              [
+                ["tasks", "error", "forbidden-topic"],
+                ["leads:l1", "error", "forbidden-topic"],
+                ["broadcast", "subscribed", null],
+              ],
+            );
+          }
+          // The same at the handshake: a forbidden ?topics= is a 403, no socket.
+          const nobody = await token(auth, "nobody");
+          const res = await fetch(`${a.url}/v1/ws?topics=leads&access_token=${nobody}`, {
+            headers: { Upgrade: "websocket" },
+          });
+          assert.equal(res.status, 403);
+          assert.equal((await res.json()).code, "forbidden");
+        } finally {
+          await Promise.all([noRoles.close(), otherService.close()]);
+        }
+      },
+    );
+
     await t.step("malformed frames get error frames; repeated abuse closes with 1008", async () => {
       await using pair = await startPair([deps[0], deps[1]], {
         maxViolations: 6,

@@ -24,7 +24,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { decodeJwt } from "jose";
 import type { Logger } from "../../shared/log.ts";
 import { protocolJsonSchema } from "../../shared/ws/protocol.ts";
-import { maySubscribe, parseTopic } from "../../shared/ws/topics.ts";
+import { parseTopic } from "../../shared/ws/topics.ts";
 import type { AppEnv } from "../app.ts";
 import { InvalidTokenError } from "../auth/errors.ts";
 import { ACCESS_POLICY, type Authorizer, compilePolicy } from "../auth/policy.ts";
@@ -136,7 +136,7 @@ export function liveSocketRoute(options: LiveSocketRouteOptions): OpenAPIHono<Ap
           detail: `"${name.slice(0, 80)}" is not a live-feed topic`,
         });
       }
-      if (!maySubscribe(principal, ref.topic)) {
+      if (!hub.mayFollow(principal, ref.topic)) {
         return forbidden(`The caller may not follow "${ref.topic}"`);
       }
     }

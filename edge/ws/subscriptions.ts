@@ -16,7 +16,6 @@ import { type ClientFrame, type ErrorCode, messageFrame } from "../../shared/ws/
 import type { Target } from "../../shared/ws/publisher.ts";
 import {
   compareOffsets,
-  maySubscribe,
   parseTopic,
   type Subscriber,
   type Topic,
@@ -26,6 +25,8 @@ import {
 /** What a socket's subscriptions need from their connection (and its hub). */
 export interface SubscriptionHost {
   readonly log: Logger;
+  /** True when `who` may follow `topic` (the topic's rule, see shared/ws/topics.ts). */
+  mayFollow(who: Subscriber, topic: Topic): boolean;
   /** Keys one socket may follow inside one topic. */
   readonly maxKeys: number;
   /** Live messages one topic may hold back behind a replay. */
@@ -113,7 +114,7 @@ export class Subscriptions {
         this.#host.violation("unknown-topic", `Unknown topic "${name.slice(0, 80)}"`, name);
         continue;
       }
-      if (!maySubscribe(who, ref.topic)) {
+      if (!this.#host.mayFollow(who, ref.topic)) {
         this.#host.violation("forbidden-topic", `Not allowed to follow "${ref.topic}"`, name);
         continue;
       }
@@ -147,7 +148,7 @@ export class Subscriptions {
   /** `who`'s roles may have changed (reauth): drops what they no longer allow. */
   reauthorize(who: Subscriber): void {
     for (const topic of [...this.#topics.keys()]) {
-      if (maySubscribe(who, topic)) continue;
+      if (this.#host.mayFollow(who, topic)) continue;
       this.#topics.delete(topic);
       this.#host.index(topic, false);
       this.#host.error("forbidden-topic", `Not allowed to follow "${topic}" any more`, topic);

@@ -24,13 +24,17 @@ export interface Subscriber {
 }
 
 /**
- * The authorization rule of each topic. Operational alerts (breaker
- * transitions, dead letters) are for admins and service accounts; the rest
- * for any authenticated principal.
+ * Who may follow a topic: `any` authenticated principal; `operations`, admins
+ * and service accounts; or `{ reads }`, whoever the API's access policy lets
+ * GET that path — the feed shows task and lead changes exactly to those who
+ * could read the same tasks and leads over REST, so it never widens access.
  */
-export const TOPIC_RULES: Readonly<Record<Topic, "any" | "operations">> = {
-  tasks: "any",
-  leads: "any",
+export type TopicRule = "any" | "operations" | { reads: string };
+
+/** The authorization rule of each topic. */
+export const TOPIC_RULES: Readonly<Record<Topic, TopicRule>> = {
+  tasks: { reads: "/v1/tasks/:id" },
+  leads: { reads: "/v1/leads/:id" },
   broadcast: "any",
   breakers: "operations",
   dlq: "operations",
@@ -58,10 +62,20 @@ export function parseTopic(name: string): TopicRef | null {
   return KEY.test(key) ? { topic: base as Topic, key, name } : null;
 }
 
-/** True when `who` may subscribe to `topic`. */
-export function maySubscribe(who: Subscriber, topic: Topic): boolean {
-  if (TOPIC_RULES[topic] === "any") return true;
-  return who.kind === "service" || who.roles.includes("admin");
+/**
+ * True when `who` may subscribe to `topic`. `mayRead(path)` answers the
+ * `{ reads }` rules (the edge's access policy for GET `path`); without it
+ * they deny.
+ */
+export function maySubscribe(
+  who: Subscriber,
+  topic: Topic,
+  mayRead: (path: string) => boolean = () => false,
+): boolean {
+  const rule = TOPIC_RULES[topic];
+  if (rule === "any") return true;
+  if (rule === "operations") return who.kind === "service" || who.roles.includes("admin");
+  return mayRead(rule.reads);
 }
 
 /** True when `topic` is a live-feed topic. */

@@ -23,13 +23,19 @@ Deno.test("parseTopic() accepts topics and topic:key, nothing else", () => {
   }
 });
 
-Deno.test("dlq and breakers are for admins and service accounts; the rest for anyone", () => {
+Deno.test("dlq and breakers are for admins and service accounts; tasks and leads follow the API's read rule", () => {
   const viewer = { kind: "user" as const, sub: "v", roles: ["viewer"] };
   const admin = { kind: "user" as const, sub: "a", roles: ["admin"] };
   const minerva = { kind: "service" as const, sub: "sa:minerva", roles: [] };
-  for (const topic of ["tasks", "leads", "broadcast"] as const) {
-    assert.equal(maySubscribe(viewer, topic), true);
+  assert.equal(maySubscribe(viewer, "broadcast"), true);
+  const asked: string[] = [];
+  const reads = (allowed: boolean) => (path: string) => (asked.push(path), allowed);
+  for (const topic of ["tasks", "leads"] as const) {
+    assert.equal(maySubscribe(viewer, topic, reads(true)), true);
+    assert.equal(maySubscribe(admin, topic, reads(false)), false);
+    assert.equal(maySubscribe(admin, topic), false, "no read rule given: denied");
   }
+  assert.deepEqual(asked, ["/v1/tasks/:id", "/v1/tasks/:id", "/v1/leads/:id", "/v1/leads/:id"]);
   for (const topic of ["dlq", "breakers"] as const) {
     assert.equal(maySubscribe(viewer, topic), false);
     assert.equal(maySubscribe(admin, topic), true);

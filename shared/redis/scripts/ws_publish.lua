@@ -29,16 +29,7 @@
 -- @include "now_ms"
 -- @include "feed"
 local dedupe = KEYS[3]
-local feed = {
-  history = KEYS[1],
-  meta = KEYS[2],
-  channel = ARGV[1],
-  topic = ARGV[2],
-  origin = ARGV[4],
-  max_len = tonumber(ARGV[7]),
-  max_age_ms = tonumber(ARGV[8]),
-  appended = 0,
-}
+local feed = feed_new(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[4], ARGV[7], ARGV[8])
 local data = ARGV[3]
 local key = ARGV[5]
 local target = ARGV[6]

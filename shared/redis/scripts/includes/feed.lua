@@ -3,10 +3,11 @@
 -- in the same step as the change (task_events.lua), so the feed can never
 -- show a change that did not happen, nor two changes of one task out of order.
 --
--- A feed is a table {history, meta, channel, topic, origin, max_len,
--- max_age_ms}: feed_open() builds it from the JSON spec a caller passes (""
--- means publishing is off and returns nil), feed_append() adds one message,
--- feed_trim() trims the history once, after the script's appends.
+-- feed_new() builds a feed from its keys and limits, feed_open() from the
+-- JSON spec a caller passes ({history, meta, channel, topic, origin, max_len,
+-- max_age_ms}; "" means publishing is off and returns nil); feed_append()
+-- adds one message, feed_trim() trims the history once, after the script's
+-- appends.
 --
 -- The history is trimmed oldest first, to `max_len` entries and `max_age_ms`.
 -- Redis does not remember what trimming removed, so the meta hash does:
@@ -14,15 +15,22 @@
 -- this history (a Redis that lost its data starts a new one);
 -- ws_read_history.lua decides from both whether a reader missed anything.
 -- @include "stream_id"
+local function feed_new(history, meta, channel, topic, origin, max_len, max_age_ms)
+  return {
+    history = history, meta = meta, channel = channel, origin = origin,
+    max_len = tonumber(max_len), max_age_ms = tonumber(max_age_ms), appended = 0,
+    -- The JSON around each message's offset, encoded once per script call.
+    head = '{"topic":' .. cjson.encode(topic) .. ',"offset":"',
+    origin_json = cjson.encode(origin),
+  }
+end
+
 local function feed_open(spec)
   if spec == nil or spec == '' then
     return nil
   end
   local f = cjson.decode(spec)
-  f.max_len = tonumber(f.max_len)
-  f.max_age_ms = tonumber(f.max_age_ms)
-  f.appended = 0
-  return f
+  return feed_new(f.history, f.meta, f.channel, f.topic, f.origin, f.max_len, f.max_age_ms)
 end
 
 -- Appends `data` (JSON text, inserted verbatim) to the history and PUBLISHes
@@ -34,8 +42,7 @@ local function feed_append(f, key, target, data)
   end
   f.appended = f.appended + 1
   local ts = string.match(offset, '^(%d+)-')
-  local message = '{"topic":' .. cjson.encode(f.topic) .. ',"offset":"' .. offset .. '","ts":' .. ts ..
-    ',"origin":' .. cjson.encode(f.origin)
+  local message = f.head .. offset .. '","ts":' .. ts .. ',"origin":' .. f.origin_json
   if key ~= '' then
     message = message .. ',"key":' .. cjson.encode(key)
   end
