@@ -11,6 +11,7 @@ import { createApp } from "./app.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 import { createLiveHub } from "./ws/hub.ts";
 import { relayBreakerTransitions, relayDeadLetters } from "./ws/relays.ts";
+import { relayLeadEvents } from "./ws/lead_events_relay.ts";
 
 if (import.meta.main) {
   const config = loadConfigOrExit();
@@ -23,11 +24,20 @@ if (import.meta.main) {
   });
   // Never throws: without Redis the breakers start in local mode and re-sync later.
   await breakers.start();
-  const { leadEventsPollMs: _poll, ...hubSettings } = config.liveFeed;
+  const { leadEventsPollMs, ...hubSettings } = config.liveFeed;
   const live = createLiveHub({ redis: deps.redis, log: deps.log, now: deps.now, ...hubSettings });
   const relays = [
     relayBreakerTransitions(breakers, { hub: live, log: deps.log }),
     relayDeadLetters({ redis: deps.redis, hub: live, log: deps.log }),
+    relayLeadEvents({
+      redis: deps.redis,
+      sql: deps.sql,
+      hub: live,
+      pollMs: leadEventsPollMs,
+      // The relay needs a lease of at least four polls.
+      leaseMs: Math.max(5000, 4 * leadEventsPollMs),
+      log: deps.log,
+    }),
   ];
   // Never throw: without Redis the feed bus and the relays keep retrying.
   await Promise.all([live.start(), ...relays.map((r) => r.start())]);

@@ -2,7 +2,9 @@
  * The platform's own signals on the live feed, end to end with real
  * processes: a task enqueued through the API and run by a worker process
  * shows up on `tasks:<id>` as pending → running → succeeded (published by
- * the queue's scripts, so in the order the changes happened).
+ * the queue's scripts, so in the order the changes happened), and a lead
+ * created and changed through the API shows up on `leads:<id>` (published by
+ * the edge's lead-events relay after each transaction committed).
  *
  * The worker always uses the "pc" queue namespace, so this suite gives the
  * edge and the worker a redis-server of their own (the shared stack's queue
@@ -17,7 +19,7 @@ import { type Frame, TestClient, token, waitUntil } from "../edge/ws/test_suppor
 import { AppProcess, privateRedis, startEdge } from "./process_support.ts";
 
 Deno.test({
-  name: "a task run by a worker process is followed live on tasks:<id>",
+  name: "a task run by a worker process is followed live on tasks:<id>; a lead on leads:<id>",
   // The WebSocket client's socket closes asynchronously after the processes exit.
   sanitizeOps: false,
   sanitizeResources: false,
@@ -36,9 +38,9 @@ Deno.test({
     await worker.waitForLog("worker ready");
     const minerva = await token(auth, "sa:minerva");
     client = await TestClient.connect({ port: Number(new URL(url).port) }, minerva, {
-      topics: ["tasks"],
+      topics: ["tasks", "leads"],
     });
-    await client.waitFor((f) => f.type === "subscribed");
+    await client.waitFor(() => client!.frames.filter((f) => f.type === "subscribed").length === 2);
 
     const res = await fetch(`${url}/v1/tasks`, {
       method: "POST",
@@ -68,6 +70,36 @@ Deno.test({
       headers: { Authorization: `Bearer ${minerva}` },
     })).json();
     assert.equal(task.status, "succeeded");
+
+    // Minerva may create leads; changing one takes an operator.
+    const operator = await token(auth, "olga", { roles: ["operator"] });
+    const api = (method: string, path: string, body: unknown) =>
+      fetch(`${url}${path}`, {
+        method,
+        headers: {
+          Authorization: `Bearer ${method === "PATCH" ? operator : minerva}`,
+          "Content-Type": "application/json",
+        },
+        body: JSON.stringify(body),
+      });
+    const created = await api("POST", "/v1/leads", {
+      name: "Live Feed Bakery",
+      city: `Feedtown-${crypto.randomUUID().slice(0, 8)}`,
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    const lead = await created.json();
+    const moved = await api("PATCH", `/v1/leads/${lead.id}`, { outreach_status: "contacted" });
+    assert.equal(moved.status, 200, await moved.clone().text());
+    await moved.body?.cancel();
+    const leadEvents = () => client!.messages("leads").filter((m) => m.key === lead.id);
+    await waitUntil(() => leadEvents().length >= 2, {
+      timeoutMs: 10_000,
+      what: "the lead's two events",
+      detail: () => JSON.stringify(leadEvents()),
+    });
+    const events = leadEvents().map((m) => m.data as Record<string, unknown>);
+    assert.deepEqual(events.map((e) => e.event_type), ["lead_created", "status_changed"]);
+    assert.ok(events.every((e) => e.lead_id === lead.id && typeof e.id === "string"));
   } finally {
     await client?.close();
     await Promise.all(processes.map((p) => p.stop("SIGTERM").catch(() => {})));

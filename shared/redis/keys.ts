@@ -133,3 +133,18 @@ export function liveFeedKeys(namespace = "pc") {
 
 /** The live-feed key set. */
 export type LiveFeedKeys = ReturnType<typeof liveFeedKeys>;
+
+/**
+ * Keys of the relay that publishes committed `lead_events` rows on the live
+ * feed's `leads` topic (edge/ws/lead_events_relay.ts). Both keys share the
+ * hash tag `{lead_feed}`: one script (lead_events_relay.lua) touches them
+ * together.
+ */
+export function leadFeedKeys(namespace = "pc") {
+  return {
+    /** String: the token of the one relay that publishes; expires unless renewed. */
+    lease: `${namespace}:{lead_feed}:lease`,
+    /** Hash: `progress` (JSON: the published horizon), `at` (ms it was written), `by`. */
+    state: `${namespace}:{lead_feed}:state`,
+  };
+}
