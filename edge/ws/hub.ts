@@ -30,6 +30,7 @@ import { type ClientRegistry, createClientRegistry } from "../../shared/ws/clien
 import { type FeedMessage, type HistoryRead, readHistory } from "../../shared/ws/history.ts";
 import { CLOSE_CODES, messageFrame } from "../../shared/ws/protocol.ts";
 import {
+  type BatchItem,
   createFeedPublisher,
   type FeedPublisher,
   type Published,
@@ -125,6 +126,8 @@ export interface LiveHub {
   /** Upgrades an authenticated request to a live-feed socket. */
   accept(c: Context, request: AcceptRequest): Promise<Response>;
   publish(topic: Topic, data: unknown, options?: PublishOptions): Promise<Published>;
+  /** Several messages of one topic in order, one Redis call (see FeedPublisher.publishMany). */
+  publishMany(topic: Topic, items: readonly BatchItem[]): Promise<string[]>;
   /** This instance's open sockets. */
   connections(): LiveConnection[];
   /** True when `who` may follow `topic` (the topic's rule; see shared/ws/topics.ts). */
@@ -237,6 +240,10 @@ class Hub implements LiveHub, ConnectionHost {
 
   publish(topic: Topic, data: unknown, options?: PublishOptions): Promise<Published> {
     return this.#publisher.publish(topic, data, options);
+  }
+
+  publishMany(topic: Topic, items: readonly BatchItem[]): Promise<string[]> {
+    return this.#publisher.publishMany(topic, items);
   }
 
   mayFollow(who: Principal, topic: Topic): boolean {

@@ -25,7 +25,9 @@
  * it (renewing in the middle of a long page) and gives up on any call after
  * at most half a lease, so a successor, which can only take an expired
  * lease, starts after the predecessor's last publish was answered or
- * abandoned. What remains: an abandoned publish that still lands after the
+ * abandoned. Events go out in batches (`batchSize` per script call, in
+ * order); a failed batch is treated like a failed publish. What remains: an
+ * abandoned publish that still lands after the
  * successor read the history, or a history trimmed below that point
  * (logged), can repeat an event.
  *
@@ -57,13 +59,15 @@ export interface LeadEventsRelayOptions {
   /** Where `lead_events` lives (the pool). */
   sql: Queryable;
   /** Publishes into the feed; its namespace must be `namespace`. */
-  hub: Pick<LiveHub, "publish" | "instanceId">;
+  hub: Pick<LiveHub, "publish" | "publishMany" | "instanceId">;
   /** Redis key namespace. @default "pc" */
   namespace?: string;
   /** Pause between polls when caught up, ms. @default 250 */
   pollMs?: number;
   /** Most events read and published per poll. @default 500 */
   pageSize?: number;
+  /** Most events per publish call (one script call each, in order). @default 100 */
+  batchSize?: number;
   /** Leader lease; at least 4 × pollMs, ms. @default 5000 */
   leaseMs?: number;
   /** Longest wait for one Redis or Postgres call; at most leaseMs / 2, ms. @default 2000 or leaseMs / 2 */
@@ -101,6 +105,7 @@ class LeadEventsRelay implements Relay {
   readonly #o: LeadEventsRelayOptions;
   readonly #pollMs: number;
   readonly #pageSize: number;
+  readonly #batchSize: number;
   readonly #leaseMs: number;
   readonly #timeoutMs: number;
   readonly #keys: ReturnType<typeof leadFeedKeys>;
@@ -124,7 +129,7 @@ class LeadEventsRelay implements Relay {
     if (typeof o.sql?.query !== "function") {
       throw new TypeError('Lead events relay option "sql" is required');
     }
-    if (typeof o.hub?.publish !== "function") {
+    if (typeof o.hub?.publish !== "function" || typeof o.hub.publishMany !== "function") {
       throw new TypeError('Lead events relay option "hub" is required');
     }
     const namespace = o.namespace ?? "pc";
@@ -134,6 +139,7 @@ class LeadEventsRelay implements Relay {
     this.#o = o;
     this.#pollMs = positiveInt("pollMs", o.pollMs ?? 250);
     this.#pageSize = positiveInt("pageSize", o.pageSize ?? 500, 10_000);
+    this.#batchSize = positiveInt("batchSize", o.batchSize ?? 100, 1000);
     this.#leaseMs = positiveInt("leaseMs", o.leaseMs ?? 5000);
     if (this.#leaseMs < 4 * this.#pollMs) {
       throw new RangeError(
@@ -254,20 +260,21 @@ class LeadEventsRelay implements Relay {
       this.#unsaved = true;
       return false;
     }
+    // Events go out in batches (one script call each, in order); `published`
+    // counts the page's events that are out (or skipped as already out).
     let published = 0;
     let failure: unknown = null;
-    for (const event of page.events) {
-      if (this.#stopping) break;
+    while (published < page.events.length && !this.#stopping) {
+      const end = Math.min(published + this.#batchSize, page.events.length);
+      const batch = page.events.slice(published, end).filter((e) => !this.#guard.has(e.id, e.time));
       try {
         if (performance.now() > deadline) deadline = await this.#renew();
-        if (!this.#guard.has(event.id, event.time)) {
-          this.#guard.published(await this.#publish(event));
-        }
+        for (const offset of await this.#publishBatch(batch)) this.#guard.published(offset);
       } catch (err) {
         failure = err;
         break;
       }
-      published++;
+      published = end;
     }
     const fresh = progress.target === null;
     const { progress: next, completed } = advance(progress, page, published, this.#pageSize);
@@ -326,16 +333,31 @@ class LeadEventsRelay implements Relay {
     this.#guard.reset();
   }
 
+  /** Publishes events in one call; returns their offsets. */
+  async #publishBatch(events: RelayedEvent[]): Promise<string[]> {
+    if (events.length === 0) return [];
+    try {
+      return await bounded(
+        this.#o.hub.publishMany(
+          "leads",
+          events.map((e) => ({ data: eventData(e), key: e.lead_id })),
+        ),
+        this.#timeoutMs,
+        "publish",
+      );
+    } catch (err) {
+      // One event too large for a feed message fails the whole (unwritten)
+      // batch: publish them one by one, the large one truncated.
+      if ((err as Error)?.name !== "RangeError") throw err;
+      const offsets: string[] = [];
+      for (const e of events) offsets.push(await this.#publish(e));
+      return offsets;
+    }
+  }
+
   /** Publishes one event; returns its offset. */
   async #publish(e: RelayedEvent): Promise<string> {
-    const data = {
-      id: e.id,
-      lead_id: e.lead_id,
-      event_type: e.event_type,
-      event_data: e.event_data,
-      source: e.source,
-      time: e.time,
-    };
+    const data = eventData(e);
     const publish = (d: unknown) =>
       bounded(
         this.#o.hub.publish("leads", d, { key: e.lead_id }),
@@ -350,6 +372,18 @@ class LeadEventsRelay implements Relay {
       return (await publish({ ...data, event_data: null, truncated: true })).offset;
     }
   }
+}
+
+/** A `leads` message's data. */
+function eventData(e: RelayedEvent) {
+  return {
+    id: e.id,
+    lead_id: e.lead_id,
+    event_type: e.event_type,
+    event_data: e.event_data,
+    source: e.source,
+    time: e.time,
+  };
 }
 
 /** Publishes every committed lead event on the `leads` topic (once across instances). */

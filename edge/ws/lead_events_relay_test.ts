@@ -33,7 +33,11 @@ function relay(
   return relayLeadEvents({
     redis: deps.redis,
     sql: deps.sql,
-    hub: { instanceId, publish: (t, d, o) => publisher.publish(t, d, o) },
+    hub: {
+      instanceId,
+      publish: (t, d, o) => publisher.publish(t, d, o),
+      publishMany: (t, items) => publisher.publishMany(t, items),
+    },
     namespace,
     pollMs: 20,
     pageSize: 16,
@@ -97,7 +101,8 @@ Deno.test({
   fn() {
     const redis = createRedis({ url: "http://127.0.0.1:1", token: "x" });
     const sql: Queryable = { query: (() => Promise.reject(new Error("unused"))) as never };
-    const hub = { instanceId: "A", publish: () => Promise.reject(new Error("unused")) };
+    const unused = () => Promise.reject(new Error("unused"));
+    const hub = { instanceId: "A", publish: unused, publishMany: unused };
     const base = { redis, sql, hub };
     assert.throws(() => relayLeadEvents({ ...base, redis: undefined as never }), TypeError);
     assert.throws(() => relayLeadEvents({ ...base, sql: {} as never }), TypeError);
@@ -106,6 +111,7 @@ Deno.test({
     assert.throws(() => relayLeadEvents({ ...base, pollMs: 0 }), RangeError);
     assert.throws(() => relayLeadEvents({ ...base, pageSize: 1.5 }), RangeError);
     assert.throws(() => relayLeadEvents({ ...base, pageSize: 10_001 }), RangeError);
+    assert.throws(() => relayLeadEvents({ ...base, batchSize: 0 }), RangeError);
     assert.throws(
       () => relayLeadEvents({ ...base, pollMs: 250, leaseMs: 999 }),
       /"leaseMs" must be at least 4 × pollMs \(1000\): got 999/,
@@ -227,9 +233,11 @@ Deno.test({
     const lead = crypto.randomUUID();
     let calls = 0;
     const r = relay(deps, namespace, "A", {
+      batchSize: 2,
       wrap: (p) => ({
-        async publish(topic, data, options) {
-          const out = await p.publish(topic, data, options);
+        ...p,
+        async publishMany(topic, items) {
+          const out = await p.publishMany(topic, items);
           if (++calls === 2) throw new Error("connection reset after the write");
           return out;
         },
@@ -262,11 +270,12 @@ Deno.test({
     const deps = [stack.makeDeps(), stack.makeDeps()] as const;
     const namespace = testNamespace();
     const lead = crypto.randomUUID();
-    // 16 publishes of 25 ms each take four times the 100 ms publishing window.
+    // 16 publish calls of 25 ms each take four times the 100 ms publishing window.
     const slow = (p: FeedPublisher): FeedPublisher => ({
-      publish: (topic, data, options) => pause(25).then(() => p.publish(topic, data, options)),
+      ...p,
+      publishMany: (topic, items) => pause(25).then(() => p.publishMany(topic, items)),
     });
-    const options = { leaseMs: 200, pageSize: 16, wrap: slow };
+    const options = { leaseMs: 200, pageSize: 16, batchSize: 1, wrap: slow };
     const relays = [
       relay(deps[0], namespace, "A", options),
       relay(deps[1], namespace, "B", options),

@@ -48,9 +48,22 @@ export interface Published {
   duplicate: boolean;
 }
 
+/** One message of {@linkcode FeedPublisher.publishMany}. */
+export interface BatchItem {
+  data: unknown;
+  key?: string;
+  target?: Target;
+}
+
 /** Publishes live-feed messages. */
 export interface FeedPublisher {
   publish(topic: Topic, data: unknown, options?: PublishOptions): Promise<Published>;
+  /**
+   * Publishes `items` on `topic` in this order, in ONE script call; returns
+   * their offsets in the same order. Every item is checked first: one bad
+   * item rejects the call and nothing is written. No `dedupeId` here.
+   */
+  publishMany(topic: Topic, items: readonly BatchItem[]): Promise<string[]>;
 }
 
 /** Options for {@linkcode createFeedPublisher}. */
@@ -117,20 +130,45 @@ export function createFeedPublisher(options: FeedPublisherOptions): FeedPublishe
   const scripts: FeedScripts = bindFeedScripts(options.redis);
   const encoder = new TextEncoder();
 
+  /** Checks one message; returns its data as JSON text. */
+  function checked(topic: Topic, data: unknown, key: string | undefined): string {
+    if (!isTopic(topic)) throw new TypeError(`Cannot publish to unknown topic "${topic}"`);
+    const text = JSON.stringify(data);
+    if (text === undefined) throw new TypeError(`Cannot publish to "${topic}": data is not JSON`);
+    // Only multi-byte text can exceed the limit with fewer UTF-16 units than bytes.
+    if (text.length > maxDataBytes / 3 && encoder.encode(text).length > maxDataBytes) {
+      throw new RangeError(
+        `Cannot publish to "${topic}": data is larger than ${maxDataBytes} bytes`,
+      );
+    }
+    if (key !== undefined && !KEY.test(key)) {
+      throw new TypeError(`Cannot publish to "${topic}": invalid key "${key}"`);
+    }
+    return text;
+  }
+
   return {
+    async publishMany(topic, items) {
+      const args: (string | number)[] = [
+        keys.channel,
+        topic,
+        options.instanceId,
+        maxLen,
+        maxAgeMs,
+      ];
+      for (const item of items) {
+        args.push(checked(topic, item.data, item.key), item.key ?? "", targetJson(item.target));
+      }
+      if (items.length === 0) return [];
+      const offsets = await scripts.publishMany.run<string[]>(
+        [keys.history(topic), keys.historyMeta(topic)],
+        args,
+      );
+      return offsets.map(String);
+    },
+
     async publish(topic, data, opts = {}) {
-      if (!isTopic(topic)) throw new TypeError(`Cannot publish to unknown topic "${topic}"`);
-      const text = JSON.stringify(data);
-      if (text === undefined) throw new TypeError(`Cannot publish to "${topic}": data is not JSON`);
-      // Only multi-byte text can exceed the limit with fewer UTF-16 units than bytes.
-      if (text.length > maxDataBytes / 3 && encoder.encode(text).length > maxDataBytes) {
-        throw new RangeError(
-          `Cannot publish to "${topic}": data is larger than ${maxDataBytes} bytes`,
-        );
-      }
-      if (opts.key !== undefined && !KEY.test(opts.key)) {
-        throw new TypeError(`Cannot publish to "${topic}": invalid key "${opts.key}"`);
-      }
+      const text = checked(topic, data, opts.key);
       if (opts.dedupeId !== undefined && !DEDUPE_ID.test(opts.dedupeId)) {
         throw new TypeError(`Cannot publish to "${topic}": invalid dedupeId`);
       }

@@ -110,5 +110,39 @@ Deno.test({
       await assert.rejects(publisher.publish("tasks", {}, { key: "a b" }), TypeError);
       await assert.rejects(publisher.publish("tasks", {}, { target: {} }), TypeError);
     });
+
+    await t.step("publishMany() writes a batch in order, in one call, or nothing", async () => {
+      const { publisher, ctx } = setup({ historyMaxLen: 4 });
+      assert.deepEqual(await publisher.publishMany("leads", []), []);
+      const offsets = await publisher.publishMany("leads", [
+        { data: { n: 1 }, key: "l1" },
+        { data: { n: 2 }, target: { user: "u1" } },
+        { data: { n: 3 } },
+      ]);
+      let read = await readHistory(ctx, "leads", "0-0");
+      assert.deepEqual(read.messages.map((m) => m.offset), offsets);
+      assert.deepEqual(read.messages.map((m) => JSON.parse(m.data).n), [1, 2, 3]);
+      assert.deepEqual(read.messages.map((m) => m.key), ["l1", null, null]);
+      assert.deepEqual(read.messages[1]!.target, { user: "u1" });
+      assert.equal(read.complete, true);
+      // One bad item: nothing of the batch is written.
+      for (
+        const bad of [{ data: undefined }, { data: {}, key: "a b" }, { data: "x".repeat(70_000) }]
+      ) {
+        await assert.rejects(publisher.publishMany("leads", [{ data: { n: 4 } }, bad]));
+      }
+      assert.equal((await readHistory(ctx, "leads", "0-0")).messages.length, 3);
+      // The cap holds after a batch (trimmed once, after the appends).
+      const more = await publisher.publishMany(
+        "leads",
+        [4, 5, 6].map((n) => ({ data: { n } })),
+      );
+      read = await readHistory(ctx, "leads", offsets[0]!);
+      assert.equal(read.complete, false, "entries after the first offset were trimmed");
+      assert.deepEqual(
+        (await readHistory(ctx, "leads", offsets[2]!)).messages.map((m) => m.offset),
+        more,
+      );
+    });
   },
 });

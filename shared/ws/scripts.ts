@@ -8,6 +8,7 @@
 import type { Redis } from "@upstash/redis";
 import { bindScript, type LoadedScript } from "../redis/scripts.ts";
 import publish from "../redis/scripts/ws_publish.lua" with { type: "text" };
+import publishMany from "../redis/scripts/ws_publish_many.lua" with { type: "text" };
 import readHistory from "../redis/scripts/ws_read_history.lua" with { type: "text" };
 import touchClients from "../redis/scripts/ws_touch_clients.lua" with { type: "text" };
 import removeClients from "../redis/scripts/ws_remove_clients.lua" with { type: "text" };
@@ -16,6 +17,7 @@ import listClients from "../redis/scripts/ws_list_clients.lua" with { type: "tex
 /** The live feed's scripts. */
 export interface FeedScripts {
   publish: LoadedScript;
+  publishMany: LoadedScript;
   readHistory: LoadedScript;
   touchClients: LoadedScript;
   removeClients: LoadedScript;
@@ -26,6 +28,7 @@ export interface FeedScripts {
 export function bindFeedScripts(redis: Redis): FeedScripts {
   return {
     publish: bindScript(redis, publish),
+    publishMany: bindScript(redis, publishMany),
     readHistory: bindScript(redis, readHistory),
     touchClients: bindScript(redis, touchClients),
     removeClients: bindScript(redis, removeClients),
