@@ -33,6 +33,7 @@
  *
  * @module
  */
+import { bounded } from "../../shared/deadline.ts";
 import type { Redis } from "@upstash/redis";
 import type { Queryable } from "../../shared/leads/transaction.ts";
 import type { Logger } from "../../shared/log.ts";
@@ -82,16 +83,6 @@ function positiveInt(name: string, v: number, max = 3_600_000): number {
     );
   }
   return v;
-}
-
-function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms}ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 class LeaseLost extends Error {

@@ -10,12 +10,12 @@
  *   ping every `heartbeatMs` and expects its own echo: two missing echoes
  *   mean the stream is dead, and it resubscribes and re-reads every state
  *   (and polls every heartbeat until a stream works again). Every
- *   `syncEvery` heartbeats it re-reads the states anyway.
- * - Outcomes are batched (see breaker.ts). The trade-off: a trip decided by
- *   the failure-rate rule, or by consecutive failures spread over several
- *   instances, lands up to `flushMs` (+ one round trip) later than with
- *   per-call reporting; an instance that alone sees `fail_max` failures in a
- *   row reports at once.
+ *   `syncEvery` heartbeats it re-reads the states anyway (event_channel.ts).
+ * - Outcomes are batched (see outcome_reporter.ts). The trade-off: a trip
+ *   decided by the failure-rate rule, or by consecutive failures spread over
+ *   several instances, lands up to `flushMs` (+ one round trip) later than
+ *   with per-call reporting; an instance that alone sees `fail_max` failures
+ *   in a row reports at once.
  * - Redis unreachable (a script or ping fails, or takes longer than
  *   `storeTimeoutMs`): every breaker switches to a local in-process breaker
  *   with the same rules, starting from the cached state (a CLOSED breaker
@@ -24,7 +24,8 @@
  *   operator states and any change made meanwhile in Redis win; a local
  *   OPEN/HALF_OPEN over an unchanged shared CLOSED is pushed to Redis (OPEN
  *   for the local remaining time, so one probe soon verifies it); otherwise
- *   the shared state is adopted. Local counts are not replayed.
+ *   the shared state is adopted. Local counts are not replayed
+ *   (local_fallback.ts).
  *
  * @example
  * ```ts
@@ -35,41 +36,24 @@
  *
  * @module
  */
-import type { Redis } from "@upstash/redis";
-import type { Logger } from "../log.ts";
 import { DependencyUnavailableError } from "../errors.ts";
 import { Breaker } from "./breaker.ts";
 import { type BreakerContext, type BreakerMetrics, createBreakerMetrics } from "./context.ts";
+import { withDeadline } from "../deadline.ts";
+import { BreakerEventChannel } from "./event_channel.ts";
 import { breakerKeys } from "./keys.ts";
-import { type BreakerPolicyInput, DEFAULT_BREAKER_POLICIES, resolvePolicies } from "./policy.ts";
+import { resyncStates } from "./local_fallback.ts";
+import {
+  type BreakerRegistryOptions,
+  type ResolvedRegistryOptions,
+  resolveRegistryOptions,
+} from "./registry_options.ts";
 import { bindBreakerScripts, type BreakerScripts, type SharedState } from "./scripts.ts";
-import type { BreakerSnapshot, BreakerStateName, BreakerTransition } from "./types.ts";
+import { snapshotOf } from "./shared_view.ts";
+import { announceTransition } from "./transition_log.ts";
+import type { BreakerSnapshot } from "./types.ts";
 
-/** Options for {@linkcode createBreakerRegistry}. */
-export interface BreakerRegistryOptions {
-  /** Upstash client built with `createRedis` (raw strings, bounded retries). */
-  redis: Redis;
-  /** Policies by breaker name. @default DEFAULT_BREAKER_POLICIES */
-  policies?: Readonly<Record<string, BreakerPolicyInput>>;
-  /** Transitions, outages and resyncs are logged here. @default no logging */
-  log?: Logger;
-  /** Clock, ms. @default Date.now */
-  now?: () => number;
-  /** Names this instance in Redis and in events. @default "i-" + 8 random hex digits */
-  instanceId?: string;
-  /** Redis key namespace. @default "pc" */
-  namespace?: string;
-  /** Longest time an outcome waits before it is reported, ms. @default 50 */
-  flushMs?: number;
-  /** Outcomes that trigger a report at once. @default 256 */
-  flushMax?: number;
-  /** Heartbeat (subscription check) and, while Redis is away, retry period, ms. @default 500 */
-  heartbeatMs?: number;
-  /** Full state re-read every this many heartbeats. @default 10 */
-  syncEvery?: number;
-  /** A Redis operation slower than this counts as a failure, ms. @default 1000 */
-  storeTimeoutMs?: number;
-}
+export type { BreakerRegistryOptions };
 
 /** The registry of breakers of one process. */
 export interface BreakerRegistry {
@@ -95,89 +79,51 @@ export interface BreakerRegistry {
   readonly instanceId: string;
 }
 
-interface Message {
-  t?: unknown;
-  name?: unknown;
-  from?: unknown;
-  seq?: unknown;
-  to?: unknown;
-  epoch?: unknown;
-  open_ms?: unknown;
-  probe_ms?: unknown;
-  reason?: unknown;
-  by?: unknown;
-}
-
-function snapshotOf(name: string, s: SharedState): BreakerSnapshot {
-  return {
-    name,
-    state: s.state,
-    source: "redis",
-    epoch: s.epoch,
-    openRemainingMs: s.state === "open" ? Math.max(0, s.openRemainingMs) : null,
-    probeRemainingMs: s.probeRemainingMs >= 0 ? s.probeRemainingMs : null,
-    consecutiveFailures: s.consecutive,
-    trips: s.trips,
-    reason: s.reason,
-    by: s.by,
-  };
-}
-
-function positive(name: string, v: number): number {
-  if (!Number.isFinite(v) || v <= 0) {
-    throw new RangeError(
-      `Breaker registry option "${name}" must be positive: current value is ${v}`,
-    );
-  }
-  return v;
-}
-
 class Registry implements BreakerRegistry {
   readonly events = new EventTarget();
   readonly metrics = createBreakerMetrics();
   readonly instanceId: string;
-  readonly #redis: Redis;
-  readonly #log: Logger | null;
-  readonly #channel: string;
+  readonly #o: ResolvedRegistryOptions;
   readonly #scripts: BreakerScripts;
+  readonly #channel: BreakerEventChannel;
   readonly #breakers = new Map<string, Breaker>();
-  readonly #heartbeatMs: number;
-  readonly #syncEvery: number;
-  readonly #storeTimeoutMs: number;
   #mode: "redis" | "local" = "redis";
   #started = false;
   #stopped = false;
   #timer: ReturnType<typeof setInterval> | undefined;
   #ticking = false;
   #ticks = 0;
-  #sub: ReturnType<Redis["subscribe"]> | null = null;
-  #subReady = false;
-  #pingSent = 0;
-  #pingAcked = 0;
 
   constructor(options: BreakerRegistryOptions) {
-    if (!options?.redis) throw new TypeError('Breaker registry option "redis" is required');
-    this.#redis = options.redis;
-    this.#log = options.log ?? null;
-    this.instanceId = options.instanceId ?? `i-${crypto.randomUUID().slice(0, 8)}`;
-    const keys = breakerKeys(options.namespace ?? "pc");
-    this.#channel = keys.channel;
-    this.#scripts = bindBreakerScripts(options.redis, keys, this.instanceId);
-    this.#heartbeatMs = positive("heartbeatMs", options.heartbeatMs ?? 500);
-    this.#syncEvery = positive("syncEvery", options.syncEvery ?? 10);
-    this.#storeTimeoutMs = positive("storeTimeoutMs", options.storeTimeoutMs ?? 1000);
+    this.#o = resolveRegistryOptions(options);
+    const o = this.#o;
+    this.instanceId = o.instanceId;
+    const keys = breakerKeys(o.namespace);
+    this.#scripts = bindBreakerScripts(o.redis, keys, this.instanceId);
+    this.#channel = new BreakerEventChannel({
+      redis: o.redis,
+      channel: keys.channel,
+      instanceId: this.instanceId,
+      confirmTimeoutMs: o.storeTimeoutMs * 2,
+      breakers: this.#breakers,
+    });
     const ctx: BreakerContext = {
       instanceId: this.instanceId,
-      now: options.now ?? Date.now,
+      now: o.now,
       scripts: this.#scripts,
-      flushMs: positive("flushMs", options.flushMs ?? 50),
-      flushMax: positive("flushMax", options.flushMax ?? 256),
+      flushMs: o.flushMs,
+      flushMax: o.flushMax,
       metrics: this.metrics,
       op: (what, fn) => this.#op(what, fn),
-      emit: (t) => this.#emit(t),
+      emit: (t) =>
+        announceTransition(t, {
+          events: this.events,
+          metrics: this.metrics,
+          log: o.log,
+          instanceId: this.instanceId,
+        }),
     };
-    const policies = resolvePolicies(options.policies ?? DEFAULT_BREAKER_POLICIES);
-    for (const [name, policy] of Object.entries(policies)) {
+    for (const [name, policy] of Object.entries(o.policies)) {
       this.#breakers.set(name, new Breaker(name, policy, ctx));
     }
   }
@@ -199,12 +145,12 @@ class Registry implements BreakerRegistry {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
-    this.#timer = setInterval(() => void this.#tick(), this.#heartbeatMs);
+    this.#timer = setInterval(() => void this.#tick(), this.#o.heartbeatMs);
     try {
-      await this.#subscribe();
+      await this.#channel.subscribe();
     } catch (err) {
       // The heartbeat resubscribes; until then every heartbeat re-reads the states.
-      this.#log?.warn("breaker events subscription failed: polling", { err });
+      this.#o.log?.warn("breaker events subscription failed: polling", { err });
     }
     try {
       await this.#syncAll();
@@ -221,7 +167,7 @@ class Registry implements BreakerRegistry {
       await Promise.allSettled([...this.#breakers.values()].map((b) => b.drain()));
     }
     for (const b of this.#breakers.values()) b.halt();
-    await this.#unsubscribe();
+    await this.#channel.unsubscribe();
   }
 
   async list(): Promise<BreakerSnapshot[]> {
@@ -261,7 +207,7 @@ class Registry implements BreakerRegistry {
     }
     const s = await this.#op(`operate ${action}`, () => this.#scripts.operate(name, action));
     breaker.apply(s);
-    this.#log?.info("breaker operator action", {
+    this.#o.log?.info("breaker operator action", {
       breaker: name,
       action,
       state: s.state,
@@ -271,28 +217,15 @@ class Registry implements BreakerRegistry {
   }
 
   async #op<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ms = this.#o.storeTimeoutMs;
+    const late = () =>
+      new DependencyUnavailableError(`Breaker store did not answer "${what}" within ${ms}ms`);
     try {
-      return await Promise.race([
-        fn(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new DependencyUnavailableError(
-                  `Breaker store did not answer "${what}" within ${this.#storeTimeoutMs}ms`,
-                ),
-              ),
-            this.#storeTimeoutMs,
-          );
-        }),
-      ]);
+      return await withDeadline(fn(), ms, late);
     } catch (err) {
       this.metrics.storeErrors++;
       this.#enterLocal(err, what);
       throw err;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -308,107 +241,13 @@ class Registry implements BreakerRegistry {
     states.forEach((s, i) => breakers[i]!.apply(s));
   }
 
-  #emit(t: BreakerTransition): void {
-    const key = `${t.from}>${t.to}`;
-    this.metrics.transitions[key] = (this.metrics.transitions[key] ?? 0) + 1;
-    const fields = {
-      breaker: t.name,
-      from: t.from,
-      to: t.to,
-      reason: t.reason,
-      source: t.source,
-      by: t.by,
-      epoch: t.epoch,
-    };
-    if (t.source === "local" || t.by === this.instanceId) {
-      const opened = t.to === "open" || t.to === "forced_open";
-      this.#log?.[opened ? "warn" : "info"]("breaker transition", fields);
-    } else {
-      this.#log?.debug("breaker transition observed", fields);
-    }
-    this.events.dispatchEvent(new CustomEvent<BreakerTransition>("transition", { detail: t }));
-  }
-
-  #onMessage(raw: unknown): void {
-    let msg: Message;
-    try {
-      msg = (typeof raw === "string" ? JSON.parse(raw) : raw) as Message;
-    } catch {
-      return;
-    }
-    if (msg === null || typeof msg !== "object") return;
-    if (msg.t === "ping") {
-      if (msg.from === this.instanceId && typeof msg.seq === "number") {
-        this.#pingAcked = Math.max(this.#pingAcked, msg.seq);
-      }
-      return;
-    }
-    const breaker = typeof msg.name === "string" ? this.#breakers.get(msg.name) : undefined;
-    if (breaker === undefined || typeof msg.epoch !== "number") return;
-    if (msg.t === "transition" && typeof msg.to === "string") {
-      breaker.applyTransition({
-        to: msg.to as BreakerStateName,
-        epoch: msg.epoch,
-        open_ms: typeof msg.open_ms === "number" ? msg.open_ms : undefined,
-        reason: typeof msg.reason === "string" ? msg.reason : undefined,
-        by: typeof msg.by === "string" ? msg.by : undefined,
-      });
-    } else if (msg.t === "probe" && typeof msg.probe_ms === "number") {
-      breaker.applyProbe({ epoch: msg.epoch, probe_ms: msg.probe_ms });
-    }
-  }
-
-  /** Opens a new event stream; resolves once Redis confirmed the subscription. */
-  async #subscribe(): Promise<void> {
-    await this.#unsubscribe();
-    const sub = this.#redis.subscribe<unknown>(this.#channel);
-    this.#sub = sub;
-    this.#subReady = false;
-    this.#pingSent = 0;
-    this.#pingAcked = 0;
-    const ready = Promise.withResolvers<void>();
-    sub.on("subscribe", () => {
-      if (this.#sub === sub) this.#subReady = true;
-      ready.resolve();
-    });
-    sub.on("message", ({ message }) => {
-      if (this.#sub === sub) this.#onMessage(message);
-    });
-    sub.on("error", (err) => {
-      if (this.#sub === sub) this.#subReady = false;
-      ready.reject(err);
-    });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([
-        ready.promise,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(new DependencyUnavailableError("Breaker event subscription not confirmed")),
-            this.#storeTimeoutMs * 2,
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async #unsubscribe(): Promise<void> {
-    const sub = this.#sub;
-    this.#sub = null;
-    this.#subReady = false;
-    if (sub !== null) await sub.unsubscribe();
-  }
-
   #enterLocal(err: unknown, what: string): void {
     if (this.#mode === "local" || this.#stopped) return;
     this.#mode = "local";
     this.metrics.fallbacks++;
-    this.#log?.warn("breaker store unreachable: breakers decide locally", { err, op: what });
+    this.#o.log?.warn("breaker store unreachable: breakers decide locally", { err, op: what });
     for (const b of this.#breakers.values()) b.enterLocal();
-    void this.#unsubscribe();
+    void this.#channel.unsubscribe();
   }
 
   async #tick(): Promise<void> {
@@ -419,23 +258,20 @@ class Registry implements BreakerRegistry {
         await this.#recover();
         return;
       }
-      const alive = this.#subReady && this.#pingSent - this.#pingAcked < 2;
-      if (!alive) {
+      if (!this.#channel.alive) {
         this.metrics.resubscribes++;
-        this.#log?.warn("breaker events stream lost: resubscribing", {
-          pings_sent: this.#pingSent,
-          pings_echoed: this.#pingAcked,
+        this.#o.log?.warn("breaker events stream lost: resubscribing", {
+          pings_sent: this.#channel.pingsSent,
+          pings_echoed: this.#channel.pingsEchoed,
         });
         // Still broken: the re-read below is a poll; next heartbeat tries again.
-        await this.#subscribe().catch(() => {});
+        await this.#channel.subscribe().catch(() => {});
         await this.#syncAll();
-      } else if (++this.#ticks % this.#syncEvery === 0) {
+      } else if (++this.#ticks % this.#o.syncEvery === 0) {
         await this.#syncAll();
       }
       if (this.#stopped || this.#mode !== "redis") return;
-      const seq = ++this.#pingSent;
-      const ping = JSON.stringify({ t: "ping", from: this.instanceId, seq });
-      await this.#op("ping", () => this.#redis.publish(this.#channel, ping));
+      await this.#op("ping", () => this.#channel.ping());
     } catch {
       // #op has switched to local breakers; the next heartbeat retries Redis.
     } finally {
@@ -445,38 +281,22 @@ class Registry implements BreakerRegistry {
 
   /** Local mode: tries Redis; when it answers, resubscribes and reconciles every breaker. */
   async #recover(): Promise<void> {
-    const names = [...this.#breakers.keys()];
     const breakers = [...this.#breakers.values()];
-    const timeout = this.#storeTimeoutMs;
-    const bounded = <T>(p: Promise<T>) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      return Promise.race([
-        p,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error("Breaker store retry timed out")), timeout);
-        }),
-      ]).finally(() => clearTimeout(timer));
-    };
     try {
-      let states = await bounded(Promise.all(names.map((n) => this.#scripts.read(n))));
-      await this.#subscribe().catch(() => {});
-      // Re-read after subscribing: nothing published in between is missed.
-      states = await bounded(Promise.all(names.map((n) => this.#scripts.read(n))));
-      const final = await bounded(Promise.all(states.map((s, i) => {
-        const adopt = breakers[i]!.reconcilePlan(s);
-        if (adopt === null) return Promise.resolve(s);
-        const b = breakers[i]!;
-        return this.#scripts.report(b.name, b.policy, s.epoch, null, { adoptOpenMs: adopt });
-      })));
+      const final = await resyncStates(breakers, {
+        scripts: this.#scripts,
+        subscribe: () => this.#channel.subscribe(),
+        timeoutMs: this.#o.storeTimeoutMs,
+      });
       if (this.#stopped) return;
       this.#mode = "redis";
       this.metrics.resyncs++;
       final.forEach((s, i) => breakers[i]!.leaveLocal(s));
-      this.#log?.info("breaker store reachable: resynced", {
-        states: Object.fromEntries(final.map((s, i) => [names[i], s.state])),
+      this.#o.log?.info("breaker store reachable: resynced", {
+        states: Object.fromEntries(final.map((s, i) => [breakers[i]!.name, s.state])),
       });
     } catch {
-      await this.#unsubscribe().catch(() => {});
+      await this.#channel.unsubscribe().catch(() => {});
     }
   }
 }

@@ -26,7 +26,8 @@ import { type FeedMessage, readHistory } from "./history.ts";
 import type { Target } from "./publisher.ts";
 import { bindFeedScripts, type FeedScripts } from "./scripts.ts";
 import { compareOffsets, isTopic, OFFSET, type Topic, TOPICS } from "./topics.ts";
-import { bounded, WatchedChannel } from "./watched_channel.ts";
+import { bounded } from "../deadline.ts";
+import { WatchedChannel } from "./watched_channel.ts";
 
 /** Options for {@linkcode FeedBus}. */
 export interface FeedBusOptions {

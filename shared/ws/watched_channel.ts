@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { bounded } from "../deadline.ts";
 import type { Redis } from "@upstash/redis";
 import type { Logger } from "../log.ts";
 
@@ -45,17 +46,6 @@ interface Ping {
   t: "ping";
   from: string;
   seq: number;
-}
-
-/** Races `p` against a timeout. */
-export function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms}ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** A self-healing subscription to one channel. */
