@@ -25,11 +25,9 @@ function offlineDeps(logs: string[]): Deps {
   };
 }
 
-// Under the parallel full suite an async op ("left") started while an app is
-// built was seen still pending at the end of whichever test of this file ran
-// (a different one each time, never alone); these tests are about responses,
-// so the op sanitizer is off for the file. Cause not found (see session note).
-const opts = { sanitizeOps: false };
+// The op sanitizer is on: building an app starts no async work (scripts are
+// bound lazily, see shared/redis/scripts.ts).
+const opts = {};
 
 Deno.test("GET /health answers ok without touching any dependency", opts, async () => {
   const app = createApp(offlineDeps([]));

@@ -77,12 +77,20 @@ export interface LoadedScript {
 /**
  * Binds one script source (after include resolution) to a client; for
  * scripts that belong to one component (e.g. edge/idempotency/*.lua).
+ *
+ * The SDK's script object starts hashing its source (an async WebCrypto
+ * digest) the moment it is created, so it is created at the first `run`:
+ * building an app or a queue starts no async work of its own (Deno's op
+ * sanitizer saw that digest still pending after tests that never ran one).
  */
 export function bindScript(redis: Redis, source: string): LoadedScript {
-  const script = redis.createScript(resolveIncludes(source));
+  const text = resolveIncludes(source);
+  let script: ReturnType<Redis["createScript"]> | undefined;
   return {
-    run: <T>(keys: string[], args: (string | number)[]) =>
-      script.exec(keys, args.map(String)) as Promise<T>,
+    run: <T>(keys: string[], args: (string | number)[]) => {
+      script ??= redis.createScript(text);
+      return script.exec(keys, args.map(String)) as Promise<T>;
+    },
   };
 }
 
@@ -90,11 +98,7 @@ export function bindScript(redis: Redis, source: string): LoadedScript {
 export function loadScripts(redis: Redis): Record<ScriptName, LoadedScript> {
   const out = {} as Record<ScriptName, LoadedScript>;
   for (const [name, source] of Object.entries(SOURCES) as [ScriptName, string][]) {
-    const script = redis.createScript(resolveIncludes(source));
-    out[name] = {
-      run: <T>(keys: string[], args: (string | number)[]) =>
-        script.exec(keys, args.map(String)) as Promise<T>,
-    };
+    out[name] = bindScript(redis, source);
   }
   return out;
 }
