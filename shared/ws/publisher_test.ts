@@ -111,6 +111,20 @@ Deno.test({
       await assert.rejects(publisher.publish("tasks", {}, { target: {} }), TypeError);
     });
 
+    await t.step("the history is trimmed once it is 1% over its cap, back to the cap", async () => {
+      const { publisher, ctx } = setup({ historyMaxLen: 200 });
+      const item = (n: number) => ({ data: { n } });
+      await publisher.publishMany("leads", Array.from({ length: 202 }, (_, n) => item(n)));
+      let read = await readHistory(ctx, "leads", "0-0");
+      assert.equal(read.messages.length, 202, "2 over (1%): not trimmed yet");
+      assert.equal(read.complete, true);
+      await publisher.publish("leads", item(202));
+      read = await readHistory(ctx, "leads", "0-0");
+      assert.equal(read.messages.length, 200, "3 over: trimmed to the cap");
+      assert.equal(JSON.parse(read.messages[0]!.data).n, 3);
+      assert.equal(read.complete, false);
+    });
+
     await t.step("publishMany() writes a batch in order, in one call, or nothing", async () => {
       const { publisher, ctx } = setup({ historyMaxLen: 4 });
       assert.deepEqual(await publisher.publishMany("leads", []), []);

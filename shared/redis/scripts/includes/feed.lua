@@ -53,16 +53,26 @@ local function feed_append(f, key, target, data)
   return offset
 end
 
--- Trims everything below `minid` (by age, and by count beyond max_len).
+-- Trims the history to `max_len` entries and `max_age_ms`. Trimming costs
+-- more per entry than appending, so it waits until the history is over by
+-- 1% of either limit (at least one entry): most calls only look, and the
+-- history holds up to 1% more than its limits (more to recover from, never
+-- less).
 local function feed_trim(f, now)
   if f == nil or f.appended == 0 then
     return
   end
-  local minid = (now - f.max_age_ms) .. '-0'
+  local minid_ms = now - f.max_age_ms
   local len = redis.call('XLEN', f.history)
+  local oldest = redis.call('XRANGE', f.history, '-', '+', 'COUNT', 1)[1]
+  local oldest_ms = oldest and tonumber(string.match(oldest[1], '^(%d+)-')) or now
+  if len - f.max_len <= math.floor(f.max_len / 100) and oldest_ms >= minid_ms - math.floor(f.max_age_ms / 100) then
+    return
+  end
+  local minid = minid_ms .. '-0'
   if len > f.max_len then
-    local oldest = redis.call('XRANGE', f.history, '-', '+', 'COUNT', len - f.max_len + 1)
-    local keep_from = oldest[#oldest][1]
+    local first = redis.call('XRANGE', f.history, '-', '+', 'COUNT', len - f.max_len + 1)
+    local keep_from = first[#first][1]
     if stream_id_before(minid, keep_from) then
       minid = keep_from
     end
