@@ -77,6 +77,7 @@ import {
   runScenario,
   TICK_US,
   treeCpuMicros,
+  UNLIMITED_RATE_LIMITS,
 } from "./report.ts";
 
 const BENCH = "analytics";
@@ -89,8 +90,6 @@ const SCENARIOS = ["ingest_internal", "ingest_api", "query_rollup", "query_raw"]
 const LOAD_VAR = "ANALYTICS_BENCH_LOAD";
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
-/** Far above anything the bench sends: every request is decided, none limited. */
-const RATE_LIMITS = JSON.stringify({ default: { limit: 100_000_000, window_s: 60 } });
 /** Event types of the generated traffic (all accepted by ingest). */
 const TYPES = [
   "email_sent",
@@ -361,7 +360,7 @@ async function ingestApi(stack: Stack, s: Settings, leads: string[]): Promise<Be
     ...settingsToEnv(stack.settings),
     EDGE_HOST: "127.0.0.1",
     LOG_LEVEL: "warn",
-    RATE_LIMITS,
+    RATE_LIMITS: UNLIMITED_RATE_LIMITS,
   };
   const { edge, url } = await startEdge(env);
   const sql = poolFor(stack.settings.database, { max: 1, onError: () => {} });

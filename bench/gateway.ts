@@ -43,7 +43,7 @@ import { migrateStack } from "../dev/migrate_stack.ts";
 import { settingsToEnv, startStack } from "../dev/stack.ts";
 import { AppProcess, startEdge } from "../tests/process_support.ts";
 import type { LoadSummary } from "./load_client.ts";
-import { type BenchLine, round3, runScenario } from "./report.ts";
+import { type BenchLine, round3, runScenario, UNLIMITED_RATE_LIMITS } from "./report.ts";
 
 const BENCH = "gateway";
 const CONNECTIONS = 64;
@@ -54,9 +54,6 @@ const PACED_RATE = 1_000;
 const TARGET_RATIO = 0.25;
 const TARGET_P99_MS = 10;
 const LOAD_CLIENT = new URL("./load_client.ts", import.meta.url).pathname;
-
-/** Far above anything the bench sends: every request is decided, none limited. */
-const RATE_LIMITS = JSON.stringify({ default: { limit: 100_000_000, window_s: 60 } });
 
 /** One load run against the edge. */
 interface Load {
@@ -222,7 +219,7 @@ async function main(): Promise<void> {
       ...settingsToEnv(stack.settings),
       EDGE_HOST: "127.0.0.1",
       LOG_LEVEL: "warn",
-      RATE_LIMITS,
+      RATE_LIMITS: UNLIMITED_RATE_LIMITS,
     };
     let url: string;
     ({ edge, url } = await startEdge(env));

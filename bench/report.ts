@@ -20,6 +20,14 @@ export interface BenchLine {
   [extra: string]: unknown;
 }
 
+/**
+ * RATE_LIMITS for the edges a benchmark starts: far above anything a bench
+ * sends, so every request (and WebSocket upgrade) is decided but none limited.
+ */
+export const UNLIMITED_RATE_LIMITS = JSON.stringify({
+  default: { limit: 100_000_000, window_s: 60 },
+});
+
 /** The machine's 1-minute load average, or null where /proc is not available. */
 export function load1(): number | null {
   try {

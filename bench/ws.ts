@@ -26,6 +26,7 @@
 import { parseConfig, readEnvironment } from "../shared/config.ts";
 import { mintDevToken } from "../dev/token.ts";
 import { settingsToEnv, startStack } from "../dev/stack.ts";
+import { migrateStack } from "../dev/migrate_stack.ts";
 import { AppProcess } from "../tests/process_support.ts";
 import { createRedis } from "../shared/deps.ts";
 import { poolFor } from "../shared/db/pool.ts";
@@ -56,6 +57,8 @@ async function main(): Promise<void> {
   });
   const edges: AppProcess[] = [];
   try {
+    // The edges' lead-events relay reads lead_events (the lead_events scenario).
+    await migrateStack(stack.settings);
     const env = {
       ...settingsToEnv(stack.settings),
       EDGE_HOST: "127.0.0.1",
