@@ -522,8 +522,8 @@ async function main(): Promise<void> {
 
     const scenarios = [
       enqueueScenario,
-      drainScenario,
       (b: Bench) => drainScenario(b, "drain_without_task_events", { taskFeed: null }),
+      drainScenario,
       endToEndScenario,
       pacedScenario,
       retryScenario,
