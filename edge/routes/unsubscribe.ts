@@ -3,8 +3,14 @@
  * and its RFC 8058 one-click form (`POST` with `List-Unsubscribe=One-Click`,
  * sent by the recipient's mail provider). Both are PUBLIC (see
  * `PUBLIC_ROUTES` in edge/gateway.ts): the signed token is the credential
- * (shared/email/unsubscribe.ts), and the effect, adding the address to
- * `email_suppressions`, is idempotent, so repeats and prefetches are harmless.
+ * (shared/email/unsubscribe.ts).
+ *
+ * Only the POST unsubscribes. The GET answers a page whose one button posts
+ * that same form: mail security scanners and link prefetchers follow every
+ * link in a message, so a GET that unsubscribed would opt people out who
+ * never clicked (RFC 8058 § 1 gives the same reason for its POST). One page
+ * visit and one click keeps within what CAN-SPAM allows an opt-out to take.
+ * The effect, adding the address to `email_suppressions`, is idempotent;
  * send_email skips suppressed addresses.
  *
  * @module
@@ -53,11 +59,12 @@ const linkRoute = createRoute({
   method: "get",
   path: "/v1/unsubscribe",
   tags: ["outreach"],
-  summary: "Unsubscribe the address a token was signed for (the link in every email); no login",
+  summary:
+    "The link in every email: a page with one button that unsubscribes (POST); changes nothing itself",
   security: [],
   request: { query: TokenQuery },
   responses: {
-    200: { description: "A page confirming the unsubscription", content: html },
+    200: { description: "A page asking to confirm with one click", content: html },
     ...errors,
   },
 });
@@ -79,7 +86,7 @@ const oneClickRoute = createRoute({
     },
   },
   responses: {
-    200: { description: "Unsubscribed (the same page as the link)", content: html },
+    200: { description: "A page confirming the unsubscription", content: html },
     ...errors,
   },
 });
@@ -100,10 +107,39 @@ export function unsubscribedPage(address: string): string {
 `;
 }
 
+/**
+ * The page of the link: one button posting the RFC 8058 form to the same URL
+ * (no `action`: the form goes to this page's own URL, token included, also
+ * behind a path prefix). `address` is escaped.
+ */
+export function confirmPage(address: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><meta name="robots" content="noindex"><title>Unsubscribe</title></head>
+<body style="margin:0;padding:48px 24px;font-family:Helvetica,Arial,sans-serif;color:#1f2933;line-height:1.5">
+<main style="max-width:480px;margin:0 auto">
+<h1 style="font-size:22px">Unsubscribe from Pleasant Cove</h1>
+<p>Stop all email to <strong>${escapeHtml(address)}</strong>?</p>
+<form method="post">
+<input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit" style="font-size:16px;padding:10px 20px;border-radius:6px;border:0;background:#1f2933;color:#fff;cursor:pointer">Unsubscribe</button>
+</form>
+</main>
+</body>
+</html>
+`;
+}
+
 /** Routes of `/v1/unsubscribe`. */
 export function unsubscribeRoutes(deps: Pick<Deps, "sql" | "config">): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const secret = deps.config.email.unsubscribeSecret;
+
+  /** The URL carries a credential: keep it out of caches and Referer headers. */
+  function keepPrivate(c: Context<AppEnv>) {
+    c.header("Cache-Control", "no-store");
+    c.header("Referrer-Policy", "no-referrer");
+  }
 
   async function unsubscribe(c: Context<AppEnv>, token: string) {
     // Throws 400 invalid-unsubscribe-token before anything is written.
@@ -114,14 +150,15 @@ export function unsubscribeRoutes(deps: Pick<Deps, "sql" | "config">): OpenAPIHo
       [address],
     );
     c.get("log")?.info("address unsubscribed", { method: c.req.method });
-    // The URL carries a credential: keep it out of caches and Referer headers.
-    c.header("Cache-Control", "no-store");
-    c.header("Referrer-Policy", "no-referrer");
+    keepPrivate(c);
     return unsubscribedPage(address);
   }
 
-  app.openapi(linkRoute, async (c) => {
-    return c.html(await unsubscribe(c, c.req.valid("query").token), 200);
+  app.openapi(linkRoute, (c) => {
+    // A bad token is a 400 here already, not after the click.
+    const address = verifyUnsubscribeToken(c.req.valid("query").token, secret);
+    keepPrivate(c);
+    return c.html(confirmPage(address), 200);
   });
 
   app.openapi(oneClickRoute, async (c) => {

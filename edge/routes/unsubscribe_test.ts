@@ -25,34 +25,53 @@ Deno.test({
       )).rows;
 
     try {
-      await t.step("GET with a valid token and no login → 200 page + suppression row", async () => {
-        const a = address("link");
-        // The exact link send_email puts in every email.
-        const link = new URL(
-          unsubscribeUrl(`${h.deps.config.publicBaseUrl}/v1`, signUnsubscribeToken(a, secret)),
-        );
-        assert.equal(link.pathname, "/v1/unsubscribe");
-        const res = await h.call("GET", link.pathname + link.search, { auth: null });
-        assert.equal(res.status, 200, await res.clone().text());
-        assert.match(res.headers.get("content-type") ?? "", /^text\/html/);
-        assert.equal(res.headers.get("cache-control"), "no-store");
-        const page = await res.text();
-        assert.match(page, /You are unsubscribed/);
-        assert.ok(page.includes(a));
-        assert.deepEqual(await suppressed(a), [{ reason: "unsubscribed" }]);
+      await t.step(
+        "GET (the link) changes nothing: its page's one button posts the form",
+        async () => {
+          const a = address("link");
+          // The exact link send_email puts in every email.
+          const link = new URL(
+            unsubscribeUrl(`${h.deps.config.publicBaseUrl}/v1`, signUnsubscribeToken(a, secret)),
+          );
+          assert.equal(link.pathname, "/v1/unsubscribe");
+          const res = await h.call("GET", link.pathname + link.search, { auth: null });
+          assert.equal(res.status, 200, await res.clone().text());
+          assert.match(res.headers.get("content-type") ?? "", /^text\/html/);
+          assert.equal(res.headers.get("cache-control"), "no-store");
+          assert.equal(res.headers.get("referrer-policy"), "no-referrer");
+          const page = await res.text();
+          assert.match(page, /Unsubscribe from Pleasant Cove/);
+          assert.ok(page.includes(a));
+          // A scanner or prefetcher that follows the link unsubscribes nobody.
+          assert.deepEqual(await suppressed(a), []);
 
-        const again = await h.call("GET", link.pathname + link.search, { auth: null });
-        assert.equal(again.status, 200);
-        await again.body?.cancel();
-        assert.equal((await suppressed(a)).length, 1);
-      });
+          // The browser submits the page's form to the page's own URL (no action).
+          const form = /<form method="post">([\s\S]*?)<\/form>/.exec(page);
+          assert.ok(form, "the page has one POST form without an action");
+          const fields = [
+            ...form[1]!.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]+)">/g),
+          ]
+            .map(([, name, value]) => [name!, value!]);
+          assert.deepEqual(fields, [["List-Unsubscribe", "One-Click"]]);
+          const clicked = await h.call("POST", link.pathname + link.search, {
+            auth: null,
+            body: new URLSearchParams(fields).toString(),
+            type: FORM,
+          });
+          assert.equal(clicked.status, 200, await clicked.clone().text());
+          assert.match(await clicked.text(), /You are unsubscribed/);
+          assert.deepEqual(await suppressed(a), [{ reason: "unsubscribed" }]);
+        },
+      );
 
       await t.step(
         "the address is stored lowercased; a bearer token is simply ignored",
         async () => {
           const a = address("Mixed.Case");
-          const res = await h.call("GET", `/v1/unsubscribe?token=${tokenFor(a)}`, {
+          const res = await h.call("POST", `/v1/unsubscribe?token=${tokenFor(a)}`, {
             auth: "Bearer not-even-a-jwt",
+            body: ONE_CLICK,
+            type: FORM,
           });
           assert.equal(res.status, 200);
           await res.body?.cancel();
