@@ -3,7 +3,10 @@
  * mail client opens. The file name comes from the Message-ID (the ledger id
  * for our own ids), and the write is temp file + rename in the same
  * directory, so a retried send replaces the file instead of adding one and a
- * reader never sees half a message.
+ * reader never sees half a message. A process killed mid-write leaves its
+ * hidden temp file behind; the first send of each provider removes temp files
+ * older than `staleTmpMs` (far older than any write in flight, whichever
+ * worker owns it).
  *
  * @module
  */
@@ -21,6 +24,25 @@ import {
 export interface FileProviderOptions {
   /** Directory for the .eml files; created when missing. */
   dir: string;
+  /** Temp files older than this are left over from killed writes, ms. @default 3_600_000 */
+  staleTmpMs?: number;
+}
+
+const TMP = /^\..+\.tmp$/;
+
+/** Removes temp files older than `maxAgeMs` from `dir`; best effort (never throws). */
+async function sweepStaleTemps(dir: string, maxAgeMs: number): Promise<void> {
+  const before = Date.now() - maxAgeMs;
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.isFile || !TMP.test(entry.name)) continue;
+      const path = `${dir}/${entry.name}`;
+      const { mtime } = await Deno.lstat(path).catch(() => ({ mtime: null }));
+      if (mtime !== null && mtime.getTime() < before) await Deno.remove(path).catch(() => {});
+    }
+  } catch {
+    // A folder we cannot list now is listed by the next process; sends go on.
+  }
 }
 
 const MAX_STEM = 120;
@@ -42,13 +64,18 @@ export function emlFileName(messageId: string): string {
 /** A provider that writes `<dir>/<ledger id>.eml`. */
 export function createFileProvider(options: FileProviderOptions): EmailProvider {
   const dir = options.dir.replace(/\/+$/, "") || "/";
-  // Created once, not per message (retried after a failure).
+  const staleTmpMs = options.staleTmpMs ?? 3_600_000;
+  if (!Number.isFinite(staleTmpMs) || staleTmpMs <= 0) {
+    throw new RangeError(`File provider option "staleTmpMs" must be positive: got ${staleTmpMs}`);
+  }
+  // Created (and swept) once, not per message (retried after a failure).
   let dirReady: Promise<void> | null = null;
   const ensureDir = () =>
-    dirReady ??= Deno.mkdir(dir, { recursive: true }).catch((err) => {
-      dirReady = null;
-      throw err;
-    });
+    dirReady ??= Deno.mkdir(dir, { recursive: true }).then(() => sweepStaleTemps(dir, staleTmpMs))
+      .catch((err) => {
+        dirReady = null;
+        throw err;
+      });
   const syncDir = directorySyncer(dir);
   return {
     name: "file",

@@ -91,3 +91,23 @@ Deno.test("file provider: an aborted signal writes nothing", async () => {
     assert.deepEqual(await list(dir), []);
   });
 });
+
+Deno.test("file provider: the first send removes temp files of killed writes, not young ones", async () => {
+  await withTempDir(async (dir) => {
+    const stale = `${dir}/.ledger-old.eml.1111.tmp`;
+    const young = `${dir}/.ledger-now.eml.2222.tmp`;
+    const notOurs = `${dir}/notes.tmp`;
+    for (const path of [stale, young, notOurs]) await Deno.writeTextFile(path, "partial");
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    await Deno.utime(stale, twoHoursAgo, twoHoursAgo);
+    await Deno.utime(notOurs, twoHoursAgo, twoHoursAgo);
+    const provider = createFileProvider({ dir });
+    await provider.send(sampleEmail({ messageId: messageIdFor("ledger-2", "x.example") }), {});
+    // Another worker's write in flight is young: it stays; so does what is not a temp file of ours.
+    assert.deepEqual(
+      await list(dir),
+      [young, notOurs, `${dir}/ledger-2.eml`].map((p) => p.slice(dir.length + 1)).sort(),
+    );
+    assert.throws(() => createFileProvider({ dir, staleTmpMs: 0 }), RangeError);
+  });
+});
