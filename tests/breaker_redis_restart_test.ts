@@ -120,9 +120,15 @@ Deno.test({
       assert.equal(upstream.count, 0);
       // The shared breaker then recovers as usual: one probe after the reset timeout.
       upstream.mode = { status: 200 };
+      // B decides from its own view of the reset timer (set when B heard of the
+      // trip, so under load a little later than A's): wait for B's, not A's.
       await waitUntil(() => (a.list().then(([s]) => s!.openRemainingMs === 0)), {
         timeoutMs: 3000,
         everyMs: 50,
+      });
+      await waitUntil(() => b.get("up").snapshot().openRemainingMs === 0, {
+        timeoutMs: 3000,
+        everyMs: 20,
       });
       assert.equal(await outcome(b.get("up").fetch(upstream.url)), "200");
       await waitUntil(() => a.get("up").state === "closed", { timeoutMs: 1000 });
