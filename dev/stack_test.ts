@@ -7,34 +7,6 @@ import { startStack } from "./stack.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
-Deno.test({
-  name: "startStack() serves the production clients and stop() leaves no process or directory",
-  // The Neon Pool's socket ops outlive the query by design (neon-local.md §5).
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const stack = await startStack();
-    const pids = [stack.redisServer!.pid!, stack.postgres!.pid!];
-    const dir = stack.dir!;
-    try {
-      assert.equal(stack.settings.local, true);
-      const redis = new Redis({ ...stack.settings.redis, enableTelemetry: false });
-      await redis.set("stack:k", "v");
-      assert.equal(await redis.get("stack:k"), "v");
-      const pool = poolFor(stack.settings.database, { onError: () => {} });
-      const { rows } = await pool.query("SELECT current_user AS u");
-      assert.equal(rows[0].u, "app");
-      await pool.end();
-      assert.ok(pids.every(isAlive));
-    } finally {
-      await stack.stop();
-    }
-    assert.deepEqual(await waitForExit(pids, 1000), []);
-    await assert.rejects(Deno.stat(dir), Deno.errors.NotFound);
-    assert.deepEqual(processesUsing(dir), []);
-  },
-});
-
 Deno.test("startStack() uses configured services and starts nothing", async () => {
   const stack = await startStack({
     env: {
@@ -140,4 +112,34 @@ Deno.test("servers die with their parent even when it is SIGKILLed", async () =>
     await child.status;
     await Deno.remove(tmp, { recursive: true });
   }
+});
+
+// Last in the file: the Neon Pool this test used leaves socket timers that would
+// fire during a later, sanitized test of this file.
+Deno.test({
+  name: "startStack() serves the production clients and stop() leaves no process or directory",
+  // The Neon Pool's socket ops outlive the query by design (neon-local.md §5).
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const stack = await startStack();
+    const pids = [stack.redisServer!.pid!, stack.postgres!.pid!];
+    const dir = stack.dir!;
+    try {
+      assert.equal(stack.settings.local, true);
+      const redis = new Redis({ ...stack.settings.redis, enableTelemetry: false });
+      await redis.set("stack:k", "v");
+      assert.equal(await redis.get("stack:k"), "v");
+      const pool = poolFor(stack.settings.database, { onError: () => {} });
+      const { rows } = await pool.query("SELECT current_user AS u");
+      assert.equal(rows[0].u, "app");
+      await pool.end();
+      assert.ok(pids.every(isAlive));
+    } finally {
+      await stack.stop();
+    }
+    assert.deepEqual(await waitForExit(pids, 1000), []);
+    await assert.rejects(Deno.stat(dir), Deno.errors.NotFound);
+    assert.deepEqual(processesUsing(dir), []);
+  },
 });

@@ -3,6 +3,32 @@ import { useTestStack } from "../../dev/test_stack.ts";
 import { AnalyticsTierMissingError, bucketSql, bucketStart, readTier } from "./tier.ts";
 import { noSanitizers } from "./test_support.ts";
 
+Deno.test("readTier() reports a database that was not migrated", async () => {
+  const missing = { code: "42P01", message: 'relation "analytics_tier" does not exist' };
+  const fake = { query: () => Promise.reject(missing) } as unknown as Parameters<
+    typeof readTier
+  >[0];
+  await assert.rejects(readTier(fake), AnalyticsTierMissingError);
+});
+
+Deno.test("bucketSql() uses date_bin with time_bucket's origin on tier 3 only", () => {
+  assert.equal(
+    bucketSql(3, "1h", "t"),
+    "date_bin(interval '1 hour', t, timestamptz '2000-01-03 00:00:00+00')",
+  );
+  assert.equal(bucketSql(2, "1d", "t"), "time_bucket(interval '1 day', t)");
+  assert.equal(
+    bucketStart(Date.parse("2031-01-01T13:59:59.999Z"), "1h"),
+    Date.parse("2031-01-01T13:00:00Z"),
+  );
+  assert.equal(
+    bucketStart(Date.parse("2031-01-01T00:00:00Z"), "1d"),
+    Date.parse("2031-01-01T00:00:00Z"),
+  );
+});
+
+// Last in the file: the stack's Neon Pool leaves socket timers that would fire
+// during a later, sanitized test of this file.
 Deno.test({
   name: "readTier() says tier 3 on plain PostgreSQL and lists every feature once",
   ...noSanitizers,
@@ -35,28 +61,4 @@ Deno.test({
     assert.ok(rows.some((r) => r.indexname === "lead_events_ingest_xid_idx"));
     assert.ok(rows.some((r) => r.indexname === "lead_events_time_idx"));
   },
-});
-
-Deno.test("readTier() reports a database that was not migrated", async () => {
-  const missing = { code: "42P01", message: 'relation "analytics_tier" does not exist' };
-  const fake = { query: () => Promise.reject(missing) } as unknown as Parameters<
-    typeof readTier
-  >[0];
-  await assert.rejects(readTier(fake), AnalyticsTierMissingError);
-});
-
-Deno.test("bucketSql() uses date_bin with time_bucket's origin on tier 3 only", () => {
-  assert.equal(
-    bucketSql(3, "1h", "t"),
-    "date_bin(interval '1 hour', t, timestamptz '2000-01-03 00:00:00+00')",
-  );
-  assert.equal(bucketSql(2, "1d", "t"), "time_bucket(interval '1 day', t)");
-  assert.equal(
-    bucketStart(Date.parse("2031-01-01T13:59:59.999Z"), "1h"),
-    Date.parse("2031-01-01T13:00:00Z"),
-  );
-  assert.equal(
-    bucketStart(Date.parse("2031-01-01T00:00:00Z"), "1d"),
-    Date.parse("2031-01-01T00:00:00Z"),
-  );
 });
