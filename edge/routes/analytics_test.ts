@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { mintDevToken } from "../../dev/token.ts";
 import { useTestStack } from "../../dev/test_stack.ts";
 import { bookings, funnel } from "../../shared/analytics/queries.ts";
 import { directMetrics } from "../../shared/analytics/test_support.ts";
@@ -11,6 +10,7 @@ import { createLead } from "../../shared/leads/repository.ts";
 import { createQueue } from "../../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
 import { createApp } from "../app.ts";
+import { routeHarness } from "./test_support.ts";
 
 // Deps hold a Neon Pool and the registry an SSE subscription (async teardown).
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -26,22 +26,10 @@ Deno.test({
   ...opts,
   async fn(t) {
     await using stack = await useTestStack();
-    const deps = stack.makeDeps();
-    const ns = testNamespace();
-    const breakers = createBreakerRegistry({
-      redis: deps.redis,
-      policies: deps.config.breakerPolicies,
-      namespace: ns,
-      flushMs: 5,
-    });
-    await breakers.start();
-    const queue = createQueue(deps.redis, TASK_CATALOG, { ...deps.config.queue, namespace: ns });
-    const app = createApp(deps, { queue, breakers });
-    const token = async (sub: string, roles: ("operator" | "viewer")[] = []) =>
-      `Bearer ${await mintDevToken(deps.config.auth, { sub, roles })}`;
-    const minerva = await token("sa:minerva");
-    const gateway = await token("sa:api-gateway");
-    const viewer = await token("u-viewer", ["viewer"]);
+    await using h = await routeHarness(stack, { breakers: true });
+    const { deps, app, breakers } = h;
+    const { minerva, viewer } = h.tokens;
+    const gateway = await h.token("sa:api-gateway");
     const call = (path: string, auth: string | null = viewer, init: RequestInit = {}) =>
       app.request(path, {
         ...init,
@@ -59,8 +47,7 @@ Deno.test({
       const result = await res.json();
       assert.equal(result.stored.length, events.length, JSON.stringify(result.rejected));
     };
-    const run = crypto.randomUUID().slice(0, 8);
-    const city = `Metricstown-${run}`;
+    const city = `Metricstown-${h.run}`;
     const leads: string[] = [];
     for (let i = 0; i < 4; i++) {
       leads.push((await createLead(deps.sql, { name: `M${i}`, city, source: "api" }, "test")).id);
@@ -405,7 +392,6 @@ Deno.test({
         assert.ok(spec.components.schemas.DegradedLeadMetrics);
       });
     } finally {
-      await breakers.stop();
       await deps.sql.query(
         `WITH gone AS (DELETE FROM businesses WHERE city = $1 RETURNING id)
          DELETE FROM lead_events WHERE lead_id IN (SELECT id FROM gone)`,

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { mintDevToken } from "../../dev/token.ts";
 import { useTestStack } from "../../dev/test_stack.ts";
 import { createBreakerRegistry } from "../../shared/breakers/registry.ts";
 import { testNamespace, waitUntil } from "../../shared/breakers/test_support.ts";
@@ -9,6 +8,7 @@ import { createLead } from "../../shared/leads/repository.ts";
 import { createQueue } from "../../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
 import { createApp } from "../app.ts";
+import { routeHarness } from "./test_support.ts";
 
 // Deps hold a Neon Pool and the registry an SSE subscription (async teardown).
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -37,26 +37,12 @@ Deno.test({
   ...opts,
   async fn(t) {
     await using stack = await useTestStack();
-    const deps = stack.makeDeps();
-    const ns = testNamespace();
-    const breakers = createBreakerRegistry({
-      redis: deps.redis,
-      policies: deps.config.breakerPolicies,
-      namespace: ns,
-      flushMs: 5,
-    });
-    await breakers.start();
-    const queue = createQueue(deps.redis, TASK_CATALOG, { ...deps.config.queue, namespace: ns });
-    const app = createApp(deps, { queue, breakers });
+    await using h = await routeHarness(stack, { breakers: true });
+    const { deps, queue, app, breakers } = h;
     const post = caller(app);
-    const token = async (sub: string, roles: ("operator" | "viewer")[] = []) =>
-      `Bearer ${await mintDevToken(deps.config.auth, { sub, roles })}`;
-    const minerva = await token("sa:minerva");
-    const gateway = await token("sa:api-gateway");
-    const operator = await token("u-operator", ["operator"]);
-    const viewer = await token("u-viewer", ["viewer"]);
-    const run = crypto.randomUUID().slice(0, 8);
-    const city = `Eventtown-${run}`;
+    const { minerva, operator, viewer } = h.tokens;
+    const gateway = await h.token("sa:api-gateway");
+    const city = `Eventtown-${h.run}`;
     const lead = async (name: string) =>
       (await createLead(deps.sql, { name, city, source: "api" }, "test")).id;
     const [a, b] = [await lead("Event Eatery"), await lead("Event Emporium")];
@@ -302,7 +288,6 @@ Deno.test({
         assert.equal(spec.components.schemas.IngestRequest.properties.events.maxItems, 1000);
       });
     } finally {
-      await breakers.stop();
       await deps.sql.query(
         `WITH gone AS (DELETE FROM businesses WHERE city = $1 RETURNING id)
          DELETE FROM lead_events WHERE lead_id IN (SELECT id FROM gone)`,

@@ -11,6 +11,7 @@ import { Runner } from "../../workers/runner.ts";
 import type { TaskContext } from "../../workers/runner.ts";
 import { leadWriteHandler } from "../../workers/tasks/lead_write.ts";
 import { createApp } from "../app.ts";
+import { routeHarness } from "./test_support.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -374,24 +375,10 @@ Deno.test({
   ...opts,
   async fn(t) {
     await using stack = await useTestStack();
-    const deps = stack.makeDeps();
-    const ns = testNamespace();
-    const breakers = createBreakerRegistry({
-      redis: deps.redis,
-      policies: deps.config.breakerPolicies,
-      namespace: ns,
-      flushMs: 5,
-    });
-    await breakers.start();
-    const queue = createQueue(deps.redis, TASK_CATALOG, { ...deps.config.queue, namespace: ns });
-    const app = createApp(deps, { queue, breakers });
+    await using h = await routeHarness(stack, { breakers: true });
+    const { deps, queue, app, breakers, run } = h;
     const call = caller(app);
-    const minerva = `Bearer ${await mintDevToken(deps.config.auth, { sub: "sa:minerva" })}`;
-    const operator = `Bearer ${await mintDevToken(deps.config.auth, {
-      sub: "u-operator",
-      roles: ["operator"],
-    })}`;
-    const run = crypto.randomUUID().slice(0, 8);
+    const { minerva, operator } = h.tokens;
     const city = `Breakertown-${run}`;
     const listPath = `/v1/leads?city=${city}`;
     const database = breakers.get("database");
@@ -681,7 +668,6 @@ Deno.test({
       });
     } finally {
       await (runner as Runner | null)?.stop();
-      await breakers.stop();
       await deps.sql.query(
         `WITH gone AS (DELETE FROM businesses WHERE city = $1 RETURNING id)
          DELETE FROM lead_events WHERE lead_id IN (SELECT id FROM gone)`,

@@ -1,14 +1,16 @@
 /**
  * Test helpers for the route suites that go through the whole gateway: an
  * app on the test stack with a queue in a private namespace (no worker
- * claims its tasks), bearer tokens, a request helper, and leads that are
- * cleaned up afterwards. Imported by `_test.ts` files only.
+ * claims its tasks), optionally a started breaker registry in the same
+ * namespace, bearer tokens, a request helper, and leads that are cleaned up
+ * afterwards. Imported by `_test.ts` files only.
  *
  * @module
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { mintDevToken } from "../../dev/token.ts";
 import type { TestStack } from "../../dev/test_stack.ts";
+import { type BreakerRegistry, createBreakerRegistry } from "../../shared/breakers/registry.ts";
 import type { Deps } from "../../shared/deps.ts";
 import type { Lead } from "../../shared/leads/lead.ts";
 import { createLead } from "../../shared/leads/repository.ts";
@@ -29,11 +31,15 @@ export interface CallOptions {
 }
 
 /** An app on the test stack plus what tests need around it. */
-export interface RouteHarness {
+export interface RouteHarness extends AsyncDisposable {
   deps: Deps & { logs: string[] };
   queue: TaskQueue;
+  /** The app's breaker registry, started; `null` unless `breakers: true` was asked for. */
+  breakers: BreakerRegistry | null;
   app: OpenAPIHono<AppEnv>;
   tokens: { minerva: string; operator: string; viewer: string };
+  /** Mints another `Bearer …` value for `sub` with `roles`. */
+  token(sub: string, roles?: ("operator" | "viewer")[]): Promise<string>;
   call(method: string, path: string, options?: CallOptions): Promise<Response>;
   /** A lead in a city unique to this harness; deleted by `cleanup()`. */
   lead(fields: { name: string; email?: string | null }): Promise<Lead>;
@@ -41,6 +47,8 @@ export interface RouteHarness {
   run: string;
   /** Deletes the leads made by `lead()` with their events and appointments. */
   cleanup(): Promise<void>;
+  /** Stops the breaker registry, if any (also what `await using` calls); idempotent. */
+  stop(): Promise<void>;
 }
 
 /** Options of {@linkcode routeHarness}. */
@@ -51,21 +59,38 @@ export interface HarnessOptions {
   queue?: Partial<QueueSettings>;
   /** Clock of the app's deps. @default Date.now */
   now?: () => number;
+  /**
+   * Starts a breaker registry with the config's policies in the queue's
+   * namespace (shared by no other suite) and hands it to the app.
+   * @default false
+   */
+  breakers?: boolean;
 }
 
-/** Builds the harness. */
+/** A harness built with `breakers: true`. */
+export type BreakerHarness = RouteHarness & { breakers: BreakerRegistry };
+
+/** Builds the harness; `await using` it (or call `stop()`) when it has breakers. */
+export function routeHarness(
+  stack: TestStack,
+  options: HarnessOptions & { breakers: true },
+): Promise<BreakerHarness>;
+export function routeHarness(
+  stack: TestStack,
+  options?: HarnessOptions,
+): Promise<RouteHarness>;
 export async function routeHarness(
   stack: TestStack,
   options: HarnessOptions = {},
 ): Promise<RouteHarness> {
   const made = stack.makeDeps(options.env);
   const deps = options.now ? { ...made, now: options.now } : made;
+  const namespace = `r${crypto.randomUUID().slice(0, 8)}`;
   const queue = createQueue(deps.redis, TASK_CATALOG, {
     ...deps.config.queue,
     ...options.queue,
-    namespace: `r${crypto.randomUUID().slice(0, 8)}`,
+    namespace,
   });
-  const app = createApp(deps, { queue });
   const token = async (sub: string, roles: ("operator" | "viewer")[] = []) =>
     `Bearer ${await mintDevToken(deps.config.auth, { sub, roles })}`;
   const tokens = {
@@ -73,14 +98,29 @@ export async function routeHarness(
     operator: await token("u-operator", ["operator"]),
     viewer: await token("u-viewer", ["viewer"]),
   };
+  // Started last, so that nothing above can fail with its subscription open.
+  const breakers = options.breakers
+    ? createBreakerRegistry({
+      redis: deps.redis,
+      policies: deps.config.breakerPolicies,
+      namespace,
+      flushMs: 5,
+    })
+    : null;
+  await breakers?.start();
+  const app = createApp(deps, breakers ? { queue, breakers } : { queue });
   const run = crypto.randomUUID().slice(0, 8);
   const ids: string[] = [];
+  let stopped: Promise<void> | null = null;
+  const stop = () => stopped ??= breakers?.stop() ?? Promise.resolve();
 
   return {
     deps,
     queue,
+    breakers,
     app,
     tokens,
+    token,
     run,
     call(method, path, o = {}) {
       const auth = o.auth === undefined ? tokens.minerva : o.auth;
@@ -109,5 +149,7 @@ export async function routeHarness(
       await deps.sql.query("DELETE FROM lead_events WHERE lead_id = ANY($1::uuid[])", [ids]);
       await deps.sql.query("DELETE FROM businesses WHERE id = ANY($1::uuid[])", [ids]);
     },
+    stop,
+    [Symbol.asyncDispose]: stop,
   };
 }
