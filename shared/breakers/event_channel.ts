@@ -10,7 +10,7 @@
  */
 import type { Redis } from "@upstash/redis";
 import { DependencyUnavailableError } from "../errors.ts";
-import { withDeadline } from "../deadline.ts";
+import { PingedStream } from "../redis/pinged_stream.ts";
 import type { BreakerStateName } from "./types.ts";
 
 /** A transition published on the channel by any instance. */
@@ -49,8 +49,6 @@ export interface BreakerEventChannelOptions {
 interface Message {
   t?: unknown;
   name?: unknown;
-  from?: unknown;
-  seq?: unknown;
   to?: unknown;
   epoch?: unknown;
   open_ms?: unknown;
@@ -62,86 +60,55 @@ interface Message {
 /** The subscription to the breaker channel, with its ping echo accounting. */
 export class BreakerEventChannel {
   readonly #o: BreakerEventChannelOptions;
-  #sub: ReturnType<Redis["subscribe"]> | null = null;
-  #subReady = false;
-  #pingSent = 0;
-  #pingAcked = 0;
+  readonly #stream: PingedStream;
 
   constructor(options: BreakerEventChannelOptions) {
     this.#o = options;
+    this.#stream = new PingedStream({
+      redis: options.redis,
+      channel: options.channel,
+      instanceId: options.instanceId,
+      confirmTimeoutMs: options.confirmTimeoutMs,
+      notConfirmed: () =>
+        new DependencyUnavailableError("Breaker event subscription not confirmed"),
+      onMessage: (message) => this.#onMessage(message),
+    });
   }
 
   /** A confirmed stream that echoed all but at most one of this instance's pings. */
   get alive(): boolean {
-    return this.#subReady && this.#pingSent - this.#pingAcked < 2;
+    return this.#stream.alive;
   }
 
   /** Pings sent on the current stream. */
   get pingsSent(): number {
-    return this.#pingSent;
+    return this.#stream.pingsSent;
   }
 
   /** Highest ping of the current stream echoed back. */
   get pingsEchoed(): number {
-    return this.#pingAcked;
+    return this.#stream.pingsEchoed;
   }
 
   /** Publishes the next heartbeat ping; its echo proves the stream alive. */
   ping(): Promise<number> {
-    const seq = ++this.#pingSent;
-    const ping = JSON.stringify({ t: "ping", from: this.#o.instanceId, seq });
-    return this.#o.redis.publish(this.#o.channel, ping);
+    return this.#stream.ping();
   }
 
   /** Opens a new event stream; resolves once Redis confirmed the subscription. */
-  async subscribe(): Promise<void> {
-    await this.unsubscribe();
-    const sub = this.#o.redis.subscribe<unknown>(this.#o.channel);
-    this.#sub = sub;
-    this.#subReady = false;
-    this.#pingSent = 0;
-    this.#pingAcked = 0;
-    const ready = Promise.withResolvers<void>();
-    sub.on("subscribe", () => {
-      if (this.#sub === sub) this.#subReady = true;
-      ready.resolve();
-    });
-    sub.on("message", ({ message }) => {
-      if (this.#sub === sub) this.#onMessage(message);
-    });
-    sub.on("error", (err) => {
-      if (this.#sub === sub) this.#subReady = false;
-      ready.reject(err);
-    });
-    await withDeadline(
-      ready.promise,
-      this.#o.confirmTimeoutMs,
-      () => new DependencyUnavailableError("Breaker event subscription not confirmed"),
-    );
+  subscribe(): Promise<void> {
+    return this.#stream.subscribe();
   }
 
   /** Closes the current stream, if any. */
-  async unsubscribe(): Promise<void> {
-    const sub = this.#sub;
-    this.#sub = null;
-    this.#subReady = false;
-    if (sub !== null) await sub.unsubscribe();
+  unsubscribe(): Promise<void> {
+    return this.#stream.unsubscribe();
   }
 
-  #onMessage(raw: unknown): void {
-    let msg: Message;
-    try {
-      msg = (typeof raw === "string" ? JSON.parse(raw) : raw) as Message;
-    } catch {
-      return;
-    }
+  /** A message of the channel other than a ping (parsed by the stream). */
+  #onMessage(message: unknown): void {
+    const msg = message as Message | null;
     if (msg === null || typeof msg !== "object") return;
-    if (msg.t === "ping") {
-      if (msg.from === this.#o.instanceId && typeof msg.seq === "number") {
-        this.#pingAcked = Math.max(this.#pingAcked, msg.seq);
-      }
-      return;
-    }
     const breaker = typeof msg.name === "string" ? this.#o.breakers.get(msg.name) : undefined;
     if (breaker === undefined || typeof msg.epoch !== "number") return;
     if (msg.t === "transition" && typeof msg.to === "string") {
