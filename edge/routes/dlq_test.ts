@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
-import { mintDevToken } from "../../dev/token.ts";
 import { useTestStack } from "../../dev/test_stack.ts";
 import { claim, fail } from "../../shared/queue/leases.ts";
-import { createQueue, type TaskQueue } from "../../shared/queue/queue.ts";
-import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
-import { createApp } from "../app.ts";
+import type { TaskQueue } from "../../shared/queue/queue.ts";
+import { routeHarness } from "./test_support.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -44,17 +42,11 @@ Deno.test({
   ...opts,
   async fn(t) {
     await using stack = await useTestStack();
-    const deps = stack.makeDeps();
-    // A private queue namespace: other suites run workers on the shared stack.
-    const queue = createQueue(deps.redis, TASK_CATALOG, {
-      ...deps.config.queue,
-      namespace: `d${crypto.randomUUID().slice(0, 8)}`,
-    });
-    const app = createApp(deps, { queue });
-    const token = async (sub: string, roles: ("admin" | "operator" | "viewer")[]) =>
-      `Bearer ${await mintDevToken(deps.config.auth, { sub, roles })}`;
-    const admin = await token("u-admin", ["admin"]);
-    const operator = await token("u-operator", ["operator"]);
+    // The harness's queue namespace is private: other suites run workers on the shared stack.
+    await using h = await routeHarness(stack);
+    const { queue, app } = h;
+    const admin = await h.token("u-admin", ["admin"]);
+    const operator = h.tokens.operator;
     const call = (method: string, path: string, headers: Record<string, string> = {}) =>
       app.request(path, {
         method,

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { mintDevToken } from "../../dev/token.ts";
 import { useTestStack } from "../../dev/test_stack.ts";
 import { createBreakerRegistry } from "../../shared/breakers/registry.ts";
 import { testNamespace, waitUntil } from "../../shared/breakers/test_support.ts";
@@ -25,17 +24,10 @@ Deno.test({
   ...opts,
   async fn(t) {
     await using stack = await useTestStack();
-    const deps = stack.makeDeps();
-    const queue = createQueue(deps.redis, TASK_CATALOG, {
-      ...deps.config.queue,
-      namespace: `l${crypto.randomUUID().slice(0, 8)}`,
-    });
-    const app = createApp(deps, { queue });
-    const token = async (sub: string, roles: ("admin" | "operator" | "viewer")[] = []) =>
-      `Bearer ${await mintDevToken(deps.config.auth, { sub, roles })}`;
-    const minerva = await token("sa:minerva");
-    const operator = await token("u-operator", ["operator"]);
-    const viewer = await token("u-viewer", ["viewer"]);
+    await using h = await routeHarness(stack);
+    const { deps, app } = h;
+    const token = h.token;
+    const { minerva, operator, viewer } = h.tokens;
     const call = (
       method: string,
       path: string,

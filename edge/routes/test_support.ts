@@ -39,7 +39,7 @@ export interface RouteHarness extends AsyncDisposable {
   app: OpenAPIHono<AppEnv>;
   tokens: { minerva: string; operator: string; viewer: string };
   /** Mints another `Bearer …` value for `sub` with `roles`. */
-  token(sub: string, roles?: ("operator" | "viewer")[]): Promise<string>;
+  token(sub: string, roles?: ("admin" | "operator" | "viewer")[]): Promise<string>;
   call(method: string, path: string, options?: CallOptions): Promise<Response>;
   /** A lead in a city unique to this harness; deleted by `cleanup()`. */
   lead(fields: { name: string; email?: string | null }): Promise<Lead>;
@@ -91,7 +91,7 @@ export async function routeHarness(
     ...options.queue,
     namespace,
   });
-  const token = async (sub: string, roles: ("operator" | "viewer")[] = []) =>
+  const token = async (sub: string, roles: ("admin" | "operator" | "viewer")[] = []) =>
     `Bearer ${await mintDevToken(deps.config.auth, { sub, roles })}`;
   const tokens = {
     minerva: await token("sa:minerva"),
