@@ -17,6 +17,7 @@ import { createLead } from "../../shared/leads/repository.ts";
 import { createQueue, type QueueSettings, type TaskQueue } from "../../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
 import { type AppEnv, createApp } from "../app.ts";
+import assert from "node:assert/strict";
 
 /** Options of one {@linkcode RouteHarness.call}. */
 export interface CallOptions {
@@ -152,4 +153,18 @@ export async function routeHarness(
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+/**
+ * Asserts the shape of a client address running out of a limit of 3 within a
+ * window: `allowed` answers, then only 429s, the first 429 by the 4th request
+ * at the latest. Callers without a socket (app.request) share one "unknown"
+ * address, which parallel suites on the shared stack may have charged too,
+ * so the exact count of `allowed` answers is not asserted.
+ */
+export function assertThrottledAfterThree(statuses: number[], allowed: number): void {
+  const first429 = statuses.indexOf(429);
+  assert.ok(first429 >= 0 && first429 <= 3, `statuses ${statuses}`);
+  assert.ok(statuses.slice(0, first429).every((s) => s === allowed), `statuses ${statuses}`);
+  assert.ok(statuses.slice(first429).every((s) => s === 429), `statuses ${statuses}`);
 }
