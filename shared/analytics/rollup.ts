@@ -72,6 +72,35 @@ export interface RefreshResult {
 
 const DAY_MS = 86_400_000;
 
+/**
+ * The CTEs that rebuild one rollup table's touched buckets (`touched_<size>`):
+ * `fresh_<size>` recounts them from the raw events, `gone_<size>` deletes rows
+ * whose bucket has no events of that type any more, `put_<size>` upserts the
+ * rest, writing only rows whose counts changed.
+ */
+function rebuildCtes(size: "hours" | "days", table: string, column: string, width: string) {
+  return `fresh_${size} AS MATERIALIZED (
+  SELECT t.b, e.event_type, count(*) AS n, count(DISTINCT e.lead_id) AS u
+    FROM touched_${size} t
+    JOIN lead_events e ON e.time >= t.b AND e.time < t.b + interval '${width}'
+   GROUP BY t.b, e.event_type
+),
+gone_${size} AS (
+  DELETE FROM ${table} r USING touched_${size} t
+   WHERE r.${column} = t.b
+     AND NOT EXISTS (SELECT 1 FROM fresh_${size} f WHERE f.b = r.${column} AND f.event_type = r.event_type)
+  RETURNING 1
+),
+put_${size} AS (
+  INSERT INTO ${table} AS r (${column}, event_type, event_count, unique_leads)
+  SELECT b, event_type, n, u FROM fresh_${size}
+  ON CONFLICT (${column}, event_type) DO UPDATE
+     SET event_count = EXCLUDED.event_count, unique_leads = EXCLUDED.unique_leads
+   WHERE (r.event_count, r.unique_leads) IS DISTINCT FROM (EXCLUDED.event_count, EXCLUDED.unique_leads)
+  RETURNING 1
+)`;
+}
+
 function refreshSql(tier: Tier, full: boolean): string {
   const hourOf = (col: string) => bucketSql(tier, "1h", col);
   const dayOf = (col: string) => bucketSql(tier, "1d", col);
@@ -101,46 +130,8 @@ touched_days AS MATERIALIZED (
   ) t
   WHERE $2::timestamptz IS NULL OR b >= $2::timestamptz
 ),
-fresh_hours AS MATERIALIZED (
-  SELECT t.b, e.event_type, count(*) AS n, count(DISTINCT e.lead_id) AS u
-    FROM touched_hours t
-    JOIN lead_events e ON e.time >= t.b AND e.time < t.b + interval '1 hour'
-   GROUP BY t.b, e.event_type
-),
-fresh_days AS MATERIALIZED (
-  SELECT t.b, e.event_type, count(*) AS n, count(DISTINCT e.lead_id) AS u
-    FROM touched_days t
-    JOIN lead_events e ON e.time >= t.b AND e.time < t.b + interval '1 day'
-   GROUP BY t.b, e.event_type
-),
-gone_hours AS (
-  DELETE FROM lead_metrics_hourly r USING touched_hours t
-   WHERE r.hour = t.b
-     AND NOT EXISTS (SELECT 1 FROM fresh_hours f WHERE f.b = r.hour AND f.event_type = r.event_type)
-  RETURNING 1
-),
-gone_days AS (
-  DELETE FROM lead_metrics_daily r USING touched_days t
-   WHERE r.day = t.b
-     AND NOT EXISTS (SELECT 1 FROM fresh_days f WHERE f.b = r.day AND f.event_type = r.event_type)
-  RETURNING 1
-),
-put_hours AS (
-  INSERT INTO lead_metrics_hourly AS r (hour, event_type, event_count, unique_leads)
-  SELECT b, event_type, n, u FROM fresh_hours
-  ON CONFLICT (hour, event_type) DO UPDATE
-     SET event_count = EXCLUDED.event_count, unique_leads = EXCLUDED.unique_leads
-   WHERE (r.event_count, r.unique_leads) IS DISTINCT FROM (EXCLUDED.event_count, EXCLUDED.unique_leads)
-  RETURNING 1
-),
-put_days AS (
-  INSERT INTO lead_metrics_daily AS r (day, event_type, event_count, unique_leads)
-  SELECT b, event_type, n, u FROM fresh_days
-  ON CONFLICT (day, event_type) DO UPDATE
-     SET event_count = EXCLUDED.event_count, unique_leads = EXCLUDED.unique_leads
-   WHERE (r.event_count, r.unique_leads) IS DISTINCT FROM (EXCLUDED.event_count, EXCLUDED.unique_leads)
-  RETURNING 1
-),
+${rebuildCtes("hours", "lead_metrics_hourly", "hour", "1 hour")},
+${rebuildCtes("days", "lead_metrics_daily", "day", "1 day")},
 state AS (
   UPDATE lead_metrics_state
      SET horizon = (SELECT xmin FROM snap), refreshed_at = $3::timestamptz
