@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { assertThrottledAfterThree } from "./routes/test_support.ts";
+import { assertThrottledAfterThree, THREE_ANONYMOUS_RATE_LIMITS } from "./routes/test_support.ts";
 import fc from "fast-check";
 import { mintDevToken } from "../dev/token.ts";
 import { useTestStack } from "../dev/test_stack.ts";
@@ -247,10 +247,7 @@ Deno.test({
   async fn() {
     await using stack = await useTestStack();
     const deps = stack.makeDeps({
-      RATE_LIMITS: JSON.stringify({
-        default: { limit: 1000, window_s: 60 },
-        anonymous: { limit: 3, window_s: 60 },
-      }),
+      RATE_LIMITS: THREE_ANONYMOUS_RATE_LIMITS,
     });
     const queue = createQueue(deps.redis, TASK_CATALOG, {
       namespace: `a${crypto.randomUUID().slice(0, 8)}`,

@@ -155,6 +155,12 @@ export async function routeHarness(
   };
 }
 
+/** RATE_LIMITS where an address gets 3 anonymous requests a minute (principals plenty). */
+export const THREE_ANONYMOUS_RATE_LIMITS = JSON.stringify({
+  default: { limit: 100_000, window_s: 60 },
+  anonymous: { limit: 3, window_s: 60 },
+});
+
 /**
  * Asserts the shape of a client address running out of a limit of 3 within a
  * window: `allowed` answers, then only 429s, the first 429 by the 4th request

@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { useTestStack } from "../../dev/test_stack.ts";
 import { signUnsubscribeToken, unsubscribeUrl } from "../../shared/email/unsubscribe.ts";
-import { assertThrottledAfterThree, routeHarness } from "./test_support.ts";
+import {
+  assertThrottledAfterThree,
+  routeHarness,
+  THREE_ANONYMOUS_RATE_LIMITS,
+} from "./test_support.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -222,10 +226,7 @@ Deno.test({
     await using stack = await useTestStack();
     const h = await routeHarness(stack, {
       env: {
-        RATE_LIMITS: JSON.stringify({
-          default: { limit: 100_000, window_s: 60 },
-          anonymous: { limit: 3, window_s: 60 },
-        }),
+        RATE_LIMITS: THREE_ANONYMOUS_RATE_LIMITS,
       },
     });
     const a = `ratelimit-${h.run}@unsub.example`;

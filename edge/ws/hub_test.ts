@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { assertThrottledAfterThree } from "../routes/test_support.ts";
+import { assertThrottledAfterThree, THREE_ANONYMOUS_RATE_LIMITS } from "../routes/test_support.ts";
 import { useTestStack } from "../../dev/test_stack.ts";
 import { compareOffsets } from "../../shared/ws/topics.ts";
 import {
@@ -238,15 +238,13 @@ Deno.test({
 });
 
 Deno.test({
-  name: "upgrades are rate-limited like every /v1 request: failed authentication by client IP",
+  name:
+    "failed WebSocket authentications are rate-limited by client IP; a valid token still connects",
   ...opts,
   async fn() {
     await using stack = await useTestStack();
     const deps = stack.makeDeps({
-      RATE_LIMITS: JSON.stringify({
-        default: { limit: 1000, window_s: 60 },
-        anonymous: { limit: 3, window_s: 60 },
-      }),
+      RATE_LIMITS: THREE_ANONYMOUS_RATE_LIMITS,
     });
     await using instance = await startInstance(deps, {
       namespace: testNamespace(),
