@@ -34,8 +34,6 @@ if (import.meta.main) {
       sql: deps.sql,
       hub: live,
       pollMs: leadEventsPollMs,
-      // The relay needs a lease of at least four polls.
-      leaseMs: Math.max(5000, 4 * leadEventsPollMs),
       log: deps.log,
     }),
   ];

@@ -26,7 +26,6 @@ Deno.test({
     await using stack = await useTestStack();
     await using h = await routeHarness(stack);
     const { deps, app } = h;
-    const token = h.token;
     const { minerva, operator, viewer } = h.tokens;
     const call = (
       method: string,

@@ -69,7 +69,7 @@ export interface LeadEventsRelayOptions {
   pageSize?: number;
   /** Most events per publish call (one script call each, in order). @default 100 */
   batchSize?: number;
-  /** Leader lease; at least 4 × pollMs, ms. @default 5000 */
+  /** Leader lease; at least 4 × pollMs, ms. @default 5000, or 4 × pollMs when that is longer */
   leaseMs?: number;
   /** Longest wait for one Redis or Postgres call; at most leaseMs / 2, ms. @default 2000 or leaseMs / 2 */
   timeoutMs?: number;
@@ -131,7 +131,7 @@ class LeadEventsRelay implements Relay {
     this.#pollMs = positiveInt("pollMs", o.pollMs ?? 250);
     this.#pageSize = positiveInt("pageSize", o.pageSize ?? 500, 10_000);
     this.#batchSize = positiveInt("batchSize", o.batchSize ?? 100, 1000);
-    this.#leaseMs = positiveInt("leaseMs", o.leaseMs ?? 5000);
+    this.#leaseMs = positiveInt("leaseMs", o.leaseMs ?? Math.max(5000, 4 * this.#pollMs));
     if (this.#leaseMs < 4 * this.#pollMs) {
       throw new RangeError(
         `Lead events relay option "leaseMs" must be at least 4 × pollMs (${

@@ -118,6 +118,8 @@ Deno.test({
     );
     assert.throws(() => relayLeadEvents({ ...base, leaseMs: 1000, timeoutMs: 501 }), RangeError);
     relayLeadEvents({ ...base, pollMs: 250, leaseMs: 1000 });
+    // Without a lease, a slow poll gets one of four polls.
+    relayLeadEvents({ ...base, pollMs: 2000 });
   },
 });
 
