@@ -1,54 +1,66 @@
 /**
- * `deno task config:docs`: rewrites the generated tables in README.md — the
- * configuration table (from shared/config.ts) and the authorization rule
- * table (from edge/auth/policy.ts) — so docs and code never drift apart.
- * Tests (shared/config_test.ts, dev/readme_tables_test.ts) fail when stale.
+ * `deno task config:docs`: rewrites the generated sections of the guides in
+ * docs/ — the configuration reference (from shared/config.ts) and the
+ * authorization rule table (from edge/auth/policy.ts) — so docs and code never
+ * drift apart. dev/config_docs_test.ts fails when a section is stale.
  *
  * @module
  */
-import { renderConfigTable } from "../shared/config.ts";
+import { renderConfigReference } from "../shared/config.ts";
 import { renderPolicyTable } from "../edge/auth/policy.ts";
 
-/** Generated README sections: marker name → renderer. */
-export const GENERATED_SECTIONS: Record<string, () => string> = {
-  "config-table": renderConfigTable,
-  "policy-table": renderPolicyTable,
+/** One generated section: the file it lives in (from the repository root) and its renderer. */
+export interface GeneratedSection {
+  file: string;
+  render: () => string;
+}
+
+/** Generated sections: marker name → where it lives and how it is rendered. */
+export const GENERATED_SECTIONS: Record<string, GeneratedSection> = {
+  "config-reference": { file: "docs/configuration.md", render: renderConfigReference },
+  "policy-table": { file: "docs/gateway.md", render: renderPolicyTable },
 };
 
+/** A path from the repository root as a file URL. */
+export function repoFile(path: string): URL {
+  return new URL(`../${path}`, import.meta.url);
+}
+
 /** Replaces the text between `<!-- name:start -->` and `<!-- name:end -->`. */
-export function replaceSection(readme: string, name: string, body: string): string {
+export function replaceSection(text: string, name: string, body: string): string {
   const startMarker = `<!-- ${name}:start -->`;
   const endMarker = `<!-- ${name}:end -->`;
-  const start = readme.indexOf(startMarker);
-  const end = readme.indexOf(endMarker);
+  const start = text.indexOf(startMarker);
+  const end = text.indexOf(endMarker);
   if (start < 0 || end < start) {
-    throw new Error(`README.md has no ${startMarker} … ${endMarker} section`);
+    throw new Error(`Cannot find the ${startMarker} … ${endMarker} section`);
   }
-  return readme.slice(0, start + startMarker.length) + "\n" + body + "\n" + readme.slice(end);
+  return text.slice(0, start + startMarker.length) + "\n\n" + body + "\n\n" + text.slice(end);
 }
 
 /** The text between a section's markers. */
-export function sectionText(readme: string, name: string): string {
+export function sectionText(text: string, name: string): string {
   const startMarker = `<!-- ${name}:start -->`;
-  const start = readme.indexOf(startMarker);
-  const end = readme.indexOf(`<!-- ${name}:end -->`);
-  if (start < 0 || end < start) throw new Error(`README.md lacks the ${name} markers`);
-  return readme.slice(start + startMarker.length, end);
+  const start = text.indexOf(startMarker);
+  const end = text.indexOf(`<!-- ${name}:end -->`);
+  if (start < 0 || end < start) throw new Error(`Cannot find the ${name} markers`);
+  return text.slice(start + startMarker.length, end);
 }
 
 if (import.meta.main) {
-  const path = new URL("../README.md", import.meta.url);
-  let readme = await Deno.readTextFile(path);
+  const written = new Set<string>();
   try {
-    for (const [name, render] of Object.entries(GENERATED_SECTIONS)) {
-      readme = replaceSection(readme, name, render());
+    for (const [name, { file, render }] of Object.entries(GENERATED_SECTIONS)) {
+      const path = repoFile(file);
+      const text = await Deno.readTextFile(path);
+      await Deno.writeTextFile(path, replaceSection(text, name, render()));
+      written.add(path.pathname);
     }
   } catch (err) {
     console.error((err as Error).message);
     Deno.exit(1);
   }
-  await Deno.writeTextFile(path, readme);
-  // Keep the file as `deno fmt` wants it (padded tables), so fmt --check stays green.
-  await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path.pathname] }).output();
-  console.error("README.md generated tables updated");
+  // Keep the files as `deno fmt` wants them (padded tables, wrapped prose), so fmt --check stays green.
+  await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", ...written] }).output();
+  console.error(`updated: ${[...written].map((p) => p.split("/").slice(-2).join("/")).join(", ")}`);
 }

@@ -4,8 +4,9 @@
  * secret files), and throws ONE `ConfigError` listing every problem. Secret
  * values never appear in messages.
  *
- * The `VARIABLES` table is also the source of the README's configuration
- * table (`deno task config:docs`), and a test checks the two agree.
+ * The `VARIABLES` table is also the source of the configuration reference in
+ * docs/configuration.md (`deno task config:docs`), and a test checks the two
+ * agree.
  *
  * @module
  */
@@ -155,7 +156,7 @@ const postgresUrl = z.string().regex(
   "expected a postgres:// or postgresql:// URL",
 );
 
-/** Every variable the platform reads, in README order. */
+/** Every variable the platform reads, in the order of the configuration reference. */
 export const VARIABLES = [
   {
     name: "APP_ENV",
@@ -426,7 +427,7 @@ export const VARIABLES = [
   {
     name: "UPSTREAMS",
     description:
-      'Upstream HTTP services the gateway forwards to, as a JSON array of `{"name","base_url","prefix","methods","principals","timeout_ms","breaker"}` (see README, Upstream proxy routes)',
+      'Upstream HTTP services the gateway forwards to, as a JSON array of `{"name","base_url","prefix","methods","principals","timeout_ms","breaker"}` (see docs/breakers.md, Upstream proxy routes)',
     default: "[]",
     schema: upstreamsJson,
   },
@@ -957,20 +958,20 @@ export function loadConfig(): Config {
   return parseConfig(Deno.env.toObject());
 }
 
-/** The README configuration table, rendered from {@linkcode VARIABLES}. */
-export function renderConfigTable(): string {
-  const rows = (VARIABLES as readonly VariableSpec[]).map((s) => {
-    const def = s.default !== undefined
-      ? `\`${s.default}\``
-      : s.optional
-      ? "(unset)"
-      : "**required**";
-    const secret = s.secret ? `yes (or \`${s.name}_FILE\`)` : "no";
-    return `| \`${s.name}\` | ${def} | ${secret} | ${s.description} |`;
-  });
-  return ["| variable | default | secret | meaning |", "| --- | --- | --- | --- |", ...rows].join(
-    "\n",
-  );
+/**
+ * The configuration reference of docs/configuration.md, one list entry per
+ * variable, rendered from {@linkcode VARIABLES}.
+ */
+export function renderConfigReference(): string {
+  return (VARIABLES as readonly VariableSpec[]).map((s) => {
+    const def = s.default === undefined
+      ? (s.optional ? "Unset by default." : "**Required.**")
+      : s.default === ""
+      ? "Default: empty."
+      : `Default: \`${s.default}\`.`;
+    const secret = s.secret ? ` Secret: may come from the file named by \`${s.name}_FILE\`.` : "";
+    return `- \`${s.name}\` — ${s.description}. ${def}${secret}`;
+  }).join("\n");
 }
 
 /** Externally configured services, as the dev stack needs to know them. */
