@@ -1,7 +1,9 @@
 /**
- * Finds broken references in the documentation: relative Markdown links in
- * README.md and docs/ whose file (or `#anchor`) does not exist. The test beside
- * it fails on any, so a moved or renamed guide cannot leave dangling links.
+ * Finds broken references to documents: relative Markdown links in README.md
+ * and docs/ whose file (or `#anchor`) does not exist, and `*.md` documents
+ * cited in code comments (TypeScript, Lua, SQL, shell) that are not in the
+ * repository. The test beside it fails on any, so a moved guide cannot leave
+ * dangling links and no comment can lean on a document the reader cannot open.
  *
  * @module
  */
@@ -103,6 +105,79 @@ export async function brokenDocLinks(): Promise<BrokenLink[]> {
           broken.push({ file, target, reason: `${path} has no #${anchor}` });
         }
       }
+    }
+  }
+  return broken;
+}
+
+/** Folders whose source comments are checked for cited documents. */
+export const CODE_FOLDERS = ["edge", "workers", "shared", "dev", "bench", "tests", "sql", ".ci"];
+
+const COMMENT_MARKERS: Record<string, RegExp> = {
+  ts: /\/\/|^\s*\/?\*/,
+  lua: /--/,
+  sql: /--/,
+  sh: /#/,
+};
+
+function languageOf(path: string): string | null {
+  const ext = /\.([a-z]+)$/.exec(path)?.[1];
+  if (ext === "ts" || ext === "lua" || ext === "sql") return ext;
+  return path.startsWith(".ci/") ? "sh" : null;
+}
+
+/**
+ * The `*.md` names cited in the comments of one source text: after a comment
+ * marker on the line, or on a JSDoc/block-comment continuation line.
+ */
+export function citedDocuments(source: string, language: string): string[] {
+  const marker = COMMENT_MARKERS[language];
+  if (!marker) return [];
+  const cited: string[] = [];
+  for (const line of source.split("\n")) {
+    const m = marker.exec(line);
+    if (!m) continue;
+    const comment = line.slice(m.index);
+    for (const c of comment.matchAll(/[A-Za-z0-9_./-]*[A-Za-z0-9_-]\.md\b/g)) cited.push(c[0]);
+  }
+  return cited;
+}
+
+async function sourceFiles(dir: string, out: string[]): Promise<void> {
+  let entries: AsyncIterable<Deno.DirEntry>;
+  try {
+    entries = Deno.readDir(new URL(dir, ROOT));
+  } catch {
+    return;
+  }
+  try {
+    for await (const entry of entries) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory) await sourceFiles(path, out);
+      else if (languageOf(path)) out.push(path);
+    }
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+}
+
+/** Every document cited in a code comment that does not exist in the repository. */
+export async function brokenCodeCitations(): Promise<BrokenLink[]> {
+  const docs = await markdownFiles();
+  const basenames = new Set(docs.map((d) => d.slice(d.lastIndexOf("/") + 1)));
+  const files: string[] = [];
+  for (const dir of CODE_FOLDERS) await sourceFiles(dir, files);
+  const broken: BrokenLink[] = [];
+  for (const file of files.sort()) {
+    const text = (await readText(file))!;
+    const dir = file.slice(0, file.lastIndexOf("/") + 1);
+    for (const target of citedDocuments(text, languageOf(file)!)) {
+      // A bare name (as in merged migrations, which are never edited) must name
+      // one of the documents; a path is read from the repository root or the file.
+      const found = target.includes("/")
+        ? (await exists(target)) || (await exists(dir + target))
+        : basenames.has(target);
+      if (!found) broken.push({ file, target, reason: "cited document is not in the repository" });
     }
   }
   return broken;

@@ -1,7 +1,7 @@
 /**
  * A local stand-in for Neon's WebSocket proxy: `ws://127.0.0.1:PORT/v1?address=host:port`
  * becomes a TCP connection to PostgreSQL, and every binary WebSocket message is
- * raw PostgreSQL wire protocol in either direction (see docs neon-local.md §4).
+ * raw PostgreSQL wire protocol in either direction (see docs/reference/neon-local.md §4).
  * Only the destinations in `allow` can be reached, so it is not an open proxy.
  *
  * @module

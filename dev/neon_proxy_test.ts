@@ -135,7 +135,7 @@ Deno.test("startNeonProxy() closes the WebSocket when the destination refuses TC
 // The Neon Pool keeps WebSocket ops and resources alive past each step (idle
 // clients, and after pool.end() a client reports "Failed to send frame"
 // asynchronously), so the op and resource sanitizers cannot hold here
-// (deno-notes.md §7.1, neon-local.md pitfall 6).
+// (docs/reference/deno-runtime.md §2, docs/reference/neon-local.md §5).
 Deno.test({
   name: "The Neon Pool from createPool() works through the proxy against local PostgreSQL",
   sanitizeOps: false,

@@ -7,7 +7,7 @@ import { generateLeads } from "./seed_data.ts";
 import { useTestStack } from "./test_stack.ts";
 
 // The Neon Pool keeps WebSocket ops alive between queries and reports idle
-// errors after end() asynchronously (neon-local.md §5), so the database test
+// errors after end() asynchronously (docs/reference/neon-local.md §5), so the database test
 // runs with the op and resource sanitizers off.
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -208,7 +208,7 @@ Deno.test({
 Deno.test({
   name: "parseSeedArgs() reads the flags and refuses sources a reset could hurt",
   // Pure, but runs after the database tests of this file, whose Neon Pool
-  // closes its WebSockets asynchronously (neon-local.md §5).
+  // closes its WebSockets asynchronously (docs/reference/neon-local.md §5).
   sanitizeOps: false,
   sanitizeResources: false,
 }, () => {

@@ -118,7 +118,7 @@ Deno.test("servers die with their parent even when it is SIGKILLed", async () =>
 // fire during a later, sanitized test of this file.
 Deno.test({
   name: "startStack() serves the production clients and stop() leaves no process or directory",
-  // The Neon Pool's socket ops outlive the query by design (neon-local.md §5).
+  // The Neon Pool's socket ops outlive the query by design (docs/reference/neon-local.md §5).
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {

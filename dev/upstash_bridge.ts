@@ -2,7 +2,7 @@
  * A local Upstash Redis REST bridge: Upstash's HTTP protocol in front, a real
  * redis-server behind, so that unmodified `@upstash/redis` 1.39 and
  * `@upstash/ratelimit` 2.2 run in development and CI without an Upstash
- * account. The contract is docs/upstash-rest-protocol.md; the pieces live in
+ * account. The contract is docs/reference/upstash-rest-protocol.md; the pieces live in
  * `dev/upstash/`.
  *
  * Redis client: node-redis (`redis`), not ioredis. Picked by a pipelined

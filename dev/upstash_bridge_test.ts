@@ -1,6 +1,6 @@
 /**
  * Conformance groups A (transport, auth), B (single commands) and C
- * (/pipeline) of upstash-rest-protocol.md §13, as raw HTTP against a bridge in
+ * (/pipeline) of docs/reference/upstash-rest-protocol.md §13, as raw HTTP against a bridge in
  * front of a real redis-server, plus the same ground through the real
  * `@upstash/redis` client. D and G (transactions, Redis going away) live in
  * `dev/upstash/redis_link_test.ts`, E in `scripts_test.ts`, F in `sse_test.ts`.

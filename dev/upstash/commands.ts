@@ -1,6 +1,6 @@
 /**
  * Request bodies → Redis commands: shape checks, argument conversion
- * (upstash-rest-protocol.md §2) and the commands the bridge refuses (§10).
+ * (docs/reference/upstash-rest-protocol.md §2) and the commands the bridge refuses (§10).
  *
  * @module
  */

@@ -1,7 +1,7 @@
 /**
  * The Redis side of the bridge through HTTP: conformance groups D
  * (/multi-exec on dedicated connections) and G (Redis going away, keep-alive
- * clients) of upstash-rest-protocol.md §13.
+ * clients) of docs/reference/upstash-rest-protocol.md §13.
  */
 import assert from "node:assert/strict";
 import { Redis } from "@upstash/redis";

@@ -1,6 +1,6 @@
 /**
  * RESP2 replies → the JSON text of the Upstash envelope
- * (upstash-rest-protocol.md §4.1). The JSON is written as text, not built as
+ * (docs/reference/upstash-rest-protocol.md §4.1). The JSON is written as text, not built as
  * objects for `JSON.stringify`: a 1,000-command pipeline then allocates one
  * string per value instead of an object per entry.
  *

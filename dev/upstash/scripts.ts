@@ -1,5 +1,5 @@
 /**
- * Lua scripts across the Upstash/Redis gap (upstash-rest-protocol.md §7.3):
+ * Lua scripts across the Upstash/Redis gap (docs/reference/upstash-rest-protocol.md §7.3):
  * `@upstash/ratelimit` ≥ 2.1 starts its scripts with
  * `#!lua flags=allow-key-locking`, an Upstash-only flag that stock Redis
  * rejects ("Unexpected flag in script shebang"). The bridge strips that flag

@@ -1,6 +1,6 @@
 /**
  * The shebang rewrite and SHA map, alone and through the bridge: conformance
- * group E of upstash-rest-protocol.md §13 (raw HTTP, `@upstash/redis` and
+ * group E of docs/reference/upstash-rest-protocol.md §13 (raw HTTP, `@upstash/redis` and
  * `@upstash/ratelimit`).
  */
 import assert from "node:assert/strict";

@@ -1,5 +1,5 @@
 /**
- * Pub/sub over server-sent events (upstash-rest-protocol.md §8): one stream
+ * Pub/sub over server-sent events (docs/reference/upstash-rest-protocol.md §8): one stream
  * per `POST /subscribe/<channel>` or `/psubscribe/<pattern>`, each on its own
  * Redis connection, so every stream's first event reads
  * `data: subscribe,<channel>,1` as the SDK's tests expect.

@@ -1,6 +1,6 @@
 /**
  * Pub/sub over server-sent events: conformance group F of
- * upstash-rest-protocol.md §13 as raw HTTP and through `@upstash/redis`,
+ * docs/reference/upstash-rest-protocol.md §13 as raw HTTP and through `@upstash/redis`,
  * plus connection release (CLIENT LIST, PUBSUB NUMSUB), keep-alives and
  * shutdown with open streams.
  */

@@ -1,7 +1,7 @@
 /**
  * Test fixture for the Upstash bridge: a throwaway redis-server in a temporary
  * directory plus a bridge in front of it, torn down by `await using`, and a
- * raw-HTTP helper with the default headers of upstash-rest-protocol.md §13.
+ * raw-HTTP helper with the default headers of docs/reference/upstash-rest-protocol.md §13.
  *
  * @module
  */

@@ -6,7 +6,7 @@
  * validation, one fetch at a time. This module decides WHEN to fetch, because
  * jose's timing reads the wall clock and has no stale-if-error: once its cache
  * is older than 10 minutes and a refetch fails, every verification fails
- * (anchors.md F.1/F.3). Here the last good set keeps verifying for the grace
+ * (docs/reference/jose-jwt.md §1). Here the last good set keeps verifying for the grace
  * period, and time comes from an injected clock so tests need no sleeps.
  *
  * Fetch rules:

@@ -6,7 +6,7 @@
  *   `drop_after` with the configured intervals when they differ.
  * - Tier 2: `drop_chunks('lead_events', older_than => cutoff)`, which removes
  *   whole 1-day chunks (rows up to one chunk older than the cutoff remain until
- *   their chunk ages out, timescale-tiers.md §4.4).
+ *   their chunk ages out, docs/reference/timescale-tiers.md §4.4).
  * - Tier 3: DELETE in bounded batches (short transactions and locks), from
  *   the UTC midnight at or before the cutoff, so that whole hour and day
  *   buckets go, as with 1-day chunks.
@@ -14,7 +14,7 @@
  * Tiers 2–3 then record the start of the retained raw data as
  * `lead_metrics_state.retained_from`: rollup buckets before it are final and
  * are never recomputed from the partial raw rows (the refresh-window rule of
- * timescale-tiers.md §4.4), which is what lets rollups outlive raw events.
+ * docs/reference/timescale-tiers.md §4.4), which is what lets rollups outlive raw events.
  * A refresh runs first so that those buckets are complete when they freeze.
  * Rollups are trimmed at their own cutoff, which cannot be later than the raw one.
  *

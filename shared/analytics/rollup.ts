@@ -192,7 +192,7 @@ function literal(ms: number): string {
 async function refreshAggregates(sql: Queryable, options: RefreshOptions): Promise<RefreshResult> {
   const end = options.now - 3_600_000;
   const start = options.now - (options.lateWindowMs ?? 7 * DAY_MS);
-  // A procedure that must run outside any transaction block (timescale-tiers.md
+  // A procedure that must run outside any transaction block (docs/reference/timescale-tiers.md
   // §5): one autocommitted simple-protocol statement each, hence literals.
   for (const view of ["lead_metrics_hourly", "lead_metrics_daily"]) {
     await sql.query(

@@ -11,7 +11,7 @@ import { loadMigrations, migrate, MIGRATIONS_DIR } from "../db/migrate.ts";
 import { type NewLeadEvent, recordLeadEvents } from "../leads/events.ts";
 import { bucketSql, bucketStart, type BucketWidth, type Tier } from "./tier.ts";
 
-/** The Neon Pool reports idle errors after end() asynchronously (neon-local.md §5). */
+/** The Neon Pool reports idle errors after end() asynchronously (docs/reference/neon-local.md §5). */
 export const noSanitizers = { sanitizeOps: false, sanitizeResources: false };
 
 export const HOUR = 3_600_000;

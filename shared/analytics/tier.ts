@@ -1,6 +1,6 @@
 /**
  * The analytics tier of the database (`analytics_tier`, detected and recorded
- * by migration 004; the tiers and their features: timescale-tiers.md) and
+ * by migration 004; the tiers and their features: docs/reference/timescale-tiers.md) and
  * what follows from it: which features are native and which the application
  * emulates (`GET /v1/analytics/capabilities`), and the bucketing SQL each tier
  * uses.
@@ -138,7 +138,7 @@ export function bucketInterval(width: BucketWidth): string {
 /**
  * The SQL expression that buckets `column`: `time_bucket` on tiers 1–2,
  * `date_bin` with time_bucket's origin on tier 3 (the two agree for every
- * stride when the origin is given, timescale-tiers.md §4.2).
+ * stride when the origin is given, docs/reference/timescale-tiers.md §4.2).
  */
 export function bucketSql(tier: Tier, width: BucketWidth, column: string): string {
   return tier === 3

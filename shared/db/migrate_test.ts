@@ -4,7 +4,7 @@ import { startTestDatabase, type TestDatabase } from "../../dev/test_database.ts
 import { loadMigrations, migrate, MigrationError, MIGRATIONS_DIR } from "./migrate.ts";
 
 // The Neon Pool keeps WebSocket ops alive between queries and reports idle
-// errors after end() asynchronously (neon-local.md §5), so these tests run
+// errors after end() asynchronously (docs/reference/neon-local.md §5), so these tests run
 // with the op and resource sanitizers off.
 const opts = { sanitizeOps: false, sanitizeResources: false };
 

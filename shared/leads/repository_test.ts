@@ -16,7 +16,7 @@ import { IllegalTransitionError } from "./status.ts";
 import { withTransaction } from "./transaction.ts";
 
 // The Neon Pool keeps WebSocket ops alive between queries and reports idle
-// errors after end() asynchronously (neon-local.md §5): sanitizers off.
+// errors after end() asynchronously (docs/reference/neon-local.md §5): sanitizers off.
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 async function eventsOf(sql: Pool, leadId: string, type?: string) {

@@ -6,7 +6,7 @@ import { ApplyLeadWritePayload } from "../../shared/tasks/catalog.ts";
 import type { TaskContext } from "../runner.ts";
 import { derivedExternalId, leadWriteHandler, taskEventSource } from "./lead_write.ts";
 
-// The Neon Pool keeps WebSocket ops alive between queries (neon-local.md §5).
+// The Neon Pool keeps WebSocket ops alive between queries (docs/reference/neon-local.md §5).
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 Deno.test({

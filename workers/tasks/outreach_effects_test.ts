@@ -10,7 +10,7 @@ import { ledgerIdFor, sendEmailHandler } from "./send_email.ts";
 import { EmailTransientError } from "../../shared/email/provider.ts";
 import { claimSend, recordDelivered } from "../../shared/leads/email_ledger.ts";
 
-// The Neon Pool keeps WebSocket ops alive between queries (neon-local.md §5).
+// The Neon Pool keeps WebSocket ops alive between queries (docs/reference/neon-local.md §5).
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 Deno.test({

@@ -3,7 +3,7 @@ import { useTestStack } from "../../dev/test_stack.ts";
 import type { TaskContext } from "../runner.ts";
 import { scrapeLeadsHandler } from "./scrape_leads.ts";
 
-// The Neon Pool keeps WebSocket ops alive between queries (neon-local.md §5).
+// The Neon Pool keeps WebSocket ops alive between queries (docs/reference/neon-local.md §5).
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 Deno.test({

@@ -5,7 +5,7 @@ import type { LeadRecord } from "./record.ts";
 import { finishScrapeRun, startScrapeRun, upsertLeads } from "./upsert.ts";
 
 // The stack holds a Neon Pool, whose WebSocket ops outlive each test and
-// which reports idle errors after end() asynchronously (neon-local.md §5).
+// which reports idle errors after end() asynchronously (docs/reference/neon-local.md §5).
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 function leads(source: string, n: number, change = 0): LeadRecord[] {
