@@ -16,6 +16,7 @@ import type { Logger } from "../shared/log.ts";
 import { queueFromConfig } from "../shared/queue/from_config.ts";
 import type { TaskQueue } from "../shared/queue/queue.ts";
 import type { Principal } from "./auth/principal.ts";
+import { ACCESS_POLICY, compilePolicy } from "./auth/policy.ts";
 import { buildGateway } from "./gateway.ts";
 import { accessLog } from "./middleware/access_log.ts";
 import { allowedMethods } from "./middleware/http_rules.ts";
@@ -115,7 +116,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   }
   app.use("/v1/*", ...gateway.chain);
   app.route("/", meRoutes());
-  app.route("/", taskRoutes(queue));
+  app.route("/", taskRoutes(queue, compilePolicy(ACCESS_POLICY)));
   app.route(
     "/",
     leadRoutes(

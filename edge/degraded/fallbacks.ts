@@ -139,7 +139,11 @@ export async function queuedWrite(
   err: BreakerOpenError,
   o: QueuedWriteOptions,
 ): Promise<Response> {
-  const task = await o.queue.enqueue(o.type, o.payload, { idempotencyKey: o.idempotencyKey });
+  const principal = (c.get("principal") as { sub?: string } | undefined)?.sub;
+  const task = await o.queue.enqueue(o.type, o.payload, {
+    idempotencyKey: o.idempotencyKey,
+    ...(principal === undefined ? {} : { principal }),
+  });
   const retryAfter = retryAfterSeconds(err);
   const statusUrl = `/v1/tasks/${task.id}`;
   return c.json(

@@ -172,6 +172,7 @@ export function appointmentRoutes(
 
     const result = await enqueueTask(queue, {
       type: "book_appointment",
+      principal: c.get("principal").sub,
       payload: { ...body, lead_id: lead.id },
     });
     return c.json(queuedBody(c, result), 202);

@@ -150,6 +150,7 @@ export function outreachRoutes(
 
     const result = await enqueueTask(queue, {
       type: "send_email",
+      principal: c.get("principal").sub,
       payload: {
         lead_id: lead.id,
         template: body.template,

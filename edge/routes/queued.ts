@@ -32,7 +32,9 @@ export function queuedResponse(description: string) {
 export interface QueuedItem {
   type: string;
   payload: unknown;
-  options?: EnqueueOptions;
+  /** The caller's `sub`: recorded on the task, which only it and admins may read the outcome of. */
+  principal: string;
+  options?: Omit<EnqueueOptions, "principal">;
 }
 
 /**
@@ -43,7 +45,10 @@ export interface QueuedItem {
  */
 export async function enqueueTask(queue: TaskQueue, item: QueuedItem): Promise<EnqueueResult> {
   try {
-    return await queue.enqueue(item.type, item.payload, item.options);
+    return await queue.enqueue(item.type, item.payload, {
+      ...item.options,
+      principal: item.principal,
+    });
   } catch (err) {
     if ((err as Error | undefined)?.name !== "PayloadTooLargeError") throw err;
     const limit = queue.ctx.settings.maxPayloadBytes;

@@ -164,6 +164,7 @@ export function scrapeJobRoutes(queue: TaskQueue): OpenAPIHono<AppEnv> {
     const { provider: _provider, ...body } = c.req.valid("json");
     const result = await enqueueTask(queue, {
       type: "scrape_leads",
+      principal: c.get("principal").sub,
       payload: { provider: "places", ...body },
     });
     return c.json(queuedBody(c, result), 202);
@@ -184,6 +185,7 @@ export function scrapeJobRoutes(queue: TaskQueue): OpenAPIHono<AppEnv> {
     const { filename } = c.req.valid("query");
     const result = await enqueueTask(queue, {
       type: "scrape_leads",
+      principal: c.get("principal").sub,
       payload: { provider: "file", format, content, ...(filename ? { filename } : {}) },
     });
     return c.json(queuedBody(c, result), 202);

@@ -1,20 +1,36 @@
 /**
- * `POST /v1/tasks` (enqueue a catalog task; Idempotency-Key required) and
- * `GET /v1/tasks/:id`.
+ * `POST /v1/tasks` (enqueue a PUBLIC catalog task the caller's policy allows;
+ * Idempotency-Key required) and `GET /v1/tasks/:id`.
+ *
+ * Internal task types (`forward_request.*`, `apply_lead_write`, the analytics
+ * maintenance, the outreach tasks…) are refused with 422
+ * `task-type-not-public`: they are enqueued only by the code that owns them,
+ * after that code's own checks (docs/security.md). A task's `result`,
+ * `last_error` and `dlq_reason` are shown only to the principal that enqueued
+ * it and to admins; others see its status.
  *
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { PRIORITIES } from "../../shared/redis/keys.ts";
+import { publicTaskTypes, TASK_CATALOG, validateCatalog } from "../../shared/tasks/catalog.ts";
 import { TaskValidationError, UnknownTaskTypeError } from "../../shared/queue/errors.ts";
 import type { TaskInfo, TaskQueue } from "../../shared/queue/queue.ts";
 import { AppError } from "../../shared/errors.ts";
 import type { AppEnv } from "../app.ts";
+import type { Authorizer } from "../auth/policy.ts";
+import type { Principal } from "../auth/principal.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";
 import { problemResponses } from "./schemas.ts";
 
 const EnqueueBody = z.object({
-  type: z.string().min(1).max(100).openapi({ example: "noop" }),
+  // Checked against the queue's catalog by the handler (422 for an internal
+  // type, 403 for one the caller's policy denies); the document lists only
+  // the public types.
+  type: z.string().min(1).max(100).openapi({
+    example: "noop",
+    enum: publicTaskTypes(TASK_CATALOG),
+  }),
   payload: z.record(z.string(), z.unknown()).openapi({ example: { echo: "hello" } }),
   priority: z.enum(PRIORITIES).optional(),
   delay_ms: z.number().int().min(0).max(30 * 86_400_000).optional(),
@@ -89,7 +105,20 @@ const getRoute = createRoute({
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-/** The public view of a task. */
+/** Whether `principal` may see what `t` produced (its result and errors). */
+export function seesTaskOutcome(t: Pick<TaskInfo, "principal">, principal: Principal): boolean {
+  return principal.roles.includes("admin") ||
+    (t.principal !== null && t.principal === principal.sub);
+}
+
+/** The view of a task for `principal`: outcome fields are null unless it may see them. */
+export function taskViewFor(t: TaskInfo, principal: Principal) {
+  const view = taskView(t);
+  if (seesTaskOutcome(t, principal)) return view;
+  return { ...view, last_error: null, dlq_reason: null, result: null };
+}
+
+/** The full view of a task (admins' views, e.g. the DLQ). */
 export function taskView(t: TaskInfo) {
   return {
     id: t.id,
@@ -108,8 +137,40 @@ export function taskView(t: TaskInfo) {
   };
 }
 
-/** Routes of `/v1/tasks`. */
-export function taskRoutes(queue: TaskQueue): OpenAPIHono<AppEnv> {
+/**
+ * Refuses what the generic route must not enqueue: an unknown or internal
+ * type (422), or a public type whose permission the policy denies the
+ * caller (403).
+ */
+function checkEnqueueable(
+  queue: TaskQueue,
+  decide: Authorizer,
+  type: string,
+  principal: Principal,
+): void {
+  const catalog = queue.ctx.catalog;
+  const def = Object.hasOwn(catalog, type) ? catalog[type] : undefined;
+  if (def === undefined) throw new UnknownTaskTypeError(type, publicTaskTypes(catalog));
+  if (def.public !== true || def.permission === undefined) {
+    throw new AppError("task-type-not-public", 422, "Task type cannot be enqueued here", {
+      details: {
+        detail: `"${type}" is an internal task type; POST /v1/tasks accepts ${
+          publicTaskTypes(catalog).join(", ")
+        }`,
+      },
+    });
+  }
+  const { method, path } = def.permission;
+  if (!decide(principal, method, path).allowed) {
+    throw new AppError("task-type-forbidden", 403, "Forbidden", {
+      details: { detail: `The caller may not enqueue "${type}" (it needs ${method} ${path})` },
+    });
+  }
+}
+
+/** Routes of `/v1/tasks`; `decide` is the gateway's access policy. */
+export function taskRoutes(queue: TaskQueue, decide: Authorizer): OpenAPIHono<AppEnv> {
+  validateCatalog(queue.ctx.catalog);
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
   app.openapi(enqueueRoute, async (c) => {
@@ -118,6 +179,7 @@ export function taskRoutes(queue: TaskQueue): OpenAPIHono<AppEnv> {
     const principal = c.get("principal");
     let result;
     try {
+      checkEnqueueable(queue, decide, body.type, principal);
       result = await queue.enqueue(body.type, body.payload, {
         priority: body.priority,
         delayMs: body.delay_ms,
@@ -127,6 +189,7 @@ export function taskRoutes(queue: TaskQueue): OpenAPIHono<AppEnv> {
         // The HTTP key defines the task's identity, scoped by caller, so two
         // clients cannot collide and one client's retries map to one task.
         idempotencyKey: `http:${principal.sub}:${key}`.slice(0, 200).replace(/[^\x21-\x7e]/g, "_"),
+        principal: principal.sub,
       });
     } catch (err) {
       if (err instanceof UnknownTaskTypeError) {
@@ -155,7 +218,7 @@ export function taskRoutes(queue: TaskQueue): OpenAPIHono<AppEnv> {
   app.openapi(getRoute, async (c) => {
     const task = await queue.getTask(c.req.valid("param").id);
     if (!task) throw new AppError("task-not-found", 404, "No such task");
-    return c.json(taskView(task), 200);
+    return c.json(taskViewFor(task, c.get("principal")), 200);
   });
 
   return app;

@@ -93,6 +93,12 @@ export interface EnqueueOptions {
   maxAttempts?: number;
   /** @default the type's timeoutMs */
   timeoutMs?: number;
+  /**
+   * Who asked for the task (a principal's `sub`), recorded on it: only that
+   * principal and admins see its `result` and `last_error` through the API.
+   * @default none (system tasks: schedules, handlers)
+   */
+  principal?: string;
 }
 
 /** Result of an enqueue: `created` is false when the idempotency key was already used. */
@@ -124,6 +130,8 @@ export interface TaskInfo {
   lastError: string | null;
   dlqReason: string | null;
   result: unknown;
+  /** The enqueuing principal ({@linkcode EnqueueOptions.principal}), if any. */
+  principal: string | null;
   traceparent: string | null;
   replays: number;
 }
@@ -212,6 +220,7 @@ async function prepare(ctx: QueueContext, item: EnqueueItem) {
     max_attempts: options.maxAttempts ?? def.maxAttempts,
     timeout_ms: options.timeoutMs ?? def.timeoutMs,
     traceparent: carrier.traceparent ?? null,
+    principal: options.principal ?? null,
   };
 }
 
@@ -319,6 +328,7 @@ export function createQueue(
         lastError: h.last_error ?? null,
         dlqReason: h.dlq_reason ?? null,
         result: h.result === undefined ? null : json(h.result),
+        principal: h.principal ?? null,
         traceparent: h.traceparent ?? null,
         replays: num(h.replays) ?? 0,
       };

@@ -24,6 +24,16 @@ export interface BackoffPolicy {
   jitter: number;
 }
 
+/**
+ * The request a caller must be allowed by the access policy (edge/auth/policy.ts)
+ * to enqueue a public task type through `POST /v1/tasks`: enqueueing such a
+ * task is worth the same as making that request.
+ */
+export interface TaskPermission {
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+  path: string;
+}
+
 /** One task type's definition. */
 export interface TaskDefinition<S extends z.ZodType = z.ZodType> {
   schema: S;
@@ -39,6 +49,16 @@ export interface TaskDefinition<S extends z.ZodType = z.ZodType> {
    * is open, workers leave these tasks queued instead of burning attempts.
    */
   breaker?: string;
+  /**
+   * Whether any caller may enqueue this type through the generic
+   * `POST /v1/tasks` (with {@linkcode TaskDefinition.permission}). Internal
+   * types are enqueued only by the code that owns them (a route that checks
+   * its own rules first, a schedule, a handler), never with a caller's
+   * payload as is. @default false
+   */
+  public?: boolean;
+  /** Required of a public type: see {@linkcode TaskPermission}. */
+  permission?: TaskPermission;
 }
 
 /** A catalog: type name → definition. */
@@ -64,7 +84,23 @@ export function task<S extends z.ZodType>(
     backoff: { ...DEFAULT_BACKOFF, ...policy.backoff },
     priority: policy.priority ?? "normal",
     ...(policy.breaker ? { breaker: policy.breaker } : {}),
+    ...(policy.public ? { public: true, permission: policy.permission } : {}),
   };
+}
+
+/** Public types must name their permission; throws a TypeError listing those that do not. */
+export function validateCatalog(catalog: TaskCatalog): void {
+  const bad = Object.entries(catalog).filter(([, d]) => d.public === true && !d.permission);
+  if (bad.length > 0) {
+    throw new TypeError(
+      `Public task types need a permission: ${bad.map(([name]) => name).join(", ")}`,
+    );
+  }
+}
+
+/** The types of `catalog` that `POST /v1/tasks` may enqueue, sorted. */
+export function publicTaskTypes(catalog: TaskCatalog): string[] {
+  return Object.keys(catalog).filter((t) => catalog[t]!.public === true).sort();
 }
 
 /**
@@ -175,9 +211,19 @@ export const ApplyLeadWritePayload = z.discriminatedUnion("op", [
 export const AnalyticsMaintenancePayload = z.object({}).strict();
 
 /** The platform's task types (upstream forwards are added per configuration in queue/from_config.ts). */
+// Only `noop` is public. The others are internal: `send_email`, `book_appointment`
+// and `scrape_leads` have routes that check more than the payload schema
+// (template, recipient and once-a-day key; a time in the future; the file's
+// format), `apply_lead_write` is the lead routes' queued write (its audit
+// `source` is the route's principal), and the analytics maintenance belongs to
+// the schedules. `forward_request.*` types (shared/upstreams/) are internal too.
 export const TASK_CATALOG = {
   /** Diagnostic no-op: proves the enqueue → claim → ack path end to end. */
-  noop: task(z.object({ echo: z.string().max(1000).optional() }).strict(), { timeoutMs: 5_000 }),
+  noop: task(z.object({ echo: z.string().max(1000).optional() }).strict(), {
+    timeoutMs: 5_000,
+    public: true,
+    permission: { method: "POST", path: "/v1/tasks" },
+  }),
   send_email: task(SendEmailPayload, { timeoutMs: 30_000, maxAttempts: 5, breaker: "email" }),
   // The booking is a database write; the calendar provider is not called yet.
   book_appointment: task(BookAppointmentPayload, {

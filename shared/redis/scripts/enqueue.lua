@@ -11,7 +11,8 @@
   ARGV[2] idempotency window in ms
   ARGV[3] notify channel (published when tasks became ready)
   ARGV[4] JSON array of tasks:
-          {id, type, payload, priority, idem, delay_ms, run_at, max_attempts, timeout_ms, traceparent}
+          {id, type, payload, priority, idem, delay_ms, run_at, max_attempts, timeout_ms, traceparent, principal}
+          principal is the enqueuing principal's sub or null
           run_at is epoch ms or null; delay_ms is relative to the Redis clock.
   ARGV[5] live-feed spec of the `tasks` topic (includes/feed.lua), or "": each
           new task is published as `pending`
@@ -59,6 +60,9 @@ for _, task in ipairs(tasks) do
       'created_at', now, 'updated_at', now, 'run_at', run_at)
     if type(task.traceparent) == 'string' then
       redis.call('HSET', task_key, 'traceparent', task.traceparent)
+    end
+    if type(task.principal) == 'string' then
+      redis.call('HSET', task_key, 'principal', task.principal)
     end
     if run_at > now then
       redis.call('ZADD', delayed_key, run_at, task.id)
