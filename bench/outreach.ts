@@ -36,18 +36,11 @@
  * machine's busy share over the run (100 = every core busy). `limit`
  * explains, from those numbers, what stops the run short of the target.
  *
- * What limits send_email (measured on the 2-core dev machine when this bench
- * was written; the `limit` field recomputes it per run): CPU, with iowait
- * ≈0 and the pool not exhausted. One email costs ≈4.7 ms of CPU over all processes:
- * worker ≈1.9 (the file provider's MIME compose ≈0.18 and fsync'd write;
- * with the outbox on /dev/shm the worker drops by ≈0.8), PostgreSQL ≈1.8 for
- * the 11 statements, proxy + bridge ≈0.8 — ≈425/s for 2 cores, against a
- * 2,000/s target that needs ≤1 ms. One pooled round trip through the Neon
- * driver and the local proxy costs ≈100 µs of client + proxy CPU (`SELECT 1`
- * peaks near 6,000/s), so 11 round trips alone cap near 550 emails/s; the
- * file provider alone (50 at once, /tmp) peaks near 770/s. DB_POOL_MAX below
- * the concurrency costs throughput (10 → ≈240/s, machine 66 % busy): each
- * send holds its connection across the provider call.
+ * What limits send_email on the 2-core machine is CPU (the `limit` field
+ * recomputes it per run); the measured split per process is in
+ * docs/benchmarks.md (bench:outreach). Each send holds its pool connection
+ * across the provider call, so DB_POOL_MAX below the concurrency costs
+ * throughput.
  *
  * Flags: `--workers=1 --concurrency=50` (per worker) `--pool=50` (DB_POOL_MAX
  * per worker) `--n=10000 --book-n=5000 --outbox-parent=DIR` (where the .eml

@@ -59,7 +59,7 @@ function pipe(
   const tcp = Deno.connect({ ...destination, transport: "tcp" }).then((conn) => {
     // Each WebSocket frame is one protocol message batch: send it now. With
     // Nagle's algorithm a small write waits for the ACK of the previous one,
-    // which PostgreSQL delays (~40 ms) — seen as 30 ms per query.
+    // which PostgreSQL delays (tens of ms per query: docs/benchmarks.md, design measurements).
     conn.setNoDelay(true);
     return conn;
   });

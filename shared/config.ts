@@ -270,7 +270,7 @@ export const VARIABLES = [
   {
     name: "QUEUE_TASK_EVENTS",
     description:
-      "Publish every task status change on the live feed's `tasks` topic, in the queue's own scripts (about 15 µs of Redis CPU per change, a third of a no-op task's queue cost; `false` turns it off)",
+      "Publish every task status change on the live feed's `tasks` topic, in the queue's own scripts (its cost is in docs/benchmarks.md; `false` turns it off)",
     default: "true",
     schema: bool,
   },

@@ -33,8 +33,8 @@ export function createRedis(config: Config["redis"]): Redis {
     // would turn a stored "123" into a number and payload text into objects.
     automaticDeserialization: false,
     // Every value the platform stores is UTF-8 text (JSON, ids), so the
-    // default base64 response encoding only costs CPU on both ends (about a
-    // third of queue drain throughput in bench:queue).
+    // default base64 response encoding only costs CPU on both ends (a large
+    // share of queue drain throughput: docs/benchmarks.md, design measurements).
     responseEncoding: false,
   });
 }

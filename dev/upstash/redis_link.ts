@@ -63,7 +63,7 @@ function newClient(options: RedisLinkOptions) {
     commandOptions: {
       // node-redis's default 5 s command timeout arms an AbortSignal.timeout
       // per command: that timer tripled the CPU cost of a pipelined command
-      // (profiled: ~5 µs of 7). A slow Lua script is legitimate, and
+      // (docs/benchmarks.md, design measurements). A slow Lua script is legitimate, and
       // ratelimit has its own timeout; a dead socket still fails every
       // pending command at once.
       timeout: 0,

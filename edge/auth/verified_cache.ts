@@ -1,9 +1,9 @@
 /**
  * A bounded cache of verified tokens (token → principal) in front of a
- * verifier. Verifying an HS256 JWT costs ~60–100 µs of CPU per request
- * (WebCrypto key import + HMAC through the thread pool, measured by
- * bench:gateway); clients reuse one token for many requests, so a hit skips
- * all of it.
+ * verifier. Verifying an HS256 JWT (WebCrypto key import + HMAC through the
+ * thread pool) costs tens of µs of CPU per request (docs/benchmarks.md,
+ * design measurements); clients reuse one token for many requests, so a hit
+ * skips all of it.
  *
  * Only successes are cached, each until the token's `exp` (minus the clock
  * tolerance, so a cached token never outlives the verifier's own decision)

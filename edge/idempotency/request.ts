@@ -98,8 +98,8 @@ export function requestFingerprint(
       // Not valid JSON after all: the raw bytes are the request.
     }
   }
-  // node:crypto, not crypto.subtle: ~2 µs instead of ~40 µs of CPU per digest in Deno 2.9
-  // (measured for shared/queue/canonical_json.ts), and it hashes the parts without a copy.
+  // node:crypto, not crypto.subtle: a twentieth of the CPU per digest in Deno 2.9
+  // (docs/benchmarks.md, design measurements), and it hashes the parts without a copy.
   return createHash("sha256").update(`${method}\n${target}\n${kind}\n`).update(payload).digest(
     "hex",
   );

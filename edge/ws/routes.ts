@@ -14,7 +14,8 @@
  * every /v1 route (429 once spent, so token guessing over WebSocket is
  * throttled too). Authenticated upgrades are not charged: a socket is
  * long-lived, and a limiter call per upgrade (a Redis round trip and its
- * garbage) cost about 9 KB of edge memory per idle connection in bench:ws.
+ * garbage) raised the edge memory per idle connection in bench:ws by half
+ * (docs/benchmarks.md, design measurements).
  *
  * `GET /v1/ws/schema`, `GET /v1/ws/clients` (admin) and
  * `POST /v1/ws/broadcast` (admin) are ordinary routes behind the chain.

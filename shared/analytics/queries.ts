@@ -154,8 +154,8 @@ type MetricsDbRow = { bucket: Date; event_type: string; event_count: number; uni
  * The tier, the refresh horizon and the data from ONE snapshot (a read-only
  * repeatable-read transaction), so the horizon matches the rollup read. JIT
  * is off: the planner's estimates for the tail grow with the table whatever
- * the real tail, and compiling took ten times longer than the query
- * (measured: 170 ms vs 1.5 ms at 300,000 events).
+ * the real tail, and compiling took a hundred times longer than the query
+ * (docs/benchmarks.md, design measurements).
  */
 async function readWithTail(
   sql: Pool,

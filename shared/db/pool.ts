@@ -89,8 +89,8 @@ export function createPool(settings: PoolSettings): Pool {
       // The `ws` package rather than Deno's built-in WebSocket: Deno's client
       // leaves Nagle's algorithm on and writes a frame's header and payload
       // separately, so every query message over ~1 KB waited for the peer's
-      // delayed ACK (~40 ms; measured 45 ms per INSERT locally, 2.5 ms with
-      // `ws`, which sets TCP_NODELAY).
+      // delayed ACK (tens of ms per INSERT; `ws` sets TCP_NODELAY; figures in
+      // docs/benchmarks.md, design measurements).
       socket.webSocketConstructor = NodeWebSocket as unknown as typeof WebSocket;
     }
   }

@@ -245,8 +245,9 @@ export const TASK_CATALOG = {
   // open (Postgres is its only downstream; its outcomes are not counted
   // toward that breaker, which guards request-path writes). One retry only:
   // the next slot does the same work, and a slot that fails twice is worth a
-  // DLQ entry. A full rebuild of 10,000,000 events took 12 s in bench:analytics,
-  // an incremental one 0.2 s. The timeout stays under the interval; a refresh still running
+  // DLQ entry. An incremental refresh takes a fraction of a second, a full
+  // rebuild of a large table seconds (docs/benchmarks.md, design
+  // measurements). The timeout stays under the interval; a refresh still running
   // at the timeout finishes in the background (the statement is not
   // cancelled), and refreshes that overlap it return `skipped`.
   refresh_lead_metrics: task(AnalyticsMaintenancePayload, {

@@ -136,8 +136,9 @@ function fields(record: RawRecord): string[] | { reason: string } {
 const BATCH = 1000;
 
 /**
- * {@linkcode fields} for many records. One csv-parse call costs about 45 µs
- * of setup, more than the parsing of a typical row, so records are parsed
+ * {@linkcode fields} for many records. One csv-parse call costs more setup
+ * than the parsing of a typical row (docs/benchmarks.md, design
+ * measurements), so records are parsed
  * in batches; a batch that fails (a malformed row in it) or does not come
  * back as one row per record is parsed record by record instead.
  */
