@@ -85,6 +85,7 @@ async function main(): Promise<number> {
           "dev/",
           "tests/",
           "bench/",
+          "deploy/",
         ],
         env,
       );

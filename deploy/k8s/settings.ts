@@ -1,0 +1,150 @@
+/**
+ * What every manifest of `deploy.yaml` agrees on: the namespace, the image,
+ * labels, ports, where secrets are mounted and the processes' settings.
+ * `deploy/manifest_test.ts` checks these against the code (shared/config.ts,
+ * the edge's routes, the policy table), so a change there that the manifests
+ * miss fails a test.
+ *
+ * @module
+ */
+import type { IIoK8sApiCoreV1EnvVar } from "kubernetes-models/v1/EnvVar";
+
+/** The namespace everything runs in. */
+export const NAMESPACE = "pleasant-cove";
+
+/**
+ * The one image the edge, the workers and the migration Job run (Containerfile).
+ * A digest, never a tag: the release pipeline rewrites it (docs/deploying.md).
+ */
+export const IMAGE =
+  "ghcr.io/pleasant-cove/platform@sha256:4f3c2b1a09e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2918070605040302010ff";
+
+/** The non-root user the Containerfile creates. */
+export const RUN_AS = 10001;
+
+/** Where the projected secret volume appears in every container. */
+export const SECRETS_DIR = "/run/secrets/pleasant-cove";
+
+/** Ports the processes listen on (defaults of EDGE_PORT, EDGE_ADMIN_PORT, WORKER_ADMIN_PORT). */
+export const PORTS = { edge: 8787, edgeAdmin: 9464, workerAdmin: 9465 } as const;
+
+/** Mesh identities outside the namespace. */
+export const INGRESS_GATEWAY_PRINCIPAL =
+  "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account";
+/** kube-prometheus' Prometheus service account. */
+export const PROMETHEUS_PRINCIPAL = "cluster.local/ns/monitoring/sa/prometheus-k8s";
+/** The Prometheus query API KEDA asks for queue depth. */
+export const PROMETHEUS_URL = "http://prometheus-operated.monitoring.svc:9090";
+
+/** The mesh principal of a service account of the namespace. */
+export function principalOf(serviceAccount: string): string {
+  return `cluster.local/ns/${NAMESPACE}/sa/${serviceAccount}`;
+}
+
+/** The processes of the platform; each is a component label and a ServiceAccount. */
+export type Component = "edge" | "workers" | "migrate";
+
+/** Labels of a component's pods (and the selector of its controllers). */
+export function labelsOf(component: Component): Record<string, string> {
+  return { "app.kubernetes.io/name": "pleasant-cove", "app.kubernetes.io/component": component };
+}
+
+/**
+ * Secrets by AWS Secrets Manager name: each JSON property becomes one key of
+ * the Kubernetes Secret, named like the variable it feeds (so the file is
+ * `${SECRETS_DIR}/<VARIABLE>`).
+ */
+export const AWS_SECRETS = [
+  {
+    name: "database",
+    awsKey: "pleasant-cove/database",
+    properties: { DATABASE_URL: "url" },
+  },
+  {
+    name: "jwt",
+    awsKey: "pleasant-cove/jwt",
+    properties: { JWT_HS256_KEYS: "hs256_keys", UNSUBSCRIBE_SECRET: "unsubscribe_secret" },
+  },
+  {
+    name: "api-keys",
+    awsKey: "pleasant-cove/api-keys",
+    properties: {
+      UPSTASH_REDIS_REST_TOKEN: "upstash_redis_rest_token",
+      EMAIL_API_KEY: "email_api_key",
+      PLACES_API_KEY: "places_api_key",
+    },
+  },
+] as const;
+
+/** The Kubernetes Secret an ExternalSecret renders. */
+export function secretNameOf(awsSecret: (typeof AWS_SECRETS)[number]): string {
+  return `pleasant-cove-${awsSecret.name}`;
+}
+
+/** Settings every process gets (APP_ENV=production refuses the development keys). */
+const COMMON_SETTINGS = {
+  APP_ENV: "production",
+  LOG_LEVEL: "info",
+  UPSTASH_REDIS_REST_URL: "https://pleasant-cove.upstash.io",
+  PUBLIC_BASE_URL: "https://api.pleasantcove.example",
+};
+
+/** Plain settings (never secrets) and secret variables (passed as `NAME_FILE`) per process. */
+export const PROCESS_SETTINGS: Record<
+  Component,
+  { env: Record<string, string>; secrets: readonly string[] }
+> = {
+  edge: {
+    env: {
+      ...COMMON_SETTINGS,
+      EDGE_HOST: "0.0.0.0",
+      EDGE_PORT: String(PORTS.edge),
+      SHUTDOWN_TIMEOUT_MS: "10000",
+    },
+    secrets: ["UPSTASH_REDIS_REST_TOKEN", "DATABASE_URL", "JWT_HS256_KEYS", "UNSUBSCRIBE_SECRET"],
+  },
+  workers: {
+    env: {
+      ...COMMON_SETTINGS,
+      WORKER_CONCURRENCY: "10",
+      WORKER_LEASE_MS: "30000",
+      WORKER_SHUTDOWN_GRACE_MS: "25000",
+      EMAIL_PROVIDER: "http_api",
+      EMAIL_API_URL: "https://api.email-provider.example/v1/messages",
+    },
+    secrets: [
+      "UPSTASH_REDIS_REST_TOKEN",
+      "DATABASE_URL",
+      "JWT_HS256_KEYS",
+      "UNSUBSCRIBE_SECRET",
+      "EMAIL_API_KEY",
+      "PLACES_API_KEY",
+    ],
+  },
+  migrate: {
+    env: { ...COMMON_SETTINGS },
+    secrets: ["UPSTASH_REDIS_REST_TOKEN", "DATABASE_URL", "JWT_HS256_KEYS", "UNSUBSCRIBE_SECRET"],
+  },
+};
+
+/** The container env of a process: its settings, then each secret as `NAME_FILE`. */
+export function envOf(component: Component): IIoK8sApiCoreV1EnvVar[] {
+  const { env, secrets } = PROCESS_SETTINGS[component];
+  return [
+    ...Object.entries(env).map(([name, value]) => ({ name, value })),
+    ...secrets.map((name) => ({ name: `${name}_FILE`, value: `${SECRETS_DIR}/${name}` })),
+  ];
+}
+
+/** Milliseconds of a process setting, as the manifests set it. */
+export function settingMs(component: Component, name: string): number {
+  const value = PROCESS_SETTINGS[component].env[name];
+  if (value === undefined) throw new TypeError(`${component} does not set ${name}`);
+  return Number(value);
+}
+
+/** One document of deploy.yaml: a validated model and the comment printed above it. */
+export interface Manifest {
+  comment?: string;
+  resource: { toJSON(): unknown; validate(): void };
+}
