@@ -107,7 +107,13 @@ async function main(): Promise<number> {
     return await shutdown(1);
   }
 
-  const childEnv = { ...env, ...settingsToEnv(stack.settings) };
+  // The dev stack runs with the published development keys: say so explicitly
+  // (an APP_ENV given by the caller wins, and production refuses those keys).
+  const childEnv = {
+    ...env,
+    APP_ENV: env.APP_ENV || "development",
+    ...settingsToEnv(stack.settings),
+  };
   const edgeUrl = Promise.withResolvers<string>();
   const spawn = (name: string, entry: string, permissions: string[] = []) => {
     const child = new Deno.Command(Deno.execPath(), {

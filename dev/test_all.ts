@@ -73,7 +73,12 @@ async function main(): Promise<number> {
     }
     try {
       await migrateStack(stack.settings);
-      const env = { ...baseEnv, ...settingsToEnv(stack.settings), PCOVE_SHARED_STACK: "1" };
+      const env = {
+        ...baseEnv,
+        APP_ENV: "test",
+        ...settingsToEnv(stack.settings),
+        PCOVE_SHARED_STACK: "1",
+      };
       const suite = await denoTest(
         [
           "-A",

@@ -6,7 +6,7 @@
  * @module
  */
 import { closeDeps, makeDeps } from "../shared/deps.ts";
-import { loadConfigOrExit, onShutdownSignal } from "../shared/lifecycle.ts";
+import { loadConfigOrExit, onShutdownSignal, warnAboutDevSecrets } from "../shared/lifecycle.ts";
 import { createApp } from "./app.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 import { createLiveHub } from "./ws/hub.ts";
@@ -16,6 +16,7 @@ import { relayLeadEvents } from "./ws/lead_events_relay.ts";
 if (import.meta.main) {
   const config = loadConfigOrExit();
   const deps = makeDeps(config, "edge");
+  warnAboutDevSecrets(config, deps.log);
   const breakers = createBreakerRegistry({
     redis: deps.redis,
     policies: config.breakerPolicies,

@@ -40,8 +40,19 @@ const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" |
 const httpUrl = z.url({ protocol: /^https?$/ });
 /** Whole days, up to 100 years (retention windows). */
 const days = z.coerce.number().int().min(1).max(36_500);
-/** The HMAC key every local/dev setup shares; refused when APP_ENV=production. */
+/**
+ * The HMAC key every local/dev setup shares (published in this repository, so
+ * anyone can mint tokens with it); refused outside APP_ENV=development|test,
+ * by its kid and by its secret.
+ */
 export const DEV_HS256_KEY = "local:pleasant-cove-local-development-key-not-for-production";
+/** The kid of {@linkcode DEV_HS256_KEY}. */
+export const DEV_HS256_KID = "local";
+const DEV_HS256_SECRET = DEV_HS256_KEY.slice(DEV_HS256_KID.length + 1);
+/** The unsubscribe-link key of local setups; refused outside development/test like the JWT key. */
+export const DEV_UNSUBSCRIBE_SECRET = "local-unsubscribe-secret-not-for-production";
+/** Environments that may run with the published development secrets. */
+const DEV_ENVIRONMENTS: ReadonlySet<string> = new Set(["development", "test"]);
 
 const hs256Keys = z.string().transform((text, ctx) => {
   const keys: { kid: string; secret: string }[] = [];
@@ -160,7 +171,8 @@ const postgresUrl = z.string().regex(
 export const VARIABLES = [
   {
     name: "APP_ENV",
-    description: "Deployment environment",
+    description:
+      "Deployment environment; `development` and `test` accept the published development keys. Required when `EDGE_HOST` is not a loopback address",
     default: "development",
     schema: z.enum(["development", "test", "production"]),
   },
@@ -350,7 +362,8 @@ export const VARIABLES = [
   },
   {
     name: "JWT_JWKS_URL",
-    description: "JWKS URL for RS256/ES256/EdDSA tokens (optional)",
+    description:
+      "JWKS URL for RS256/ES256/EdDSA tokens (optional); `https:` outside development/test",
     optional: true,
     schema: httpUrl,
   },
@@ -458,7 +471,8 @@ export const VARIABLES = [
   },
   {
     name: "SMTP_URL",
-    description: "SMTP server for the `smtp` provider, e.g. `smtp://user:pass@mail.example:587`",
+    description:
+      "SMTP server for the `smtp` provider, e.g. `smtp://user:pass@mail.example:587`; with credentials, `smtp://` must upgrade with STARTTLS (`smtps://` is TLS from the start)",
     optional: true,
     secret: true,
     schema: z.string().regex(/^smtps?:\/\/.+/, "expected smtp:// or smtps://"),
@@ -491,7 +505,7 @@ export const VARIABLES = [
   {
     name: "UNSUBSCRIBE_SECRET",
     description: "HMAC key of unsubscribe links (at least 16 bytes)",
-    default: "local-unsubscribe-secret-not-for-production",
+    default: DEV_UNSUBSCRIBE_SECRET,
     secret: true,
     schema: z.string().min(16),
   },
@@ -761,6 +775,70 @@ function analyticsProblems(values: Record<string, unknown>): string[] {
   return problems;
 }
 
+/** True for a host name or address that only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, "");
+  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+/**
+ * What a deployment outside development/test must not run with (see
+ * docs/security.md): the published development secrets (the JWT key by kid
+ * and by value, the unsubscribe key), a JWKS fetched over plain HTTP (whoever
+ * can answer it mints tokens). `APP_ENV` unset on a reachable `EDGE_HOST` is
+ * refused rather than defaulted: defaulting to production would fail anyway
+ * on the development keys, with a less useful message, and defaulting to
+ * development is how a published key goes live.
+ */
+function deploymentProblems(
+  env: Record<string, string | undefined>,
+  values: Record<string, unknown>,
+): string[] {
+  const problems: string[] = [];
+  const appEnv = values.APP_ENV as string | undefined;
+  const host = values.EDGE_HOST as string | undefined;
+  if ((env.APP_ENV ?? "").trim() === "" && host !== undefined && !isLoopbackHost(host)) {
+    problems.push(
+      `APP_ENV: required when EDGE_HOST (${
+        JSON.stringify(host)
+      }) is not a loopback address; set production, or development/test on a trusted network`,
+    );
+  }
+  if (appEnv === undefined || DEV_ENVIRONMENTS.has(appEnv)) return problems;
+  const keys = values.JWT_HS256_KEYS as { kid: string; secret: string }[] | undefined;
+  if (keys?.some((k) => k.kid === DEV_HS256_KID || k.secret === DEV_HS256_SECRET)) {
+    problems.push(
+      `JWT_HS256_KEYS: the development key (kid "${DEV_HS256_KID}" or its secret) is refused with APP_ENV=${appEnv}; set your own keys`,
+    );
+  }
+  if (values.UNSUBSCRIBE_SECRET === DEV_UNSUBSCRIBE_SECRET) {
+    problems.push(
+      `UNSUBSCRIBE_SECRET: the development key is refused with APP_ENV=${appEnv}; set your own`,
+    );
+  }
+  const jwks = values.JWT_JWKS_URL as string | undefined;
+  if (jwks !== undefined && !jwks.startsWith("https:")) {
+    problems.push(`JWT_JWKS_URL: must be https: with APP_ENV=${appEnv}`);
+  }
+  return problems;
+}
+
+/**
+ * The published development secrets `config` runs with (empty outside
+ * development/test, where parseConfig refuses them): the processes log one
+ * loud warning at startup while any is active.
+ */
+export function activeDevSecrets(config: Config): string[] {
+  const active: string[] = [];
+  if (
+    config.auth.hs256Keys.some((k) => k.kid === DEV_HS256_KID || k.secret === DEV_HS256_SECRET)
+  ) {
+    active.push("JWT_HS256_KEYS");
+  }
+  if (config.email.unsubscribeSecret === DEV_UNSUBSCRIBE_SECRET) active.push("UNSUBSCRIBE_SECRET");
+  return active;
+}
+
 /**
  * Validates `env` and returns the typed configuration; throws one
  * {@linkcode ConfigError} naming every invalid or missing variable.
@@ -791,6 +869,17 @@ export function parseConfig(
           continue;
         }
       }
+      // A secret set to nothing (an empty variable, an empty mounted file) is
+      // a deployment mistake; falling back to the default would silently put
+      // a published development key in charge.
+      if (raw !== undefined && raw.trim() === "") {
+        problems.push(
+          `${spec.name}${
+            file !== undefined ? "_FILE" : ""
+          }: empty (a secret must have a value; unset it to use the default)`,
+        );
+        continue;
+      }
     }
     if (raw === undefined || raw === "") {
       if (spec.default !== undefined) raw = spec.default;
@@ -812,15 +901,7 @@ export function parseConfig(
       problems.push(`${spec.name}: ${describeIssue(parsed.error.issues[0]!, raw, !!spec.secret)}`);
     }
   }
-  if (
-    values.APP_ENV === "production" &&
-    (values.JWT_HS256_KEYS as { kid: string }[] | undefined)?.some((k) => k.kid === "local") &&
-    (env.JWT_HS256_KEYS === undefined && env.JWT_HS256_KEYS_FILE === undefined)
-  ) {
-    problems.push(
-      "JWT_HS256_KEYS: must be set in production (the default is a local development key)",
-    );
-  }
+  problems.push(...deploymentProblems(env, values));
   if (values.EMAIL_PROVIDER === "smtp" && values.SMTP_URL === undefined) {
     problems.push("SMTP_URL: required when EMAIL_PROVIDER=smtp");
   }
@@ -829,12 +910,6 @@ export function parseConfig(
     (values.EMAIL_API_URL === undefined || values.EMAIL_API_KEY === undefined)
   ) {
     problems.push("EMAIL_API_URL/EMAIL_API_KEY: both required when EMAIL_PROVIDER=http_api");
-  }
-  if (
-    values.APP_ENV === "production" && env.UNSUBSCRIBE_SECRET === undefined &&
-    env.UNSUBSCRIBE_SECRET_FILE === undefined
-  ) {
-    problems.push("UNSUBSCRIBE_SECRET: must be set in production (the default is a local key)");
   }
   problems.push(...analyticsProblems(values));
   const ttl = values.WS_CLIENT_TTL_MS as number | undefined;

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { type Config, loadConfig } from "./config.ts";
+import { activeDevSecrets, type Config, loadConfig } from "./config.ts";
+import type { Logger } from "./log.ts";
 import { ConfigError } from "./errors.ts";
 
 /** Loads the config; on error prints the list of problems and exits 2. */
@@ -18,6 +19,21 @@ export function loadConfigOrExit(): Config {
     }
     throw err;
   }
+}
+
+/**
+ * Logs ONE loud warning while `config` runs with published development
+ * secrets (only possible with APP_ENV=development|test); returns whether it did.
+ */
+export function warnAboutDevSecrets(config: Config, log: Logger): boolean {
+  const active = activeDevSecrets(config);
+  if (active.length === 0) return false;
+  log.warn(
+    `DEVELOPMENT SECRETS ACTIVE (${active.join(", ")}): published in the repository; ` +
+      `anyone can mint tokens or unsubscribe links. Never expose this process.`,
+    { app_env: config.env, dev_secrets: active },
+  );
+  return true;
 }
 
 /**

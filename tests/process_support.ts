@@ -52,7 +52,7 @@ export class AppProcess {
         ...(options.args ?? []),
       ],
       cwd: ROOT,
-      env: { PATH: Deno.env.get("PATH") ?? "", NO_COLOR: "1", ...env },
+      env: { PATH: Deno.env.get("PATH") ?? "", NO_COLOR: "1", APP_ENV: "test", ...env },
       clearEnv: true,
       stdin: "null",
       stdout: "piped",

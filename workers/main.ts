@@ -8,7 +8,7 @@
  * @module
  */
 import { closeDeps, type Deps, makeDeps } from "../shared/deps.ts";
-import { loadConfigOrExit, onShutdownSignal } from "../shared/lifecycle.ts";
+import { loadConfigOrExit, onShutdownSignal, warnAboutDevSecrets } from "../shared/lifecycle.ts";
 import { queueFromConfig } from "../shared/queue/from_config.ts";
 import { Runner } from "./runner.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
@@ -40,6 +40,7 @@ async function waitForDependencies(deps: Deps, stop: Promise<void>): Promise<boo
 if (import.meta.main) {
   const config = loadConfigOrExit();
   const deps = makeDeps(config, "worker");
+  warnAboutDevSecrets(config, deps.log);
   const stop = Promise.withResolvers<void>();
   onShutdownSignal(async (signal) => {
     deps.log.info("worker stopping", { signal });

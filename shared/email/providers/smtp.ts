@@ -36,6 +36,12 @@ export interface SmtpProviderOptions {
   socketTimeoutMs?: number;
   /** Hostname announced in EHLO. @default nodemailer's (the machine's hostname) */
   clientName?: string;
+  /**
+   * Send credentials over `smtp://` even when the server offers no STARTTLS.
+   * For tests against a local plaintext server only. @default false: with
+   * credentials, `smtp://` requires STARTTLS and fails before AUTH without it
+   */
+  allowPlaintextAuth?: boolean;
 }
 
 /** The fields of a nodemailer SMTP error this module reads. */
@@ -139,11 +145,16 @@ function deliver(
 /**
  * A provider sending through the SMTP server at `url`
  * (`smtp://user:pass@host:port`, or `smtps://` for TLS from the first byte;
- * `smtp://` upgrades with STARTTLS when the server offers it).
+ * `smtp://` upgrades with STARTTLS when the server offers it, and must when
+ * the URL has credentials).
  */
 export function createSmtpProvider(url: string, options: SmtpProviderOptions = {}): EmailProvider {
+  const parsed = parseSmtpUrl(url);
   const settings: Settings = {
-    ...parseSmtpUrl(url),
+    ...parsed,
+    // A password must never cross the network in clear text: with
+    // credentials, plain smtp:// must upgrade (STARTTLS) or fail.
+    ...(parsed.auth && !parsed.secure && !options.allowPlaintextAuth ? { requireTLS: true } : {}),
     connectionTimeout: options.connectionTimeoutMs ?? 10_000,
     greetingTimeout: options.greetingTimeoutMs ?? 10_000,
     socketTimeout: options.socketTimeoutMs ?? 30_000,

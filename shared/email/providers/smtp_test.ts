@@ -93,6 +93,20 @@ function startSilent() {
 }
 
 const fast = { connectionTimeoutMs: 2_000, greetingTimeoutMs: 2_000, socketTimeoutMs: 5_000 };
+// The test servers offer no STARTTLS; tests that log in say so explicitly.
+const plaintext = { ...fast, allowPlaintextAuth: true };
+
+Deno.test("smtp provider with credentials never logs in over a connection without TLS", async () => {
+  const smtp = await startSmtp();
+  try {
+    const url = `smtp://mailer:secret@127.0.0.1:${smtp.port}`;
+    await assert.rejects(createSmtpProvider(url, fast).send(sampleEmail(), {}));
+    assert.deepEqual(smtp.logins, []);
+    assert.equal(smtp.delivered.length, 0);
+  } finally {
+    await smtp.close();
+  }
+});
 
 Deno.test("smtp provider delivers the message with our Message-ID and reports the queue id", async () => {
   const smtp = await startSmtp();
@@ -118,7 +132,7 @@ Deno.test("smtp provider logs in with the URL's percent-decoded credentials", as
   const smtp = await startSmtp();
   try {
     const url = `smtp://mailer:p%40ss%3Aw0rd@127.0.0.1:${smtp.port}`;
-    await createSmtpProvider(url, fast).send(sampleEmail(), {});
+    await createSmtpProvider(url, plaintext).send(sampleEmail(), {});
     assert.deepEqual(smtp.logins, [{ username: "mailer", password: "p@ss:w0rd" }]);
     assert.equal(smtp.delivered.length, 1);
   } finally {
@@ -167,7 +181,7 @@ Deno.test("smtp provider keeps a rejected login retryable (our secret is wrong, 
   });
   try {
     const url = `smtp://mailer:wrong@127.0.0.1:${smtp.port}`;
-    await assert.rejects(createSmtpProvider(url, fast).send(sampleEmail(), {}), (err) => {
+    await assert.rejects(createSmtpProvider(url, plaintext).send(sampleEmail(), {}), (err) => {
       assert.ok(err instanceof EmailTransientError);
       assert.equal(err.status, 535);
       return true;
