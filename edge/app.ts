@@ -12,15 +12,13 @@ import { secureHeaders } from "hono/secure-headers";
 import { cors } from "hono/cors";
 import type { Deps } from "../shared/deps.ts";
 import { AppError } from "../shared/errors.ts";
-import type { Logger } from "../shared/log.ts";
 import { queueFromConfig } from "../shared/queue/from_config.ts";
 import type { TaskQueue } from "../shared/queue/queue.ts";
-import type { Principal } from "./auth/principal.ts";
 import { ACCESS_POLICY, compilePolicy } from "./auth/policy.ts";
 import { buildGateway } from "./gateway.ts";
 import { accessLog } from "./middleware/access_log.ts";
 import { allowedMethods } from "./middleware/http_rules.ts";
-import type { IdempotencyVariables } from "./middleware/idempotency.ts";
+import type { AppEnv } from "./app_env.ts";
 import { requestSpan } from "./middleware/tracing.ts";
 import { mountDocs } from "./openapi.ts";
 import { problem } from "./problem.ts";
@@ -43,17 +41,6 @@ import { createResponseCache } from "./degraded/response_cache.ts";
 import { upstreamRoutes } from "./proxy/upstream_routes.ts";
 import type { LiveHub } from "./ws/hub.ts";
 import { liveRoutes, liveSocketRoute } from "./ws/routes.ts";
-
-/** Per-request variables handlers can read with `c.get()`. */
-export type AppEnv = {
-  Variables: {
-    requestId: string;
-    /** Logger carrying this request's id (and `user.id` once authenticated). */
-    log: Logger;
-    /** Set by the authentication middleware on /v1 routes. */
-    principal: Principal;
-  } & IdempotencyVariables;
-};
 
 /** Optional collaborators (tests inject their own). */
 export interface AppOptions {

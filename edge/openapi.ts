@@ -7,7 +7,7 @@
  * @module
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "./app.ts";
+import type { AppEnv } from "./app_env.ts";
 
 /** Document metadata. */
 export const OPENAPI_INFO = {

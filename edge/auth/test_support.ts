@@ -18,7 +18,7 @@ import {
 } from "jose";
 import type { Config } from "../../shared/config.ts";
 import { createLogger, type Logger } from "../../shared/log.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { accessLog } from "../middleware/access_log.ts";
 import { authenticate } from "../middleware/authenticate.ts";
 import { authorize } from "../middleware/authorize.ts";

@@ -8,7 +8,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { Logger } from "../../shared/log.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { InvalidTokenError } from "../auth/errors.ts";
 import type { Verifier } from "../auth/verify.ts";
 import { problem } from "../problem.ts";

@@ -7,7 +7,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import type { Logger } from "../../shared/log.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { ACCESS_POLICY, compilePolicy, type Policy } from "../auth/policy.ts";
 import { problem } from "../problem.ts";
 

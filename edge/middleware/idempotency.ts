@@ -35,6 +35,7 @@ import type { TaskQueue } from "../../shared/queue/queue.ts";
 import { DependencyUnavailableError } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { Principal } from "../auth/principal.ts";
+import type { IdempotencyVariables } from "../app_env.ts";
 import { problem } from "../problem.ts";
 import { parseIdempotencyKey, readBodyCapped, requestFingerprint } from "../idempotency/request.ts";
 import { captureResponse, DEFAULT_STORED_HEADERS, taskReplay } from "../idempotency/response.ts";
@@ -44,11 +45,7 @@ import {
   type StoredResponse,
 } from "../idempotency/store.ts";
 
-/** Context variables this middleware reads; add them to the app's `AppEnv`. */
-export interface IdempotencyVariables {
-  /** Set by a handler that answers 202 for a queued task whose body carries no `task_id`. */
-  idempotencyTaskId?: string;
-}
+export type { IdempotencyVariables };
 
 /** What the middleware needs on the context: the principal (auth runs first) and a logger. */
 export type IdempotencyEnv = {

@@ -7,7 +7,7 @@ import { createRedis } from "../../shared/deps.ts";
 import { AppError, DependencyUnavailableError } from "../../shared/errors.ts";
 import { ack, claim } from "../../shared/queue/leases.ts";
 import { testQueue } from "../../shared/queue/test_support.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { requestFingerprint } from "../idempotency/request.ts";
 import { createIdempotencyStore, idempotencyKeys } from "../idempotency/store.ts";
 import { problem } from "../problem.ts";

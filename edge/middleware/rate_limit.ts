@@ -29,7 +29,7 @@ import { getConnInfo } from "hono/deno";
 import type { Redis } from "@upstash/redis";
 import type { RateLimitPolicy } from "../../shared/config.ts";
 import type { Logger } from "../../shared/log.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { problem } from "../problem.ts";
 import {
   createDecider,

@@ -6,7 +6,7 @@ import { useTestStack } from "../../dev/test_stack.ts";
 import type { RateLimitPolicy } from "../../shared/config.ts";
 import { createRedis } from "../../shared/deps.ts";
 import { createLogger } from "../../shared/log.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { rateLimit, type RateLimitMiddleware, type RateLimitOptions } from "./rate_limit.ts";
 
 const WINDOW_MS = 60_000;

@@ -32,7 +32,7 @@ import {
 } from "../../shared/upstreams/forward.ts";
 import type { QueuedRequest } from "../../shared/upstreams/queued_request.ts";
 import { forwardTaskType, type Upstream } from "../../shared/upstreams/upstream.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { degradedRead, queuedWrite } from "../degraded/fallbacks.ts";
 import { isCacheableType, type ResponseCache } from "../degraded/response_cache.ts";
 import { problem } from "../problem.ts";

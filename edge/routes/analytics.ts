@@ -42,7 +42,7 @@ import {
 import { readTier } from "../../shared/analytics/tier.ts";
 import { EVENT_TYPE_PATTERN } from "../../shared/leads/events.ts";
 import { canonicalJson } from "../../shared/queue/canonical_json.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { guardedRead } from "../degraded/fallbacks.ts";
 import type { ResponseCache } from "../degraded/response_cache.ts";
 import { validationHook } from "../validation.ts";

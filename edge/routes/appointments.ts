@@ -20,7 +20,7 @@ import { AppError } from "../../shared/errors.ts";
 import { renderTemplate } from "../../shared/email/templates.ts";
 import { getLead } from "../../shared/leads/repository.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";
 import { enqueueTask, queuedBody, queuedResponse } from "./queued.ts";
 import { problemResponses, ProblemSchema } from "./schemas.ts";

@@ -8,7 +8,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { BreakerRegistry } from "../../shared/breakers/registry.ts";
 import type { BreakerSnapshot } from "../../shared/breakers/types.ts";
 import { AppError } from "../../shared/errors.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { validationHook } from "../validation.ts";
 import { problemResponses } from "./schemas.ts";
 

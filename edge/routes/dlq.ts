@@ -21,7 +21,7 @@ import {
 } from "../../shared/queue/dlq.ts";
 import { UnknownTaskTypeError } from "../../shared/queue/errors.ts";
 import type { TaskInfo, TaskQueue } from "../../shared/queue/queue.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";
 import { problemResponses } from "./schemas.ts";
 import { TASK_FIELDS, taskView } from "./tasks.ts";

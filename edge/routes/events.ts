@@ -31,7 +31,7 @@ import {
   MAX_INGEST_BATCH,
   MAX_SOURCE_LENGTH,
 } from "../../shared/analytics/ingest.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { retryAfterSeconds } from "../degraded/fallbacks.ts";
 import { problem } from "../problem.ts";
 import { validationHook } from "../validation.ts";

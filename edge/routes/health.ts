@@ -10,7 +10,7 @@
  */
 import { Hono } from "hono";
 import type { Deps } from "../../shared/deps.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { problem } from "../problem.ts";
 
 /** Result of one dependency check. */

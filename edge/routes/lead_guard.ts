@@ -31,7 +31,7 @@ import { sha256Hex } from "../../shared/hash.ts";
 import { canonicalJson } from "../../shared/queue/canonical_json.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
 import type { ApplyLeadWritePayload } from "../../shared/tasks/catalog.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { guardedRead, queuedWrite } from "../degraded/fallbacks.ts";
 import type { ResponseCache } from "../degraded/response_cache.ts";
 import { databaseFailed, isDatabaseFailure } from "./database_failure.ts";

@@ -26,7 +26,7 @@ import { createLead, getLead, listLeads, updateLead } from "../../shared/leads/r
 import type { OutreachStatus } from "../../shared/leads/status.ts";
 import { canonicalJson } from "../../shared/queue/canonical_json.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import type { ResponseCache } from "../degraded/response_cache.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";
 import { type Guard, runRead, runWrite } from "./lead_guard.ts";

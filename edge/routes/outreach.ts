@@ -28,7 +28,7 @@ import {
 import { getLead } from "../../shared/leads/repository.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
 import { SendEmailPayload } from "../../shared/tasks/catalog.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { validationHook } from "../validation.ts";
 import { enqueueTask, queuedBody, queuedResponse } from "./queued.ts";
 import { problemResponses, ProblemSchema } from "./schemas.ts";

@@ -11,7 +11,7 @@ import type { TaskQueue } from "../../shared/queue/queue.ts";
 import type { Schedule } from "../../shared/schedules/schedule.ts";
 import { describeSchedules, type ScheduleStatus } from "../../shared/schedules/state.ts";
 import { resolveSchedules } from "../../shared/schedules/validate.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { validationHook } from "../validation.ts";
 import { problemResponses } from "./schemas.ts";
 

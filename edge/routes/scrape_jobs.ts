@@ -22,7 +22,7 @@ import { AppError } from "../../shared/errors.ts";
 import { LEAD_COLUMNS, parseLeadCsv } from "../../shared/leads/sourcing/csv.ts";
 import { LeadImportError } from "../../shared/leads/sourcing/errors.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { validationHook } from "../validation.ts";
 import { enqueueTask, queuedBody, queuedResponse } from "./queued.ts";
 import { problemResponses, ProblemSchema } from "./schemas.ts";

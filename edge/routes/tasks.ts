@@ -17,7 +17,7 @@ import { publicTaskTypes, TASK_CATALOG, validateCatalog } from "../../shared/tas
 import { TaskValidationError, UnknownTaskTypeError } from "../../shared/queue/errors.ts";
 import type { TaskInfo, TaskQueue } from "../../shared/queue/queue.ts";
 import { AppError } from "../../shared/errors.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import type { Authorizer } from "../auth/policy.ts";
 import type { Principal } from "../auth/principal.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";

@@ -16,7 +16,8 @@ import type { Lead } from "../../shared/leads/lead.ts";
 import { createLead } from "../../shared/leads/repository.ts";
 import { createQueue, type QueueSettings, type TaskQueue } from "../../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
-import { type AppEnv, createApp } from "../app.ts";
+import { createApp } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import assert from "node:assert/strict";
 
 /** Options of one {@linkcode RouteHarness.call}. */

@@ -20,7 +20,7 @@ import type { Context } from "hono";
 import type { Deps } from "../../shared/deps.ts";
 import { escapeHtml } from "../../shared/email/templates.ts";
 import { verifyUnsubscribeToken } from "../../shared/email/unsubscribe.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { validationHook } from "../validation.ts";
 import { ProblemSchema } from "./schemas.ts";
 

@@ -28,7 +28,7 @@ import { decodeJwt } from "jose";
 import type { Logger } from "../../shared/log.ts";
 import { protocolJsonSchema } from "../../shared/ws/protocol.ts";
 import { parseTopic } from "../../shared/ws/topics.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { InvalidTokenError } from "../auth/errors.ts";
 import { ACCESS_POLICY, type Authorizer, compilePolicy } from "../auth/policy.ts";
 import type { Principal } from "../auth/principal.ts";

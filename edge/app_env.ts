@@ -1,0 +1,27 @@
+/**
+ * The Hono environment of the edge application: the per-request variables
+ * handlers read with `c.get()`. Its own module, importing nothing that leads
+ * back to `app.ts`, so that routes and middleware can name the type without
+ * an import cycle through the module that mounts them.
+ *
+ * @module
+ */
+import type { Logger } from "../shared/log.ts";
+import type { Principal } from "./auth/principal.ts";
+
+/** Context variables the idempotency middleware reads; part of {@linkcode AppEnv}. */
+export interface IdempotencyVariables {
+  /** Set by a handler that answers 202 for a queued task whose body carries no `task_id`. */
+  idempotencyTaskId?: string;
+}
+
+/** Per-request variables handlers can read with `c.get()`. */
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    /** Logger carrying this request's id (and `user.id` once authenticated). */
+    log: Logger;
+    /** Set by the authentication middleware on /v1 routes. */
+    principal: Principal;
+  } & IdempotencyVariables;
+};
