@@ -111,7 +111,17 @@ export async function brokenDocLinks(): Promise<BrokenLink[]> {
 }
 
 /** Folders whose source comments are checked for cited documents. */
-export const CODE_FOLDERS = ["edge", "workers", "shared", "dev", "bench", "tests", "sql", ".ci"];
+export const CODE_FOLDERS = [
+  "edge",
+  "workers",
+  "shared",
+  "dev",
+  "bench",
+  "tests",
+  "deploy",
+  "sql",
+  ".ci",
+];
 
 const COMMENT_MARKERS: Record<string, RegExp> = {
   ts: /\/\/|^\s*\/?\*/,
