@@ -1,0 +1,119 @@
+/**
+ * The lead-scoring feature vector: ONE function builds it for training and
+ * for scoring, so the two can never drift (docs/lead-scoring.md §Features).
+ *
+ * Missing values are filled the seed pipeline's way (`fillna` with a
+ * constant), one documented constant per feature. Where 0 would be a real,
+ * meaningful value (a reply after 0 hours, contact today) the constant is −1,
+ * outside the feature's range, so that a tree can split "missing" off.
+ *
+ * @module
+ */
+
+/** The fields of a lead the features read (a `businesses` row). */
+export interface FeatureSource {
+  category: string | null;
+  city: string | null;
+  rating: number | null;
+  reviews: number;
+  has_website: boolean;
+  phone_valid: boolean | null;
+  email_confidence_score: number | null;
+  response_time_hours: number | null;
+  last_contacted: Date | null;
+  created_at: Date;
+}
+
+/** Category and city codes learnt from the training rows (stored with the model). */
+export interface Vocabulary {
+  categories: string[];
+  cities: string[];
+}
+
+/** The feature names, in vector order. The first seven are the seed pipeline's. */
+export const FEATURE_NAMES = [
+  "rating",
+  "reviews",
+  "no_website",
+  "phone_valid",
+  "email_confidence",
+  "days_since_created",
+  "response_time_hours",
+  "days_since_last_contact",
+  "category",
+  "city",
+] as const;
+
+/** A feature name. */
+export type FeatureName = (typeof FEATURE_NAMES)[number];
+
+/** The fill value of each feature when its source is NULL. */
+export const FILL_VALUES: Readonly<Record<FeatureName, number>> = {
+  // No rating (no reviews yet): 0, below every real rating (1–5).
+  rating: 0,
+  reviews: 0,
+  no_website: 0,
+  // Unknown phone validity counts as not valid, as fillna(0) on a boolean column does.
+  phone_valid: 0,
+  // No email found: confidence 0.
+  email_confidence: 0,
+  days_since_created: 0,
+  // Never replied: −1, since 0 would read as an instant reply.
+  response_time_hours: -1,
+  // Never contacted: −1, since 0 would read as contacted today.
+  days_since_last_contact: -1,
+  // Unknown or unseen category/city: −1, apart from every learnt code.
+  category: -1,
+  city: -1,
+};
+
+const DAY_MS = 86_400_000;
+
+/** Sorted distinct non-null categories and cities of `rows`. */
+export function buildVocabulary(rows: readonly FeatureSource[]): Vocabulary {
+  const distinct = (values: (string | null)[]) =>
+    [...new Set(values.filter((v): v is string => v !== null).map(normalise))].sort();
+  return {
+    categories: distinct(rows.map((r) => r.category)),
+    cities: distinct(rows.map((r) => r.city)),
+  };
+}
+
+function normalise(text: string): string {
+  return text.trim().toLowerCase();
+}
+
+function code(list: readonly string[], value: string | null): number | null {
+  if (value === null) return null;
+  const index = list.indexOf(normalise(value));
+  return index < 0 ? null : index;
+}
+
+function days(from: Date | null, now: number): number | null {
+  return from === null ? null : Math.max(0, (now - from.getTime()) / DAY_MS);
+}
+
+/**
+ * The feature vector of `lead` as of `now` (epoch ms), in
+ * {@linkcode FEATURE_NAMES} order, every NULL filled with
+ * {@linkcode FILL_VALUES}. Category and city are ordinal codes into
+ * `vocabulary` (sorted, so the same vocabulary always gives the same code).
+ */
+export function featureVector(lead: FeatureSource, vocabulary: Vocabulary, now: number): number[] {
+  const raw: Record<FeatureName, number | null> = {
+    rating: lead.rating,
+    reviews: lead.reviews,
+    no_website: lead.has_website ? 0 : 1,
+    phone_valid: lead.phone_valid === null ? null : lead.phone_valid ? 1 : 0,
+    email_confidence: lead.email_confidence_score,
+    days_since_created: days(lead.created_at, now),
+    response_time_hours: lead.response_time_hours,
+    days_since_last_contact: days(lead.last_contacted, now),
+    category: code(vocabulary.categories, lead.category),
+    city: code(vocabulary.cities, lead.city),
+  };
+  return FEATURE_NAMES.map((name) => {
+    const value = raw[name];
+    return value === null || !Number.isFinite(value) ? FILL_VALUES[name] : value;
+  });
+}

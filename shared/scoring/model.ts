@@ -1,0 +1,75 @@
+/**
+ * A scoring model as stored in the registry (JSON), and scoring one lead
+ * with it: features → forest → Platt map → 0–100.
+ *
+ * @module
+ */
+import { calibrate, type Platt } from "./calibration.ts";
+import { FEATURE_NAMES, type FeatureSource, featureVector, type Vocabulary } from "./features.ts";
+import { explainForest, type Forest, predictForest } from "./forest.ts";
+
+/** The serialised model (`ml_models.model`). */
+export interface ScoringModel {
+  format: "pc-forest-v1";
+  features: string[];
+  vocabulary: Vocabulary;
+  forest: Forest;
+  platt: Platt;
+}
+
+/** One feature's share of a score. */
+export interface Contribution {
+  feature: string;
+  /** The feature's value in the vector (after fillna). */
+  value: number;
+  /** Change of the raw forest probability along the decision paths, in score points (× 100). */
+  points: number;
+}
+
+/** A scored lead. */
+export interface Score {
+  /** Calibrated probability × 100, one decimal. */
+  lead_score: number;
+  probability: number;
+}
+
+/** Checks a stored model's shape before use; throws on anything else. */
+export function assertModel(value: unknown): ScoringModel {
+  const m = value as ScoringModel;
+  const ok = m !== null && typeof m === "object" && m.format === "pc-forest-v1" &&
+    Array.isArray(m.features) && m.features.join() === FEATURE_NAMES.join() &&
+    Array.isArray(m.forest?.trees) && m.forest.trees.length > 0 &&
+    Number.isFinite(m.platt?.a) && Number.isFinite(m.platt?.b);
+  if (!ok) throw new TypeError("Stored scoring model has an unknown format or feature list");
+  return m;
+}
+
+/** The score of a feature vector. */
+export function scoreVector(model: ScoringModel, vector: readonly number[]): Score {
+  const probability = calibrate(model.platt, predictForest(model.forest, vector));
+  return { lead_score: Math.round(probability * 1000) / 10, probability };
+}
+
+/** The score of `lead` as of `now` (epoch ms). */
+export function scoreLead(model: ScoringModel, lead: FeatureSource, now: number): Score {
+  return scoreVector(model, featureVector(lead, model.vocabulary, now));
+}
+
+/** The `count` features that moved the lead's score most (either way), largest first. */
+export function topContributions(
+  model: ScoringModel,
+  lead: FeatureSource,
+  now: number,
+  count = 3,
+): Contribution[] {
+  const vector = featureVector(lead, model.vocabulary, now);
+  const { contributions } = explainForest(model.forest, vector);
+  return contributions
+    .map((c, i) => ({
+      feature: model.features[i]!,
+      value: Math.round(vector[i]! * 1000) / 1000,
+      points: Math.round(c * 1000) / 10,
+    }))
+    .sort((a, b) => Math.abs(b.points) - Math.abs(a.points))
+    .slice(0, count);
+}

@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { buildVocabulary, FEATURE_NAMES, featureVector } from "./features.ts";
+import { applyGate } from "./gate.ts";
+import { scoreLead } from "./model.ts";
+import { seededTrainingRows } from "./test_support.ts";
+import { DEFAULT_TRAIN_PARAMS, holdoutAuc, trainCandidate } from "./train.ts";
+
+const NOW = Date.parse("2026-12-01T00:00:00Z");
+const GATE = { minRocAuc: 0.75, championTolerance: 0 };
+// 4,000 seed leads give ~1,100 labelled rows: enough for the gate, quick in CI.
+const ROWS = seededTrainingRows(4000, 1, NOW);
+const PARAMS = { ...DEFAULT_TRAIN_PARAMS, nTrees: 60 };
+
+Deno.test("a candidate trained on seeded leads passes the gate and beats the heuristic and the baseline", () => {
+  const out = trainCandidate(ROWS, PARAMS, NOW);
+  assert.equal(out.kind, "trained");
+  if (out.kind !== "trained") return;
+  const { model, baseline, heuristic_roc_auc } = out.metrics;
+  assert.deepEqual(applyGate(out.metrics, null, GATE), { passed: true, reasons: [] });
+  assert.ok(model.roc_auc > heuristic_roc_auc! + 0.05, `${model.roc_auc} vs ${heuristic_roc_auc}`);
+  assert.ok(model.log_loss < baseline.log_loss);
+  assert.deepEqual(Object.keys(out.metrics.importances), [...FEATURE_NAMES]);
+  // Time-based split: every holdout lead is newer than every training lead.
+  const sorted = [...ROWS].sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
+  const newestTrain = sorted[out.rows.train - 1]!.created_at.getTime();
+  assert.ok(out.holdout.every((r) => r.created_at.getTime() >= newestTrain));
+  assert.equal(out.rows.train + out.rows.calibration + out.rows.holdout, ROWS.length);
+});
+
+Deno.test("a candidate trained on label-shuffled leads is rejected by the gate", () => {
+  const shuffled = ROWS.map((r, i) => ({
+    ...r,
+    converted: ROWS[(i * 7919 + 13) % ROWS.length]!.converted,
+  }));
+  const out = trainCandidate(shuffled, PARAMS, NOW);
+  assert.equal(out.kind, "trained");
+  if (out.kind !== "trained") return;
+  const decision = applyGate(out.metrics, null, GATE);
+  assert.equal(decision.passed, false);
+  assert.match(decision.reasons[0]!, /ROC AUC .* below the gate/);
+});
+
+Deno.test("training is refused below 100 rows and when a class is too rare, with the reason", () => {
+  const few = trainCandidate(ROWS.slice(0, 99), PARAMS, NOW);
+  assert.deepEqual(
+    few.kind === "refused" && few.reason,
+    "99 labelled leads, fewer than the minimum 100",
+  );
+  const rare = ROWS.map((r, i) => ({ ...r, converted: i % 200 === 0 }));
+  const out = trainCandidate(rare, PARAMS, NOW);
+  assert.equal(out.kind, "refused");
+  assert.match(
+    out.kind === "refused" ? out.reason : "",
+    /"converted" leads, fewer than the minimum 10/,
+  );
+});
+
+Deno.test("the same seed gives the same model and metrics", () => {
+  const a = trainCandidate(ROWS, { ...PARAMS, nTrees: 20 }, NOW);
+  const b = trainCandidate(ROWS, { ...PARAMS, nTrees: 20 }, NOW);
+  assert.deepEqual(JSON.stringify(a), JSON.stringify(b));
+  const c = trainCandidate(ROWS, { ...PARAMS, nTrees: 20, seed: 43 }, NOW);
+  assert.notDeepEqual(JSON.stringify(a), JSON.stringify(c));
+});
+
+Deno.test("the champion comparison uses the same holdout and blocks a worse candidate", () => {
+  const good = trainCandidate(ROWS, PARAMS, NOW);
+  const weak = trainCandidate(ROWS, { ...PARAMS, nTrees: 1, maxDepth: 1 }, NOW);
+  assert.ok(good.kind === "trained" && weak.kind === "trained");
+  if (good.kind !== "trained" || weak.kind !== "trained") return;
+  const championAuc = holdoutAuc(good.model, weak.holdout, NOW);
+  assert.ok(Math.abs(championAuc - good.metrics.model.roc_auc) < 1e-12);
+  const decision = applyGate(weak.metrics, championAuc, { ...GATE, minRocAuc: 0 });
+  assert.ok(decision.reasons.some((r) => r.includes("worse than the champion")));
+});
+
+Deno.test("training and scoring build the identical vector for the same lead", () => {
+  const out = trainCandidate(ROWS, { ...PARAMS, nTrees: 5 }, NOW);
+  if (out.kind !== "trained") throw new Error("expected a model");
+  const lead = out.holdout[0]!;
+  const training = featureVector(lead, out.model.vocabulary, NOW);
+  // The scoring path: a lead as read back from the database (a fresh object, no label).
+  const { converted: _, ...stored } = structuredClone(lead);
+  assert.deepEqual(featureVector(stored, out.model.vocabulary, NOW), training);
+  assert.deepEqual(buildVocabulary([stored]).categories, [lead.category!.toLowerCase()]);
+  const score = scoreLead(out.model, stored, NOW);
+  assert.ok(score.lead_score >= 0 && score.lead_score <= 100);
+});
