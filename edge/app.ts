@@ -17,6 +17,7 @@ import type { TaskQueue } from "../shared/queue/queue.ts";
 import { ACCESS_POLICY, compilePolicy } from "./auth/policy.ts";
 import { buildGateway } from "./gateway.ts";
 import { accessLog } from "./middleware/access_log.ts";
+import { addressResolver, clientAddress, type ClientAddressVariables } from "./client_address.ts";
 import { allowedMethods } from "./middleware/http_rules.ts";
 import type { AppEnv } from "./app_env.ts";
 import { requestSpan } from "./middleware/tracing.ts";
@@ -58,6 +59,8 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
 
   app.use(requestSpan());
   app.use(requestId({ headerName: "X-Request-Id" }));
+  // Before the access log and every limiter: all of them key on this one address.
+  app.use(clientAddress(addressResolver(deps.config.perimeter.trustedProxies)));
   app.use(accessLog(deps));
   app.use(secureHeaders());
   if (deps.config.corsOrigins.length > 0) {

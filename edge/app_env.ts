@@ -8,6 +8,7 @@
  */
 import type { Logger } from "../shared/log.ts";
 import type { Principal } from "./auth/principal.ts";
+import type { ClientAddressVariables } from "./client_address.ts";
 
 /** Context variables the idempotency middleware reads; part of {@linkcode AppEnv}. */
 export interface IdempotencyVariables {
@@ -23,5 +24,5 @@ export type AppEnv = {
     log: Logger;
     /** Set by the authentication middleware on /v1 routes. */
     principal: Principal;
-  } & IdempotencyVariables;
+  } & IdempotencyVariables & ClientAddressVariables;
 };

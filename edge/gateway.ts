@@ -10,7 +10,8 @@
  *
  * {@linkcode PUBLIC_ROUTES} skip authentication, authorization and
  * Idempotency-Key; they keep the body limit and are rate-limited by client IP
- * under the `anonymous` policy.
+ * (edge/client_address.ts) under the `unsubscribe` policy (`anonymous` when
+ * that is not configured).
  *
  * @module
  */
@@ -122,7 +123,13 @@ export function buildGateway(deps: Deps, queue: TaskQueue): Gateway {
     timeoutMs: config.rateLimitTimeoutMs,
     group: (c) => {
       const p = c.get("principal");
-      if (!p) return "anonymous";
+      if (!p) {
+        // One-click unsubscribes keep their own bucket when one is configured.
+        return isPublicRoute(c) && c.req.path === "/v1/unsubscribe" &&
+            Object.hasOwn(config.rateLimits, "unsubscribe")
+          ? "unsubscribe"
+          : "anonymous";
+      }
       return p.roles.includes("admin") ? "admin" : "default";
     },
   });
@@ -136,8 +143,8 @@ export function buildGateway(deps: Deps, queue: TaskQueue): Gateway {
         rateLimiter,
       )),
     ),
-    // Public routes have no principal here, so `group` answers "anonymous" and
-    // the limiter keys them by client IP.
+    // Public routes have no principal here, so `group` answers "unsubscribe"
+    // (or "anonymous") and the limiter keys them by client IP.
     traced("rate_limit_check", rateLimiter as MiddlewareHandler),
     traced(
       "authorize",

@@ -20,6 +20,7 @@ import {
 } from "./breakers/policy.ts";
 import { resolveUpstreams, type Upstream } from "./upstreams/upstream.ts";
 import { parseSchedules, type Schedule } from "./schedules/schedule.ts";
+import { parseTrustedProxies, type TrustedProxies } from "./net/trusted_proxies.ts";
 
 /** Description of one environment variable. */
 export interface VariableSpec {
@@ -160,6 +161,9 @@ const DEFAULT_RATE_LIMITS = JSON.stringify({
   default: { limit: 600, window_s: 60 },
   admin: { limit: 120, window_s: 60 },
   anonymous: { limit: 60, window_s: 60 },
+  // Its own bucket: a token guesser spending `anonymous` must not block the
+  // RFC 8058 one-click unsubscribes behind the same address.
+  unsubscribe: { limit: 30, window_s: 60 },
 });
 
 const postgresUrl = z.string().regex(
@@ -438,18 +442,66 @@ export const VARIABLES = [
     schema: z.string().transform((t) => t.split(",").map((o) => o.trim()).filter(Boolean)),
   },
   {
+    name: "TRUSTED_PROXIES",
+    description:
+      "Proxies allowed to name the client in `X-Forwarded-For`: empty (none; the socket peer is the client), a hop count, or comma-separated addresses/CIDR ranges (docs/security.md, Perimeter)",
+    default: "",
+    optional: true,
+    schema: z.string().transform((text, ctx) => {
+      const parsed = parseTrustedProxies(text);
+      if ("problem" in parsed) {
+        ctx.addIssue({ code: "custom", message: parsed.problem });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
+  },
+  {
+    name: "DEGRADED_CACHE_MAX_ENTRIES",
+    description:
+      "Degraded-read answers kept per breaker; the least recently stored are evicted beyond it",
+    default: "1000",
+    schema: z.coerce.number().int().min(1).max(100_000),
+  },
+  {
+    name: "IDEMPOTENCY_MAX_RESPONSE_BYTES",
+    description:
+      "Largest response an Idempotency-Key stores for replay; a larger one is passed through and its key marked not replayable",
+    default: "262144",
+    schema: z.coerce.number().int().min(1024).max(16_777_216),
+  },
+  {
+    name: "WS_MAX_SOCKETS_PER_SUB",
+    description: "Live feed: open sockets one principal (`sub`) may hold on one edge instance",
+    default: "8",
+    schema: positiveInt,
+  },
+  {
+    name: "WS_MAX_SOCKETS_PER_INSTANCE",
+    description: "Live feed: open sockets one edge instance accepts in all",
+    default: "20000",
+    schema: positiveInt,
+  },
+  {
+    name: "WS_UPGRADES_PER_MINUTE",
+    description:
+      "Live feed: upgrade attempts one principal may make per minute on one instance (an in-process limiter; no Redis call)",
+    default: "30",
+    schema: positiveInt,
+  },
+  {
     name: "UPSTREAMS",
     description:
-      'Upstream HTTP services the gateway forwards to, as a JSON array of `{"name","base_url","prefix","methods","principals","timeout_ms","breaker"}` (see docs/breakers.md, Upstream proxy routes)',
+      'Upstream HTTP services the gateway forwards to, as a JSON array of `{"name","base_url","prefix","methods","principals","timeout_ms","breaker","forward_authorization","forward_headers","pass_set_cookie"}` (see docs/breakers.md, Upstream proxy routes)',
     default: "[]",
     schema: upstreamsJson,
   },
   {
     name: "DEGRADED_CACHE_TTL_MS",
     description:
-      "How long the last good answer of a breaker-guarded read is kept to serve while its breaker is open",
-    default: "86400000",
-    schema: positiveInt,
+      "How long the last good answer of a breaker-guarded read is kept to serve while its breaker is open (short on purpose: at most a day)",
+    default: "600000",
+    schema: z.coerce.number().int().positive().max(86_400_000),
   },
   {
     name: "PUBLIC_BASE_URL",
@@ -702,6 +754,15 @@ export interface Config {
   corsOrigins: string[];
   upstreams: Upstream[];
   degradedCacheTtlMs: number;
+  /** Client address, caches and socket caps (docs/security.md, Perimeter). */
+  perimeter: {
+    trustedProxies: TrustedProxies;
+    degradedCacheMaxEntries: number;
+    idempotencyMaxResponseBytes: number;
+    wsMaxSocketsPerSub: number;
+    wsMaxSocketsPerInstance: number;
+    wsUpgradesPerMinute: number;
+  };
   publicBaseUrl: string;
   email: {
     provider: "file" | "smtp" | "http_api";
@@ -991,6 +1052,14 @@ export function parseConfig(
     corsOrigins: v.CORS_ORIGINS ?? [],
     upstreams,
     degradedCacheTtlMs: v.DEGRADED_CACHE_TTL_MS,
+    perimeter: {
+      trustedProxies: v.TRUSTED_PROXIES ?? { kind: "none" },
+      degradedCacheMaxEntries: v.DEGRADED_CACHE_MAX_ENTRIES,
+      idempotencyMaxResponseBytes: v.IDEMPOTENCY_MAX_RESPONSE_BYTES,
+      wsMaxSocketsPerSub: v.WS_MAX_SOCKETS_PER_SUB,
+      wsMaxSocketsPerInstance: v.WS_MAX_SOCKETS_PER_INSTANCE,
+      wsUpgradesPerMinute: v.WS_UPGRADES_PER_MINUTE,
+    },
     publicBaseUrl: v.PUBLIC_BASE_URL,
     email: {
       provider: v.EMAIL_PROVIDER,

@@ -195,6 +195,8 @@ Deno.test("parseConfig() validates UPSTREAMS against the breaker policies", () =
     timeoutMs: 5000,
     breaker: "control",
     forwardAuthorization: false,
+    passSetCookie: false,
+    forwardHeaders: [],
   }]);
   assert.deepEqual(parseConfig(VALID).upstreams, []);
 

@@ -27,7 +27,8 @@ Deno.test("two edge processes sharing Redis admit at most the limit (+1 %) of a 
     if (left < 5000) await new Promise((r) => setTimeout(r, left + 50));
 
     // One identity (a fresh one, so no earlier window counts), both processes.
-    const client = `2001:db8::${crypto.randomUUID().slice(0, 4)}`;
+    // A fresh /64 (IPv6 callers are keyed by their /64, edge/client_address.ts).
+    const client = `2001:db8:${crypto.randomUUID().slice(0, 4)}::1`;
     const statuses = await Promise.all(
       Array.from({ length: LIMIT * 10 }, async (_, i) => {
         const res = await fetch(`${urls[i % 2]}/limited`, {

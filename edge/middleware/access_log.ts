@@ -1,12 +1,14 @@
 /**
  * Puts a request-scoped logger on the context and writes one access-log line
- * per request (method, path, status, duration, request id, and `user.id`
- * once authentication has set a principal).
+ * per request (client address as edge/client_address.ts decides it, method,
+ * path, status, duration, request id, and `user.id` once authentication has
+ * set a principal).
  *
  * @module
  */
 import type { MiddlewareHandler } from "hono";
 import type { Deps } from "../../shared/deps.ts";
+import { clientAddressOf } from "../client_address.ts";
 
 /** Access-log middleware; needs the request-id middleware before it. */
 export function accessLog(deps: Pick<Deps, "log" | "now">): MiddlewareHandler {
@@ -21,6 +23,7 @@ export function accessLog(deps: Pick<Deps, "log" | "now">): MiddlewareHandler {
     const principal = (c.var as { principal?: { sub: string } }).principal;
     log.info("request", {
       ...(principal ? { "user.id": principal.sub } : {}),
+      "client.address": clientAddressOf(c),
       method: c.req.method,
       path: c.req.path,
       status: c.res.status,

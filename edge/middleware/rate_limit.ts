@@ -25,11 +25,11 @@
  * @module
  */
 import type { Context, MiddlewareHandler } from "hono";
-import { getConnInfo } from "hono/deno";
 import type { Redis } from "@upstash/redis";
 import type { RateLimitPolicy } from "../../shared/config.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { AppEnv } from "../app_env.ts";
+import { addressBucket, clientAddressOf } from "../client_address.ts";
 import { problem } from "../problem.ts";
 import {
   createDecider,
@@ -51,16 +51,10 @@ export interface RateLimitOptions {
   group?: (c: Context<AppEnv>) => string;
   /**
    * Caller identity. @default `p:<principal sub>` when authenticated, else
-   * `ip:<client address>`
+   * `ip:<address bucket>` of the client address (edge/client_address.ts: the
+   * trusted-proxy setting decides it; IPv6 is keyed by its /64)
    */
   identify?: (c: Context<AppEnv>) => string;
-  /**
-   * Trust `X-Forwarded-For` for the client address: the number of proxies in
-   * front of the edge (`true` = 1); the address that many hops from the right
-   * is used. Never set this without a proxy that overwrites the header, or
-   * every client picks its own bucket. @default 0 (use the socket address)
-   */
-  trustProxy?: boolean | number;
   /** Counters to update (e.g. shared with a metrics route). @default fresh counters */
   metrics?: RateLimitMetrics;
   /**
@@ -123,31 +117,8 @@ function validate(options: RateLimitOptions): void {
     const v = options?.[key];
     if (v !== undefined && !(v > 0)) problems.push(`${key} must be positive (got ${v})`);
   }
-  const hops = options?.trustProxy;
-  if (typeof hops === "number" && !(Number.isInteger(hops) && hops >= 0)) {
-    problems.push(`trustProxy must be a boolean or a non-negative integer (got ${hops})`);
-  }
   if (problems.length > 0) {
     throw new TypeError(`Invalid rate-limit options: ${problems.join("; ")}`);
-  }
-}
-
-/** The client address: the socket peer, or an `X-Forwarded-For` entry when proxies are trusted. */
-function clientAddress(c: Context<AppEnv>, hops: number): string {
-  if (hops > 0) {
-    const chain = (c.req.header("x-forwarded-for") ?? "").split(",").map((s) => s.trim())
-      .filter(Boolean);
-    // Each trusted proxy appends the peer it saw, so the client is `hops`
-    // entries from the right; anything further left is client-supplied.
-    const entry = chain[chain.length - hops];
-    if (entry) return entry;
-  }
-  try {
-    return getConnInfo(c).remote.address ?? "unknown";
-  } catch {
-    // No socket info (e.g. app.request() without an env): one shared bucket
-    // is the safe failure, never a bucket per request.
-    return "unknown";
   }
 }
 
@@ -159,10 +130,9 @@ export function rateLimit(options: RateLimitOptions): RateLimitMiddleware {
   const metrics = options.metrics ?? createRateLimitMetrics();
   const policies = options.policies;
   const group = options.group ?? (() => "default");
-  const hops = options.trustProxy === true ? 1 : Number(options.trustProxy ?? 0);
   const identify = options.identify ?? ((c: Context<AppEnv>) => {
     const principal = c.get("principal");
-    return principal ? `p:${principal.sub}` : `ip:${clientAddress(c, hops)}`;
+    return principal ? `p:${principal.sub}` : `ip:${addressBucket(clientAddressOf(c))}`;
   });
   const storeRetryMs = options.storeRetryMs ?? 1000;
   const decider = createDecider(policies, {

@@ -7,6 +7,8 @@ import type { RateLimitPolicy } from "../../shared/config.ts";
 import { createRedis } from "../../shared/deps.ts";
 import { createLogger } from "../../shared/log.ts";
 import type { AppEnv } from "../app_env.ts";
+import { addressResolver, clientAddress } from "../client_address.ts";
+import type { TrustedProxies } from "../../shared/net/trusted_proxies.ts";
 import { rateLimit, type RateLimitMiddleware, type RateLimitOptions } from "./rate_limit.ts";
 
 const WINDOW_MS = 60_000;
@@ -24,7 +26,10 @@ const fakeAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 function testApp(
   redis: Redis,
-  options: Partial<RateLimitOptions> & Pick<RateLimitOptions, "policies">,
+  { trusted = { kind: "none" }, ...options }:
+    & Partial<RateLimitOptions>
+    & Pick<RateLimitOptions, "policies">
+    & { trusted?: TrustedProxies },
 ): { app: Hono<AppEnv>; limiter: RateLimitMiddleware } {
   const limiter = rateLimit({
     redis,
@@ -34,7 +39,7 @@ function testApp(
     ...options,
   });
   const app = new Hono<AppEnv>();
-  app.use(fakeAuth, limiter);
+  app.use(clientAddress(addressResolver(trusted)), fakeAuth, limiter);
   app.get("/", (c) => c.text("ok"));
   return { app, limiter };
 }
@@ -187,17 +192,31 @@ Deno.test("rateLimit() against the real stack", async (t) => {
   );
 
   await t.step(
-    "with trustProxy, the address one hop from the right of X-Forwarded-For is the key",
+    "with one trusted proxy hop, the address one hop from the right of X-Forwarded-For is the key",
     async () => {
       const { app } = testApp(redis, {
         policies: { default: policy({ limit: 1 }) },
-        trustProxy: 1,
+        trusted: { kind: "hops", hops: 1 },
       });
       const via = (xff: string) => get(app, { "x-forwarded-for": xff }, "10.0.0.1");
       assert.equal((await via("203.0.113.9, 198.51.100.7")).status, 200);
       // A spoofed left part does not buy a new bucket.
       assert.equal((await via("203.0.113.10, 198.51.100.7")).status, 429);
       assert.equal((await via("198.51.100.8")).status, 200);
+    },
+  );
+
+  await t.step(
+    "IPv6 callers are keyed by their /64: rotating the interface id buys nothing",
+    async () => {
+      const { app } = testApp(redis, { policies: { default: policy({ limit: 2 }) } });
+      const statuses = [];
+      for (const host of ["::1", "::2", ":dead:beef::1", ":ffff:ffff:ffff:fffe"]) {
+        statuses.push((await get(app, {}, `2001:db8:77:1${host}`)).status);
+      }
+      assert.deepEqual(statuses, [200, 200, 429, 429]);
+      // The neighbouring /64 is another subscriber.
+      assert.equal((await get(app, {}, "2001:db8:77:2::1")).status, 200);
     },
   );
 

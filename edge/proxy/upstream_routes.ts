@@ -4,8 +4,13 @@
  * circuit breaker, after the gateway chain (auth, rate limit, authorization
  * by the upstream's principals, Idempotency-Key) has run.
  *
- * - Bodies stream both ways; hop-by-hop headers are dropped, the request id,
- *   a `traceparent` and `X-Principal` are added (shared/upstreams/forward.ts).
+ * - Bodies stream both ways; only allow-listed request headers pass, the
+ *   request id, a `traceparent`, `X-Forwarded-For` (the client address of
+ *   edge/client_address.ts) and `X-Principal` are added, and upstream
+ *   `Set-Cookie` is dropped unless configured (shared/upstreams/forward.ts).
+ * - The path below the prefix is decoded like the router's, refused when it
+ *   hides separators or dot segments, and re-encoded
+ *   (shared/upstreams/upstream_path.ts).
  * - The breaker classifies: 5xx, timeouts and connection errors count as
  *   failures; 4xx do not; a 429 with Retry-After is passed back as is.
  * - While the breaker refuses: GET → the last good answer (degraded) or 503;
@@ -17,7 +22,6 @@
 import { Buffer } from "node:buffer";
 import type { Context } from "hono";
 import { Hono } from "hono";
-import { getConnInfo } from "hono/deno";
 import type { BreakerRegistry } from "../../shared/breakers/registry.ts";
 import {
   BreakerOpenError,
@@ -28,13 +32,18 @@ import type { TaskQueue } from "../../shared/queue/queue.ts";
 import {
   downstreamResponseHeaders,
   upstreamRequestHeaders,
-  upstreamUrl,
 } from "../../shared/upstreams/forward.ts";
+import {
+  restBelowPrefix,
+  UnsafePathError,
+  upstreamTarget,
+} from "../../shared/upstreams/upstream_path.ts";
 import type { QueuedRequest } from "../../shared/upstreams/queued_request.ts";
 import { forwardTaskType, type Upstream } from "../../shared/upstreams/upstream.ts";
 import type { AppEnv } from "../app_env.ts";
 import { degradedRead, queuedWrite } from "../degraded/fallbacks.ts";
 import { isCacheableType, type ResponseCache } from "../degraded/response_cache.ts";
+import { clientAddressOf, UNKNOWN_ADDRESS } from "../client_address.ts";
 import { problem } from "../problem.ts";
 
 /** Collaborators of {@linkcode upstreamRoutes}. */
@@ -44,14 +53,6 @@ export interface UpstreamRouteOptions {
   queue: TaskQueue;
   cache: ResponseCache;
   now: () => number;
-}
-
-function clientIp(c: Context): string | undefined {
-  try {
-    return getConnInfo(c).remote.address;
-  } catch {
-    return undefined; // app.request() in tests has no socket
-  }
 }
 
 /**
@@ -113,13 +114,24 @@ async function forward(c: Context<AppEnv>, u: Upstream, o: UpstreamRouteOptions)
     }, { Allow: allow });
   }
   const url = new URL(c.req.url);
-  const rest = url.pathname.slice(u.prefix.length) + url.search;
+  let rest: string;
+  let target: URL;
+  try {
+    // Decoded and checked like the path the router matched, then re-encoded.
+    rest = restBelowPrefix(url.pathname, u.prefix) + url.search;
+    target = upstreamTarget(u.baseUrl, rest);
+  } catch (err) {
+    if (!(err instanceof UnsafePathError)) throw err;
+    return problem(c, { code: err.code, status: 400, title: "Invalid path", detail: err.message });
+  }
   const principal = c.get("principal");
+  const address = clientAddressOf(c);
   const headers = upstreamRequestHeaders(c.req.raw.headers, {
     requestId: c.get("requestId"),
     forwardAuthorization: u.forwardAuthorization,
+    extraHeaders: u.forwardHeaders,
     principal: principal?.sub,
-    clientIp: clientIp(c),
+    clientIp: address === UNKNOWN_ADDRESS ? undefined : address,
     host: url.host,
     proto: url.protocol.slice(0, -1),
   });
@@ -134,7 +146,7 @@ async function forward(c: Context<AppEnv>, u: Upstream, o: UpstreamRouteOptions)
   let res: Response;
   try {
     res = await breaker.fetch(
-      upstreamUrl(u.baseUrl, rest),
+      target,
       {
         method,
         headers,
@@ -154,7 +166,7 @@ async function forward(c: Context<AppEnv>, u: Upstream, o: UpstreamRouteOptions)
       return await queueWrite(c, err, u, o, rest, headers);
     }
     if (err instanceof BreakerThrottledError && err.response) {
-      return relay(c, err.response);
+      return relay(c, u, err.response);
     }
     if (err instanceof BreakerTimeoutError) {
       return problem(c, {
@@ -185,17 +197,18 @@ async function forward(c: Context<AppEnv>, u: Upstream, o: UpstreamRouteOptions)
       o.cache.maxBytes,
       (text) => o.cache.put(cacheKey, { contentType, body: text }),
     );
-    return relay(c, res, stream);
+    return relay(c, u, res, stream);
   }
-  return relay(c, res);
+  return relay(c, u, res);
 }
 
 function relay(
   c: Context<AppEnv>,
+  u: Upstream,
   res: Response,
   body: ReadableStream<Uint8Array> | null = res.body,
 ): Response {
-  const headers = downstreamResponseHeaders(res.headers);
+  const headers = downstreamResponseHeaders(res.headers, { passSetCookie: u.passSetCookie });
   // A returned Response does not get the headers set with c.header() earlier.
   headers.set("x-request-id", c.get("requestId"));
   return new Response(body, { status: res.status, statusText: res.statusText, headers });
@@ -220,6 +233,8 @@ async function queueWrite(
     body_b64: bytes.byteLength > 0 ? Buffer.from(bytes).toString("base64") : null,
     idempotency_key: clientKey ?? c.get("requestId"),
     queued_at: new Date(o.now()).toISOString(),
+    ...(principal !== "anonymous" ? { principal } : {}),
+    ...(headers.has("x-forwarded-for") ? { client_ip: headers.get("x-forwarded-for")! } : {}),
   };
   c.get("log")?.info("upstream write queued", {
     upstream: u.name,

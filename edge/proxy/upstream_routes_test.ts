@@ -47,6 +47,10 @@ function startControlUpstream() {
       }),
   );
   app.get("/missing", (c) => c.json({ error: "no such thing" }, 404));
+  app.get(
+    "/cookie",
+    (c) => c.json({ ok: true }, 200, { "Set-Cookie": "session=upstream; Path=/" }),
+  );
   app.post("/echo", (c) => {
     const last = seen[seen.length - 1]!;
     return c.json({ received: last.body.length, idempotency_key: c.req.header("idempotency-key") });
@@ -85,6 +89,7 @@ Deno.test({
       principals: ["sa:minerva", "role:admin"],
       // Generous: under full-suite load a healthy call must not time out.
       timeout_ms: 1000,
+      forward_headers: ["x-custom"],
     }]),
     BREAKER_POLICIES: JSON.stringify({
       control: { fail_max: 3, reset_timeout_ms: 400, probe_lease_ms: 2000 },
@@ -127,7 +132,7 @@ Deno.test({
         assert.equal(res.headers.get("keep-alive"), null, "hop-by-hop response header dropped");
         const seen = upstream.seen.at(-1)!;
         assert.equal(seen.path, "/leads?q=plumber");
-        assert.equal(seen.headers["x-custom"], "passes");
+        assert.equal(seen.headers["x-custom"], "passes", "configured in forward_headers");
         assert.equal(seen.headers["x-hop"], undefined, "header named in Connection dropped");
         assert.equal(seen.headers["authorization"], undefined, "gateway credentials not passed on");
         assert.equal(seen.headers["x-principal"], "sa:minerva");
@@ -141,6 +146,90 @@ Deno.test({
           seen.headers["traceparent"],
           "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         );
+      },
+    );
+
+    await t.step(
+      "only allow-listed request headers reach the upstream; X-Forwarded-For is the gateway's",
+      async () => {
+        const res = await call("GET", "/v1/control/leads", {
+          headers: {
+            "x-http-method-override": "DELETE",
+            "x-original-url": "/admin",
+            "x-rewrite-url": "/admin",
+            "forwarded": "for=6.6.6.6;host=evil.example",
+            "x-real-ip": "6.6.6.6",
+            "x-forwarded-for": "6.6.6.6",
+            "x-forwarded-host": "evil.example",
+            "x-principal": "sa:admin",
+            "cookie": "session=stolen",
+            "x-unlisted": "dropped",
+            "accept-language": "fr",
+          },
+        });
+        assert.equal(res.status, 200);
+        await res.body?.cancel();
+        const seen = upstream.seen.at(-1)!.headers;
+        for (
+          const name of [
+            "x-http-method-override",
+            "x-original-url",
+            "x-rewrite-url",
+            "forwarded",
+            "x-real-ip",
+            "cookie",
+            "x-unlisted",
+          ]
+        ) {
+          assert.equal(seen[name], undefined, `${name} must not reach the upstream`);
+        }
+        // app.request() has no socket: no address is known, so none is claimed.
+        assert.equal(seen["x-forwarded-for"], undefined);
+        assert.notEqual(seen["x-forwarded-host"], "evil.example");
+        assert.equal(seen["x-principal"], "sa:minerva");
+        assert.equal(seen["accept-language"], "fr");
+      },
+    );
+
+    await t.step(
+      "encoded separators and dot segments are refused; the rest is re-encoded canonically",
+      async () => {
+        const before = upstream.seen.length;
+        for (
+          const path of [
+            "/v1/control/..%2Fadmin",
+            "/v1/control/%2E%2E%2Fadmin",
+            "/v1/control/leads%2F..%2F..%2Fadmin",
+            "/v1/control/..%5Cadmin",
+            "/v1/control/a%5C..%5C..%5Cadmin",
+            "/v1/control//leads",
+            "/v1/control/leads%00",
+            "/v1/control/%E0%A4%A",
+          ]
+        ) {
+          const res = await call("GET", path);
+          assert.equal(res.status, 400, path);
+          assert.equal((await res.json()).code, "invalid-path", path);
+        }
+        assert.equal(upstream.seen.length, before, "none of them reached the upstream");
+        // Dot segments spelled %2e are resolved by URL parsing before routing
+        // (WHATWG URL), so they never leave the prefix they appear under.
+        // Encoded unreserved characters: the router matched the decoded path,
+        // and the upstream gets that same path, encoded one canonical way.
+        const res = await call("GET", "/v1/control/le%61ds?q=a%2Fb");
+        assert.equal(res.status, 200);
+        await res.body?.cancel();
+        assert.equal(upstream.seen.at(-1)!.path, "/leads?q=a%2Fb");
+      },
+    );
+
+    await t.step(
+      "upstream Set-Cookie is dropped unless the upstream is configured to pass it",
+      async () => {
+        const res = await call("GET", "/v1/control/cookie");
+        assert.equal(res.status, 200);
+        await res.body?.cancel();
+        assert.equal(res.headers.get("set-cookie"), null);
       },
     );
 
@@ -291,6 +380,58 @@ Deno.test({
           status: 200,
           body: JSON.stringify({ received: applied[0]!.body.length, idempotency_key: "write-1" }),
         });
+      },
+    );
+
+    await t.step(
+      "a forward_request replay filters its stored headers and refuses paths leaving the base",
+      async () => {
+        const payload = (path: string, extra: [string, string][] = []) => ({
+          method: "POST",
+          path,
+          headers: [["content-type", "application/json"], ...extra],
+          body_b64: btoa("{}"),
+          idempotency_key: `replay-${crypto.randomUUID()}`,
+          queued_at: new Date().toISOString(),
+        });
+        const hostile = await queue.enqueue(
+          forwardTaskType("control"),
+          payload("/echo", [
+            ["x-principal", "sa:admin"],
+            ["x-http-method-override", "DELETE"],
+            ["x-original-url", "/admin"],
+            ["forwarded", "for=6.6.6.6"],
+          ]),
+        );
+        await waitUntil(async () => (await queue.getTask(hostile.id))?.status === "succeeded", {
+          timeoutMs: 10_000,
+          what: "hostile-header replay applied",
+        });
+        const seen = upstream.seen.at(-1)!;
+        assert.equal(seen.path, "/echo");
+        assert.equal(
+          seen.headers["x-principal"],
+          undefined,
+          "no principal the gateway did not set",
+        );
+        assert.equal(seen.headers["x-http-method-override"], undefined);
+        assert.equal(seen.headers["x-original-url"], undefined);
+        assert.equal(seen.headers["forwarded"], undefined);
+
+        const before = upstream.seen.length;
+        const escapes: string[] = [];
+        for (
+          const path of ["/../admin", "/..%2Fadmin", "/a/%2E%2E/%2E%2E/admin", "/%5C..%5Cadmin"]
+        ) {
+          escapes.push((await queue.enqueue(forwardTaskType("control"), payload(path))).id);
+        }
+        for (const id of escapes) {
+          await waitUntil(async () => (await queue.getTask(id))?.status === "dead", {
+            timeoutMs: 10_000,
+            what: `replay ${id} dead-lettered`,
+          });
+        }
+        assert.equal(upstream.seen.length, before, "no escaping path reached the upstream");
       },
     );
 

@@ -250,3 +250,41 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "/v1/unsubscribe has its own bucket: an address that spent `anonymous` can still unsubscribe",
+  ...opts,
+  async fn() {
+    await using stack = await useTestStack();
+    const h = await routeHarness(stack, {
+      env: {
+        RATE_LIMITS: JSON.stringify({
+          default: { limit: 100_000, window_s: 60 },
+          anonymous: { limit: 1, window_s: 60 },
+          unsubscribe: { limit: 1000, window_s: 60 },
+        }),
+      },
+    });
+    const a = `own-bucket-${h.run}@unsub.example`;
+    const token = encodeURIComponent(
+      signUnsubscribeToken(a, h.deps.config.email.unsubscribeSecret),
+    );
+    try {
+      // Token guessing from the same address exhausts `anonymous` (401, then 429s).
+      const guesses: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await h.call("GET", "/v1/leads", { auth: "Bearer not.a.token" });
+        guesses.push(res.status);
+        await res.body?.cancel();
+      }
+      assert.equal(guesses.at(-1), 429, `statuses ${guesses}`);
+      const res = await h.call("GET", `/v1/unsubscribe?token=${token}`, { auth: null });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get("ratelimit-policy") ?? "", /^"unsubscribe";q=1000;w=60$/);
+      await res.body?.cancel();
+    } finally {
+      await h.deps.sql.query("DELETE FROM email_suppressions WHERE address = $1", [a]);
+    }
+  },
+});

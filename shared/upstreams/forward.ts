@@ -8,7 +8,7 @@
  */
 import { context, trace } from "@opentelemetry/api";
 
-/** Connection-scoped headers a proxy must not forward (plus any named in `Connection`). */
+/** Connection-scoped response headers a proxy must not forward (plus any named in `Connection`). */
 const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
@@ -21,15 +21,30 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-/** Request headers the gateway consumed or replaces. */
-const GATEWAY_OWNED = new Set([
-  "host",
-  "content-length",
-  "cookie",
-  "x-request-id",
-  "traceparent",
-  "tracestate",
-  "accept-encoding",
+/**
+ * Request headers an upstream receives from the caller; everything else is
+ * dropped. An allow-list, not a deny-list: headers that steer a server or a
+ * framework behind us (`X-HTTP-Method-Override`, `X-Original-URL`,
+ * `X-Rewrite-URL`, `Forwarded`, `X-Real-IP`, `X-Forwarded-*`, `X-Principal`,
+ * cookies) never pass, including ones nobody has thought of yet. The gateway
+ * sets its own request id, trace context, `X-Forwarded-*` and `X-Principal`.
+ */
+export const FORWARDED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
+  "accept",
+  "accept-language",
+  "cache-control",
+  "content-encoding",
+  "content-language",
+  "content-type",
+  "idempotency-key",
+  "if-match",
+  "if-modified-since",
+  "if-none-match",
+  "if-range",
+  "if-unmodified-since",
+  "prefer",
+  "range",
+  "user-agent",
 ]);
 
 function connectionTokens(headers: Headers): Set<string> {
@@ -45,6 +60,8 @@ export interface UpstreamHeaderOptions {
   requestId: string;
   /** Keep the caller's Authorization header. */
   forwardAuthorization: boolean;
+  /** Custom headers forwarded besides {@linkcode FORWARDED_REQUEST_HEADERS} (validated in config). */
+  extraHeaders?: readonly string[];
   /** The authenticated caller, passed as `X-Principal`. */
   principal?: string;
   /** Client address for `X-Forwarded-For`. */
@@ -54,15 +71,21 @@ export interface UpstreamHeaderOptions {
   proto?: string;
 }
 
-/** The headers to send upstream for an incoming request's headers. */
+/**
+ * The headers to send upstream for an incoming request's headers: the
+ * allow-listed ones, then the gateway's own. The live proxy and the replay of
+ * a queued write (workers/tasks/forward_request.ts) both build theirs here.
+ */
 export function upstreamRequestHeaders(incoming: Headers, o: UpstreamHeaderOptions): Headers {
-  const drop = connectionTokens(incoming);
   const out = new Headers();
   for (const [name, value] of incoming) {
-    if (HOP_BY_HOP.has(name) || drop.has(name) || GATEWAY_OWNED.has(name)) continue;
-    if (name === "authorization" && !o.forwardAuthorization) continue;
-    if (name.startsWith("x-forwarded-") || name === "x-principal") continue;
-    out.set(name, value);
+    if (FORWARDED_REQUEST_HEADERS.has(name) || o.extraHeaders?.includes(name)) {
+      out.set(name, value);
+    }
+  }
+  if (o.forwardAuthorization) {
+    const authorization = incoming.get("authorization");
+    if (authorization !== null) out.set("authorization", authorization);
   }
   out.set("x-request-id", o.requestId);
   out.set("traceparent", traceparentFor(incoming.get("traceparent")));
@@ -72,19 +95,28 @@ export function upstreamRequestHeaders(incoming: Headers, o: UpstreamHeaderOptio
   // said gzip; asking for identity keeps headers and body consistent.
   out.set("accept-encoding", "identity");
   if (o.principal) out.set("x-principal", o.principal);
-  const prior = incoming.get("x-forwarded-for");
-  if (o.clientIp) out.set("x-forwarded-for", prior ? `${prior}, ${o.clientIp}` : o.clientIp);
+  // Only the address edge/client_address.ts decided: a client-written chain
+  // would let any caller choose what the upstream believes.
+  if (o.clientIp) out.set("x-forwarded-for", o.clientIp);
   if (o.host) out.set("x-forwarded-host", o.host);
   if (o.proto) out.set("x-forwarded-proto", o.proto);
   return out;
 }
 
-/** The upstream's response headers minus hop-by-hop ones. */
-export function downstreamResponseHeaders(upstream: Headers): Headers {
+/**
+ * The upstream's response headers minus hop-by-hop ones and, unless the
+ * upstream is trusted with them, `Set-Cookie`: an upstream's cookie would be
+ * set on the gateway's origin, where every other route would receive it.
+ */
+export function downstreamResponseHeaders(
+  upstream: Headers,
+  o: { passSetCookie?: boolean } = {},
+): Headers {
   const drop = connectionTokens(upstream);
   const out = new Headers();
   for (const [name, value] of upstream) {
     if (HOP_BY_HOP.has(name) || drop.has(name)) continue;
+    if (name === "set-cookie" && !o.passSetCookie) continue;
     out.append(name, value);
   }
   // A body fetch decoded anyway must not keep its encoding headers.

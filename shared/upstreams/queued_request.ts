@@ -11,7 +11,10 @@ import { z } from "zod";
 import { task, type TaskCatalog } from "../tasks/catalog.ts";
 import { forwardTaskType, type Upstream } from "./upstream.ts";
 
-/** The stored request. Headers were already filtered by `upstreamRequestHeaders`. */
+/**
+ * The stored request. Headers were filtered by `upstreamRequestHeaders` when
+ * stored, and are filtered again when replayed.
+ */
 export const QueuedRequestSchema = z.object({
   method: z.enum(["POST", "PUT", "PATCH", "DELETE"]),
   /** The path below the upstream's prefix, with the query string. */
@@ -22,6 +25,13 @@ export const QueuedRequestSchema = z.object({
   /** Sent upstream as `Idempotency-Key` on every attempt, so a redelivered task is deduplicated there. */
   idempotency_key: z.string().min(1).max(300),
   queued_at: z.string(),
+  /**
+   * The caller the gateway authorised and its address, sent again as
+   * `X-Principal` / `X-Forwarded-For`: the replay rebuilds its headers through
+   * the live proxy's filter, which drops those names from stored headers.
+   */
+  principal: z.string().max(255).optional(),
+  client_ip: z.string().max(64).optional(),
 }).strict();
 
 /** A queued upstream write. */

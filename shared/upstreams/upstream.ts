@@ -32,6 +32,21 @@ export const RESERVED_PREFIXES = [
   "/v1/ws",
 ] as const;
 
+/** Custom headers no upstream configuration may forward (see shared/upstreams/forward.ts). */
+export const NEVER_FORWARDED: ReadonlySet<string> = new Set([
+  "x-http-method-override",
+  "x-http-method",
+  "x-method-override",
+  "x-original-url",
+  "x-rewrite-url",
+  "x-real-ip",
+  "x-principal",
+  "x-request-id",
+  "x-client-ip",
+  "x-cluster-client-ip",
+  "x-host",
+]);
+
 const principal = z.union([
   z.literal("*"),
   z.string().regex(/^sa:[a-z0-9][a-z0-9._-]*$/, "a service account looks like sa:<name>"),
@@ -57,6 +72,22 @@ export const UpstreamSpecSchema = z.object({
   breaker: z.string().regex(/^[a-z][a-z0-9_]*$/).optional(),
   /** Forward the caller's Authorization header (otherwise it is removed). @default false */
   forward_authorization: z.boolean().default(false),
+  /**
+   * Pass the upstream's `Set-Cookie` to the caller. Off by default: the cookie
+   * would belong to the gateway's origin and reach every other route. @default false
+   */
+  pass_set_cookie: z.boolean().default(false),
+  /**
+   * Extra request headers to forward besides the standard allow-list
+   * (shared/upstreams/forward.ts); only custom `x-` names that do not steer
+   * routing, addressing or identity. @default []
+   */
+  forward_headers: z.array(
+    z.string().regex(/^x-[a-z0-9-]{1,62}$/, "a lower-case x- header name").refine(
+      (name) => !NEVER_FORWARDED.has(name) && !name.startsWith("x-forwarded-"),
+      "this header steers routing, addressing or identity and is never forwarded",
+    ),
+  ).max(32).default([]),
 }).strict();
 
 /** A validated upstream with defaults filled in. */
@@ -70,6 +101,9 @@ export interface Upstream {
   timeoutMs: number;
   breaker: string;
   forwardAuthorization: boolean;
+  passSetCookie: boolean;
+  /** Custom request headers forwarded besides the standard allow-list. */
+  forwardHeaders: readonly string[];
 }
 
 /**
@@ -121,6 +155,8 @@ export function resolveUpstreams(
       timeoutMs: s.timeout_ms,
       breaker,
       forwardAuthorization: s.forward_authorization,
+      passSetCookie: s.pass_set_cookie,
+      forwardHeaders: s.forward_headers,
     };
   });
   return problems.length > 0 ? { problems } : { upstreams };

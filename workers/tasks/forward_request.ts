@@ -4,6 +4,10 @@
  * tasks while that breaker is open, so this runs once it is closed or
  * half-open (the task may be the probe).
  *
+ * The replay rebuilds its headers through the live proxy's filter and
+ * refuses (dead-letters) a path that is not a canonical path below the
+ * upstream's base (shared/upstreams/upstream_path.ts).
+ *
  * Every attempt carries the same `Idempotency-Key` (the client's, or the
  * original request id), so an upstream that honours it applies the write
  * once even when the task is delivered twice (lease expiry, crash).
@@ -16,7 +20,8 @@
 import { Buffer } from "node:buffer";
 import type { BreakerRegistry } from "../../shared/breakers/registry.ts";
 import { PermanentTaskError } from "../../shared/queue/errors.ts";
-import { upstreamUrl } from "../../shared/upstreams/forward.ts";
+import { upstreamRequestHeaders } from "../../shared/upstreams/forward.ts";
+import { UnsafePathError, upstreamTarget } from "../../shared/upstreams/upstream_path.ts";
 import type { QueuedRequest } from "../../shared/upstreams/queued_request.ts";
 import { forwardTaskType, type Upstream } from "../../shared/upstreams/upstream.ts";
 import type { Handler, TaskContext } from "../runner.ts";
@@ -29,6 +34,8 @@ export interface ForwardResult {
 }
 
 const RESULT_BODY_CHARS = 4096;
+/** A request id worth keeping for correlation; anything else is replaced by the task id. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** One handler per upstream, keyed by its task type. */
 export function forwardRequestHandlers(
@@ -47,9 +54,30 @@ async function replay(
   p: QueuedRequest,
   ctx: TaskContext,
 ): Promise<ForwardResult> {
-  const headers = new Headers(p.headers);
+  let target: URL;
+  try {
+    target = upstreamTarget(u.baseUrl, p.path);
+  } catch (err) {
+    if (err instanceof UnsafePathError) {
+      throw new PermanentTaskError(`${u.name}: refused ${p.method} ${p.path}: ${err.message}`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  // The stored headers are data: they pass the live proxy's filter again, so
+  // a payload cannot add what the gateway would not have forwarded.
+  const stored = new Headers(p.headers);
+  const requestId = stored.get("x-request-id");
+  const headers = upstreamRequestHeaders(stored, {
+    requestId: requestId !== null && REQUEST_ID.test(requestId) ? requestId : ctx.taskId,
+    forwardAuthorization: u.forwardAuthorization,
+    extraHeaders: u.forwardHeaders,
+    principal: p.principal,
+    clientIp: p.client_ip,
+  });
   headers.set("idempotency-key", p.idempotency_key);
-  const res = await breakers.get(u.breaker).fetch(upstreamUrl(u.baseUrl, p.path), {
+  const res = await breakers.get(u.breaker).fetch(target, {
     method: p.method,
     headers,
     body: p.body_b64 === null ? undefined : Buffer.from(p.body_b64, "base64"),
