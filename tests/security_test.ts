@@ -33,6 +33,8 @@ const CATALOG: TaskCatalog = {
     timeoutMs: 1_000,
     breaker: "database",
     forwardAuthorization: false,
+    passSetCookie: false,
+    forwardHeaders: [],
   }]),
   admin_probe: task(z.object({}).strict(), {
     public: true,
