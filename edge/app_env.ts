@@ -18,11 +18,14 @@ export interface IdempotencyVariables {
 
 /** Per-request variables handlers can read with `c.get()`. */
 export type AppEnv = {
-  Variables: {
-    requestId: string;
-    /** Logger carrying this request's id (and `user.id` once authenticated). */
-    log: Logger;
-    /** Set by the authentication middleware on /v1 routes. */
-    principal: Principal;
-  } & IdempotencyVariables & ClientAddressVariables;
+  Variables:
+    & {
+      requestId: string;
+      /** Logger carrying this request's id (and `user.id` once authenticated). */
+      log: Logger;
+      /** Set by the authentication middleware on /v1 routes. */
+      principal: Principal;
+    }
+    & IdempotencyVariables
+    & ClientAddressVariables;
 };
