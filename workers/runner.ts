@@ -30,7 +30,14 @@ import type { BreakerRegistry } from "../shared/breakers/registry.ts";
 import type { Deps } from "../shared/deps.ts";
 import type { Logger } from "../shared/log.ts";
 import { canonicalJson } from "../shared/queue/canonical_json.ts";
-import { isDeferred, isPermanent } from "../shared/queue/errors.ts";
+import {
+  isDeferred,
+  isPermanent,
+  LeaseLostError,
+  PermanentTaskError,
+  ShutdownError,
+  TaskTimeoutError,
+} from "../shared/queue/errors.ts";
 import {
   ack,
   claim,
@@ -43,6 +50,7 @@ import {
 } from "../shared/queue/leases.ts";
 import type { TaskQueue } from "../shared/queue/queue.ts";
 import { backoffDelay } from "../shared/tasks/catalog.ts";
+import { ACK, EXTEND_LEASES, FAIL, RELEASE } from "../shared/redis/script_codes.ts";
 
 /**
  * Retry a deferred task (breaker refusal, DeferredTaskError) when it said it
@@ -374,19 +382,25 @@ export class Runner {
 
   #logReport(acks: Completion[], fails: Failure[], ackCodes: number[], failCodes: number[]) {
     for (let i = 0; i < ackCodes.length; i++) {
-      if (ackCodes[i] !== 1) this.#log.warn("ack rejected: lease lost", { task_id: acks[i]!.id });
+      if (ackCodes[i] !== ACK.completed) {
+        this.#log.warn("ack rejected: lease lost", { task_id: acks[i]!.id });
+      }
     }
     failCodes.forEach((code, i) => {
       const f = fails[i]!;
-      if (code === 2 || code === 3) {
+      if (code === FAIL.deadLettered || code === FAIL.deadLetteredAndEvicted) {
         this.#log.error("task dead-lettered", {
           task_id: f.id,
           error: f.error,
           permanent: f.permanent,
         });
       }
-      if (code === 3) this.#log.error("dead-letter queue cap reached; oldest entries evicted");
-      if (code === -1) this.#log.warn("failure report rejected: lease lost", { task_id: f.id });
+      if (code === FAIL.deadLetteredAndEvicted) {
+        this.#log.error("dead-letter queue cap reached; oldest entries evicted");
+      }
+      if (code === FAIL.staleLease) {
+        this.#log.warn("failure report rejected: lease lost", { task_id: f.id });
+      }
     });
   }
 
@@ -444,9 +458,7 @@ export class Runner {
       });
     const timeoutMs = task.timeoutMs > 0 ? task.timeoutMs : 30_000;
     const timer = setTimeout(() => {
-      const err = new Error(`Timed out after ${timeoutMs} ms`);
-      err.name = "TaskTimeoutError";
-      controller.abort(err);
+      controller.abort(new TaskTimeoutError(timeoutMs));
     }, timeoutMs);
     const aborted = new Promise<never>((_, reject) => {
       controller.signal.addEventListener("abort", () => reject(controller.signal.reason), {
@@ -458,9 +470,7 @@ export class Runner {
     try {
       const handler = this.#o.handlers[task.type];
       if (!handler) {
-        throw Object.assign(new Error(`No handler for task type "${task.type}"`), {
-          name: "PermanentTaskError",
-        });
+        throw new PermanentTaskError(`No handler for task type "${task.type}"`);
       }
       const payload = JSON.parse(task.payloadJson);
       const ctx: TaskContext = {
@@ -548,14 +558,14 @@ export class Runner {
         this.#o.leaseMs,
       );
       codes.forEach((code, i) => {
-        if (code === 1) return;
+        if (code === EXTEND_LEASES.renewed) return;
         const r = held[i]!;
         // Finished meanwhile (its ack may have reached Redis before this
         // renewal, which then finds no lease) or replaced by a new claim of
         // the same id: nothing was lost.
         if (this.#running.get(r.task.id) !== r) return;
         r.abandoned = true;
-        r.controller.abort(Object.assign(new Error("Lease lost"), { name: "LeaseLostError" }));
+        r.controller.abort(new LeaseLostError());
         this.#running.delete(r.task.id);
         this.#log.warn("lease lost; task abandoned", { task_id: r.task.id });
       });
@@ -601,7 +611,7 @@ export class Runner {
     for (const r of leftovers) {
       r.abandoned = true;
       r.controller.abort(
-        Object.assign(new Error("Worker shutting down"), { name: "ShutdownError" }),
+        new ShutdownError(),
       );
     }
     this.#running.clear();
@@ -614,7 +624,7 @@ export class Runner {
         this.#log.error("releasing tasks failed; their leases will expire", { err });
         return [] as number[];
       });
-      released = codes.filter((c) => c === 1).length;
+      released = codes.filter((c) => c === RELEASE.released).length;
     }
     await this.#settle();
     this.#log.info("worker runner stopped", { finished: before - leftovers.length, released });

@@ -19,6 +19,12 @@ import claimKey from "./claim_key.lua" with { type: "text" };
 import completeKey from "./complete_key.lua" with { type: "text" };
 import extendLock from "./extend_lock.lua" with { type: "text" };
 import releaseKey from "./release_key.lua" with { type: "text" };
+import {
+  IDEMPOTENCY_CLAIM,
+  IDEMPOTENCY_COMPLETE,
+  IDEMPOTENCY_EXTEND,
+  IDEMPOTENCY_RELEASE,
+} from "../../shared/redis/script_codes.ts";
 
 /** Key builder for idempotency records (names come from shared/redis/keys.ts). */
 export function idempotencyKeys(namespace = "pc") {
@@ -110,13 +116,13 @@ export function createIdempotencyStore(redis: Redis): IdempotencyStore {
         r.key,
       ]) as unknown[];
       switch (Number(out[0])) {
-        case 1:
+        case IDEMPOTENCY_CLAIM.claimed:
           return { kind: "claimed" };
-        case -1:
+        case IDEMPOTENCY_CLAIM.inFlight:
           return { kind: "in_flight", lockLeftMs: Math.max(0, Number(out[1])) };
-        case -2:
+        case IDEMPOTENCY_CLAIM.fingerprintMismatch:
           return { kind: "mismatch" };
-        case 2:
+        case IDEMPOTENCY_CLAIM.completed:
           return {
             kind: "completed",
             response: {
@@ -140,13 +146,14 @@ export function createIdempotencyStore(redis: Redis): IdempotencyStore {
         encoding,
         response.taskId ?? "",
       ]);
-      return Number(out) === 1;
+      return Number(out) === IDEMPOTENCY_COMPLETE.stored;
     },
     async extend(recordKey, token, lockTtlMs) {
-      return Number(await scripts.extend([recordKey], [token, lockTtlMs])) === 1;
+      return Number(await scripts.extend([recordKey], [token, lockTtlMs])) ===
+        IDEMPOTENCY_EXTEND.renewed;
     },
     async release(recordKey, token) {
-      return Number(await scripts.release([recordKey], [token])) === 1;
+      return Number(await scripts.release([recordKey], [token])) === IDEMPOTENCY_RELEASE.released;
     },
   };
 }

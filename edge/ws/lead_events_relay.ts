@@ -53,6 +53,7 @@ import {
   snapshotBounds,
 } from "./lead_events_relay_progress.ts";
 import type { Relay } from "./relays.ts";
+import { LEAD_EVENTS_RELAY } from "../../shared/redis/script_codes.ts";
 
 /** Options for {@linkcode relayLeadEvents}. */
 export interface LeadEventsRelayOptions {
@@ -220,14 +221,15 @@ class LeadEventsRelay implements Relay {
     const started = performance.now();
     const saving = this.#leader && this.#unsaved && this.#progress !== null;
     const step = await this.#call(this.#leaseMs, saving ? JSON.stringify(this.#progress) : "");
-    if (step.status === 0) {
+    if (step.status === LEAD_EVENTS_RELAY.heldByAnother) {
       if (this.#leader) this.#o.log?.info("lead events relay lost its lease", { to: step.text });
       this.#resign();
       return false;
     }
     // Held but not known as held: a call that took the lease lost its answer.
-    if (step.status === 2 || !this.#leader) this.#takeOver(step.text, step.at, step.now);
-    else if (saving) this.#unsaved = false;
+    if (step.status === LEAD_EVENTS_RELAY.taken || !this.#leader) {
+      this.#takeOver(step.text, step.at, step.now);
+    } else if (saving) this.#unsaved = false;
     // A successor can take the lease once it expires: publish only in its first half.
     let deadline = started + this.#leaseMs / 2;
     const sql = this.#o.sql;
@@ -298,7 +300,11 @@ class LeadEventsRelay implements Relay {
     const step = await this.#call(this.#leaseMs, "");
     // Taken anew (2): it had expired, so a successor may have published meanwhile;
     // the next poll takes over properly (held but not known as held).
-    if (step.status !== 1) throw new LeaseLost(step.status === 0 ? step.text : this.#token);
+    if (step.status !== LEAD_EVENTS_RELAY.held) {
+      throw new LeaseLost(
+        step.status === LEAD_EVENTS_RELAY.heldByAnother ? step.text : this.#token,
+      );
+    }
     return started + this.#leaseMs / 2;
   }
 

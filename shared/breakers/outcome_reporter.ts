@@ -14,6 +14,7 @@ import type { BreakerContext } from "./context.ts";
 import type { LocalBreaker } from "./local_breaker.ts";
 import type { BreakerPolicy } from "./policy.ts";
 import type { SharedState } from "./scripts.ts";
+import { BREAKER_REPORT } from "../redis/script_codes.ts";
 
 /** What a reporter needs from its breaker. */
 export interface ReporterHost {
@@ -126,11 +127,11 @@ export class OutcomeReporter {
         );
         metrics.flushes++;
         metrics.flushedOutcomes += batch.size;
-        if (s.code === 0) metrics.staleReports++;
+        if (s.code === BREAKER_REPORT.notCounted) metrics.staleReports++;
         host.apply(s);
         // Every failure reported and still CLOSED (other instances' successes
         // broke the run): stop holding calls.
-        if (s.code === 1 && this.#batch.size === 0 && this.holding) {
+        if (s.code === BREAKER_REPORT.counted && this.#batch.size === 0 && this.holding) {
           this.#consecutive = 0;
         }
       } catch {

@@ -14,6 +14,7 @@ import type { LocalBreaker } from "./local_breaker.ts";
 import type { BreakerPolicy } from "./policy.ts";
 import type { ProbeOutcome, SharedState } from "./scripts.ts";
 import type { BreakerStateName } from "./types.ts";
+import { BREAKER_ACQUIRE_PROBE } from "../redis/script_codes.ts";
 
 /** What the probes need from their breaker. */
 export interface ProbeHost {
@@ -66,8 +67,8 @@ export class Probes {
       this.#acquiring = false;
     }
     this.#host.apply(s);
-    if (s.code === 2 || this.#host.local() !== null) return null;
-    if (s.code !== 1) {
+    if (s.code === BREAKER_ACQUIRE_PROBE.notNeeded || this.#host.local() !== null) return null;
+    if (s.code !== BREAKER_ACQUIRE_PROBE.granted) {
       const retry = s.state === "open"
         ? s.openRemainingMs
         : s.state === "half_open"

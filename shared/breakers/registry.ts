@@ -52,6 +52,7 @@ import { bindBreakerScripts, type BreakerScripts, type SharedState } from "./scr
 import { snapshotOf } from "./shared_view.ts";
 import { announceTransition } from "./transition_log.ts";
 import type { BreakerSnapshot } from "./types.ts";
+import { BREAKER_OPERATE } from "../redis/script_codes.ts";
 
 export type { BreakerRegistryOptions };
 
@@ -211,7 +212,7 @@ class Registry implements BreakerRegistry {
       breaker: name,
       action,
       state: s.state,
-      changed: s.code === 1,
+      changed: s.code === BREAKER_OPERATE.changed,
     });
     return snapshotOf(name, s);
   }

@@ -11,6 +11,7 @@ import { type BreakerContext, toView } from "./context.ts";
 import type { ProbeMessage, TransitionMessage } from "./event_channel.ts";
 import type { SharedState } from "./scripts.ts";
 import type { BreakerSnapshot, BreakerStateName, BreakerView } from "./types.ts";
+import { BREAKER_REPORT } from "../redis/script_codes.ts";
 
 /** What a view needs from its breaker. */
 export interface SharedViewHost {
@@ -98,7 +99,12 @@ export class SharedView {
     // Local observations are not replayed: the counts restart from the shared state.
     this.#host.onNewEpoch();
     if (from !== shared.state) {
-      this.#emit(from, shared, now, shared.code === 2 ? "local_trip" : "resync");
+      this.#emit(
+        from,
+        shared,
+        now,
+        shared.code === BREAKER_REPORT.tripped ? "local_trip" : "resync",
+      );
     }
   }
 

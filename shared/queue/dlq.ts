@@ -6,6 +6,7 @@
  * @module
  */
 import type { QueueContext, TaskInfo, TaskQueue } from "./queue.ts";
+import { DLQ_PURGE, DLQ_REPLAY } from "../redis/script_codes.ts";
 
 /** One page of dead tasks. */
 export interface DeadPage {
@@ -153,7 +154,7 @@ export async function replayDead(queue: TaskQueue, ids: string[]): Promise<strin
       ctx.feedSpec,
     ],
   );
-  return ids.filter((_, i) => Number(codes[i]) === 1);
+  return ids.filter((_, i) => Number(codes[i]) === DLQ_REPLAY.replayed);
 }
 
 /** Options for {@linkcode replayDeadByType}. */
@@ -204,7 +205,7 @@ export async function purgeDead(queue: TaskQueue, ids: string[]): Promise<string
     [ctx.keys.dlq, ctx.keys.stats],
     [ctx.keys.prefix, JSON.stringify(ids)],
   );
-  return ids.filter((_, i) => Number(codes[i]) === 1);
+  return ids.filter((_, i) => Number(codes[i]) === DLQ_PURGE.purged);
 }
 
 /** Deletes every dead task (of `type` when given); returns how many. */

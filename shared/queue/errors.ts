@@ -66,6 +66,39 @@ export function isPermanent(err: unknown): boolean {
 }
 
 /**
+ * Why a running task's signal aborted: its timeout passed. Recorded as the
+ * attempt's error, so the task is retried (or dead-lettered) as any failure.
+ */
+export class TaskTimeoutError extends Error {
+  override name = "TaskTimeoutError";
+  constructor(timeoutMs: number) {
+    super(`Timed out after ${timeoutMs} ms`);
+  }
+}
+
+/**
+ * Why a running task's signal aborted: its lease was lost (renewal refused,
+ * another worker may have claimed the task), so its result would be fenced off.
+ */
+export class LeaseLostError extends Error {
+  override name = "LeaseLostError";
+  constructor() {
+    super("Lease lost");
+  }
+}
+
+/**
+ * Why a running task's signal aborted: the worker is shutting down and the
+ * grace period is over; the task goes back to the front of its queue.
+ */
+export class ShutdownError extends Error {
+  override name = "ShutdownError";
+  constructor() {
+    super("Worker shutting down");
+  }
+}
+
+/**
  * Thrown by a handler that could not run NOW for a reason that is not a
  * failure of the task (another holder of a resource it needs, a downstream
  * that asked to wait): the attempt is given back and the task retried after

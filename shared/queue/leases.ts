@@ -34,9 +34,6 @@ export interface ClaimResult {
   parked: number;
 }
 
-/** Outcome codes of ack/fail/extend/release entries. */
-export const STALE = -1;
-
 /** Options for {@linkcode claim}. */
 export interface ClaimOptions {
   max: number;

@@ -23,6 +23,7 @@ import {
   TaskValidationError,
   UnknownTaskTypeError,
 } from "./errors.ts";
+import { ENQUEUE } from "../redis/script_codes.ts";
 
 /** Queue-wide settings (see shared/config.ts for their variables). */
 export interface QueueSettings {
@@ -294,7 +295,7 @@ export function createQueue(
     );
     const results: EnqueueResult[] = [];
     for (let i = 0; i < out.length; i += 2) {
-      results.push({ id: String(out[i]), created: Number(out[i + 1]) === 1 });
+      results.push({ id: String(out[i]), created: Number(out[i + 1]) === ENQUEUE.created });
     }
     return results;
   }

@@ -24,6 +24,7 @@ import { scheduleKeys } from "../redis/keys.ts";
 import type { TaskQueue } from "../queue/queue.ts";
 import { type Schedule, slotAt, slotIdempotencyKey, slotStart } from "./schedule.ts";
 import { type InvalidScheduleError, resolveSchedules, type RunnableSchedule } from "./validate.ts";
+import { ENQUEUE_SLOT } from "../redis/script_codes.ts";
 
 /** Options of {@linkcode Scheduler}. */
 export interface SchedulerOptions {
@@ -190,7 +191,7 @@ export class Scheduler {
       schedule: schedule.name,
       slot,
       taskId: String(taskId),
-      enqueued: Number(status) === 1,
+      enqueued: Number(status) === ENQUEUE_SLOT.enqueued,
       missed: Number(missed),
     };
     if (outcome.enqueued) {

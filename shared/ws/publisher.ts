@@ -17,6 +17,7 @@ import type { Redis } from "@upstash/redis";
 import { liveFeedKeys } from "../redis/keys.ts";
 import { bindFeedScripts, type FeedScripts } from "./scripts.ts";
 import { isTopic, type Topic } from "./topics.ts";
+import { WS_PUBLISH } from "../redis/script_codes.ts";
 
 /** Who a targeted message is for; every given field must match. */
 export interface Target {
@@ -185,7 +186,7 @@ export function createFeedPublisher(options: FeedPublisherOptions): FeedPublishe
         maxAgeMs,
         dedupeTtlMs,
       ]);
-      return { offset: String(offset), duplicate: Number(status) === 0 };
+      return { offset: String(offset), duplicate: Number(status) === WS_PUBLISH.duplicate };
     },
   };
 }
