@@ -24,6 +24,7 @@ import { upstreamPolicy } from "./proxy/upstream_policy.ts";
 import { createVerifier, type Verifier } from "./auth/verify.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { authorize } from "./middleware/authorize.ts";
+import { limitJsonDepth } from "./middleware/json_depth.ts";
 import { limitBody, requireJson } from "./middleware/http_rules.ts";
 import { idempotency } from "./middleware/idempotency.ts";
 import { rateLimit, type RateLimitMiddleware } from "./middleware/rate_limit.ts";
@@ -155,6 +156,9 @@ export function buildGateway(deps: Deps, queue: TaskQueue): Gateway {
         }) as MiddlewareHandler,
       ),
     ),
+    // After authorization (anonymous and denied callers get nothing read), before
+    // the idempotency fingerprint and the routes' validators walk the body.
+    limitJsonDepth(config.maxJsonDepth),
     unlessPublic(
       idempotency({
         redis: deps.redis,

@@ -435,6 +435,13 @@ export const VARIABLES = [
     schema: positiveInt,
   },
   {
+    name: "MAX_JSON_DEPTH",
+    description:
+      "Deepest nesting of arrays/objects in a JSON request body (400 `json-too-deep` above), checked before anything parses it",
+    default: "64",
+    schema: z.coerce.number().int().min(1).max(1000),
+  },
+  {
     name: "CORS_ORIGINS",
     description: "Comma-separated origins allowed by CORS (empty: no cross-origin access)",
     default: "",
@@ -751,6 +758,7 @@ export interface Config {
   breakerPolicies: Record<string, BreakerPolicy>;
   idempotencyTtlMs: number;
   maxBodyBytes: number;
+  maxJsonDepth: number;
   corsOrigins: string[];
   upstreams: Upstream[];
   degradedCacheTtlMs: number;
@@ -1049,6 +1057,7 @@ export function parseConfig(
     breakerPolicies: v.BREAKER_POLICIES,
     idempotencyTtlMs: v.IDEMPOTENCY_TTL_MS,
     maxBodyBytes: v.MAX_BODY_BYTES,
+    maxJsonDepth: v.MAX_JSON_DEPTH,
     corsOrigins: v.CORS_ORIGINS ?? [],
     upstreams,
     degradedCacheTtlMs: v.DEGRADED_CACHE_TTL_MS,

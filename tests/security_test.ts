@@ -12,6 +12,9 @@ import { createQueue } from "../shared/queue/queue.ts";
 import { task, TASK_CATALOG, type TaskCatalog } from "../shared/tasks/catalog.ts";
 import { upstreamTaskCatalog } from "../shared/upstreams/queued_request.ts";
 import type { Role } from "../edge/auth/principal.ts";
+import { createBreakerRegistry } from "../shared/breakers/registry.ts";
+import { createLead } from "../shared/leads/repository.ts";
+import { testNamespace } from "../shared/breakers/test_support.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -149,5 +152,188 @@ Deno.test({
         }
       },
     );
+  },
+});
+
+/** `{"a":{"a":…}}` nested `depth` levels, as text (JSON.stringify itself would overflow). */
+function deepJson(depth: number): string {
+  return '{"a":'.repeat(depth) + "1" + "}".repeat(depth);
+}
+
+Deno.test({
+  name: "breakers count only their dependency's failures, never a platform bug or a caller's input",
+  ...opts,
+  async fn(t) {
+    await using stack = await useTestStack();
+    const deps = stack.makeDeps({ RATE_LIMITS: GENEROUS_LIMITS });
+    const namespace = testNamespace();
+    const queue = createQueue(deps.redis, TASK_CATALOG, { ...deps.config.queue, namespace });
+    const breakers = createBreakerRegistry({
+      redis: deps.redis,
+      policies: deps.config.breakerPolicies,
+      namespace,
+      flushMs: 5,
+    });
+    await breakers.start();
+    try {
+      // Fault injection into the platform's own database layer: while `fault`
+      // is set, every query made through the app's pool throws it.
+      let fault: unknown = null;
+      const sql = new Proxy(deps.sql, {
+        get(target, prop, receiver) {
+          if ((prop === "query" || prop === "connect") && fault !== null) {
+            const err = fault;
+            return () => Promise.reject(err);
+          }
+          const v = Reflect.get(target, prop, receiver);
+          return typeof v === "function" ? v.bind(target) : v;
+        },
+      });
+      const app = createApp({ ...deps, sql }, { queue, breakers });
+      const minerva = `Bearer ${await mintDevToken(deps.config.auth, { sub: "sa:minerva" })}`;
+      const operator = `Bearer ${await mintDevToken(deps.config.auth, {
+        sub: "u-operator",
+        roles: ["operator"],
+      })}`;
+      const lead = await createLead(deps.sql, {
+        name: `Breaker site ${namespace}`,
+        city: `Breakertown-${namespace}`,
+        source: "api",
+      }, "test");
+      const event = () => ({
+        id: crypto.randomUUID(),
+        time: new Date().toISOString(),
+        lead_id: lead.id,
+        event_type: "email_opened",
+      });
+      const range = `from=${new Date(Date.now() - 86_400_000).toISOString()}&to=${
+        new Date().toISOString()
+      }`;
+      const sites: [string, string, () => Promise<Response>][] = [
+        [
+          "GET /v1/leads",
+          "database",
+          () =>
+            Promise.resolve(app.request(`/v1/leads?city=Breakertown-${namespace}`, {
+              headers: { authorization: minerva },
+            })),
+        ],
+        ["POST /v1/leads", "database", () =>
+          Promise.resolve(app.request("/v1/leads", {
+            method: "POST",
+            headers: { authorization: operator, "content-type": "application/json" },
+            body: JSON.stringify({ name: `Site ${crypto.randomUUID()}`, city: "Nowhere" }),
+          }))],
+        [
+          "PATCH /v1/leads/:id",
+          "database",
+          () =>
+            Promise.resolve(app.request(`/v1/leads/${lead.id}`, {
+              method: "PATCH",
+              headers: { authorization: operator, "content-type": "application/json" },
+              body: JSON.stringify({ category: "cafe" }),
+            })),
+        ],
+        ["POST /v1/events", "database", () =>
+          Promise.resolve(app.request("/v1/events", {
+            method: "POST",
+            headers: { authorization: minerva, "content-type": "application/json" },
+            body: JSON.stringify({ events: [event()] }),
+          }))],
+        [
+          "GET /v1/analytics/funnel",
+          "analytics",
+          () =>
+            Promise.resolve(app.request(`/v1/analytics/funnel?${range}`, {
+              headers: { authorization: minerva },
+            })),
+        ],
+      ];
+      const bugs = [
+        new TypeError("Cannot read properties of undefined (reading 'rows')"),
+        new RangeError("Maximum call stack size exceeded"),
+        new SyntaxError("Unexpected token < in JSON"),
+      ];
+      for (const [site, name, call] of sites) {
+        await t.step(
+          `${site}: a platform bug is a 500 and charges no ${name} breaker`,
+          async () => {
+            const breaker = breakers.get(name);
+            for (let i = 0; i < breaker.policy.fail_max + 2; i++) {
+              fault = bugs[i % bugs.length];
+              const res = await call();
+              assert.equal(res.status, 500, `${site} #${i}`);
+              assert.equal((await res.json()).code, "internal");
+            }
+            assert.equal(breaker.snapshot().consecutiveFailures, 0);
+            assert.equal(breaker.state, "closed");
+            // The control: a connection failure of the database is charged.
+            fault = new Error("Connection terminated unexpectedly");
+            const down = await call();
+            assert.equal(down.status, 503);
+            await down.body?.cancel();
+            assert.equal(breaker.snapshot().consecutiveFailures, 1);
+            fault = null;
+            const ok = await call();
+            assert.ok(ok.status < 300, `${site}: ${ok.status}`);
+            await ok.body?.cancel();
+          },
+        );
+      }
+
+      await t.step(
+        "every breaker (workers' too): an engine error inside call() is not charged",
+        async () => {
+          for (const name of Object.keys(deps.config.breakerPolicies)) {
+            const breaker = breakers.get(name);
+            for (let i = 0; i < breaker.policy.fail_max + 2; i++) {
+              const bug = bugs[i % bugs.length]!;
+              await assert.rejects(breaker.call(() => Promise.reject(bug)), (e) => e === bug);
+            }
+            assert.equal(breaker.snapshot().consecutiveFailures, 0, name);
+            assert.equal(breaker.state, "closed", name);
+            const refused = new TypeError("fetch failed");
+            await assert.rejects(breaker.call(() => Promise.reject(refused)));
+            assert.equal(breaker.snapshot().consecutiveFailures, 1, name);
+            await breaker.call(() => Promise.resolve(1));
+          }
+        },
+      );
+
+      await t.step("POST /v1/events nested 20,000 deep: 400 before anything walks it", async () => {
+        fault = null;
+        const database = breakers.get("database");
+        for (let i = 0; i < database.policy.fail_max * 2; i++) {
+          const body = `{"events":[{"id":"${crypto.randomUUID()}","time":"${
+            new Date().toISOString()
+          }","lead_id":"${lead.id}","event_type":"email_opened","event_data":${
+            deepJson(20_000)
+          }}]}`;
+          const res = await app.request("/v1/events", {
+            method: "POST",
+            headers: { authorization: minerva, "content-type": "application/json" },
+            body,
+          });
+          assert.equal(res.status, 400);
+          assert.equal(res.headers.get("content-type"), "application/problem+json");
+          assert.equal((await res.json()).code, "json-too-deep");
+        }
+        assert.equal(database.snapshot().consecutiveFailures, 0);
+        const leads = await app.request(`/v1/leads?city=Breakertown-${namespace}`, {
+          headers: { authorization: minerva },
+        });
+        assert.equal(leads.status, 200);
+        await leads.body?.cancel();
+      });
+    } finally {
+      await breakers.stop();
+      await deps.sql.query(
+        "DELETE FROM lead_events WHERE lead_id IN (SELECT id FROM businesses WHERE city = $1)",
+        [`Breakertown-${namespace}`],
+      );
+      await deps.sql.query("DELETE FROM businesses WHERE city IN ($1, 'Nowhere')", [
+        `Breakertown-${namespace}`,
+      ]);
+    }
   },
 });

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Context } from "hono";
+import { isPlatformOrInputError } from "../../shared/breakers/classify.ts";
 import { problem } from "../problem.ts";
 
 /** Retry hint of a failed (not refused) query: long enough for a short hiccup to pass. */
@@ -14,10 +15,12 @@ export const FAILURE_RETRY_S = 5;
 /**
  * True when `err` says the database is unwell. A status below 500 is a refusal of the domain
  * or the request (the database answered); SQLSTATE classes 22/23/42 are a bug in the query
- * this code built: a logged 500, not an outage.
+ * this code built, and an engine error (a stack overflow on a caller's deep JSON, a
+ * TypeError in our code) is a bug of the platform: a logged 500, not an outage.
  */
 export function isDatabaseFailure(err: unknown): boolean {
   if (typeof err !== "object" || err === null) return true;
+  if (isPlatformOrInputError(err)) return false;
   const status = (err as { status?: unknown }).status;
   if (typeof status === "number" && status < 500) return false;
   const code = (err as { code?: unknown }).code;

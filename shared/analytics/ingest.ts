@@ -42,6 +42,7 @@ import {
   type NewLeadEvent,
 } from "../leads/events.ts";
 import type { Queryable } from "../leads/transaction.ts";
+import { DEFAULT_MAX_JSON_DEPTH } from "../json_depth.ts";
 
 /**
  * Event types only ingest reports (engagement that happens outside the
@@ -141,7 +142,12 @@ const DAY = 86_400_000;
 const KNOWN_TYPES: ReadonlySet<string> = new Set(INGEST_EVENT_TYPES);
 const encoder = new TextEncoder();
 
-/** Why `value` cannot be stored as jsonb, or null: NUL and lone surrogates are refused by Postgres. */
+/**
+ * Why `value` cannot be stored as jsonb, or null: NUL and lone surrogates are
+ * refused by Postgres. Iterative (an explicit stack), so a caller's deeply
+ * nested value cannot overflow the call stack; nesting beyond the JSON depth
+ * limit is itself a reason.
+ */
 function unstorableText(value: unknown): string | null {
   const check = (s: string) =>
     s.includes("\0")
@@ -149,11 +155,23 @@ function unstorableText(value: unknown): string | null {
       : s.isWellFormed()
       ? null
       : "must not contain unpaired surrogates";
-  if (typeof value === "string") return check(value);
-  if (typeof value !== "object" || value === null) return null;
-  for (const [k, v] of Object.entries(value)) {
-    const bad = check(k) ?? unstorableText(v);
-    if (bad !== null) return bad;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v === "string") {
+      const bad = check(v);
+      if (bad !== null) return bad;
+      continue;
+    }
+    if (typeof v !== "object" || v === null) continue;
+    if (depth >= DEFAULT_MAX_JSON_DEPTH) {
+      return `must not nest deeper than ${DEFAULT_MAX_JSON_DEPTH} levels`;
+    }
+    for (const [k, child] of Object.entries(v)) {
+      const bad = check(k);
+      if (bad !== null) return bad;
+      stack.push([child, depth + 1]);
+    }
   }
   return null;
 }

@@ -4,9 +4,35 @@
  * that works (a success when `exclude_client_errors`); 429 is neither, and
  * its `Retry-After` is surfaced to the caller instead.
  *
+ * A breaker counts only failures of the dependency it guards. An exception
+ * raised by the platform's own code or caused by a caller's input (a
+ * JavaScript engine error such as the RangeError of a stack overflow, a typed
+ * AppError below 500, a schema error) says nothing about the dependency: it
+ * is `ignored`, and the route answers it as a bug (500) or a 4xx
+ * (docs/security.md, "Breakers and caller input").
+ *
  * @module
  */
+import { AppError } from "../errors.ts";
 import type { BreakerPolicy } from "./policy.ts";
+
+/** Engine error classes other than TypeError: only code (ours or a library's) throws them. */
+const ENGINE_ERRORS = [RangeError, ReferenceError, SyntaxError, EvalError, URIError];
+/** How Deno's fetch (and clients built on it) reports an unreachable or failed connection. */
+const FETCH_FAILURE = /^(fetch failed|error sending request|network error|Fetch failed)/;
+
+/**
+ * True when `err` comes from the platform's code or the caller's input, not
+ * from a dependency: engine errors (a TypeError only when it is not a failed
+ * fetch), AppErrors below 500 and zod's schema errors.
+ */
+export function isPlatformOrInputError(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return false;
+  if (ENGINE_ERRORS.some((E) => err instanceof E)) return true;
+  if (err instanceof TypeError) return !FETCH_FAILURE.test(err.message);
+  if (err instanceof AppError) return err.status < 500;
+  return (err as { name?: unknown }).name === "ZodError";
+}
 
 /** What one call says about the downstream's health. */
 export type Outcome = "success" | "failure" | "ignored";
@@ -46,6 +72,7 @@ export function classifyError(
 ): Outcome {
   if (callerAborted) return "ignored";
   if (typeof err !== "object" || err === null) return "failure";
+  if (isPlatformOrInputError(err)) return "ignored";
   const name = (err as { name?: unknown }).name;
   // A nested breaker refusing, or a throttled downstream, says nothing about this one.
   if (name === "BreakerOpenError" || name === "BreakerThrottledError") return "ignored";

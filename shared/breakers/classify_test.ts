@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { classifyError, classifyStatus, parseRetryAfter } from "./classify.ts";
+import {
+  classifyError,
+  classifyStatus,
+  isPlatformOrInputError,
+  parseRetryAfter,
+} from "./classify.ts";
+import { AppError } from "../errors.ts";
 import { BreakerOpenError, BreakerTimeoutError } from "./errors.ts";
 import { continueRun, OutcomeBatch } from "./batch.ts";
 import { resolvePolicies } from "./policy.ts";
@@ -91,4 +97,38 @@ Deno.test("resolvePolicies() fills defaults and lists every problem", () => {
       /reset_timeout_ms/.test(err.message) && /threshold_pct/.test(err.message),
   );
   assert.ok(Object.keys(resolvePolicies()).includes("database"));
+});
+
+Deno.test("classifyError(): the platform's bugs and the caller's input are ignored, dependency errors fail", () => {
+  for (const strict of [policy, { exclude_client_errors: false }]) {
+    for (
+      const bug of [
+        new RangeError("Maximum call stack size exceeded"),
+        new TypeError("Cannot read properties of undefined"),
+        new SyntaxError("Unexpected token"),
+        new ReferenceError("x is not defined"),
+        new URIError("URI malformed"),
+        new AppError("invalid-request", 400, "bad"),
+        new AppError("lead-not-found", 404, "no lead"),
+        Object.assign(new Error("schema"), { name: "ZodError" }),
+      ]
+    ) {
+      assert.equal(isPlatformOrInputError(bug), true, String(bug));
+      assert.equal(classifyError(bug, strict), "ignored", String(bug));
+    }
+    for (
+      const down of [
+        new TypeError("fetch failed"),
+        new TypeError("error sending request for url (http://x/): connection refused"),
+        new Deno.errors.ConnectionReset("reset"),
+        new Error("Connection terminated unexpectedly"),
+        // The Neon driver's WebSocket failure is an ErrorEvent, not an Error.
+        { type: "error", message: "NetworkError: failed to connect to WebSocket" },
+        new AppError("dependency-unavailable", 503, "down"),
+      ]
+    ) {
+      assert.equal(isPlatformOrInputError(down), false, String(down));
+      assert.equal(classifyError(down, strict), "failure", String(down));
+    }
+  }
 });

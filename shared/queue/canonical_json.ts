@@ -7,6 +7,8 @@
  * @module
  */
 
+import { DEFAULT_MAX_JSON_DEPTH } from "../json_depth.ts";
+
 /** A value JSON cannot represent faithfully; `path` says where. */
 export class NotSerializableError extends Error {
   override name = "NotSerializableError";
@@ -36,6 +38,11 @@ function encode(value: unknown, path: string, seen: Set<object>): string {
   if (value === null) return "null";
   const obj = value as object;
   if (seen.has(obj)) throw new NotSerializableError(path, "circular reference");
+  // `seen` holds the ancestors: its size is the depth. Bounded so that a
+  // caller's deeply nested value is refused instead of overflowing the stack.
+  if (seen.size >= DEFAULT_MAX_JSON_DEPTH) {
+    throw new NotSerializableError(path, `nested deeper than ${DEFAULT_MAX_JSON_DEPTH} levels`);
+  }
   seen.add(obj);
   try {
     if (Array.isArray(obj)) {

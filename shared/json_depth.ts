@@ -1,0 +1,61 @@
+/**
+ * Nesting bounds for caller-supplied JSON. A recursive walk over a value
+ * nested 20,000 levels deep overflows the stack (a RangeError thrown from the
+ * platform's own code), so bodies are measured before anything recursive
+ * runs: the text with a byte scan, parsed values with an explicit stack.
+ * Neither function recurses.
+ *
+ * @module
+ */
+
+/** Deepest nesting of arrays and objects accepted by default (`MAX_JSON_DEPTH`). */
+export const DEFAULT_MAX_JSON_DEPTH = 64;
+
+const OPEN_OBJECT = 0x7b; // {
+const OPEN_ARRAY = 0x5b; // [
+const CLOSE_OBJECT = 0x7d; // }
+const CLOSE_ARRAY = 0x5d; // ]
+const QUOTE = 0x22; // "
+const BACKSLASH = 0x5c; // \
+
+/**
+ * Whether the JSON text `bytes` (UTF-8) nests arrays/objects deeper than
+ * `limit`, without parsing it. Brackets inside strings do not count. Invalid
+ * JSON gives some answer; the parser rejects it afterwards. In UTF-8 no byte
+ * of a multi-byte character is ASCII, so scanning bytes is exact.
+ */
+export function jsonTextDepthExceeds(bytes: Uint8Array, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (inString) {
+      if (b === BACKSLASH) i++;
+      else if (b === QUOTE) inString = false;
+      continue;
+    }
+    if (b === QUOTE) inString = true;
+    else if (b === OPEN_OBJECT || b === OPEN_ARRAY) {
+      if (++depth > limit) return true;
+    } else if (b === CLOSE_OBJECT || b === CLOSE_ARRAY) depth--;
+  }
+  return false;
+}
+
+/**
+ * Whether `value` nests arrays/objects deeper than `limit` (a scalar is
+ * depth 0, `{}` depth 1). Walks with an explicit stack; shared references
+ * are walked again, cycles count as too deep.
+ */
+export function valueDepthExceeds(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth + 1 > limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
