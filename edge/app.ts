@@ -18,7 +18,7 @@ import { ACCESS_POLICY, compilePolicy } from "./auth/policy.ts";
 import { buildGateway } from "./gateway.ts";
 import { accessLog } from "./middleware/access_log.ts";
 import { addressResolver, clientAddress, type ClientAddressVariables } from "./client_address.ts";
-import { allowedMethods } from "./middleware/http_rules.ts";
+import { allowedMethods, noRoute } from "./middleware/http_rules.ts";
 import type { AppEnv } from "./app_env.ts";
 import { requestSpan } from "./middleware/tracing.ts";
 import { mountDocs } from "./openapi.ts";
@@ -89,7 +89,9 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
     log: deps.log,
     now: deps.now,
   });
-  const gateway = buildGateway(deps, queue);
+  // Built lazily at the first request, when every route below is registered.
+  const methodsAt = allowedMethods(app.routes);
+  const gateway = buildGateway(deps, queue, { methodsAt });
   if (options.live) {
     // Before the chain: an upgrade has no JSON body or Idempotency-Key; it
     // authenticates itself with the chain's verifier, before upgrading.
@@ -114,7 +116,10 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
       options.breakers ? { breakers: options.breakers, queue, cache: degradedCache } : {},
     ),
   );
-  app.route("/", scrapeJobRoutes(queue));
+  app.route(
+    "/",
+    scrapeJobRoutes(queue, { placesConfigured: deps.config.places.apiKey !== null }),
+  );
   app.route("/", outreachRoutes(deps, queue));
   app.route("/", appointmentRoutes(deps, queue));
   app.route("/", unsubscribeRoutes(deps));
@@ -146,24 +151,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
     );
   }
 
-  const methodsAt = allowedMethods(app.routes);
-  app.notFound((c) => {
-    const allow = methodsAt(c);
-    if (allow.length > 0) {
-      return problem(c, {
-        code: "method-not-allowed",
-        status: 405,
-        title: "Method not allowed",
-        detail: `${c.req.method} is not supported here; use ${allow.join(", ")}`,
-      }, { Allow: allow.join(", ") });
-    }
-    return problem(c, {
-      code: "not-found",
-      status: 404,
-      title: "Not found",
-      detail: `No route for ${c.req.method} ${c.req.path}`,
-    });
-  });
+  app.notFound((c) => noRoute(c, methodsAt(c)));
 
   app.onError((err, c) => {
     if (err instanceof AppError) {

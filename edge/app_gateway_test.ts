@@ -180,6 +180,37 @@ Deno.test({
       assert.equal((await res.json()).code, "method-not-allowed");
     });
 
+    await t.step(
+      "routing comes before authorization: 404 and 405 for every role, 401 without a token",
+      async () => {
+        const operator = await token("u-operator", ["operator"]);
+        const lead = "/v1/leads/00000000-0000-4000-8000-000000000000";
+        for (const who of [minerva, viewer, operator, admin]) {
+          const unknown = await app.request("/v1/foo", { headers: { authorization: who } });
+          assert.equal(unknown.status, 404);
+          assert.equal((await unknown.json()).code, "not-found");
+          const del = await app.request(lead, {
+            method: "DELETE",
+            headers: { authorization: who },
+          });
+          assert.equal(del.status, 405);
+          assert.equal(del.headers.get("allow"), "GET, HEAD, PATCH");
+        }
+        const anonymous = await app.request("/v1/foo");
+        assert.equal(anonymous.status, 401);
+        // A route that exists but is not granted is still 403, naming the permission.
+        const patch = await app.request(lead, {
+          method: "PATCH",
+          headers: { authorization: minerva, "content-type": "application/json" },
+          body: JSON.stringify({ name: "x" }),
+        });
+        assert.equal(patch.status, 403);
+        const denied = await patch.json();
+        assert.equal(denied.permission, "PATCH /v1/leads/*");
+        assert.match(denied.detail, /^sa:minerva lacks the permission PATCH \/v1\/leads\/\*/);
+      },
+    );
+
     await t.step("/openapi.json is generated from the routes; /docs renders it", async () => {
       const spec = await (await app.request("/openapi.json")).json();
       assert.equal(spec.openapi, "3.1.0");

@@ -2,7 +2,8 @@
  * The gateway chain every `/v1` request takes, built once from config:
  *
  *   body limit → JSON only (with named exemptions) → authenticate →
- *   rate limit → authorize → Idempotency-Key → route (in `forward_to_service`)
+ *   rate limit → route exists (404/405) → authorize → Idempotency-Key →
+ *   route (in `forward_to_service`)
  *
  * Rate limiting runs after authentication (it is keyed by principal) and
  * before authorization, so denied requests still count against the caller.
@@ -25,7 +26,7 @@ import { createVerifier, type Verifier } from "./auth/verify.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { authorize } from "./middleware/authorize.ts";
 import { limitJsonDepth } from "./middleware/json_depth.ts";
-import { limitBody, requireJson } from "./middleware/http_rules.ts";
+import { limitBody, requireJson, routeFirst } from "./middleware/http_rules.ts";
 import { idempotency } from "./middleware/idempotency.ts";
 import { rateLimit, type RateLimitMiddleware } from "./middleware/rate_limit.ts";
 import { forwardSpan, traced } from "./middleware/tracing.ts";
@@ -110,9 +111,16 @@ export interface Gateway {
   verifier: Verifier;
 }
 
+/** What the chain needs to know about the app's routes. */
+export interface GatewayRoutes {
+  /** The methods the app serves at a request's path (`allowedMethods(app.routes)`). */
+  methodsAt: (c: Context) => string[];
+}
+
 /** Builds the `/v1` middleware chain. */
-export function buildGateway(deps: Deps, queue: TaskQueue): Gateway {
+export function buildGateway(deps: Deps, queue: TaskQueue, routes: GatewayRoutes): Gateway {
   const { config } = deps;
+  const proxied = config.upstreams.map((u) => u.prefix);
   const verifier = cacheVerifiedTokens(
     createVerifier(config.auth, { log: deps.log, now: deps.now }),
     { now: deps.now },
@@ -147,6 +155,10 @@ export function buildGateway(deps: Deps, queue: TaskQueue): Gateway {
     // Public routes have no principal here, so `group` answers "unsubscribe"
     // (or "anonymous") and the limiter keys them by client IP.
     traced("rate_limit_check", rateLimiter as MiddlewareHandler),
+    routeFirst({
+      methodsAt: routes.methodsAt,
+      passthrough: (path) => proxied.some((p) => path === p || path.startsWith(`${p}/`)),
+    }),
     traced(
       "authorize",
       unlessPublic(

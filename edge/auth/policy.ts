@@ -130,6 +130,13 @@ export const ACCESS_POLICY: Policy = [
 export interface Decision {
   allowed: boolean;
   group: string | null;
+  /**
+   * On a denial, the permission the caller lacks, e.g.
+   * `PATCH /v1/leads/*` (the method and the first matching path pattern).
+   */
+  permission?: string;
+  /** On a denial, who holds that permission, in words (`nobody` when no grant lists the method). */
+  grantedTo?: string;
 }
 
 /** Decides requests against a validated policy. */
@@ -197,16 +204,25 @@ export function compilePolicy(policy: Policy): Authorizer {
   return function decide(principal, method, path) {
     const m = method === "HEAD" ? "GET" : method;
     let matched: string | null = null;
+    let permission: string | undefined;
+    const holders: string[] = [];
     for (const g of groups) {
-      if (!g.paths.some((p) => pathMatches(p, path))) continue;
+      const pattern = g.paths.find((p) => pathMatches(p, path));
+      if (pattern === undefined) continue;
       matched ??= g.group;
+      permission ??= `${m} ${pattern}`;
       for (const grant of g.grants) {
-        if ((grant.methods as readonly string[]).includes(m) && allows(grant.allow, principal)) {
-          return { allowed: true, group: g.group };
-        }
+        if (!(grant.methods as readonly string[]).includes(m)) continue;
+        if (allows(grant.allow, principal)) return { allowed: true, group: g.group };
+        holders.push(who(grant.allow));
       }
     }
-    return { allowed: false, group: matched };
+    return {
+      allowed: false,
+      group: matched,
+      permission: permission ?? `${m} ${path}`,
+      grantedTo: holders.length > 0 ? holders.join("; ") : "nobody",
+    };
   };
 }
 

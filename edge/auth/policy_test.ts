@@ -8,9 +8,49 @@ const viewer: Principal = { kind: "user", sub: "v", roles: ["viewer"] };
 Deno.test("the shipped policy is valid and decides with the matched group", () => {
   const decide = compilePolicy(ACCESS_POLICY);
   assert.deepEqual(decide(minerva, "POST", "/v1/tasks"), { allowed: true, group: "control" });
-  assert.deepEqual(decide(minerva, "DELETE", "/v1/tasks/t1"), { allowed: false, group: "control" });
+  assert.deepEqual(decide(minerva, "DELETE", "/v1/tasks/t1"), {
+    allowed: false,
+    group: "control",
+    permission: "DELETE /v1/tasks/*",
+    grantedTo: "nobody",
+  });
   assert.deepEqual(decide(viewer, "HEAD", "/v1/leads/l1"), { allowed: true, group: "control" });
-  assert.deepEqual(decide(viewer, "GET", "/v1/nothing"), { allowed: false, group: null });
+  assert.deepEqual(decide(viewer, "GET", "/v1/nothing"), {
+    allowed: false,
+    group: null,
+    permission: "GET /v1/nothing",
+    grantedTo: "nobody",
+  });
+});
+
+Deno.test("a denial names the missing permission and who holds it", () => {
+  const decide = compilePolicy(ACCESS_POLICY);
+  assert.deepEqual(decide(minerva, "PATCH", "/v1/leads/l1"), {
+    allowed: false,
+    group: "control",
+    permission: "PATCH /v1/leads/*",
+    grantedTo: "users with role `admin` or `operator`",
+  });
+});
+
+Deno.test("lead actions: services and operators POST them; reopening is for admins", () => {
+  const decide = compilePolicy(ACCESS_POLICY);
+  const operator: Principal = { kind: "user", sub: "o", roles: ["operator"] };
+  const admin: Principal = { kind: "user", sub: "a", roles: ["admin"] };
+  const cases: [Principal, string, string, boolean][] = [
+    [minerva, "POST", "/v1/leads/l1/transitions", true],
+    [minerva, "POST", "/v1/leads/l1/notes", true],
+    [operator, "POST", "/v1/leads/l1/transitions", true],
+    [viewer, "POST", "/v1/leads/l1/transitions", false],
+    [viewer, "POST", "/v1/leads/l1/notes", false],
+    [minerva, "PATCH", "/v1/leads/l1", false],
+    [minerva, "POST", "/v1/admin/leads/l1/reopen", false],
+    [operator, "POST", "/v1/admin/leads/l1/reopen", false],
+    [admin, "POST", "/v1/admin/leads/l1/reopen", true],
+  ];
+  for (const [who, method, path, allowed] of cases) {
+    assert.equal(decide(who, method, path).allowed, allowed, `${who.sub} ${method} ${path}`);
+  }
 });
 
 Deno.test("analytics reads are for dashboards and Minerva; ingest for services and operators", () => {

@@ -1,6 +1,7 @@
 /**
  * Authorization against the declarative rule table in `auth/policy.ts`:
- * default deny, 403 problem+json. Runs after `authenticate()`, so an
+ * default deny, 403 problem+json naming the missing `permission`
+ * (`METHOD /path-pattern`) and who holds it. Runs after `authenticate()`, so an
  * anonymous request is a 401 before it could ever be a 403.
  *
  * @module
@@ -39,7 +40,11 @@ export function authorize(options: AuthorizeOptions = {}): MiddlewareHandler<App
         `authorize() ran without a principal for ${c.req.method} ${c.req.path}; mount authenticate() first`,
       );
     }
-    const { allowed, group } = decide(principal, c.req.method, c.req.path);
+    const { allowed, group, permission, grantedTo } = decide(
+      principal,
+      c.req.method,
+      c.req.path,
+    );
     if (!allowed) {
       (c.get("log") ?? options.log)?.info("authorization denied", {
         "user.id": principal.sub,
@@ -51,7 +56,9 @@ export function authorize(options: AuthorizeOptions = {}): MiddlewareHandler<App
         code: "forbidden",
         status: 403,
         title: "Forbidden",
-        detail: "The caller is not allowed to do this",
+        detail:
+          `${principal.sub} lacks the permission ${permission}, which is granted to ${grantedTo}`,
+        permission,
       });
     }
     await next();

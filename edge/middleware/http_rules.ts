@@ -1,7 +1,8 @@
 /**
  * HTTP-level request rules that come before any route: JSON-only request
  * bodies (415; a few paths are exempted for named media types), body size
- * (413), and 405 with `Allow` for a known path called with the wrong method.
+ * (413), and routing before authorization: 404 for a path no route serves,
+ * 405 with `Allow` for a known path called with the wrong method.
  *
  * @module
  */
@@ -116,5 +117,51 @@ export function allowedMethods(
     const methods = new Set(table.filter((r) => r.re.test(c.req.path)).map((r) => r.method));
     if (methods.has("GET")) methods.add("HEAD");
     return [...methods].sort();
+  };
+}
+
+/** The 404 or 405 (with `Allow`) of a request no route serves; `allow` as {@linkcode allowedMethods} gives it. */
+export function noRoute(c: Context, allow: readonly string[]): Response {
+  if (allow.length > 0) {
+    return problem(c, {
+      code: "method-not-allowed",
+      status: 405,
+      title: "Method not allowed",
+      detail: `${c.req.method} is not supported here; use ${allow.join(", ")}`,
+    }, { Allow: allow.join(", ") });
+  }
+  return problem(c, {
+    code: "not-found",
+    status: 404,
+    title: "Not found",
+    detail: `No route for ${c.req.method} ${c.req.path}`,
+  });
+}
+
+/** Options of {@linkcode routeFirst}. */
+export interface RouteFirstOptions {
+  /** The methods served at the request's path ({@linkcode allowedMethods} of the app's routes). */
+  methodsAt: (c: Context) => string[];
+  /**
+   * Paths served by catch-all handlers (the upstream proxy's prefixes), which
+   * the route table cannot list: every method passes. @default none
+   */
+  passthrough?: (path: string) => boolean;
+}
+
+/**
+ * Routes before authorizing: a path no route serves is 404 and a wrong method
+ * 405 with `Allow` for every caller, instead of a 403 from a policy that
+ * knows nothing about it. Mount it between authentication and authorization,
+ * so that anonymous callers still learn nothing but 401.
+ */
+export function routeFirst(options: RouteFirstOptions): MiddlewareHandler {
+  const { methodsAt, passthrough = () => false } = options;
+  return async function routeFirst(c, next) {
+    if (!passthrough(c.req.path)) {
+      const allow = methodsAt(c);
+      if (!allow.includes(c.req.method)) return noRoute(c, allow);
+    }
+    await next();
   };
 }

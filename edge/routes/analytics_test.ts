@@ -6,6 +6,7 @@ import { bucketStart } from "../../shared/analytics/tier.ts";
 import { createBreakerRegistry } from "../../shared/breakers/registry.ts";
 import { testNamespace, waitUntil } from "../../shared/breakers/test_support.ts";
 import type { Deps } from "../../shared/deps.ts";
+import { recordLeadEvents } from "../../shared/leads/events.ts";
 import { createLead } from "../../shared/leads/repository.ts";
 import { createQueue } from "../../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
@@ -165,7 +166,19 @@ Deno.test({
           lead_id: leads[0]!,
           event_type: "appointment_cancelled",
         });
-        await ingest(events);
+        // Platform-owned types: recorded the way the platform records them
+        // (POST /v1/events refuses them), with the same ids and times.
+        await recordLeadEvents(
+          deps.sql,
+          events.map((e) => ({
+            id: e.id as string,
+            time: e.time as string,
+            lead_id: e.lead_id as string,
+            event_type: e.event_type as string,
+            event_data: (e.event_data ?? {}) as Record<string, unknown>,
+            source: "test",
+          })),
+        );
         const range = `from=${encodeURIComponent(iso(from))}&to=${encodeURIComponent(iso(to))}`;
 
         const f = await call(`/v1/analytics/funnel?${range}`, minerva);
@@ -257,23 +270,28 @@ Deno.test({
         },
       );
 
-      await t.step("no token → 401; sa:api-gateway → 403; viewer and Minerva read", async () => {
-        const path = "/v1/analytics/capabilities";
-        const anon = await call(path, null);
-        assert.equal(anon.status, 401);
-        assert.equal((await anon.json()).code, "missing-token");
-        const denied = await call(path, gateway);
-        assert.equal(denied.status, 403);
-        assert.equal((await denied.json()).code, "forbidden");
-        for (const auth of [viewer, minerva]) {
-          const res = await call(path, auth);
-          assert.equal(res.status, 200);
-          await res.body?.cancel();
-        }
-        const post = await call(path, minerva, { method: "POST", body: "{}" });
-        assert.equal(post.status, 403);
-        await post.body?.cancel();
-      });
+      await t.step(
+        "no token → 401; sa:api-gateway → 403; viewer and Minerva read; POST → 405",
+        async () => {
+          const path = "/v1/analytics/capabilities";
+          const anon = await call(path, null);
+          assert.equal(anon.status, 401);
+          assert.equal((await anon.json()).code, "missing-token");
+          const denied = await call(path, gateway);
+          assert.equal(denied.status, 403);
+          assert.equal((await denied.json()).code, "forbidden");
+          for (const auth of [viewer, minerva]) {
+            const res = await call(path, auth);
+            assert.equal(res.status, 200);
+            await res.body?.cancel();
+          }
+          // Routing comes before authorization: a method the route lacks is 405.
+          const post = await call(path, minerva, { method: "POST", body: "{}" });
+          assert.equal(post.status, 405);
+          assert.equal(post.headers.get("allow"), "GET, HEAD");
+          await post.body?.cancel();
+        },
+      );
 
       await t.step("analytics forced open: the cached answer degraded, none → 503", async () => {
         const analytics = breakers.get("analytics");

@@ -5,9 +5,12 @@
  *
  * A booking is refused before it is queued when it starts in the past (422
  * `time-in-past`), names an unknown lead (404), or carries confirmation
- * variables the `meeting_confirmation` email could not render (422). The
- * one-per-lead-per-day rule is the worker's (a UNIQUE constraint): a second
- * booking that day is queued and completes as `duplicate_prevented`.
+ * variables the `meeting_confirmation` email could not render (422), names a
+ * `not_interested` lead (409 `lead-not-interested`), or falls on a UTC day
+ * on which the lead already has a booked meeting (409 `appointment-exists`,
+ * naming it). The one-per-lead-per-day rule counts UTC calendar days; the
+ * worker enforces it again race-free (a UNIQUE constraint): a second booking
+ * that slips in between completes as `duplicate_prevented`.
  *
  * Idempotency: the queue key is derived from the payload, so the same booking
  * request repeated within QUEUE_IDEMPOTENCY_WINDOW_MS returns the first task.
@@ -18,7 +21,9 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Deps } from "../../shared/deps.ts";
 import { AppError } from "../../shared/errors.ts";
 import { renderTemplate } from "../../shared/email/templates.ts";
+import { assertContactable } from "../../shared/leads/actions.ts";
 import { getLead } from "../../shared/leads/repository.ts";
+import type { Queryable } from "../../shared/leads/transaction.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
 import type { AppEnv } from "../app_env.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";
@@ -104,8 +109,12 @@ const bookRoute = createRoute({
   },
   responses: {
     ...queuedResponse("Queued as a `book_appointment` task"),
-    ...problemResponses(400, 401, 403, 409, 413, 415, 429, 503),
+    ...problemResponses(400, 401, 403, 413, 415, 429, 503),
     ...problems(404, "`lead-not-found`"),
+    ...problems(
+      409,
+      "`lead-not-interested`, `appointment-exists` (names `appointment_id`), or this Idempotency-Key is in progress",
+    ),
     ...problems(
       422,
       "`time-in-past`, `missing-template-variables` or `invalid-template-variables` (confirmation), or an Idempotency-Key reused with another request",
@@ -141,6 +150,20 @@ interface AppointmentRow {
   created_at: Date;
 }
 
+/**
+ * The booked appointment of a lead on the UTC day of `startsAt`, if any: the
+ * worker's one-per-day rule (a UNIQUE constraint on the UTC day), asked up front.
+ */
+async function bookedThatDay(sql: Queryable, leadId: string, startsAt: string) {
+  const { rows } = await sql.query<{ id: string }>(
+    `SELECT id FROM appointments
+      WHERE business_id = $1 AND day = ($2::timestamptz AT TIME ZONE 'UTC')::date
+        AND status = 'booked'`,
+    [leadId, startsAt],
+  );
+  return rows[0]?.id ?? null;
+}
+
 /** Routes of `/v1/appointments`. */
 export function appointmentRoutes(
   deps: Pick<Deps, "sql" | "now">,
@@ -160,6 +183,18 @@ export function appointmentRoutes(
       });
     }
     const lead = await getLead(deps.sql, body.lead_id);
+    assertContactable(lead, "booked");
+    const existing = await bookedThatDay(deps.sql, lead.id, body.starts_at);
+    if (existing !== null) {
+      throw new AppError("appointment-exists", 409, "The lead already has a meeting that day", {
+        details: {
+          detail:
+            `Lead ${lead.id} has appointment ${existing} on the UTC day of ${body.starts_at}: one per lead per UTC day`,
+          lead_id: lead.id,
+          appointment_id: existing,
+        },
+      });
+    }
     // The confirmation email the worker queues after booking, with the same
     // merge (workers/tasks/book_appointment.ts): refuse now what it could not send.
     renderTemplate("meeting_confirmation", {

@@ -126,6 +126,35 @@ Deno.test({
       );
 
       await t.step(
+        "platform-owned event types cannot be forged: refused per event, the funnel unchanged",
+        async () => {
+          const forged = ["status_changed", "email_sent", "appointment_booked", "lead_created"]
+            .map((event_type) => ({
+              id: uuid(),
+              time: iso(now - 60_000),
+              lead_id: a,
+              event_type,
+              event_data: { from: "meeting_scheduled", to: "client" },
+            }));
+          const reply = {
+            id: uuid(),
+            time: iso(now - 60_000),
+            lead_id: a,
+            event_type: "email_replied",
+          };
+          const res = await post(minerva, { events: [...forged, reply] });
+          assert.equal(res.status, 200);
+          const body = await res.json();
+          assert.deepEqual(body.stored, [{ index: 4, id: reply.id }]);
+          assert.deepEqual(body.rejected.map((r: Json) => r.index), [0, 1, 2, 3]);
+          for (const r of body.rejected as { reasons: string[] }[]) {
+            assert.match(r.reasons[0]!, /is recorded by the platform only/);
+          }
+          assert.deepEqual((await stored(forged.map((f) => f.id))).length, 0);
+        },
+      );
+
+      await t.step(
         "a malformed body or more than 1,000 events is 400, nothing stored",
         async () => {
           const event = () => ({ id: uuid(), time: iso(now), lead_id: a, event_type: "page_view" });

@@ -32,7 +32,8 @@ import { canonicalJson } from "../../shared/queue/canonical_json.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
 import type { ApplyLeadWritePayload } from "../../shared/tasks/catalog.ts";
 import type { AppEnv } from "../app_env.ts";
-import { guardedRead, queuedWrite } from "../degraded/fallbacks.ts";
+import { guardedRead, queuedWrite, retryAfterSeconds } from "../degraded/fallbacks.ts";
+import { problem } from "../problem.ts";
 import type { ResponseCache } from "../degraded/response_cache.ts";
 import { databaseFailed, isDatabaseFailure } from "./database_failure.ts";
 
@@ -80,12 +81,14 @@ async function queueKey(c: Ctx, payload: LeadWrite): Promise<string> {
 /**
  * A write: through the breaker when guarded (queued while it refuses), else
  * straight; failures become 503. `payload` is the `apply_lead_write` task
- * queued in its place. Domain refusals leave the breaker call as values, so
+ * queued in its place; `null` for writes that are not queued (a transition
+ * is decided against the lead's state at the time): 503 with `Retry-After`
+ * while the breaker refuses. Domain refusals leave the breaker call as values, so
  * they never count as failures whatever the policy says.
  */
 export async function runWrite<T>(
   c: Ctx,
-  { guard: g, payload }: { guard: Guard | null; payload: LeadWrite },
+  { guard: g, payload }: { guard: Guard | null; payload: LeadWrite | null },
   fn: () => Promise<T>,
 ): Promise<T | Response> {
   const call = async (): Promise<{ value: T } | { refusal: unknown }> => {
@@ -100,16 +103,28 @@ export async function runWrite<T>(
   try {
     out = g === null ? await call() : await g.breaker.call(call, { signal: c.req.raw.signal });
   } catch (err) {
-    if (g !== null && err instanceof BreakerOpenError) {
-      c.get("log")?.info("lead write queued", { breaker: err.breaker, state: err.state });
-      return await queuedWrite(c, err, {
-        queue: g.queue,
-        type: "apply_lead_write",
-        payload,
-        idempotencyKey: await queueKey(c, payload),
-      });
+    if (g === null || !(err instanceof BreakerOpenError)) {
+      return databaseFailed(c, err, "The lead store did not answer");
     }
-    return databaseFailed(c, err, "The lead store did not answer");
+    if (payload === null) {
+      const retryAfter = retryAfterSeconds(err);
+      return problem(c, {
+        code: "downstream-unavailable",
+        status: 503,
+        title: "Database temporarily unavailable",
+        detail:
+          `The ${err.breaker} circuit breaker is ${err.state}: nothing was changed; retry after Retry-After`,
+        breaker: err.breaker,
+        retry_after: retryAfter,
+      }, { "Retry-After": String(retryAfter) });
+    }
+    c.get("log")?.info("lead write queued", { breaker: err.breaker, state: err.state });
+    return await queuedWrite(c, err, {
+      queue: g.queue,
+      type: "apply_lead_write",
+      payload,
+      idempotencyKey: await queueKey(c, payload),
+    });
   }
   if ("refusal" in out) throw out.refusal;
   return out.value;

@@ -28,7 +28,7 @@ const text = (max: number) =>
 const optionalText = (max: number) => text(max).nullable().optional();
 const Status = z.enum(OUTREACH_STATUSES);
 
-const LeadSchema = z.object({
+export const LeadSchema = z.object({
   id: z.uuid(),
   name: z.string(),
   category: z.string().nullable(),
@@ -50,7 +50,7 @@ const LeadSchema = z.object({
   updated_at: z.string(),
 }).openapi("Lead");
 
-const LeadEventSchema = z.object({
+export const LeadEventSchema = z.object({
   id: z.uuid(),
   time: z.string(),
   lead_id: z.uuid(),

@@ -1,7 +1,8 @@
 /**
  * Leads: `GET /v1/leads` (filters, keyset pages), `POST /v1/leads`,
  * `GET /v1/leads/:id` (with its recent events) and `PATCH /v1/leads/:id`
- * (status changes go through the outreach state machine).
+ * (status changes go through the outreach state machine); the POST actions
+ * on one lead (transitions, notes, admin reopen) are in edge/routes/lead_actions.ts.
  *
  * Lead JSON uses the column names of `businesses`; timestamps are ISO 8601.
  * Events are recorded with source `api:<principal>`. The schemas and route
@@ -20,8 +21,7 @@ import type { BreakerRegistry } from "../../shared/breakers/registry.ts";
 import type { Deps } from "../../shared/deps.ts";
 import { decodeCursor } from "../../shared/leads/cursor.ts";
 import { InvalidCursorError } from "../../shared/leads/errors.ts";
-import type { LeadEvent } from "../../shared/leads/events.ts";
-import type { Lead, LeadPatch } from "../../shared/leads/lead.ts";
+import type { LeadPatch } from "../../shared/leads/lead.ts";
 import { createLead, getLead, listLeads, updateLead } from "../../shared/leads/repository.ts";
 import type { OutreachStatus } from "../../shared/leads/status.ts";
 import { canonicalJson } from "../../shared/queue/canonical_json.ts";
@@ -29,24 +29,10 @@ import type { TaskQueue } from "../../shared/queue/queue.ts";
 import type { AppEnv } from "../app_env.ts";
 import type { ResponseCache } from "../degraded/response_cache.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";
+import { leadActionRoutes } from "./lead_actions.ts";
+import { eventView, leadView } from "./lead_view.ts";
 import { type Guard, runRead, runWrite } from "./lead_guard.ts";
 import { createLeadRoute, getLeadRoute, listRoute, patchLeadRoute } from "./lead_schemas.ts";
-
-const iso = (d: Date | null) => (d === null ? null : d.toISOString());
-
-/** The public JSON of a lead. */
-export function leadView(lead: Lead) {
-  return {
-    ...lead,
-    last_contacted: iso(lead.last_contacted),
-    created_at: lead.created_at.toISOString(),
-    updated_at: lead.updated_at.toISOString(),
-  };
-}
-
-function eventView(e: LeadEvent) {
-  return { ...e, time: e.time.toISOString() };
-}
 
 const toDate = (s: string | null | undefined) =>
   s === undefined ? undefined : s === null ? null : new Date(s);
@@ -80,6 +66,8 @@ export function leadRoutes(
   }
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const actor = (sub: string) => `api:${sub}`;
+
+  app.route("/", leadActionRoutes(deps, guard));
 
   app.openapi(listRoute, async (c) => {
     const q = c.req.valid("query");

@@ -5,8 +5,11 @@
  * Everything the worker would refuse for good is refused here first, before
  * anything is queued: an unknown lead (404), an unknown template or missing
  * or invalid variables (422, found by rendering the template exactly as the
- * worker will, with a stand-in unsubscribe link), and a lead without an
- * address when no `to` is given (422).
+ * worker will, with a stand-in unsubscribe link), a lead without an
+ * address when no `to` is given (422), a lead that is `not_interested` (409
+ * `lead-not-interested`) and a recipient on the suppression list (422
+ * `recipient-suppressed`, recorded as an `email_suppressed` lead event). The
+ * worker checks the last two again when it runs.
  *
  * Idempotency: the task's queue key is the send ledger's once-per-day rule,
  * see {@linkcode outreachEmailKey}; an `Idempotency-Key` header additionally
@@ -25,6 +28,9 @@ import {
   TEMPLATES,
   UnknownTemplateError,
 } from "../../shared/email/templates.ts";
+import { assertContactable } from "../../shared/leads/actions.ts";
+import { recordLeadEvent } from "../../shared/leads/events.ts";
+import type { Queryable } from "../../shared/leads/transaction.ts";
 import { getLead } from "../../shared/leads/repository.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
 import { SendEmailPayload } from "../../shared/tasks/catalog.ts";
@@ -54,7 +60,7 @@ const SendEmailBody = z.object({
     .openapi({
       description:
         "Template variables (text or numbers). `business_name` and `city` default to the lead's name and city.",
-      example: { sender_name: "Maya from Pleasant Cove", booking_url: "https://cal.example/maya" },
+      example: { sender_name: "Maya", booking_url: "https://cal.example/maya" },
     }),
   to: z.email().max(254).optional().openapi({
     description: "Recipient; default: the lead's email",
@@ -86,11 +92,15 @@ const sendRoute = createRoute({
     ...queuedResponse(
       "Queued as a `send_email` task; the same email to the same lead on the same UTC day returns the first task",
     ),
-    ...problemResponses(400, 401, 403, 409, 413, 415, 429, 503),
+    ...problemResponses(400, 401, 403, 413, 415, 429, 503),
     ...problems(404, "`lead-not-found`"),
     ...problems(
+      409,
+      "`lead-not-interested` (an admin can reopen the lead), or this Idempotency-Key is in progress",
+    ),
+    ...problems(
       422,
-      "`unknown-template`, `missing-template-variables`, `invalid-template-variables`, `lead-has-no-email`, or an Idempotency-Key reused with another request",
+      "`unknown-template`, `missing-template-variables`, `invalid-template-variables`, `lead-has-no-email`, `recipient-suppressed`, or an Idempotency-Key reused with another request",
     ),
   },
 });
@@ -119,6 +129,15 @@ export async function outreachEmailKey(
   return `send_email:${email.leadId.toLowerCase()}:${email.template}:${to}:${day}`;
 }
 
+/** True when `address` is on the suppression list (`email_suppressions`). */
+async function isSuppressed(sql: Queryable, address: string): Promise<boolean> {
+  const { rows } = await sql.query<{ found: boolean }>(
+    "SELECT EXISTS (SELECT 1 FROM email_suppressions WHERE address = lower($1)) AS found",
+    [address],
+  );
+  return rows[0]?.found === true;
+}
+
 /** Routes of `/v1/outreach`. */
 export function outreachRoutes(
   deps: Pick<Deps, "sql" | "now">,
@@ -130,6 +149,7 @@ export function outreachRoutes(
     const body = c.req.valid("json");
     if (!isTemplateName(body.template)) throw new UnknownTemplateError(body.template);
     const lead = await getLead(deps.sql, body.lead_id);
+    assertContactable(lead, "emailed");
     const to = (body.to ?? lead.email ?? "").trim();
     if (!SendEmailPayload.shape.to.safeParse(to).success) {
       throw new AppError("lead-has-no-email", 422, "No recipient address", {
@@ -137,6 +157,20 @@ export function outreachRoutes(
           detail: lead.email
             ? `The lead's email ${JSON.stringify(lead.email)} is not a usable address; send "to"`
             : `Lead ${lead.id} has no email address; send "to"`,
+          lead_id: lead.id,
+        },
+      });
+    }
+    if (await isSuppressed(deps.sql, to)) {
+      await recordLeadEvent(deps.sql, {
+        lead_id: lead.id,
+        event_type: "email_suppressed",
+        event_data: { template: body.template, refused_by: "api" },
+        source: `api:${c.get("principal").sub}`,
+      });
+      throw new AppError("recipient-suppressed", 422, "The recipient unsubscribed", {
+        details: {
+          detail: `The recipient of lead ${lead.id} is on the suppression list: nothing was queued`,
           lead_id: lead.id,
         },
       });

@@ -11,6 +11,9 @@
  * QUEUE_MAX_PAYLOAD_BYTES for the task carrying the file (413
  * `payload-too-large` naming `limit`).
  *
+ * A search on a deployment without PLACES_API_KEY is 503
+ * `places-not-configured` at once (it could only fail in the worker).
+ *
  * Idempotency: queue keys are derived from the payload, so the same search or
  * the same file repeated within QUEUE_IDEMPOTENCY_WINDOW_MS returns the first
  * task.
@@ -156,11 +159,31 @@ function importFormat(contentType: string | undefined): "csv" | "json" {
   });
 }
 
+/** Options of {@linkcode scrapeJobRoutes}. */
+export interface ScrapeJobRouteOptions {
+  /**
+   * Whether PLACES_API_KEY is set (workers read the same configuration):
+   * without it a search is 503 `places-not-configured`, not a task that fails later.
+   */
+  placesConfigured: boolean;
+}
+
 /** Routes of `/v1/scrape-jobs` and `POST /v1/leads/import`. */
-export function scrapeJobRoutes(queue: TaskQueue): OpenAPIHono<AppEnv> {
+export function scrapeJobRoutes(
+  queue: TaskQueue,
+  options: ScrapeJobRouteOptions,
+): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
   app.openapi(scrapeRoute, async (c) => {
+    if (!options.placesConfigured) {
+      throw new AppError("places-not-configured", 503, "Lead search is not configured", {
+        details: {
+          detail:
+            "PLACES_API_KEY is not set on this deployment; import files with POST /v1/leads/import instead",
+        },
+      });
+    }
     const { provider: _provider, ...body } = c.req.valid("json");
     const result = await enqueueTask(queue, {
       type: "scrape_leads",

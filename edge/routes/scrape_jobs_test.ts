@@ -24,12 +24,24 @@ Deno.test({
     await using stack = await useTestStack();
     // The queue's payload limit sits below the body limit, so both 413s are reachable.
     const h = await routeHarness(stack, {
-      env: { MAX_BODY_BYTES: "16384" },
+      env: { MAX_BODY_BYTES: "16384", PLACES_API_KEY: "test-key" },
       queue: { maxPayloadBytes: 4096 },
     });
     const upload = (body: BodyInit, type: string, auth?: string | null, query = "") =>
       h.call("POST", `/v1/leads/import${query}`, { body, type, auth });
     const csv = `name,city,email\nCove Bakery ${h.run},Portland,hi@cove.example\n`;
+
+    await t.step(
+      "without PLACES_API_KEY a search is 503 places-not-configured, nothing queued",
+      async () => {
+        const bare = await routeHarness(stack);
+        const before = await bare.queue.stats();
+        const res = await bare.call("POST", "/v1/scrape-jobs", { json: { query: "bakeries" } });
+        assert.equal(res.status, 503);
+        assert.equal((await res.json()).code, "places-not-configured");
+        assert.deepEqual(await bare.queue.stats(), before);
+      },
+    );
 
     await t.step("POST /v1/scrape-jobs queues a places search", async () => {
       const res = await h.call("POST", "/v1/scrape-jobs", {

@@ -9,7 +9,8 @@
  * ahead of `now` or before the raw events retention has kept
  * (`lead_metrics_state.retained_from`, tiers 2–3: such a row would land in a
  * bucket that is final and be deleted by the next retention run), its type
- * is not in {@linkcode INGEST_EVENT_TYPES}, its `event_data` is over
+ * is not in {@linkcode INGEST_EVENT_TYPES} (platform-owned types are refused
+ * with a reason saying so), its `event_data` is over
  * {@linkcode MAX_EVENT_DATA_BYTES} or holds text Postgres cannot store (NUL,
  * lone surrogates), or its lead does not exist.
  *
@@ -65,14 +66,22 @@ export const ANALYTICS_EVENT_TYPES = [
 ] as const;
 
 /**
- * Every type ingest accepts: the domain's own (LEAD_EVENT_TYPES, so history
- * can be backfilled; an ingested `status_changed` does not change the lead)
- * and {@linkcode ANALYTICS_EVENT_TYPES}.
+ * Every type ingest accepts: things that happen outside the platform and are
+ * reported to it — `email_replied` (Minerva reads the inbox) and
+ * {@linkcode ANALYTICS_EVENT_TYPES}. The platform's own types
+ * ({@linkcode PLATFORM_EVENT_TYPES}: `status_changed`, `email_sent`,
+ * `appointment_booked`, …) are written only by the code that makes the
+ * change, so a client cannot forge the funnel.
  */
 export const INGEST_EVENT_TYPES: readonly string[] = [
-  ...LEAD_EVENT_TYPES,
+  "email_replied",
   ...ANALYTICS_EVENT_TYPES,
 ];
+
+/** The event types only the platform records (refused by ingest with a reason saying so). */
+export const PLATFORM_EVENT_TYPES: readonly string[] = LEAD_EVENT_TYPES.filter(
+  (t) => !INGEST_EVENT_TYPES.includes(t),
+);
 
 /** Most events `POST /v1/events` takes in one batch. */
 export const MAX_INGEST_BATCH = 1000;
@@ -140,6 +149,7 @@ export interface IngestResult {
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 const KNOWN_TYPES: ReadonlySet<string> = new Set(INGEST_EVENT_TYPES);
+const PLATFORM_TYPES: ReadonlySet<string> = new Set(PLATFORM_EVENT_TYPES);
 const encoder = new TextEncoder();
 
 /**
@@ -186,7 +196,14 @@ function eventSchema(now: number, maxFutureMs: number) {
     lead_id: Uuid,
     event_type: z.string().regex(EVENT_TYPE_PATTERN, "must be lower snake_case").refine(
       (t) => KNOWN_TYPES.has(t),
-      { error: (issue) => `unknown event type "${issue.input}"` },
+      {
+        error: (issue) =>
+          PLATFORM_TYPES.has(issue.input as string)
+            ? `"${issue.input}" is recorded by the platform only; report one of ${
+              INGEST_EVENT_TYPES.join(", ")
+            }`
+            : `unknown event type "${issue.input}"`,
+      },
     ),
     event_data: z.record(z.string(), z.unknown()).optional().superRefine((data, ctx) => {
       if (data === undefined) return;

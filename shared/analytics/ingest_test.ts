@@ -53,7 +53,7 @@ Deno.test({
     await t.step(
       "a mixed batch: stored, duplicates in the batch, every rejection reason",
       async () => {
-        const ids = Array.from({ length: 9 }, uuid);
+        const ids = Array.from({ length: 10 }, uuid);
         const good = {
           id: ids[0],
           time: iso(NOW - HOUR),
@@ -76,7 +76,8 @@ Deno.test({
           },
           42,
           { id: "nope", time: "yesterday", lead_id: uuid(), event_type: "Bad Type", extra: 1 },
-          { ...good, id: ids[8], time: iso(NOW + 4 * 60_000), event_type: "status_changed" },
+          { ...good, id: ids[8], time: iso(NOW + 4 * 60_000), event_type: "email_replied" },
+          { ...good, id: ids[9], event_type: "status_changed" },
         ];
         const { sql, count } = counting(pool);
         const result = await ingestEvents(sql, batch, { now: NOW, source: "api:sa:minerva" });
@@ -93,11 +94,16 @@ Deno.test({
           [3, ids[3]],
           [6, undefined],
           [7, undefined],
+          [9, ids[9]],
         ]);
         const reasons = Object.fromEntries(result.rejected.map((r) => [r.index, r.reasons]));
         assert.deepEqual(reasons[1], ["lead_id: no lead has this id"]);
         assert.deepEqual(reasons[2], ['event_type: unknown event type "email_exploded"']);
         assert.deepEqual(reasons[3], ["time: must not be more than 300 s in the future"]);
+        assert.match(
+          reasons[9]![0]!,
+          /^event_type: "status_changed" is recorded by the platform only/,
+        );
         assert.equal(reasons[6]!.length, 1);
         assert.match(reasons[6]![0]!, /^event: .*expected object/);
         const seven = reasons[7]!.join("\n");
@@ -110,7 +116,7 @@ Deno.test({
         assert.deepEqual(rows.map((r) => [r.id, r.time.toISOString(), r.event_type, r.source]), [
           [ids[0], iso(NOW - HOUR), "email_opened", "api:sa:minerva"],
           [ids[5], "2031-06-15T11:30:00.000Z", "page_view", "api:sa:minerva:site"],
-          [ids[8], iso(NOW + 4 * 60_000), "status_changed", "api:sa:minerva"],
+          [ids[8], iso(NOW + 4 * 60_000), "email_replied", "api:sa:minerva"],
         ]);
         assert.deepEqual(rows[1]!.event_data, { path: "/preview", ms: 1200 });
 
@@ -118,7 +124,7 @@ Deno.test({
         const again = await ingestEvents(pool, batch, { now: NOW });
         assert.deepEqual(again.stored, []);
         assert.deepEqual(again.duplicates.map((d) => d.index), [0, 4, 5, 8]);
-        assert.deepEqual(again.rejected.map((r) => r.index), [1, 2, 3, 6, 7]);
+        assert.deepEqual(again.rejected.map((r) => r.index), [1, 2, 3, 6, 7, 9]);
         assert.equal((await rowsOf(pool, ids)).length, 3);
       },
     );

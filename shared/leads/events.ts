@@ -25,6 +25,9 @@ export const LEAD_EVENT_TYPES = [
   "email_replied",
   "appointment_booked",
   "appointment_cancelled",
+  "email_suppressed",
+  "note_added",
+  "lead_reopened",
 ] as const;
 
 /** A known event type. */

@@ -150,8 +150,8 @@ export async function listLeads(sql: Queryable, filter: LeadFilter = {}): Promis
   };
 }
 
-/** Locks the lead's row for the rest of the transaction. */
-async function lockLead(client: Queryable, id: string): Promise<Lead> {
+/** Locks the lead's row for the rest of the transaction; {@linkcode LeadNotFoundError} when unknown. */
+export async function lockLead(client: Queryable, id: string): Promise<Lead> {
   if (!UUID.test(id)) throw new LeadNotFoundError(id);
   const { rows } = await client.query<Lead>(
     `SELECT ${LEAD_COLUMNS} FROM businesses WHERE id = $1 FOR UPDATE`,

@@ -167,7 +167,13 @@ export interface ReplayByTypeOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-/** Replays every dead task of `type`, oldest first, at a bounded rate; returns how many. */
+/**
+ * Replays the dead tasks of `type` that were in the DLQ when the call started,
+ * oldest first, at a bounded rate; returns how many. A task that dies again
+ * during the call re-enters the DLQ with a later score (its new failure time)
+ * and is not replayed a second time: the call reads only up to the newest
+ * score it saw at the start, and never replays an id twice.
+ */
 export async function replayDeadByType(
   queue: TaskQueue,
   type: string,
@@ -178,16 +184,30 @@ export async function replayDeadByType(
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const batch = Math.max(1, Math.min(500, Math.ceil(perSecond / 10)));
   const max = options.max ?? Infinity;
+  const key = queue.ctx.keys.dlqByType(type);
+  const newest = await queue.ctx.redis.zrange<(string | number)[]>(key, 0, 0, {
+    rev: true,
+    withScores: true,
+  });
+  if (newest.length < 2) return 0;
+  const cutoff = Number(newest[1]);
+  const seen = new Set<string>();
   let done = 0;
   while (done < max && !options.signal?.aborted) {
-    const ids = await queue.ctx.redis.zrange<string[]>(
-      queue.ctx.keys.dlqByType(type),
+    // Past the ids already replayed that died again with the cutoff's exact score.
+    const read = await queue.ctx.redis.zrange<string[]>(key, "-inf", cutoff, {
+      byScore: true,
+      offset: 0,
+      count: Math.min(batch, max - done) + seen.size,
+    });
+    const ids = read.map(String).filter((id) => !seen.has(id)).slice(
       0,
-      Math.min(batch, max - done) - 1,
+      Math.min(batch, max - done),
     );
     if (ids.length === 0) break;
     const started = Date.now();
-    const replayed = await replayDead(queue, ids.map(String));
+    const replayed = await replayDead(queue, ids);
+    for (const id of ids) seen.add(id);
     done += replayed.length;
     if (replayed.length === 0) break; // entries vanished under us (purged elsewhere)
     const budget = (replayed.length / perSecond) * 1000;

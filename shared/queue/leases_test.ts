@@ -259,6 +259,35 @@ Deno.test({
     });
 
     await t.step(
+      "replay of a type replays only what was dead at the start: a task dying again is replayed once",
+      async () => {
+        const q = testQueue(redis);
+        const kill = async (id: string) => {
+          const [task] = (await claimer(q)(1)).tasks;
+          assert.equal(task?.id, id);
+          await fail(q.ctx, [{
+            id,
+            leaseToken: task!.leaseToken,
+            error: "E",
+            permanent: true,
+            backoffMs: 0,
+          }]);
+        };
+        const { id } = await q.enqueue("echo", { n: 1 });
+        await kill(id);
+        // The replayed task dies again before the next batch (a permanently failing task).
+        const count = await replayDeadByType(q, "echo", {
+          perSecond: 1, // a second's budget per task, so sleep() runs between batches
+          max: 10,
+          sleep: () => kill(id),
+        });
+        assert.equal(count, 1);
+        assert.equal((await q.getTask(id))?.replays, 1);
+        assert.equal((await listDead(q, { type: "echo" })).total, 1, "dead again, left there");
+      },
+    );
+
+    await t.step(
       "at the DLQ cap the oldest entries are evicted with an alert, never silently",
       async () => {
         const q = testQueue(redis, { dlqCap: 2 });

@@ -49,7 +49,8 @@ export interface Appointment {
 /** The task result. */
 export type BookAppointmentResult =
   | { status: "booked"; appointment: Appointment; confirmation_task_id: string }
-  | { status: "duplicate_prevented"; existing_appointment: Appointment };
+  | { status: "duplicate_prevented"; existing_appointment: Appointment }
+  | { status: "lead_not_interested"; skipped: true };
 
 const COLUMNS = `id, business_id, starts_at, duration_min, attendee_email, day::text AS day,
   status, task_id, created_at`;
@@ -67,12 +68,18 @@ export function bookAppointmentHandler(s: BookAppointmentServices) {
   ): Promise<BookAppointmentResult> {
     const source = `worker:book_appointment:${ctx.taskId}`;
     const booked = await withTransaction(ctx.deps.sql, async (client) => {
-      const { rows: leads } = await client.query<{ id: string; name: string }>(
-        "SELECT id, name FROM businesses WHERE id = $1",
+      const { rows: leads } = await client.query<
+        { id: string; name: string; outreach_status: string }
+      >(
+        "SELECT id, name, outreach_status FROM businesses WHERE id = $1 FOR UPDATE",
         [p.lead_id],
       );
       const lead = leads[0];
       if (!lead) throw new PermanentTaskError(`Lead ${p.lead_id} does not exist`);
+      // The edge refuses these up front; a lead can say no after the booking was
+      // queued. The row lock (taken later anyway for the status change) keeps
+      // the check and the booking consistent; FOR SHARE would deadlock two runs.
+      if (lead.outreach_status === "not_interested") return { closed: true as const };
       const inserted = await client.query(
         `INSERT INTO appointments (business_id, starts_at, duration_min, attendee_email, day, task_id)
          VALUES ($1, $2::timestamptz, $3, lower($4), ($2::timestamptz AT TIME ZONE 'UTC')::date, $5)
@@ -111,6 +118,7 @@ export function bookAppointmentHandler(s: BookAppointmentServices) {
       });
       return { duplicate: false as const, appointment, lead };
     });
+    if ("closed" in booked) return { status: "lead_not_interested", skipped: true };
     if (booked.duplicate) {
       return { status: "duplicate_prevented", existing_appointment: booked.appointment };
     }

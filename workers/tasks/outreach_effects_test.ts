@@ -192,6 +192,21 @@ Deno.test({
       }, ctx("task-c"));
       assert.equal(res.status, "suppressed");
       assert.equal(emails().length, 2);
+      // A redelivery records the email_suppressed event once (its id comes from the task).
+      const again = await sendEmail({
+        lead_id: lead.id,
+        template: "follow_up",
+        variables: { sender_name: "Ana" },
+        to: `Blocked-${run}@harbor.test`,
+      }, ctx("task-c"));
+      assert.equal(again.status, "suppressed");
+      const { rows } = await deps.sql.query(
+        "SELECT event_data FROM lead_events WHERE lead_id = $1 AND event_type = 'email_suppressed'",
+        [lead.id],
+      );
+      assert.deepEqual(rows.map((r) => r.event_data), [
+        { template: "follow_up", refused_by: "worker" },
+      ]);
     });
 
     await t.step("an unknown template is permanent, nothing is written", async () => {
@@ -284,6 +299,31 @@ Deno.test({
         [lead.id],
       );
       assert.deepEqual(rows.map((r) => r.status), ["cancelled", "booked"]);
+    });
+
+    await t.step("a not_interested lead is neither emailed nor booked by the workers", async () => {
+      await deps.sql.query(
+        "UPDATE businesses SET outreach_status = 'not_interested' WHERE id = $1",
+        [
+          lead.id,
+        ],
+      );
+      const sent = emails().length;
+      const email = await sendEmail({
+        lead_id: lead.id,
+        template: "follow_up",
+        variables: { sender_name: "Ana" },
+      }, ctx("task-ni"));
+      assert.deepEqual(email, { status: "lead_not_interested", skipped: true });
+      assert.equal(emails().length, sent);
+      const later = {
+        ...booking,
+        starts_at: new Date(Date.parse(booking.starts_at) + 86_400_000).toISOString(),
+      };
+      assert.deepEqual(await book(later, ctx("book-ni")), {
+        status: "lead_not_interested",
+        skipped: true,
+      });
     });
   } finally {
     await deps.sql.query("DELETE FROM lead_events WHERE lead_id = $1", [lead.id]);

@@ -48,6 +48,8 @@ import { signUnsubscribeToken, unsubscribeUrl } from "../../shared/email/unsubsc
 import { claimSend, recordDelivered, releaseClaim } from "../../shared/leads/email_ledger.ts";
 import { DeferredTaskError, isPermanent, PermanentTaskError } from "../../shared/queue/errors.ts";
 import type { SendEmailPayload } from "../../shared/tasks/catalog.ts";
+import { insertLeadEvents } from "../../shared/leads/events.ts";
+import type { Queryable } from "../../shared/leads/transaction.ts";
 import type { TaskContext } from "../runner.ts";
 import type { z } from "zod";
 
@@ -69,7 +71,8 @@ export interface SendEmailServices {
 export type SendEmailResult =
   | { status: "sent"; message_id: string; provider: string; response: string }
   | { status: "already_sent"; skipped: true; message_id: string }
-  | { status: "suppressed"; to: string };
+  | { status: "suppressed"; to: string }
+  | { status: "lead_not_interested"; skipped: true };
 
 /** A deterministic UUID (v8 layout) from the once-per-day key. */
 export function ledgerIdFor(to: string, template: string, leadId: string, day: string): string {
@@ -85,6 +88,7 @@ interface LeadRow {
   name: string;
   email: string | null;
   city: string | null;
+  outreach_status: string;
   suppressed: boolean;
 }
 
@@ -96,6 +100,26 @@ interface AppointmentRow {
   created_at: Date;
 }
 
+/**
+ * Records `email_suppressed` once per task: the event id is derived from the
+ * task id, so a redelivery finds it (within a day of its time, the enqueue
+ * time) and is skipped.
+ */
+async function recordSuppressed(
+  sql: Queryable,
+  p: z.output<typeof SendEmailPayload>,
+  task: { taskId: string; at: number },
+): Promise<void> {
+  await insertLeadEvents(sql, [{
+    id: ledgerIdFor("suppressed", p.template, p.lead_id, task.taskId),
+    time: new Date(task.at),
+    lead_id: p.lead_id,
+    event_type: "email_suppressed",
+    event_data: { template: p.template, refused_by: "worker" },
+    source: `worker:send_email:${task.taskId}`,
+  }], { skipDuplicatesWithinMs: 86_400_000 });
+}
+
 /** Builds the handler. */
 export function sendEmailHandler(s: SendEmailServices) {
   return async function sendEmail(
@@ -104,7 +128,7 @@ export function sendEmailHandler(s: SendEmailServices) {
   ): Promise<SendEmailResult> {
     const sql = ctx.deps.sql;
     const { rows: leads } = await sql.query<LeadRow>(
-      `SELECT b.id, b.name, b.email, b.city,
+      `SELECT b.id, b.name, b.email, b.city, b.outreach_status,
               EXISTS (SELECT 1 FROM email_suppressions s
                        WHERE s.address = lower(btrim(coalesce($2::text, b.email, '')))) AS suppressed
          FROM businesses b WHERE b.id = $1`,
@@ -114,7 +138,14 @@ export function sendEmailHandler(s: SendEmailServices) {
     if (!lead) throw new PermanentTaskError(`Lead ${p.lead_id} does not exist`);
     const to = (p.to ?? lead.email ?? "").trim().toLowerCase();
     if (!to) throw new PermanentTaskError(`Lead ${p.lead_id} has no email address`);
-    if (lead.suppressed) return { status: "suppressed", to };
+    // The edge refuses both up front; they can change after the email was queued.
+    if (lead.outreach_status === "not_interested" && p.appointment_id === undefined) {
+      return { status: "lead_not_interested", skipped: true };
+    }
+    if (lead.suppressed) {
+      await recordSuppressed(sql, p, { taskId: ctx.taskId, at: ctx.enqueuedAt ?? ctx.deps.now() });
+      return { status: "suppressed", to };
+    }
 
     const enqueued = new Date(ctx.enqueuedAt ?? ctx.deps.now());
     const day = enqueued.toISOString().slice(0, 10);
