@@ -55,6 +55,20 @@ export const DEV_UNSUBSCRIBE_SECRET = "local-unsubscribe-secret-not-for-producti
 /** Environments that may run with the published development secrets. */
 const DEV_ENVIRONMENTS: ReadonlySet<string> = new Set(["development", "test"]);
 
+/** `sa:<name>=<azp>` pairs → service sub → the one `azp` allowed to assert it. */
+const serviceClients = z.string().transform((text, ctx) => {
+  const out: Record<string, string> = {};
+  for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(sa:[A-Za-z0-9._-]{1,64})=([\x21-\x7e]{1,255})$/.exec(part);
+    if (!m || Object.hasOwn(out, m[1]!)) {
+      ctx.addIssue({ code: "custom", message: "expected distinct sa:<name>=<azp> pairs" });
+      return z.NEVER;
+    }
+    out[m[1]!] = m[2]!;
+  }
+  return out;
+});
+
 const hs256Keys = z.string().transform((text, ctx) => {
   const keys: { kid: string; secret: string }[] = [];
   for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
@@ -370,6 +384,13 @@ export const VARIABLES = [
       "JWKS URL for RS256/ES256/EdDSA tokens (optional); `https:` outside development/test",
     optional: true,
     schema: httpUrl,
+  },
+  {
+    name: "JWT_JWKS_SERVICE_CLIENTS",
+    description:
+      "Services a JWKS-signed token may speak for, as `sa:<name>=<azp>` pairs, comma-separated: a JWKS token with `sub: sa:<name>` is accepted only when its `azp` is that client (HS256 keyring tokens are the platform's own and may name any service)",
+    optional: true,
+    schema: serviceClients,
   },
   {
     name: "JWT_JWKS_GRACE_MS",
@@ -747,6 +768,8 @@ export interface Config {
   auth: {
     hs256Keys: { kid: string; secret: string }[];
     jwksUrl: string | null;
+    /** Service sub → the `azp` allowed to assert it in a JWKS token (edge/auth/verify.ts). */
+    jwksServiceClients: Record<string, string>;
     jwksGraceMs: number;
     jwksCooldownMs: number;
     issuer: string;
@@ -1046,6 +1069,7 @@ export function parseConfig(
     auth: {
       hs256Keys: v.JWT_HS256_KEYS,
       jwksUrl: v.JWT_JWKS_URL ?? null,
+      jwksServiceClients: v.JWT_JWKS_SERVICE_CLIENTS ?? {},
       jwksGraceMs: v.JWT_JWKS_GRACE_MS,
       jwksCooldownMs: v.JWT_JWKS_COOLDOWN_MS,
       issuer: v.JWT_ISSUER,

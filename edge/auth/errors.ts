@@ -29,6 +29,8 @@ export type TokenRejectReason =
   | "claim-missing"
   /** Wrong `iss`/`aud`, `iat` in the future, unusable `sub`. */
   | "claim-invalid"
+  /** A JWKS token claims an `sa:` subject that JWT_JWKS_SERVICE_CLIENTS does not give its `azp`. */
+  | "service-not-allowed"
   /** No JWKS fetched yet, or the last good set is older than the grace period. */
   | "jwks-unavailable";
 

@@ -43,6 +43,7 @@ export function testAuth(overrides: Partial<Config["auth"]> = {}): Config["auth"
   return {
     hs256Keys: [{ kid: "k1", secret: SECRET_1 }, { kid: "k2", secret: SECRET_2 }],
     jwksUrl: null,
+    jwksServiceClients: {},
     jwksGraceMs: 3_600_000,
     jwksCooldownMs: 30_000,
     issuer: ISSUER,

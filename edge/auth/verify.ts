@@ -15,6 +15,13 @@
  * a URL), and a rejection with a logged reason makes that visible. Nothing in
  * a token is ever fetched.
  *
+ * Service identity comes from the key source, not from the `sub` alone: an
+ * HS256 token is signed with the platform's own keyring, so its `sa:<name>`
+ * subjects are services; a JWKS token (an identity provider that may let a
+ * user influence `sub`) is a service only when `JWT_JWKS_SERVICE_CLIENTS`
+ * names that service with the token's `azp`. Anything else claiming `sa:` is
+ * rejected (`service-not-allowed`), never demoted to a user.
+ *
  * @module
  */
 import { decodeProtectedHeader, type JWSHeaderParameters, jwtVerify } from "jose";
@@ -103,6 +110,7 @@ export function createVerifier(auth: Config["auth"], options: VerifierOptions): 
     );
   }
   const now = options.now ?? Date.now;
+  const serviceClients = auth.jwksServiceClients ?? {};
   const keyring = auth.hs256Keys.length > 0 ? createHmacKeyring(auth.hs256Keys) : null;
   const jwks = auth.jwksUrl
     ? createJwksSource(auth.jwksUrl, {
@@ -118,7 +126,9 @@ export function createVerifier(auth: Config["auth"], options: VerifierOptions): 
   if (!keyring && !jwks) throw new TypeError("createVerifier needs HMAC keys or a JWKS URL");
 
   /** Picks the key source and its algorithm allow-list from the header alone. */
-  function route(token: string): { resolve: KeyResolver; algorithms: string[] } {
+  function route(
+    token: string,
+  ): { resolve: KeyResolver; algorithms: string[]; source: "keyring" | "jwks" } {
     if (typeof token !== "string" || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
       throw new InvalidTokenError("malformed");
     }
@@ -139,17 +149,17 @@ export function createVerifier(auth: Config["auth"], options: VerifierOptions): 
     const alg = String(header.alg);
     if ((HMAC_ALGORITHMS as readonly string[]).includes(alg)) {
       if (!keyring) throw new InvalidTokenError("no-key-source", { field: "alg" });
-      return { resolve: keyring, algorithms: [...HMAC_ALGORITHMS] };
+      return { resolve: keyring, algorithms: [...HMAC_ALGORITHMS], source: "keyring" };
     }
     if ((JWKS_ALGORITHMS as readonly string[]).includes(alg)) {
       if (!jwks) throw new InvalidTokenError("no-key-source", { field: "alg" });
-      return { resolve: jwks.resolve, algorithms: [...JWKS_ALGORITHMS] };
+      return { resolve: jwks.resolve, algorithms: [...JWKS_ALGORITHMS], source: "jwks" };
     }
     throw new InvalidTokenError("alg-not-allowed", { field: "alg" });
   }
 
   async function verify(token: string): Promise<Principal> {
-    const { resolve, algorithms } = route(token);
+    const { resolve, algorithms, source } = route(token);
     const at = now();
     let payload;
     try {
@@ -173,6 +183,12 @@ export function createVerifier(auth: Config["auth"], options: VerifierOptions): 
     const sub = payload.sub as unknown;
     if (typeof sub !== "string" || sub.length === 0 || sub.length > MAX_SUB_LENGTH) {
       throw new InvalidTokenError("claim-invalid", { field: "sub" });
+    }
+    if (sub.startsWith("sa:") && source === "jwks") {
+      const client = Object.hasOwn(serviceClients, sub) ? serviceClients[sub] : undefined;
+      if (client === undefined || payload.azp !== client) {
+        throw new InvalidTokenError("service-not-allowed", { field: "sub" });
+      }
     }
     return principalFromClaims(sub, payload.roles);
   }

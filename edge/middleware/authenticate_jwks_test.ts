@@ -208,3 +208,34 @@ Deno.test("several matching keys and no kid to choose: ambiguous-key", async () 
   });
   assert.equal(await ctx.status(noKid, "ambiguous-key"), 401);
 });
+
+Deno.test("a JWKS token is a service only when JWT_JWKS_SERVICE_CLIENTS gives its azp that sa: subject", async () => {
+  await using ctx = setup([rsa.jwk], { jwksServiceClients: { "sa:minerva": "minerva-client" } });
+  const as = (extra: Record<string, unknown>) =>
+    sign(claims(ctx.clock.now(), extra), {
+      header: { alg: rsa.alg, kid: rsa.kid },
+      key: rsa.privateKey,
+    });
+  // A user who got the identity provider to issue `sub: sa:minerva` under another client.
+  for (
+    const extra of [
+      { sub: "sa:minerva" },
+      { sub: "sa:minerva", azp: "web-app" },
+      { sub: "sa:api-gateway", azp: "minerva-client" },
+      { sub: "sa:billing", azp: "minerva-client" },
+    ]
+  ) {
+    assert.equal(
+      await ctx.status(await as(extra), "service-not-allowed"),
+      401,
+      JSON.stringify(extra),
+    );
+  }
+  assert.equal(await ctx.status(await as({ sub: "sa:minerva", azp: "minerva-client" })), 200);
+  assert.equal(await ctx.status(await as({ sub: "user-7", azp: "web-app" })), 200);
+  // HS256 tokens come from the platform's own keyring: their services need no azp.
+  const principal = await ctx.verifier.verify(
+    await signHs256(claims(ctx.clock.now(), { sub: "sa:api-gateway" }), { kid: "k1" }),
+  );
+  assert.equal(principal.kind, "service");
+});

@@ -24,20 +24,31 @@ export interface Subscriber {
 }
 
 /**
- * Who may follow a topic: `any` authenticated principal; `operations`, admins
- * and service accounts; or `{ reads }`, whoever the API's access policy lets
+ * Who may follow a topic: `any` authenticated principal; `{ services, roles }`,
+ * the services NAMED there and users holding one of the roles (never "any
+ * service": a service is whoever a key source vouches for, so each one is
+ * reviewed here by name); or `{ reads }`, whoever the API's access policy lets
  * GET that path — the feed shows task and lead changes exactly to those who
  * could read the same tasks and leads over REST, so it never widens access.
  */
-export type TopicRule = "any" | "operations" | { reads: string };
+export type TopicRule =
+  | "any"
+  | { services: readonly `sa:${string}`[]; roles: readonly string[] }
+  | { reads: string };
+
+/** Operational topics (breaker transitions, dead letters): admins and the platform's own services. */
+export const OPERATIONS_RULE: TopicRule = {
+  services: ["sa:api-gateway", "sa:minerva"],
+  roles: ["admin"],
+};
 
 /** The authorization rule of each topic. */
 export const TOPIC_RULES: Readonly<Record<Topic, TopicRule>> = {
   tasks: { reads: "/v1/tasks/:id" },
   leads: { reads: "/v1/leads/:id" },
   broadcast: "any",
-  breakers: "operations",
-  dlq: "operations",
+  breakers: OPERATIONS_RULE,
+  dlq: OPERATIONS_RULE,
 };
 
 /** A parsed subscription name. */
@@ -74,8 +85,9 @@ export function maySubscribe(
 ): boolean {
   const rule = TOPIC_RULES[topic];
   if (rule === "any") return true;
-  if (rule === "operations") return who.kind === "service" || who.roles.includes("admin");
-  return mayRead(rule.reads);
+  if ("reads" in rule) return mayRead(rule.reads);
+  if (who.kind === "service") return (rule.services as readonly string[]).includes(who.sub);
+  return who.roles.some((r) => rule.roles.includes(r));
 }
 
 /** True when `topic` is a live-feed topic. */

@@ -40,6 +40,8 @@ Deno.test("dlq and breakers are for admins and service accounts; tasks and leads
     assert.equal(maySubscribe(viewer, topic), false);
     assert.equal(maySubscribe(admin, topic), true);
     assert.equal(maySubscribe(minerva, topic), true);
+    // "Any service" is never a grant: an unlisted service is denied.
+    assert.equal(maySubscribe({ kind: "service", sub: "sa:billing", roles: [] }, topic), false);
   }
 });
 
