@@ -12,6 +12,7 @@ import { Buffer } from "node:buffer";
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { AppError } from "../../shared/errors.ts";
 import {
+  countDead,
   type DeadCursor,
   getDead,
   pageDead,
@@ -226,8 +227,8 @@ export function dlqRoutes(queue: TaskQueue): OpenAPIHono<AppEnv> {
 
   app.openapi(replayTypeRoute, async (c) => {
     const { type, max } = c.req.valid("query");
-    if (!Object.hasOwn(queue.ctx.catalog, type)) {
-      const err = new UnknownTaskTypeError(type, Object.keys(queue.ctx.catalog));
+    if (!Object.hasOwn(queue.catalog, type)) {
+      const err = new UnknownTaskTypeError(type, Object.keys(queue.catalog));
       throw new RequestValidationError([{ field: "query.type", message: err.message }]);
     }
     const replayed = await replayDeadByType(queue, type, {
@@ -235,7 +236,7 @@ export function dlqRoutes(queue: TaskQueue): OpenAPIHono<AppEnv> {
       max,
       signal: c.req.raw.signal,
     });
-    const remaining = await queue.ctx.redis.zcard(queue.ctx.keys.dlqByType(type));
+    const remaining = await countDead(queue, type);
     c.get("log").warn("dead tasks replayed by operator", { task_type: type, replayed, remaining });
     return c.json({ type, replayed, remaining }, 200);
   });

@@ -51,7 +51,7 @@ export async function enqueueTask(queue: TaskQueue, item: QueuedItem): Promise<E
     });
   } catch (err) {
     if ((err as Error | undefined)?.name !== "PayloadTooLargeError") throw err;
-    const limit = queue.ctx.settings.maxPayloadBytes;
+    const limit = queue.settings.maxPayloadBytes;
     const bytes = (err as AppError).details?.bytes;
     throw new AppError("payload-too-large", 413, "Request too large to queue", {
       cause: err,

@@ -94,8 +94,8 @@ export interface ScheduleRoutesOptions {
 export function scheduleRoutes(options: ScheduleRoutesOptions): OpenAPIHono<AppEnv> {
   const { queue, schedules } = options;
   const now = options.now ?? Date.now;
-  const { invalid } = resolveSchedules(schedules, queue.ctx.catalog, {
-    maxPayloadBytes: queue.ctx.settings.maxPayloadBytes,
+  const { invalid } = resolveSchedules(schedules, queue.catalog, {
+    maxPayloadBytes: queue.settings.maxPayloadBytes,
   });
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   app.openapi(listRoute, async (c) => {

@@ -148,7 +148,7 @@ function checkEnqueueable(
   type: string,
   principal: Principal,
 ): void {
-  const catalog = queue.ctx.catalog;
+  const catalog = queue.catalog;
   const def = Object.hasOwn(catalog, type) ? catalog[type] : undefined;
   if (def === undefined) throw new UnknownTaskTypeError(type, publicTaskTypes(catalog));
   if (def.public !== true || def.permission === undefined) {
@@ -170,7 +170,7 @@ function checkEnqueueable(
 
 /** Routes of `/v1/tasks`; `decide` is the gateway's access policy. */
 export function taskRoutes(queue: TaskQueue, decide: Authorizer): OpenAPIHono<AppEnv> {
-  validateCatalog(queue.ctx.catalog);
+  validateCatalog(queue.catalog);
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
   app.openapi(enqueueRoute, async (c) => {

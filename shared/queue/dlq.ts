@@ -228,6 +228,11 @@ export async function purgeDead(queue: TaskQueue, ids: string[]): Promise<string
   return ids.filter((_, i) => Number(codes[i]) === DLQ_PURGE.purged);
 }
 
+/** How many tasks are dead-lettered (of `type` when given). */
+export async function countDead(queue: TaskQueue, type?: string): Promise<number> {
+  return Number(await queue.ctx.redis.zcard(dlqKey(queue.ctx, type)));
+}
+
 /** Deletes every dead task (of `type` when given); returns how many. */
 export async function purgeAllDead(queue: TaskQueue, type?: string): Promise<number> {
   let total = 0;

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { useTestStack } from "../../dev/test_stack.ts";
 import { backoffDelay, DEFAULT_BACKOFF } from "../tasks/catalog.ts";
-import { listDead, purgeAllDead, purgeDead, replayDead, replayDeadByType } from "./dlq.ts";
+import {
+  countDead,
+  listDead,
+  purgeAllDead,
+  purgeDead,
+  replayDead,
+  replayDeadByType,
+} from "./dlq.ts";
 import { ack, claim, extendLeases, fail, release } from "./leases.ts";
 import type { TaskQueue } from "./queue.ts";
 import { testQueue } from "./test_support.ts";
@@ -244,6 +251,8 @@ Deno.test({
           backoffMs: 0,
         }]);
       }
+      assert.equal(await countDead(q, "echo"), 6);
+      assert.equal(await countDead(q, "noop"), 0, "counted per type");
       const waits: number[] = [];
       const count = await replayDeadByType(q, "echo", {
         perSecond: 20,
@@ -256,6 +265,7 @@ Deno.test({
       assert.equal(waits.length, 3, "batches of 2 (perSecond / 10)");
       assert.ok(waits.every((w) => w > 50 && w <= 100), `waits ${waits}`);
       assert.equal((await listDead(q, { type: "echo" })).total, 0);
+      assert.equal(await countDead(q, "echo"), 0);
     });
 
     await t.step(

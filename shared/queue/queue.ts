@@ -260,7 +260,16 @@ function json(v: unknown): unknown {
 
 /** The queue client. */
 export interface TaskQueue {
+  /**
+   * The queue's internals, for the queue's own modules (leases, DLQ, the
+   * runner). Routes and other callers use the methods below and the
+   * functions of `dlq.ts` instead.
+   */
   readonly ctx: QueueContext;
+  /** The task catalog the queue validates against. */
+  readonly catalog: TaskCatalog;
+  /** The queue's settings (limits, windows). */
+  readonly settings: QueueSettings;
   enqueue(type: string, payload: unknown, options?: EnqueueOptions): Promise<EnqueueResult>;
   /** Validates every item first (all or nothing), then writes them in ONE script call. */
   enqueueMany(items: EnqueueItem[]): Promise<EnqueueResult[]>;
@@ -302,6 +311,8 @@ export function createQueue(
 
   return {
     ctx,
+    catalog,
+    settings: full,
     enqueueMany,
     async enqueue(type, payload, options) {
       const [result] = await enqueueMany([{ type, payload, options }]);
