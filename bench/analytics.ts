@@ -67,18 +67,15 @@ import { parseConfig } from "../shared/config.ts";
 import { loadMigrations, migrate, MIGRATIONS_DIR } from "../shared/db/migrate.ts";
 import { poolFor } from "../shared/db/pool.ts";
 import { startEdge } from "../tests/process_support.ts";
+import { type CpuSnapshot, cpuSnapshot, cpuSplit } from "./lib/cpu.ts";
+import { runModes, spawnMode } from "./lib/child.ts";
 import {
   type BenchLine,
-  cpuMicros,
-  machineTicks,
   percentile,
-  processTable,
   round3,
   runScenario,
-  TICK_US,
-  treeCpuMicros,
   UNLIMITED_RATE_LIMITS,
-} from "./report.ts";
+} from "./lib/report.ts";
 
 const BENCH = "analytics";
 /** The issue's targets on a 2-core machine. */
@@ -118,37 +115,16 @@ interface Settings {
 }
 
 // ---------------------------------------------------------------------------
-type Snapshot = Record<string, number> & { machineBusy: number; machineTotal: number };
-
-/** CPU so far of this process and of each named process tree. */
-function snapshot(pids: Record<string, number | null>): Snapshot {
-  const m = machineTicks();
-  const out: Record<string, number> = { bench: cpuMicros() };
-  const table = processTable();
-  for (const [name, pid] of Object.entries(pids)) {
-    out[name] = pid === null ? NaN : treeCpuMicros(table, pid);
-  }
-  return { ...out, machineBusy: m.busy, machineTotal: m.total } as Snapshot;
-}
-
 /** µs per event by process since `a`, and the machine's busy share. */
-function cpuFields(a: Snapshot, b: Snapshot, events: number): Record<string, unknown> {
-  const split: Record<string, number> = {};
-  for (const k of Object.keys(a)) {
-    if (k === "machineBusy" || k === "machineTotal") continue;
-    split[k] = round3((b[k]! - a[k]!) / events);
-  }
-  const total = Object.values(split).filter(Number.isFinite).reduce((x, y) => x + y, 0);
-  // Busy time of the whole machine (all cores) not spent by the processes above:
-  // other work sharing the cores during the run (another bench, a test run).
-  const busyUs = (b.machineBusy - a.machineBusy) * TICK_US;
+function cpuFields(a: CpuSnapshot, b: CpuSnapshot, events: number): Record<string, unknown> {
+  const split = cpuSplit(a, b, events);
   return {
-    cpu_us_per_event: round3(total),
-    cpu_split_us_per_event: split,
-    cpu_other_us_per_event: round3(Math.max(0, busyUs / events - total)),
-    cpu_busy_pct: Math.round(
-      ((b.machineBusy - a.machineBusy) / (b.machineTotal - a.machineTotal)) * 1000,
-    ) / 10,
+    cpu_us_per_event: split.totalPerUnit,
+    cpu_split_us_per_event: split.perUnit,
+    // Busy time of the whole machine not spent by the processes above: other
+    // work sharing the cores during the run (another bench, a test run).
+    cpu_other_us_per_event: split.otherPerUnit,
+    cpu_busy_pct: split.busyPct,
     cores: navigator.hardwareConcurrency,
   };
 }
@@ -227,7 +203,7 @@ async function ingestInternal(stack: Stack, s: Settings, leads: string[]): Promi
     const counts = { stored: 0, duplicates: 0, rejected: 0 };
     let next = 0;
     const pids = { postgres: stack.postgres?.pid ?? null };
-    const a = snapshot(pids);
+    const a = cpuSnapshot(pids);
     const t0 = performance.now();
     await Promise.all(Array.from({ length: s.ingestConcurrency }, async () => {
       while (next < work.length) {
@@ -241,7 +217,7 @@ async function ingestInternal(stack: Stack, s: Settings, leads: string[]): Promi
       }
     }));
     const seconds = (performance.now() - t0) / 1000;
-    const cpu = cpuFields(a, snapshot(pids), s.ingestEvents);
+    const cpu = cpuFields(a, cpuSnapshot(pids), s.ingestEvents);
     const inDb = await countSource(sql, source);
     const eventsPerS = Math.round(s.ingestEvents / seconds);
     const met = eventsPerS >= TARGET_INTERNAL_EVENTS_PER_S;
@@ -386,26 +362,22 @@ async function ingestApi(stack: Stack, s: Settings, leads: string[]): Promise<Be
       connections: s.apiConnections,
       warmupRequests: 50,
     };
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL(import.meta.url).pathname, "--api-load"],
-      env: { [LOAD_VAR]: JSON.stringify(spec), NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
+    const child = spawnMode(import.meta.url, "api-load", {
+      env: { [LOAD_VAR]: JSON.stringify(spec) },
+    });
     const pids = {
       edge: edge.child.pid,
       load_client: child.pid,
       postgres: stack.postgres?.pid ?? null,
     };
-    let a: Snapshot | null = null;
-    let b: Snapshot | null = null;
+    let a: CpuSnapshot | null = null;
+    let b: CpuSnapshot | null = null;
     let result: LoadResult | null = null;
     await forEachLine(child.stdout, (line) => {
       const msg = JSON.parse(line);
-      if (msg.phase === "ready") a = snapshot(pids);
+      if (msg.phase === "ready") a = cpuSnapshot(pids);
       else {
-        b = snapshot(pids);
+        b = cpuSnapshot(pids);
         result = msg as LoadResult;
       }
     });
@@ -570,9 +542,9 @@ async function queryScenarios(stack: Stack, s: Settings): Promise<void> {
     const full = await refreshLeadMetrics(sql, { now: Date.now() });
     const refreshFullMs = performance.now() - t2;
     const pids = { postgres: stack.postgres?.pid ?? null };
-    const a = snapshot(pids);
+    const a = cpuSnapshot(pids);
     const rollup = await timeRuns(s.rollupRuns, () => leadMetrics(sql, range));
-    const cpu = cpuFields(a, snapshot(pids), s.rollupRuns + 1);
+    const cpu = cpuFields(a, cpuSnapshot(pids), s.rollupRuns + 1);
     // What the read is made of: one round trip, and the rollup rows alone in one statement.
     const roundTrip = await timeRuns(50, () => sql.query("SELECT 1"));
     const rowsOnly = await timeRuns(50, () =>
@@ -758,7 +730,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  if (Deno.args.includes("--api-load")) await loadMain();
-  else await main();
-}
+if (import.meta.main) await runModes(main, { "api-load": loadMain });

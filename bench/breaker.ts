@@ -30,8 +30,9 @@ import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 import type { BreakerPolicyInput } from "../shared/breakers/policy.ts";
 import { BreakerProcess } from "../tests/fixtures/breaker_process.ts";
 import { wallMs } from "../tests/fixtures/breaker_instance.ts";
-import { cpuMicros, percentile, round3, runScenario } from "./report.ts";
-import type { BenchLine } from "./report.ts";
+import { cpuMicros } from "./lib/cpu.ts";
+import { percentile, round3, runScenario } from "./lib/report.ts";
+import type { BenchLine } from "./lib/report.ts";
 
 const BENCH = "breaker";
 const HOT_N = 1_000_000;

@@ -28,8 +28,9 @@
 import { Redis } from "@upstash/redis";
 import { createClient } from "redis";
 import { startBridgeFixture } from "../dev/upstash/test_support.ts";
-import { cpuMicros, percentile, round3, runScenario } from "./report.ts";
-import type { BenchLine } from "./report.ts";
+import { cpuMicros } from "./lib/cpu.ts";
+import { percentile, round3, runScenario } from "./lib/report.ts";
+import type { BenchLine } from "./lib/report.ts";
 
 const BENCH = "bridge";
 const SINGLE_N = 3000;

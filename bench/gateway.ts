@@ -43,7 +43,8 @@ import { migrateStack } from "../dev/migrate_stack.ts";
 import { settingsToEnv, startStack } from "../dev/stack.ts";
 import { AppProcess, startEdge } from "../tests/process_support.ts";
 import type { LoadSummary } from "./load_client.ts";
-import { type BenchLine, round3, runScenario, UNLIMITED_RATE_LIMITS } from "./report.ts";
+import { runJsonChild } from "./lib/child.ts";
+import { type BenchLine, round3, runScenario, UNLIMITED_RATE_LIMITS } from "./lib/report.ts";
 
 const BENCH = "gateway";
 const CONNECTIONS = 64;
@@ -92,16 +93,7 @@ async function runLoad(target: Target, load: Load): Promise<LoadSummary> {
   if (load.uniqueHeader) args.push(`--unique-header=${load.uniqueHeader}`);
   if (load.rate !== undefined) args.push(`--rate=${load.rate}`);
   for (const [name, pid] of Object.entries(target.pids)) args.push(`--cpu-pid=${name}=${pid}`);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout).trim();
-  if (!out.success) throw new Error(`load client exited with ${out.code}: ${text}`);
-  return JSON.parse(text) as LoadSummary;
+  return await runJsonChild<LoadSummary>(args, "load client");
 }
 
 function line(scenario: string, s: LoadSummary, extra: Record<string, unknown> = {}): BenchLine {

@@ -23,7 +23,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { cpuMicros, percentile, round3 } from "./report.ts";
+import { cpuMicros, processCpuMicros } from "./lib/cpu.ts";
+import { percentile, round3 } from "./lib/report.ts";
 
 /** What one run measured. */
 export interface LoadSummary {
@@ -133,17 +134,6 @@ export function parseLoadArgs(args: string[]): LoadOptions {
     graceS: positive("grace", values.grace, 5),
     cpuPids,
   };
-}
-
-/** CPU time (user + system) of process `pid` in microseconds; NaN when unreadable. */
-export function processCpuMicros(pid: number): number {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / 100; // USER_HZ = 100
-  } catch {
-    return NaN;
-  }
 }
 
 function cpuOf(pids: Record<string, number>): Record<string, number> {

@@ -68,17 +68,9 @@ import { createQueue, type EnqueueItem, type TaskQueue } from "../shared/queue/q
 import { TASK_CATALOG } from "../shared/tasks/catalog.ts";
 import { Runner } from "../workers/runner.ts";
 import { createHandlers } from "../workers/tasks/registry.ts";
-import {
-  type BenchLine,
-  cpuMicros,
-  type MachineTicks,
-  machineTicks,
-  percentile,
-  processTable,
-  round3,
-  runScenario,
-  treeCpuMicros,
-} from "./report.ts";
+import { type CpuSnapshot, cpuSnapshot as snapshotOf, cpuSplit } from "./lib/cpu.ts";
+import { runModes, spawnMode } from "./lib/child.ts";
+import { type BenchLine, percentile, round3, runScenario } from "./lib/report.ts";
 
 const BENCH = "outreach";
 /** The issue's target for send_email on this 2-core machine. */
@@ -221,19 +213,7 @@ class WorkerProcess {
   #exited = false;
 
   constructor(env: Record<string, string>) {
-    const keep: Record<string, string> = {};
-    for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
-      const value = Deno.env.get(name);
-      if (value !== undefined) keep[name] = value;
-    }
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL(import.meta.url).pathname, "--worker"],
-      env: { ...keep, NO_COLOR: "1", ...env },
-      clearEnv: true,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
+    this.#child = spawnMode(import.meta.url, "worker", { env, clearEnv: true, stdin: "piped" });
     this.#stdin = this.#child.stdin.getWriter();
     this.#child.status.then(() => this.#exited = true);
     this.#output = forEachLine(this.#child.stdout, (line) => {
@@ -393,39 +373,25 @@ function sum(replies: WorkerReply[]): GroupStats {
   };
 }
 
-interface CpuSnapshot {
-  bench: number;
-  workers: number;
-  redis: number;
-  postgres: number;
-  machine: MachineTicks;
-}
-
+/** CPU so far of this process, the workers, redis-server and PostgreSQL. */
 function cpuSnapshot(stack: Stack, workerPids: number[]): CpuSnapshot {
-  const table = processTable();
-  const pg = stack.postgres?.pid ?? null;
-  const redis = stack.redisServer?.pid ?? null;
-  return {
-    bench: cpuMicros(),
-    workers: workerPids.reduce((a, pid) => a + treeCpuMicros(table, pid), 0),
-    redis: redis === null ? NaN : treeCpuMicros(table, redis),
-    postgres: pg === null ? NaN : treeCpuMicros(table, pg),
-    machine: machineTicks(),
-  };
+  return snapshotOf({
+    workers: workerPids,
+    redis: stack.redisServer?.pid ?? null,
+    postgres: stack.postgres?.pid ?? null,
+  });
 }
 
 /** CPU µs per task by process since `a`, and the machine's busy share. */
 function cpuFields(a: CpuSnapshot, b: CpuSnapshot, n: number): Record<string, number> {
-  const per = (x: number, y: number) => round3((y - x) / n);
-  const total = b.machine.total - a.machine.total;
-  const pct = (k: keyof MachineTicks) =>
-    Math.round(((b.machine[k] - a.machine[k]) / total) * 1000) / 10;
+  const split = cpuSplit(a, b, n);
+  const per = split.perUnit;
   const out = {
-    bench_cpu_us_per_task: per(a.bench, b.bench),
-    worker_cpu_us_per_task: per(a.workers, b.workers),
-    redis_cpu_us_per_task: per(a.redis, b.redis),
-    postgres_cpu_us_per_task: per(a.postgres, b.postgres),
-    cpu_busy_pct: pct("busy"),
+    bench_cpu_us_per_task: per.bench!,
+    worker_cpu_us_per_task: per.workers!,
+    redis_cpu_us_per_task: per.redis!,
+    postgres_cpu_us_per_task: per.postgres!,
+    cpu_busy_pct: split.busyPct,
   };
   return {
     ...out,
@@ -434,8 +400,8 @@ function cpuFields(a: CpuSnapshot, b: CpuSnapshot, n: number): Record<string, nu
         out.postgres_cpu_us_per_task,
     ),
     // Waiting on the disk (the file provider fsyncs every message) and taken by the hypervisor.
-    cpu_iowait_pct: pct("iowait"),
-    cpu_steal_pct: pct("steal"),
+    cpu_iowait_pct: split.iowaitPct,
+    cpu_steal_pct: split.stealPct,
   };
 }
 
@@ -1016,7 +982,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  if (Deno.args.includes("--worker")) await workerMain();
-  else await main();
-}
+if (import.meta.main) await runModes(main, { worker: workerMain });

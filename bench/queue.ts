@@ -51,7 +51,8 @@ import {
 import { task } from "../shared/tasks/catalog.ts";
 import { settingsToEnv, type Stack, startStack } from "../dev/stack.ts";
 import { type Handler, Runner } from "../workers/runner.ts";
-import { type BenchLine, cpuMicros, percentile, round3, runScenario } from "./report.ts";
+import { cpuMicros, processCpuMicros } from "./lib/cpu.ts";
+import { type BenchLine, percentile, round3, runScenario } from "./lib/report.ts";
 
 const BENCH = "queue";
 const N = 20_000;
@@ -78,16 +79,9 @@ interface Payload {
   t?: number;
 }
 
-/** CPU time (user + system) of process `pid` in µs, or NaN. */
+/** CPU time of `pid` in µs, NaN when there is none (Redis not started here). */
 function cpuMicrosOf(pid: number | null): number {
-  if (pid === null) return NaN;
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / 100;
-  } catch {
-    return NaN;
-  }
+  return pid === null ? NaN : processCpuMicros(pid);
 }
 
 /** CPU meter for this process and redis-server. */

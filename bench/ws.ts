@@ -30,24 +30,17 @@ import { migrateStack } from "../dev/migrate_stack.ts";
 import { AppProcess } from "../tests/process_support.ts";
 import { createRedis } from "../shared/deps.ts";
 import { poolFor } from "../shared/db/pool.ts";
-import { type BenchLine, runScenario } from "./report.ts";
+import { type BenchLine, runScenario } from "./lib/report.ts";
+import { runJsonChild } from "./lib/child.ts";
 import { leadEventsScenario } from "./ws_lead_events.ts";
 
 const BENCH = "ws";
 const LOAD = new URL("./ws_load.ts", import.meta.url).pathname;
 
 async function runLoad(flags: Record<string, string | number>): Promise<Record<string, unknown>> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    // -A: the load process reads the edges' /proc/<pid>/stat and status.
-    args: ["run", "-A", LOAD, ...Object.entries(flags).map(([k, v]) => `--${k}=${v}`)],
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout).trim();
-  if (!out.success) throw new Error(`ws_load exited with ${out.code}: ${text}`);
-  return JSON.parse(text);
+  // -A: the load process reads the edges' /proc/<pid>/stat and status.
+  const args = ["run", "-A", LOAD, ...Object.entries(flags).map(([k, v]) => `--${k}=${v}`)];
+  return await runJsonChild<Record<string, unknown>>(args, "ws_load");
 }
 
 async function main(): Promise<void> {

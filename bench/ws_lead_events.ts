@@ -21,7 +21,7 @@ import { insertLeadEvents, type NewLeadEvent } from "../shared/leads/events.ts";
 import { liveFeedKeys } from "../shared/redis/keys.ts";
 import { readHistory } from "../shared/ws/history.ts";
 import { bindFeedScripts } from "../shared/ws/scripts.ts";
-import { percentile, round3 } from "./report.ts";
+import { percentile, round3 } from "./lib/report.ts";
 
 const BATCH = 1000;
 const IN_FLIGHT = 4;

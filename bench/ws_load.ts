@@ -13,7 +13,8 @@
 import { parseArgs } from "node:util";
 import { Redis } from "@upstash/redis";
 import { createFeedPublisher } from "../shared/ws/publisher.ts";
-import { percentile, round3 } from "./report.ts";
+import { processCpuMicros, rssBytes } from "./lib/cpu.ts";
+import { percentile, round3 } from "./lib/report.ts";
 
 const args = parseArgs({
   options: {
@@ -43,19 +44,6 @@ interface Client {
 }
 
 const edgePids = args["edge-pids"]!.split(",").filter(Boolean).map(Number);
-
-/** CPU time (user + system) of `pid`, µs. */
-function cpuUs(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / 100;
-}
-
-/** Resident memory of `pid`, bytes. */
-function rssBytes(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
-}
 
 const latencies: number[] = [];
 let delivered = 0;
@@ -168,7 +156,7 @@ if (args.scenario === "burst") {
   const rate = Number(args.rate);
   const n = rate * Number(args.duration);
   const clients = await open(CLIENTS, n, true);
-  const cpu0 = edgePids.map(cpuUs);
+  const cpu0 = edgePids.map((pid) => processCpuMicros(pid));
   const t0 = performance.now();
   const sends: Promise<unknown>[] = [];
   for (let i = 0; i < n; i++) {
@@ -181,7 +169,7 @@ if (args.scenario === "burst") {
   await Promise.all(sends);
   lastDelivery = performance.now();
   await drain(CLIENTS * n);
-  const edgeCpu = edgePids.map((p, i) => cpuUs(p) - cpu0[i]!).reduce((a, b) => a + b, 0);
+  const edgeCpu = edgePids.map((p, i) => processCpuMicros(p) - cpu0[i]!).reduce((a, b) => a + b, 0);
   summary = {
     cpu_us_per_delivery: round3(edgeCpu / delivered),
     clients: CLIENTS,

@@ -12,7 +12,7 @@ import {
 } from "../shared/breakers/test_support.ts";
 import { wallMs } from "./fixtures/breaker_instance.ts";
 import { BreakerProcess } from "./fixtures/breaker_process.ts";
-import { percentile } from "../bench/report.ts";
+import { percentile } from "../bench/lib/report.ts";
 
 // One breaker instance in this process (A) and one in a child process (B),
 // sharing the test stack's Redis; a loopback upstream counts what reaches it.
