@@ -11,6 +11,7 @@ import { createApp } from "../edge/app.ts";
 import { createQueue } from "../shared/queue/queue.ts";
 import { task, TASK_CATALOG, type TaskCatalog } from "../shared/tasks/catalog.ts";
 import { upstreamTaskCatalog } from "../shared/upstreams/queued_request.ts";
+import { platformCatalog } from "../shared/queue/from_config.ts";
 import type { Role } from "../edge/auth/principal.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 import { createLead } from "../shared/leads/repository.ts";
@@ -334,6 +335,67 @@ Deno.test({
       await deps.sql.query("DELETE FROM businesses WHERE city IN ($1, 'Nowhere')", [
         `Breakertown-${namespace}`,
       ]);
+    }
+  },
+});
+
+Deno.test({
+  name: "a queued upstream write is keyed by principal, never by a client's X-Request-Id alone",
+  ...opts,
+  async fn() {
+    await using stack = await useTestStack();
+    const deps = stack.makeDeps({
+      RATE_LIMITS: GENEROUS_LIMITS,
+      UPSTREAMS: JSON.stringify([{
+        name: "crm",
+        base_url: "http://127.0.0.1:9/",
+        prefix: "/v1/crm",
+        methods: ["POST"],
+        principals: ["sa:minerva", "sa:api-gateway"],
+        timeout_ms: 1000,
+      }]),
+      BREAKER_POLICIES: JSON.stringify({ crm: { fail_max: 3, reset_timeout_ms: 600_000 } }),
+    });
+    const namespace = testNamespace();
+    const breakers = createBreakerRegistry({
+      redis: deps.redis,
+      policies: deps.config.breakerPolicies,
+      namespace,
+      flushMs: 5,
+    });
+    await breakers.start();
+    try {
+      await breakers.forceOpen("crm");
+      const queue = createQueue(deps.redis, platformCatalog(deps.config), {
+        ...deps.config.queue,
+        namespace,
+      });
+      const app = createApp(deps, { queue, breakers });
+      const write = async (sub: string, headers: Record<string, string>) => {
+        const res = await app.request("/v1/crm/notes", {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${await mintDevToken(deps.config.auth, { sub })}`,
+            "content-type": "application/json",
+            ...headers,
+          },
+          body: JSON.stringify({ note: sub }),
+        });
+        assert.equal(res.status, 202);
+        return (await res.json()).task_id as string;
+      };
+      const shared = { "x-request-id": "guessable-request-id-1" };
+      const mine = await write("sa:minerva", shared);
+      const theirs = await write("sa:api-gateway", shared);
+      assert.notEqual(mine, theirs, "another principal's X-Request-Id reused: its own task");
+      const key = { "idempotency-key": "same-key" };
+      assert.notEqual(await write("sa:minerva", key), await write("sa:api-gateway", key));
+      // The upstream dedups on the stored key: it must not be the client's request id either.
+      const task = await queue.getTask(theirs);
+      const stored = (task?.payload as { idempotency_key: string }).idempotency_key;
+      assert.notEqual(stored, shared["x-request-id"]);
+    } finally {
+      await breakers.stop();
     }
   },
 });

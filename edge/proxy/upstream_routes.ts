@@ -20,6 +20,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { sha256Hex } from "../../shared/hash.ts";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import type { BreakerRegistry } from "../../shared/breakers/registry.ts";
@@ -226,12 +227,22 @@ async function queueWrite(
   const bytes = new Uint8Array(await c.req.arrayBuffer());
   const clientKey = c.req.header("idempotency-key");
   const principal = c.get("principal")?.sub ?? "anonymous";
+  const bodyB64 = bytes.byteLength > 0 ? Buffer.from(bytes).toString("base64") : null;
+  // Both keys are scoped by the principal and hashed (bounded length): a
+  // client's X-Request-Id or Idempotency-Key alone never decides which task
+  // (or upstream write) a request lands on, so two callers sending the same
+  // value cannot see or suppress each other's writes.
+  const requestKey = clientKey === undefined
+    ? `req:${await sha256Hex(
+      JSON.stringify([principal, c.get("requestId"), c.req.method, rest, bodyB64]),
+    )}`
+    : `key:${await sha256Hex(JSON.stringify([principal, clientKey]))}`;
   const payload: QueuedRequest = {
     method: c.req.method as QueuedRequest["method"],
     path: rest,
     headers: [...headers].filter(([name]) => name !== "idempotency-key"),
-    body_b64: bytes.byteLength > 0 ? Buffer.from(bytes).toString("base64") : null,
-    idempotency_key: clientKey ?? c.get("requestId"),
+    body_b64: bodyB64,
+    idempotency_key: clientKey ?? `${u.name}:${requestKey}`,
     queued_at: new Date(o.now()).toISOString(),
     ...(principal !== "anonymous" ? { principal } : {}),
     ...(headers.has("x-forwarded-for") ? { client_ip: headers.get("x-forwarded-for")! } : {}),
@@ -246,8 +257,6 @@ async function queueWrite(
     type: forwardTaskType(u.name),
     payload,
     // A retry with the same Idempotency-Key enqueues once; without one, each request is its own.
-    idempotencyKey: clientKey
-      ? `upstream:${u.name}:${principal}:${clientKey}`
-      : `upstream:${u.name}:${c.get("requestId")}`,
+    idempotencyKey: `upstream:${u.name}:${requestKey}`,
   });
 }

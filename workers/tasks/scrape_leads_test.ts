@@ -108,3 +108,60 @@ Deno.test({
     await deps.sql.query("DELETE FROM scrape_runs WHERE task_id LIKE $1", [`scrape-%-${run}`]);
   }
 });
+
+Deno.test({
+  name:
+    "scrape_leads: one NUL character rejects its row with a reason, the rest of the file imports",
+  ...opts,
+}, async () => {
+  await using stack = await useTestStack();
+  const deps = stack.makeDeps();
+  const run = crypto.randomUUID().slice(0, 8);
+  const city = `Nulton-${run}`;
+  const handler = scrapeLeadsHandler({
+    places: { apiKey: null, baseUrl: "http://127.0.0.1:9", qps: 5 },
+    defaultPhoneRegion: "US",
+  });
+  const ctx = (taskId: string): TaskContext => ({
+    deps,
+    taskId,
+    attempt: 1,
+    leaseToken: "t",
+    signal: new AbortController().signal,
+    log: deps.log,
+  });
+  try {
+    const csv = [
+      "name,city,category,external_id",
+      `Good One ${run},${city},cafe,g1-${run}`,
+      `Bad\u0000Name ${run},${city},cafe,b1-${run}`,
+      `Good Two ${run},${city},ca\u0000fe,b2-${run}`,
+      `Good Three ${run},${city},bar,g3-${run}`,
+    ].join("\n");
+    const res = await handler(
+      { provider: "file", format: "csv", content: csv },
+      ctx(`nul-csv-${run}`),
+    );
+    assert.equal(res.inserted, 2);
+    assert.deepEqual(res.rejections.map((r) => r.line), [3, 4]);
+    for (const r of res.rejections) assert.match(r.reason, /NUL/);
+
+    const json = JSON.stringify([
+      { name: `Json Good ${run}`, city, external_id: `jg-${run}` },
+      { name: `Json Bad ${run}`, city: `${city}\u0000`, external_id: `jb-${run}` },
+    ]);
+    const fromJson = await handler(
+      { provider: "file", format: "json", content: json },
+      ctx(`nul-json-${run}`),
+    );
+    assert.equal(fromJson.inserted, 1);
+    assert.deepEqual(fromJson.rejections.map((r) => r.line), [2]);
+  } finally {
+    await deps.sql.query(
+      "DELETE FROM lead_events WHERE lead_id IN (SELECT id FROM businesses WHERE city = $1)",
+      [city],
+    );
+    await deps.sql.query("DELETE FROM businesses WHERE city = $1", [city]);
+    await deps.sql.query("DELETE FROM scrape_runs WHERE task_id LIKE $1", [`nul-%-${run}`]);
+  }
+});

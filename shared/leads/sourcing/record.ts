@@ -73,8 +73,16 @@ function text(value: unknown, field: string, max: number, reasons: string[]): st
     reasons.push(`${field} must be text`);
     return null;
   }
+  const raw = String(value);
+  // Postgres text cannot hold NUL (nor a lone surrogate): the row is refused
+  // here with a reason, instead of failing the whole chunk's INSERT later and
+  // sending 500 good rows into retries and the DLQ.
+  if (raw.includes("\0") || !raw.isWellFormed()) {
+    reasons.push(`${field} must not contain NUL characters or unpaired surrogates`);
+    return null;
+  }
   // Quoted CSV fields may hold line breaks and runs of spaces; a name is one line.
-  const s = String(value).replace(/\s+/g, " ").trim();
+  const s = raw.replace(/\s+/g, " ").trim();
   if (s.length > max) reasons.push(`${field} must be at most ${max} characters`);
   return s;
 }
