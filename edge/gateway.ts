@@ -123,7 +123,7 @@ export function buildGateway(deps: Deps, queue: TaskQueue, routes: GatewayRoutes
   const proxied = config.upstreams.map((u) => u.prefix);
   const verifier = cacheVerifiedTokens(
     createVerifier(config.auth, { log: deps.log, now: deps.now }),
-    { now: deps.now },
+    { now: deps.now, keys: () => config.auth.hs256Keys },
   );
   const rateLimiter = rateLimit({
     redis: deps.redis,

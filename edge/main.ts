@@ -6,7 +6,10 @@
  * @module
  */
 import { closeDeps, makeDeps } from "../shared/deps.ts";
-import { loadConfigOrExit, onShutdownSignal, warnAboutDevSecrets } from "../shared/lifecycle.ts";
+import { onShutdownSignal, warnAboutDevSecrets } from "../shared/lifecycle.ts";
+import { readEnvironment } from "../shared/config.ts";
+import { loadConfigAndSecretsOrExit, watchSecrets } from "../shared/secrets/source.ts";
+import { secretApplier } from "../shared/secrets/apply.ts";
 import { createApp } from "./app.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 import { createLiveHub } from "./ws/hub.ts";
@@ -14,9 +17,16 @@ import { relayBreakerTransitions, relayDeadLetters } from "./ws/relays.ts";
 import { relayLeadEvents } from "./ws/lead_events_relay.ts";
 
 if (import.meta.main) {
-  const config = loadConfigOrExit();
+  const { config, secrets } = await loadConfigAndSecretsOrExit(readEnvironment(), "edge");
   const deps = makeDeps(config, "edge");
   warnAboutDevSecrets(config, deps.log);
+  // Rotated secrets apply in place: no restart, requests in flight unaffected.
+  const reloader = watchSecrets(
+    config,
+    secrets,
+    secretApplier(config, deps.sql, deps.log),
+    deps.log,
+  );
   const breakers = createBreakerRegistry({
     redis: deps.redis,
     policies: config.breakerPolicies,
@@ -66,6 +76,8 @@ if (import.meta.main) {
     clearTimeout(timer);
     if (!drained) deps.log.warn("drain timed out; exiting with requests in flight");
     await breakers.stop().catch((err) => deps.log.warn("stopping breakers failed", { err }));
+    await reloader.stop();
+    secrets.close();
     await closeDeps(deps);
     deps.log.info("edge stopped");
     Deno.exit(0);

@@ -180,6 +180,19 @@ const DEFAULT_RATE_LIMITS = JSON.stringify({
   unsubscribe: { limit: 30, window_s: 60 },
 });
 
+// Links already sent must keep working after a rotation: every line verifies.
+const unsubscribeSecrets = z.string().transform((text, ctx) => {
+  const secrets = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  if (secrets.length === 0 || secrets.some((s) => new TextEncoder().encode(s).length < 16)) {
+    ctx.addIssue({
+      code: "custom",
+      message: "expected secrets of at least 16 bytes, one per line",
+    });
+    return z.NEVER;
+  }
+  return secrets;
+});
+
 const postgresUrl = z.string().regex(
   /^postgres(ql)?:\/\/.+/,
   "expected a postgres:// or postgresql:// URL",
@@ -584,10 +597,11 @@ export const VARIABLES = [
   },
   {
     name: "UNSUBSCRIBE_SECRET",
-    description: "HMAC key of unsubscribe links (at least 16 bytes)",
+    description:
+      "HMAC key of unsubscribe links (at least 16 bytes); several, one per line, during a rotation: the first signs, every one verifies",
     default: DEV_UNSUBSCRIBE_SECRET,
     secret: true,
-    schema: z.string().min(16),
+    schema: unsubscribeSecrets,
   },
   {
     name: "PLACES_API_KEY",
@@ -714,6 +728,47 @@ export const VARIABLES = [
     default: "250",
     schema: positiveInt,
   },
+  {
+    name: "SECRETS_SOURCE",
+    description:
+      "Where secret variables come from: `env` (`NAME` or a mounted `NAME_FILE`, re-read every `SECRETS_RELOAD_MS`) or `aws` (AWS Secrets Manager, see docs/deploying.md)",
+    default: "env",
+    schema: z.enum(["env", "aws"]),
+  },
+  {
+    name: "SECRETS_RELOAD_MS",
+    description:
+      "How often rotated secrets are picked up without a restart (`NAME_FILE` files re-read; the AWS cache consulted)",
+    default: "5000",
+    schema: positiveInt,
+  },
+  {
+    name: "SECRETS_AWS_REGION",
+    description: "AWS region of the secrets (`SECRETS_SOURCE=aws`); unset: the SDK's default chain",
+    optional: true,
+    schema: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "expected an AWS region like us-east-1"),
+  },
+  {
+    name: "SECRETS_AWS_ENDPOINT",
+    description:
+      "Secrets Manager endpoint override (a VPC endpoint; tests point it at a local server)",
+    optional: true,
+    schema: httpUrl,
+  },
+  {
+    name: "SECRETS_AWS_PREFIX",
+    description:
+      "Name prefix of the AWS secrets: `<prefix>database`, `<prefix>jwt`, `<prefix>api-keys`",
+    default: "pleasant-cove/",
+    schema: z.string().regex(/^[A-Za-z0-9/_+=.@-]*$/),
+  },
+  {
+    name: "SECRETS_AWS_TTL_MS",
+    description:
+      "Cached AWS secret values are refreshed in the background once older than this; the last good value is served while AWS is unreachable",
+    default: "300000",
+    schema: positiveInt,
+  },
 ] as const satisfies readonly VariableSpec[];
 
 type ParsedValues = {
@@ -803,10 +858,19 @@ export interface Config {
     apiKey: string | null;
     from: string;
     messageIdDomain: string;
+    /** Signs unsubscribe links (the first UNSUBSCRIBE_SECRET line). */
     unsubscribeSecret: string;
+    /** Every UNSUBSCRIBE_SECRET line: links signed with any of them verify. */
+    unsubscribeVerifySecrets: string[];
   };
   places: { apiKey: string | null; baseUrl: string; qps: number };
   defaultPhoneRegion: string;
+  /** Where secrets come from and how rotations are picked up (shared/secrets/). */
+  secrets: {
+    source: "env" | "aws";
+    reloadMs: number;
+    aws: { region: string | null; endpoint: string | null; prefix: string; ttlMs: number };
+  };
   /** The WebSocket live feed (edge/ws/, shared/ws/); names match the hub's options. */
   liveFeed: {
     historyMaxLen: number;
@@ -903,7 +967,8 @@ function deploymentProblems(
       `JWT_HS256_KEYS: the development key (kid "${DEV_HS256_KID}" or its secret) is refused with APP_ENV=${appEnv}; set your own keys`,
     );
   }
-  if (values.UNSUBSCRIBE_SECRET === DEV_UNSUBSCRIBE_SECRET) {
+  // Every line verifies, so the development key is refused on any of them.
+  if ((values.UNSUBSCRIBE_SECRET as string[] | undefined)?.includes(DEV_UNSUBSCRIBE_SECRET)) {
     problems.push(
       `UNSUBSCRIBE_SECRET: the development key is refused with APP_ENV=${appEnv}; set your own`,
     );
@@ -927,7 +992,9 @@ export function activeDevSecrets(config: Config): string[] {
   ) {
     active.push("JWT_HS256_KEYS");
   }
-  if (config.email.unsubscribeSecret === DEV_UNSUBSCRIBE_SECRET) active.push("UNSUBSCRIBE_SECRET");
+  if (config.email.unsubscribeVerifySecrets.includes(DEV_UNSUBSCRIBE_SECRET)) {
+    active.push("UNSUBSCRIBE_SECRET");
+  }
   return active;
 }
 
@@ -1102,7 +1169,8 @@ export function parseConfig(
       apiKey: v.EMAIL_API_KEY ?? null,
       from: v.EMAIL_FROM,
       messageIdDomain: v.EMAIL_MESSAGE_ID_DOMAIN,
-      unsubscribeSecret: v.UNSUBSCRIBE_SECRET,
+      unsubscribeSecret: v.UNSUBSCRIBE_SECRET[0]!,
+      unsubscribeVerifySecrets: v.UNSUBSCRIBE_SECRET,
     },
     places: {
       apiKey: v.PLACES_API_KEY ?? null,
@@ -1110,6 +1178,16 @@ export function parseConfig(
       qps: v.PLACES_QPS,
     },
     defaultPhoneRegion: v.DEFAULT_PHONE_REGION,
+    secrets: {
+      source: v.SECRETS_SOURCE,
+      reloadMs: v.SECRETS_RELOAD_MS,
+      aws: {
+        region: v.SECRETS_AWS_REGION ?? null,
+        endpoint: v.SECRETS_AWS_ENDPOINT ?? null,
+        prefix: v.SECRETS_AWS_PREFIX,
+        ttlMs: v.SECRETS_AWS_TTL_MS,
+      },
+    },
     liveFeed: {
       historyMaxLen: v.WS_HISTORY_MAX_LEN,
       historyMaxAgeMs: v.WS_HISTORY_MAX_AGE_MS,
@@ -1128,6 +1206,29 @@ export function parseConfig(
       leadEventsPollMs: v.WS_LEAD_EVENTS_POLL_MS,
     },
   };
+}
+
+/**
+ * Validates a new value of secret variable `name` (a rotation picked up at run
+ * time) with the same schema as at start. The problem never includes the value.
+ */
+export function parseSecretValue(
+  name: string,
+  text: string,
+  appEnv: Config["env"],
+): { ok: true; value: unknown } | { ok: false; problem: string } {
+  const spec = (VARIABLES as readonly VariableSpec[]).find((s) => s.name === name && s.secret);
+  if (!spec) return { ok: false, problem: `${name}: not a secret variable` };
+  const parsed = spec.schema.safeParse(text.replace(/\r?\n$/, ""));
+  if (!parsed.success) {
+    return { ok: false, problem: `${name}: ${describeIssue(parsed.error.issues[0]!, "", true)}` };
+  }
+  // The same refusals as at start (e.g. a development key in production).
+  const [problem] = deploymentProblems({ APP_ENV: appEnv }, {
+    APP_ENV: appEnv,
+    [name]: parsed.data,
+  });
+  return problem === undefined ? { ok: true, value: parsed.data } : { ok: false, problem };
 }
 
 /** Reads the process environment; the one place that calls `Deno.env`. */

@@ -8,7 +8,10 @@
  * @module
  */
 import { closeDeps, type Deps, makeDeps } from "../shared/deps.ts";
-import { loadConfigOrExit, onShutdownSignal, warnAboutDevSecrets } from "../shared/lifecycle.ts";
+import { onShutdownSignal, warnAboutDevSecrets } from "../shared/lifecycle.ts";
+import { readEnvironment } from "../shared/config.ts";
+import { loadConfigAndSecretsOrExit, watchSecrets } from "../shared/secrets/source.ts";
+import { secretApplier } from "../shared/secrets/apply.ts";
 import { queueFromConfig } from "../shared/queue/from_config.ts";
 import { Runner } from "./runner.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
@@ -38,9 +41,16 @@ async function waitForDependencies(deps: Deps, stop: Promise<void>): Promise<boo
 }
 
 if (import.meta.main) {
-  const config = loadConfigOrExit();
+  const { config, secrets } = await loadConfigAndSecretsOrExit(readEnvironment(), "worker");
   const deps = makeDeps(config, "worker");
   warnAboutDevSecrets(config, deps.log);
+  // Rotated secrets apply in place: the next task reads the new value.
+  const reloader = watchSecrets(
+    config,
+    secrets,
+    secretApplier(config, deps.sql, deps.log),
+    deps.log,
+  );
   const stop = Promise.withResolvers<void>();
   onShutdownSignal(async (signal) => {
     deps.log.info("worker stopping", { signal });
@@ -96,6 +106,8 @@ if (import.meta.main) {
   await scheduler?.stop();
   await runner?.stop();
   await breakers.stop().catch((err) => deps.log.warn("stopping breakers failed", { err }));
+  await reloader.stop();
+  secrets.close();
   await closeDeps(deps);
   deps.log.info("worker stopped");
   Deno.exit(0);

@@ -5,11 +5,14 @@
  * @module
  */
 import { closeDeps, makeDeps } from "../shared/deps.ts";
-import { loadConfigOrExit } from "../shared/lifecycle.ts";
+import { readEnvironment } from "../shared/config.ts";
+import { loadConfigAndSecretsOrExit } from "../shared/secrets/source.ts";
 import { loadMigrations, migrate, MigrationError, MIGRATIONS_DIR } from "../shared/db/migrate.ts";
 
 if (import.meta.main) {
-  const config = loadConfigOrExit();
+  // SECRETS_SOURCE=aws works here too (a migration needs DATABASE_URL).
+  const { config, secrets } = await loadConfigAndSecretsOrExit(readEnvironment(), "migrate");
+  secrets.close();
   const deps = makeDeps(config, "migrate");
   let exitCode = 0;
   try {

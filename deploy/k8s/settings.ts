@@ -8,6 +8,7 @@
  * @module
  */
 import type { IIoK8sApiCoreV1EnvVar } from "kubernetes-models/v1/EnvVar";
+import { AWS_SECRET_LAYOUT } from "../../shared/secrets/layout.ts";
 
 /** The namespace everything runs in. */
 export const NAMESPACE = "pleasant-cove";
@@ -49,35 +50,8 @@ export function labelsOf(component: Component): Record<string, string> {
   return { "app.kubernetes.io/name": "pleasant-cove", "app.kubernetes.io/component": component };
 }
 
-/**
- * Secrets by AWS Secrets Manager name: each JSON property becomes one key of
- * the Kubernetes Secret, named like the variable it feeds (so the file is
- * `${SECRETS_DIR}/<VARIABLE>`).
- */
-export const AWS_SECRETS = [
-  {
-    name: "database",
-    awsKey: "pleasant-cove/database",
-    properties: { DATABASE_URL: "url" },
-  },
-  {
-    name: "jwt",
-    awsKey: "pleasant-cove/jwt",
-    properties: { JWT_HS256_KEYS: "hs256_keys", UNSUBSCRIBE_SECRET: "unsubscribe_secret" },
-  },
-  {
-    name: "api-keys",
-    awsKey: "pleasant-cove/api-keys",
-    properties: {
-      UPSTASH_REDIS_REST_TOKEN: "upstash_redis_rest_token",
-      EMAIL_API_KEY: "email_api_key",
-      PLACES_API_KEY: "places_api_key",
-    },
-  },
-] as const;
-
 /** The Kubernetes Secret an ExternalSecret renders. */
-export function secretNameOf(awsSecret: (typeof AWS_SECRETS)[number]): string {
+export function secretNameOf(awsSecret: { name: string }): string {
   return `pleasant-cove-${awsSecret.name}`;
 }
 
@@ -126,6 +100,23 @@ export const PROCESS_SETTINGS: Record<
     secrets: ["UPSTASH_REDIS_REST_TOKEN", "DATABASE_URL", "JWT_HS256_KEYS", "UNSUBSCRIBE_SECRET"],
   },
 };
+
+/**
+ * The AWS secrets the pods need (shared/secrets/layout.ts, the layout the
+ * direct AWS source reads too), limited to the variables some process reads:
+ * the External Secrets Operator fails a sync on a property the secret lacks.
+ */
+export const AWS_SECRETS = AWS_SECRET_LAYOUT.map((secret) => ({
+  name: secret.name,
+  awsKey: `pleasant-cove/${secret.name}`,
+  properties: Object.fromEntries(
+    Object.entries(secret.properties).filter(([variable]) => usedSecret(variable)),
+  ),
+}));
+
+function usedSecret(variable: string): boolean {
+  return Object.values(PROCESS_SETTINGS).some((p) => p.secrets.includes(variable));
+}
 
 /** The container env of a process: its settings, then each secret as `NAME_FILE`. */
 export function envOf(component: Component): IIoK8sApiCoreV1EnvVar[] {

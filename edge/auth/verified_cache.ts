@@ -24,6 +24,12 @@ export interface VerifiedCacheOptions {
   ttlMs?: number;
   /** @default Date.now */
   now?: () => number;
+  /**
+   * The keys in force; when it returns something new (a rotated
+   * JWT_HS256_KEYS, shared/secrets/) every entry is dropped, so a removed kid
+   * stops working at once instead of after `ttlMs`. @default never changes
+   */
+  keys?: () => unknown;
 }
 
 /** Wraps `verifier` with the cache; `jwksStatus` passes through. */
@@ -40,10 +46,15 @@ export function cacheVerifiedTokens(
   if (!(ttlMs > 0)) throw new RangeError(`ttlMs must be positive, got ${ttlMs}`);
   // A Map keeps insertion order: deleting + re-inserting on a hit makes it an LRU.
   const entries = new Map<string, { principal: Principal; until: number }>();
+  let keysInForce = options.keys?.();
 
   return {
     jwksStatus: () => verifier.jwksStatus(),
     async verify(token) {
+      if (options.keys && options.keys() !== keysInForce) {
+        keysInForce = options.keys();
+        entries.clear();
+      }
       const t = now();
       const hit = entries.get(token);
       if (hit) {

@@ -56,3 +56,19 @@ Deno.test("cacheVerifiedTokens() never caches failures and stays bounded", async
   await cached.verify(a);
   assert.equal(inner.calls, 2 + 4);
 });
+
+Deno.test("cacheVerifiedTokens() drops every entry when the keys in force change (rotation)", async () => {
+  const t = 1_000_000;
+  const inner = countingVerifier();
+  let keys = [{ kid: "k1" }];
+  const cached = cacheVerifiedTokens(inner, { ttlMs: 60_000, now: () => t, keys: () => keys });
+  const token = jwt(t / 1000 + 3600);
+  await cached.verify(token);
+  await cached.verify(token);
+  assert.equal(inner.calls, 1);
+  keys = [{ kid: "k2" }];
+  await cached.verify(token);
+  assert.equal(inner.calls, 2, "re-verified against the rotated keys");
+  await cached.verify(token);
+  assert.equal(inner.calls, 2);
+});

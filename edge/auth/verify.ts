@@ -111,7 +111,8 @@ export function createVerifier(auth: Config["auth"], options: VerifierOptions): 
   }
   const now = options.now ?? Date.now;
   const serviceClients = auth.jwksServiceClients ?? {};
-  const keyring = auth.hs256Keys.length > 0 ? createHmacKeyring(auth.hs256Keys) : null;
+  // Read per token: a rotated JWT_HS256_KEYS (shared/secrets/) replaces the array.
+  const keyring = auth.hs256Keys.length > 0 ? createHmacKeyring(() => auth.hs256Keys) : null;
   const jwks = auth.jwksUrl
     ? createJwksSource(auth.jwksUrl, {
       graceMs: auth.jwksGraceMs,

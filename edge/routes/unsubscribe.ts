@@ -133,7 +133,8 @@ export function confirmPage(address: string): string {
 /** Routes of `/v1/unsubscribe`. */
 export function unsubscribeRoutes(deps: Pick<Deps, "sql" | "config">): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  const secret = deps.config.email.unsubscribeSecret;
+  // Read per request: a rotated UNSUBSCRIBE_SECRET (shared/secrets/) applies at once.
+  const secrets = () => deps.config.email.unsubscribeVerifySecrets;
 
   /** The URL carries a credential: keep it out of caches and Referer headers. */
   function keepPrivate(c: Context<AppEnv>) {
@@ -143,7 +144,7 @@ export function unsubscribeRoutes(deps: Pick<Deps, "sql" | "config">): OpenAPIHo
 
   async function unsubscribe(c: Context<AppEnv>, token: string) {
     // Throws 400 invalid-unsubscribe-token before anything is written.
-    const address = verifyUnsubscribeToken(token, secret);
+    const address = verifyUnsubscribeToken(token, secrets());
     await deps.sql.query(
       `INSERT INTO email_suppressions (address, reason) VALUES ($1, 'unsubscribed')
        ON CONFLICT DO NOTHING`,
@@ -156,7 +157,7 @@ export function unsubscribeRoutes(deps: Pick<Deps, "sql" | "config">): OpenAPIHo
 
   app.openapi(linkRoute, (c) => {
     // A bad token is a 400 here already, not after the click.
-    const address = verifyUnsubscribeToken(c.req.valid("query").token, secret);
+    const address = verifyUnsubscribeToken(c.req.valid("query").token, secrets());
     keepPrivate(c);
     return c.html(confirmPage(address), 200);
   });

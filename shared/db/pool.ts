@@ -123,3 +123,16 @@ export function poolFor(target: DatabaseTarget, options: PoolOptions = {}): Pool
     ...options,
   });
 }
+
+/**
+ * Points the pool's NEW connections at `databaseUrl` (a rotated password or
+ * host). Connections already open keep serving until they close; node-postgres
+ * builds each new client from `pool.options`.
+ */
+export function setPoolDatabaseUrl(pool: Pool, databaseUrl: string): void {
+  if (!/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new TypeError("Cannot repoint the pool: databaseUrl must start with postgresql://");
+  }
+  (pool as unknown as { options: { connectionString: string } }).options.connectionString =
+    databaseUrl;
+}

@@ -21,7 +21,8 @@ export function emailProviderFromConfig(config: Config["email"], breaker?: Break
     case "http_api":
       return createHttpApiProvider({
         url: config.apiUrl!,
-        apiKey: config.apiKey!,
+        // Read per send: a rotated EMAIL_API_KEY (shared/secrets/) applies to the next one.
+        apiKey: () => config.apiKey!,
         ...(breaker ? { fetch: (input, init) => breaker.fetch(input, init) } : {}),
       });
   }

@@ -54,11 +54,12 @@ export function signUnsubscribeToken(address: string, secret: string): string {
 }
 
 /**
- * The lowercased address a token was signed for.
+ * The lowercased address a token was signed for. `secret` may list several
+ * (a rotation: links signed with the old secret keep working while it is listed).
  *
  * @throws InvalidUnsubscribeTokenError for a malformed, tampered or foreign token
  */
-export function verifyUnsubscribeToken(token: string, secret: string): string {
+export function verifyUnsubscribeToken(token: string, secret: string | readonly string[]): string {
   const parts = token.split(".");
   const b64url = /^[A-Za-z0-9_-]+$/;
   if (parts.length !== 2 || !parts.every((p) => b64url.test(p))) {
@@ -66,8 +67,11 @@ export function verifyUnsubscribeToken(token: string, secret: string): string {
   }
   const address = Buffer.from(parts[0]!, "base64url").toString("utf8");
   const given = Buffer.from(parts[1]!, "base64url");
-  const expected = mac(address, secret);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+  const matches = (typeof secret === "string" ? [secret] : secret).some((key) => {
+    const expected = mac(address, key);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  });
+  if (!matches) {
     throw new InvalidUnsubscribeTokenError("signature does not match");
   }
   // Only reachable with the secret, i.e. a token we signed: still refuse odd content.

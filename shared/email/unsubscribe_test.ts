@@ -62,3 +62,14 @@ Deno.test("unsubscribeUrl() appends /unsubscribe and the token to the base URL",
     "https://pleasantcove.example/api/unsubscribe?token=abc.def",
   );
 });
+
+Deno.test("verifyUnsubscribeToken() accepts any listed secret during a rotation", () => {
+  const OLD = "old-unsubscribe-secret-0123456789";
+  const NEW = "new-unsubscribe-secret-0123456789";
+  const signedOld = signUnsubscribeToken("a@example.com", OLD);
+  const signedNew = signUnsubscribeToken("a@example.com", NEW);
+  assert.equal(verifyUnsubscribeToken(signedOld, [NEW, OLD]), "a@example.com");
+  assert.equal(verifyUnsubscribeToken(signedNew, [NEW, OLD]), "a@example.com");
+  assertInvalid(signedOld, NEW);
+  assert.throws(() => verifyUnsubscribeToken(signedOld, [NEW]), InvalidUnsubscribeTokenError);
+});

@@ -40,7 +40,7 @@ export function createHandlers(s: WorkerServices): Record<string, Handler> {
       ...(emailBreaker ? { breaker: emailBreaker } : {}),
       from: s.config.email.from,
       messageIdDomain: s.config.email.messageIdDomain,
-      unsubscribeSecret: s.config.email.unsubscribeSecret,
+      unsubscribeSecret: () => s.config.email.unsubscribeSecret,
       publicBaseUrl: s.config.publicBaseUrl,
     }),
     book_appointment: bookAppointmentHandler({ queue: s.queue }),

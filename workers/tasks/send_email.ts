@@ -60,7 +60,8 @@ export interface SendEmailServices {
   breaker?: Breaker;
   from: string;
   messageIdDomain: string;
-  unsubscribeSecret: string;
+  /** A function is read per task: a rotated secret (shared/secrets/) signs the next link. */
+  unsubscribeSecret: string | (() => string);
   /** Public base URL of the edge (unsubscribe links point at `<base>/v1/unsubscribe`). */
   publicBaseUrl: string;
   /** How long a claim keeps concurrent senders off one ledger row. @default 30_000 */
@@ -152,7 +153,10 @@ export function sendEmailHandler(s: SendEmailServices) {
     const ledgerId = ledgerIdFor(to, p.template, lead.id, day);
     const link = unsubscribeUrl(
       `${s.publicBaseUrl}/v1`,
-      signUnsubscribeToken(to, s.unsubscribeSecret),
+      signUnsubscribeToken(
+        to,
+        typeof s.unsubscribeSecret === "function" ? s.unsubscribeSecret() : s.unsubscribeSecret,
+      ),
     );
     let rendered;
     try {

@@ -29,8 +29,8 @@ export type FetchLike = (input: string | URL | Request, init?: RequestInit) => P
 export interface HttpApiProviderOptions {
   /** Endpoint receiving the POST. */
   url: string;
-  /** Sent as `Authorization: Bearer <apiKey>`. */
-  apiKey: string;
+  /** Sent as `Authorization: Bearer <apiKey>`; a function is read per send (rotation). */
+  apiKey: string | (() => string);
   /** @default globalThis.fetch */
   fetch?: FetchLike;
   /** Budget of one request, body included. @default 10_000 */
@@ -114,7 +114,9 @@ export function createHttpApiProvider(options: HttpApiProviderOptions): EmailPro
           res = await doFetch(endpoint, {
             method: "POST",
             headers: {
-              "Authorization": `Bearer ${options.apiKey}`,
+              "Authorization": `Bearer ${
+                typeof options.apiKey === "function" ? options.apiKey() : options.apiKey
+              }`,
               "Content-Type": "application/json",
               "Accept": "application/json",
               "Idempotency-Key": msg.messageId,

@@ -1,0 +1,50 @@
+/**
+ * How a rotated secret reaches the code that uses it: the live Config is
+ * updated in place, and every user of a rotatable secret reads it from there
+ * per use (the HMAC keyring per token, unsubscribe links per request, the
+ * email API key per send, the Places key per task). A new DATABASE_URL applies
+ * to the pool's new connections; open ones finish their work untouched.
+ *
+ * @module
+ */
+import type { Pool } from "@neondatabase/serverless";
+import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
+import { setPoolDatabaseUrl } from "../db/pool.ts";
+
+/** Applies a validated secret value (parsed by its schema) to `config` and `sql`. */
+export function secretApplier(config: Config, sql: Pool, log: Logger) {
+  return function apply(name: string, value: unknown): void {
+    switch (name) {
+      case "JWT_HS256_KEYS": {
+        const keys = value as Config["auth"]["hs256Keys"];
+        if (keys.length === 0) {
+          log.warn("rotated secret lists no key; keeping the keys in force", { variable: name });
+          return;
+        }
+        // A new array: the keyring rebuilds its kid map on the next token.
+        config.auth.hs256Keys = keys;
+        return;
+      }
+      case "UNSUBSCRIBE_SECRET": {
+        const secrets = value as string[];
+        config.email.unsubscribeSecret = secrets[0]!;
+        config.email.unsubscribeVerifySecrets = secrets;
+        return;
+      }
+      case "EMAIL_API_KEY":
+        config.email.apiKey = value as string;
+        return;
+      case "PLACES_API_KEY":
+        config.places.apiKey = value as string;
+        return;
+      case "DATABASE_URL":
+        config.database.url = value as string;
+        setPoolDatabaseUrl(sql, value as string);
+        return;
+      default:
+        // UPSTASH_REDIS_REST_TOKEN and SMTP_URL live inside clients built at start.
+        log.warn("this secret's rotation applies after a restart", { variable: name });
+    }
+  };
+}
