@@ -3,7 +3,7 @@ import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { createLogger } from "../log.ts";
 import { ConfigError } from "../errors.ts";
 import { AwsSecretCache, SecretUnavailableError } from "./aws_cache.ts";
-import { loadConfigAndSecrets } from "./source.ts";
+import { loadConfigAndSecrets, watchSecrets } from "./source.ts";
 import { startFakeSecretsManager } from "./aws_test_server.ts";
 
 function memoryLog() {
@@ -151,6 +151,45 @@ Deno.test("SECRETS_SOURCE=aws: a missing secret or a variable also set locally i
     );
     assert.ok(!lines.some((l) => l.includes("secret-ish")));
   } finally {
+    await aws.close();
+  }
+});
+
+Deno.test("SECRETS_SOURCE=aws: a value rotated in AWS reaches the live config after the TTL", async () => {
+  const aws = startFakeSecretsManager();
+  const { log, lines } = memoryLog();
+  const jwt = (keys: string) =>
+    JSON.stringify({ hs256_keys: keys, unsubscribe_secret: "aws-unsubscribe-secret-0123456789" });
+  aws.secrets.set("pc-test/database", JSON.stringify({ url: "postgresql://app:pw@db.example/pc" }));
+  aws.secrets.set("pc-test/jwt", jwt("k1:aws-first-secret-0123456789abcdef"));
+  aws.secrets.set("pc-test/api-keys", JSON.stringify({ upstash_redis_rest_token: "tok" }));
+  const { config, secrets } = await loadConfigAndSecrets(
+    { ...BASE_ENV, SECRETS_AWS_TTL_MS: "1", SECRETS_RELOAD_MS: "3600000" },
+    { log, awsClient: client(aws.url) },
+  );
+  const applied: string[] = [];
+  const reloader = watchSecrets(config, secrets, (name, value) => {
+    applied.push(name);
+    if (name === "JWT_HS256_KEYS") config.auth.hs256Keys = value as typeof config.auth.hs256Keys;
+  }, log);
+  try {
+    aws.secrets.set(
+      "pc-test/jwt",
+      jwt("k1:aws-first-secret-0123456789abcdef,k2:aws-second-secret-0123456789abcdef"),
+    );
+    // The first round serves the cached value and refreshes it; a later one sees the new version.
+    const deadline = Date.now() + 20_000;
+    while (!applied.includes("JWT_HS256_KEYS")) {
+      assert.ok(Date.now() < deadline, "the rotated keys were not applied");
+      await reloader.check();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.deepEqual(config.auth.hs256Keys.map((k) => k.kid), ["k1", "k2"]);
+    assert.deepEqual(applied, ["JWT_HS256_KEYS"], "only the changed variable");
+    assert.ok(!lines.some((l) => l.includes("aws-second-secret")));
+  } finally {
+    await reloader.stop();
+    secrets.close();
     await aws.close();
   }
 });
