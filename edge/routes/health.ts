@@ -63,12 +63,34 @@ export async function checkDependencies(deps: Deps): Promise<Record<string, Chec
   return { redis, postgres };
 }
 
+/** How old a readiness answer may be: a flood of `/ready` costs at most one check per second. */
+export const READY_MAX_AGE_MS = 1000;
+
+/**
+ * `checkDependencies` shared by concurrent callers and reused while at most
+ * `maxAgeMs` old (by `deps.now`, measured from when the check started).
+ */
+export function sharedReadiness(
+  deps: Deps,
+  maxAgeMs = READY_MAX_AGE_MS,
+): () => Promise<Record<string, CheckResult>> {
+  let last: { at: number; result: Promise<Record<string, CheckResult>> } | null = null;
+  return () => {
+    const now = deps.now();
+    if (last === null || now - last.at >= maxAgeMs || now < last.at) {
+      last = { at: now, result: checkDependencies(deps) };
+    }
+    return last.result;
+  };
+}
+
 /** `GET /health` and `GET /ready`. */
 export function healthRoutes(deps: Deps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  const readiness = sharedReadiness(deps);
   app.get("/health", (c) => c.json({ status: "ok" }));
   app.get("/ready", async (c) => {
-    const checks = await checkDependencies(deps);
+    const checks = await readiness();
     const failed = Object.entries(checks).filter(([, r]) => !r.ok).map(([name]) => name);
     if (failed.length === 0) return c.json({ status: "ready", checks });
     c.get("log").warn("not ready", { failed, checks });
