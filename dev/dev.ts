@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { parseConfig, readEnvironment } from "../shared/config.ts";
+import { edgeBaseUrl, parseConfig, readEnvironment } from "../shared/config.ts";
 import { ConfigError } from "../shared/errors.ts";
 import { MissingBinaryError } from "./binaries.ts";
 import { forEachLine } from "./lines.ts";
@@ -109,7 +109,7 @@ async function main(): Promise<number> {
 
   // The dev stack runs with the published development keys: say so explicitly
   // (an APP_ENV given by the caller wins, and production refuses those keys).
-  const childEnv = {
+  const childEnv: Record<string, string> = {
     ...env,
     APP_ENV: env.APP_ENV || "development",
     ...settingsToEnv(stack.settings),
@@ -152,10 +152,21 @@ async function main(): Promise<number> {
   const outbox = emailDir.startsWith("/") ? emailDir : `${ROOT}${emailDir}`;
   await Deno.mkdir(outbox, { recursive: true });
   say(`outbox  ${outbox} (EMAIL_PROVIDER=${parseConfig(childEnv).email.provider})`);
-  const exits = [
-    spawn("edge", "edge/main.ts"),
-    spawn("worker", "workers/main.ts", [`--allow-write=${outbox}`]),
-  ];
+  const edgeExit = spawn("edge", "edge/main.ts");
+  // Links in emails (unsubscribe) must reach this edge: unless PUBLIC_BASE_URL
+  // is given, the worker starts once the edge reports the address it listens
+  // on (EDGE_PORT may be 0 or taken by another dev stack's default).
+  const workerExit = (env.PUBLIC_BASE_URL ? Promise.resolve(null) : edgeUrl.promise).then(
+    (url) => {
+      if (url !== null) {
+        const { hostname, port } = new URL(url);
+        childEnv.PUBLIC_BASE_URL = edgeBaseUrl(hostname.replace(/^\[|\]$/g, ""), Number(port));
+        say(`links   ${childEnv.PUBLIC_BASE_URL} (PUBLIC_BASE_URL, from the edge's address)`);
+      }
+      return spawn("worker", "workers/main.ts", [`--allow-write=${outbox}`]);
+    },
+  );
+  const exits = [edgeExit, workerExit];
   const done = Promise.withResolvers<number>();
   const onSignal = () => shutdown(0).then(done.resolve);
   Deno.addSignalListener("SIGINT", onSignal);

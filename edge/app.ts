@@ -17,6 +17,7 @@ import type { TaskQueue } from "../shared/queue/queue.ts";
 import { ACCESS_POLICY, compilePolicy } from "./auth/policy.ts";
 import { buildGateway } from "./gateway.ts";
 import { accessLog } from "./middleware/access_log.ts";
+import { htmlErrorPages } from "./middleware/html_errors.ts";
 import { addressResolver, clientAddress, type ClientAddressVariables } from "./client_address.ts";
 import { allowedMethods, noRoute } from "./middleware/http_rules.ts";
 import type { AppEnv } from "./app_env.ts";
@@ -106,6 +107,9 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
       }),
     );
   }
+  // Pages people open from an email answer browsers in HTML, errors included
+  // (also the gateway's 400/415/429, so it wraps the chain).
+  app.use("/v1/unsubscribe", htmlErrorPages());
   app.use("/v1/*", ...gateway.chain);
   app.route("/", meRoutes());
   app.route("/", taskRoutes(queue, compilePolicy(ACCESS_POLICY)));

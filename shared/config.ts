@@ -546,8 +546,9 @@ export const VARIABLES = [
   },
   {
     name: "PUBLIC_BASE_URL",
-    description: "Public URL of the edge, used in links sent to people (unsubscribe)",
-    default: "http://127.0.0.1:8787",
+    description:
+      "Public URL of the edge, used in links sent to people (unsubscribe). Default: the edge's own address, `http://EDGE_HOST:EDGE_PORT` (a wildcard host becomes 127.0.0.1); `deno task dev` passes the edge's real address when EDGE_PORT is 0",
+    optional: true,
     schema: httpUrl.transform((u) => u.replace(/\/+$/, "")),
   },
   {
@@ -999,6 +1000,16 @@ export function activeDevSecrets(config: Config): string[] {
 }
 
 /**
+ * The edge's own address as a base URL, the default of PUBLIC_BASE_URL: links
+ * in development emails then reach the edge on whatever EDGE_PORT it uses.
+ * A wildcard host is reachable on loopback; IPv6 literals get brackets.
+ */
+export function edgeBaseUrl(host: string, port: number): string {
+  const reachable = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
+  return `http://${reachable.includes(":") ? `[${reachable}]` : reachable}:${port}`;
+}
+
+/**
  * Validates `env` and returns the typed configuration; throws one
  * {@linkcode ConfigError} naming every invalid or missing variable.
  */
@@ -1160,7 +1171,7 @@ export function parseConfig(
       wsMaxSocketsPerInstance: v.WS_MAX_SOCKETS_PER_INSTANCE,
       wsUpgradesPerMinute: v.WS_UPGRADES_PER_MINUTE,
     },
-    publicBaseUrl: v.PUBLIC_BASE_URL,
+    publicBaseUrl: v.PUBLIC_BASE_URL ?? edgeBaseUrl(v.EDGE_HOST, v.EDGE_PORT),
     email: {
       provider: v.EMAIL_PROVIDER,
       dir: v.EMAIL_DIR,

@@ -319,3 +319,22 @@ Deno.test("parseConfig() reads the live feed's WS_* settings and checks them tog
     ],
   );
 });
+
+Deno.test("PUBLIC_BASE_URL defaults to the edge's own address, so dev links reach it", () => {
+  assert.equal(parseConfig({ ...VALID, EDGE_PORT: "9911" }).publicBaseUrl, "http://127.0.0.1:9911");
+  assert.equal(
+    parseConfig({ ...VALID, EDGE_HOST: "0.0.0.0", EDGE_PORT: "8080", APP_ENV: "development" })
+      .publicBaseUrl,
+    "http://127.0.0.1:8080",
+  );
+  assert.equal(
+    parseConfig({ ...VALID, EDGE_HOST: "::", EDGE_PORT: "8080", APP_ENV: "development" })
+      .publicBaseUrl,
+    "http://[::1]:8080",
+  );
+  assert.equal(
+    parseConfig({ ...VALID, EDGE_PORT: "9911", PUBLIC_BASE_URL: "https://api.example/" })
+      .publicBaseUrl,
+    "https://api.example",
+  );
+});

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { useTestStack } from "../../dev/test_stack.ts";
+import { renderTemplate } from "../../shared/email/templates.ts";
 import { outreachEmailKey } from "./outreach.ts";
 import { routeHarness } from "./test_support.ts";
 
@@ -264,6 +265,14 @@ Deno.test({
         assert.ok(op);
         assert.ok(op.responses["202"] && op.responses["422"] && op.responses["404"]);
         assert.ok(spec.components.schemas.SendOutreachEmailRequest);
+        // The documented example renders as a person would read it.
+        const example = spec.components.schemas.SendOutreachEmailRequest.properties.variables
+          .example;
+        const { text } = renderTemplate("intro", { business_name: "Cove Bakery", ...example }, {
+          unsubscribeUrl: "https://example.invalid/u",
+        });
+        assert.match(text, /I'm Maya from Pleasant Cove\./);
+        assert.doesNotMatch(text, /from Pleasant Cove from Pleasant Cove/);
       });
     } finally {
       await h.cleanup();

@@ -165,6 +165,48 @@ Deno.test({
         assert.equal((await suppressed(address("victim"))).length, 0);
       });
 
+      await t.step(
+        "a browser following a broken link gets an HTML page, an API client problem+json",
+        async () => {
+          const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+          for (const method of ["GET", "POST"]) {
+            const res = await h.call(method, "/v1/unsubscribe?token=garbage", {
+              auth: null,
+              headers: { accept: browser },
+              ...(method === "POST" ? { body: ONE_CLICK, type: FORM } : {}),
+            });
+            assert.equal(res.status, 400, method);
+            assert.equal(res.headers.get("content-type"), "text/html; charset=UTF-8");
+            assert.equal(res.headers.get("vary"), "Accept");
+            const page = await res.text();
+            assert.match(page, /^<!doctype html>/);
+            assert.match(page, /<h1[^>]*>Invalid unsubscribe link<\/h1>/);
+            assert.match(page, /<p>This unsubscribe link is not valid \(/);
+            assert.doesNotMatch(page, /"code"/);
+          }
+          // The gateway's own refusal (415: not a form) gets a page too.
+          const notForm = await h.call("POST", "/v1/unsubscribe?token=garbage", {
+            auth: null,
+            headers: { accept: browser },
+            body: "{}",
+            type: "application/json; charset=utf-8",
+          });
+          assert.ok([400, 415].includes(notForm.status), String(notForm.status));
+          assert.match(notForm.headers.get("content-type") ?? "", /^text\/html/);
+          await notForm.body?.cancel();
+          for (
+            const accept of ["application/json", "*/*", "application/problem+json, text/html;q=0.5"]
+          ) {
+            const res = await h.call("GET", "/v1/unsubscribe?token=garbage", {
+              auth: null,
+              headers: { accept },
+            });
+            assert.equal(res.headers.get("content-type"), "application/problem+json", accept);
+            assert.equal((await res.json()).code, "invalid-unsubscribe-token");
+          }
+        },
+      );
+
       await t.step("POST needs the one-click form body (400) as a form (415)", async () => {
         const a = address("badbody");
         const path = `/v1/unsubscribe?token=${tokenFor(a)}`;

@@ -18,8 +18,14 @@ import { AppError } from "../errors.ts";
 export class InvalidUnsubscribeTokenError extends AppError {
   override name = "InvalidUnsubscribeTokenError";
   constructor(reason: string) {
-    // The reason is for logs; the token itself is not echoed.
-    super("invalid-unsubscribe-token", 400, `Invalid unsubscribe token: ${reason}`);
+    // The title is fixed per code (RFC 9457); the reason goes to `detail`. The
+    // token itself is not echoed.
+    super("invalid-unsubscribe-token", 400, "Invalid unsubscribe link", {
+      details: {
+        detail:
+          `This unsubscribe link is not valid (${reason}). Use the link from the email exactly as it arrived.`,
+      },
+    });
   }
 }
 
