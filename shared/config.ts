@@ -770,6 +770,100 @@ export const VARIABLES = [
     default: "300000",
     schema: positiveInt,
   },
+  {
+    name: "ML_TRAINING_WINDOW_DAYS",
+    description:
+      "Lead scoring: training reads the labelled leads whose last status change lies within this many days (docs/lead-scoring.md)",
+    default: "90",
+    schema: days,
+  },
+  {
+    name: "ML_LABEL_SETTLE_DAYS",
+    description:
+      "Lead scoring: a `responded` or `meeting_scheduled` lead counts as not converted only once its status has not moved for this many days",
+    default: "14",
+    schema: z.coerce.number().int().min(0).max(365),
+  },
+  {
+    name: "ML_MIN_ROWS",
+    description: "Lead scoring: training is refused with fewer labelled leads than this",
+    default: "100",
+    schema: z.coerce.number().int().min(10).max(10_000_000),
+  },
+  {
+    name: "ML_MIN_CLASS_EXAMPLES",
+    description:
+      "Lead scoring: training is refused when the training, calibration or holdout split has fewer converted or not-converted leads than this",
+    default: "10",
+    schema: z.coerce.number().int().min(1).max(1_000_000),
+  },
+  {
+    name: "ML_SEED",
+    description: "Lead scoring: the forest's random seed (same data and seed give the same model)",
+    default: "42",
+    schema: z.coerce.number().int().min(0).max(0xffffffff),
+  },
+  {
+    name: "ML_GATE_MIN_ROC_AUC",
+    description:
+      "Lead scoring gate: the least holdout ROC AUC a candidate needs to become the champion (it must also beat the majority-class baseline's log loss and the champion's AUC on the same holdout)",
+    default: "0.75",
+    schema: z.coerce.number().min(0.5).max(1),
+  },
+  {
+    name: "ML_GATE_CHAMPION_TOLERANCE",
+    description:
+      "Lead scoring gate: how much lower than the current champion's holdout ROC AUC a candidate's may be",
+    default: "0",
+    schema: z.coerce.number().min(0).max(0.5),
+  },
+  {
+    name: "ML_THRESHOLD",
+    description:
+      "Lead scoring: the calibrated probability at which accuracy, precision and recall count a lead as converting",
+    default: "0.5",
+    schema: z.coerce.number().gt(0).lt(1),
+  },
+  {
+    name: "ML_AUTO_ACTIVATE",
+    description:
+      "Lead scoring: a candidate that passes the gate becomes the champion at once (false: an admin activates it)",
+    default: "true",
+    schema: bool,
+  },
+  {
+    name: "ML_CHAMPION_CHECK_MS",
+    description:
+      "Lead scoring: how often every edge and worker checks the registry for a new champion",
+    default: "2000",
+    schema: z.coerce.number().int().min(100).max(600_000),
+  },
+  {
+    name: "ML_RESCORE_CHUNK",
+    description: "Lead scoring: open leads rescored per transaction after an activation",
+    default: "1000",
+    schema: z.coerce.number().int().min(1).max(50_000),
+  },
+  {
+    name: "MLFLOW_TRACKING_URI",
+    description:
+      "MLflow tracking server (http/https); when set, every training run is also logged there through its REST API",
+    optional: true,
+    schema: httpUrl,
+  },
+  {
+    name: "MLFLOW_TRACKING_TOKEN",
+    description: "Bearer token for `MLFLOW_TRACKING_URI`",
+    optional: true,
+    secret: true,
+    schema: z.string().min(1),
+  },
+  {
+    name: "MLFLOW_EXPERIMENT_NAME",
+    description: "MLflow experiment the runs are logged under (created when missing)",
+    default: "pleasant-cove-lead-scoring",
+    schema: z.string().min(1).max(500),
+  },
 ] as const satisfies readonly VariableSpec[];
 
 type ParsedValues = {
@@ -889,6 +983,20 @@ export interface Config {
     heartbeatMs: number;
     busTimeoutMs: number;
     leadEventsPollMs: number;
+  };
+  /** Lead scoring (shared/scoring/, docs/lead-scoring.md). */
+  ml: {
+    windowMs: number;
+    settleDays: number;
+    minRows: number;
+    minClassExamples: number;
+    seed: number;
+    gate: { minRocAuc: number; championTolerance: number };
+    threshold: number;
+    autoActivate: boolean;
+    championCheckMs: number;
+    rescoreChunk: number;
+    mlflow: { trackingUri: string; token: string | null; experimentName: string } | null;
   };
 }
 
@@ -1197,6 +1305,23 @@ export function parseConfig(
         endpoint: v.SECRETS_AWS_ENDPOINT ?? null,
         prefix: v.SECRETS_AWS_PREFIX,
         ttlMs: v.SECRETS_AWS_TTL_MS,
+      },
+    },
+    ml: {
+      windowMs: v.ML_TRAINING_WINDOW_DAYS * DAY_MS,
+      settleDays: v.ML_LABEL_SETTLE_DAYS,
+      minRows: v.ML_MIN_ROWS,
+      minClassExamples: v.ML_MIN_CLASS_EXAMPLES,
+      seed: v.ML_SEED,
+      gate: { minRocAuc: v.ML_GATE_MIN_ROC_AUC, championTolerance: v.ML_GATE_CHAMPION_TOLERANCE },
+      threshold: v.ML_THRESHOLD,
+      autoActivate: v.ML_AUTO_ACTIVATE,
+      championCheckMs: v.ML_CHAMPION_CHECK_MS,
+      rescoreChunk: v.ML_RESCORE_CHUNK,
+      mlflow: v.MLFLOW_TRACKING_URI === undefined ? null : {
+        trackingUri: v.MLFLOW_TRACKING_URI,
+        token: v.MLFLOW_TRACKING_TOKEN ?? null,
+        experimentName: v.MLFLOW_EXPERIMENT_NAME,
       },
     },
     liveFeed: {

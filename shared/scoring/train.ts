@@ -9,6 +9,7 @@
 import { fitPlatt } from "./calibration.ts";
 import { buildVocabulary, FEATURE_NAMES, type FeatureSource, featureVector } from "./features.ts";
 import { predictForest, trainForest } from "./forest.ts";
+import { heuristicScore } from "./heuristic.ts";
 import { baselineMetrics, evaluate, type Metrics, rocAuc } from "./metrics.ts";
 import { scoreVector, type ScoringModel } from "./model.ts";
 
@@ -17,8 +18,6 @@ export interface TrainingRow extends FeatureSource {
   id: string;
   /** Became a client. */
   converted: boolean;
-  /** The stored `lead_score` (the heuristic's, for comparison), if any. */
-  lead_score: number | null;
 }
 
 /** Training parameters (recorded with every run). */
@@ -70,8 +69,8 @@ export interface RowCounts {
 export interface RunMetrics {
   model: Metrics;
   baseline: Metrics;
-  /** The stored heuristic scores ranked on the holdout (null without any). */
-  heuristic_roc_auc: number | null;
+  /** The heuristic's scores ranked on the same holdout. */
+  heuristic_roc_auc: number;
   importances: Record<string, number>;
 }
 
@@ -169,10 +168,7 @@ export function trainCandidate(
   const labels = holdout.map(labelOf);
   const probabilities = vectors(holdout).map((v) => scoreVector(model, v).probability);
   const trainRate = train.filter((r) => r.converted).length / train.length;
-  const scored = holdout.filter((r) => r.lead_score !== null);
-  const heuristic = scored.length === holdout.length
-    ? rocAuc(scored.map((r) => r.lead_score!), scored.map(labelOf))
-    : null;
+  const heuristic = rocAuc(holdout.map(heuristicScore), labels);
   return {
     kind: "trained",
     model,

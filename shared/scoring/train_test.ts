@@ -17,7 +17,7 @@ Deno.test("a candidate trained on seeded leads passes the gate and beats the heu
   if (out.kind !== "trained") return;
   const { model, baseline, heuristic_roc_auc } = out.metrics;
   assert.deepEqual(applyGate(out.metrics, null, GATE), { passed: true, reasons: [] });
-  assert.ok(model.roc_auc > heuristic_roc_auc! + 0.05, `${model.roc_auc} vs ${heuristic_roc_auc}`);
+  assert.ok(model.roc_auc > heuristic_roc_auc + 0.05, `${model.roc_auc} vs ${heuristic_roc_auc}`);
   assert.ok(model.log_loss < baseline.log_loss);
   assert.deepEqual(Object.keys(out.metrics.importances), [...FEATURE_NAMES]);
   // Time-based split: every holdout lead is newer than every training lead.

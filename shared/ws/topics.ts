@@ -9,7 +9,7 @@
  */
 
 /** The topics, each with its own history stream. */
-export const TOPICS = ["tasks", "leads", "breakers", "dlq", "broadcast"] as const;
+export const TOPICS = ["tasks", "leads", "breakers", "dlq", "broadcast", "models"] as const;
 /** A live-feed topic. */
 export type Topic = (typeof TOPICS)[number];
 
@@ -49,6 +49,8 @@ export const TOPIC_RULES: Readonly<Record<Topic, TopicRule>> = {
   broadcast: "any",
   breakers: OPERATIONS_RULE,
   dlq: OPERATIONS_RULE,
+  // Lead-scoring deployments (shared/scoring/notify.ts): whoever may list the models.
+  models: { reads: "/v1/models" },
 };
 
 /** A parsed subscription name. */

@@ -1,0 +1,69 @@
+/**
+ * Deployment notices: every champion switch (activation, rollback) and
+ * every finished training run is told three ways — a log line, a message
+ * on the live feed's `models` topic, and the alert webhook when one is
+ * wired in. A failing channel is logged and never undoes the switch.
+ *
+ * @module
+ */
+import type { Logger } from "../log.ts";
+import type { FeedPublisher } from "../ws/publisher.ts";
+
+/** What happened. */
+export type ModelEvent =
+  | {
+    type: "model.activated" | "model.rolled_back";
+    version: number;
+    previous: number | null;
+    actor: string;
+  }
+  | {
+    type: "model.trained";
+    version: number;
+    status: string;
+    reason: string;
+    roc_auc: number | null;
+  }
+  | { type: "model.rescored"; version: number; rows: number };
+
+/**
+ * The alert-webhook call point. The alert-webhook sink (the observability
+ * work) plugs in here; until it is wired in the composition roots, this is
+ * not set and only the log and the feed are told.
+ */
+export type DeploymentAlert = (event: ModelEvent) => Promise<void>;
+
+/** Options of {@linkcode createModelNotifier}. */
+export interface ModelNotifierOptions {
+  log: Logger;
+  feed?: FeedPublisher;
+  sendDeploymentAlert?: DeploymentAlert;
+}
+
+/** Tells every channel; resolves when all were tried. */
+export type ModelNotifier = (event: ModelEvent) => Promise<void>;
+
+/** Builds the notifier. */
+export function createModelNotifier(options: ModelNotifierOptions): ModelNotifier {
+  return async (event) => {
+    options.log.info(`lead-scoring ${event.type}`, { ...event });
+    const channels: [string, Promise<unknown> | undefined][] = [
+      ["live feed", options.feed?.publish("models", event, { key: String(event.version) })],
+      [
+        "alert webhook",
+        event.type === "model.rescored" ? undefined : options.sendDeploymentAlert?.(event),
+      ],
+    ];
+    await Promise.all(channels.map(async ([name, sent]) => {
+      try {
+        await sent;
+      } catch (err) {
+        options.log.warn("lead-scoring notice not delivered", {
+          channel: name,
+          event: event.type,
+          err,
+        });
+      }
+    }));
+  };
+}
