@@ -38,6 +38,7 @@
  *
  * @module
  */
+import { heuristicScore } from "../shared/scoring/heuristic.ts";
 
 /** The states of businesses.outreach_status. */
 export type OutreachStatus =
@@ -438,8 +439,15 @@ function featureSignal(f: Features, weights: { phone: number; email: number }): 
     (f.hasWebsite ? -1.0 : 0.35);
 }
 
+/** The platform's heuristic (shared/scoring/heuristic.ts: the observable signal, rougher weights). */
 function leadScore(f: Features): number {
-  return round(100 * sigmoid(0.9 * featureSignal(f, { phone: 0.3, email: 1.2 }) + 0.3), 1);
+  return heuristicScore({
+    rating: f.rating,
+    reviews: f.reviews,
+    has_website: f.hasWebsite,
+    phone_valid: f.phoneValid,
+    email_confidence_score: f.emailConfidence,
+  });
 }
 
 // ---------------------------------------------------------------- history

@@ -63,7 +63,11 @@ export async function useTestStack(): Promise<TestStack> {
     // retention schedule would delete other suites' old events.
     env: () => ({
       ...settingsToEnv(settings),
-      SCHEDULES: JSON.stringify({ apply_retention: { enabled: false } }),
+      SCHEDULES: JSON.stringify({
+        apply_retention: { enabled: false },
+        // Training would write a champion into the shared database (every suite's leads).
+        retrain_lead_model: { enabled: false },
+      }),
     }),
     makeDeps(overrides = {}) {
       const config = parseConfig({

@@ -37,6 +37,10 @@ import { breakerRoutes } from "./routes/breakers.ts";
 import { scheduleRoutes } from "./routes/schedules.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
 import { eventRoutes } from "./routes/events.ts";
+import { modelRoutes } from "./routes/models.ts";
+import type { LeadScorer } from "../shared/scoring/champion.ts";
+import { createModelNotifier } from "../shared/scoring/notify.ts";
+import { createFeedPublisher } from "../shared/ws/publisher.ts";
 import type { BreakerRegistry } from "../shared/breakers/registry.ts";
 import { validationHook } from "./validation.ts";
 import { createResponseCache } from "./degraded/response_cache.ts";
@@ -51,6 +55,11 @@ export interface AppOptions {
   breakers?: BreakerRegistry;
   /** The live-feed hub (started by the composition root); enables /v1/ws. */
   live?: LiveHub;
+  /**
+   * Scores new leads (shared/scoring/champion.ts; the composition root starts
+   * a ChampionWatcher). @default none: leads are written without a score
+   */
+  scorer?: LeadScorer;
 }
 
 /** Builds the edge application. */
@@ -117,8 +126,21 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
     "/",
     leadRoutes(
       deps,
-      options.breakers ? { breakers: options.breakers, queue, cache: degradedCache } : {},
+      {
+        ...(options.breakers ? { breakers: options.breakers, queue, cache: degradedCache } : {}),
+        ...(options.scorer ? { scorer: options.scorer } : {}),
+      },
     ),
+  );
+  app.route(
+    "/",
+    modelRoutes(deps, {
+      queue,
+      notify: createModelNotifier({
+        log: deps.log,
+        feed: createFeedPublisher({ redis: deps.redis, instanceId: "edge" }),
+      }),
+    }),
   );
   app.route(
     "/",

@@ -32,7 +32,7 @@ import { rateLimit, type RateLimitMiddleware } from "./middleware/rate_limit.ts"
 import { forwardSpan, traced } from "./middleware/tracing.ts";
 
 /** Routes whose POST/PATCH must carry an Idempotency-Key. */
-const KEY_REQUIRED = new Set(["POST /v1/tasks"]);
+const KEY_REQUIRED = new Set(["POST /v1/tasks", "POST /v1/models/retrain"]);
 
 /**
  * `METHOD /exact/path` pairs anyone may call without a token. Keep this list

@@ -11,6 +11,7 @@ import { readEnvironment } from "../shared/config.ts";
 import { loadConfigAndSecretsOrExit, watchSecrets } from "../shared/secrets/source.ts";
 import { secretApplier } from "../shared/secrets/apply.ts";
 import { createApp } from "./app.ts";
+import { ChampionWatcher } from "../shared/scoring/champion.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 import { createLiveHub } from "./ws/hub.ts";
 import { relayBreakerTransitions, relayDeadLetters } from "./ws/relays.ts";
@@ -50,7 +51,14 @@ if (import.meta.main) {
   ];
   // Never throw: without Redis the feed bus and the relays keep retrying.
   await Promise.all([live.start(), ...relays.map((r) => r.start())]);
-  const app = createApp(deps, { breakers, live });
+  // Follows the lead-scoring champion (never throws: the heuristic until it loads one).
+  const scorer = new ChampionWatcher({
+    sql: deps.sql,
+    log: deps.log,
+    intervalMs: config.ml.championCheckMs,
+  });
+  await scorer.start();
+  const app = createApp(deps, { breakers, live, scorer });
   const server = Deno.serve({
     hostname: config.edge.host,
     port: config.edge.port,
@@ -78,6 +86,7 @@ if (import.meta.main) {
     await breakers.stop().catch((err) => deps.log.warn("stopping breakers failed", { err }));
     await reloader.stop();
     secrets.close();
+    await scorer[Symbol.asyncDispose]();
     await closeDeps(deps);
     deps.log.info("edge stopped");
     Deno.exit(0);

@@ -92,6 +92,8 @@ Deno.test({
         }],
         ["apply_retention", {}],
         ["refresh_lead_metrics", {}],
+        ["retrain_lead_model", { trigger: "api" }],
+        ["rescore_leads", { activation_id: 1 }],
         ["book_appointment", {
           lead_id: crypto.randomUUID(),
           starts_at: "2001-01-01T00:00:00Z",

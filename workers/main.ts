@@ -18,6 +18,7 @@ import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 import { createHandlers } from "./tasks/registry.ts";
 import { emailProviderFromConfig } from "../shared/email/from_config.ts";
 import { Scheduler } from "../shared/schedules/scheduler.ts";
+import { ChampionWatcher } from "../shared/scoring/champion.ts";
 
 /** Waits until both stores answer, or `stop` resolves; returns false when stopped first. */
 async function waitForDependencies(deps: Deps, stop: Promise<void>): Promise<boolean> {
@@ -59,6 +60,11 @@ if (import.meta.main) {
   });
 
   let runner: Runner | null = null;
+  const scorer = new ChampionWatcher({
+    sql: deps.sql,
+    log: deps.log,
+    intervalMs: config.ml.championCheckMs,
+  });
   let scheduler: Scheduler | null = null;
   const breakers = createBreakerRegistry({
     redis: deps.redis,
@@ -69,11 +75,13 @@ if (import.meta.main) {
   if (await waitForDependencies(deps, stop.promise)) {
     // Never throws: without Redis the breakers start in local mode and re-sync later.
     await breakers.start();
+    await scorer.start();
     const queue = queueFromConfig(deps.redis, config);
     const handlers = createHandlers({
       config,
       queue,
       breakers,
+      scorer,
       email: emailProviderFromConfig(config.email, breakers.get("email")),
     });
     runner = new Runner({
@@ -108,6 +116,7 @@ if (import.meta.main) {
   await breakers.stop().catch((err) => deps.log.warn("stopping breakers failed", { err }));
   await reloader.stop();
   secrets.close();
+  await scorer[Symbol.asyncDispose]();
   await closeDeps(deps);
   deps.log.info("worker stopped");
   Deno.exit(0);

@@ -124,6 +124,18 @@ export const ACCESS_POLICY: Policy = [
       { methods: ["POST"], allow: { roles: ["admin", "operator"] } },
     ],
   },
+  {
+    // The lead-scoring model registry (edge/routes/models.ts). Reading runs and
+    // metrics helps every dashboard role trust the score (no lead data in
+    // them); training, activation and rollback change every lead's score:
+    // admins only.
+    group: "models",
+    paths: ["/v1/models", "/v1/models/*"],
+    grants: [
+      { methods: ["GET"], allow: { roles: ["admin", "operator", "viewer"] } },
+      { methods: ["POST"], allow: { roles: ["admin"] } },
+    ],
+  },
 ];
 
 /** An authorization outcome; `group` is the matched route group (for logs), if any. */

@@ -148,6 +148,8 @@ Deno.test("renderPolicyTable shows one row per grant, ready for the README", () 
       "| analytics | `/v1/analytics/*` | GET | users with role `admin` or `operator` or `viewer` |",
       "| ingest | `/v1/events` | POST | services `sa:api-gateway`, `sa:minerva` |",
       "| ingest | `/v1/events` | POST | users with role `admin` or `operator` |",
+      "| models | `/v1/models`, `/v1/models/*` | GET | users with role `admin` or `operator` or `viewer` |",
+      "| models | `/v1/models`, `/v1/models/*` | POST | users with role `admin` |",
       "",
       "Anything not listed is denied (403). `HEAD` is checked as `GET`; a path ending in `/*` matches everything below it, not the path itself.",
     ].join("\n"),

@@ -59,8 +59,25 @@ export const LeadEventSchema = z.object({
   source: z.string().openapi({ example: "api:sa:minerva" }),
 }).openapi("LeadEvent");
 
-const LeadDetailSchema = LeadSchema.extend({ recent_events: z.array(LeadEventSchema) })
-  .openapi("LeadDetail");
+const ScoreDetailsSchema = z.object({
+  source: z.enum(["model", "heuristic", "manual"]).nullable().openapi({
+    description:
+      "`model`: the champion's calibrated probability × 100; `heuristic`: no champion when it was scored; `manual`: set by a caller; null: never scored",
+  }),
+  model_version: z.number().int().nullable().openapi({
+    description: "The model that produced `lead_score`",
+  }),
+  top_factors: z.array(z.object({
+    feature: z.string(),
+    value: z.number().openapi({ description: "The feature's value (missing values filled)" }),
+    points: z.number().openapi({ description: "How far it moved the score, in points (+ raises)" }),
+  })),
+}).openapi("LeadScoreDetails");
+
+const LeadDetailSchema = LeadSchema.extend({
+  score_details: ScoreDetailsSchema.nullable(),
+  recent_events: z.array(LeadEventSchema),
+}).openapi("LeadDetail");
 
 const LeadPageSchema = z.object({
   data: z.array(LeadSchema),

@@ -26,6 +26,8 @@ import { createLead, getLead, listLeads, updateLead } from "../../shared/leads/r
 import type { OutreachStatus } from "../../shared/leads/status.ts";
 import { canonicalJson } from "../../shared/queue/canonical_json.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
+import type { LeadScorer } from "../../shared/scoring/champion.ts";
+import { leadScoreDetails } from "../../shared/scoring/scores.ts";
 import type { AppEnv } from "../app_env.ts";
 import type { ResponseCache } from "../degraded/response_cache.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";
@@ -48,6 +50,8 @@ export interface LeadRouteOptions {
   queue?: TaskQueue;
   /** Last good answers of the reads. */
   cache?: ResponseCache;
+  /** Scores new leads as they are written (shared/scoring/). @default none */
+  scorer?: LeadScorer;
 }
 
 /** Routes of `/v1/leads`. */
@@ -104,7 +108,10 @@ export function leadRoutes(
     const lead = await runWrite(
       c,
       { guard, payload: { op: "create", input: { ...input, last_contacted }, source } },
-      () => createLead(deps.sql, { ...input, last_contacted: toDate(last_contacted) }, source),
+      () =>
+        createLead(deps.sql, { ...input, last_contacted: toDate(last_contacted) }, source, {
+          ...(options.scorer ? { scorer: options.scorer, now: deps.now() } : {}),
+        }),
     );
     if (lead instanceof Response) return lead as never;
     c.header("Location", `/v1/leads/${lead.id}`);
@@ -114,8 +121,14 @@ export function leadRoutes(
   app.openapi(getLeadRoute, async (c) => {
     const id = c.req.valid("param").id;
     const res = await runRead(c, { guard, identity: [c.req.path, ""] }, async () => {
+      // getLead first: it rejects an id that is not a uuid (404) before any other query.
       const { recent_events, ...lead } = await getLead(deps.sql, id);
-      return { ...leadView(lead), recent_events: recent_events.map(eventView) };
+      const score = await leadScoreDetails(deps.sql, id);
+      return {
+        ...leadView(lead),
+        score_details: score,
+        recent_events: recent_events.map(eventView),
+      };
     });
     return res as never;
   });

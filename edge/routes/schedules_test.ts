@@ -55,7 +55,15 @@ Deno.test({
     );
     assert.deepEqual(
       schedules.map((s: { name: string }) => s.name),
-      ["refresh_lead_metrics", "apply_retention", "ping", "nightly", "paused", "typo"],
+      [
+        "refresh_lead_metrics",
+        "apply_retention",
+        "retrain_lead_model",
+        "ping",
+        "nightly",
+        "paused",
+        "typo",
+      ],
     );
     assert.deepEqual(byName.ping, {
       name: "ping",

@@ -23,6 +23,8 @@ import {
   type LeadPatch,
   type NewLead,
 } from "./lead.ts";
+import type { LeadScoreResult } from "../scoring/champion.ts";
+import { applyScores } from "../scoring/scores.ts";
 import { assertTransition, type OutreachStatus, stepsToReach } from "./status.ts";
 import { type Queryable, withTransaction } from "./transaction.ts";
 
@@ -31,8 +33,24 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A lead with its most recent events (newest first). */
 export type LeadDetail = Lead & { recent_events: LeadEvent[] };
 
+/** Options of {@linkcode createLead}. */
+export interface CreateLeadOptions {
+  /**
+   * Scores the new lead in the same transaction (shared/scoring/), unless
+   * the caller gave a `lead_score`, which is kept and marked `manual`.
+   */
+  scorer?: { score(lead: Lead, now: number): LeadScoreResult };
+  /** Scoring time. @default Date.now() */
+  now?: number;
+}
+
 /** Creates a lead and its `lead_created` event in one transaction. `source` is who records it. */
-export async function createLead(sql: Pool, input: NewLead, source: string): Promise<Lead> {
+export async function createLead(
+  sql: Pool,
+  input: NewLead,
+  source: string,
+  options: CreateLeadOptions = {},
+): Promise<Lead> {
   return await withTransaction(sql, async (client) => {
     const values = insertValues(input);
     const { rows } = await client.query<Lead>(
@@ -57,7 +75,12 @@ export async function createLead(sql: Pool, input: NewLead, source: string): Pro
       event_data: { source: lead.source, external_id: lead.external_id },
       source,
     }]);
-    return lead;
+    if (!options.scorer) return lead;
+    const result: LeadScoreResult = input.lead_score == null
+      ? options.scorer.score(lead, options.now ?? Date.now())
+      : { lead_score: input.lead_score, source: "manual", model_version: null, factors: [] };
+    await applyScores(client, [{ id: lead.id, result }]);
+    return { ...lead, lead_score: result.lead_score };
   });
 }
 

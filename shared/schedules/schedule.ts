@@ -57,6 +57,13 @@ export const DEFAULT_SCHEDULES: Readonly<Record<string, ScheduleSpec>> = {
     every_ms: 86_400_000,
     offset_ms: 3 * 3_600_000,
   },
+  // Weekly, Sundays at 04:00 UTC (the epoch fell on a Thursday: +3 days).
+  retrain_lead_model: {
+    task_type: "retrain_lead_model",
+    payload: { trigger: "schedule" },
+    every_ms: 7 * 86_400_000,
+    offset_ms: 3 * 86_400_000 + 4 * 3_600_000,
+  },
 };
 
 /**

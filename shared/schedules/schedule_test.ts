@@ -42,10 +42,11 @@ Deno.test("parseSchedules() merges per name over the defaults and adds new sched
   assert.deepEqual(list.map((s) => [s.name, s.enabled, s.everyMs, s.offsetMs]), [
     ["refresh_lead_metrics", true, 30_000, 0],
     ["apply_retention", false, DAY, 3 * 3_600_000],
+    ["retrain_lead_model", true, 7 * DAY, 3 * DAY + 4 * 3_600_000],
     ["ping", true, 5 * MINUTE, 1_000],
   ]);
   assert.deepEqual(list[0]!.payload, { full: true });
-  assert.deepEqual(list[2]!.payload, {});
+  assert.deepEqual(list[3]!.payload, {});
 });
 
 Deno.test("parseSchedules() reports every problem at once", () => {
@@ -88,6 +89,7 @@ Deno.test("parseConfig() reads SCHEDULES and names it in a ConfigError", () => {
   assert.deepEqual(config.schedules.map((s) => s.name), [
     "refresh_lead_metrics",
     "apply_retention",
+    "retrain_lead_model",
     "ping",
   ]);
   assert.throws(

@@ -19,8 +19,9 @@ import { championVersion, loadChampion } from "./registry.ts";
 /** A lead's score and where it came from. */
 export interface LeadScoreResult {
   lead_score: number;
-  source: "model" | "heuristic";
-  /** The champion's version; null for the heuristic. */
+  /** `manual`: a caller gave the score (createLead keeps it). */
+  source: "model" | "heuristic" | "manual";
+  /** The champion's version; null otherwise. */
   model_version: number | null;
   /** The features that moved the score most; empty for the heuristic. */
   factors: Contribution[];

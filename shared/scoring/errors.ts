@@ -24,7 +24,7 @@ export class ModelNotActivatableError extends AppError {
         detail:
           `Model ${version} is ${modelStatus}; only candidates and retired models can be activated`,
         version,
-        status: modelStatus,
+        model_status: modelStatus,
       },
     });
   }

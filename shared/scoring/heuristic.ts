@@ -20,5 +20,6 @@ export function heuristicScore(
     (lead.phone_valid ? 0.3 : -0.4) +
     (lead.email_confidence_score === null ? -1 : 1.2 * (lead.email_confidence_score - 0.6)) +
     (lead.has_website ? -1.0 : 0.35);
-  return Math.round(1000 / (1 + Math.exp(-(0.9 * signal + 0.3)))) / 10;
+  const score = 100 * (1 / (1 + Math.exp(-(0.9 * signal + 0.3))));
+  return Math.round(score * 10) / 10;
 }

@@ -62,6 +62,35 @@ export async function scoreLeadsById(
   return await applyScores(sql, rows.map((r) => ({ id: r.id, result: score(r) })));
 }
 
+/** Where a lead's `lead_score` came from, for `GET /v1/leads/:id`. */
+export interface LeadScoreDetails {
+  /** `model`, `heuristic` (no champion when it was scored), `manual` (a caller set it); null: never scored. */
+  source: "model" | "heuristic" | "manual" | null;
+  model_version: number | null;
+  /** The features that moved a model score most, in score points. */
+  top_factors: unknown[];
+}
+
+/** The score provenance of lead `id` (a valid uuid); null when it does not exist. */
+export async function leadScoreDetails(
+  sql: Queryable,
+  id: string,
+): Promise<LeadScoreDetails | null> {
+  const { rows } = await sql.query<{ s: string | null; v: number | null; f: unknown[] | null }>(
+    `SELECT lead_score_source AS s, lead_score_model AS v, lead_score_factors AS f
+       FROM businesses WHERE id = $1`,
+    [id],
+  );
+  const row = rows[0];
+  return row
+    ? {
+      source: row.s as LeadScoreDetails["source"],
+      model_version: row.v,
+      top_factors: row.f ?? [],
+    }
+    : null;
+}
+
 /** Options of {@linkcode rescoreOpenLeads}. */
 export interface RescoreOptions {
   /** Leads per transaction. @default 1000 */

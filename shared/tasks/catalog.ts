@@ -210,6 +210,22 @@ export const ApplyLeadWritePayload = z.discriminatedUnion("op", [
  */
 export const AnalyticsMaintenancePayload = z.object({}).strict();
 
+/**
+ * `retrain_lead_model` (workers/tasks/retrain_lead_model.ts): one training
+ * run of the lead-scoring model (shared/scoring/pipeline.ts), from the
+ * weekly schedule or `POST /v1/models/retrain`. Everything else comes from
+ * configuration; `actor` is who asked (recorded on an activation).
+ */
+export const RetrainLeadModelPayload = z.object({
+  trigger: z.enum(["schedule", "api"]).default("schedule"),
+  actor: pgText(300).min(1).optional(),
+}).strict();
+
+/** `rescore_leads`: rescoring open leads after the champion switch `activation_id`. */
+export const RescoreLeadsPayload = z.object({
+  activation_id: z.number().int().positive(),
+}).strict();
+
 /** The platform's task types (upstream forwards are added per configuration in queue/from_config.ts). */
 // Only `noop` is public. The others are internal: `send_email`, `book_appointment`
 // and `scrape_leads` have routes that check more than the payload schema
@@ -223,6 +239,23 @@ export const TASK_CATALOG = {
     timeoutMs: 5_000,
     public: true,
     permission: { method: "POST", path: "/v1/tasks" },
+  }),
+  // Weekly (default schedule) or on demand; internal: only the schedule and
+  // the admin route enqueue it. Training 50,000 leads takes under a minute
+  // (bench:ml); one retry, since the next run redoes the same work.
+  retrain_lead_model: task(RetrainLeadModelPayload, {
+    timeoutMs: 600_000,
+    maxAttempts: 2,
+    priority: "low",
+    breaker: "database",
+  }),
+  // Queued by every champion switch. Resumable: a retry (after a timeout or a
+  // crash) continues after the last committed chunk.
+  rescore_leads: task(RescoreLeadsPayload, {
+    timeoutMs: 600_000,
+    maxAttempts: 5,
+    priority: "low",
+    breaker: "database",
   }),
   send_email: task(SendEmailPayload, { timeoutMs: 30_000, maxAttempts: 5, breaker: "email" }),
   // The booking is a database write; the calendar provider is not called yet.

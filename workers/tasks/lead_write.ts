@@ -29,6 +29,7 @@ import type { Breaker } from "../../shared/breakers/breaker.ts";
 import { AppError } from "../../shared/errors.ts";
 import type { Lead } from "../../shared/leads/lead.ts";
 import { createLead, updateLead } from "../../shared/leads/repository.ts";
+import type { LeadScorer } from "../../shared/scoring/champion.ts";
 import { PermanentTaskError } from "../../shared/queue/errors.ts";
 import type { ApplyLeadWritePayload } from "../../shared/tasks/catalog.ts";
 import type { TaskContext } from "../runner.ts";
@@ -40,6 +41,8 @@ export interface LeadWriteServices {
    * (half-open, probe elsewhere) gives the attempt back. @default none
    */
   breaker?: Breaker;
+  /** Scores the created lead (shared/scoring/). @default none */
+  scorer?: LeadScorer;
 }
 
 /** The task result. */
@@ -107,11 +110,16 @@ export function leadWriteHandler(s: LeadWriteServices = {}) {
         const externalId = input.external_id ?? derivedExternalId(ctx.taskId);
         try {
           const lead: Lead = await database(() =>
-            createLead(ctx.deps.sql, {
-              ...input,
-              external_id: externalId,
-              last_contacted: toDate(last_contacted),
-            }, source), ctx.signal);
+            createLead(
+              ctx.deps.sql,
+              {
+                ...input,
+                external_id: externalId,
+                last_contacted: toDate(last_contacted),
+              },
+              source,
+              s.scorer ? { scorer: s.scorer, now: ctx.deps.now() } : {},
+            ), ctx.signal);
           return { status: "created", lead_id: lead.id, external_id: lead.external_id };
         } catch (err) {
           const existing = (err as { existingId?: string | null }).existingId;

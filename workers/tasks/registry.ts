@@ -10,6 +10,7 @@ import type { BreakerRegistry } from "../../shared/breakers/registry.ts";
 import type { Config } from "../../shared/config.ts";
 import type { EmailProvider } from "../../shared/email/provider.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
+import type { LeadScorer } from "../../shared/scoring/champion.ts";
 import type { Handler } from "../runner.ts";
 import { applyRetentionHandler } from "./apply_retention.ts";
 import { bookAppointmentHandler } from "./book_appointment.ts";
@@ -17,6 +18,8 @@ import { forwardRequestHandlers } from "./forward_request.ts";
 import { leadWriteHandler } from "./lead_write.ts";
 import * as noop from "./noop.ts";
 import { refreshLeadMetricsHandler } from "./refresh_lead_metrics.ts";
+import { rescoreLeadsHandler } from "./rescore_leads.ts";
+import { retrainLeadModelHandler } from "./retrain_lead_model.ts";
 import { scrapeLeadsHandler } from "./scrape_leads.ts";
 import { sendEmailHandler } from "./send_email.ts";
 
@@ -26,6 +29,8 @@ export interface WorkerServices {
   queue: TaskQueue;
   breakers: BreakerRegistry;
   email: EmailProvider;
+  /** Scores created and imported leads (the worker's ChampionWatcher). @default none: not scored */
+  scorer?: LeadScorer;
 }
 
 /** The handlers of the platform's task types. */
@@ -44,16 +49,22 @@ export function createHandlers(s: WorkerServices): Record<string, Handler> {
       publicBaseUrl: s.config.publicBaseUrl,
     }),
     book_appointment: bookAppointmentHandler({ queue: s.queue }),
-    apply_lead_write: leadWriteHandler({ breaker: s.breakers.get("database") }),
+    apply_lead_write: leadWriteHandler({
+      breaker: s.breakers.get("database"),
+      ...(s.scorer ? { scorer: s.scorer } : {}),
+    }),
     scrape_leads: scrapeLeadsHandler({
       places: s.config.places,
       placesBreaker: s.breakers.get("places"),
       defaultPhoneRegion: s.config.defaultPhoneRegion,
+      ...(s.scorer ? { scorer: s.scorer } : {}),
     }),
     refresh_lead_metrics: refreshLeadMetricsHandler({
       lateWindowMs: s.config.analytics.refreshLateWindowMs,
     }),
     apply_retention: applyRetentionHandler({ queue: s.queue, analytics: s.config.analytics }),
+    retrain_lead_model: retrainLeadModelHandler({ ml: s.config.ml, queue: s.queue }),
+    rescore_leads: rescoreLeadsHandler({ chunkSize: s.config.ml.rescoreChunk }),
     ...forwardRequestHandlers(s.config.upstreams, s.breakers),
   };
 }

@@ -24,7 +24,7 @@ const NOW = Date.parse("2031-06-01T12:34:00Z");
 
 Deno.test({
   name:
-    "the default schedules enqueue refresh_lead_metrics and apply_retention and a worker runs them",
+    "the default schedules enqueue refresh_lead_metrics, apply_retention and retrain_lead_model and a worker runs them",
   // A private database (retention deletes across the whole table); the Neon
   // Pool and the runner's subscription end asynchronously: sanitizers off.
   ...noSanitizers,
@@ -80,11 +80,16 @@ Deno.test({
         now: deps.now,
       });
       assert.deepEqual(scheduler.invalid, [], "every default schedule can run");
-      assert.deepEqual(scheduler.schedules, ["refresh_lead_metrics", "apply_retention"]);
+      assert.deepEqual(scheduler.schedules, [
+        "refresh_lead_metrics",
+        "apply_retention",
+        "retrain_lead_model",
+      ]);
       const outcomes = await scheduler.tick();
       assert.deepEqual(outcomes.map((o) => [o.schedule, o.enqueued]), [
         ["refresh_lead_metrics", true],
         ["apply_retention", true],
+        ["retrain_lead_model", true],
       ]);
 
       runner.start();
@@ -96,8 +101,11 @@ Deno.test({
         if (infos.every((t) => t?.status === "succeeded" || t?.status === "dead")) break;
         await new Promise((r) => setTimeout(r, 50));
       }
-      assert.deepEqual(infos.map((t) => t?.status), ["succeeded", "succeeded"]);
-      const [refresh, retention] = infos.map((t) => t!.result as Record<string, unknown>);
+      assert.deepEqual(infos.map((t) => t?.status), ["succeeded", "succeeded", "succeeded"]);
+      const [refresh, retention, training] = infos.map((t) => t!.result as Record<string, unknown>);
+      // No labelled leads in this database: the run is recorded as refused.
+      assert.equal(training!.status, "rejected");
+      assert.match(String(training!.reason), /^refused: 0 labelled leads/);
       assert.equal(refresh!.tier, 3);
       // The first refresh rebuilds everything, unless retention's own refresh held the watermark.
       assert.ok(refresh!.full === true || refresh!.skipped === true, JSON.stringify(refresh));

@@ -27,6 +27,8 @@ import {
 } from "../../shared/leads/sourcing/upsert.ts";
 import { PermanentTaskError } from "../../shared/queue/errors.ts";
 import type { ScrapeLeadsPayload } from "../../shared/tasks/catalog.ts";
+import type { LeadScorer } from "../../shared/scoring/champion.ts";
+import { scoreLeadsById } from "../../shared/scoring/scores.ts";
 import type { TaskContext } from "../runner.ts";
 
 /** What scrape_leads needs besides the task context. */
@@ -35,6 +37,8 @@ export interface ScrapeLeadsServices {
   /** The `places` breaker; provider calls go through its fetch. */
   placesBreaker?: Breaker;
   defaultPhoneRegion: string;
+  /** Scores the imported leads (shared/scoring/). @default none */
+  scorer?: LeadScorer;
 }
 
 /** The task result. */
@@ -75,6 +79,11 @@ export function scrapeLeadsHandler(s: ScrapeLeadsServices) {
             source: `worker:scrape_leads:${ctx.taskId}`,
           })),
         );
+        const scorer = s.scorer;
+        if (scorer) {
+          const at = ctx.deps.now();
+          await scoreLeadsById(sql, counts.insertedIds, (lead) => scorer.score(lead, at));
+        }
       }
       await finishScrapeRun(sql, run.id, {
         status: "succeeded",

@@ -1,0 +1,52 @@
+/**
+ * `retrain_lead_model`: one training run (shared/scoring/pipeline.ts) —
+ * train, gate, record, activate when it passed, notify, queue the
+ * rescoring. A redelivered task finds its recorded run (keyed by task id)
+ * and does not train twice.
+ *
+ * @module
+ */
+import type { z } from "zod";
+import type { Config } from "../../shared/config.ts";
+import type { TaskQueue } from "../../shared/queue/queue.ts";
+import { createMlflowClient } from "../../shared/scoring/mlflow.ts";
+import { createModelNotifier } from "../../shared/scoring/notify.ts";
+import { runTraining, type TrainingResult } from "../../shared/scoring/pipeline.ts";
+import type { RetrainLeadModelPayload } from "../../shared/tasks/catalog.ts";
+import { createFeedPublisher } from "../../shared/ws/publisher.ts";
+import type { TaskContext } from "../runner.ts";
+
+/** What the handler needs besides the task context. */
+export interface RetrainServices {
+  ml: Config["ml"];
+  queue: TaskQueue;
+}
+
+/** Queues the rescoring of one activation (shared by the routes and this task). */
+export function rescoreEnqueuer(queue: TaskQueue) {
+  return (activationId: number) => queue.enqueue("rescore_leads", { activation_id: activationId });
+}
+
+/** Builds the handler; the task result is the run's version, status and reason. */
+export function retrainLeadModelHandler(s: RetrainServices) {
+  const mlflow = s.ml.mlflow ? createMlflowClient(s.ml.mlflow) : null;
+  return async function retrainLeadModelTask(
+    payload: z.output<typeof RetrainLeadModelPayload>,
+    ctx: TaskContext,
+  ): Promise<TrainingResult> {
+    const feed = createFeedPublisher({ redis: ctx.deps.redis, instanceId: "worker" });
+    return await runTraining({
+      sql: ctx.deps.sql,
+      log: ctx.log,
+      now: ctx.deps.now,
+      ml: s.ml,
+      notify: createModelNotifier({ log: ctx.log, feed }),
+      enqueueRescore: rescoreEnqueuer(s.queue),
+      mlflow,
+    }, {
+      taskId: ctx.taskId,
+      trigger: payload.trigger,
+      actor: payload.actor ?? `task:${payload.trigger}`,
+    });
+  };
+}
