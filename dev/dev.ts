@@ -103,7 +103,10 @@ async function main(): Promise<number> {
       }
     }
   } catch (err) {
-    console.error(err instanceof Error ? err.message : String(err));
+    // The Neon driver rejects with a WebSocket ErrorEvent (not an Error) when
+    // it cannot connect; its `message` is the readable part.
+    const message = (err as { message?: unknown })?.message;
+    console.error(typeof message === "string" && message !== "" ? message : String(err));
     return await shutdown(1);
   }
 

@@ -9,6 +9,7 @@
 import { findPostgresBinaries } from "./binaries.ts";
 import { startWithPortRetry } from "./ports.ts";
 import { runCommand, ServerProcess, waitUntilReady } from "./server_process.ts";
+import { timescaleSettings } from "./timescale_library.ts";
 
 /** Options for {@linkcode PostgresServer.start}. */
 export interface PostgresServerOptions {
@@ -301,6 +302,8 @@ export class PostgresServer {
       password_encryption: "scram-sha-256",
       shared_buffers: "16MB",
       ...(this.#fast ? { fsync: "off", synchronous_commit: "off", full_page_writes: "off" } : {}),
+      // An installation with TimescaleDB gets it preloaded, hence tier 1 analytics.
+      ...(await timescaleSettings(this.#binary)),
     };
     const args = ["-D", this.#layout.dataDir];
     for (const [key, value] of Object.entries(settings)) args.push("-c", `${key}=${value}`);

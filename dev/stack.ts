@@ -74,12 +74,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   if (configured) {
     const settings: StackSettings = {
       redis: configured.redis,
-      database: {
-        url: configured.databaseUrl,
-        wsProxy: null,
-        useSecureWebSocket: true,
-        pipelineConnect: "password",
-      },
+      // NEON_WS_PROXY and friends apply to configured services too (real Neon
+      // by default; a local PostgreSQL behind a proxy when set).
+      database: configured.database,
       local: false,
     };
     return {

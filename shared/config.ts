@@ -1392,6 +1392,8 @@ export function renderConfigReference(): string {
 export interface ConfiguredServices {
   redis: { url: string; token: string };
   databaseUrl: string;
+  /** How to reach it: the `NEON_*` settings (a local WebSocket proxy, or real Neon). */
+  database: DatabaseTarget;
 }
 
 /**
@@ -1416,7 +1418,12 @@ export function configuredServices(
     );
   }
   const config = parseConfig(env, options);
-  return { redis: config.redis, databaseUrl: config.database.url };
+  const { url, wsProxy, useSecureWebSocket, pipelineConnect } = config.database;
+  return {
+    redis: config.redis,
+    databaseUrl: url,
+    database: { url, wsProxy, useSecureWebSocket, pipelineConnect },
+  };
 }
 
 /** A copy of the process environment, for tools that pass it to parseConfig or child processes. */

@@ -9,10 +9,21 @@
  * The ledger stores each file's SHA-256, so an edited, already-applied file is
  * reported instead of silently ignored.
  *
+ * A server with TimescaleDB installed but not preloaded would end the session
+ * at `CREATE EXTENSION timescaledb` (a FATAL error no SQL can catch; see
+ * timescale_preload.ts). Merged migrations are never edited, so the runner
+ * checks that first and, while it runs the files, hides such an extension from
+ * `pg_available_extensions` with a temporary view of the same name (temporary
+ * relations are found before `pg_catalog`): migration 004 then sees no
+ * TimescaleDB and records tier 3, as its header intends, and migration 008
+ * records why. A connection lost in the middle of a file is a MigrationError,
+ * never an unhandled error event.
+ *
  * @module
  */
 import type { Pool, PoolClient } from "@neondatabase/serverless";
 import { sha256Hex } from "../hash.ts";
+import { probeTimescale, timescaleNotPreloaded } from "./timescale_preload.ts";
 
 /** One migration file. */
 export interface Migration {
@@ -100,7 +111,23 @@ function statements(sql: string): string[] {
   return sql.split(/;\s*$/m).map((s) => s.replace(/^\s*--.*$/gm, "").trim()).filter(Boolean);
 }
 
-async function applyTransactional(client: PoolClient, m: Migration): Promise<boolean> {
+/**
+ * While it exists (this session only), `pg_available_extensions` without
+ * `hidden`. Names are quoted as SQL literals (a view cannot take parameters).
+ */
+function hideExtensionsSql(hidden: string[]): string {
+  const names = hidden.map((n) => `'${n.replaceAll("'", "''")}'`).join(", ");
+  return `CREATE TEMP VIEW pg_available_extensions AS
+    SELECT * FROM pg_catalog.pg_available_extensions WHERE name <> ALL (ARRAY[${names}])`;
+}
+
+const SHOW_EXTENSIONS_SQL = "DROP VIEW IF EXISTS pg_temp.pg_available_extensions";
+
+async function applyTransactional(
+  client: PoolClient,
+  m: Migration,
+  hidden: string[],
+): Promise<boolean> {
   await client.query("BEGIN");
   try {
     await client.query("SELECT pg_advisory_xact_lock($1)", [LOCK_KEY]);
@@ -111,7 +138,9 @@ async function applyTransactional(client: PoolClient, m: Migration): Promise<boo
       await client.query("COMMIT");
       return false;
     }
+    if (hidden.length > 0) await client.query(hideExtensionsSql(hidden));
     await client.query(m.sql);
+    if (hidden.length > 0) await client.query(SHOW_EXTENSIONS_SQL);
     await client.query(
       "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
       [m.version, m.name, m.checksum],
@@ -124,7 +153,11 @@ async function applyTransactional(client: PoolClient, m: Migration): Promise<boo
   }
 }
 
-async function applyOutsideTransaction(client: PoolClient, m: Migration): Promise<boolean> {
+async function applyOutsideTransaction(
+  client: PoolClient,
+  m: Migration,
+  hidden: string[],
+): Promise<boolean> {
   await client.query("SELECT pg_advisory_lock($1)", [LOCK_KEY]);
   try {
     await client.query(LEDGER_DDL);
@@ -133,7 +166,12 @@ async function applyOutsideTransaction(client: PoolClient, m: Migration): Promis
       assertUnchanged(m, recorded);
       return false;
     }
-    for (const statement of statements(m.sql)) await client.query(statement);
+    if (hidden.length > 0) await client.query(hideExtensionsSql(hidden));
+    try {
+      for (const statement of statements(m.sql)) await client.query(statement);
+    } finally {
+      if (hidden.length > 0) await client.query(SHOW_EXTENSIONS_SQL).catch(() => {});
+    }
     await client.query(
       "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
       [m.version, m.name, m.checksum],
@@ -148,6 +186,11 @@ async function applyOutsideTransaction(client: PoolClient, m: Migration): Promis
 export interface MigrateOptions {
   /** Called after each file is applied. */
   onApplied?: (m: Migration) => void;
+  /**
+   * Extensions the files must not see in `pg_available_extensions`.
+   * @default `["timescaledb"]` when the server has it installed but not preloaded, else none
+   */
+  hiddenExtensions?: string[];
 }
 
 /**
@@ -161,25 +204,46 @@ export async function migrate(
 ): Promise<string[]> {
   const applied: string[] = [];
   const client = await pool.connect();
+  // A checked-out client reports a lost connection (a FATAL error ends the
+  // session) as an "error" event besides rejecting the query; without a
+  // listener that event is an uncaught error that kills the process.
+  let lost: unknown = null;
+  const onError = (err: unknown) => lost ??= err;
+  client.on("error", onError);
+  let failed = false;
   try {
+    const hidden = options.hiddenExtensions ??
+      (timescaleNotPreloaded(await probeTimescale(client)) ? ["timescaledb"] : []);
     for (const m of migrations) {
       let done: boolean;
       try {
         done = m.transactional
-          ? await applyTransactional(client, m)
-          : await applyOutsideTransaction(client, m);
+          ? await applyTransactional(client, m, hidden)
+          : await applyOutsideTransaction(client, m, hidden);
       } catch (err) {
+        failed = true;
         if (err instanceof MigrationError) throw err;
-        const message = err instanceof Error ? err.message : String(err);
-        throw new MigrationError(`Migration ${m.name} failed: ${message}`, { cause: err });
+        const cause = lost ?? err;
+        const message = cause instanceof Error ? cause.message : String(cause);
+        throw new MigrationError(`Migration ${m.name} failed: ${message}`, { cause });
       }
       if (done) {
         applied.push(m.name);
         options.onApplied?.(m);
       }
     }
+  } catch (err) {
+    failed = true;
+    throw err;
   } finally {
-    client.release();
+    if (failed || lost !== null) {
+      // It may have lost its connection: destroy it (the listener stays, so a
+      // late "error" event of the dead connection is still handled).
+      client.release(true);
+    } else {
+      client.off("error", onError);
+      client.release();
+    }
   }
   return applied;
 }

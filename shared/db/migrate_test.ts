@@ -118,6 +118,59 @@ Deno.test({
         assert.ok(after.rows[0]!.updated_at > before.rows[0]!.updated_at);
       });
 
+      await t.step(
+        "a file that ends its own session is a MigrationError, not a crash",
+        async () => {
+          // What TimescaleDB's FATAL "must be preloaded" does: the server closes
+          // the connection. Before, the client's "error" event went unhandled
+          // ("Connection terminated unexpectedly") and killed the process.
+          const pool = db!.pool({ database: await db!.createDatabase(), max: 1 });
+          await withTempMigrations({
+            "001_end_session.sql": "SELECT pg_terminate_backend(pg_backend_pid());",
+          }, async (dir) => {
+            await assert.rejects(migrate(pool, await loadMigrations(dir)), (e: Error) => {
+              assert.ok(e instanceof MigrationError, String(e));
+              assert.match(e.message, /^Migration 001_end_session\.sql failed: /);
+              return true;
+            });
+          });
+          // The dead connection was destroyed, not returned: the pool still works.
+          assert.equal((await pool.query("SELECT 1 AS one")).rows[0].one, 1);
+        },
+      );
+
+      await t.step(
+        "hidden extensions are invisible to the files, in and out of transactions, then back",
+        async () => {
+          const pool = db!.pool({ database: await db!.createDatabase(), max: 1 });
+          const count =
+            "SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'plpgsql'";
+          await withTempMigrations({
+            "001_look.sql": `CREATE TABLE seen_in_tx AS ${count};`,
+            "002_look.sql": `-- migrate:no-transaction\nCREATE TABLE seen_outside AS ${count};`,
+          }, async (dir) => {
+            await migrate(pool, await loadMigrations(dir), { hiddenExtensions: ["plpgsql"] });
+          });
+          const seen = async (table: string) =>
+            (await pool.query(`SELECT n FROM ${table}`)).rows[0].n;
+          assert.equal(await seen("seen_in_tx"), 0);
+          assert.equal(await seen("seen_outside"), 0);
+          // Same (only) connection: the temporary view is gone.
+          assert.equal((await pool.query(count)).rows[0].n, 1);
+        },
+      );
+
+      await t.step(
+        "the real chain with TimescaleDB hidden (installed, not preloaded) records tier 3",
+        async () => {
+          const pool = db!.pool({ database: await db!.createDatabase() });
+          await migrate(pool, files, { hiddenExtensions: ["timescaledb"] });
+          const { rows } = await pool.query("SELECT tier, details FROM analytics_tier");
+          assert.equal(rows[0].tier, 3);
+          assert.equal(rows[0].details.create_extension_error, undefined, "nothing was tried");
+        },
+      );
+
       await t.step("a failing file rolls back completely and names itself", async () => {
         const pool = db!.pool({ database: await db!.createDatabase() });
         await withTempMigrations({
