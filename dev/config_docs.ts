@@ -15,10 +15,35 @@ export interface GeneratedSection {
   render: () => string;
 }
 
+/**
+ * The policy table of edge/auth/policy.ts made narrow enough to read: the
+ * grants (group, methods, who) stay a table, and each group's paths, which
+ * made every row several hundred characters wide, become one list entry.
+ */
+export function renderPolicyReference(): string {
+  const lines = renderPolicyTable().split("\n");
+  const rows = lines.filter((l) => l.startsWith("|")).slice(2) // header and separator
+    .map((l) => l.slice(1, -1).split(" | ").map((c) => c.trim()));
+  const notes = lines.filter((l) => l !== "" && !l.startsWith("|"));
+  // One entry per group and path set (a group name could come with two path sets).
+  const paths = new Set(rows.map(([group, groupPaths]) => `- ${group}: ${groupPaths}`));
+  return [
+    "| group | methods | allowed |",
+    "| --- | --- | --- |",
+    ...rows.map(([group, , methods, who]) => `| ${group} | ${methods} | ${who} |`),
+    "",
+    "The paths of each group:",
+    "",
+    ...paths,
+    "",
+    ...notes,
+  ].join("\n");
+}
+
 /** Generated sections: marker name → where it lives and how it is rendered. */
 export const GENERATED_SECTIONS: Record<string, GeneratedSection> = {
   "config-reference": { file: "docs/configuration.md", render: renderConfigReference },
-  "policy-table": { file: "docs/gateway.md", render: renderPolicyTable },
+  "policy-table": { file: "docs/gateway.md", render: renderPolicyReference },
 };
 
 /** A path from the repository root as a file URL. */
