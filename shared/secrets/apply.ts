@@ -2,7 +2,7 @@
  * How a rotated secret reaches the code that uses it: the live Config is
  * updated in place, and every user of a rotatable secret reads it from there
  * per use (the HMAC keyring per token, unsubscribe links per request, the
- * email API key per send, the Places key per task). A new DATABASE_URL applies
+ * email API key per send, the Places key per task, the MLflow token per call). A new DATABASE_URL applies
  * to the pool's new connections; open ones finish their work untouched.
  *
  * @module
@@ -11,6 +11,19 @@ import type { Pool } from "@neondatabase/serverless";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { setPoolDatabaseUrl } from "../db/pool.ts";
+
+/** Secrets whose rotation applies in place (the rest are named in the warning below). */
+export const RELOADED_SECRETS = [
+  "JWT_HS256_KEYS",
+  "UNSUBSCRIBE_SECRET",
+  "EMAIL_API_KEY",
+  "PLACES_API_KEY",
+  "MLFLOW_TRACKING_TOKEN",
+  "DATABASE_URL",
+] as const;
+
+/** Secrets held by clients built at start: a rotation needs a restart. */
+export const RESTART_SECRETS = ["UPSTASH_REDIS_REST_TOKEN", "SMTP_URL"] as const;
 
 /** Applies a validated secret value (parsed by its schema) to `config` and `sql`. */
 export function secretApplier(config: Config, sql: Pool, log: Logger) {
@@ -37,6 +50,10 @@ export function secretApplier(config: Config, sql: Pool, log: Logger) {
         return;
       case "PLACES_API_KEY":
         config.places.apiKey = value as string;
+        return;
+      case "MLFLOW_TRACKING_TOKEN":
+        // The MLflow client reads the token from this object per call.
+        if (config.ml.mlflow) config.ml.mlflow.token = value as string;
         return;
       case "DATABASE_URL":
         config.database.url = value as string;

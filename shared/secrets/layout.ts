@@ -28,6 +28,7 @@ export const AWS_SECRET_LAYOUT: readonly AwsSecretLayout[] = [
       EMAIL_API_KEY: "email_api_key",
       PLACES_API_KEY: "places_api_key",
       SMTP_URL: "smtp_url",
+      MLFLOW_TRACKING_TOKEN: "mlflow_tracking_token",
     },
   },
 ];
