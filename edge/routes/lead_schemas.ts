@@ -147,7 +147,10 @@ const ListQuery = z.object({
     new RegExp(`^(${OUTREACH_STATUSES.join("|")})(,(${OUTREACH_STATUSES.join("|")}))*$`),
     `one or more of ${OUTREACH_STATUSES.join(", ")}, comma-separated`,
   ).optional().openapi({ example: "new,contacted" }),
-  min_score: z.coerce.number().min(0).max(100).optional(),
+  // Compared with a `real` column: rounded like realColumn() so that a
+  // subnormal (5e-324, found by tests/fuzz_test.ts) is a number, not a 500.
+  min_score: z.coerce.number().min(0).max(100).transform((v) => Math.round(v * 1e4) / 1e4)
+    .optional(),
   city: text(200).optional().openapi({ description: "Case-insensitive exact match" }),
   category: text(200).optional().openapi({ description: "Case-insensitive exact match" }),
   q: text(200).optional().openapi({ description: "Case-insensitive substring of the name" }),
