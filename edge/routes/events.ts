@@ -64,7 +64,7 @@ const IngestEventDoc = z.unknown().openapi("IngestEvent", {
     source: {
       type: "string",
       maxLength: MAX_SOURCE_LENGTH,
-      description: "Stored as `api:<principal>:<source>`",
+      description: "Stored as `api:<principal>:<source>`; must not contain `:`",
     },
   },
   additionalProperties: false,

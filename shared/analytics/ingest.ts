@@ -227,6 +227,12 @@ function eventSchema(now: number, maxFutureMs: number) {
     source: z.string().min(1).max(MAX_SOURCE_LENGTH).refine(
       (s) => !s.includes("\0") && s.isWellFormed(),
       "must not contain NUL characters or unpaired surrogates",
+    ).refine(
+      // Stored as `<server source>:<this>`: without a colon here, the part
+      // before the last colon is always the server's (the principal), so a
+      // caller named `sa` cannot pass `minerva:x` for sa:minerva's `x`.
+      (s) => !s.includes(":"),
+      "must not contain ':' (the stored source is prefixed with the caller's identity)",
     ).optional(),
   }).strict();
 }

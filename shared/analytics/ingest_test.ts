@@ -189,6 +189,7 @@ Deno.test({
         ...events,
         { ...base, id: uuid(), source: "x".repeat(101) },
         { ...base, id: uuid(), source: "a\0" },
+        { ...base, id: uuid(), source: "minerva:webhook" },
       ], { now: NOW });
       assert.deepEqual(result.stored.map((s) => s.index), [5]);
       for (const [i, [, pattern]] of cases.entries()) {
@@ -197,7 +198,8 @@ Deno.test({
         assert.ok(r, `case ${i} rejected`);
         assert.match(r.reasons.join("\n"), pattern, `case ${i}: ${r.reasons}`);
       }
-      assert.deepEqual(result.rejected.map((r) => r.index), [0, 1, 2, 3, 4, 6, 7]);
+      assert.deepEqual(result.rejected.map((r) => r.index), [0, 1, 2, 3, 4, 6, 7, 8]);
+      assert.match(result.rejected.at(-1)!.reasons.join(), /^source: must not contain ':'/);
       const [row] = await rowsOf(pool, [events[5]!.id]);
       assert.equal(JSON.stringify(row!.event_data), '{"ok":"😀","__proto__":{"admin":true}}');
     });
