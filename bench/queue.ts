@@ -53,6 +53,7 @@ import { settingsToEnv, type Stack, startStack } from "../dev/stack.ts";
 import { type Handler, Runner } from "../workers/runner.ts";
 import { cpuMicros, processCpuMicros } from "./lib/cpu.ts";
 import { type BenchLine, percentile, round3, runScenario } from "./lib/report.ts";
+import { createMetrics } from "../shared/metrics/metrics.ts";
 
 const BENCH = "queue";
 const N = 20_000;
@@ -122,6 +123,7 @@ class Bench {
       sql: poolFor(config.database, { max: 1, onError: () => {} }),
       log: createLogger({ level: "warn", write: () => void this.logLines++ }),
       now: Date.now,
+      metrics: createMetrics(),
     };
   }
 

@@ -118,6 +118,10 @@ async function main(): Promise<number> {
     ...settingsToEnv(stack.settings),
   };
   const edgeUrl = Promise.withResolvers<string>();
+  const metricsUrls: Record<"edge" | "worker", PromiseWithResolvers<string | null>> = {
+    edge: Promise.withResolvers(),
+    worker: Promise.withResolvers(),
+  };
   const spawn = (name: string, entry: string, permissions: string[] = []) => {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
@@ -138,9 +142,16 @@ async function main(): Promise<number> {
     }).spawn();
     children.push(child);
     const watch = (line: string) => {
-      if (!line.includes('"edge listening"')) return;
+      const admin = line.includes('"edge admin listening"')
+        ? metricsUrls.edge
+        : line.includes('"worker admin listening"')
+        ? metricsUrls.worker
+        : null;
+      if (!admin && !line.includes('"edge listening"')) return;
       try {
-        edgeUrl.resolve(JSON.parse(line).url);
+        const parsed = JSON.parse(line);
+        if (admin) admin.resolve(parsed.metrics ?? null);
+        else edgeUrl.resolve(parsed.url);
       } catch {
         // not a JSON line
       }
@@ -205,6 +216,16 @@ async function main(): Promise<number> {
       );
     }
     say(`docs: ${url}/docs`);
+    // Both admin listeners log before the edge serves its API; never wait on a dead worker.
+    for (const [name, found] of Object.entries(metricsUrls)) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const metrics = await Promise.race([
+        found.promise,
+        new Promise<null>((r) => timer = setTimeout(() => r(null), 2_000)),
+      ]);
+      clearTimeout(timer);
+      if (metrics) say(`metrics (${name}): ${metrics}`);
+    }
     say("Ctrl-C stops everything.");
   });
 

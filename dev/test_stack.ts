@@ -8,6 +8,7 @@
  */
 import { parseConfig, readEnvironment } from "../shared/config.ts";
 import { createRedis, type Deps } from "../shared/deps.ts";
+import { createMetrics } from "../shared/metrics/metrics.ts";
 import { poolFor } from "../shared/db/pool.ts";
 import { createLogger } from "../shared/log.ts";
 import { migrateStack } from "./migrate_stack.ts";
@@ -88,7 +89,15 @@ export async function useTestStack(): Promise<TestStack> {
         onError: () => {},
       });
       pools.push(sql);
-      return { config, redis: createRedis(config.redis), sql, log, now: Date.now, logs };
+      return {
+        config,
+        redis: createRedis(config.redis),
+        sql,
+        log,
+        now: Date.now,
+        metrics: createMetrics(),
+        logs,
+      };
     },
     stop,
     [Symbol.asyncDispose]: stop,

@@ -35,6 +35,9 @@ import { unsubscribeRoutes } from "./routes/unsubscribe.ts";
 import { dlqRoutes } from "./routes/dlq.ts";
 import { breakerRoutes } from "./routes/breakers.ts";
 import { scheduleRoutes } from "./routes/schedules.ts";
+import { queueRoutes } from "./routes/queue.ts";
+import { httpMetrics } from "./middleware/http_metrics.ts";
+import { observeRateLimiter } from "./edge_metrics.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { modelRoutes } from "./routes/models.ts";
@@ -67,6 +70,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const queue = options.queue ?? queueFromConfig(deps.redis, deps.config);
 
+  if (deps.config.observability.metricsEnabled) app.use(httpMetrics(deps.metrics));
   app.use(requestSpan());
   app.use(requestId({ headerName: "X-Request-Id" }));
   // Before the access log and every limiter: all of them key on this one address.
@@ -102,6 +106,9 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   // Built lazily at the first request, when every route below is registered.
   const methodsAt = allowedMethods(app.routes);
   const gateway = buildGateway(deps, queue, { methodsAt });
+  if (deps.config.observability.metricsEnabled) {
+    observeRateLimiter(deps.metrics, gateway.rateLimiter.metrics);
+  }
   if (options.live) {
     // Before the chain: an upgrade has no JSON body or Idempotency-Key; it
     // authenticates itself with the chain's verifier, before upgrading.
@@ -152,6 +159,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   app.route("/", dlqRoutes(queue));
   if (options.breakers) app.route("/", breakerRoutes(options.breakers));
   app.route("/", scheduleRoutes({ queue, schedules: deps.config.schedules, now: deps.now }));
+  app.route("/", queueRoutes(queue));
   if (options.live) app.route("/", liveRoutes(options.live));
   app.route(
     "/",

@@ -5,6 +5,7 @@ import { createPool } from "../shared/db/pool.ts";
 import { AppError } from "../shared/errors.ts";
 import { createLogger } from "../shared/log.ts";
 import { createApp } from "./app.ts";
+import { createMetrics } from "../shared/metrics/metrics.ts";
 
 /**
  * Deps for routes that do no I/O: clients pointed at an unused port are built
@@ -22,6 +23,7 @@ function offlineDeps(logs: string[]): Deps {
     sql: createPool({ databaseUrl: config.database.url, onError: () => {} }),
     log: createLogger({ write: (l) => logs.push(l) }),
     now: Date.now,
+    metrics: createMetrics(),
   };
 }
 

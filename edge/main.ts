@@ -16,6 +16,12 @@ import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 import { createLiveHub } from "./ws/hub.ts";
 import { relayBreakerTransitions, relayDeadLetters } from "./ws/relays.ts";
 import { relayLeadEvents } from "./ws/lead_events_relay.ts";
+import { serveAdmin } from "../shared/metrics/admin_server.ts";
+import { observeBreakers } from "../shared/metrics/breakers.ts";
+import { collectQueueDepth } from "../shared/metrics/queue_depth.ts";
+import { queueFromConfig } from "../shared/queue/from_config.ts";
+import { observeLiveHub } from "./edge_metrics.ts";
+import { checkDependencies } from "./routes/health.ts";
 
 if (import.meta.main) {
   const { config, secrets } = await loadConfigAndSecretsOrExit(readEnvironment(), "edge");
@@ -47,6 +53,7 @@ if (import.meta.main) {
       hub: live,
       pollMs: leadEventsPollMs,
       log: deps.log,
+      onCaughtUp: () => deps.metrics.relayCaughtUp.set(deps.now() / 1000),
     }),
   ];
   // Never throw: without Redis the feed bus and the relays keep retrying.
@@ -58,7 +65,26 @@ if (import.meta.main) {
     intervalMs: config.ml.championCheckMs,
   });
   await scorer.start();
-  const app = createApp(deps, { breakers, live, scorer });
+  const queue = queueFromConfig(deps.redis, config);
+  const app = createApp(deps, { breakers, live, scorer, queue });
+  const { metricsEnabled, edgeAdmin } = config.observability;
+  if (metricsEnabled) {
+    observeBreakers(deps.metrics, breakers, { policies: config.breakerPolicies, now: deps.now });
+    observeLiveHub(deps.metrics, live.metrics);
+    collectQueueDepth(deps.metrics, queue);
+  }
+  // Its own listener: no JWT, bound to EDGE_ADMIN_HOST (docs/observability.md).
+  const admin = await serveAdmin({
+    hostname: edgeAdmin.host,
+    port: edgeAdmin.port,
+    metrics: metricsEnabled ? deps.metrics : null,
+    ready: async () => {
+      const checks = await checkDependencies(deps);
+      return { ready: Object.values(checks).every((r) => r.ok), detail: checks };
+    },
+    log: deps.log,
+    name: "edge admin",
+  });
   const server = Deno.serve({
     hostname: config.edge.host,
     port: config.edge.port,
@@ -83,6 +109,10 @@ if (import.meta.main) {
     ]);
     clearTimeout(timer);
     if (!drained) deps.log.warn("drain timed out; exiting with requests in flight");
+    // Last: Prometheus may still scrape the final counters while the API drains.
+    await admin.shutdown().catch((err) =>
+      deps.log.warn("stopping the admin listener failed", { err })
+    );
     await breakers.stop().catch((err) => deps.log.warn("stopping breakers failed", { err }));
     await reloader.stop();
     secrets.close();

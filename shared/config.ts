@@ -342,6 +342,39 @@ export const VARIABLES = [
     schema: positiveInt,
   },
   {
+    name: "METRICS_ENABLED",
+    description:
+      "Prometheus metrics: the edge's request metrics and `/metrics` on the admin listeners (docs/observability.md)",
+    default: "true",
+    schema: bool,
+  },
+  {
+    name: "EDGE_ADMIN_HOST",
+    description:
+      "Interface of the edge's admin listener (`/metrics`, `/health`, `/ready`; no JWT): keep it off the public network",
+    default: "127.0.0.1",
+    schema: z.string().min(1),
+  },
+  {
+    name: "EDGE_ADMIN_PORT",
+    description: "Port of the edge's admin listener (0 = any free port)",
+    default: "9464",
+    schema: port,
+  },
+  {
+    name: "WORKER_ADMIN_HOST",
+    description:
+      "Interface of the worker's admin listener (`/health`, `/ready`, `/metrics`; no JWT): keep it off the public network",
+    default: "127.0.0.1",
+    schema: z.string().min(1),
+  },
+  {
+    name: "WORKER_ADMIN_PORT",
+    description: "Port of the worker's admin listener (0 = any free port)",
+    default: "9465",
+    schema: port,
+  },
+  {
     name: "SCHEDULES",
     description:
       'Recurring tasks as JSON, merged per name over the defaults in shared/schedules/schedule.ts (`refresh_lead_metrics` every 60 s, `apply_retention` daily at 03:00 UTC, `retrain_lead_model` weekly on Sundays at 04:00 UTC), e.g. `{"apply_retention":{"enabled":false},"ping":{"task_type":"noop","every_ms":300000}}`; fields task_type, payload, every_ms, offset_ms (slots are aligned to the epoch), enabled',
@@ -900,6 +933,12 @@ export interface Config {
     taskFeed: { origin: string; historyMaxLen: number; historyMaxAgeMs: number } | null;
   };
   worker: { concurrency: number; leaseMs: number; pollMs: number; shutdownGraceMs: number };
+  /** Metrics and the admin listeners (shared/metrics/). */
+  observability: {
+    metricsEnabled: boolean;
+    edgeAdmin: { host: string; port: number };
+    workerAdmin: { host: string; port: number };
+  };
   /** Recurring tasks (shared/schedules/); every worker runs the scheduler. */
   schedules: Schedule[];
   /** The analytics maintenance tasks (refresh_lead_metrics, apply_retention). */
@@ -1243,6 +1282,11 @@ export function parseConfig(
       leaseMs: v.WORKER_LEASE_MS,
       pollMs: v.WORKER_POLL_MS,
       shutdownGraceMs: v.WORKER_SHUTDOWN_GRACE_MS,
+    },
+    observability: {
+      metricsEnabled: v.METRICS_ENABLED,
+      edgeAdmin: { host: v.EDGE_ADMIN_HOST, port: v.EDGE_ADMIN_PORT },
+      workerAdmin: { host: v.WORKER_ADMIN_HOST, port: v.WORKER_ADMIN_PORT },
     },
     schedules: v.SCHEDULES,
     analytics: {

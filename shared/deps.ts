@@ -9,6 +9,7 @@ import type { Pool } from "@neondatabase/serverless";
 import type { Config } from "./config.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { poolFor } from "./db/pool.ts";
+import { createMetrics, type Metrics } from "./metrics/metrics.ts";
 
 /** What request handlers and tasks get. */
 export interface Deps {
@@ -18,6 +19,8 @@ export interface Deps {
   log: Logger;
   /** Clock in epoch milliseconds; tests inject a fake one. */
   now: () => number;
+  /** This process's Prometheus registry and metrics (one per process, never global). */
+  metrics: Metrics;
 }
 
 /** Builds the Upstash client with bounded retries (the default retries ~4.3 s). */
@@ -47,7 +50,16 @@ export function makeDeps(config: Config, service: "edge" | "worker" | "migrate")
     connectionTimeoutMillis: config.readyTimeoutMs * 5,
     onError: (err) => log.warn("postgres pool error", { err }),
   });
-  return { config, redis: createRedis(config.redis), sql, log, now: Date.now };
+  return {
+    config,
+    redis: createRedis(config.redis),
+    sql,
+    log,
+    now: Date.now,
+    // `service` on every series: the rules tell workers from edges without
+    // depending on how the deployment names its scrape jobs.
+    metrics: createMetrics({ service }),
+  };
 }
 
 /**

@@ -9,7 +9,14 @@ Deno.test("deno task dev brings up a ready system and Ctrl-C stops everything it
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "dev/dev.ts"],
     cwd: ROOT,
-    env: { PATH: Deno.env.get("PATH") ?? "", TMPDIR: tmp, NO_COLOR: "1", EDGE_PORT: "0" },
+    env: {
+      PATH: Deno.env.get("PATH") ?? "",
+      TMPDIR: tmp,
+      NO_COLOR: "1",
+      EDGE_PORT: "0",
+      EDGE_ADMIN_PORT: "0",
+      WORKER_ADMIN_PORT: "0",
+    },
     clearEnv: true,
     stdin: "null",
     stdout: "piped",

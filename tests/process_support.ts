@@ -52,7 +52,15 @@ export class AppProcess {
         ...(options.args ?? []),
       ],
       cwd: ROOT,
-      env: { PATH: Deno.env.get("PATH") ?? "", NO_COLOR: "1", APP_ENV: "test", ...env },
+      // Admin listeners on free ports: several edges and workers run at once.
+      env: {
+        PATH: Deno.env.get("PATH") ?? "",
+        NO_COLOR: "1",
+        APP_ENV: "test",
+        EDGE_ADMIN_PORT: "0",
+        WORKER_ADMIN_PORT: "0",
+        ...env,
+      },
       clearEnv: true,
       stdin: "null",
       stdout: "piped",

@@ -19,6 +19,24 @@ import { createHandlers } from "./tasks/registry.ts";
 import { emailProviderFromConfig } from "../shared/email/from_config.ts";
 import { Scheduler } from "../shared/schedules/scheduler.ts";
 import { ChampionWatcher } from "../shared/scoring/champion.ts";
+import { serveAdmin } from "../shared/metrics/admin_server.ts";
+import { observeBreakers } from "../shared/metrics/breakers.ts";
+import { collectQueueDepth } from "../shared/metrics/queue_depth.ts";
+
+/** True when both stores answer within READY_TIMEOUT_MS. */
+async function dependenciesAnswer(deps: Deps): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      Promise.all([deps.redis.ping(), deps.sql.query("SELECT 1")]).then(([p]) => p === "PONG"),
+      new Promise<boolean>((r) => timer = setTimeout(() => r(false), deps.config.readyTimeoutMs)),
+    ]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Waits until both stores answer, or `stop` resolves; returns false when stopped first. */
 async function waitForDependencies(deps: Deps, stop: Promise<void>): Promise<boolean> {
@@ -72,6 +90,21 @@ if (import.meta.main) {
     log: deps.log,
     now: deps.now,
   });
+  const { metricsEnabled, workerAdmin } = config.observability;
+  // Up before the dependencies: /health answers while the worker waits for
+  // them, /ready only once it claims work and both stores answer.
+  const admin = await serveAdmin({
+    hostname: workerAdmin.host,
+    port: workerAdmin.port,
+    metrics: metricsEnabled ? deps.metrics : null,
+    ready: async () => {
+      if (runner === null) return { ready: false, detail: "waiting for dependencies" };
+      const ok = await dependenciesAnswer(deps);
+      return { ready: ok, detail: ok ? undefined : "redis or postgres unreachable" };
+    },
+    log: deps.log,
+    name: "worker admin",
+  });
   if (await waitForDependencies(deps, stop.promise)) {
     // Never throws: without Redis the breakers start in local mode and re-sync later.
     await breakers.start();
@@ -95,6 +128,12 @@ if (import.meta.main) {
       shutdownGraceMs: config.worker.shutdownGraceMs,
     });
     runner.start();
+    if (metricsEnabled) {
+      const started = runner;
+      deps.metrics.collectors.push(() => deps.metrics.tasksInFlight.set(started.inFlight));
+      observeBreakers(deps.metrics, breakers, { policies: config.breakerPolicies, now: deps.now });
+      collectQueueDepth(deps.metrics, queue);
+    }
     // Every worker runs it: each slot is enqueued once however many do (shared/schedules/).
     scheduler = new Scheduler({
       queue,
@@ -117,6 +156,9 @@ if (import.meta.main) {
   await reloader.stop();
   secrets.close();
   await scorer[Symbol.asyncDispose]();
+  await admin.shutdown().catch((err) =>
+    deps.log.warn("stopping the admin listener failed", { err })
+  );
   await closeDeps(deps);
   deps.log.info("worker stopped");
   Deno.exit(0);

@@ -120,10 +120,11 @@ interface Running {
 const MAX_EXCHANGES = 2;
 
 type Outcome =
-  | { kind: "ack"; id: string; leaseToken: string; resultJson: string }
+  | { kind: "ack"; id: string; type: string; leaseToken: string; resultJson: string }
   | {
     kind: "fail";
     id: string;
+    type: string;
     leaseToken: string;
     error: string;
     permanent: boolean;
@@ -332,8 +333,8 @@ export class Runner {
 
   async #roundTrip(batch: Outcome[], free: number, byPoll: boolean): Promise<void> {
     const ctx = this.#o.queue.ctx;
-    const acks: Completion[] = [];
-    const fails: Failure[] = [];
+    const acks: (Completion & { type: string })[] = [];
+    const fails: (Failure & { type: string })[] = [];
     for (const o of batch) {
       if (o.kind === "ack") acks.push(o);
       else fails.push(o);
@@ -350,6 +351,7 @@ export class Runner {
         : Promise.resolve(null),
     ]);
     if (reported.status === "rejected") {
+      this.#o.deps.metrics.storeErrors.inc({ store: "redis", component: "runner" });
       // Redis unreachable: the leases expire and the tasks run again (at-least-once).
       this.#suspect = true;
       this.#log.error("reporting task outcomes failed; leases will expire and tasks rerun", {
@@ -362,6 +364,7 @@ export class Runner {
     if (free === 0) return;
     let nextDueAt: number | null = null;
     if (claimed.status === "rejected") {
+      this.#o.deps.metrics.storeErrors.inc({ store: "redis", component: "runner" });
       this.#suspect = true;
       this.#log.error("claim failed", { err: claimed.reason });
     } else if (claimed.value !== null) {
@@ -371,7 +374,10 @@ export class Runner {
       if (res.recovered > 0 || res.dead > 0) {
         this.#log.warn("took back expired leases", { recovered: res.recovered, dead: res.dead });
       }
-      for (const task of res.tasks) this.#run(task);
+      for (const task of res.tasks) {
+        this.#countClaim(task);
+        this.#run(task);
+      }
       // A full claim: there may be more, claim again as soon as slots free up.
       if (res.tasks.length === free && !this.#stopping) this.#again = true;
     }
@@ -380,15 +386,45 @@ export class Runner {
     this.#schedule(Math.min(this.#o.pollMs, untilDue));
   }
 
-  #logReport(acks: Completion[], fails: Failure[], ackCodes: number[], failCodes: number[]) {
+  /** Counts a claim; a first attempt also records its wait since enqueue. */
+  #countClaim(task: ClaimedTask): void {
+    const m = this.#o.deps.metrics;
+    m.tasksClaimed.inc({ type: task.type });
+    if (task.attempt === 1 && task.createdAt > 0) {
+      m.taskQueueWait.observe(
+        { type: task.type },
+        Math.max(0, this.#o.deps.now() - task.createdAt) / 1000,
+      );
+    }
+  }
+
+  #logReport(
+    acks: (Completion & { type: string })[],
+    fails: (Failure & { type: string })[],
+    ackCodes: number[],
+    failCodes: number[],
+  ) {
+    const outcomes = this.#o.deps.metrics.taskOutcomes;
     for (let i = 0; i < ackCodes.length; i++) {
-      if (ackCodes[i] !== ACK.completed) {
+      const type = acks[i]!.type;
+      if (ackCodes[i] === ACK.completed) outcomes.inc({ type, outcome: "succeeded" });
+      else {
+        outcomes.inc({ type, outcome: "lease_lost" });
         this.#log.warn("ack rejected: lease lost", { task_id: acks[i]!.id });
       }
     }
     failCodes.forEach((code, i) => {
       const f = fails[i]!;
-      if (code === FAIL.deadLettered || code === FAIL.deadLetteredAndEvicted) {
+      const dead = code === FAIL.deadLettered || code === FAIL.deadLetteredAndEvicted;
+      outcomes.inc({
+        type: f.type,
+        outcome: dead
+          ? "dead_lettered"
+          : code === FAIL.staleLease
+          ? "lease_lost"
+          : (f.refused ? "deferred" : "retried"),
+      });
+      if (dead) {
         this.#log.error("task dead-lettered", {
           task_id: f.id,
           error: f.error,
@@ -466,6 +502,7 @@ export class Runner {
       });
     });
     aborted.catch(() => {});
+    const started = performance.now();
     let outcome: Outcome;
     try {
       const handler = this.#o.handlers[task.type];
@@ -500,7 +537,13 @@ export class Runner {
           },
         );
       }
-      outcome = { kind: "ack", id: task.id, leaseToken: task.leaseToken, resultJson };
+      outcome = {
+        kind: "ack",
+        id: task.id,
+        type: task.type,
+        leaseToken: task.leaseToken,
+        resultJson,
+      };
       span.setStatus({ code: SpanStatusCode.OK });
     } catch (err) {
       const permanent = isPermanent(err);
@@ -514,6 +557,7 @@ export class Runner {
       outcome = {
         kind: "fail",
         id: task.id,
+        type: task.type,
         leaseToken: task.leaseToken,
         error: errorText(err),
         permanent,
@@ -524,6 +568,10 @@ export class Runner {
       if (!entry.abandoned) log().warn("task failed", { err, permanent, backoff_ms: backoffMs });
     } finally {
       clearTimeout(timer);
+      this.#o.deps.metrics.taskRunDuration.observe(
+        { type: task.type },
+        (performance.now() - started) / 1000,
+      );
     }
     if (entry.abandoned) return; // released or lease lost: someone else owns it now
     // The slot frees now; the lease is held until the next exchange reports the outcome.

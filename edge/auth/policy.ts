@@ -102,7 +102,7 @@ export const ACCESS_POLICY: Policy = [
   {
     // Read-only operational state that operators need to see (nothing here changes it).
     group: "operations",
-    paths: ["/v1/schedules"],
+    paths: ["/v1/schedules", "/v1/queue"],
     grants: [{ methods: ["GET"], allow: { roles: ["admin", "operator"] } }],
   },
   {

@@ -143,7 +143,7 @@ Deno.test("renderPolicyTable shows one row per grant, ready for the README", () 
       "| control | `/v1/tasks`, `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET | users with role `viewer` |",
       "| admin | `/v1/admin`, `/v1/admin/*`, `/v1/dlq`, `/v1/dlq/*`, `/v1/breakers`, `/v1/breakers/*`, `/v1/ws/clients`, `/v1/ws/broadcast` | GET, POST, PUT, PATCH, DELETE | users with role `admin` |",
       "| live | `/v1/ws`, `/v1/ws/schema` | GET | any authenticated caller |",
-      "| operations | `/v1/schedules` | GET | users with role `admin` or `operator` |",
+      "| operations | `/v1/schedules`, `/v1/queue` | GET | users with role `admin` or `operator` |",
       "| analytics | `/v1/analytics/*` | GET | services `sa:minerva` |",
       "| analytics | `/v1/analytics/*` | GET | users with role `admin` or `operator` or `viewer` |",
       "| ingest | `/v1/events` | POST | services `sa:api-gateway`, `sa:minerva` |",

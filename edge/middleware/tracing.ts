@@ -10,7 +10,7 @@
  */
 import { context, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { MiddlewareHandler } from "hono";
-import { routePath } from "hono/route";
+import { routeTemplate } from "./http_metrics.ts";
 
 const TRACER = "pleasant-cove-edge";
 
@@ -29,6 +29,9 @@ function finish(span: Span, err?: unknown): void {
 export function requestSpan(): MiddlewareHandler {
   const tracer = trace.getTracer(TRACER);
   return async function requestSpan(c, next) {
+    // Deno's own server span (OTEL_DENO=true) knows no router: it gets the
+    // route template too, so collectors can group its duration by route.
+    const serverSpan = trace.getActiveSpan();
     await tracer.startActiveSpan(
       "handle_api_request",
       { kind: SpanKind.SERVER, attributes: { "http.method": c.req.method } },
@@ -40,8 +43,11 @@ export function requestSpan(): MiddlewareHandler {
           failure = err;
           throw err;
         } finally {
-          // routePath(c, -1) is the pattern of the last matched handler (the route).
-          span.setAttribute("http.route", routePath(c, -1) || c.req.path);
+          // The same bounded template as the metrics' `route` label.
+          const route = routeTemplate(c);
+          span.setAttribute("http.route", route);
+          serverSpan?.setAttribute("http.route", route);
+          serverSpan?.updateName(`${c.req.method} ${route}`);
           span.setAttribute("http.status_code", c.res.status);
           const principal = (c.var as { principal?: { sub: string } }).principal;
           if (principal) span.setAttribute("user.id", principal.sub);

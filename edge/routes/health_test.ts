@@ -8,6 +8,7 @@ import { createLogger } from "../../shared/log.ts";
 import { settingsToEnv } from "../../dev/stack.ts";
 import { createApp } from "../app.ts";
 import { READY_MAX_AGE_MS } from "./health.ts";
+import { createMetrics } from "../../shared/metrics/metrics.ts";
 
 // These tests hold Neon Pool connections (WebSocket ops that outlive a single
 // test step by design), so the op and resource sanitizers are off.
@@ -46,6 +47,7 @@ Deno.test({
         sql,
         log: createLogger({ write: () => {} }),
         now: () => t,
+        metrics: createMetrics(),
       });
       assert.equal((await app.request("/ready")).status, 200);
 

@@ -75,6 +75,11 @@ export interface LeadEventsRelayOptions {
   /** Longest wait for one Redis or Postgres call; at most leaseMs / 2, ms. @default 2000 or leaseMs / 2 */
   timeoutMs?: number;
   log?: Logger;
+  /**
+   * Called after each poll that left nothing to publish while this instance
+   * leads (the `lead_events_relay_caught_up_timestamp_seconds` metric). @default none
+   */
+  onCaughtUp?: () => void;
 }
 
 function positiveInt(name: string, v: number, max = 3_600_000): number {
@@ -179,6 +184,7 @@ class LeadEventsRelay implements Relay {
       let again = false;
       try {
         again = await this.#poll();
+        if (!again && this.#leader) this.#o.onCaughtUp?.();
         if (this.#failing) this.#o.log?.info("lead events relay recovered");
         this.#failing = false;
       } catch (err) {

@@ -29,6 +29,7 @@ export const RESERVED_PREFIXES = [
   "/v1/analytics",
   "/v1/events",
   "/v1/schedules",
+  "/v1/queue",
   "/v1/ws",
 ] as const;
 

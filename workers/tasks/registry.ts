@@ -14,6 +14,7 @@ import type { LeadScorer } from "../../shared/scoring/champion.ts";
 import type { Handler } from "../runner.ts";
 import { applyRetentionHandler } from "./apply_retention.ts";
 import { bookAppointmentHandler } from "./book_appointment.ts";
+import { countBookingOutcomes } from "./booking_outcomes.ts";
 import { forwardRequestHandlers } from "./forward_request.ts";
 import { leadWriteHandler } from "./lead_write.ts";
 import * as noop from "./noop.ts";
@@ -48,7 +49,7 @@ export function createHandlers(s: WorkerServices): Record<string, Handler> {
       unsubscribeSecret: () => s.config.email.unsubscribeSecret,
       publicBaseUrl: s.config.publicBaseUrl,
     }),
-    book_appointment: bookAppointmentHandler({ queue: s.queue }),
+    book_appointment: countBookingOutcomes(bookAppointmentHandler({ queue: s.queue })),
     apply_lead_write: leadWriteHandler({
       breaker: s.breakers.get("database"),
       ...(s.scorer ? { scorer: s.scorer } : {}),

@@ -1,0 +1,35 @@
+/**
+ * Mirrors the edge components' own plain-number counters (rate limiter,
+ * live hub) into Prometheus metrics at scrape time, so the hot paths keep
+ * incrementing a number and pay nothing for the exporter.
+ *
+ * @module
+ */
+import { type Metrics, mirrorCounter } from "../shared/metrics/metrics.ts";
+import type { RateLimitMetrics } from "./rate_limit/decider.ts";
+import type { LiveHubMetrics } from "./ws/hub.ts";
+
+/** `rate_limit_decisions_total{outcome}` from the gateway limiter's counters. */
+export function observeRateLimiter(metrics: Metrics, counters: RateLimitMetrics): void {
+  metrics.collectors.push(() => {
+    const c = metrics.rateLimitDecisions;
+    mirrorCounter(c, { outcome: "allowed" }, counters.allowed);
+    mirrorCounter(c, { outcome: "limited" }, counters.limited);
+    mirrorCounter(c, { outcome: "fail_open" }, counters.fallbackDecisions);
+    mirrorCounter(c, { outcome: "unavailable" }, counters.unavailable);
+    mirrorCounter(c, { outcome: "store_error" }, counters.storeErrors);
+  });
+}
+
+/** `ws_connections` and `ws_events_total{event}` from the hub's counters. */
+export function observeLiveHub(metrics: Metrics, counters: LiveHubMetrics): void {
+  metrics.collectors.push(() => {
+    metrics.wsConnections.set(counters.connections);
+    const c = metrics.wsEvents;
+    mirrorCounter(c, { event: "accepted" }, counters.accepted);
+    mirrorCounter(c, { event: "sent" }, counters.sent);
+    mirrorCounter(c, { event: "slow_consumer_close" }, counters.slowConsumers);
+    mirrorCounter(c, { event: "violation" }, counters.violations);
+    mirrorCounter(c, { event: "expired_close" }, counters.expiredCloses);
+  });
+}
