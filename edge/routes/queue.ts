@@ -11,7 +11,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { DependencyUnavailableError } from "../../shared/errors.ts";
 import { type QueueDepth, readQueueDepth } from "../../shared/metrics/queue_depth.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import { validationHook } from "../validation.ts";
 import { problemResponses } from "./schemas.ts";
 
