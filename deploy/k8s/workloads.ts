@@ -351,7 +351,9 @@ export function workloads(): Manifest[] {
             type: "prometheus",
             metadata: {
               serverAddress: PROMETHEUS_URL,
-              query: 'sum(task_queue_size{state="ready"})',
+              // Every edge and worker reads the same Redis and exports the same
+              // depth: max per priority, then the sum over priorities.
+              query: 'sum(max by (priority) (task_queue_size{state="ready"}))',
               threshold: "20",
               ignoreNullValues: "false",
             },
