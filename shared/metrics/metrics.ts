@@ -22,6 +22,15 @@ export const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.
 /** Task run and queue-wait buckets (seconds): tasks run from milliseconds to minutes. */
 export const TASK_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
+/** Outcomes of `appointment_bookings_total` (workers/tasks/booking_outcomes.ts). */
+export const BOOKING_STATUSES = [
+  "success",
+  "duplicate_prevented",
+  "rejected",
+  "deferred",
+  "failed",
+] as const;
+
 /** Every metric of one process (edge and worker build the same set; each fills its part). */
 export interface Metrics {
   readonly registry: Registry;
@@ -57,7 +66,7 @@ export function createMetrics(options: { service?: string } = {}): Metrics {
   const registry = new Registry();
   if (options.service) registry.setDefaultLabels({ service: options.service });
   const registers = [registry];
-  return {
+  const metrics: Metrics = {
     registry,
     collectors: [],
     httpDuration: new Histogram({
@@ -181,6 +190,11 @@ export function createMetrics(options: { service?: string } = {}): Metrics {
       registers,
     }),
   };
+  // Every outcome exported from the start: rate() of a series that appears
+  // with its first increment misses that increment, and the booking alert's
+  // ratio needs both sides.
+  for (const status of BOOKING_STATUSES) metrics.bookings.inc({ status }, 0);
+  return metrics;
 }
 
 /**

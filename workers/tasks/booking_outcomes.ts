@@ -13,15 +13,6 @@
 import { isDeferred, isPermanent } from "../../shared/queue/errors.ts";
 import type { Handler } from "../runner.ts";
 
-/** The booking outcomes, for docs and tests. */
-export const BOOKING_STATUSES = [
-  "success",
-  "duplicate_prevented",
-  "rejected",
-  "deferred",
-  "failed",
-] as const;
-
 /** Wraps the book_appointment handler so every attempt is counted by outcome. */
 export function countBookingOutcomes(handler: Handler): Handler {
   return async function countedBooking(payload, ctx) {
