@@ -13,7 +13,7 @@ import type { Pool } from "@neondatabase/serverless";
 import type { Logger } from "../log.ts";
 import type { FeatureSource } from "./features.ts";
 import { heuristicScore } from "./heuristic.ts";
-import { type Contribution, scoreLead, type ScoringModel, topContributions } from "./model.ts";
+import { type Contribution, explainLead, type ScoringModel } from "./model.ts";
 import { championVersion, loadChampion } from "./registry.ts";
 
 /** A lead's score and where it came from. */
@@ -46,12 +46,8 @@ export function scoreWith(
       factors: [],
     };
   }
-  return {
-    lead_score: scoreLead(champion.model, lead, now).lead_score,
-    source: "model",
-    model_version: champion.version,
-    factors: topContributions(champion.model, lead, now),
-  };
+  const { lead_score, factors } = explainLead(champion.model, lead, now);
+  return { lead_score, source: "model", model_version: champion.version, factors };
 }
 
 /** Options of {@linkcode ChampionWatcher}. */

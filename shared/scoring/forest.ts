@@ -239,22 +239,64 @@ export function trainForest(
   };
 }
 
-/** The leaf node of `tree` that `row` reaches. */
-function leafOf(tree: Tree, row: readonly number[]): number {
-  let node = 0;
-  while (tree.feature[node]! >= 0) {
-    node = row[tree.feature[node]!]! <= tree.threshold[node]!
-      ? tree.left[node]!
-      : tree.right[node]!;
-  }
-  return node;
+/**
+ * Every tree's nodes in one set of typed arrays (node ids offset per tree),
+ * built once per forest object: walking them is about twice as fast as the
+ * JSON arrays of {@linkcode Tree} (fewer indirections, no boxed numbers).
+ */
+interface Compiled {
+  roots: Int32Array;
+  feature: Int32Array;
+  threshold: Float64Array;
+  left: Int32Array;
+  right: Int32Array;
+  value: Float64Array;
+}
+
+const COMPILED = new WeakMap<Forest, Compiled>();
+
+function compiled(forest: Forest): Compiled {
+  let c = COMPILED.get(forest);
+  if (c) return c;
+  const size = forest.trees.reduce((n, t) => n + t.value.length, 0);
+  c = {
+    roots: new Int32Array(forest.trees.length),
+    feature: new Int32Array(size),
+    threshold: new Float64Array(size),
+    left: new Int32Array(size),
+    right: new Int32Array(size),
+    value: new Float64Array(size),
+  };
+  let offset = 0;
+  forest.trees.forEach((tree, t) => {
+    c!.roots[t] = offset;
+    for (let i = 0; i < tree.value.length; i++) {
+      c!.feature[offset + i] = tree.feature[i]!;
+      c!.threshold[offset + i] = tree.threshold[i]!;
+      c!.left[offset + i] = tree.left[i]! + offset;
+      c!.right[offset + i] = tree.right[i]! + offset;
+      c!.value[offset + i] = tree.value[i]!;
+    }
+    offset += tree.value.length;
+  });
+  COMPILED.set(forest, c);
+  return c;
 }
 
 /** The forest's (uncalibrated) probability that `row` is positive: the mean over ALL trees. */
 export function predictForest(forest: Forest, row: readonly number[]): number {
+  const { roots, feature, threshold, left, right, value } = compiled(forest);
   let sum = 0;
-  for (const tree of forest.trees) sum += tree.value[leafOf(tree, row)]!;
-  return sum / forest.trees.length;
+  for (let t = 0; t < roots.length; t++) {
+    let node = roots[t]!;
+    let f = feature[node]!;
+    while (f >= 0) {
+      node = row[f]! <= threshold[node]! ? left[node]! : right[node]!;
+      f = feature[node]!;
+    }
+    sum += value[node]!;
+  }
+  return sum / roots.length;
 }
 
 /** A prediction split into the forest's base rate and one contribution per feature. */
@@ -267,18 +309,20 @@ export interface Explanation {
 
 /** Explains one prediction by its decision paths (see the module comment). */
 export function explainForest(forest: Forest, row: readonly number[]): Explanation {
+  const { roots, feature, threshold, left, right, value } = compiled(forest);
   const contributions = new Array<number>(forest.nFeatures).fill(0);
   let bias = 0;
-  for (const tree of forest.trees) {
-    let node = 0;
-    bias += tree.value[0]!;
-    while (tree.feature[node]! >= 0) {
-      const f = tree.feature[node]!;
-      const next = row[f]! <= tree.threshold[node]! ? tree.left[node]! : tree.right[node]!;
-      contributions[f]! += tree.value[next]! - tree.value[node]!;
+  for (let t = 0; t < roots.length; t++) {
+    let node = roots[t]!;
+    bias += value[node]!;
+    let f = feature[node]!;
+    while (f >= 0) {
+      const next = row[f]! <= threshold[node]! ? left[node]! : right[node]!;
+      contributions[f]! += value[next]! - value[node]!;
       node = next;
+      f = feature[node]!;
     }
   }
-  const k = forest.trees.length;
+  const k = roots.length;
   return { bias: bias / k, contributions: contributions.map((c) => c / k) };
 }

@@ -62,9 +62,25 @@ export function topContributions(
   now: number,
   count = 3,
 ): Contribution[] {
+  return explainLead(model, lead, now, count).factors;
+}
+
+/**
+ * The score and its top `count` contributions from ONE pass down the trees
+ * (the forest's probability is its bias plus the contributions), what a
+ * write stores.
+ */
+export function explainLead(
+  model: ScoringModel,
+  lead: FeatureSource,
+  now: number,
+  count = 3,
+): Score & { factors: Contribution[] } {
   const vector = featureVector(lead, model.vocabulary, now);
-  const { contributions } = explainForest(model.forest, vector);
-  return contributions
+  const { bias, contributions } = explainForest(model.forest, vector);
+  const raw = contributions.reduce((sum, c) => sum + c, bias);
+  const probability = calibrate(model.platt, Math.min(1, Math.max(0, raw)));
+  const factors = contributions
     .map((c, i) => ({
       feature: model.features[i]!,
       value: Math.round(vector[i]! * 1000) / 1000,
@@ -72,4 +88,5 @@ export function topContributions(
     }))
     .sort((a, b) => Math.abs(b.points) - Math.abs(a.points))
     .slice(0, count);
+  return { lead_score: Math.round(probability * 1000) / 10, probability, factors };
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { buildVocabulary, FEATURE_NAMES, featureVector } from "./features.ts";
 import { applyGate } from "./gate.ts";
 import { heuristicScore } from "./heuristic.ts";
-import { scoreLead } from "./model.ts";
+import { explainLead, scoreLead } from "./model.ts";
 import { seededTrainingRows } from "./test_support.ts";
 import { DEFAULT_TRAIN_PARAMS, holdoutAuc, trainCandidate } from "./train.ts";
 
@@ -91,5 +91,18 @@ Deno.test("training and scoring build the identical vector for the same lead", (
 Deno.test("heuristicScore() is the score the demo generator stores (the comparison is fair)", () => {
   for (const row of ROWS.slice(0, 200)) {
     assert.equal(heuristicScore(row), (row as unknown as { lead_score: number }).lead_score);
+  }
+});
+
+Deno.test("explainLead() gives the same score as scoreLead() in one pass, with its top factors", () => {
+  const out = trainCandidate(ROWS, { ...PARAMS, nTrees: 15 }, NOW);
+  if (out.kind !== "trained") throw new Error("expected a model");
+  for (const lead of out.holdout.slice(0, 50)) {
+    const explained = explainLead(out.model, lead, NOW);
+    const scored = scoreLead(out.model, lead, NOW);
+    assert.ok(Math.abs(explained.probability - scored.probability) < 1e-9);
+    assert.equal(explained.factors.length, 3);
+    const sizes = explained.factors.map((f) => Math.abs(f.points));
+    assert.deepEqual(sizes, [...sizes].sort((a, b) => b - a));
   }
 });
