@@ -18,7 +18,7 @@ interface StatusEvent {
   type: string;
   attempt: number;
   max_attempts?: number;
-  error?: string;
+  expired?: boolean;
   reason?: string;
   worker?: string;
   refused?: boolean;
@@ -79,10 +79,11 @@ Deno.test({
       assert.equal(pending!.type, "echo");
       assert.equal(pending!.max_attempts, 3);
       assert.equal(running!.worker, "w-feed");
-      assert.equal(retrying!.error, "smtp 451");
+      assert.equal(retrying!.status, "retrying");
+      // Every reader of tasks follows this topic: outcomes are the enqueuer's and admins' only.
       assert.ok(
-        events.every((e) => !("result" in e) && !("payload" in e)),
-        "results and payloads stay out of the feed",
+        events.every((e) => !("result" in e) && !("payload" in e) && !("error" in e)),
+        "results, payloads and error texts stay out of the feed",
       );
     });
 
@@ -131,7 +132,7 @@ Deno.test({
         "pending@0",
       ]);
       const deadEvent = events.find((e) => e.status === "dead")!;
-      assert.equal(deadEvent.reason, "Permanent error: bad");
+      assert.equal("reason" in deadEvent, false, "the dead-letter reason stays out of the feed");
       assert.equal(events.find((e) => e.status === "retrying")!.refused, true);
       assert.equal(events.filter((e) => e.replayed).length, 1);
       assert.equal(events.filter((e) => e.released).length, 2);
@@ -152,13 +153,14 @@ Deno.test({
         const recovered = events.find((e) =>
           e.id === other.id && e.status === "pending" && e.attempt
         )!;
-        assert.match(recovered.error ?? "", /^Lease expired on attempt 1 of 3/);
+        assert.equal(recovered.expired, true);
+        assert.equal("error" in recovered, false);
         const lost = events.find((e) => e.id === id && e.status === "dead")!;
-        assert.match(lost.reason ?? "", /^Max retries \(1\) exceeded: Lease expired/);
+        assert.equal("reason" in lost, false);
       },
     );
 
-    await t.step("long error texts are cut to 1,000 characters", async () => {
+    await t.step("error texts never reach the feed, however long", async () => {
       const q = testQueue(redis);
       const { id } = await q.enqueue("echo", { n: 6 });
       const [task] = (await claim(q.ctx, { max: 1, ...lease })).tasks;
@@ -170,7 +172,7 @@ Deno.test({
         backoffMs: 0,
       }]);
       const retrying = (await taskEvents(redis, q)).find((e) => e.status === "retrying")!;
-      assert.equal(retrying.error!.length, 1000);
+      assert.equal("error" in retrying, false);
     });
 
     await t.step("taskFeed: null publishes nothing", async () => {

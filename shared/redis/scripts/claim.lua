@@ -114,7 +114,7 @@ for _, id in ipairs(expired) do
       redis.call('HDEL', task_key, 'lease_token', 'lease_expires')
       redis.call('LPUSH', ready[fields[1]], id)
       task_event(feed, id, 'pending', { type = redis.call('HGET', task_key, 'type'), attempt = attempts,
-        max_attempts = max_attempts, error = message })
+        max_attempts = max_attempts, expired = true })
       recovered = recovered + 1
     end
   end

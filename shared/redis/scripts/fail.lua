@@ -57,7 +57,7 @@ for i, entry in ipairs(entries) do
       redis.call('ZADD', delayed_key, now + backoff_ms, id)
       redis.call('HINCRBY', stats_key, 'refused', 1)
       task_event(feed, id, 'retrying', { type = fields[4], attempt = attempts - 1, max_attempts = max_attempts,
-        run_at = now + backoff_ms, error = message, refused = true })
+        run_at = now + backoff_ms, refused = true })
       out[i] = 1
     elseif permanent == 1 then
       out[i] = dead_letter(prefix, dlq_key, stats_key, id, now, 'Permanent error: ' .. message, retention_ms, cap, channel,
@@ -71,7 +71,7 @@ for i, entry in ipairs(entries) do
       redis.call('ZADD', delayed_key, now + backoff_ms, id)
       redis.call('HINCRBY', stats_key, 'retried', 1)
       task_event(feed, id, 'retrying', { type = fields[4], attempt = attempts, max_attempts = max_attempts,
-        run_at = now + backoff_ms, error = message })
+        run_at = now + backoff_ms })
       out[i] = 1
     end
   end

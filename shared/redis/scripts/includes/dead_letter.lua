@@ -3,14 +3,16 @@
 -- first; when the cap is exceeded the OLDEST entries are evicted and an alert
 -- naming them is published, so nothing leaves the DLQ silently.
 -- The `dead` status goes to the live feed (task_events.lua, included before
--- this file; `feed` may be nil).
+-- this file; `feed` may be nil), without the reason: every reader of tasks
+-- follows the `tasks` topic, while a task's errors are its enqueuer's and
+-- admins' (GET /v1/tasks/<id>; the admin-only DLQ).
 -- Returns 2 (dead) or 3 (dead, and older entries were evicted by the cap).
 local function dead_letter(prefix, dlq_key, stats_key, id, now, reason, retention_ms, cap, channel, feed)
   local task_key = prefix .. 'task:' .. id
   local task_info = redis.call('HMGET', task_key, 'type', 'attempts', 'max_attempts')
   local task_type = task_info[1]
   task_event(feed, id, 'dead', { type = task_type, attempt = tonumber(task_info[2]),
-    max_attempts = tonumber(task_info[3]), reason = reason })
+    max_attempts = tonumber(task_info[3]) })
   redis.call('HSET', task_key, 'status', 'dead', 'failed_at', now, 'updated_at', now, 'dlq_reason', reason)
   redis.call('HDEL', task_key, 'lease_token', 'lease_expires', 'run_at')
   -- The hash outlives its DLQ entry by a day so trimming can still read its type.
