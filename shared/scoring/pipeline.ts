@@ -177,6 +177,8 @@ async function logToMlflow(
     for (const [k, v] of Object.entries(m.model)) metrics[k] = v;
     for (const [k, v] of Object.entries(m.baseline)) metrics[`baseline_${k}`] = v;
     metrics.heuristic_roc_auc = m.heuristic_roc_auc;
+    metrics.before_reply_roc_auc = m.before_reply.model_roc_auc;
+    metrics.before_reply_heuristic_roc_auc = m.before_reply.heuristic_roc_auc;
     for (const [k, v] of Object.entries(m.importances)) metrics[`importance_${k}`] = v;
   }
   try {

@@ -71,6 +71,12 @@ export interface RunMetrics {
   baseline: Metrics;
   /** The heuristic's scores ranked on the same holdout. */
   heuristic_roc_auc: number;
+  /**
+   * The same holdout as it looked before each lead replied (no response
+   * time): how well the model and the heuristic rank leads still waiting for
+   * a reply (docs/lead-scoring.md §Known limitation).
+   */
+  before_reply: { model_roc_auc: number; heuristic_roc_auc: number };
   importances: Record<string, number>;
 }
 
@@ -178,8 +184,25 @@ export function trainCandidate(
       model: evaluate(probabilities, labels, params.threshold),
       baseline: baselineMetrics(trainRate, labels, params.threshold),
       heuristic_roc_auc: heuristic,
+      before_reply: beforeReply(model, holdout, labels, now),
       importances: Object.fromEntries(FEATURE_NAMES.map((f, i) => [f, forest.importances[i]!])),
     },
+  };
+}
+
+function beforeReply(
+  model: ScoringModel,
+  holdout: readonly TrainingRow[],
+  labels: number[],
+  now: number,
+): RunMetrics["before_reply"] {
+  const waiting = holdout.map((r) => ({ ...r, response_time_hours: null }));
+  return {
+    model_roc_auc: rocAuc(
+      waiting.map((r) => scoreVector(model, featureVector(r, model.vocabulary, now)).probability),
+      labels,
+    ),
+    heuristic_roc_auc: rocAuc(waiting.map(heuristicScore), labels),
   };
 }
 
