@@ -57,6 +57,10 @@ async function main(): Promise<void> {
       EDGE_HOST: "127.0.0.1",
       EDGE_PORT: "0",
       LOG_LEVEL: "info",
+      // One bench principal opens every socket (10,000 in the memory scenario):
+      // the per-principal caps that protect production would refuse it.
+      WS_MAX_SOCKETS_PER_SUB: "20000",
+      WS_UPGRADES_PER_MINUTE: "100000",
     };
     const config = parseConfig(env);
     edges.push(new AppProcess("edge/main.ts", env), new AppProcess("edge/main.ts", env));

@@ -176,6 +176,7 @@ export function buildGateway(deps: Deps, queue: TaskQueue, routes: GatewayRoutes
         redis: deps.redis,
         ttlMs: config.idempotencyTtlMs,
         maxBodyBytes: config.maxBodyBytes,
+        maxResponseBytes: config.perimeter.idempotencyMaxResponseBytes,
         queue,
         required: (c) => KEY_REQUIRED.has(`${c.req.method} ${c.req.path}`),
       }) as MiddlewareHandler,

@@ -43,7 +43,15 @@ if (import.meta.main) {
   // Never throws: without Redis the breakers start in local mode and re-sync later.
   await breakers.start();
   const { leadEventsPollMs, ...hubSettings } = config.liveFeed;
-  const live = createLiveHub({ redis: deps.redis, log: deps.log, now: deps.now, ...hubSettings });
+  const live = createLiveHub({
+    redis: deps.redis,
+    log: deps.log,
+    now: deps.now,
+    ...hubSettings,
+    maxSocketsPerSub: config.perimeter.wsMaxSocketsPerSub,
+    maxSocketsPerInstance: config.perimeter.wsMaxSocketsPerInstance,
+    upgradesPerMinute: config.perimeter.wsUpgradesPerMinute,
+  });
   const relays = [
     relayBreakerTransitions(breakers, { hub: live, log: deps.log }),
     relayDeadLetters({ redis: deps.redis, hub: live, log: deps.log }),

@@ -13,6 +13,7 @@
  * @module
  */
 import type { Context } from "hono";
+import type { AppEnv } from "../app_env.ts";
 import type { Breaker } from "../../shared/breakers/breaker.ts";
 import { BreakerOpenError } from "../../shared/breakers/errors.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
@@ -146,6 +147,7 @@ export async function queuedWrite(
   });
   const retryAfter = retryAfterSeconds(err);
   const statusUrl = `/v1/tasks/${task.id}`;
+  (c as Context<AppEnv>).set("idempotencyTaskId", task.id);
   return c.json(
     {
       status: "queued",

@@ -20,6 +20,7 @@
     { -2 }                  the key was used with a different fingerprint
     { 2, status, headers_json, body, body_encoding, task_id }
                             completed: replay (task_id is "" when none)
+    { -3, status }          completed, but the response was too large to store
 ]]
 local record_key = KEYS[1]
 local fingerprint = ARGV[1]
@@ -41,5 +42,8 @@ if f[2] ~= fingerprint then
 end
 if f[1] == 'in_flight' then
   return { -1, redis.call('PTTL', record_key) }
+end
+if f[1] == 'unreplayable' then
+  return { -3, tonumber(f[3]) }
 end
 return { 2, tonumber(f[3]), f[4], f[5], f[6], f[7] or '' }

@@ -37,23 +37,53 @@ function jsonObject(body: Uint8Array, contentType: string | null): Record<string
 }
 
 /**
- * Captures `res` for storage without consuming it (reads a clone). The task
- * id comes from the handler (`taskId`) or, for a 202, from a string `task_id`
- * member of a JSON body.
+ * Reads at most `maxBytes` of a clone of `res`, counting as it streams; null
+ * when the body is larger (the clone is cancelled at once, so the edge never
+ * holds more than `maxBytes` of it for the store).
+ */
+async function readCapped(res: Response, maxBytes: number): Promise<Uint8Array | null> {
+  const body = res.clone().body;
+  if (body === null) return new Uint8Array(0);
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      // Not awaited: a tee branch's cancel settles only once the other branch
+      // (the one the client is about to read) is done too.
+      reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Captures `res` for storage without consuming it (reads a clone, at most
+ * `maxBytes`; null above). The task id is only the one a gateway route set
+ * (`taskId`, from `c.var.idempotencyTaskId`): a `task_id` in a body may come
+ * from an upstream, which must not choose the task a replay reports.
  */
 export async function captureResponse(
   res: Response,
   taskId: string | undefined,
   storedHeaders: ReadonlySet<string>,
-): Promise<StoredResponse> {
-  const body = new Uint8Array(await res.clone().arrayBuffer());
+  maxBytes: number,
+): Promise<StoredResponse | null> {
+  const body = await readCapped(res, maxBytes);
+  if (body === null) return null;
   const headers = [...res.headers].filter(([name]) => storedHeaders.has(name));
-  let task = taskId ?? null;
-  if (task === null && res.status === 202) {
-    const fromBody = jsonObject(body, res.headers.get("content-type"))?.task_id;
-    if (typeof fromBody === "string" && fromBody !== "") task = fromBody;
-  }
-  return { status: res.status, headers, body, taskId: task };
+  return { status: res.status, headers, body, taskId: taskId ?? null };
 }
 
 /**

@@ -24,7 +24,9 @@ import {
   IDEMPOTENCY_COMPLETE,
   IDEMPOTENCY_EXTEND,
   IDEMPOTENCY_RELEASE,
+  IDEMPOTENCY_SEAL,
 } from "../../shared/redis/script_codes.ts";
+import sealKey from "./seal_key.lua" with { type: "text" };
 
 /** Key builder for idempotency records (names come from shared/redis/keys.ts). */
 export function idempotencyKeys(namespace = "pc") {
@@ -50,7 +52,9 @@ export type ClaimOutcome =
   | { kind: "claimed" }
   | { kind: "in_flight"; lockLeftMs: number }
   | { kind: "mismatch" }
-  | { kind: "completed"; response: StoredResponse };
+  | { kind: "completed"; response: StoredResponse }
+  /** Done, but its response was too large to store: never replayed, never run again. */
+  | { kind: "unreplayable"; status: number };
 
 /** What {@linkcode IdempotencyStore.claim} needs besides the record key. */
 export interface ClaimRequest {
@@ -73,6 +77,8 @@ export interface IdempotencyStore {
   ): Promise<boolean>;
   extend(recordKey: string, token: string, lockTtlMs: number): Promise<boolean>;
   release(recordKey: string, token: string): Promise<boolean>;
+  /** Ends the lock as "done, not replayable" (seal_key.lua); false when the claim was lost. */
+  seal(recordKey: string, token: string, ttlMs: number, status: number): Promise<boolean>;
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -105,6 +111,7 @@ export function createIdempotencyStore(redis: Redis): IdempotencyStore {
     complete: bind(redis, completeKey),
     extend: bind(redis, extendLock),
     release: bind(redis, releaseKey),
+    seal: bind(redis, sealKey),
   };
   return {
     async claim(recordKey, r) {
@@ -122,6 +129,8 @@ export function createIdempotencyStore(redis: Redis): IdempotencyStore {
           return { kind: "in_flight", lockLeftMs: Math.max(0, Number(out[1])) };
         case IDEMPOTENCY_CLAIM.fingerprintMismatch:
           return { kind: "mismatch" };
+        case IDEMPOTENCY_CLAIM.unreplayable:
+          return { kind: "unreplayable", status: Number(out[1]) };
         case IDEMPOTENCY_CLAIM.completed:
           return {
             kind: "completed",
@@ -154,6 +163,10 @@ export function createIdempotencyStore(redis: Redis): IdempotencyStore {
     },
     async release(recordKey, token) {
       return Number(await scripts.release([recordKey], [token])) === IDEMPOTENCY_RELEASE.released;
+    },
+    async seal(recordKey, token, ttlMs, status) {
+      return Number(await scripts.seal([recordKey], [token, ttlMs, status])) ===
+        IDEMPOTENCY_SEAL.sealed;
     },
   };
 }

@@ -16,8 +16,14 @@
  *   is to throw those before side effects) and responses with 429 or 503
  *   (by definition "not processed, try later"; storing them would turn a
  *   short outage into 24 hours of replayed failures).
- * - A 202 that handed work to the queue (a `task_id` in the JSON body, or the
- *   handler set `idempotencyTaskId`) replays as the task's current state.
+ * - A 202 that handed work to the queue (a gateway route set
+ *   `idempotencyTaskId`; never a `task_id` read from a body, which an
+ *   upstream could write) replays as the task's current state.
+ * - Responses are captured by stream-counting a clone up to
+ *   `maxResponseBytes`; a larger one is passed through unstored and its key
+ *   sealed as "not replayable": a retry gets 409
+ *   `idempotency-response-not-replayable`, never a partial body and never a
+ *   second execution.
  *
  * @example
  * ```ts
@@ -68,6 +74,11 @@ export interface IdempotencyOptions {
   lockTtlMs?: number;
   /** Largest body hashed (`Config.maxBodyBytes`); larger → 413. @default 1_048_576 */
   maxBodyBytes?: number;
+  /**
+   * Largest response stored for replay (`Config.perimeter.idempotencyMaxResponseBytes`);
+   * a larger one passes through and its key is sealed as not replayable. @default 262_144
+   */
+  maxResponseBytes?: number;
   /** Redis key namespace. @default "pc" */
   namespace?: string;
   /** Response headers stored and replayed. @default DEFAULT_STORED_HEADERS */
@@ -116,6 +127,7 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<Env>
   const ttlMs = positiveInt("ttlMs", options.ttlMs);
   const lockTtlMs = positiveInt("lockTtlMs", options.lockTtlMs ?? 10_000);
   const maxBodyBytes = positiveInt("maxBodyBytes", options.maxBodyBytes ?? 1_048_576);
+  const maxResponseBytes = positiveInt("maxResponseBytes", options.maxResponseBytes ?? 262_144);
   const required = options.required ?? (() => false);
   const scope = options.scope ?? defaultScope;
   const queue = options.queue;
@@ -182,12 +194,25 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<Env>
       await release();
       return;
     }
-    let stored: StoredResponse;
+    let stored: StoredResponse | null;
     try {
-      stored = await captureResponse(res, c.get("idempotencyTaskId"), storedHeaders);
+      stored = await captureResponse(
+        res,
+        c.get("idempotencyTaskId"),
+        storedHeaders,
+        maxResponseBytes,
+      );
     } catch (err) {
       await release();
       throw err;
+    }
+    if (stored === null) {
+      // Too large to keep: the caller gets it now, a retry gets a clear 409.
+      await store.seal(recordKey, token, ttlMs, res.status).catch((err) =>
+        log?.warn("idempotency key not sealed; it frees itself when the lock lapses", { err })
+      );
+      log?.info("idempotent response too large to store", { status: res.status });
+      return;
     }
     try {
       if (!await store.complete(recordKey, token, ttlMs, stored)) {
@@ -265,6 +290,14 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<Env>
           title: "Request in progress",
           detail: "A request with this Idempotency-Key is still being processed; retry later",
         }, { "Retry-After": "1" });
+      case "unreplayable":
+        return problem(c, {
+          code: "idempotency-response-not-replayable",
+          status: 409,
+          title: "Response not replayable",
+          detail:
+            `The request with this Idempotency-Key already ran (status ${outcome.status}); its response was too large to store, so it is not repeated and cannot be replayed. Read the resource's current state instead.`,
+        });
       case "mismatch":
         return problem(c, {
           code: "idempotency-key-reused",

@@ -324,6 +324,7 @@ Deno.test("idempotency() against a real Redis", async (t) => {
       app.post("/v1/jobs", async (c) => {
         calls++;
         const { id } = await queue.enqueue("echo", await c.req.json());
+        c.set("idempotencyTaskId", id);
         return c.json({ task_id: id, status: "pending" }, 202, { Location: `/v1/tasks/${id}` });
       });
       app.post("/v1/jobs-text", async (c) => {
@@ -356,7 +357,7 @@ Deno.test("idempotency() against a real Redis", async (t) => {
       body: { task_id: id, status: "succeeded", attempts: 1, result: { ok: true } },
     });
 
-    // The handler may name the task instead of putting it in the body.
+    // The task is the one the route named, whatever the body says.
     await (await send(app, "/v1/jobs-text", { key: "kq", body: "{}" })).body?.cancel();
     const named = await replay("/v1/jobs-text", "{}");
     assert.equal(named.status, 202);
@@ -364,6 +365,74 @@ Deno.test("idempotency() against a real Redis", async (t) => {
     assert.equal(typeof named.body.task_id, "string");
     assert.equal(calls, 2);
   });
+});
+
+Deno.test("idempotency() bounds what it stores and trusts", async (t) => {
+  await using stack = await useTestStack();
+  const redis = createRedis(stack.settings.redis);
+
+  await t.step(
+    "a task_id in a body no gateway route set (an upstream's 202) is replayed as stored, not followed",
+    async () => {
+      const queue = testQueue(redis);
+      const { id: victim } = await queue.enqueue("echo", { n: 42 });
+      const { app } = testApp(redis, { queue }, (app) => {
+        // What an upstream could answer through the proxy: someone else's task id.
+        app.post("/v1/upstream", (c) => c.json({ task_id: victim, status: "queued" }, 202));
+      });
+      await (await send(app, "/v1/upstream", { key: "ku", sub: "mallory" })).body?.cancel();
+      const replay = await send(app, "/v1/upstream", { key: "ku", sub: "mallory" });
+      assert.equal(replay.headers.get("idempotency-replayed"), "true");
+      assert.equal(replay.status, 202);
+      assert.deepEqual(await replay.json(), { task_id: victim, status: "queued" });
+    },
+  );
+
+  for (const streamed of [false, true]) {
+    await t.step(
+      `a ${
+        streamed ? "streamed" : "buffered"
+      } response over maxResponseBytes passes through whole; a retry gets 409, never a partial body`,
+      async () => {
+        let calls = 0;
+        const big = "x".repeat(5_000);
+        const { app } = testApp(redis, { maxResponseBytes: 1_024 }, (app) => {
+          app.post("/v1/report", () => {
+            calls++;
+            if (!streamed) return new Response(big, { status: 201 });
+            const chunks = [big.slice(0, 900), big.slice(900, 2_000), big.slice(2_000)];
+            return new Response(
+              new ReadableStream({
+                pull(ctl) {
+                  const next = chunks.shift();
+                  if (next === undefined) ctl.close();
+                  else ctl.enqueue(new TextEncoder().encode(next));
+                },
+              }),
+              { status: 201 },
+            );
+          });
+        });
+        const first = await send(app, "/v1/report", { key: `kb-${streamed}` });
+        assert.equal(first.status, 201);
+        assert.equal(await first.text(), big);
+        for (let i = 0; i < 2; i++) {
+          const retry = await send(app, "/v1/report", { key: `kb-${streamed}` });
+          assert.equal(retry.status, 409);
+          assert.equal((await retry.json()).code, "idempotency-response-not-replayable");
+        }
+        assert.equal(calls, 1, "the write ran once");
+        // Small answers are still stored and replayed.
+        const small = testApp(redis, { maxResponseBytes: 1_024 }, (app) => {
+          app.post("/v1/small", () => new Response("ok", { status: 201 }));
+        });
+        await (await send(small.app, "/v1/small", { key: "ks" })).body?.cancel();
+        const replayed = await send(small.app, "/v1/small", { key: "ks" });
+        assert.equal(replayed.headers.get("idempotency-replayed"), "true");
+        assert.equal(await replayed.text(), "ok");
+      },
+    );
+  }
 });
 
 Deno.test("idempotency() checks its options when it is built", () => {

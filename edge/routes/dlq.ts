@@ -222,6 +222,7 @@ export function dlqRoutes(queue: TaskQueue): OpenAPIHono<AppEnv> {
     c.get("log").warn("dead task replayed by operator", { task_id: id });
     const statusUrl = `/v1/tasks/${id}`;
     c.header("Location", statusUrl);
+    c.set("idempotencyTaskId", id);
     return c.json({ task_id: id, status: "pending" as const, status_url: statusUrl }, 202);
   });
 

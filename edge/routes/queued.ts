@@ -8,6 +8,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import type { AppEnv } from "../app_env.ts";
 import { AppError } from "../../shared/errors.ts";
 import type { EnqueueOptions, EnqueueResult, TaskQueue } from "../../shared/queue/queue.ts";
 
@@ -69,6 +70,8 @@ export async function enqueueTask(queue: TaskQueue, item: QueuedItem): Promise<E
 export function queuedBody(c: Context, result: EnqueueResult): z.infer<typeof QueuedTaskSchema> {
   const statusUrl = `/v1/tasks/${result.id}`;
   c.header("Location", statusUrl);
+  // The idempotency replay follows this task; it never trusts a body's task_id.
+  (c as Context<AppEnv>).set("idempotencyTaskId", result.id);
   return {
     task_id: result.id,
     status: "queued",

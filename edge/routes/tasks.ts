@@ -207,6 +207,7 @@ export function taskRoutes(queue: TaskQueue, decide: Authorizer): OpenAPIHono<Ap
     }
     const statusUrl = `/v1/tasks/${result.id}`;
     c.header("Location", statusUrl);
+    c.set("idempotencyTaskId", result.id);
     return c.json({
       task_id: result.id,
       status: "queued",

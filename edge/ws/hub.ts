@@ -22,7 +22,6 @@
  */
 import type { Redis } from "@upstash/redis";
 import type { Context } from "hono";
-import { upgradeWebSocket } from "hono/deno";
 import type { Logger } from "../../shared/log.ts";
 import { liveFeedKeys } from "../../shared/redis/keys.ts";
 import { FeedBus } from "../../shared/ws/bus.ts";
@@ -41,6 +40,7 @@ import { maySubscribe, type Topic } from "../../shared/ws/topics.ts";
 import { ACCESS_POLICY, type Authorizer, compilePolicy } from "../auth/policy.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { Verifier } from "../auth/verify.ts";
+import { createLocalLimiter, type LocalLimiter } from "../rate_limit/local_limiter.ts";
 import { type ConnectionHost, type ConnectionSettings, LiveConnection } from "./connection.ts";
 
 /** Options for {@linkcode createLiveHub}; every limit has a production default. */
@@ -89,6 +89,20 @@ export interface LiveHubOptions {
   clientTtlMs?: number;
   /** Registry refresh period, ms. @default 60_000 */
   registryRefreshMs?: number;
+  /** Sockets (open or upgrading) one `sub` may hold on this instance. @default 8 */
+  maxSocketsPerSub?: number;
+  /** Sockets (open or upgrading) this instance holds in all. @default 20_000 */
+  maxSocketsPerInstance?: number;
+  /** Upgrade attempts per `sub` per minute, counted in process (no Redis call). @default 30 */
+  upgradesPerMinute?: number;
+}
+
+/** Why {@linkcode LiveHub.admit} refuses an upgrade, before anything is upgraded. */
+export interface SocketRefusal {
+  code: "too-many-sockets" | "too-many-upgrades" | "live-feed-full";
+  status: 429 | 503;
+  detail: string;
+  retryAfterS: number;
 }
 
 /** Counters of one hub. */
@@ -123,6 +137,12 @@ export interface LiveHub {
   start(): Promise<void>;
   /** Closes every socket with 1001 and unsubscribes. */
   stop(): Promise<void>;
+  /**
+   * Charges an upgrade attempt of `sub` to the in-process limiter and checks
+   * the socket caps; null when the upgrade may go ahead. Call `accept()` right
+   * after, without awaiting anything in between (the caps count reservations).
+   */
+  admit(sub: string): SocketRefusal | null;
   /** Upgrades an authenticated request to a live-feed socket. */
   accept(c: Context, request: AcceptRequest): Promise<Response>;
   publish(topic: Topic, data: unknown, options?: PublishOptions): Promise<Published>;
@@ -170,6 +190,11 @@ class Hub implements LiveHub, ConnectionHost {
   readonly #pingIntervalMs: number;
   readonly #flushMs: number;
   readonly #refreshMs: number;
+  /** Sockets per sub, counted from the upgrade until the socket is gone. */
+  readonly #perSub = new Map<string, number>();
+  #reserved = 0;
+  readonly #caps: { perSub: number; perInstance: number };
+  readonly #upgrades: LocalLimiter;
   #flushTimer: ReturnType<typeof setInterval> | undefined;
   #refreshTimer: ReturnType<typeof setInterval> | undefined;
   #stopped = false;
@@ -195,6 +220,16 @@ class Hub implements LiveHub, ConnectionHost {
     this.#pingIntervalMs = positiveInt("pingIntervalMs", o.pingIntervalMs ?? 25_000);
     this.#flushMs = positiveInt("flushMs", o.flushMs ?? 10);
     this.#refreshMs = positiveInt("registryRefreshMs", o.registryRefreshMs ?? 60_000);
+    this.#caps = {
+      perSub: positiveInt("maxSocketsPerSub", o.maxSocketsPerSub ?? 8),
+      perInstance: positiveInt("maxSocketsPerInstance", o.maxSocketsPerInstance ?? 20_000),
+    };
+    this.#upgrades = createLocalLimiter({
+      algorithm: "sliding_window",
+      limit: positiveInt("upgradesPerMinute", o.upgradesPerMinute ?? 30),
+      window_s: 60,
+      on_store_error: "fail_open",
+    });
     this.#publisher = createFeedPublisher({
       redis: o.redis,
       instanceId: this.instanceId,
@@ -320,43 +355,102 @@ class Hub implements LiveHub, ConnectionHost {
     }
   }
 
+  admit(sub: string): SocketRefusal | null {
+    const now = this.now();
+    const decision = this.#upgrades.limit(sub, now);
+    const retryAfterS = Math.max(1, Math.ceil((decision.reset - now) / 1000));
+    if (!decision.success) {
+      return {
+        code: "too-many-upgrades",
+        status: 429,
+        detail: "Too many live-feed connection attempts; wait before reconnecting",
+        retryAfterS,
+      };
+    }
+    if ((this.#perSub.get(sub) ?? 0) >= this.#caps.perSub) {
+      return {
+        code: "too-many-sockets",
+        status: 429,
+        detail: `At most ${this.#caps.perSub} live-feed sockets per caller; close one first`,
+        retryAfterS,
+      };
+    }
+    if (this.#reserved >= this.#caps.perInstance) {
+      return {
+        code: "live-feed-full",
+        status: 503,
+        detail: "This instance holds as many live-feed sockets as it may; retry later",
+        retryAfterS: 5,
+      };
+    }
+    return null;
+  }
+
+  /** Counts a socket of `sub` from its upgrade; the returned function uncounts it once. */
+  #reserve(sub: string): () => void {
+    this.#reserved++;
+    this.#perSub.set(sub, (this.#perSub.get(sub) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#reserved--;
+      const left = (this.#perSub.get(sub) ?? 1) - 1;
+      if (left > 0) this.#perSub.set(sub, left);
+      else this.#perSub.delete(sub);
+    };
+  }
+
   accept(c: Context, request: AcceptRequest): Promise<Response> {
+    // Deno.upgradeWebSocket directly: hono's helper compares the Upgrade
+    // header case-sensitively, and clients that send `Upgrade: WebSocket`
+    // (the header is case-insensitive, RFC 9110 §7.8) got a 500.
+    const offered = c.req.header("sec-websocket-protocol")?.split(",")[0]?.trim();
+    const { response, socket } = Deno.upgradeWebSocket(c.req.raw, {
+      ...(offered ? { protocol: offered } : {}),
+      idleTimeout: (this.#pingIntervalMs * 2) / 1000,
+    });
+    const release = this.#reserve(request.principal.sub);
     let conn: LiveConnection | null = null;
-    return upgradeWebSocket(c, {
-      onOpen: (_evt, ws) => {
-        if (this.#stopped) {
-          ws.close(CLOSE_CODES.goingAway, "server shutting down");
-          return;
-        }
-        conn = new LiveConnection(this, {
-          id: crypto.randomUUID(),
-          socket: ws.raw as WebSocket,
-          principal: request.principal,
-          verifier: request.verifier,
-          expiresAt: request.expiresAt,
-        });
-        this.#all.add(conn);
-        this.metrics.accepted++;
-        this.metrics.connections = this.#all.size;
-        const info = {
-          instance: this.instanceId,
-          user: request.principal.sub,
-          connected_at: conn.connectedAt,
-        };
-        this.#registered.set(
-          conn,
-          this.registry.touch([{ id: conn.id, info }]).catch((err) =>
-            this.log.warn("live feed client registration failed", { err })
-          ),
-        );
-        conn.open(request.topics);
-      },
-      onMessage: (evt) => conn?.receive(evt.data),
-      onClose: () => conn?.dispose(),
-      onError: (evt) => {
-        this.log.debug("live feed socket error", { err: (evt as ErrorEvent).message });
-      },
-    }, { idleTimeout: (this.#pingIntervalMs * 2) / 1000 });
+    socket.onopen = () => {
+      if (this.#stopped) {
+        socket.close(CLOSE_CODES.goingAway, "server shutting down");
+        return;
+      }
+      conn = new LiveConnection(this, {
+        id: crypto.randomUUID(),
+        socket,
+        principal: request.principal,
+        verifier: request.verifier,
+        expiresAt: request.expiresAt,
+      });
+      this.#all.add(conn);
+      this.metrics.accepted++;
+      this.metrics.connections = this.#all.size;
+      const info = {
+        instance: this.instanceId,
+        user: request.principal.sub,
+        connected_at: conn.connectedAt,
+      };
+      this.#registered.set(
+        conn,
+        this.registry.touch([{ id: conn.id, info }]).catch((err) =>
+          this.log.warn("live feed client registration failed", { err })
+        ),
+      );
+      conn.open(request.topics);
+    };
+    socket.onmessage = (evt) => conn?.receive(evt.data);
+    socket.onclose = () => {
+      release();
+      conn?.dispose();
+    };
+    socket.onerror = (evt) => {
+      // A socket that never opened gets no close event everywhere; uncount it here too.
+      if (conn === null) release();
+      this.log.debug("live feed socket error", { err: (evt as ErrorEvent).message });
+    };
+    return Promise.resolve(response);
   }
 }
 

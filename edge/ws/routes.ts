@@ -143,6 +143,17 @@ export function liveSocketRoute(options: LiveSocketRouteOptions): OpenAPIHono<Ap
         detail: "GET /v1/ws is a WebSocket endpoint",
       }, { Upgrade: "websocket", Connection: "Upgrade" });
     }
+    // Caps before the upgrade: a refused attempt costs no socket and no Redis call.
+    const refusal = hub.admit(principal.sub);
+    if (refusal !== null) {
+      log?.info("live feed upgrade refused", { reason: refusal.code });
+      return problem(c, {
+        code: refusal.code,
+        status: refusal.status,
+        title: refusal.status === 429 ? "Too many live-feed connections" : "Live feed full",
+        detail: refusal.detail,
+      }, { "Retry-After": String(refusal.retryAfterS) });
+    }
     const expiresAt = (decodeJwt(token).exp ?? 0) * 1000;
     return await hub.accept(c, { principal, verifier, expiresAt, topics });
   };

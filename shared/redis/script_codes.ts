@@ -78,7 +78,7 @@ export const SCRIPT_CODES = {
   /** First element of the reply. */
   idempotencyClaim: {
     file: "edge/idempotency/claim_key.lua",
-    codes: { claimed: 1, completed: 2, inFlight: -1, fingerprintMismatch: -2 },
+    codes: { claimed: 1, completed: 2, inFlight: -1, fingerprintMismatch: -2, unreplayable: -3 },
   },
   idempotencyComplete: {
     file: "edge/idempotency/complete_key.lua",
@@ -91,6 +91,10 @@ export const SCRIPT_CODES = {
   idempotencyRelease: {
     file: "edge/idempotency/release_key.lua",
     codes: { released: 1, claimLost: -1 },
+  },
+  idempotencySeal: {
+    file: "edge/idempotency/seal_key.lua",
+    codes: { sealed: 1, claimLost: -1 },
   },
   /** First element of the reply. */
   leadEventsRelay: {
@@ -117,4 +121,5 @@ export const IDEMPOTENCY_CLAIM = SCRIPT_CODES.idempotencyClaim.codes;
 export const IDEMPOTENCY_COMPLETE = SCRIPT_CODES.idempotencyComplete.codes;
 export const IDEMPOTENCY_EXTEND = SCRIPT_CODES.idempotencyExtend.codes;
 export const IDEMPOTENCY_RELEASE = SCRIPT_CODES.idempotencyRelease.codes;
+export const IDEMPOTENCY_SEAL = SCRIPT_CODES.idempotencySeal.codes;
 export const LEAD_EVENTS_RELAY = SCRIPT_CODES.leadEventsRelay.codes;
