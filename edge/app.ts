@@ -100,6 +100,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   const degradedCache = createResponseCache({
     redis: deps.redis,
     ttlMs: deps.config.degradedCacheTtlMs,
+    maxEntries: deps.config.perimeter.degradedCacheMaxEntries,
     log: deps.log,
     now: deps.now,
   });

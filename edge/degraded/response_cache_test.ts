@@ -32,3 +32,40 @@ Deno.test({
   assert.equal((await cache.get(key))?.body, '{"v":3}');
   assert.equal(await cache.get(await cache.key("analytics", "other")), null);
 });
+
+Deno.test({
+  name:
+    "ResponseCache: 10,000 distinct queries leave at most maxEntries answers of a breaker in Redis",
+  // Deps hold a Neon Pool (async WebSocket teardown).
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using stack = await useTestStack();
+  const { redis } = stack.makeDeps();
+  const namespace = `rc${crypto.randomUUID().slice(0, 8)}`;
+  const cap = 50;
+  const cache = createResponseCache({ redis, ttlMs: 60_000, maxEntries: cap, namespace });
+  // A viewer looping min_score=0.000001, 0.000002, …: each a distinct canonical query.
+  const keyOf = (i: number) =>
+    cache.key("database", "/v1/leads", JSON.stringify({ min_score: (i + 1) / 1e6 }));
+  const total = 10_000;
+  for (let start = 0; start < total; start += 100) {
+    await Promise.all(
+      Array.from({ length: 100 }, async (_, j) => {
+        const i = start + j;
+        await cache.put(await keyOf(i), { contentType: "application/json", body: `{"i":${i}}` });
+      }),
+    );
+  }
+  const stored = (await redis.keys(`${namespace}:degraded:*`)).filter((k) => !k.endsWith(":index"));
+  assert.ok(stored.length <= cap, `${stored.length} answers kept, cap ${cap}`);
+  assert.ok(stored.length > 0);
+  assert.equal(await redis.zcard(`${namespace}:degraded:{database}:index`), stored.length);
+  // The latest answer is kept; the first ones were evicted.
+  assert.equal((await cache.get(await keyOf(total - 1)))?.body, `{"i":${total - 1}}`);
+  assert.equal(await cache.get(await keyOf(0)), null);
+  // Another breaker has its own budget.
+  const other = await cache.key("analytics", "metrics");
+  await cache.put(other, { contentType: "application/json", body: "{}" });
+  assert.equal((await cache.get(other))?.body, "{}");
+});

@@ -140,8 +140,17 @@ async function forward(c: Context<AppEnv>, u: Upstream, o: UpstreamRouteOptions)
   // The Idempotency-Key middleware may have read the body already (Hono keeps it).
   const body = read ? undefined : c.req.raw.bodyUsed ? await c.req.arrayBuffer() : c.req.raw.body;
   const breaker = o.breakers.get(u.breaker);
+  // Keyed by the canonical request (canonical path, sorted parameters), so
+  // spellings of one query share one bounded entry.
+  const canonicalQuery = new URLSearchParams([...url.searchParams].sort()).toString();
   const cacheKey = method === "GET"
-    ? await o.cache.key(u.breaker, u.name, principal?.sub ?? "", rest)
+    ? await o.cache.key(
+      u.breaker,
+      u.name,
+      principal?.sub ?? "",
+      rest.split("?")[0]!,
+      canonicalQuery,
+    )
     : null;
 
   let res: Response;

@@ -87,8 +87,13 @@ export type BreakerKeys = ReturnType<typeof breakerKeys>;
 /** Keys of the last good answers served while a breaker is open (edge/degraded/). */
 export function degradedCacheKeys(namespace = "pc") {
   return {
-    /** One string per cached answer, named by breaker and the SHA-256 of its request identity. */
-    entry: (breaker: string, digest: string) => `${namespace}:degraded:${breaker}:${digest}`,
+    /**
+     * One string per cached answer, named by breaker and the SHA-256 of its
+     * request identity; the breaker is the hash tag its index shares.
+     */
+    entry: (breaker: string, digest: string) => `${namespace}:degraded:{${breaker}}:${digest}`,
+    /** Sorted set of a breaker's entries by store time (put_answer.lua caps it). */
+    index: (breaker: string) => `${namespace}:degraded:{${breaker}}:index`,
   };
 }
 
