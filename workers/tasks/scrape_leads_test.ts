@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { useTestStack } from "../../dev/test_stack.ts";
 import type { TaskContext } from "../runner.ts";
 import { scrapeLeadsHandler } from "./scrape_leads.ts";
+import { scoreWith } from "../../shared/scoring/champion.ts";
+import { heuristicScore } from "../../shared/scoring/heuristic.ts";
 
 // The Neon Pool keeps WebSocket ops alive between queries (docs/reference/neon-local.md §5).
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -17,6 +19,8 @@ Deno.test({
   const handler = scrapeLeadsHandler({
     places: { apiKey: null, baseUrl: "http://127.0.0.1:9", qps: 5 },
     defaultPhoneRegion: "US",
+    // What a worker's ChampionWatcher does while there is no champion.
+    scorer: { score: (lead, now) => scoreWith(null, lead, now) },
   });
   const ctx = (taskId: string): TaskContext => ({
     deps,
@@ -61,6 +65,16 @@ Deno.test({
         [leads.rows.map((l) => l.id)],
       );
       assert.equal(events.rows[0].n, 2);
+      // Imported leads are scored as they are written.
+      const scored = await deps.sql.query(
+        `SELECT lead_score, lead_score_source, rating::float8 AS rating, reviews, has_website,
+           phone_valid, email_confidence_score FROM businesses WHERE city = $1`,
+        [city],
+      );
+      for (const row of scored.rows) {
+        assert.equal(row.lead_score_source, "heuristic");
+        assert.equal(row.lead_score, heuristicScore(row));
+      }
     });
 
     await t.step(
