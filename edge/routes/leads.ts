@@ -35,9 +35,29 @@ import { leadActionRoutes } from "./lead_actions.ts";
 import { eventView, leadView } from "./lead_view.ts";
 import { type Guard, runRead, runWrite } from "./lead_guard.ts";
 import { createLeadRoute, getLeadRoute, listRoute, patchLeadRoute } from "./lead_schemas.ts";
+import { parseIdempotencyKey } from "../idempotency/request.ts";
+import { type WriteKey, writeKey } from "../../shared/leads/idempotent_write.ts";
+import type { Context } from "hono";
 
 const toDate = (s: string | null | undefined) =>
   s === undefined ? undefined : s === null ? null : new Date(s);
+
+/**
+ * The database side of the request's Idempotency-Key (the middleware guards
+ * it in Redis; shared/leads/idempotent_write.ts says why that is not enough),
+ * scoped like the middleware's: principal, method and route. A malformed
+ * key never gets here (the middleware answers 400).
+ */
+async function requestWriteKey(
+  c: Context<AppEnv>,
+  route: string,
+  write: unknown,
+): Promise<WriteKey | undefined> {
+  const header = c.req.header("Idempotency-Key");
+  const key = header === undefined ? null : parseIdempotencyKey(header);
+  if (key === null) return undefined;
+  return await writeKey(`${c.get("principal").sub} ${c.req.method} ${route}`, key, write);
+}
 
 /** Collaborators of {@linkcode leadRoutes}. */
 export interface LeadRouteOptions {
@@ -105,12 +125,15 @@ export function leadRoutes(
     const { last_contacted, ...body } = c.req.valid("json");
     const input = { ...body, source: body.source ?? "api" };
     const source = actor(c.get("principal").sub);
+    const write = { op: "create" as const, input: { ...input, last_contacted }, source };
+    const key = await requestWriteKey(c, "/v1/leads", write);
     const lead = await runWrite(
       c,
-      { guard, payload: { op: "create", input: { ...input, last_contacted }, source } },
+      { guard, payload: key === undefined ? write : { ...write, write_key: key } },
       () =>
         createLead(deps.sql, { ...input, last_contacted: toDate(last_contacted) }, source, {
           ...(options.scorer ? { scorer: options.scorer, now: deps.now() } : {}),
+          writeKey: key,
         }),
     );
     if (lead instanceof Response) return lead as never;
@@ -138,10 +161,18 @@ export function leadRoutes(
     const id = c.req.valid("param").id;
     const patch: LeadPatch = { ...body, last_contacted: toDate(last_contacted) };
     const source = actor(c.get("principal").sub);
-    const lead = await runWrite(c, {
-      guard,
-      payload: { op: "update", lead_id: id, patch: { ...body, last_contacted }, source },
-    }, () => updateLead(deps.sql, id, patch, source));
+    const write = {
+      op: "update" as const,
+      lead_id: id,
+      patch: { ...body, last_contacted },
+      source,
+    };
+    const key = await requestWriteKey(c, "/v1/leads/:id", write);
+    const lead = await runWrite(
+      c,
+      { guard, payload: key === undefined ? write : { ...write, write_key: key } },
+      () => updateLead(deps.sql, id, patch, source, { writeKey: key }),
+    );
     if (lead instanceof Response) return lead as never;
     return c.json(leadView(lead), 200);
   });

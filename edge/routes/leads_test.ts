@@ -481,11 +481,15 @@ Deno.test({
         const task = await queue.getTask(queued.task_id);
         assert.equal(task?.type, "apply_lead_write");
         assert.equal(task?.status, "pending");
-        assert.deepEqual(task?.payload, {
+        const { write_key, ...payload } = task?.payload as Json;
+        assert.deepEqual(payload, {
           op: "create",
           input: { name: "Queued Bistro", city, source: "api" },
           source: "api:sa:minerva",
         });
+        // The request's key, so that the task and a late commit of the request apply once.
+        assert.equal((write_key as Json).scope, "sa:minerva POST /v1/leads");
+        assert.equal((write_key as Json).key, key);
         assert.equal(await countNamed("Queued Bistro"), 0);
 
         // The client's retry (same key) is the same task.

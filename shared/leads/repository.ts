@@ -27,14 +27,26 @@ import type { LeadScoreResult } from "../scoring/champion.ts";
 import { applyScores } from "../scoring/scores.ts";
 import { assertTransition, type OutreachStatus, stepsToReach } from "./status.ts";
 import { type Queryable, withTransaction } from "./transaction.ts";
+import { type IdempotentResult, idempotentWrite, type WriteKey } from "./idempotent_write.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A lead with its most recent events (newest first). */
 export type LeadDetail = Lead & { recent_events: LeadEvent[] };
 
+/** Options of the writes protected by an Idempotency-Key. */
+export interface WriteOptions {
+  /**
+   * Applies the write at most once per key: a second call with the key
+   * returns the first's lead without writing (shared/leads/idempotent_write.ts).
+   */
+  writeKey?: WriteKey;
+  /** Called when the key had been used: the lead returned is the earlier write's. */
+  onReplay?: () => void;
+}
+
 /** Options of {@linkcode createLead}. */
-export interface CreateLeadOptions {
+export interface CreateLeadOptions extends WriteOptions {
   /**
    * Scores the new lead in the same transaction (shared/scoring/), unless
    * the caller gave a `lead_score`, which is kept and marked `manual`.
@@ -44,6 +56,23 @@ export interface CreateLeadOptions {
   now?: number;
 }
 
+/** A lead stored as JSON by an idempotent write, with its dates back. */
+function reviveLead(json: unknown): Lead {
+  const lead = json as Lead & Record<"created_at" | "updated_at", string>;
+  return {
+    ...lead,
+    last_contacted: lead.last_contacted === null ? null : new Date(lead.last_contacted),
+    created_at: new Date(lead.created_at),
+    updated_at: new Date(lead.updated_at),
+  };
+}
+
+/** The lead of an idempotent write, telling `options.onReplay` when it was an earlier write's. */
+function replayed(options: WriteOptions, out: IdempotentResult<Lead>): Lead {
+  if (out.replayed) options.onReplay?.();
+  return out.value;
+}
+
 /** Creates a lead and its `lead_created` event in one transaction. `source` is who records it. */
 export async function createLead(
   sql: Pool,
@@ -51,37 +80,56 @@ export async function createLead(
   source: string,
   options: CreateLeadOptions = {},
 ): Promise<Lead> {
-  return await withTransaction(sql, async (client) => {
-    const values = insertValues(input);
-    const { rows } = await client.query<Lead>(
-      `INSERT INTO businesses (${INSERT_COLUMNS.join(", ")})
-       VALUES (${values.map((_, i) => `$${i + 1}`).join(", ")})
-       ON CONFLICT (source, external_id) DO NOTHING
-       RETURNING ${LEAD_COLUMNS}`,
-      values,
+  return await withTransaction(
+    sql,
+    async (client) =>
+      replayed(
+        options,
+        await idempotentWrite(
+          client,
+          options.writeKey,
+          reviveLead,
+          () => insertLead(client, input, source, options),
+        ),
+      ),
+  );
+}
+
+async function insertLead(
+  client: Queryable,
+  input: NewLead,
+  source: string,
+  options: CreateLeadOptions,
+): Promise<Lead> {
+  const values = insertValues(input);
+  const { rows } = await client.query<Lead>(
+    `INSERT INTO businesses (${INSERT_COLUMNS.join(", ")})
+     VALUES (${values.map((_, i) => `$${i + 1}`).join(", ")})
+     ON CONFLICT (source, external_id) DO NOTHING
+     RETURNING ${LEAD_COLUMNS}`,
+    values,
+  );
+  const lead = rows[0];
+  if (!lead) {
+    // Only a (source, external_id) duplicate lands here: NULL external_ids never conflict.
+    const existing = await client.query<{ id: string }>(
+      "SELECT id FROM businesses WHERE source = $1 AND external_id = $2",
+      [input.source, input.external_id],
     );
-    const lead = rows[0];
-    if (!lead) {
-      // Only a (source, external_id) duplicate lands here: NULL external_ids never conflict.
-      const existing = await client.query<{ id: string }>(
-        "SELECT id FROM businesses WHERE source = $1 AND external_id = $2",
-        [input.source, input.external_id],
-      );
-      throw new LeadExistsError(input.source, input.external_id!, existing.rows[0]?.id ?? null);
-    }
-    await recordLeadEvents(client, [{
-      lead_id: lead.id,
-      event_type: "lead_created",
-      event_data: { source: lead.source, external_id: lead.external_id },
-      source,
-    }]);
-    if (!options.scorer) return lead;
-    const result: LeadScoreResult = input.lead_score == null
-      ? options.scorer.score(lead, options.now ?? Date.now())
-      : { lead_score: input.lead_score, source: "manual", model_version: null, factors: [] };
-    await applyScores(client, [{ id: lead.id, result }]);
-    return { ...lead, lead_score: result.lead_score };
-  });
+    throw new LeadExistsError(input.source, input.external_id!, existing.rows[0]?.id ?? null);
+  }
+  await recordLeadEvents(client, [{
+    lead_id: lead.id,
+    event_type: "lead_created",
+    event_data: { source: lead.source, external_id: lead.external_id },
+    source,
+  }]);
+  if (!options.scorer) return lead;
+  const result: LeadScoreResult = input.lead_score == null
+    ? options.scorer.score(lead, options.now ?? Date.now())
+    : { lead_score: input.lead_score, source: "manual", model_version: null, factors: [] };
+  await applyScores(client, [{ id: lead.id, result }]);
+  return { ...lead, lead_score: result.lead_score };
 }
 
 /** A lead with its 20 most recent events; {@linkcode LeadNotFoundError} when unknown. */
@@ -226,30 +274,50 @@ export async function updateLead(
   id: string,
   patch: LeadPatch,
   source: string,
+  options: WriteOptions = {},
 ): Promise<Lead> {
-  return await withTransaction(sql, async (client) => {
-    let lead = await lockLead(client, id);
-    const to = patch.outreach_status;
-    if (to !== undefined && to !== lead.outreach_status) {
-      assertTransition(lead.outreach_status, to, { leadId: id });
-      // The row is locked, so the conditional UPDATE cannot miss.
-      lead = (await moveStatus(client, lead, [[lead.outreach_status, to]], source, {}))!;
-    }
-    const fields = EDITABLE_FIELDS.filter((f) => f !== "outreach_status" && patch[f] !== undefined);
-    if (fields.length === 0) return lead;
-    const { rows } = await client.query<Lead>(
-      `UPDATE businesses SET ${fields.map((f, i) => `${f} = $${i + 2}`).join(", ")}
-        WHERE id = $1 RETURNING ${LEAD_COLUMNS}`,
-      [id, ...fields.map((f) => patch[f])],
-    );
-    await recordLeadEvents(client, [{
-      lead_id: id,
-      event_type: "lead_updated",
-      event_data: { fields },
-      source,
-    }]);
-    return rows[0]!;
-  });
+  return await withTransaction(
+    sql,
+    async (client) =>
+      replayed(
+        options,
+        await idempotentWrite(
+          client,
+          options.writeKey,
+          reviveLead,
+          () => patchLead(client, id, patch, source),
+        ),
+      ),
+  );
+}
+
+async function patchLead(
+  client: Queryable,
+  id: string,
+  patch: LeadPatch,
+  source: string,
+): Promise<Lead> {
+  let lead = await lockLead(client, id);
+  const to = patch.outreach_status;
+  if (to !== undefined && to !== lead.outreach_status) {
+    assertTransition(lead.outreach_status, to, { leadId: id });
+    // The row is locked, so the conditional UPDATE cannot miss.
+    lead = (await moveStatus(client, lead, [[lead.outreach_status, to]], source, {}))!;
+  }
+  const fields = EDITABLE_FIELDS.filter((f) => f !== "outreach_status" && patch[f] !== undefined);
+  if (fields.length === 0) return lead;
+  const { rows } = await client.query<Lead>(
+    `UPDATE businesses SET ${fields.map((f, i) => `${f} = $${i + 2}`).join(", ")}
+      WHERE id = $1 RETURNING ${LEAD_COLUMNS}`,
+    [id, ...fields.map((f) => patch[f])],
+  );
+  await recordLeadEvents(client, [{
+    lead_id: id,
+    event_type: "lead_updated",
+    event_data: { fields },
+    source,
+  }]);
+  return rows[0]!;
 }
 
 /** Options of {@linkcode transitionLead}. */

@@ -175,6 +175,17 @@ const leadWriteFields = {
 };
 
 /**
+ * The request's Idempotency-Key as the database records it
+ * (shared/leads/idempotent_write.ts): a queued write applies under the same
+ * key as the request, so it and a late commit of that request apply once.
+ */
+const LeadWriteKey = z.object({
+  scope: pgText(1000).min(1),
+  key: pgText(255).min(1),
+  fingerprint: z.string().regex(/^[0-9a-f]{64}$/),
+}).strict();
+
+/**
  * `apply_lead_write`: a POST or PATCH /v1/leads accepted (202) while the
  * database breaker refused it (workers/tasks/lead_write.ts). `source` is who
  * asked (`api:<principal>`), recorded on the lead's events.
@@ -189,6 +200,7 @@ export const ApplyLeadWritePayload = z.discriminatedUnion("op", [
       external_id: pgText(200).min(1).nullable().optional(),
     }).strict(),
     source: pgText(1000).min(1),
+    write_key: LeadWriteKey.optional(),
   }).strict(),
   z.object({
     op: z.literal("update"),
@@ -199,6 +211,7 @@ export const ApplyLeadWritePayload = z.discriminatedUnion("op", [
       outreach_status: z.enum(OUTREACH_STATUSES).optional(),
     }).strict().refine((p) => Object.keys(p).length > 0, "at least one field is required"),
     source: pgText(1000).min(1),
+    write_key: LeadWriteKey.optional(),
   }).strict(),
 ]);
 

@@ -16,9 +16,13 @@
  *   instead would let a backlog larger than one task's share grow by a day's
  *   worth of events every day.
  *
+ * It also expires the Idempotency-Keys the database recorded for lead
+ * writes (sql/migrations/006) after {@linkcode WRITE_KEY_RETENTION_MS}.
+ *
  * @module
  */
 import type { z } from "zod";
+import { expireWriteKeys, WRITE_KEY_RETENTION_MS } from "../../shared/leads/idempotent_write.ts";
 import { applyRetention, type RetentionResult } from "../../shared/analytics/retention.ts";
 import type { Config } from "../../shared/config.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
@@ -39,6 +43,8 @@ export interface ApplyRetentionServices {
 export interface ApplyRetentionResult extends RetentionResult {
   /** The task that goes on deleting (when `done` is false), else null. */
   continuation_task_id: string | null;
+  /** Idempotency-Keys of lead writes removed (older than WRITE_KEY_RETENTION_MS). */
+  expired_write_keys: number;
 }
 
 /** The idempotency key of the task that continues `taskId`'s deletion. */
@@ -59,6 +65,10 @@ export function applyRetentionHandler(s: ApplyRetentionServices) {
       batchSize: s.analytics.retentionBatchSize,
       maxBatches: s.analytics.retentionMaxBatches,
     });
+    const expiredWriteKeys = await expireWriteKeys(
+      ctx.deps.sql,
+      new Date(ctx.deps.now() - WRITE_KEY_RETENTION_MS),
+    );
     let continuation: string | null = null;
     if (!result.done) {
       continuation = (await s.queue.enqueue("apply_retention", {}, {
@@ -70,6 +80,10 @@ export function applyRetentionHandler(s: ApplyRetentionServices) {
         continuation_task_id: continuation,
       });
     }
-    return { ...result, continuation_task_id: continuation };
+    return {
+      ...result,
+      continuation_task_id: continuation,
+      expired_write_keys: expiredWriteKeys,
+    };
   };
 }

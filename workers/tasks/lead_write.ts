@@ -17,6 +17,11 @@
  *   again (a rerun would repeat the `lead_updated` event, and a status change
  *   made meanwhile by someone else could turn it into an illegal transition).
  *
+ * - A write queued with the request's Idempotency-Key (`write_key`) applies
+ *   under that key (shared/leads/idempotent_write.ts): if the request itself
+ *   committed after all (a stalled edge), the task finds the key and writes
+ *   nothing.
+ *
  * Refusals that retrying cannot fix go to the DLQ at once with the reason
  * (PermanentTaskError): another lead with the same (source, external_id), an
  * illegal status transition, an unknown lead. Database failures are retried;
@@ -56,7 +61,14 @@ export interface LeadWriteResult {
 type Payload = z.output<typeof ApplyLeadWritePayload>;
 
 /** Domain refusals: the database answered, so they say nothing about its health. */
-const REFUSALS = new Set(["LeadExistsError", "IllegalTransitionError", "LeadNotFoundError"]);
+const REFUSALS = new Set([
+  "LeadExistsError",
+  "IllegalTransitionError",
+  "LeadNotFoundError",
+  "WriteKeyReusedError",
+  // The request's own transaction still holds its key: retried (below), not dead-lettered.
+  "WriteKeyBusyError",
+]);
 
 function isRefusal(err: unknown): err is AppError {
   return typeof err === "object" && err !== null &&
@@ -95,6 +107,8 @@ export function leadWriteHandler(s: LeadWriteServices = {}) {
 
   return async function applyLeadWrite(p: Payload, ctx: TaskContext): Promise<LeadWriteResult> {
     const source = taskEventSource(p.source, ctx.taskId);
+    // Set when the request's Idempotency-Key was already used: the write happened before.
+    let applied = false;
     const hasOwnEvent = (leadId: string, eventType?: string) =>
       database(async () => {
         const { rows } = await ctx.deps.sql.query(
@@ -118,9 +132,17 @@ export function leadWriteHandler(s: LeadWriteServices = {}) {
                 last_contacted: toDate(last_contacted),
               },
               source,
-              s.scorer ? { scorer: s.scorer, now: ctx.deps.now() } : {},
+              {
+                ...(s.scorer ? { scorer: s.scorer, now: ctx.deps.now() } : {}),
+                writeKey: p.write_key,
+                onReplay: () => applied = true,
+              },
             ), ctx.signal);
-          return { status: "created", lead_id: lead.id, external_id: lead.external_id };
+          return {
+            status: applied ? "already_applied" : "created",
+            lead_id: lead.id,
+            external_id: lead.external_id,
+          };
         } catch (err) {
           const existing = (err as { existingId?: string | null }).existingId;
           if (
@@ -135,13 +157,19 @@ export function leadWriteHandler(s: LeadWriteServices = {}) {
       if (await hasOwnEvent(p.lead_id)) return { status: "already_applied", lead_id: p.lead_id };
       const { last_contacted, ...patch } = p.patch;
       const lead = await database(() =>
-        updateLead(ctx.deps.sql, p.lead_id, {
-          ...patch,
-          last_contacted: toDate(last_contacted),
-        }, source), ctx.signal);
-      return { status: "updated", lead_id: lead.id };
+        updateLead(
+          ctx.deps.sql,
+          p.lead_id,
+          {
+            ...patch,
+            last_contacted: toDate(last_contacted),
+          },
+          source,
+          { writeKey: p.write_key, onReplay: () => applied = true },
+        ), ctx.signal);
+      return { status: applied ? "already_applied" : "updated", lead_id: lead.id };
     } catch (err) {
-      if (!isRefusal(err)) throw err;
+      if (!isRefusal(err) || err.name === "WriteKeyBusyError") throw err;
       const detail = err.details?.detail;
       throw new PermanentTaskError(
         typeof detail === "string" ? `${err.message}: ${detail}` : err.message,
