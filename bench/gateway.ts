@@ -201,6 +201,8 @@ async function stopEdge(edge: AppProcess): Promise<void> {
 async function main(): Promise<void> {
   const stack = await startStack({
     env: readEnvironment(),
+    // Throughput of the app, not of fsync: a benchmark's data is throwaway (docs/reliability.md).
+    postgresDurability: "fast",
     onProgress: (m) => console.error(`[gateway] ${m}`),
   });
   let edge: AppProcess | null = null;

@@ -950,7 +950,11 @@ function settingsFromArgs(): Settings {
 
 async function main(): Promise<void> {
   const s = settingsFromArgs();
-  const stack = await startStack({ onProgress: (m) => console.error(`[outreach] ${m}`) });
+  const stack = await startStack({
+    // Throughput of the app, not of fsync: a benchmark's data is throwaway (docs/reliability.md).
+    postgresDurability: "fast",
+    onProgress: (m) => console.error(`[outreach] ${m}`),
+  });
   let sql: Pool | null = null;
   let bookOutbox: string | null = null;
   try {

@@ -498,6 +498,8 @@ async function deadLetterScenario(b: Bench): Promise<BenchLine> {
 async function main(): Promise<void> {
   const stack = await startStack({
     env: readEnvironment(),
+    // Throughput of the app, not of fsync: a benchmark's data is throwaway (docs/reliability.md).
+    postgresDurability: "fast",
     onProgress: (m) => console.error(`[queue] ${m}`),
   });
   const b = new Bench(stack);

@@ -46,6 +46,8 @@ async function runLoad(flags: Record<string, string | number>): Promise<Record<s
 async function main(): Promise<void> {
   const stack = await startStack({
     env: readEnvironment(),
+    // Throughput of the app, not of fsync: a benchmark's data is throwaway (docs/reliability.md).
+    postgresDurability: "fast",
     onProgress: (m) => console.error(`[ws] ${m}`),
   });
   const edges: AppProcess[] = [];

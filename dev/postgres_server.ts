@@ -21,8 +21,12 @@ export interface PostgresServerOptions {
   appUser?: string;
   /**
    * Trade durability for speed (fsync, synchronous_commit and full_page_writes
-   * off, initdb --no-sync): a crash of the machine may corrupt the data, which
-   * is fine for a throwaway instance. @default true
+   * off, initdb --no-sync). Not crash-safe: with synchronous_commit off a
+   * COMMIT is answered before its WAL is written, so even a `kill -9` of the
+   * server (not only of the machine) loses transactions already acknowledged,
+   * and a client's 201 (and its stored Idempotency-Key replay) then points at
+   * a row that does not exist. Only benchmarks opt in, and say so.
+   * @default false
    */
   fast?: boolean;
 }
@@ -226,7 +230,7 @@ export class PostgresServer {
     if (appUser === SUPERUSER) {
       throw new RangeError(`Cannot use appUser "${appUser}": it is the superuser's name`);
     }
-    const fast = options.fast ?? true;
+    const fast = options.fast ?? false;
     const binaries = findPostgresBinaries();
     const layout = await prepareLayout(options.dir);
     const superPassword = randomPassword();

@@ -73,7 +73,7 @@ Deno.test("PostgresServer runs unprivileged, authenticates with scram and restar
       ),
       "scram-sha-256",
     );
-    assert.equal(await query(server.adminUrl, "SHOW fsync"), "off");
+    assert.equal(await query(server.adminUrl, "SHOW fsync"), "on");
     const wrong = server.databaseUrl.replace(/:\w+@/, ":wrong@");
     await assert.rejects(query(wrong, "SELECT 1"), /password authentication failed/);
 
@@ -113,6 +113,62 @@ Deno.test("PostgresServer.start() stops the server when setup fails halfway", as
     assert.match(error.message, /database "template1" already exists/);
     assert.deepEqual(await processesIn(dir), []);
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PostgresServer is crash-safe by default: answered commits survive kill -9 of every server process", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pg_durable_test_" });
+  let server: PostgresServer | null = null;
+  try {
+    server = await PostgresServer.start({ dir });
+    const url = server.databaseUrl;
+    assert.equal(await query(url, "SHOW fsync"), "on");
+    assert.equal(await query(url, "SHOW synchronous_commit"), "on");
+
+    // Many small transactions, each answered before the next is sent: with
+    // synchronous_commit off the last ones live only in WAL buffers in shared
+    // memory when the processes die.
+    const n = 300;
+    await query(url, "CREATE TABLE acked (n int PRIMARY KEY)");
+    const { psql } = findPostgresBinaries();
+    const inserts = Array.from({ length: n }, (_, i) => `INSERT INTO acked VALUES (${i});`);
+    await runCommand(psql, ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", "-"], {
+      stdin: inserts.join("\n"),
+    });
+    for (const pid of await processesIn(dir)) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch {
+        // exited meanwhile
+      }
+    }
+    // Crash recovery replays the WAL on the next start; the processes may take a moment to go.
+    for (let attempt = 0;; attempt++) {
+      try {
+        await server.restart();
+        break;
+      } catch (err) {
+        if (attempt >= 20) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    assert.equal(await query(url, "SELECT count(*) FROM acked"), String(n));
+  } finally {
+    await server?.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PostgresServer in fast mode turns durability off (benchmarks only)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pg_fast_test_" });
+  let server: PostgresServer | null = null;
+  try {
+    server = await PostgresServer.start({ dir, fast: true });
+    assert.equal(await query(server.databaseUrl, "SHOW fsync"), "off");
+    assert.equal(await query(server.databaseUrl, "SHOW synchronous_commit"), "off");
+  } finally {
+    await server?.stop();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -37,6 +37,13 @@ export interface StackOptions {
   appendfsync?: "everysec" | "always";
   /** Progress messages (to stderr in the CLIs). */
   onProgress?: (message: string) => void;
+  /**
+   * Durability of the local PostgreSQL. `"crash-safe"`: fsync and
+   * synchronous_commit on, so an answered write survives a kill of the
+   * server. `"fast"` (benchmarks only; they say so on stderr): both off, see
+   * `fast` in dev/postgres_server.ts. @default "crash-safe"
+   */
+  postgresDurability?: "crash-safe" | "fast";
 }
 
 /** A running stack. */
@@ -156,7 +163,7 @@ async function startLocalStack(options: StackOptions): Promise<Stack> {
     // Redis and Postgres start in parallel: initdb dominates the startup time.
     const [r, p] = await Promise.allSettled([
       RedisServer.start({ dir: redisDir, appendfsync: options.appendfsync ?? "everysec" }),
-      PostgresServer.start({ dir }),
+      PostgresServer.start({ dir, fast: options.postgresDurability === "fast" }),
     ]);
     if (r.status === "fulfilled") redisServer = r.value;
     if (p.status === "fulfilled") postgres = p.value;
@@ -165,6 +172,9 @@ async function startLocalStack(options: StackOptions): Promise<Stack> {
     progress(
       `redis-server on 127.0.0.1:${redisServer!.port}, postgres on 127.0.0.1:${postgres!.port}`,
     );
+    if (options.postgresDurability === "fast") {
+      progress("postgres durability: fast (fsync and synchronous_commit off; NOT crash-safe)");
+    }
 
     bridge = await startUpstashBridge({ redisPort: redisServer!.port, token });
     proxy = await startNeonProxy({ allow: [`127.0.0.1:${postgres!.port}`] });
