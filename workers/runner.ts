@@ -33,6 +33,7 @@ import { canonicalJson } from "../shared/queue/canonical_json.ts";
 import {
   isDeferred,
   isPermanent,
+  LeaseExpiredError,
   LeaseLostError,
   PermanentTaskError,
   ShutdownError,
@@ -114,6 +115,11 @@ interface Running {
   controller: AbortController;
   /** Set when the lease was lost or the task was released: its outcome must not be reported. */
   abandoned: boolean;
+  /**
+   * Until when (performance.now()) Redis is known to hold our lease: the
+   * send time of the last claim or renewal it confirmed, plus the lease.
+   */
+  leaseUntil: number;
 }
 
 /** Report-and-claim round trips in flight at once (see `#exchange`). */
@@ -255,8 +261,11 @@ export class Runner {
     // A breaker that closes (or opens) changes what may be claimed: look again.
     this.#o.breakers?.events.addEventListener("transition", this.#onTransition);
     if (this.#o.subscribe) this.#subscribe();
-    const beat = Math.max(50, Math.floor(this.#o.leaseMs / 3));
-    this.#heartbeat = setInterval(() => this.#renewLeases(), beat);
+    const beat = this.#beatMs();
+    this.#heartbeat = setInterval(() => {
+      this.#abandonUnconfirmed();
+      this.#renewLeases();
+    }, beat);
     this.#wake();
   }
 
@@ -339,6 +348,7 @@ export class Runner {
       if (o.kind === "ack") acks.push(o);
       else fails.push(o);
     }
+    const claimSentAt = performance.now();
     const [reported, claimed] = await Promise.allSettled([
       batch.length === 0 ? Promise.resolve(null) : Promise.all([ack(ctx, acks), fail(ctx, fails)]),
       free > 0
@@ -376,7 +386,7 @@ export class Runner {
       }
       for (const task of res.tasks) {
         this.#countClaim(task);
-        this.#run(task);
+        this.#run(task, claimSentAt + this.#o.leaseMs);
       }
       // A full claim: there may be more, claim again as soon as slots free up.
       if (res.tasks.length === free && !this.#stopping) this.#again = true;
@@ -462,9 +472,9 @@ export class Runner {
     this.#timer = setTimeout(() => this.#wake(poll), Math.max(1, ms));
   }
 
-  #run(task: ClaimedTask): void {
+  #run(task: ClaimedTask, leaseUntil: number): void {
     const controller = new AbortController();
-    const entry: Running = { task, controller, abandoned: false };
+    const entry: Running = { task, controller, abandoned: false, leaseUntil };
     this.#running.set(task.id, entry);
     const parent = task.traceparent
       ? trace.getSpanContext(
@@ -596,9 +606,38 @@ export class Runner {
     });
   }
 
+  #beatMs(): number {
+    return Math.max(50, Math.floor(this.#o.leaseMs / 3));
+  }
+
+  /**
+   * A task whose lease this worker cannot confirm until the next heartbeat
+   * is abandoned now, before Redis can hand it to another worker: renewals
+   * that keep failing (Redis unreachable, or this process was paused past
+   * the lease) must not let a task run on while a second worker runs it too.
+   * Its outcome is not reported; the lease expires and the task runs again
+   * elsewhere (at-least-once, with idempotent effects).
+   */
+  #abandonUnconfirmed(): void {
+    const horizon = performance.now() + this.#beatMs();
+    for (const r of [...this.#running.values()]) {
+      if (r.abandoned || r.leaseUntil > horizon) continue;
+      this.#abandon(r, new LeaseExpiredError(), "lease not confirmed in time");
+    }
+    if (this.#running.size === 0) this.#idle.resolve();
+  }
+
+  #abandon(r: Running, reason: Error, message: string): void {
+    r.abandoned = true;
+    r.controller.abort(reason);
+    this.#running.delete(r.task.id);
+    this.#log.warn(`${message}; task abandoned`, { task_id: r.task.id, task_type: r.task.type });
+  }
+
   async #renewLeases(): Promise<void> {
     const held = [...this.#running.values()].filter((r) => !r.abandoned);
     if (held.length === 0) return;
+    const sentAt = performance.now();
     try {
       const codes = await extendLeases(
         this.#o.queue.ctx,
@@ -606,16 +645,16 @@ export class Runner {
         this.#o.leaseMs,
       );
       codes.forEach((code, i) => {
-        if (code === EXTEND_LEASES.renewed) return;
         const r = held[i]!;
+        if (code === EXTEND_LEASES.renewed) {
+          r.leaseUntil = Math.max(r.leaseUntil, sentAt + this.#o.leaseMs);
+          return;
+        }
         // Finished meanwhile (its ack may have reached Redis before this
         // renewal, which then finds no lease) or replaced by a new claim of
         // the same id: nothing was lost.
         if (this.#running.get(r.task.id) !== r) return;
-        r.abandoned = true;
-        r.controller.abort(new LeaseLostError());
-        this.#running.delete(r.task.id);
-        this.#log.warn("lease lost; task abandoned", { task_id: r.task.id });
+        this.#abandon(r, new LeaseLostError(), "lease lost");
       });
       if (this.#running.size === 0) this.#idle.resolve();
     } catch (err) {

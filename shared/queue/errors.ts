@@ -88,6 +88,18 @@ export class LeaseLostError extends Error {
 }
 
 /**
+ * Why a running task's signal aborted: the worker could not confirm its lease
+ * before the next heartbeat (renewals failing, or the process was paused), so
+ * it stops before Redis can hand the task to another worker.
+ */
+export class LeaseExpiredError extends Error {
+  override name = "LeaseExpiredError";
+  constructor() {
+    super("Lease not confirmed in time");
+  }
+}
+
+/**
  * Why a running task's signal aborted: the worker is shutting down and the
  * grace period is over; the task goes back to the front of its queue.
  */
