@@ -1,7 +1,11 @@
 /**
  * Dead-letter queue operations: list (newest first, by type), inspect,
- * replay (one, or all of a type at a bounded rate), purge. Replays keep the
- * task's id and idempotency key and reset its attempts.
+ * replay (one, or all of a type at a bounded rate), purge, expire. Replays
+ * keep the task's id and idempotency key and reset its attempts.
+ *
+ * Retention (`dlqRetentionMs`, 7 days by default): listings and lookups never
+ * show an entry older than it, even before {@linkcode expireDead} (run on a
+ * schedule by every worker, shared/queue/dlq_expiry.ts) has removed it.
  *
  * @module
  */
@@ -24,10 +28,17 @@ export interface ListDeadOptions {
   limit?: number;
   /** @default 0 */
   offset?: number;
+  /** The clock (ms) that decides which entries are past the retention. @default Date.now() */
+  now?: number;
 }
 
 function dlqKey(ctx: QueueContext, type?: string): string {
   return type ? ctx.keys.dlqByType(type) : ctx.keys.dlq;
+}
+
+/** The exclusive lower score bound of entries still within the retention at `now`. */
+function retainedFrom(ctx: QueueContext, now = Date.now()): `(${number}` {
+  return `(${now - ctx.settings.dlqRetentionMs}`;
 }
 
 /** Lists dead tasks, newest first. */
@@ -36,14 +47,15 @@ export async function listDead(queue: TaskQueue, options: ListDeadOptions = {}):
   const limit = Math.min(Math.max(1, options.limit ?? 50), 1000);
   const offset = Math.max(0, options.offset ?? 0);
   const key = dlqKey(ctx, options.type);
+  const from = retainedFrom(ctx, options.now);
   const [ids, total] = await Promise.all([
-    ctx.redis.zrange<string[]>(key, "+inf", "-inf", {
+    ctx.redis.zrange<string[]>(key, "+inf", from, {
       byScore: true,
       rev: true,
       offset,
       count: limit,
     }),
-    ctx.redis.zcard(key),
+    ctx.redis.zcount(key, from, "+inf"),
   ]);
   const infos = await Promise.all(ids.map((id) => queue.getTask(String(id))));
   const tasks = infos.filter((t): t is TaskInfo => t !== null);
@@ -76,6 +88,8 @@ export interface PageDeadOptions {
   limit?: number;
   /** @default the newest entry */
   after?: DeadCursor;
+  /** The clock (ms) that decides which entries are past the retention. @default Date.now() */
+  now?: number;
 }
 
 /**
@@ -95,15 +109,16 @@ export async function pageDead(
   // by one script call shares one score, so the ties already returned are read
   // again and dropped by value (a count would shift when one of them is replayed).
   const count = limit + (after?.ties ?? 0) + 1;
+  const from = retainedFrom(ctx, options.now);
   const [flat, total] = await Promise.all([
-    ctx.redis.zrange<string[]>(key, after?.score ?? "+inf", "-inf", {
+    ctx.redis.zrange<string[]>(key, after?.score ?? "+inf", from, {
       byScore: true,
       rev: true,
       withScores: true,
       offset: 0,
       count,
     }),
-    ctx.redis.zcard(key),
+    ctx.redis.zcount(key, from, "+inf"),
   ]);
   const read: { id: string; score: number }[] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) {
@@ -130,13 +145,40 @@ export async function pageDead(
   return { tasks, next, total };
 }
 
-/** The task when it is in the dead-letter queue, else null. */
-export async function getDead(queue: TaskQueue, id: string): Promise<TaskInfo | null> {
+/** The task when it is in the dead-letter queue (and within the retention at `now`), else null. */
+export async function getDead(
+  queue: TaskQueue,
+  id: string,
+  now = Date.now(),
+): Promise<TaskInfo | null> {
   const [score, task] = await Promise.all([
     queue.ctx.redis.zscore(queue.ctx.keys.dlq, id),
     queue.getTask(id),
   ]);
-  return score === null || task === null ? null : task;
+  if (score === null || task === null) return null;
+  return Number(score) > now - queue.ctx.settings.dlqRetentionMs ? task : null;
+}
+
+/** Entries removed per script call by {@linkcode expireDead}. */
+const EXPIRE_BATCH = 500;
+
+/**
+ * Removes every entry older than the retention at `now` (with its task
+ * hash), in batches of one script call each; returns how many.
+ */
+export async function expireDead(queue: TaskQueue, now = Date.now()): Promise<number> {
+  const ctx = queue.ctx;
+  let total = 0;
+  for (;;) {
+    const removed = Number(
+      await ctx.scripts.dlqExpire.run<number>(
+        [ctx.keys.dlq, ctx.keys.stats],
+        [ctx.keys.prefix, now, ctx.settings.dlqRetentionMs, EXPIRE_BATCH],
+      ),
+    );
+    total += removed;
+    if (removed < EXPIRE_BATCH) return total;
+  }
 }
 
 /** Replays the given dead tasks; returns the ids that were in the DLQ and are queued again. */

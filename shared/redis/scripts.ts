@@ -23,6 +23,7 @@ import extendLeases from "./scripts/extend_leases.lua" with { type: "text" };
 import release from "./scripts/release.lua" with { type: "text" };
 import dlqReplay from "./scripts/dlq_replay.lua" with { type: "text" };
 import dlqPurge from "./scripts/dlq_purge.lua" with { type: "text" };
+import dlqExpire from "./scripts/dlq_expire.lua" with { type: "text" };
 import enqueueSlot from "./scripts/enqueue_slot.lua" with { type: "text" };
 
 /**
@@ -63,6 +64,7 @@ const SOURCES = {
   release,
   dlqReplay,
   dlqPurge,
+  dlqExpire,
   enqueueSlot,
 } as const;
 
