@@ -207,14 +207,32 @@ export class Breaker {
     epoch: number,
   ): Promise<T> {
     const started = this.#ctx.now();
+    const slowMs = this.policy.slow_call_ms;
+    // A call still running at slow_call_ms counts as a slow failure THEN, not
+    // when it ends: calls hanging on a dead downstream (each until its
+    // connect timeout) open the breaker after slow_call_ms, not after
+    // fail_max full timeouts. Its eventual outcome is then not counted again.
+    let counted = false;
+    const slowTimer = slowMs === null ? undefined : setTimeout(() => {
+      counted = true;
+      this.#record("failure", true, epoch);
+    }, slowMs);
     let value: T;
     try {
       value = await invoke(this.name, fn, options.signal, options.timeoutMs);
     } catch (err) {
-      this.#record(classifyError(err, this.policy, options.signal?.aborted === true), false, epoch);
+      clearTimeout(slowTimer);
+      if (!counted) {
+        this.#record(
+          classifyError(err, this.policy, options.signal?.aborted === true),
+          false,
+          epoch,
+        );
+      }
       throw err;
     }
-    const slowMs = this.policy.slow_call_ms;
+    clearTimeout(slowTimer);
+    if (counted) return value;
     const slow = slowMs !== null && this.#ctx.now() - started > slowMs;
     this.#record(judge === null ? "success" : judge(value), slow, epoch);
     return value;

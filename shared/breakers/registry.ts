@@ -72,6 +72,12 @@ export interface BreakerRegistry {
   forceOpen(name: string): Promise<BreakerSnapshot>;
   /** Operator: let every call through, count nothing, until a reset. */
   disable(name: string): Promise<BreakerSnapshot>;
+  /**
+   * The downstream answered a background health check: an OPEN breaker
+   * moves to HALF_OPEN now instead of at its reset timeout (any other state
+   * is left alone). shared/breakers/background_probe.ts calls it.
+   */
+  halfOpen(name: string): Promise<BreakerSnapshot>;
   /** Dispatches `CustomEvent<BreakerTransition>` events of type "transition". */
   readonly events: EventTarget;
   readonly metrics: BreakerMetrics;
@@ -196,9 +202,13 @@ class Registry implements BreakerRegistry {
     return this.#operate(name, "disable");
   }
 
+  halfOpen(name: string): Promise<BreakerSnapshot> {
+    return this.#operate(name, "half_open");
+  }
+
   async #operate(
     name: string,
-    action: "reset" | "force_open" | "disable",
+    action: "reset" | "force_open" | "disable" | "half_open",
   ): Promise<BreakerSnapshot> {
     const breaker = this.get(name);
     if (this.#mode === "local") {
@@ -208,12 +218,12 @@ class Registry implements BreakerRegistry {
     }
     const s = await this.#op(`operate ${action}`, () => this.#scripts.operate(name, action));
     breaker.apply(s);
-    this.#o.log?.info("breaker operator action", {
-      breaker: name,
-      action,
-      state: s.state,
-      changed: s.code === BREAKER_OPERATE.changed,
-    });
+    this.#o.log?.info(
+      action === "half_open"
+        ? "breaker half-opened by its health check"
+        : "breaker operator action",
+      { breaker: name, action, state: s.state, changed: s.code === BREAKER_OPERATE.changed },
+    );
     return snapshotOf(name, s);
   }
 

@@ -85,7 +85,10 @@ export interface BreakerScripts {
     token: string,
     outcome: ProbeOutcome,
   ): Promise<SharedState>;
-  operate(name: string, action: "reset" | "force_open" | "disable"): Promise<SharedState>;
+  operate(
+    name: string,
+    action: "reset" | "force_open" | "disable" | "half_open",
+  ): Promise<SharedState>;
   read(name: string): Promise<SharedState>;
 }
 

@@ -1,0 +1,85 @@
+import assert from "node:assert/strict";
+import { useTestStack } from "../../dev/test_stack.ts";
+import { createRedis } from "../deps.ts";
+import { startBackgroundProbe } from "./background_probe.ts";
+import { createBreakerRegistry } from "./registry.ts";
+import { testNamespace, waitUntil } from "./test_support.ts";
+
+const failing = () => Promise.reject(Object.assign(new Error("upstream 503"), { status: 503 }));
+
+Deno.test({
+  name:
+    "database-style breakers detect hanging calls and recover as soon as the downstream answers",
+  // The SDK's SSE subscription is torn down asynchronously (registry_test.ts says why).
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async (t) => {
+  await using stack = await useTestStack();
+  const registry = createBreakerRegistry({
+    redis: createRedis(stack.settings.redis),
+    policies: {
+      db: { fail_max: 2, reset_timeout_ms: 60_000, slow_call_ms: 200, timeout_ms: 10_000 },
+    },
+    namespace: testNamespace(),
+    flushMs: 5,
+  });
+  await registry.start();
+  try {
+    await t.step(
+      "calls still hanging at slow_call_ms open the breaker before they end",
+      async () => {
+        let release!: () => void;
+        const hang = new Promise<void>((r) => release = r);
+        let ended = 0;
+        const calls = [0, 1].map(() => registry.get("db").call(() => hang).finally(() => ended++));
+        await waitUntil(() => registry.get("db").state === "open", {
+          what: "the breaker opens on the hanging calls",
+          timeoutMs: 20_000,
+        });
+        assert.equal(ended, 0, "opened while both calls were still running");
+        release();
+        await Promise.all(calls);
+      },
+    );
+
+    await t.step("while the downstream is down the probe keeps it OPEN", async () => {
+      let up = false;
+      const probe = startBackgroundProbe({
+        registry,
+        name: "db",
+        check: () => up ? Promise.resolve() : failing(),
+        everyMs: 50,
+      });
+      try {
+        await waitUntil(() => probe.checks >= 3, {
+          what: "three failed checks",
+          timeoutMs: 20_000,
+        });
+        assert.equal(registry.get("db").state, "open");
+
+        up = true;
+        await waitUntil(() => registry.get("db").state === "half_open", {
+          what: "half-open after a check answered, long before the 60 s reset timeout",
+          timeoutMs: 20_000,
+        });
+        // The next real call is the probe and closes it.
+        assert.equal(await registry.get("db").call(() => Promise.resolve("ok")), "ok");
+        await waitUntil(() => registry.get("db").state === "closed", { what: "closed" });
+      } finally {
+        await probe.stop();
+      }
+    });
+
+    await t.step("a FORCED_OPEN breaker is the operator's: halfOpen leaves it", async () => {
+      await registry.forceOpen("db");
+      assert.equal((await registry.halfOpen("db")).state, "forced_open");
+      await registry.reset("db");
+      assert.throws(
+        () => startBackgroundProbe({ registry, name: "nope", check: () => Promise.resolve() }),
+        RangeError,
+      );
+    });
+  } finally {
+    await registry.stop();
+  }
+});
