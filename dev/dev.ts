@@ -4,6 +4,10 @@
  * default 1) → edge + worker, in one log stream. Prints the URLs and a curl
  * example. Ctrl-C (or SIGTERM) stops everything it started.
  *
+ * The edge and the worker are supervised (dev/supervisor.ts): one that
+ * exits or is killed is restarted with backoff and the restart is logged;
+ * the stack and its data stay up meanwhile (docs/reliability.md).
+ *
  * @module
  */
 import { edgeBaseUrl, parseConfig, readEnvironment } from "../shared/config.ts";
@@ -15,6 +19,7 @@ import { migrateStack } from "./migrate_stack.ts";
 import { mintDevToken } from "./token.ts";
 import { poolFor } from "../shared/db/pool.ts";
 import { seedDatabase } from "./seed.ts";
+import { supervise, type Supervised } from "./supervisor.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -69,20 +74,13 @@ async function main(): Promise<number> {
   }
   say(stack.settings.local ? "local stack started" : "using the configured services");
 
-  const children: Deno.ChildProcess[] = [];
+  const children: Supervised[] = [];
   let shuttingDown = false;
   const shutdown = async (code: number) => {
     if (shuttingDown) return code;
     shuttingDown = true;
     say("stopping…");
-    for (const child of children) {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // already exited
-      }
-    }
-    await Promise.allSettled(children.map((c) => c.status));
+    await Promise.allSettled(children.map((c) => c.stop()));
     await stack.stop();
     say("stopped");
     return code;
@@ -122,7 +120,7 @@ async function main(): Promise<number> {
     edge: Promise.withResolvers(),
     worker: Promise.withResolvers(),
   };
-  const spawn = (name: string, entry: string, permissions: string[] = []) => {
+  const start = (name: string, entry: string, permissions: string[] = []) => () => {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -140,7 +138,6 @@ async function main(): Promise<number> {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    children.push(child);
     const watch = (line: string) => {
       const admin = line.includes('"edge admin listening"')
         ? metricsUrls.edge
@@ -158,7 +155,7 @@ async function main(): Promise<number> {
     };
     pipeLines(child.stdout, Deno.stdout, watch).catch(() => {});
     pipeLines(child.stderr, Deno.stderr, () => {}).catch(() => {});
-    return child.status.then((s) => ({ name, code: s.code }));
+    return child;
   };
 
   // The worker writes only where the file email provider puts its .eml files.
@@ -166,31 +163,27 @@ async function main(): Promise<number> {
   const outbox = emailDir.startsWith("/") ? emailDir : `${ROOT}${emailDir}`;
   await Deno.mkdir(outbox, { recursive: true });
   say(`outbox  ${outbox} (EMAIL_PROVIDER=${parseConfig(childEnv).email.provider})`);
-  const edgeExit = spawn("edge", "edge/main.ts");
+  children.push(supervise({ name: "edge", spawn: start("edge", "edge/main.ts"), log: say }));
   // Links in emails (unsubscribe) must reach this edge: unless PUBLIC_BASE_URL
   // is given, the worker starts once the edge reports the address it listens
   // on (EDGE_PORT may be 0 or taken by another dev stack's default).
-  const workerExit = (env.PUBLIC_BASE_URL ? Promise.resolve(null) : edgeUrl.promise).then(
-    (url) => {
-      if (url !== null) {
-        const { hostname, port } = new URL(url);
-        childEnv.PUBLIC_BASE_URL = edgeBaseUrl(hostname.replace(/^\[|\]$/g, ""), Number(port));
-        say(`links   ${childEnv.PUBLIC_BASE_URL} (PUBLIC_BASE_URL, from the edge's address)`);
-      }
-      return spawn("worker", "workers/main.ts", [`--allow-write=${outbox}`]);
-    },
-  );
-  const exits = [edgeExit, workerExit];
+  (env.PUBLIC_BASE_URL ? Promise.resolve(null) : edgeUrl.promise).then((url) => {
+    if (shuttingDown) return;
+    if (url !== null) {
+      const { hostname, port } = new URL(url);
+      childEnv.PUBLIC_BASE_URL = edgeBaseUrl(hostname.replace(/^\[|\]$/g, ""), Number(port));
+      say(`links   ${childEnv.PUBLIC_BASE_URL} (PUBLIC_BASE_URL, from the edge's address)`);
+    }
+    children.push(supervise({
+      name: "worker",
+      spawn: start("worker", "workers/main.ts", [`--allow-write=${outbox}`]),
+      log: say,
+    }));
+  });
   const done = Promise.withResolvers<number>();
   const onSignal = () => shutdown(0).then(done.resolve);
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
-
-  Promise.race(exits).then(async ({ name, code }) => {
-    if (shuttingDown) return;
-    say(`${name} exited with code ${code}; stopping the rest`);
-    done.resolve(await shutdown(code === 0 ? 1 : code));
-  });
 
   edgeUrl.promise.then(async (url) => {
     let token = "";
