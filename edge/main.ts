@@ -13,6 +13,7 @@ import { secretApplier } from "../shared/secrets/apply.ts";
 import { createApp } from "./app.ts";
 import { ChampionWatcher } from "../shared/scoring/champion.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
+import { startDatabaseProbe } from "../shared/breakers/background_probe.ts";
 import { createLiveHub } from "./ws/hub.ts";
 import { relayBreakerTransitions, relayDeadLetters } from "./ws/relays.ts";
 import { relayLeadEvents } from "./ws/lead_events_relay.ts";
@@ -42,6 +43,8 @@ if (import.meta.main) {
   });
   // Never throws: without Redis the breakers start in local mode and re-sync later.
   await breakers.start();
+  // Half-opens the database breaker as soon as Postgres answers again (not after its reset timeout).
+  const databaseProbe = startDatabaseProbe(breakers, config.breakerPolicies, deps.sql, deps.log);
   const { leadEventsPollMs, ...hubSettings } = config.liveFeed;
   const live = createLiveHub({
     redis: deps.redis,
@@ -117,6 +120,7 @@ if (import.meta.main) {
     ]);
     clearTimeout(timer);
     if (!drained) deps.log.warn("drain timed out; exiting with requests in flight");
+    await databaseProbe?.stop();
     // Last: Prometheus may still scrape the final counters while the API drains.
     await admin.shutdown().catch((err) =>
       deps.log.warn("stopping the admin listener failed", { err })

@@ -37,6 +37,8 @@ async function dependenciesAnswer(deps: Deps): Promise<boolean> {
     clearTimeout(timer);
   }
 }
+import { type BackgroundProbe, startDatabaseProbe } from "../shared/breakers/background_probe.ts";
+import { type DlqExpiry, startDlqExpiry } from "../shared/queue/dlq_expiry.ts";
 
 /** Waits until both stores answer, or `stop` resolves; returns false when stopped first. */
 async function waitForDependencies(deps: Deps, stop: Promise<void>): Promise<boolean> {
@@ -84,6 +86,8 @@ if (import.meta.main) {
     intervalMs: config.ml.championCheckMs,
   });
   let scheduler: Scheduler | null = null;
+  let dlqExpiry: DlqExpiry | null = null;
+  let databaseProbe: BackgroundProbe | null = null;
   const breakers = createBreakerRegistry({
     redis: deps.redis,
     policies: config.breakerPolicies,
@@ -109,6 +113,8 @@ if (import.meta.main) {
     // Never throws: without Redis the breakers start in local mode and re-sync later.
     await breakers.start();
     await scorer.start();
+    // Half-opens the database breaker as soon as Postgres answers, so parked types resume.
+    databaseProbe = startDatabaseProbe(breakers, config.breakerPolicies, deps.sql, deps.log);
     const queue = queueFromConfig(deps.redis, config);
     const handlers = createHandlers({
       config,
@@ -142,6 +148,8 @@ if (import.meta.main) {
       now: deps.now,
     });
     scheduler.start();
+    // The DLQ's retention, on time even when no task dies (shared/queue/dlq_expiry.ts).
+    dlqExpiry = startDlqExpiry(queue, { now: deps.now, log: deps.log });
     deps.log.info("worker ready", {
       worker_id: runner.workerId,
       concurrency: config.worker.concurrency,
@@ -151,6 +159,8 @@ if (import.meta.main) {
 
   await stop.promise;
   await scheduler?.stop();
+  await dlqExpiry?.stop();
+  await databaseProbe?.stop();
   await runner?.stop();
   await breakers.stop().catch((err) => deps.log.warn("stopping breakers failed", { err }));
   await reloader.stop();
