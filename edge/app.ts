@@ -17,6 +17,7 @@ import type { TaskQueue } from "../shared/queue/queue.ts";
 import { ACCESS_POLICY, compilePolicy } from "./auth/policy.ts";
 import { buildGateway } from "./gateway.ts";
 import { accessLog } from "./middleware/access_log.ts";
+import { responseHeaders } from "./middleware/response_headers.ts";
 import { htmlErrorPages } from "./middleware/html_errors.ts";
 import { addressResolver, clientAddress, type ClientAddressVariables } from "./client_address.ts";
 import { allowedMethods, noRoute } from "./middleware/http_rules.ts";
@@ -77,6 +78,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   app.use(clientAddress(addressResolver(deps.config.perimeter.trustedProxies)));
   app.use(accessLog(deps));
   app.use(secureHeaders());
+  app.use(responseHeaders());
   if (deps.config.corsOrigins.length > 0) {
     app.use(cors({
       origin: deps.config.corsOrigins,

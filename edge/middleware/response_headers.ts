@@ -1,0 +1,56 @@
+/**
+ * Response headers that depend on what a response is, set after the handler
+ * ran (so they cover every route, including ones mounted later):
+ *
+ * - Every HTML page (`/docs`, the unsubscribe pages) gets a
+ *   Content-Security-Policy that allows no script at all, inline styles only
+ *   (the pages carry their own small stylesheets), forms posting back to the
+ *   same origin (the RFC 8058 one-click form) and no framing.
+ * - Every JSON answer to an authenticated request gets
+ *   `Cache-Control: no-store` unless the route chose a policy itself: one
+ *   caller's data must not stay in a shared or browser cache.
+ *
+ * @module
+ */
+import type { MiddlewareHandler } from "hono";
+
+/** The policy of every HTML page the edge serves. */
+export const PAGE_CSP = [
+  "default-src 'none'",
+  "style-src 'unsafe-inline'",
+  "img-src 'self' data:",
+  "form-action 'self'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+function mediaType(headers: Headers): string {
+  return (headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+}
+
+function isJson(type: string): boolean {
+  return type === "application/json" || /^application\/[\w.+-]+\+json$/.test(type);
+}
+
+/** Sets the headers above on the final response. */
+export function responseHeaders(): MiddlewareHandler {
+  return async function responseHeaders(c, next) {
+    await next();
+    const type = mediaType(c.res.headers);
+    const set: [string, string][] = [];
+    if (type === "text/html") set.push(["Content-Security-Policy", PAGE_CSP]);
+    const authenticated = (c.var as { principal?: unknown }).principal !== undefined;
+    if (authenticated && isJson(type) && !c.res.headers.has("cache-control")) {
+      set.push(["Cache-Control", "no-store"]);
+    }
+    if (set.length === 0) return;
+    try {
+      for (const [name, value] of set) c.res.headers.set(name, value);
+    } catch {
+      // Immutable headers (a fetched Response passed through): copy it once.
+      const copy = new Response(c.res.body, c.res);
+      for (const [name, value] of set) copy.headers.set(name, value);
+      c.res = copy;
+    }
+  };
+}
