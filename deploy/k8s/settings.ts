@@ -73,6 +73,9 @@ export const PROCESS_SETTINGS: Record<
       ...COMMON_SETTINGS,
       EDGE_HOST: "0.0.0.0",
       EDGE_PORT: String(PORTS.edge),
+      // Prometheus scrapes the pod IP; the NetworkPolicy and the mesh admit only it.
+      EDGE_ADMIN_HOST: "0.0.0.0",
+      EDGE_ADMIN_PORT: String(PORTS.edgeAdmin),
       SHUTDOWN_TIMEOUT_MS: "10000",
     },
     secrets: ["UPSTASH_REDIS_REST_TOKEN", "DATABASE_URL", "JWT_HS256_KEYS", "UNSUBSCRIBE_SECRET"],
@@ -80,6 +83,8 @@ export const PROCESS_SETTINGS: Record<
   workers: {
     env: {
       ...COMMON_SETTINGS,
+      WORKER_ADMIN_HOST: "0.0.0.0",
+      WORKER_ADMIN_PORT: String(PORTS.workerAdmin),
       WORKER_CONCURRENCY: "10",
       WORKER_LEASE_MS: "30000",
       WORKER_SHUTDOWN_GRACE_MS: "25000",
