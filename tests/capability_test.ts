@@ -33,6 +33,8 @@ const INTERNAL_OWNERS: Record<string, string> = {
   apply_lead_write: "POST /v1/leads, PATCH /v1/leads/:id (while the database breaker refuses)",
   refresh_lead_metrics: "the default schedules",
   apply_retention: "the default schedules",
+  retrain_lead_model: "POST /v1/models/retrain, the default schedules",
+  rescore_leads: "POST /v1/models/:version/activate, POST /v1/models/rollback, retrain_lead_model",
   "forward_request.crm": "the upstream proxy's queued write",
 };
 
