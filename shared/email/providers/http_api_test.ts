@@ -212,3 +212,20 @@ Deno.test("createHttpApiProvider() checks its settings once, at construction", (
     EmailProviderConfigError,
   );
 });
+
+Deno.test("http_api provider reads an apiKey function per send (a rotated EMAIL_API_KEY)", async () => {
+  const api = startApi({ status: 200, body: JSON.stringify({ id: "msg_1" }) });
+  try {
+    let key = "key-before-rotation";
+    const provider = createHttpApiProvider({ url: api.url, apiKey: () => key });
+    await provider.send(sampleEmail(), {});
+    key = "key-after-rotation";
+    await provider.send(sampleEmail(), {});
+    assert.deepEqual(api.received.map((r) => r.authorization), [
+      "Bearer key-before-rotation",
+      "Bearer key-after-rotation",
+    ]);
+  } finally {
+    await api.close();
+  }
+});
