@@ -166,6 +166,39 @@ Deno.test({
       });
 
       await t.step(
+        "a rotated UNSUBSCRIBE_SECRET applies per request; listed old links keep working",
+        async () => {
+          const email = h.deps.config.email;
+          const before = { sign: email.unsubscribeSecret, verify: email.unsubscribeVerifySecrets };
+          const a = address("rotated");
+          const oldLink = `/v1/unsubscribe?token=${
+            encodeURIComponent(signUnsubscribeToken(a, secret))
+          }`;
+          const NEW = "rotated-unsubscribe-secret-0123456789";
+          try {
+            // What shared/secrets/apply.ts does with a two-line rotated file.
+            email.unsubscribeSecret = NEW;
+            email.unsubscribeVerifySecrets = [NEW, secret];
+            const newLink = `/v1/unsubscribe?token=${
+              encodeURIComponent(signUnsubscribeToken(a, NEW))
+            }`;
+            for (const link of [oldLink, newLink]) {
+              const res = await h.call("GET", link, { auth: null });
+              await res.body?.cancel();
+              assert.equal(res.status, 200, link);
+            }
+            email.unsubscribeVerifySecrets = [NEW];
+            const dropped = await h.call("GET", oldLink, { auth: null });
+            await dropped.body?.cancel();
+            assert.equal(dropped.status, 400, "the old secret no longer listed");
+          } finally {
+            email.unsubscribeSecret = before.sign;
+            email.unsubscribeVerifySecrets = before.verify;
+          }
+        },
+      );
+
+      await t.step(
         "a browser following a broken link gets an HTML page, an API client problem+json",
         async () => {
           const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
