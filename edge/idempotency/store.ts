@@ -99,19 +99,19 @@ function decodeBody(text: string, encoding: string): Uint8Array {
 
 // These scripts belong to the edge alone, so they live beside it and are bound
 // here with the shared EVALSHA/NOSCRIPT binder rather than in the queue's table.
-function bind(redis: Redis, source: string) {
-  const script = bindScript(redis, source);
+function bind(redis: Redis, source: string, name: string) {
+  const script = bindScript(redis, source, { name });
   return (keys: string[], args: (string | number)[]) => script.run(keys, args);
 }
 
 /** Binds the idempotency scripts to a Redis client (raw-string results, see shared/deps.ts). */
 export function createIdempotencyStore(redis: Redis): IdempotencyStore {
   const scripts = {
-    claim: bind(redis, claimKey),
-    complete: bind(redis, completeKey),
-    extend: bind(redis, extendLock),
-    release: bind(redis, releaseKey),
-    seal: bind(redis, sealKey),
+    claim: bind(redis, claimKey, "idempotency_claim"),
+    complete: bind(redis, completeKey, "idempotency_complete"),
+    extend: bind(redis, extendLock, "idempotency_extend"),
+    release: bind(redis, releaseKey, "idempotency_release"),
+    seal: bind(redis, sealKey, "idempotency_seal"),
   };
   return {
     async claim(recordKey, r) {

@@ -152,7 +152,7 @@ class LeadEventsRelay implements Relay {
     this.#keys = leadFeedKeys(namespace);
     const feed = { scripts: bindFeedScripts(o.redis), keys: liveFeedKeys(namespace) };
     this.#guard = new RepeatGuard(feed, o.log);
-    this.#step = bindScript(o.redis, stepSource);
+    this.#step = bindScript(o.redis, stepSource, { name: "lead_events_relay" });
   }
 
   start(): Promise<void> {

@@ -98,11 +98,13 @@ export function bindBreakerScripts(
   keys: BreakerKeys,
   instanceId: string,
 ): BreakerScripts {
-  const report = bindScript(redis, withBreakerIncludes(reportSrc));
-  const acquire = bindScript(redis, withBreakerIncludes(acquireSrc));
-  const endProbe = bindScript(redis, withBreakerIncludes(endProbeSrc));
-  const operate = bindScript(redis, withBreakerIncludes(operateSrc));
-  const read = bindScript(redis, withBreakerIncludes(readSrc));
+  const report = bindScript(redis, withBreakerIncludes(reportSrc), { name: "breaker_report" });
+  const acquire = bindScript(redis, withBreakerIncludes(acquireSrc), { name: "breaker_acquire" });
+  const endProbe = bindScript(redis, withBreakerIncludes(endProbeSrc), {
+    name: "breaker_endProbe",
+  });
+  const operate = bindScript(redis, withBreakerIncludes(operateSrc), { name: "breaker_operate" });
+  const read = bindScript(redis, withBreakerIncludes(readSrc), { name: "breaker_read" });
   const both = (name: string) => [keys.state(name), keys.window(name)];
   return {
     async report(name, policy, epoch, batch, options) {

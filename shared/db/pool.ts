@@ -8,6 +8,7 @@
 import { Client, type ClientConfig, Pool } from "@neondatabase/serverless";
 import { WebSocket as NodeWebSocket } from "ws";
 import type { DatabaseTarget } from "../config.ts";
+import { traceQueries } from "./query_spans.ts";
 
 /** Settings for {@linkcode createPool}. */
 export interface PoolSettings {
@@ -92,6 +93,8 @@ export function createPool(settings: PoolSettings): Pool {
       // delayed ACK (tens of ms per INSERT; `ws` sets TCP_NODELAY; figures in
       // docs/benchmarks.md, design measurements).
       socket.webSocketConstructor = NodeWebSocket as unknown as typeof WebSocket;
+      // Pool queries go through a client's query() too: one span per statement.
+      traceQueries(this as unknown as { query: (...args: unknown[]) => unknown });
     }
   }
 

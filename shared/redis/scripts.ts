@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Redis } from "@upstash/redis";
 import nowMs from "./scripts/includes/now_ms.lua" with { type: "text" };
 import deadLetter from "./scripts/includes/dead_letter.lua" with { type: "text" };
@@ -85,14 +86,38 @@ export interface LoadedScript {
  * building an app or a queue starts no async work of its own (Deno's op
  * sanitizer saw that digest still pending after tests that never ran one).
  */
-export function bindScript(redis: Redis, source: string): LoadedScript {
+export function bindScript(
+  redis: Redis,
+  source: string,
+  options: { name?: string } = {},
+): LoadedScript {
   const text = resolveIncludes(source);
+  const name = options.name ?? "script";
+  const tracer = trace.getTracer("pleasant-cove-redis");
+  const attributes = {
+    "db.system": "redis",
+    "db.operation.name": "EVALSHA",
+    "db.redis.script": name,
+  };
   let script: ReturnType<Redis["createScript"]> | undefined;
   return {
-    run: <T>(keys: string[], args: (string | number)[]) => {
-      script ??= redis.createScript(text);
-      return script.exec(keys, args.map(String)) as Promise<T>;
-    },
+    // One CLIENT span per call, named by script (the REST request itself
+    // would only show as an anonymous POST, possibly shared by a pipeline).
+    run: <T>(keys: string[], args: (string | number)[]) =>
+      tracer.startActiveSpan(`redis ${name}`, { kind: SpanKind.CLIENT, attributes }, (span) => {
+        script ??= redis.createScript(text);
+        return (script.exec(keys, args.map(String)) as Promise<T>).then(
+          (value) => {
+            span.end();
+            return value;
+          },
+          (err) => {
+            span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.name });
+            span.end();
+            throw err;
+          },
+        );
+      }),
   };
 }
 
@@ -100,7 +125,7 @@ export function bindScript(redis: Redis, source: string): LoadedScript {
 export function loadScripts(redis: Redis): Record<ScriptName, LoadedScript> {
   const out = {} as Record<ScriptName, LoadedScript>;
   for (const [name, source] of Object.entries(SOURCES) as [ScriptName, string][]) {
-    out[name] = bindScript(redis, source);
+    out[name] = bindScript(redis, source, { name });
   }
   return out;
 }

@@ -27,11 +27,11 @@ export interface FeedScripts {
 /** Binds every live-feed script to `redis`. */
 export function bindFeedScripts(redis: Redis): FeedScripts {
   return {
-    publish: bindScript(redis, publish),
-    publishMany: bindScript(redis, publishMany),
-    readHistory: bindScript(redis, readHistory),
-    touchClients: bindScript(redis, touchClients),
-    removeClients: bindScript(redis, removeClients),
-    listClients: bindScript(redis, listClients),
+    publish: bindScript(redis, publish, { name: "ws_publish" }),
+    publishMany: bindScript(redis, publishMany, { name: "ws_publishMany" }),
+    readHistory: bindScript(redis, readHistory, { name: "ws_readHistory" }),
+    touchClients: bindScript(redis, touchClients, { name: "ws_touchClients" }),
+    removeClients: bindScript(redis, removeClients, { name: "ws_removeClients" }),
+    listClients: bindScript(redis, listClients, { name: "ws_listClients" }),
   };
 }
