@@ -82,7 +82,7 @@ export function createResponseCache(o: ResponseCacheOptions): ResponseCache {
     throw new RangeError(`ResponseCache maxEntries must be a positive integer, got ${maxEntries}`);
   }
   const keys = degradedCacheKeys(o.namespace);
-  const script = bindScript(o.redis, putAnswer);
+  const script = bindScript(o.redis, putAnswer, { name: "degraded_put_answer" });
 
   const now = o.now ?? Date.now;
   const minRewriteMs = o.minRewriteMs ?? 1000;
