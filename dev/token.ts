@@ -129,6 +129,11 @@ export async function runTokenCli(
     throw new UsageError(`--sub is required (a user id or sa:<name>); ${USAGE}`);
   }
   const roles = parseRoles(values.roles);
+  if (values.sub.startsWith("sa:") && roles.length > 0) {
+    throw new UsageError(
+      `--roles is for users: services are granted by name in the policy (edge/auth/policy.ts), and a service token with roles is refused`,
+    );
+  }
   const ttlS = values.ttl === undefined ? 3_600 : parseTtl(values.ttl);
   return await mintDevToken(authConfig(env), {
     sub: values.sub,

@@ -19,14 +19,20 @@ function verifierFor(env: Record<string, string>) {
 }
 
 Deno.test("a minted token verifies with the configured keyring, issuer and audience", async () => {
-  const token = await runTokenCli(["--sub", "sa:minerva", "--roles", "admin,operator"], {}, {
+  const token = await runTokenCli(["--sub", "u-maya", "--roles", "admin,operator"], {}, {
     now,
   });
   assert.deepEqual(await verifierFor({}).verify(token), {
+    kind: "user",
+    sub: "u-maya",
+    roles: ["admin", "operator"],
+  });
+  const service = await runTokenCli(["--sub", "sa:minerva"], {}, { now });
+  assert.deepEqual(await verifierFor({}).verify(service), {
     kind: "service",
     sub: "sa:minerva",
     name: "minerva",
-    roles: ["admin", "operator"],
+    roles: [],
   });
   assert.deepEqual(decodeProtectedHeader(token), { alg: "HS256", kid: "local", typ: "JWT" });
   const claims = decodeJwt(token);
@@ -55,6 +61,7 @@ Deno.test("bad flags are one-line usage errors", async () => {
     [[], /--sub is required/],
     [["--sub", "sa:"], /--sub is required/],
     [["--sub", "u1", "--roles", "admin,root"], /Unknown role "root"/],
+    [["--sub", "sa:minerva", "--roles", "admin"], /--roles is for users/],
     [["--sub", "u1", "--ttl", "1w"], /--ttl must look like/],
     [["--sub", "u1", "--ttl", "31d"], /at most 30d/],
     [["--sub", "u1", "--kid", "nope"], /Unknown --kid "nope" \(configured: local\)/],

@@ -181,6 +181,18 @@ Deno.test({
     });
 
     await t.step(
+      "a POST without a body is a 400 where a body is required, never 415 or 500",
+      async () => {
+        const res = await app.request("/v1/tasks", {
+          method: "POST",
+          headers: { authorization: minerva, "idempotency-key": `e-${crypto.randomUUID()}` },
+        });
+        assert.equal(res.status, 400, await res.clone().text());
+        assert.equal((await res.json()).code, "invalid-request");
+      },
+    );
+
+    await t.step(
       "routing comes before authorization: 404 and 405 for every role, 401 without a token",
       async () => {
         const operator = await token("u-operator", ["operator"]);

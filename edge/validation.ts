@@ -6,6 +6,7 @@
  */
 import type { Hook } from "@hono/zod-openapi";
 import { AppError } from "../shared/errors.ts";
+import { type IssueLike, plainIssues } from "../shared/plain_issues.ts";
 
 /** One invalid field: where it is (`body.payload.n`, `query.limit`, `path.id`) and why. */
 export interface InvalidField {
@@ -35,14 +36,14 @@ const TARGET_NAMES: Record<string, string> = {
   cookie: "cookie",
 };
 
-/** Converts zod issues under a validation target into invalid fields. */
+/** Converts zod issues under a validation target into invalid fields, in plain words. */
 export function fieldsFromIssues(
   target: string,
-  issues: readonly { path: readonly PropertyKey[]; message: string }[],
+  issues: readonly IssueLike[],
 ): InvalidField[] {
   const prefix = TARGET_NAMES[target] ?? target;
-  return issues.map((i) => ({
-    field: [prefix, ...i.path.map(String)].join("."),
+  return issues.flatMap(plainIssues).map((i) => ({
+    field: [prefix, ...i.path].join("."),
     message: i.message,
   }));
 }

@@ -191,6 +191,14 @@ export function createVerifier(auth: Config["auth"], options: VerifierOptions): 
         throw new InvalidTokenError("service-not-allowed", { field: "sub" });
       }
     }
+    // Services are granted by name in the policy, never by role: a service
+    // token carrying roles is refused here rather than silently ignored.
+    const roles = payload.roles;
+    if (
+      sub.startsWith("sa:") && roles !== undefined && !(Array.isArray(roles) && roles.length === 0)
+    ) {
+      throw new InvalidTokenError("claim-invalid", { field: "roles" });
+    }
     return principalFromClaims(sub, payload.roles);
   }
 

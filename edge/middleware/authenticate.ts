@@ -90,10 +90,18 @@ export function authenticate(options: AuthenticateOptions): MiddlewareHandler<Ap
       field: failure.field,
       err: failure.cause,
     });
+    // RFC 6750 §3: error_description tells a client whether to refresh
+    // (expired) or fix its token; an expired token passed every other check,
+    // so saying so tells a prober nothing. The body stays silent on the reason.
+    const description = failure.reason === "expired"
+      ? "The access token expired"
+      : "The access token is invalid";
     return problem(c, {
       code: "invalid-token",
       status: 401,
       title: "Invalid token",
-    }, { "WWW-Authenticate": `${challenge}, error="invalid_token"` });
+    }, {
+      "WWW-Authenticate": `${challenge}, error="invalid_token", error_description="${description}"`,
+    });
   };
 }

@@ -212,7 +212,7 @@ Deno.test("several matching keys and no kid to choose: ambiguous-key", async () 
 Deno.test("a JWKS token is a service only when JWT_JWKS_SERVICE_CLIENTS gives its azp that sa: subject", async () => {
   await using ctx = setup([rsa.jwk], { jwksServiceClients: { "sa:minerva": "minerva-client" } });
   const as = (extra: Record<string, unknown>) =>
-    sign(claims(ctx.clock.now(), extra), {
+    sign(claims(ctx.clock.now(), { roles: undefined, ...extra }), {
       header: { alg: rsa.alg, kid: rsa.kid },
       key: rsa.privateKey,
     });
@@ -235,7 +235,9 @@ Deno.test("a JWKS token is a service only when JWT_JWKS_SERVICE_CLIENTS gives it
   assert.equal(await ctx.status(await as({ sub: "user-7", azp: "web-app" })), 200);
   // HS256 tokens come from the platform's own keyring: their services need no azp.
   const principal = await ctx.verifier.verify(
-    await signHs256(claims(ctx.clock.now(), { sub: "sa:api-gateway" }), { kid: "k1" }),
+    await signHs256(claims(ctx.clock.now(), { sub: "sa:api-gateway", roles: undefined }), {
+      kid: "k1",
+    }),
   );
   assert.equal(principal.kind, "service");
 });

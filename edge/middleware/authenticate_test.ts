@@ -20,7 +20,10 @@ import {
 import { createVerifier } from "../auth/verify.ts";
 import { authenticate } from "./authenticate.ts";
 
-const INVALID = 'Bearer realm="pleasant-cove", error="invalid_token"';
+const INVALID = 'Bearer realm="pleasant-cove", error="invalid_token", ' +
+  'error_description="The access token is invalid"';
+const EXPIRED = 'Bearer realm="pleasant-cove", error="invalid_token", ' +
+  'error_description="The access token expired"';
 
 function setup(overrides: Partial<Config["auth"]> = {}) {
   const clock = fakeClock();
@@ -48,7 +51,7 @@ async function rejected(
   const text = await res.text();
   assert.equal(res.status, 401, text);
   assert.equal(res.headers.get("content-type"), "application/problem+json");
-  assert.equal(res.headers.get("www-authenticate"), INVALID);
+  assert.equal(res.headers.get("www-authenticate"), reason === "expired" ? EXPIRED : INVALID);
   const body = JSON.parse(text);
   assert.equal(body.code, "invalid-token");
   assert.equal(body.title, "Invalid token");
@@ -61,11 +64,20 @@ async function rejected(
 
 Deno.test("a valid HS256 token sets the principal and user.id reaches the access log", async () => {
   const { clock, lines, app } = setup();
-  const body = await accepted(app, await signHs256(claims(clock.now(), { sub: "sa:minerva" })));
-  assert.deepEqual(body, { sub: "sa:minerva", roles: ["operator"] });
+  const body = await accepted(
+    app,
+    await signHs256(claims(clock.now(), { sub: "sa:minerva", roles: undefined })),
+  );
+  assert.deepEqual(body, { sub: "sa:minerva", roles: [] });
   const access = lines.find((l) => l.msg === "request");
   assert.equal(access?.["user.id"], "sa:minerva");
   assert.equal(access?.status, 200);
+});
+
+Deno.test("a service token carrying roles is refused, not silently stripped", async () => {
+  const ctx = setup();
+  const token = await signHs256(claims(ctx.clock.now(), { sub: "sa:minerva", roles: ["admin"] }));
+  await rejected(ctx, token, "claim-invalid", "roles");
 });
 
 Deno.test("no bearer credentials: 401 missing-token with a challenge but no error code", async () => {

@@ -25,7 +25,8 @@ const TOKENS: Record<string, string | null> = {
   "sa:minerva": await mint("sa:minerva"),
   "sa:api-gateway": await mint("sa:api-gateway"),
   "sa:reporting": await mint("sa:reporting"),
-  // Roles in a service token grant nothing: services are allowed by name only.
+  // Roles in a service token are refused at verification (401): services are
+  // allowed by name only, never by role.
   "sa:minerva+admin-claim": await mint("sa:minerva", ["admin"]),
   admin: await mint("alice", ["admin"]),
   operator: await mint("olga", ["operator"]),
@@ -49,8 +50,8 @@ const MATRIX: Row[] = [
   ["sa:api-gateway", "POST", "/v1/tasks", 200],
   ["sa:api-gateway", "DELETE", "/v1/leads/l1", 403],
   ["sa:reporting", "GET", "/v1/tasks/t1", 403],
-  ["sa:minerva+admin-claim", "GET", "/v1/admin/stats", 403],
-  ["sa:minerva+admin-claim", "DELETE", "/v1/tasks/t1", 403],
+  ["sa:minerva+admin-claim", "GET", "/v1/admin/stats", 401],
+  ["sa:minerva+admin-claim", "DELETE", "/v1/tasks/t1", 401],
   // Users on the control API.
   ["operator", "GET", "/v1/tasks/t1", 200],
   ["operator", "POST", "/v1/tasks", 200],

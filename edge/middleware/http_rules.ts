@@ -50,12 +50,15 @@ function exemptionTable(allow: readonly MediaTypeExemption[]): Map<string, Reado
 
 /**
  * 415 unless a request with a body declares JSON, or a media type its path is
- * exempted for (`allow`, checked here once).
+ * exempted for (`allow`, checked here once). An empty body needs no type.
  */
 export function requireJson(options: RequireJsonOptions = {}): MiddlewareHandler {
   const exempt = exemptionTable(options.allow ?? []);
   return async function requireJson(c, next) {
-    if (BODY_METHODS.has(c.req.method)) {
+    // An action that takes no input may be POSTed with no body at all (and no
+    // Content-Type); a route that needs a body then says so as a 400.
+    const empty = c.req.raw.body === null || c.req.header("content-length") === "0";
+    if (BODY_METHODS.has(c.req.method) && !empty) {
       const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
       const extra = exempt.get(c.req.path);
       if (

@@ -25,6 +25,26 @@ Deno.test("requireJson() admits JSON everywhere and other types only on their ex
   assert.equal(refused.headers.get("accept-post"), "application/json, text/csv");
 });
 
+Deno.test("requireJson() lets a POST without a body through: actions without input", async () => {
+  const app = new Hono();
+  app.use(requireJson());
+  app.post("/*", (c) => c.text("ok"));
+  assert.equal((await app.request("/replay", { method: "POST" })).status, 200);
+  const zero = await app.request("/replay", {
+    method: "POST",
+    headers: { "content-length": "0", "content-type": "text/plain" },
+    body: "",
+  });
+  assert.equal(zero.status, 200);
+  const text = await app.request("/replay", {
+    method: "POST",
+    headers: { "content-type": "text/plain" },
+    body: "x",
+  });
+  assert.equal(text.status, 415);
+  await text.body?.cancel();
+});
+
 Deno.test("requireJson() checks its exemptions once, listing every mistake", () => {
   assert.throws(
     () =>

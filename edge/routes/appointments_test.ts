@@ -110,7 +110,7 @@ Deno.test({
           [{ ...valid, starts_at: "2030-01-01 10:00" }, ["body.starts_at"]],
           [{ ...valid, starts_at: "2030-02-30T10:00:00Z" }, ["body.starts_at"]],
           [{ ...valid, lead_id: undefined }, ["body.lead_id"]],
-          [{ ...valid, room: "A" }, ["body"]],
+          [{ ...valid, room: "A" }, ["body.room"]],
         ];
         for (const [json, fields] of cases) {
           const res = await book(json);

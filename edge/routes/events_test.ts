@@ -99,7 +99,7 @@ Deno.test({
                 id: ids[3],
                 reasons: ["time: must not be more than 300 s in the future"],
               },
-              { index: 6, reasons: ["event: Invalid input: expected object, received string"] },
+              { index: 6, reasons: ["event: must be an object (got string)"] },
             ],
           });
 
@@ -164,7 +164,7 @@ Deno.test({
             [{ events: [] }, "body.events"],
             [{}, "body.events"],
             [{ events: "x" }, "body.events"],
-            [{ events: [event()], extra: true }, "body"],
+            [{ events: [event()], extra: true }, "body.extra"],
             [[event()], "body"],
           ];
           for (const [body, field] of cases) {

@@ -145,7 +145,7 @@ Deno.test({
             "body.lead_score",
             "body.rating",
           ]],
-          [{ name: "x", outreach_status: "client" }, ["body"]],
+          [{ name: "x", outreach_status: "client" }, ["body.outreach_status"]],
           [{ name: "x", reviews: 1.5 }, ["body.reviews"]],
           [{ name: "a\u0000b" }, ["body.name"]],
           [{ name: "x".repeat(501) }, ["body.name"]],
@@ -219,7 +219,7 @@ Deno.test({
             [{}, ["body"]],
             [{ outreach_status: "won" }, ["body.outreach_status"]],
             [{ name: null }, ["body.name"]],
-            [{ id: crypto.randomUUID() }, ["body"]],
+            [{ id: crypto.randomUUID() }, ["body.id"]],
           ] as [unknown, string[]][]
         ) {
           const res = await call("PATCH", path, { auth: operator, body });

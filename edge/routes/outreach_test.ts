@@ -205,7 +205,9 @@ Deno.test({
           [{ lead_id: lead.id, template: "intro", variables: { sender_name: { x: 1 } } }, [
             "body.variables.sender_name",
           ]],
-          [{ lead_id: lead.id, template: "intro", variables: vars, cc: "x@y.example" }, ["body"]],
+          [{ lead_id: lead.id, template: "intro", variables: vars, cc: "x@y.example" }, [
+            "body.cc",
+          ]],
           [[], ["body"]],
         ];
         for (const [json, fields] of cases) {

@@ -86,7 +86,7 @@ Deno.test({
         [{ query: "x", provider: "file" }, "body.provider"],
         [{ query: "x", max_pages: 11 }, "body.max_pages"],
         [{ query: "x", max_pages: 0 }, "body.max_pages"],
-        [{ query: "x", content: "name\nA" }, "body"],
+        [{ query: "x", content: "name\nA" }, "body.content"],
       ];
       for (const [json, field] of cases) {
         const res = await h.call("POST", "/v1/scrape-jobs", { json });

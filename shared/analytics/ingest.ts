@@ -43,6 +43,7 @@ import {
   type NewLeadEvent,
 } from "../leads/events.ts";
 import type { Queryable } from "../leads/transaction.ts";
+import { plainIssues } from "../plain_issues.ts";
 import { DEFAULT_MAX_JSON_DEPTH } from "../json_depth.ts";
 
 /**
@@ -287,7 +288,9 @@ export async function ingestEvents(
     return {
       index,
       id: uuidField(raw, "id"),
-      reasons: parsed.success ? [] : parsed.error.issues.map((i) => reason(i.path, i.message)),
+      reasons: parsed.success
+        ? []
+        : parsed.error.issues.flatMap((i) => plainIssues(i)).map((i) => reason(i.path, i.message)),
       // The raw event_data is stored, not zod's copy, which drops a "__proto__" key.
       event: parsed.success
         ? { ...parsed.data, event_data: (raw as IngestEvent).event_data }
