@@ -211,6 +211,7 @@ Deno.test({
             assert.equal(res.status, 400, method);
             assert.equal(res.headers.get("content-type"), "text/html; charset=UTF-8");
             assert.equal(res.headers.get("vary"), "Accept");
+            assert.match(res.headers.get("content-security-policy") ?? "", /^default-src 'none'/);
             const page = await res.text();
             assert.match(page, /^<!doctype html>/);
             assert.match(page, /<h1[^>]*>Invalid unsubscribe link<\/h1>/);
