@@ -1,9 +1,10 @@
 /**
  * Nesting bounds for caller-supplied JSON. A recursive walk over a value
  * nested 20,000 levels deep overflows the stack (a RangeError thrown from the
- * platform's own code), so bodies are measured before anything recursive
- * runs: the text with a byte scan, parsed values with an explicit stack.
- * Neither function recurses.
+ * platform's own code), so bodies are measured by a byte scan before
+ * anything recursive runs. Walks over parsed caller values are iterative
+ * (shared/analytics/ingest.ts) or bounded by {@linkcode DEFAULT_MAX_JSON_DEPTH}
+ * (shared/queue/canonical_json.ts).
  *
  * @module
  */
@@ -38,24 +39,6 @@ export function jsonTextDepthExceeds(bytes: Uint8Array, limit: number): boolean 
     else if (b === OPEN_OBJECT || b === OPEN_ARRAY) {
       if (++depth > limit) return true;
     } else if (b === CLOSE_OBJECT || b === CLOSE_ARRAY) depth--;
-  }
-  return false;
-}
-
-/**
- * Whether `value` nests arrays/objects deeper than `limit` (a scalar is
- * depth 0, `{}` depth 1). Walks with an explicit stack; shared references
- * are walked again, cycles count as too deep.
- */
-export function valueDepthExceeds(value: unknown, limit: number): boolean {
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (typeof v !== "object" || v === null) continue;
-    if (depth + 1 > limit) return true;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) {
-      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
-    }
   }
   return false;
 }
