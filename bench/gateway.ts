@@ -12,6 +12,10 @@
  * - `post_task`: `POST /v1/tasks {type:"noop"}` with a unique Idempotency-Key
  *   per request (claim + complete in Redis, body validation, enqueue), closed
  *   loop; `ratio_to_health`;
+ * - `me_metrics`: `me` against a second edge with METRICS_ENABLED=true (the
+ *   others run with metrics off), right after `me`, while a scraper reads
+ *   `/metrics` every second; `metrics_cost_pct` (req/s lost) and
+ *   `metrics_cpu_us_per_op` (edge CPU added) compare it with `me`;
  * - `me_paced`, `post_task_paced`: the same at a fixed 1,000 req/s, open
  *   loop, latency from each request's due time (no coordinated omission).
  *
@@ -42,6 +46,7 @@ import { mintDevToken } from "../dev/token.ts";
 import { migrateStack } from "../dev/migrate_stack.ts";
 import { settingsToEnv, startStack } from "../dev/stack.ts";
 import { AppProcess, startEdge } from "../tests/process_support.ts";
+import { freePort } from "../dev/ports.ts";
 import type { LoadSummary } from "./load_client.ts";
 import { runJsonChild } from "./lib/child.ts";
 import { type BenchLine, round3, runScenario, UNLIMITED_RATE_LIMITS } from "./lib/report.ts";
@@ -54,6 +59,9 @@ const PACED_RATE = 1_000;
 /** Targets on 2 cores: authenticated GET vs bare /health, and p99 at PACED_RATE. */
 const TARGET_RATIO = 0.25;
 const TARGET_P99_MS = 10;
+/** Metrics cost targets: req/s lost and edge CPU added per request. */
+const TARGET_METRICS_PCT = 3;
+const TARGET_METRICS_CPU_US = 5;
 const LOAD_CLIENT = new URL("./load_client.ts", import.meta.url).pathname;
 
 /** One load run against the edge. */
@@ -133,6 +141,14 @@ function reportTargets(lines: BenchLine[]): void {
       (me.ratio_to_health as number) >= TARGET_RATIO,
     ]);
   }
+  const metrics = by.get("me_metrics");
+  if (metrics) {
+    checks.push([
+      `metrics cost ${metrics.metrics_cost_pct} % req/s and ${metrics.metrics_cpu_us_per_op} µs edge CPU per request (targets <= ${TARGET_METRICS_PCT} %, <= ${TARGET_METRICS_CPU_US} µs)`,
+      (metrics.metrics_cost_pct as number) <= TARGET_METRICS_PCT &&
+      (metrics.metrics_cpu_us_per_op as number) <= TARGET_METRICS_CPU_US,
+    ]);
+  }
   for (const name of ["me_paced", "post_task_paced"]) {
     const l = by.get(name);
     if (!l) continue;
@@ -198,6 +214,49 @@ async function stopEdge(edge: AppProcess): Promise<void> {
   else if (stderr.trim() !== "") console.error(`[gateway] edge stderr:\n${stderr.trimEnd()}`);
 }
 
+/**
+ * `me` on a second edge with metrics on, scraped every second like a busy
+ * Prometheus would, compared with the metrics-off `me` line just measured.
+ */
+async function metricsScenario(
+  env: Record<string, string>,
+  base: Target,
+  me: Load,
+  off: BenchLine,
+): Promise<BenchLine> {
+  // LOG_LEVEL=warn hides the admin listener's log line: give it a known port.
+  const adminPort = freePort();
+  const { edge, url } = await startEdge({
+    ...env,
+    METRICS_ENABLED: "true",
+    EDGE_ADMIN_PORT: String(adminPort),
+  });
+  try {
+    const admin = `http://127.0.0.1:${adminPort}/metrics`;
+    let scrapes = 0;
+    const scraper = setInterval(() => {
+      fetch(admin).then((r) => r.text()).then(() => scrapes++, () => {});
+    }, 1_000);
+    let s: LoadSummary;
+    try {
+      s = await runLoad({ ...base, url, pids: { ...base.pids, edge: edge.child.pid } }, me);
+    } finally {
+      clearInterval(scraper);
+    }
+    const cpu = s.cpu_us_per_req?.edge;
+    const offCpu = off.cpu_us_per_op as number | undefined;
+    return line("me_metrics", s, {
+      scrapes,
+      metrics_cost_pct: round3((1 - s.req_per_s / off.ops_per_s!) * 100),
+      ...(cpu !== undefined && offCpu !== undefined
+        ? { metrics_cpu_us_per_op: round3(cpu - offCpu) }
+        : {}),
+    });
+  } finally {
+    await stopEdge(edge);
+  }
+}
+
 async function main(): Promise<void> {
   const stack = await startStack({
     env: readEnvironment(),
@@ -214,6 +273,8 @@ async function main(): Promise<void> {
       EDGE_HOST: "127.0.0.1",
       LOG_LEVEL: "warn",
       RATE_LIMITS: UNLIMITED_RATE_LIMITS,
+      // The baseline; `me_metrics` runs its own edge with metrics on.
+      METRICS_ENABLED: "false",
     };
     let url: string;
     ({ edge, url } = await startEdge(env));
@@ -258,6 +319,7 @@ async function main(): Promise<void> {
         return line("me", s, vsHealth(s));
       }),
     );
+    results.push(await runScenario(() => metricsScenario(env, target, me, results[1]!)));
     results.push(
       await runScenario(async () => {
         const s = await runLoad(target, postTask);
