@@ -197,6 +197,8 @@ async function main(): Promise<number> {
     }
     say("ready:");
     say(`  edge   ${url}`);
+    const env = parseConfig(childEnv).env;
+    say(`  console ${url}/console${env === "production" ? "" : " (one-click dev sign-in)"}`);
     say(`  redis  ${stack.settings.redis.url} (Upstash REST)`);
     if (stack.settings.database.wsProxy) say(`  neon   ws://${stack.settings.database.wsProxy}`);
     say(`try:  curl -i ${url}/ready`);

@@ -10,10 +10,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { SignJWT } from "jose";
 import { type Config, parseConfig, readEnvironment } from "../shared/config.ts";
 import { ConfigError } from "../shared/errors.ts";
 import { type Role, ROLES } from "../edge/auth/principal.ts";
+import { signDevToken } from "../edge/auth/dev_token.ts";
 
 /** A usage error: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -47,16 +47,7 @@ export async function mintDevToken(auth: Config["auth"], options: MintOptions): 
     const known = auth.hs256Keys.map((k) => k.kid).join(", ") || "none";
     throw new UsageError(`Unknown --kid "${options.kid ?? ""}" (configured: ${known})`);
   }
-  const iat = Math.floor((options.now ?? Date.now)() / 1000);
-  const roles = options.roles ?? [];
-  return await new SignJWT(roles.length > 0 ? { roles: [...roles] } : {})
-    .setProtectedHeader({ alg: "HS256", kid: key.kid, typ: "JWT" })
-    .setSubject(options.sub)
-    .setIssuer(auth.issuer)
-    .setAudience(auth.audience)
-    .setIssuedAt(iat)
-    .setExpirationTime(iat + (options.ttlS ?? 3_600))
-    .sign(new TextEncoder().encode(key.secret));
+  return await signDevToken(auth, key, options);
 }
 
 /** Parses `90`, `90s`, `15m`, `1h` or `7d` into seconds (at most 30 days). */

@@ -42,6 +42,7 @@ import { observeRateLimiter } from "./edge_metrics.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { modelRoutes } from "./routes/models.ts";
+import { consoleRoutes } from "./console/routes.ts";
 import type { LeadScorer } from "../shared/scoring/champion.ts";
 import { createModelNotifier } from "../shared/scoring/notify.ts";
 import { createFeedPublisher } from "../shared/ws/publisher.ts";
@@ -97,6 +98,9 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
 
   app.route("/", healthRoutes(deps));
   mountDocs(app);
+  // The operator console: a page and its assets (public, they hold no data;
+  // every number on the page comes from /v1 with the operator's token).
+  app.route("/", consoleRoutes({ env: deps.config.env, auth: deps.config.auth, now: deps.now }));
 
   // Last good answers of breaker-guarded reads, shared by every route that degrades.
   const degradedCache = createResponseCache({

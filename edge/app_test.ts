@@ -148,3 +148,28 @@ Deno.test("CORS answers only the configured origins; secure headers are set", op
   );
   await res.body?.cancel();
 });
+
+Deno.test(
+  "the app serves the console outside /v1; its dev sign-in exists only outside production",
+  opts,
+  async () => {
+    const dev = offlineDeps([]);
+    const page = await createApp(dev).request("/console");
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get("content-security-policy") ?? "", /script-src 'self'/);
+    await page.body?.cancel();
+    const post = (deps: Deps) =>
+      createApp(deps).request("/console/dev-sign-in", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ role: "admin" }),
+      });
+    const minted = await post(dev);
+    assert.equal(minted.status, 200);
+    assert.match((await minted.json()).token, /^ey/);
+    const production = { ...dev, config: { ...dev.config, env: "production" as const } };
+    const refused = await post(production);
+    assert.equal(refused.status, 404);
+    assert.equal((await refused.json()).code, "not-found");
+  },
+);

@@ -38,6 +38,11 @@ Deno.test("deno task dev brings up a ready system and Ctrl-C stops everything it
     const body = await res.json();
     assert.equal(res.status, 200, JSON.stringify(body));
     assert.equal(body.status, "ready");
+    // The console's address is printed, it answers, and it offers the dev sign-in.
+    assert.match(stderr, new RegExp(`console ${url}/console \\(one-click dev sign-in\\)`));
+    const page = await fetch(`${url}/console`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /data-dev-sign-in="true"/);
 
     child.kill("SIGINT");
     const rest = (async () => {

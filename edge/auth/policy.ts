@@ -93,6 +93,13 @@ export const ACCESS_POLICY: Policy = [
     grants: [{ methods: METHODS, allow: { roles: ["admin"] } }],
   },
   {
+    // Breaker states (no data, only health): every dashboard role watches
+    // them in the console; changing one stays with the admin group above.
+    group: "status",
+    paths: ["/v1/breakers"],
+    grants: [{ methods: ["GET"], allow: { roles: ["operator", "viewer"] } }],
+  },
+  {
     // The live feed (GET /v1/ws authenticates itself; each topic has its own
     // rule in shared/ws/topics.ts) and its protocol's JSON Schema.
     group: "live",

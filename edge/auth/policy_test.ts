@@ -142,6 +142,7 @@ Deno.test("renderPolicyTable shows one row per grant, ready for the README", () 
       "| control | `/v1/tasks`, `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET, POST, PATCH | users with role `admin` or `operator` |",
       "| control | `/v1/tasks`, `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET | users with role `viewer` |",
       "| admin | `/v1/admin`, `/v1/admin/*`, `/v1/dlq`, `/v1/dlq/*`, `/v1/breakers`, `/v1/breakers/*`, `/v1/ws/clients`, `/v1/ws/broadcast` | GET, POST, PUT, PATCH, DELETE | users with role `admin` |",
+      "| status | `/v1/breakers` | GET | users with role `operator` or `viewer` |",
       "| live | `/v1/ws`, `/v1/ws/schema` | GET | any authenticated caller |",
       "| operations | `/v1/schedules`, `/v1/queue` | GET | users with role `admin` or `operator` |",
       "| analytics | `/v1/analytics/*` | GET | services `sa:minerva` |",

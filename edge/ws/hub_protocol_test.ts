@@ -39,7 +39,8 @@ Deno.test({
             answers.map((f) => [f.topic, f.type, f.code ?? null]),
             [
               ["dlq", "error", "forbidden-topic"],
-              ["breakers", "error", "forbidden-topic"],
+              // Breaker states are for every dashboard role (the console's viewers).
+              ["breakers", "subscribed", null],
               ["bogus", "error", "unknown-topic"],
               ["tasks", "subscribed", null],
             ].sort((x, y) =>

@@ -47,7 +47,9 @@ export const TOPIC_RULES: Readonly<Record<Topic, TopicRule>> = {
   tasks: { reads: "/v1/tasks/:id" },
   leads: { reads: "/v1/leads/:id" },
   broadcast: "any",
-  breakers: OPERATIONS_RULE,
+  // Breaker states are readable by every dashboard role (GET /v1/breakers,
+  // the policy's "status" group), so are their transitions.
+  breakers: { services: OPERATIONS_RULE.services, roles: ["admin", "operator", "viewer"] },
   dlq: OPERATIONS_RULE,
   // Lead-scoring deployments (shared/scoring/notify.ts): whoever may list the models.
   models: { reads: "/v1/models" },

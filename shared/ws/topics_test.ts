@@ -23,7 +23,7 @@ Deno.test("parseTopic() accepts topics and topic:key, nothing else", () => {
   }
 });
 
-Deno.test("dlq and breakers are for admins and service accounts; tasks and leads follow the API's read rule", () => {
+Deno.test("dlq is for admins and service accounts, breakers for every dashboard role too; tasks and leads follow the API's read rule", () => {
   const viewer = { kind: "user" as const, sub: "v", roles: ["viewer"] };
   const admin = { kind: "user" as const, sub: "a", roles: ["admin"] };
   const minerva = { kind: "service" as const, sub: "sa:minerva", roles: [] };
@@ -36,8 +36,10 @@ Deno.test("dlq and breakers are for admins and service accounts; tasks and leads
     assert.equal(maySubscribe(admin, topic), false, "no read rule given: denied");
   }
   assert.deepEqual(asked, ["/v1/tasks/:id", "/v1/tasks/:id", "/v1/leads/:id", "/v1/leads/:id"]);
+  assert.equal(maySubscribe(viewer, "dlq"), false);
+  assert.equal(maySubscribe(viewer, "breakers"), true);
+  assert.equal(maySubscribe({ kind: "user", sub: "n", roles: [] }, "breakers"), false);
   for (const topic of ["dlq", "breakers"] as const) {
-    assert.equal(maySubscribe(viewer, topic), false);
     assert.equal(maySubscribe(admin, topic), true);
     assert.equal(maySubscribe(minerva, topic), true);
     // "Any service" is never a grant: an unlisted service is denied.
