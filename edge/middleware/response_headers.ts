@@ -5,7 +5,8 @@
  * - Every HTML page (`/docs`, the unsubscribe pages) gets a
  *   Content-Security-Policy that allows no script at all, inline styles only
  *   (the pages carry their own small stylesheets), forms posting back to the
- *   same origin (the RFC 8058 one-click form) and no framing.
+ *   same origin (the RFC 8058 one-click form) and no framing — unless the
+ *   route set a policy of its own (the console, edge/console/page.ts).
  * - Every JSON answer to an authenticated request gets
  *   `Cache-Control: no-store` unless the route chose a policy itself: one
  *   caller's data must not stay in a shared or browser cache.
@@ -38,7 +39,10 @@ export function responseHeaders(): MiddlewareHandler {
     await next();
     const type = mediaType(c.res.headers);
     const set: [string, string][] = [];
-    if (type === "text/html") set.push(["Content-Security-Policy", PAGE_CSP]);
+    // A page that set its own policy keeps it (the console: scripts from 'self' only).
+    if (type === "text/html" && !c.res.headers.has("content-security-policy")) {
+      set.push(["Content-Security-Policy", PAGE_CSP]);
+    }
     const authenticated = (c.var as { principal?: unknown }).principal !== undefined;
     if (authenticated && isJson(type) && !c.res.headers.has("cache-control")) {
       set.push(["Cache-Control", "no-store"]);

@@ -16,6 +16,10 @@ Deno.test("responseHeaders(): CSP on HTML, no-store on authenticated JSON unless
   });
   app.use(responseHeaders());
   app.get("/page", (c) => c.html("<p>hi</p>"));
+  app.get(
+    "/own",
+    (c) => c.html("<p>hi</p>", 200, { "Content-Security-Policy": "script-src 'self'" }),
+  );
   app.get("/json", (c) => c.json({ ok: true }));
   app.get("/cached", (c) => c.json({ ok: true }, 200, { "Cache-Control": "private, max-age=5" }));
   // A passed-through fetch Response has immutable headers.
@@ -24,6 +28,11 @@ Deno.test("responseHeaders(): CSP on HTML, no-store on authenticated JSON unless
     app.request(path, { headers: sub ? { "x-sub": sub } : {} });
 
   assert.equal((await get("/page")).headers.get("content-security-policy"), PAGE_CSP);
+  assert.equal(
+    (await get("/own")).headers.get("content-security-policy"),
+    "script-src 'self'",
+    "a page's own policy is kept",
+  );
   assert.equal((await get("/json")).headers.get("content-security-policy"), null);
   assert.equal((await get("/json")).headers.get("cache-control"), null, "anonymous JSON");
   assert.equal((await get("/json", "vera")).headers.get("cache-control"), "no-store");
@@ -58,6 +67,11 @@ Deno.test({
     assert.doesNotMatch(csp, /script-src/, `${path}: no script source at all`);
     await res.body?.cancel();
   }
+  // The console is the one page with scripts: its own, from this origin only.
+  const consolePage = await app.request("/console");
+  assert.match(consolePage.headers.get("content-security-policy") ?? "", /script-src 'self';/);
+  assert.doesNotMatch(consolePage.headers.get("content-security-policy") ?? "", /unsafe-inline/);
+  await consolePage.body?.cancel();
   const bearer = `Bearer ${await mintDevToken(deps.config.auth, { sub: "sa:minerva" })}`;
   const me = await app.request("/v1/me", { headers: { authorization: bearer } });
   assert.equal(me.status, 200);
