@@ -7,7 +7,8 @@
  */
 
 // Support modules, not benchmarks (load generators that bench/gateway.ts and bench/ws.ts spawn).
-const SKIP = new Set(["all.ts", "report.ts", "load_client.ts", "ws_load.ts"]);
+// peers.ts re-runs scenarios of queue.ts and ws.ts next to their peers (needs node and wrk): run it alone.
+const SKIP = new Set(["all.ts", "report.ts", "load_client.ts", "ws_load.ts", "peers.ts"]);
 
 if (import.meta.main) {
   const dir = new URL("./", import.meta.url);

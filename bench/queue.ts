@@ -29,6 +29,8 @@
  * the bridge, which runs in this process as in `dev/stack.ts`) plus
  * redis-server, split into `deno_cpu_us_per_op` and `redis_cpu_us_per_op`.
  *
+ * `--only=drain,paced` runs just the named scenarios (bench:peers does).
+ *
  * Every scenario uses its own key namespace and deletes it afterwards. With
  * UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN and DATABASE_URL set, those
  * services are used and nothing is started (`startStack`); the Redis CPU
@@ -52,7 +54,13 @@ import { task } from "../shared/tasks/catalog.ts";
 import { settingsToEnv, type Stack, startStack } from "../dev/stack.ts";
 import { type Handler, Runner } from "../workers/runner.ts";
 import { cpuMicros, processCpuMicros } from "./lib/cpu.ts";
-import { type BenchLine, percentile, round3, runScenario } from "./lib/report.ts";
+import {
+  type BenchLine,
+  percentile,
+  round3,
+  runScenario,
+  selectedScenarios,
+} from "./lib/report.ts";
 import { createMetrics } from "../shared/metrics/metrics.ts";
 
 const BENCH = "queue";
@@ -518,17 +526,21 @@ async function main(): Promise<void> {
     await runner.stop();
     await b.drop(warm);
 
-    const scenarios = [
-      enqueueScenario,
-      (b: Bench) => drainScenario(b, "drain_without_task_events", { taskFeed: null }),
-      drainScenario,
-      endToEndScenario,
-      pacedScenario,
-      retryScenario,
-      deadLetterScenario,
+    const scenarios: [string, (b: Bench) => Promise<BenchLine>][] = [
+      ["enqueue", enqueueScenario],
+      [
+        "drain_without_task_events",
+        (b) => drainScenario(b, "drain_without_task_events", { taskFeed: null }),
+      ],
+      ["drain", drainScenario],
+      ["end_to_end", endToEndScenario],
+      ["paced", pacedScenario],
+      ["retry", retryScenario],
+      ["dead_letter", deadLetterScenario],
     ];
-    for (const scenario of scenarios) {
-      await runScenario(() => scenario(b));
+    const selected = selectedScenarios();
+    for (const [name, scenario] of scenarios) {
+      if (selected(name)) await runScenario(() => scenario(b));
     }
     if (b.logLines > 0) console.error(`[queue] ${b.logLines} task log lines suppressed`);
   } finally {

@@ -62,3 +62,14 @@ export async function runScenario(
   console.log(JSON.stringify(out));
   return out;
 }
+
+/**
+ * The scenarios selected by `--only=a,b` among `args` (every scenario when the
+ * flag is absent), so bench:peers can run just the ones it compares.
+ */
+export function selectedScenarios(args: string[] = Deno.args): (scenario: string) => boolean {
+  const flag = args.find((a) => a.startsWith("--only="));
+  if (flag === undefined) return () => true;
+  const names = new Set(flag.slice("--only=".length).split(","));
+  return (scenario) => names.has(scenario);
+}
