@@ -148,7 +148,23 @@ async function readState(
   return { tier: known ?? (Number(rows[0].tier) as Tier), horizon: rows[0].horizon };
 }
 
-type MetricsDbRow = { bucket: Date; event_type: string; event_count: number; unique_leads: number };
+/**
+ * Wraps a metrics query so Postgres returns its rows as ONE JSON text, buckets
+ * already as ISO strings: one row and one JSON.parse instead of the driver
+ * decoding thousands of rows and dates (docs/benchmarks.md, design
+ * measurements). Text, not json, so the driver hands it over untouched.
+ */
+function asJsonSql(rowsSql: string): string {
+  return `
+SELECT coalesce(json_agg(json_build_object(
+         'bucket', to_char(m.bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+         'event_type', m.event_type,
+         'event_count', m.event_count,
+         'unique_leads', m.unique_leads) ORDER BY m.bucket, m.event_type), '[]')::text AS rows
+  FROM (${rowsSql}) m`;
+}
+
+type JsonRow = { rows: string };
 
 /**
  * The tier, the refresh horizon and the data from ONE snapshot (a read-only
@@ -161,21 +177,21 @@ async function readWithTail(
   sql: Pool,
   options: LeadMetricsOptions,
   params: (string | null)[],
-): Promise<MetricsDbRow[] | null> {
+): Promise<string | null> {
   const client = await sql.connect();
   let broken: Error | undefined;
   try {
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL jit = off");
     const state = await readState(client, options.tier);
-    let rows: MetricsDbRow[] | null = null;
+    let rows: string | null = null;
     if (state) {
       const sqlText = state.tier === 1
         ? aggregateSql(options.bucket)
         : tailSql(state.tier, options.bucket);
-      rows = (await client.query<MetricsDbRow>(
-        sqlText,
+      rows = (await client.query<JsonRow>(
+        asJsonSql(sqlText),
         state.tier === 1 ? params : [...params, state.horizon],
-      )).rows;
+      )).rows[0]!.rows;
     }
     await client.query("COMMIT");
     return rows;
@@ -216,10 +232,10 @@ export async function leadMetrics(
     new Date(bucketStart(range.to - 1, options.bucket) + size).toISOString(),
     options.eventType ?? null,
   ];
-  let rows: MetricsDbRow[] | null;
+  let rows: string | null;
   try {
     rows = options.tier === 1
-      ? (await sql.query<MetricsDbRow>(aggregateSql(options.bucket), params)).rows
+      ? (await sql.query<JsonRow>(asJsonSql(aggregateSql(options.bucket)), params)).rows[0]!.rows
       : await readWithTail(sql, options, params);
   } catch (err) {
     // Not migrated: readTier() throws the error that says so.
@@ -228,9 +244,9 @@ export async function leadMetrics(
   }
   if (rows === null) {
     await readTier(sql);
-    rows = [];
+    return [];
   }
-  return rows.map((r) => ({ ...r, bucket: new Date(r.bucket).toISOString() }));
+  return JSON.parse(rows) as LeadMetricsRow[];
 }
 
 /** The funnel's stages, in order. */

@@ -161,6 +161,53 @@ Deno.test({
       },
     );
 
+    await t.step(
+      "leadMetrics() answers UTC ISO buckets and numbers whatever the session's time zone",
+      async () => {
+        // Postgres builds the answer (bucket text included): a session in
+        // another zone must not shift the buckets it prints.
+        const { rows } = await sql.query<{ name: string }>("SELECT current_database() AS name");
+        const name = rows[0]!.name;
+        await sql.query(`ALTER DATABASE "${name}" SET timezone = 'Asia/Kolkata'`);
+        const shifted = db.pool({ database: name, max: 1 });
+        try {
+          const zone = await shifted.query<{ TimeZone: string }>("SHOW timezone");
+          assert.equal(zone.rows[0]!.TimeZone, "Asia/Kolkata");
+          const got = await leadMetrics(shifted, {
+            from: new Date(FROM),
+            to: new Date(FROM + 2 * HOUR),
+            bucket: "1h",
+            eventType: "email_sent",
+          });
+          assert.deepEqual(got, [
+            {
+              bucket: "2031-05-01T00:00:00.000Z",
+              event_type: "email_sent",
+              event_count: 2,
+              unique_leads: 1,
+            },
+            {
+              bucket: "2031-05-01T01:00:00.000Z",
+              event_type: "email_sent",
+              event_count: 1,
+              unique_leads: 1,
+            },
+          ]);
+          assert.deepEqual(
+            await leadMetrics(shifted, {
+              from: new Date(FROM - 30 * DAY),
+              to: new Date(FROM - 29 * DAY),
+              bucket: "1d",
+            }),
+            [],
+          );
+        } finally {
+          await shifted.end();
+          await sql.query(`ALTER DATABASE "${name}" RESET timezone`);
+        }
+      },
+    );
+
     await t.step("a new row after `to` in the range's last bucket still counts", async () => {
       await refreshLeadMetrics(sql, { now: TO });
       const o = { from: new Date(FROM), to: new Date(FROM + HOUR), bucket: "1d" as const };
