@@ -228,7 +228,11 @@ async function startUpstreamProcess(): Promise<{ url: string; stop(): Promise<vo
 if (import.meta.main) {
   const dir = await Deno.makeTempDir({ prefix: "bench_breaker_" });
   const redisServer = await RedisServer.start({ dir });
-  const bridge = await startUpstashBridge({ redisPort: redisServer.port, token: "bench" });
+  const bridge = await startUpstashBridge({
+    redisPort: redisServer.port,
+    redisPassword: redisServer.password,
+    token: "bench",
+  });
   const settings = { url: bridge.url, token: bridge.token };
   const namespace = `bb${crypto.randomUUID().slice(0, 6)}`;
   const registry = createBreakerRegistry({

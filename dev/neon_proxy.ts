@@ -4,6 +4,13 @@
  * raw PostgreSQL wire protocol in either direction (see docs/reference/neon-local.md §4).
  * Only the destinations in `allow` can be reached, so it is not an open proxy.
  *
+ * Browsers: any web page may open a WebSocket to 127.0.0.1, and would then
+ * speak PostgreSQL's protocol to the local database. Browsers always send
+ * `Origin`; the Neon driver under Deno or Node does not. So a request with an
+ * `Origin` outside `origins` (empty by default: every browser) is refused with
+ * 403 before the upgrade. Client messages larger than `maxMessageBytes` close
+ * the pipe with 1009.
+ *
  * @module
  */
 
@@ -13,6 +20,10 @@ export interface NeonProxyOptions {
   allow: string[];
   /** Port on 127.0.0.1; 0 or omitted picks a free one. @default 0 */
   port?: number;
+  /** `Origin` values allowed to connect (browsers). @default [] (none) */
+  origins?: string[];
+  /** Largest WebSocket message from a client, bytes. @default 16_777_216 */
+  maxMessageBytes?: number;
 }
 
 /** A running proxy; `await using` closes it. */
@@ -53,6 +64,7 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 function pipe(
   socket: WebSocket,
   destination: { hostname: string; port: number },
+  maxMessageBytes: number,
 ): { done: Promise<void>; abort: () => void } {
   socket.binaryType = "arraybuffer";
   let closing = false;
@@ -93,6 +105,10 @@ function pipe(
     if (closing) return;
     if (!(event.data instanceof ArrayBuffer)) {
       shutdown(1003, "Only binary frames are supported");
+      return;
+    }
+    if (event.data.byteLength > maxMessageBytes) {
+      shutdown(1009, "Message too large");
       return;
     }
     const bytes = new Uint8Array(event.data);
@@ -149,6 +165,13 @@ function pipe(
 export async function startNeonProxy(options: NeonProxyOptions): Promise<NeonProxy> {
   for (const address of options.allow) parseAddress(address);
   const allow = new Set(options.allow);
+  const origins = new Set(options.origins ?? []);
+  const maxMessageBytes = options.maxMessageBytes ?? 16_777_216;
+  if (!Number.isInteger(maxMessageBytes) || maxMessageBytes <= 0) {
+    throw new TypeError(
+      `Neon proxy maxMessageBytes must be a positive integer: ${maxMessageBytes}`,
+    );
+  }
   const pipes = new Set<ReturnType<typeof pipe>>();
 
   let closed: Promise<void> | null = null;
@@ -161,6 +184,10 @@ export async function startNeonProxy(options: NeonProxyOptions): Promise<NeonPro
     onListen: (addr) => listening.resolve(addr),
   }, (request) => {
     const url = new URL(request.url);
+    const origin = request.headers.get("origin");
+    if (origin !== null && !origins.has(origin)) {
+      return new Response(`Origin "${origin}" is not allowed\n`, { status: 403 });
+    }
     if (url.pathname !== "/v1") return new Response("Not found\n", { status: 404 });
     const address = url.searchParams.get("address") ?? "";
     if (!allow.has(address)) {
@@ -172,7 +199,7 @@ export async function startNeonProxy(options: NeonProxyOptions): Promise<NeonPro
     // A pipe opened while close() runs would escape it.
     if (closed) return new Response("Proxy is closing\n", { status: 503 });
     const { socket, response } = Deno.upgradeWebSocket(request);
-    const live = pipe(socket, parseAddress(address));
+    const live = pipe(socket, parseAddress(address), maxMessageBytes);
     pipes.add(live);
     live.done.finally(() => pipes.delete(live));
     return response;

@@ -222,3 +222,48 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("startNeonProxy() refuses a browser's Origin before upgrading, unless it is allowed", async () => {
+  const echo = startEchoServer();
+  try {
+    await using proxy = await startNeonProxy({
+      allow: [echo.address],
+      origins: ["http://localhost:8000"],
+    });
+    const url = `http://${proxy.wsProxy}?address=${echo.address}`;
+    const upgrade = { upgrade: "websocket", connection: "Upgrade" };
+    for (const origin of ["https://evil.example", "null", "http://127.0.0.1:1"]) {
+      const res = await fetch(url, { headers: { ...upgrade, origin } });
+      assert.equal(res.status, 403, origin);
+      await res.body?.cancel();
+    }
+    assert.equal(proxy.openPipes, 0);
+    // The Neon driver sends no Origin: still served (426 here: fetch cannot upgrade).
+    const plain = await fetch(url);
+    assert.equal(plain.status, 426);
+    await plain.body?.cancel();
+    const allowed = await fetch(url, { headers: { origin: "http://localhost:8000" } });
+    assert.equal(allowed.status, 426);
+    await allowed.body?.cancel();
+  } finally {
+    await echo.close();
+  }
+});
+
+Deno.test("startNeonProxy() closes a pipe whose client sends a message over maxMessageBytes", async () => {
+  const echo = startEchoServer();
+  try {
+    await using proxy = await startNeonProxy({ allow: [echo.address], maxMessageBytes: 1024 });
+    const { ws, opened, closed, nextMessage } = openWebSocket(
+      `ws://${proxy.wsProxy}?address=${echo.address}`,
+    );
+    assert.equal((await opened).type, "open");
+    const reply = nextMessage();
+    ws.send(new Uint8Array(1024));
+    assert.equal((await reply).length > 0, true, "a message at the cap passes");
+    ws.send(new Uint8Array(1025));
+    assert.equal((await closed).code, 1009);
+  } finally {
+    await echo.close();
+  }
+});

@@ -3,6 +3,12 @@
  * the caller owns. It can be stopped and started again on the same port and
  * data (the resilience tests take Redis away and bring it back).
  *
+ * It requires a password (random unless given), written to a config file in
+ * the data directory rather than on the command line (where `ps` shows it):
+ * anything else on the machine that can reach the loopback port cannot run
+ * commands. The bridge and every direct client get it from {@linkcode
+ * RedisServer.password} / {@linkcode RedisServer.url}.
+ *
  * @module
  */
 import { findBinary } from "./binaries.ts";
@@ -17,23 +23,52 @@ export interface RedisServerOptions {
   appendfsync?: "everysec" | "always" | "no";
   /** Fixed port; a free one is picked when omitted. */
   port?: number;
+  /** The `requirepass` password. @default 32 random hex digits */
+  password?: string;
 }
 
-async function pingOnce(port: number): Promise<boolean> {
+/**
+ * Sends `command` (one inline command) after AUTH on a fresh connection and
+ * returns the command's reply line(s) as text. For readiness checks and tests
+ * that must reach redis-server past the bridge (e.g. CLIENT KILL).
+ */
+export async function redisCommand(
+  port: number,
+  password: string,
+  command: string,
+): Promise<string> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
-    await conn.write(new TextEncoder().encode("PING\r\n"));
-    const buf = new Uint8Array(64);
-    const n = await conn.read(buf);
-    return n !== null && new TextDecoder().decode(buf.subarray(0, n)).startsWith("+PONG");
+    // RESP array form, so the password needs no inline-command quoting.
+    const auth = `*2\r\n$4\r\nAUTH\r\n$${
+      new TextEncoder().encode(password).length
+    }\r\n${password}\r\n`;
+    await conn.write(new TextEncoder().encode(`${auth}${command}\r\n`));
+    let text = "";
+    const buf = new Uint8Array(1024);
+    // The AUTH reply line, then at least one line of the command's reply.
+    while (text.split("\r\n").length < 3) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    const [authReply, ...rest] = text.split("\r\n");
+    if (authReply !== "+OK") throw new Error(`redis-server refused AUTH: ${authReply}`);
+    return rest.join("\r\n").trim();
   } finally {
     conn.close();
   }
 }
 
+async function pingOnce(port: number, password: string): Promise<boolean> {
+  return (await redisCommand(port, password, "PING")).startsWith("+PONG");
+}
+
 /** A running (or stopped, restartable) redis-server. */
 export class RedisServer {
   readonly port: number;
+  /** The password every client must send (AUTH). */
+  readonly password: string;
   readonly #binary: string;
   readonly #options: RedisServerOptions;
   #process: ServerProcess | null = null;
@@ -42,6 +77,9 @@ export class RedisServer {
     this.#binary = binary;
     this.port = port;
     this.#options = options;
+    this.password = options.password ??
+      Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0"))
+        .join("");
   }
 
   /** Starts a server; on a port clash it retries with another free port. */
@@ -66,9 +104,9 @@ export class RedisServer {
     });
   }
 
-  /** `redis://127.0.0.1:<port>` */
+  /** `redis://:<password>@127.0.0.1:<port>` */
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `redis://:${encodeURIComponent(this.password)}@127.0.0.1:${this.port}`;
   }
 
   /** True while the server process runs. */
@@ -84,7 +122,12 @@ export class RedisServer {
   /** Starts the server (again) on the same port and data directory. */
   async restart(): Promise<void> {
     if (this.running) return;
+    const conf = `${this.#options.dir}/redis.conf`;
+    await Deno.writeTextFile(conf, `requirepass "${this.password.replaceAll('"', '\\"')}"\n`, {
+      mode: 0o600,
+    });
     const args = [
+      conf,
       "--port",
       String(this.port),
       "--bind",
@@ -107,7 +150,7 @@ export class RedisServer {
     const proc = new ServerProcess(this.#binary, args, { name: "redis-server" });
     this.#process = proc;
     try {
-      await waitUntilReady(proc, () => pingOnce(this.port), 10_000);
+      await waitUntilReady(proc, () => pingOnce(this.port, this.password), 10_000);
     } catch (err) {
       await proc.stop("SIGKILL");
       this.#process = null;

@@ -176,7 +176,11 @@ async function startLocalStack(options: StackOptions): Promise<Stack> {
       progress("postgres durability: fast (fsync and synchronous_commit off; NOT crash-safe)");
     }
 
-    bridge = await startUpstashBridge({ redisPort: redisServer!.port, token });
+    bridge = await startUpstashBridge({
+      redisPort: redisServer!.port,
+      redisPassword: redisServer!.password,
+      token,
+    });
     proxy = await startNeonProxy({ allow: [`127.0.0.1:${postgres!.port}`] });
     progress(`stack ready in ${Math.round(performance.now() - started)} ms`);
 

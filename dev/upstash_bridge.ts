@@ -16,6 +16,15 @@
  * `callBuffer`. node-redis's default 5 s per-command timeout is turned off
  * (`dev/upstash/redis_link.ts`): it arms a timer per command and tripled the cost.
  *
+ * Hardening (the bridge listens on loopback, but anything on the machine can
+ * reach it): the bearer token is compared in constant time, request bodies
+ * are capped (`maxBodyBytes`, 413 above), server administration (CONFIG,
+ * DEBUG, MODULE, SHUTDOWN, SAVE, REPLICAOF, ACL, …) is refused like the
+ * connection-state commands, and the redis-server behind it requires a
+ * password (`redisPassword`, dev/redis_server.ts). Besides the JSON protocol it
+ * speaks Upstash's path form for curl users (`GET /set/foo/bar`,
+ * dev/upstash/path_form.ts) and sends `upstash-sync-token` on every response.
+ *
  * @example
  * ```ts
  * await using bridge = await startUpstashBridge({ redisPort: 6379, token: "T" });
@@ -24,7 +33,10 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
+import { createHash, timingSafeEqual } from "node:crypto";
 import { parseCommand, parseCommandList, parseJson } from "./upstash/commands.ts";
+import { pathFormCommand } from "./upstash/path_form.ts";
 import type { ParsedCommand } from "./upstash/commands.ts";
 import { BridgeRequestError, BridgeStartError, RedisUnavailableError } from "./upstash/errors.ts";
 import { RedisLink } from "./upstash/redis_link.ts";
@@ -42,6 +54,10 @@ export interface UpstashBridgeOptions {
   redisPort: number;
   /** Host of the redis-server. @default "127.0.0.1" */
   redisHost?: string;
+  /** Password of the redis-server (`RedisServer.password`). @default none */
+  redisPassword?: string;
+  /** Largest request body; larger → 413. @default 16_777_216 */
+  maxBodyBytes?: number;
   /** The bearer token clients must send (`Authorization: Bearer <token>`). */
   token: string;
   /** Port to listen on (127.0.0.1 only); 0 or omitted picks a free one. @default 0 */
@@ -68,48 +84,105 @@ function jsonResponse(status: number, body: string, headers: HeadersInit = JSON_
   return new Response(body, { status, headers });
 }
 
+function digest(text: string): Buffer {
+  return createHash("sha256").update(text).digest();
+}
+
+/** Reads a request body of at most `maxBytes` (413 above), counting as it streams. */
+async function readText(req: Request, maxBytes: number): Promise<string> {
+  const tooLarge = () =>
+    new BridgeRequestError(`ERR request body larger than ${maxBytes} bytes`, { status: 413 });
+  if (Number(req.headers.get("content-length") ?? 0) > maxBytes) throw tooLarge();
+  if (req.body === null) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of req.body) {
+    size += chunk.byteLength;
+    if (size > maxBytes) throw tooLarge();
+    chunks.push(chunk);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
+/** Paths of the JSON protocol; any other path is the path form of a command. */
+const PROTOCOL_PATHS = new Set(["/", "/pipeline", "/multi-exec"]);
+
 /** Handles the protocol of one bridge; created once per `startUpstashBridge`. */
 class BridgeHandler {
-  readonly #authorization: string;
+  readonly #token: Buffer;
   readonly #link: RedisLink;
   readonly #scripts = new ScriptRegistry();
   readonly #streams: EventStreams;
+  readonly #maxBodyBytes: number;
+  /**
+   * The `upstash-sync-token` of every response: how many requests this bridge
+   * has run. One redis-server serves every read, so a read always sees every
+   * acknowledged write; the token lets the SDK's read-your-writes bookkeeping
+   * run locally as it does against Upstash (docs/reference/upstash-rest-protocol.md §9).
+   */
+  #sync = 0;
 
-  constructor(token: string, link: RedisLink, streams: EventStreams) {
-    this.#authorization = `Bearer ${token}`;
+  constructor(token: string, link: RedisLink, streams: EventStreams, maxBodyBytes: number) {
+    this.#token = digest(token);
     this.#link = link;
     this.#streams = streams;
+    this.#maxBodyBytes = maxBodyBytes;
+  }
+
+  /** Constant time: equal-length digests, so neither length nor prefix leaks. */
+  #authorized(req: Request, url: URL | null): boolean {
+    const header = req.headers.get("authorization");
+    const offered = header !== null && header.startsWith("Bearer ")
+      ? header.slice(7)
+      : url?.searchParams.get("_token") ?? null;
+    return offered !== null && timingSafeEqual(digest(offered), this.#token);
   }
 
   async handle(req: Request): Promise<Response> {
+    const res = await this.#handle(req);
+    // Every answer, errors and SSE included, carries the token (the SDK stores
+    // the header of each response and sends it back).
+    res.headers.set("upstash-sync-token", String(++this.#sync));
+    return res;
+  }
+
+  async #handle(req: Request): Promise<Response> {
     try {
-      if (req.method !== "POST") {
+      const path = pathOf(req.url);
+      const pathForm = !PROTOCOL_PATHS.has(path) && !path.startsWith("/subscribe/") &&
+        !path.startsWith("/psubscribe/");
+      if (req.method !== "POST" && !(pathForm && req.method === "GET")) {
         return jsonResponse(
           405,
           errorJson(
-            `Method ${req.method} is not allowed: the Upstash REST bridge only accepts POST`,
+            `Method ${req.method} is not allowed: the Upstash REST bridge accepts POST, and GET for the path form (/<command>/<arg>/…)`,
           ),
-          { ...JSON_HEADERS, allow: "POST" },
+          { ...JSON_HEADERS, allow: pathForm ? "GET, POST" : "POST" },
         );
       }
+      const url = pathForm ? new URL(req.url) : null;
       // Same answer for a missing and a wrong token: Upstash sends 401 for both.
-      if (req.headers.get("authorization") !== this.#authorization) {
+      if (!this.#authorized(req, url)) {
         return jsonResponse(401, errorJson("Unauthorized: missing or invalid bearer token"));
       }
-      const path = pathOf(req.url);
       const encoding: ResponseEncoding = req.headers.get("upstash-encoding")?.toLowerCase() ===
           "base64"
         ? "base64"
         : "text";
-      if (path === "/") return await this.#single(req, encoding);
+      if (url !== null) {
+        const body = req.method === "POST" ? await readText(req, this.#maxBodyBytes) : null;
+        return await this.#run(pathFormCommand(url, body), encoding);
+      }
+      if (path === "/") {
+        return await this.#run(
+          parseCommand(parseJson(await readText(req, this.#maxBodyBytes))),
+          encoding,
+        );
+      }
       if (path === "/pipeline") return await this.#batch(req, encoding, false);
       if (path === "/multi-exec") return await this.#batch(req, encoding, true);
       if (path.startsWith("/subscribe/")) return await this.#subscribe("subscribe", path);
-      if (path.startsWith("/psubscribe/")) return await this.#subscribe("psubscribe", path);
-      throw new BridgeRequestError(
-        `ERR unknown path ${path}: use /, /pipeline, /multi-exec, /subscribe/<channel> or /psubscribe/<pattern>`,
-        { status: 404 },
-      );
+      return await this.#subscribe("psubscribe", path);
     } catch (err) {
       if (err instanceof BridgeRequestError || err instanceof RedisUnavailableError) {
         return jsonResponse(err.status, errorJson(err.message));
@@ -119,8 +192,7 @@ class BridgeHandler {
     }
   }
 
-  async #single(req: Request, encoding: ResponseEncoding): Promise<Response> {
-    const command = parseCommand(parseJson(await req.text()));
+  async #run(command: ParsedCommand, encoding: ResponseEncoding): Promise<Response> {
     const fix = this.#scripts.prepare(command);
     const [reply] = await this.#link.exec([command]);
     const fixed = fix === undefined ? reply! : fix(reply!);
@@ -130,7 +202,7 @@ class BridgeHandler {
   }
 
   async #batch(req: Request, encoding: ResponseEncoding, atomic: boolean): Promise<Response> {
-    const commands = parseCommandList(parseJson(await req.text()));
+    const commands = parseCommandList(parseJson(await readText(req, this.#maxBodyBytes)));
     const fixes = this.#prepareScripts(commands);
     let replies: RedisReply[];
     if (atomic) {
@@ -193,7 +265,14 @@ function pathOf(url: string): string {
  * @throws {BridgeStartError} when the options are invalid or the port is taken.
  */
 export async function startUpstashBridge(options: UpstashBridgeOptions): Promise<UpstashBridge> {
-  const { redisPort, token, port = 0, redisHost = "127.0.0.1", sseKeepAliveMs = 15_000 } = options;
+  const {
+    redisPort,
+    token,
+    port = 0,
+    redisHost = "127.0.0.1",
+    sseKeepAliveMs = 15_000,
+    maxBodyBytes = 16_777_216,
+  } = options;
   if (!Number.isInteger(redisPort) || redisPort <= 0 || redisPort > 65535) {
     throw new BridgeStartError(`Cannot start the Upstash bridge: redisPort is ${redisPort}`);
   }
@@ -202,14 +281,21 @@ export async function startUpstashBridge(options: UpstashBridgeOptions): Promise
       "Cannot start the Upstash bridge: token must be a non-empty string without whitespace",
     );
   }
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes <= 0) {
+    throw new BridgeStartError(`Cannot start the Upstash bridge: maxBodyBytes is ${maxBodyBytes}`);
+  }
   if (!(sseKeepAliveMs > 0)) {
     throw new BridgeStartError(
       `Cannot start the Upstash bridge: sseKeepAliveMs is ${sseKeepAliveMs}`,
     );
   }
-  const link = new RedisLink({ host: redisHost, port: redisPort });
+  const link = new RedisLink({
+    host: redisHost,
+    port: redisPort,
+    ...(options.redisPassword === undefined ? {} : { password: options.redisPassword }),
+  });
   const streams = new EventStreams(link, sseKeepAliveMs);
-  const handler = new BridgeHandler(token, link, streams);
+  const handler = new BridgeHandler(token, link, streams, maxBodyBytes);
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     server = Deno.serve(

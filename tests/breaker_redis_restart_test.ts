@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { redisCommand } from "../dev/redis_server.ts";
 import { startStack } from "../dev/stack.ts";
 import { createRedis } from "../shared/deps.ts";
 import { createLogger } from "../shared/log.ts";
@@ -10,19 +11,6 @@ import {
   testNamespace,
   waitUntil,
 } from "../shared/breakers/test_support.ts";
-
-/** Sends one inline command straight to redis-server (the bridge refuses CLIENT KILL). */
-async function redisCommand(port: number, command: string): Promise<string> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    await conn.write(new TextEncoder().encode(`${command}\r\n`));
-    const buf = new Uint8Array(256);
-    const n = await conn.read(buf);
-    return new TextDecoder().decode(buf.subarray(0, n ?? 0)).trim();
-  } finally {
-    conn.close();
-  }
-}
 
 Deno.test({
   name:
@@ -61,7 +49,11 @@ Deno.test({
     await Promise.all([a.start(), b.start()]);
 
     await t.step("a dead event stream is noticed by the heartbeat and resubscribed", async () => {
-      const killed = await redisCommand(redisServer.port, "CLIENT KILL TYPE pubsub");
+      const killed = await redisCommand(
+        redisServer.port,
+        redisServer.password,
+        "CLIENT KILL TYPE pubsub",
+      );
       assert.match(killed, /^:[1-9]/);
       await waitUntil(() => a.metrics.resubscribes >= 1 && b.metrics.resubscribes >= 1, {
         timeoutMs: 3000,

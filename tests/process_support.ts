@@ -210,7 +210,11 @@ export async function privateRedis(): Promise<
   try {
     server = await RedisServer.start({ dir, appendfsync: "no" });
     const token = crypto.randomUUID().replaceAll("-", "");
-    const bridge = await startUpstashBridge({ redisPort: server.port, token });
+    const bridge = await startUpstashBridge({
+      redisPort: server.port,
+      redisPassword: server.password,
+      token,
+    });
     const s = server;
     return {
       env: { UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: token },

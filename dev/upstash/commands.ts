@@ -44,6 +44,33 @@ const CONNECTION_STATE_COMMANDS = new Set([
   "WATCH",
 ]);
 
+/**
+ * Server administration: reconfiguring, persisting, replicating, debugging or
+ * stopping the server is no client's business (Upstash refuses them too), and
+ * with CONFIG a client could point the data directory anywhere and write
+ * files as the server's user.
+ */
+const ADMIN_COMMANDS = new Set([
+  "ACL",
+  "BGREWRITEAOF",
+  "BGSAVE",
+  "CLUSTER",
+  "CONFIG",
+  "DEBUG",
+  "FAILOVER",
+  "LATENCY",
+  "MIGRATE",
+  "MODULE",
+  "MONITOR",
+  "PSYNC",
+  "REPLCONF",
+  "REPLICAOF",
+  "SAVE",
+  "SHUTDOWN",
+  "SLAVEOF",
+  "SLOWLOG",
+]);
+
 /** Blocking commands would hold a shared connection for their whole timeout. */
 const BLOCKING_COMMANDS = new Set([
   "BLMOVE",
@@ -138,6 +165,9 @@ export function parseJson(text: string): unknown {
 
 /** Why the bridge refuses `args`, or null when Redis may run it. */
 function refusalReason(name: string, args: string[]): string | null {
+  if (ADMIN_COMMANDS.has(name)) {
+    return `ERR command '${name}' is not allowed through the Upstash REST bridge: it administers the server`;
+  }
   if (CONNECTION_STATE_COMMANDS.has(name)) {
     return `ERR command '${name}' is not supported by the Upstash REST bridge: it would change the state of a shared connection`;
   }

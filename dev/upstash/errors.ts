@@ -9,9 +9,9 @@
 export class BridgeRequestError extends Error {
   override name = "BridgeRequestError";
   /** HTTP status of the answer. */
-  readonly status: 400 | 404;
+  readonly status: 400 | 404 | 413;
 
-  constructor(message: string, options?: ErrorOptions & { status?: 400 | 404 }) {
+  constructor(message: string, options?: ErrorOptions & { status?: 400 | 404 | 413 }) {
     super(message, options);
     this.status = options?.status ?? 400;
   }

@@ -28,6 +28,8 @@ import type { RedisReply } from "./resp_json.ts";
 export interface RedisLinkOptions {
   host: string;
   port: number;
+  /** redis-server's `requirepass` (dev/redis_server.ts). @default none */
+  password?: string;
   /** Give up connecting after this long. @default 2000 */
   connectTimeoutMs?: number;
 }
@@ -57,6 +59,7 @@ function newClient(options: RedisLinkOptions) {
       reconnectStrategy: false,
       noDelay: true,
     },
+    ...(options.password === undefined ? {} : { password: options.password }),
     disableOfflineQueue: true,
     disableClientInfo: true,
     maintNotifications: "disabled",

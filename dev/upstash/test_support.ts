@@ -89,7 +89,12 @@ export async function startBridgeFixture(
   };
   try {
     redis = await RedisServer.start({ dir, appendfsync });
-    bridge = await startUpstashBridge({ redisPort: redis.port, token: TOKEN, ...options });
+    bridge = await startUpstashBridge({
+      redisPort: redis.port,
+      redisPassword: redis.password,
+      token: TOKEN,
+      ...options,
+    });
   } catch (err) {
     await dispose();
     throw err;
