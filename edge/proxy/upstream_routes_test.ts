@@ -185,6 +185,14 @@ Deno.test({
         }
         // app.request() has no socket: no address is known, so none is claimed.
         assert.equal(seen["x-forwarded-for"], undefined);
+        // With a socket peer (and no trusted proxy), the peer is the client,
+        // whatever X-Forwarded-For the caller wrote.
+        const peered = await app.request("/v1/control/leads", {
+          headers: { authorization: minerva, "x-forwarded-for": "6.6.6.6" },
+        }, { remoteAddr: { hostname: "192.0.2.44", port: 40_000, transport: "tcp" } });
+        assert.equal(peered.status, 200);
+        await peered.body?.cancel();
+        assert.equal(upstream.seen.at(-1)!.headers["x-forwarded-for"], "192.0.2.44");
         assert.notEqual(seen["x-forwarded-host"], "evil.example");
         assert.equal(seen["x-principal"], "sa:minerva");
         assert.equal(seen["accept-language"], "fr");
