@@ -24,6 +24,8 @@ import { allowedMethods, noRoute } from "./middleware/http_rules.ts";
 import type { AppEnv } from "./app_env.ts";
 import { requestSpan } from "./middleware/tracing.ts";
 import { mountDocs } from "./openapi.ts";
+import { FAILURE_RETRY_S } from "./routes/database_failure.ts";
+import { isRedisUnreachable } from "./redis_failure.ts";
 import { problem } from "./problem.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { meRoutes } from "./routes/me.ts";
@@ -196,7 +198,15 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
 
   app.onError((err, c) => {
     if (err instanceof AppError) {
-      return problem(c, { code: err.code, status: err.status, title: err.message, ...err.details });
+      const body = { code: err.code, status: err.status, title: err.message, ...err.details };
+      if (err.status !== 503) return problem(c, body);
+      // A 503 is the documented degraded answer only with Retry-After (found by `deno task chaos`).
+      const retryAfter = typeof err.details?.retry_after === "number"
+        ? err.details.retry_after
+        : FAILURE_RETRY_S;
+      return problem(c, { ...body, retry_after: retryAfter }, {
+        "Retry-After": String(retryAfter),
+      });
     }
     if (err instanceof HTTPException && err.status < 500) {
       return problem(c, {
@@ -204,6 +214,15 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
         status: err.status,
         title: err.message || "Bad request",
       });
+    }
+    if (isRedisUnreachable(err)) {
+      (c.get("log") ?? deps.log).warn("redis unreachable", { err, path: c.req.path });
+      return problem(c, {
+        code: "dependency-unavailable",
+        status: 503,
+        title: "Redis temporarily unavailable",
+        retry_after: FAILURE_RETRY_S,
+      }, { "Retry-After": String(FAILURE_RETRY_S) });
     }
     (c.get("log") ?? deps.log).error("unhandled error", { err });
     // Opaque on purpose: internals stay in the log, found by request id.
