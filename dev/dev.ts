@@ -120,7 +120,7 @@ async function main(): Promise<number> {
     edge: Promise.withResolvers(),
     worker: Promise.withResolvers(),
   };
-  const start = (name: string, entry: string, permissions: string[] = []) => () => {
+  const start = (entry: string, permissions: string[] = []) => () => {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -163,7 +163,7 @@ async function main(): Promise<number> {
   const outbox = emailDir.startsWith("/") ? emailDir : `${ROOT}${emailDir}`;
   await Deno.mkdir(outbox, { recursive: true });
   say(`outbox  ${outbox} (EMAIL_PROVIDER=${parseConfig(childEnv).email.provider})`);
-  children.push(supervise({ name: "edge", spawn: start("edge", "edge/main.ts"), log: say }));
+  children.push(supervise({ name: "edge", spawn: start("edge/main.ts"), log: say }));
   // Links in emails (unsubscribe) must reach this edge: unless PUBLIC_BASE_URL
   // is given, the worker starts once the edge reports the address it listens
   // on (EDGE_PORT may be 0 or taken by another dev stack's default).
@@ -176,7 +176,7 @@ async function main(): Promise<number> {
     }
     children.push(supervise({
       name: "worker",
-      spawn: start("worker", "workers/main.ts", [`--allow-write=${outbox}`]),
+      spawn: start("workers/main.ts", [`--allow-write=${outbox}`]),
       log: say,
     }));
   });
