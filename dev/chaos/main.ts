@@ -1,0 +1,274 @@
+/**
+ * `deno task chaos [--quick | --scenario=FILE]`: breaks a
+ * running platform on purpose, under load, and checks that nothing was lost
+ * or applied twice (docs/reliability.md).
+ *
+ * 1. Starts its own stack, fault proxies, two edges and two workers
+ *    (dev/chaos/cluster.ts), and load client processes (dev/chaos/load.ts).
+ * 2. Applies the scenario's faults on their timeline (dev/chaos/faults.ts),
+ *    with a progress line every few seconds on stderr.
+ * 3. Verifies (dev/chaos/verify.ts): acknowledged writes exactly once, tasks
+ *    terminal, breakers closed again, no process left behind.
+ * 4. Reports one JSON line on stdout (the bench convention) and a human
+ *    summary per fault on stderr; exits 1 on any loss, duplicate,
+ *    undocumented 5xx, breaker left open or leaked process.
+ *
+ * @module
+ */
+import { Pool } from "@neondatabase/serverless";
+import { parseConfig } from "../../shared/config.ts";
+import { createBreakerRegistry } from "../../shared/breakers/registry.ts";
+import type { BreakerTransition } from "../../shared/breakers/types.ts";
+import { createRedis } from "../../shared/deps.ts";
+import { poolFor } from "../../shared/db/pool.ts";
+import { createQueue } from "../../shared/queue/queue.ts";
+import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
+import { forEachLine } from "../lines.ts";
+import { mintDevToken } from "../token.ts";
+import { type Cluster, startCluster } from "./cluster.ts";
+import { applyFault, describeFault } from "./faults.ts";
+import type { AttemptLine, DoneLine, LoadOptions } from "./load.ts";
+import { FULL, loadScenario, QUICK, type Scenario } from "./scenario.ts";
+import { faultStats, outcomeOf, verify } from "./verify.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const say = (m: string) => console.error(`[chaos] ${m}`);
+
+/** Parsed command line. */
+export interface ChaosArgs {
+  scenario: "quick" | "full" | { file: string };
+}
+
+/** Parses the flags; TypeError with a usage line on anything else. */
+export function parseChaosArgs(args: readonly string[]): ChaosArgs {
+  const out: ChaosArgs = { scenario: "full" };
+  for (const a of args) {
+    if (a === "--quick") out.scenario = "quick";
+    else if (a.startsWith("--scenario=") && a.length > 11) out.scenario = { file: a.slice(11) };
+    else {
+      throw new TypeError(
+        `Unknown argument ${JSON.stringify(a)} ` +
+          "(usage: deno task chaos [--quick | --scenario=FILE]); it always starts its own " +
+          "loopback stack and never touches configured services",
+      );
+    }
+  }
+  return out;
+}
+
+interface FaultRun {
+  description: string;
+  kind: string;
+  start: number;
+  end: number;
+  error: string | null;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    return !/^State:\s+[XZ]/m.test(Deno.readTextFileSync(`/proc/${pid}/status`));
+  } catch {
+    return false;
+  }
+}
+
+/** Spawns one load client; its JSON lines go to `attempts` and `done`. */
+function loadClient(
+  options: LoadOptions,
+  attempts: AttemptLine[],
+  done: DoneLine[],
+): Promise<void> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "dev/chaos/load.ts", JSON.stringify(options)],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = forEachLine(child.stdout, (line) => {
+    const parsed = JSON.parse(line) as AttemptLine | DoneLine;
+    if (parsed.t === "attempt") attempts.push(parsed);
+    else done.push(parsed);
+  });
+  return Promise.all([lines, child.status]).then(() => {});
+}
+
+async function run(scenario: Scenario): Promise<number> {
+  const began = Date.now();
+  say(`scenario ${scenario.name}: ${scenario.faults.length} faults over ${scenario.duration_s} s`);
+  const cluster: Cluster = await startCluster(say);
+  const config = parseConfig(cluster.env);
+  const redis = createRedis(cluster.stack.settings.redis);
+  const sql: Pool = poolFor(cluster.stack.settings.database, { max: 2, onError: () => {} });
+  const transitions: BreakerTransition[] = [];
+  const breakers = createBreakerRegistry({ redis, policies: config.breakerPolicies });
+  breakers.events.addEventListener(
+    "transition",
+    (e) => transitions.push((e as CustomEvent<BreakerTransition>).detail),
+  );
+  const pids = new Set<number>();
+  const trackPids = setInterval(() => {
+    for (const p of Object.values(cluster.processes)) if (p.pid !== null) pids.add(p.pid);
+  }, 100);
+  let code = 1;
+  try {
+    await breakers.start();
+    const token = await mintDevToken(config.auth, { sub: "sa:minerva", ttlS: 3 * 3600 });
+    const attempts: AttemptLine[] = [];
+    const done: DoneLine[] = [];
+    const durationMs = scenario.duration_s * 1000;
+    const settleMs = 60_000;
+    const clients: Promise<void>[] = [];
+    const base = { edges: cluster.edges, token, rps: scenario.load.rps, durationMs, settleMs };
+    for (let i = 0; i < scenario.load.lead_writers; i++) {
+      clients.push(loadClient({ ...base, kind: "leads", id: `L${i}-${began}` }, attempts, done));
+    }
+    for (let i = 0; i < scenario.load.task_writers; i++) {
+      clients.push(loadClient({ ...base, kind: "tasks", id: `T${i}-${began}` }, attempts, done));
+    }
+    const t0 = Date.now();
+    const runs: FaultRun[] = [];
+    const faults = scenario.faults.map((f) =>
+      new Promise<void>((resolve) => {
+        setTimeout(async () => {
+          const r: FaultRun = {
+            description: describeFault(f),
+            kind: f.kind,
+            start: Date.now(),
+            end: 0,
+            error: null,
+          };
+          runs.push(r);
+          say(`t=${Math.round((r.start - t0) / 1000)}s fault: ${r.description}`);
+          try {
+            await applyFault(cluster, f, redis, token);
+          } catch (err) {
+            r.error = (err as Error).message;
+            say(`fault ${r.description} failed: ${r.error}`);
+          }
+          r.end = Date.now();
+          resolve();
+        }, f.at_s * 1000);
+      })
+    );
+    const progress = setInterval(() => {
+      const by: Record<string, number> = {};
+      for (const a of attempts) by[outcomeOf(a)] = (by[outcomeOf(a)] ?? 0) + 1;
+      say(
+        `t=${Math.round((Date.now() - t0) / 1000)}s faults ${runs.length}/${faults.length} ` +
+          `requests ${JSON.stringify(by)}`,
+      );
+    }, 5_000);
+    try {
+      await Promise.all(faults);
+      await Promise.all(clients);
+    } finally {
+      clearInterval(progress);
+    }
+
+    say("load over; verifying");
+    const queue = createQueue(redis, TASK_CATALOG, config.queue);
+    const verdict = await verify(done, sql, queue, 90_000);
+    const closedBy = Date.now() + 90_000;
+    let open = (await breakers.list()).filter((b) => b.state !== "closed");
+    while (open.length > 0 && Date.now() < closedBy) {
+      await new Promise((r) => setTimeout(r, 500));
+      open = (await breakers.list()).filter((b) => b.state !== "closed");
+    }
+    const undocumented = attempts.filter((a) => outcomeOf(a) === "5xx_undocumented");
+    const perFault = runs.sort((a, b) => a.start - b.start).map((r) => {
+      const opened = transitions.find((t) => t.at >= r.start && t.to === "open");
+      const closed = opened && transitions.find((t) => t.at > opened.at && t.to === "closed");
+      return {
+        fault: r.description,
+        at_s: Math.round((r.start - t0) / 100) / 10,
+        error: r.error,
+        ...faultStats(attempts, r.start, r.end, 5_000),
+        // Only a transition inside the fault's own window (until 5 s after it ended).
+        breaker_opened_after_ms: opened && opened.at <= r.end + 5_000 ? opened.at - r.start : null,
+        breaker_closed_after_end_ms: closed && opened && opened.at <= r.end + 5_000
+          ? Math.max(0, closed.at - r.end)
+          : null,
+      };
+    });
+
+    clearInterval(trackPids);
+    for (const p of Object.values(cluster.processes)) if (p.pid !== null) pids.add(p.pid);
+    await breakers.stop();
+    await sql.end().catch(() => {});
+    await cluster.stop();
+    const leaked = [...pids].filter(processAlive);
+    const failed = verdict.lost.length + verdict.duplicated.length + verdict.not_terminal.length +
+            undocumented.length + open.length + leaked.length > 0 ||
+      runs.some((r) => r.error !== null);
+    const report = {
+      bench: "chaos",
+      scenario: scenario.name,
+      date: new Date(began).toISOString(),
+      machine: `${Deno.build.os}-${Deno.build.arch}, ${navigator.hardwareConcurrency} cpus`,
+      runtime_s: Math.round((Date.now() - began) / 1000),
+      requests: attempts.length,
+      ...verdict,
+      lost: verdict.lost.length,
+      duplicated: verdict.duplicated.length,
+      not_terminal: verdict.not_terminal.length,
+      undocumented_5xx: undocumented.length,
+      breakers_open_at_end: open.map((b) => b.name),
+      leaked_processes: leaked.length,
+      process_errors: cluster.errors.length,
+      passed: !failed,
+      faults: perFault,
+    };
+    console.log(JSON.stringify(report));
+    say(`--- ${scenario.name}: ${failed ? "FAILED" : "passed"} in ${report.runtime_s} s ---`);
+    say(
+      `operations ${verdict.operations}, acknowledged ${verdict.acknowledged}, unanswered ` +
+        `${verdict.unanswered}, lost ${verdict.lost.length}, duplicated ${verdict.duplicated.length}, ` +
+        `tasks not terminal ${verdict.not_terminal.length}, dead ${verdict.dead_tasks}, ` +
+        `undocumented 5xx ${undocumented.length}, breakers open ${open.length}, leaked ${leaked.length}`,
+    );
+    for (const f of perFault) {
+      say(
+        `  ${f.fault.padEnd(42)} ${JSON.stringify(f.requests)} detect ${f.detect_ms ?? "-"} ms, ` +
+          `recover ${f.recover_ms ?? "-"} ms, breaker open +${
+            f.breaker_opened_after_ms ?? "-"
+          } ms ` +
+          `closed +${f.breaker_closed_after_end_ms ?? "-"} ms${f.error ? ` ERROR ${f.error}` : ""}`,
+      );
+    }
+    for (const l of verdict.lost) say(`  LOST ${l}`);
+    for (const d of verdict.duplicated) say(`  DUPLICATE ${d}`);
+    for (const n of verdict.not_terminal) say(`  NOT TERMINAL ${n}`);
+    for (const u of undocumented.slice(0, 10)) say(`  5xx ${JSON.stringify(u)}`);
+    const errorKinds = new Map<string, string>();
+    for (const e of cluster.errors) {
+      const msg = /"msg":"([^"]*)"/.exec(e)?.[1] ?? e.slice(0, 120);
+      if (!errorKinds.has(msg)) errorKinds.set(msg, e);
+    }
+    for (const [, e] of [...errorKinds].slice(0, 15)) say(`  process error: ${e}`);
+    code = failed ? 1 : 0;
+  } finally {
+    clearInterval(trackPids);
+    await breakers.stop().catch(() => {});
+    await sql.end().catch(() => {});
+    await cluster.stop().catch(() => {});
+  }
+  return code;
+}
+
+if (import.meta.main) {
+  let args: ChaosArgs;
+  let scenario: Scenario;
+  try {
+    args = parseChaosArgs(Deno.args);
+    scenario = args.scenario === "quick"
+      ? QUICK
+      : args.scenario === "full"
+      ? FULL
+      : await loadScenario(args.scenario.file);
+  } catch (err) {
+    console.error((err as Error).message);
+    Deno.exit(2);
+  }
+  Deno.exit(await run(scenario));
+}
