@@ -5,17 +5,14 @@
  * checks every pair against a running app on the test stack.
  */
 import assert from "node:assert/strict";
-import { mintDevToken } from "../dev/token.ts";
 import { useTestStack } from "../dev/test_stack.ts";
-import { createApp } from "../edge/app.ts";
 import { ACCESS_POLICY, compilePolicy } from "../edge/auth/policy.ts";
 import { ROLES } from "../edge/auth/principal.ts";
 import { principalFromClaims, type Role } from "../edge/auth/principal.ts";
 import { PUBLIC_ROUTES } from "../edge/gateway.ts";
-import { createBreakerRegistry } from "../shared/breakers/registry.ts";
-import { testNamespace } from "../shared/breakers/test_support.ts";
+import { routeHarness } from "../edge/routes/test_support.ts";
+import { SHARED_STATE_ACTIONS, v1Routes } from "./policy_support.ts";
 import { platformCatalog } from "../shared/queue/from_config.ts";
-import { createQueue } from "../shared/queue/queue.ts";
 import { publicTaskTypes, TASK_CATALOG } from "../shared/tasks/catalog.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
@@ -38,15 +35,6 @@ const INTERNAL_OWNERS: Record<string, string> = {
   "forward_request.crm": "the upstream proxy's queued write",
 };
 
-/**
- * Admin actions on state every suite shares (the champion model in the shared
- * database): checked for the principals the policy denies only, never made.
- */
-const SHARED_STATE_ACTIONS = new Set([
-  "POST /v1/models/:version/activate",
-  "POST /v1/models/rollback",
-]);
-
 /** Every combination of user roles, every service the policy names, and one it does not. */
 function principals(): { sub: string; roles: Role[] }[] {
   const users = Array.from({ length: 2 ** ROLES.length }, (_, mask) => ({
@@ -60,8 +48,6 @@ function principals(): { sub: string; roles: Role[] }[] {
   return [
     ...users,
     ...[...services, "sa:unknown"].map((sub) => ({ sub, roles: [] as Role[] })),
-    // A service cannot borrow user roles from its token.
-    { sub: "sa:unknown-admin", roles: ["admin"] as Role[] },
   ];
 }
 
@@ -105,106 +91,89 @@ Deno.test({
   ...opts,
   async fn(t) {
     await using stack = await useTestStack();
-    const deps = stack.makeDeps();
-    const namespace = testNamespace();
-    const queue = createQueue(deps.redis, platformCatalog(deps.config), {
-      ...deps.config.queue,
-      namespace,
-    });
-    const breakers = createBreakerRegistry({
-      redis: deps.redis,
-      policies: deps.config.breakerPolicies,
-      namespace,
-      flushMs: 5,
-    });
-    await breakers.start();
-    try {
-      const app = createApp(deps, { queue, breakers });
-      const decide = compilePolicy(ACCESS_POLICY);
-      const who = await Promise.all(
-        principals().map(async (p) => ({
-          ...p,
-          principal: principalFromClaims(p.sub, p.roles),
-          auth: `Bearer ${await mintDevToken(deps.config.auth, p)}`,
-        })),
-      );
-      const routes = [
-        ...new Set(
-          app.routes
-            .filter((r) => r.method !== "ALL" && r.path.startsWith("/v1/"))
-            .map((r) => `${r.method} ${r.path}`),
-        ),
-      ].filter((r) => !PUBLIC_ROUTES.has(r));
-      assert.ok(routes.length >= 25, `only ${routes.length} routes found`);
+    await using h = await routeHarness(stack, { breakers: true });
+    const { app, queue } = h;
+    const decide = compilePolicy(ACCESS_POLICY);
+    const who = await Promise.all(
+      principals().map(async (p) => ({
+        ...p,
+        principal: principalFromClaims(p.sub, p.roles),
+        auth: await h.token(p.sub, p.roles),
+      })),
+    );
+    const routes = v1Routes(app).map(([m, p]) => `${m} ${p}`).filter((r) => !PUBLIC_ROUTES.has(r));
+    assert.ok(routes.length >= 25, `only ${routes.length} routes found`);
 
-      await t.step("every route: a principal the policy denies gets 403 forbidden", async () => {
-        for (const route of routes) {
-          const [method, pattern] = route.split(" ") as [string, string];
-          const path = pattern.replace(/:[A-Za-z_]+/g, crypto.randomUUID());
+    await t.step("every route: a principal the policy denies gets 403 forbidden", async () => {
+      for (const route of routes) {
+        const [method, pattern] = route.split(" ") as [string, string];
+        const path = pattern.replace(/:[A-Za-z_]+/g, crypto.randomUUID());
+        for (const p of who) {
+          const allowed = decide(p.principal, method, path).allowed;
+          if (allowed && SHARED_STATE_ACTIONS.has(route)) continue;
+          const res = await app.request(path, {
+            method,
+            headers: {
+              authorization: p.auth,
+              "content-type": "application/json",
+              "idempotency-key": crypto.randomUUID(),
+            },
+            // An array is no route's body: allowed callers get a 4xx, nothing changes.
+            body: method === "GET" ? undefined : "[]",
+          });
+          const body = await res.text();
+          // 401: a service token carrying roles is refused at verification.
+          const refused = res.status === 401 ||
+            (res.status === 403 && JSON.parse(body).code === "forbidden");
+          assert.equal(refused, !allowed, `${p.sub} ${route}: ${res.status} ${body}`);
+          assert.ok(res.status < 500, `${p.sub} ${route}: ${res.status} ${body}`);
+        }
+      }
+    });
+
+    await t.step(
+      "every task type: POST /v1/tasks enqueues only what the policy allows",
+      async () => {
+        const catalog = queue.ctx.catalog;
+        for (const [type, def] of Object.entries(catalog)) {
           for (const p of who) {
-            const allowed = decide(p.principal, method, path).allowed;
-            if (allowed && SHARED_STATE_ACTIONS.has(route)) continue;
-            const res = await app.request(path, {
-              method,
+            const before = (await queue.stats()).enqueued ?? 0;
+            const res = await app.request("/v1/tasks", {
+              method: "POST",
               headers: {
                 authorization: p.auth,
                 "content-type": "application/json",
                 "idempotency-key": crypto.randomUUID(),
               },
-              // An array is no route's body: allowed callers get a 4xx, nothing changes.
-              body: method === "GET" ? undefined : "[]",
+              body: JSON.stringify({ type, payload: {} }),
             });
-            const body = await res.text();
-            const forbidden = res.status === 403 && JSON.parse(body).code === "forbidden";
-            assert.equal(forbidden, !allowed, `${p.sub} ${route}: ${res.status} ${body}`);
-            assert.ok(res.status < 500, `${p.sub} ${route}: ${res.status} ${body}`);
+            const enqueued = ((await queue.stats()).enqueued ?? 0) - before;
+            const mayPost = decide(p.principal, "POST", "/v1/tasks").allowed;
+            const mayRun = def.public === true &&
+              decide(p.principal, def.permission!.method, def.permission!.path).allowed;
+            const code = (await res.json()).code;
+            if (!mayPost) {
+              assert.ok(
+                res.status === 401 || (res.status === 403 && code === "forbidden"),
+                `${p.sub} ${type}: ${res.status} ${code}`,
+              );
+            } else if (!def.public) {
+              assert.deepEqual(
+                [res.status, code],
+                [422, "task-type-not-public"],
+                `${p.sub} ${type}`,
+              );
+            } else if (!mayRun) {
+              assert.deepEqual(
+                [res.status, code],
+                [403, "task-type-forbidden"],
+                `${p.sub} ${type}`,
+              );
+            } else assert.equal(res.status, 202, `${p.sub} ${type}`);
+            assert.equal(enqueued, mayPost && mayRun ? 1 : 0, `${p.sub} ${type}`);
           }
         }
-      });
-
-      await t.step(
-        "every task type: POST /v1/tasks enqueues only what the policy allows",
-        async () => {
-          const catalog = queue.ctx.catalog;
-          for (const [type, def] of Object.entries(catalog)) {
-            for (const p of who) {
-              const before = (await queue.stats()).enqueued ?? 0;
-              const res = await app.request("/v1/tasks", {
-                method: "POST",
-                headers: {
-                  authorization: p.auth,
-                  "content-type": "application/json",
-                  "idempotency-key": crypto.randomUUID(),
-                },
-                body: JSON.stringify({ type, payload: {} }),
-              });
-              const enqueued = ((await queue.stats()).enqueued ?? 0) - before;
-              const mayPost = decide(p.principal, "POST", "/v1/tasks").allowed;
-              const mayRun = def.public === true &&
-                decide(p.principal, def.permission!.method, def.permission!.path).allowed;
-              const code = (await res.json()).code;
-              if (!mayPost) {
-                assert.deepEqual([res.status, code], [403, "forbidden"], `${p.sub} ${type}`);
-              } else if (!def.public) {
-                assert.deepEqual(
-                  [res.status, code],
-                  [422, "task-type-not-public"],
-                  `${p.sub} ${type}`,
-                );
-              } else if (!mayRun) {
-                assert.deepEqual(
-                  [res.status, code],
-                  [403, "task-type-forbidden"],
-                  `${p.sub} ${type}`,
-                );
-              } else assert.equal(res.status, 202, `${p.sub} ${type}`);
-              assert.equal(enqueued, mayPost && mayRun ? 1 : 0, `${p.sub} ${type}`);
-            }
-          }
-        },
-      );
-    } finally {
-      await breakers.stop();
-    }
+      },
+    );
   },
 });

@@ -9,52 +9,27 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { mintDevToken } from "../dev/token.ts";
 import { useTestStack } from "../dev/test_stack.ts";
-import { createApp } from "../edge/app.ts";
 import { ACCESS_POLICY, compilePolicy } from "../edge/auth/policy.ts";
 import { principalFromClaims, type Role } from "../edge/auth/principal.ts";
 import { PUBLIC_ROUTES } from "../edge/gateway.ts";
-import { createBreakerRegistry } from "../shared/breakers/registry.ts";
-import { testNamespace } from "../shared/breakers/test_support.ts";
-import { platformCatalog } from "../shared/queue/from_config.ts";
-import { createQueue } from "../shared/queue/queue.ts";
+import { routeHarness } from "../edge/routes/test_support.ts";
+import { SHARED_STATE_ACTIONS, v1Routes } from "./policy_support.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
-/**
- * Admin actions on state every suite shares (the champion model in the shared
- * database): fuzzed as the principals the policy denies only.
- */
-const SHARED_STATE_ACTIONS = new Set([
-  "POST /v1/models/:version/activate",
-  "POST /v1/models/rollback",
-]);
-
 Deno.test({
   name:
     "fuzz: every route, body and query string, every principal: no 5xx, problem+json, no denied change",
   ...opts,
   async fn(t) {
     await using stack = await useTestStack();
-    const deps = stack.makeDeps();
-    const namespace = testNamespace();
-    const queue = createQueue(deps.redis, platformCatalog(deps.config), {
-      ...deps.config.queue,
-      namespace,
-    });
-    const breakers = createBreakerRegistry({
-      redis: deps.redis,
-      policies: deps.config.breakerPolicies,
-      namespace,
-      flushMs: 5,
-    });
-    await breakers.start();
-    const run = namespace.replace(/[^a-z0-9]/gi, "").slice(-8);
+    await using h = await routeHarness(stack, { breakers: true });
+    const { app, queue, deps } = h;
+    const run = h.run;
     try {
-      const app = createApp(deps, { queue, breakers });
       const decide = compilePolicy(ACCESS_POLICY);
       const specs: { sub: string; roles: Role[] }[] = [
         { sub: `fz-none-${run}`, roles: [] },
@@ -63,21 +38,15 @@ Deno.test({
         { sub: `fz-admin-${run}`, roles: ["admin"] },
         { sub: "sa:minerva", roles: [] },
         { sub: "sa:api-gateway", roles: [] },
-        { sub: `sa:fz-unknown-${run}`, roles: ["admin"] },
+        { sub: `sa:fz-unknown-${run}`, roles: [] },
       ];
       const who = await Promise.all(specs.map(async (p) => ({
         sub: p.sub,
         principal: principalFromClaims(p.sub, p.roles),
-        auth: `Bearer ${await mintDevToken(deps.config.auth, p)}`,
+        auth: await h.token(p.sub, p.roles),
       })));
       const anonymous = { sub: "anonymous", principal: null, auth: null };
-      const routes = [
-        ...new Set(
-          app.routes.filter((r) => r.method !== "ALL" && r.path.startsWith("/v1/")).map((r) =>
-            `${r.method} ${r.path}`
-          ),
-        ),
-      ].map((r) => r.split(" ") as [string, string]);
+      const routes = v1Routes(app);
       const bodyRoutes = routes.filter(([m]) => BODY_METHODS.has(m));
       assert.ok(bodyRoutes.length >= 15, `only ${bodyRoutes.length} body routes`);
 
@@ -103,13 +72,13 @@ Deno.test({
       const caller = fc.constantFrom(...who, anonymous);
 
       /** One request; asserts the invariants and returns nothing. */
-      async function check(
+      const check = async (
         [method, pattern]: [string, string],
         p: (typeof who)[number] | typeof anonymous,
         params: string[],
         q: Record<string, string>,
         raw: string | undefined,
-      ): Promise<void> {
+      ): Promise<void> => {
         let i = 0;
         const path = pattern.replace(/:[A-Za-z_]+/g, () => params[i++ % params.length]!);
         if (
@@ -142,7 +111,7 @@ Deno.test({
           assert.ok([401, 403, 404, 405].includes(res.status), `${res.status} ${where}`);
           assert.deepEqual(await queue.stats(), before, `queue changed: ${where}`);
         }
-      }
+      };
 
       await t.step("inputs the fuzz found once stay fixed", async () => {
         const minerva = who.find((p) => p.sub === "sa:minerva")!;
@@ -189,7 +158,6 @@ Deno.test({
         },
       );
     } finally {
-      await breakers.stop();
       // Leads an allowed fuzz principal may have created, with their events.
       const subs = [`api:fz-operator-${run}`, `api:fz-admin-${run}`];
       await deps.sql.query(
