@@ -11,7 +11,7 @@ const { postgres } = findPostgresBinaries();
 const libraryDir = await packageLibraryDir(postgres);
 const installed = hasTimescaleLibrary(libraryDir);
 
-Deno.test("packageLibraryDir() finds the installation's library directory", async () => {
+Deno.test("packageLibraryDir() finds the installation's library directory", () => {
   assert.ok(Deno.statSync(libraryDir).isDirectory, libraryDir);
   // Every installation ships plpgsql's library there.
   assert.ok(Deno.statSync(`${libraryDir}/plpgsql.so`).isFile, `no plpgsql.so in ${libraryDir}`);

@@ -19,7 +19,7 @@ import { buildGateway } from "./gateway.ts";
 import { accessLog } from "./middleware/access_log.ts";
 import { responseHeaders } from "./middleware/response_headers.ts";
 import { htmlErrorPages } from "./middleware/html_errors.ts";
-import { addressResolver, clientAddress, type ClientAddressVariables } from "./client_address.ts";
+import { addressResolver, clientAddress } from "./client_address.ts";
 import { allowedMethods, noRoute } from "./middleware/http_rules.ts";
 import type { AppEnv } from "./app_env.ts";
 import { requestSpan } from "./middleware/tracing.ts";
