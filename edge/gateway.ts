@@ -179,6 +179,9 @@ export function buildGateway(deps: Deps, queue: TaskQueue, routes: GatewayRoutes
         maxResponseBytes: config.perimeter.idempotencyMaxResponseBytes,
         queue,
         required: (c) => KEY_REQUIRED.has(`${c.req.method} ${c.req.path}`),
+        ...(config.observability.metricsEnabled
+          ? { onOutcome: (outcome) => deps.metrics.idempotencyOutcomes.inc({ outcome }) }
+          : {}),
       }) as MiddlewareHandler,
     ),
     forwardSpan(),

@@ -69,3 +69,26 @@ Deno.test({
     assert.equal(series(await renderMetrics(h.deps.metrics), "api_requests_total").length, 0);
   },
 });
+
+Deno.test({
+  name: "idempotency outcomes are counted: first run, replay, key reused with another body",
+  ...opts,
+  async fn() {
+    await using stack = await useTestStack();
+    await using h = await routeHarness(stack);
+    const key = crypto.randomUUID();
+    const post = (echo: string) =>
+      h.call("POST", "/v1/tasks", {
+        json: { type: "noop", payload: { echo } },
+        headers: { "idempotency-key": key },
+      });
+    assert.equal((await post("a")).status, 202);
+    const again = await post("a");
+    assert.equal(again.headers.get("idempotency-replayed"), "true");
+    assert.equal((await post("b")).status, 422);
+    const text = await renderMetrics(h.deps.metrics);
+    for (const outcome of ["claimed", "completed", "mismatch"]) {
+      assert.match(text, new RegExp(`idempotency_outcomes_total\\{outcome="${outcome}"\\} 1\\n`));
+    }
+  },
+});

@@ -46,6 +46,7 @@ import { problem } from "../problem.ts";
 import { parseIdempotencyKey, readBodyCapped, requestFingerprint } from "../idempotency/request.ts";
 import { captureResponse, DEFAULT_STORED_HEADERS, taskReplay } from "../idempotency/response.ts";
 import {
+  type ClaimOutcome,
   createIdempotencyStore,
   idempotencyKeys,
   type StoredResponse,
@@ -85,6 +86,12 @@ export interface IdempotencyOptions {
   storedHeaders?: readonly string[];
   /** Logger when the request has none on `c.var.log`. */
   log?: Logger;
+  /**
+   * Told each keyed request's claim outcome (`idempotency_outcomes_total`):
+   * `claimed` (first run), `completed` (replayed), `in_flight`, `unreplayable`,
+   * `mismatch` (key reused with another body). @default none
+   */
+  onOutcome?: (kind: ClaimOutcome["kind"]) => void;
 }
 
 function positiveInt(name: string, value: unknown): number {
@@ -276,6 +283,7 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<Env>
       "check the Idempotency-Key",
       () => store.claim(recordKey, { fingerprint, token, lockTtlMs, scope: scopeName, key }),
     );
+    options.onOutcome?.(outcome.kind);
     switch (outcome.kind) {
       case "claimed":
         return await execute(c, next, recordKey, token);

@@ -59,6 +59,8 @@ export interface Metrics {
   readonly wsEvents: Counter<"event">;
   readonly storeErrors: Counter<"store" | "component">;
   readonly relayCaughtUp: Gauge;
+  readonly idempotencyOutcomes: Counter<"outcome">;
+  readonly emails: Counter<"provider" | "outcome">;
 }
 
 /** Builds a fresh registry and every metric in it. */
@@ -175,6 +177,20 @@ export function createMetrics(options: { service?: string } = {}): Metrics {
       name: "ws_events_total",
       help: "Live-feed events: accepted, sent, slow_consumer_close, violation, expired_close",
       labelNames: ["event"],
+      registers,
+    }),
+    idempotencyOutcomes: new Counter({
+      name: "idempotency_outcomes_total",
+      help:
+        "Keyed requests by claim outcome: claimed (first run), completed (replayed), in_flight (409), unreplayable (409), mismatch (key reused, 422)",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    emails: new Counter({
+      name: "emails_total",
+      help:
+        "send_email attempts per provider by outcome: sent, already_sent, suppressed, lead_not_interested, rejected, deferred, failed",
+      labelNames: ["provider", "outcome"],
       registers,
     }),
     relayCaughtUp: new Gauge({

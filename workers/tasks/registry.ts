@@ -15,6 +15,7 @@ import type { Handler } from "../runner.ts";
 import { applyRetentionHandler } from "./apply_retention.ts";
 import { bookAppointmentHandler } from "./book_appointment.ts";
 import { countBookingOutcomes } from "./booking_outcomes.ts";
+import { countEmailOutcomes } from "./email_outcomes.ts";
 import { forwardRequestHandlers } from "./forward_request.ts";
 import { leadWriteHandler } from "./lead_write.ts";
 import * as noop from "./noop.ts";
@@ -41,14 +42,17 @@ export function createHandlers(s: WorkerServices): Record<string, Handler> {
   const emailBreaker = s.config.email.provider === "http_api" ? undefined : s.breakers.get("email");
   return {
     noop: noop.handle,
-    send_email: sendEmailHandler({
-      provider: s.email,
-      ...(emailBreaker ? { breaker: emailBreaker } : {}),
-      from: s.config.email.from,
-      messageIdDomain: s.config.email.messageIdDomain,
-      unsubscribeSecret: () => s.config.email.unsubscribeSecret,
-      publicBaseUrl: s.config.publicBaseUrl,
-    }),
+    send_email: countEmailOutcomes(
+      sendEmailHandler({
+        provider: s.email,
+        ...(emailBreaker ? { breaker: emailBreaker } : {}),
+        from: s.config.email.from,
+        messageIdDomain: s.config.email.messageIdDomain,
+        unsubscribeSecret: () => s.config.email.unsubscribeSecret,
+        publicBaseUrl: s.config.publicBaseUrl,
+      }),
+      s.config.email.provider,
+    ),
     book_appointment: countBookingOutcomes(bookAppointmentHandler({ queue: s.queue })),
     apply_lead_write: leadWriteHandler({
       breaker: s.breakers.get("database"),
