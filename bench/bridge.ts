@@ -51,7 +51,9 @@ async function localTarget(): Promise<Target> {
   // stack's AOF policy so the direct scenario measures a realistic server.
   const fixture = await startBridgeFixture({ appendfsync: "everysec" });
   const { redis, bridge } = fixture;
-  console.error(`[bridge] redis-server ${redis.url}, bridge ${bridge.url} (in this process)`);
+  console.error(
+    `[bridge] redis-server 127.0.0.1:${redis.port}, bridge ${bridge.url} (in this process)`,
+  );
   return {
     restUrl: bridge.url,
     restToken: bridge.token,
