@@ -5,17 +5,8 @@ import { scrapeLeadsHandler } from "./scrape_leads.ts";
 import { scoreWith } from "../../shared/scoring/champion.ts";
 import { heuristicScore } from "../../shared/scoring/heuristic.ts";
 
-// The Neon Pool keeps WebSocket ops alive between queries (docs/reference/neon-local.md §5).
-const opts = { sanitizeOps: false, sanitizeResources: false };
-
-Deno.test({
-  name: "scrape_leads imports a CSV with good and bad rows, reruns without duplicates",
-  ...opts,
-}, async (t) => {
-  await using stack = await useTestStack();
-  const deps = stack.makeDeps();
-  const run = crypto.randomUUID().slice(0, 8);
-  const city = `Scrapeton-${run}`;
+/** The handler for file imports (no Places key) and a task context for `taskId`. */
+function fileImporter(deps: TaskContext["deps"]) {
   const handler = scrapeLeadsHandler({
     places: { apiKey: null, baseUrl: "http://127.0.0.1:9", qps: 5 },
     defaultPhoneRegion: "US",
@@ -30,6 +21,21 @@ Deno.test({
     signal: new AbortController().signal,
     log: deps.log,
   });
+  return { handler, ctx };
+}
+
+// The Neon Pool keeps WebSocket ops alive between queries (docs/reference/neon-local.md §5).
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test({
+  name: "scrape_leads imports a CSV with good and bad rows, reruns without duplicates",
+  ...opts,
+}, async (t) => {
+  await using stack = await useTestStack();
+  const deps = stack.makeDeps();
+  const run = crypto.randomUUID().slice(0, 8);
+  const city = `Scrapeton-${run}`;
+  const { handler, ctx } = fileImporter(deps);
   const csv = [
     "name,city,category,rating,reviews,phone,email,external_id",
     `Harbor Fish ${run},${city},seafood,4.5,120,(218) 555-0142,info@harbor.example,hf-${run}`,
@@ -132,18 +138,7 @@ Deno.test({
   const deps = stack.makeDeps();
   const run = crypto.randomUUID().slice(0, 8);
   const city = `Nulton-${run}`;
-  const handler = scrapeLeadsHandler({
-    places: { apiKey: null, baseUrl: "http://127.0.0.1:9", qps: 5 },
-    defaultPhoneRegion: "US",
-  });
-  const ctx = (taskId: string): TaskContext => ({
-    deps,
-    taskId,
-    attempt: 1,
-    leaseToken: "t",
-    signal: new AbortController().signal,
-    log: deps.log,
-  });
+  const { handler, ctx } = fileImporter(deps);
   try {
     const csv = [
       "name,city,category,external_id",
