@@ -232,6 +232,7 @@ async function killMidBatch(
     SCHEDULES: JSON.stringify({
       refresh_lead_metrics: { enabled: false },
       apply_retention: { enabled: false },
+      retrain_lead_model: { enabled: false },
     }),
   };
   const config = parseConfig(env);

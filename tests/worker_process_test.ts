@@ -6,9 +6,13 @@ Deno.test("worker connects, logs readiness and exits 0 on SIGTERM", async () => 
   await using stack = await useTestStack();
   const worker = new AppProcess("workers/main.ts", {
     ...stack.env(),
-    // The default schedules run, except retention: on the stack that `deno task
-    // test` shares, it would delete other suites' events older than 90 days.
-    SCHEDULES: JSON.stringify({ apply_retention: { enabled: false } }),
+    // The default schedules run, except retention and training: on the stack
+    // that `deno task test` shares, retention would delete other suites' events
+    // older than 90 days and training would write a champion over every suite's leads.
+    SCHEDULES: JSON.stringify({
+      apply_retention: { enabled: false },
+      retrain_lead_model: { enabled: false },
+    }),
   });
   try {
     const ready = await worker.waitForLog("worker ready");
