@@ -38,6 +38,26 @@ Deno.test("deno task dev brings up a ready system and Ctrl-C stops everything it
     const body = await res.json();
     assert.equal(res.status, 200, JSON.stringify(body));
     assert.equal(body.status, "ready");
+    // The edge is ready before the worker: wait on the worker's own /ready (its
+    // admin listener, printed by dev) so that its startup is complete.
+    let workerAdmin: string | null = null;
+    while (workerAdmin === null) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      stderr += value;
+      workerAdmin = /metrics \(worker\): (\S+)\/metrics/.exec(stderr)?.[1] ?? null;
+      // Printed last: the URL would have come before it.
+      if (workerAdmin === null && stderr.includes("Ctrl-C stops everything")) break;
+    }
+    assert.ok(workerAdmin, `dev never printed the worker's metrics URL:\n${stderr}`);
+    const deadline = Date.now() + 90_000;
+    while (true) {
+      const ready = await fetch(`${workerAdmin}/ready`).catch(() => null);
+      await ready?.body?.cancel();
+      if (ready?.status === 200) break;
+      assert.ok(Date.now() < deadline, "the worker never became ready");
+      await new Promise((r) => setTimeout(r, 200));
+    }
     // The console's address is printed, it answers, and it offers the dev sign-in.
     assert.match(stderr, new RegExp(`console ${url}/console \\(one-click dev sign-in\\)`));
     const page = await fetch(`${url}/console`);
