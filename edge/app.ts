@@ -20,7 +20,7 @@ import { accessLog } from "./middleware/access_log.ts";
 import { responseHeaders } from "./middleware/response_headers.ts";
 import { htmlErrorPages } from "./middleware/html_errors.ts";
 import { addressResolver, clientAddress } from "./client_address.ts";
-import { allowedMethods, noRoute } from "./middleware/http_rules.ts";
+import { allowedMethods, declaredQueryParams, noRoute } from "./middleware/http_rules.ts";
 import type { AppEnv } from "./app_env.ts";
 import { requestSpan } from "./middleware/tracing.ts";
 import { mountDocs } from "./openapi.ts";
@@ -114,7 +114,8 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   });
   // Built lazily at the first request, when every route below is registered.
   const methodsAt = allowedMethods(app.routes);
-  const gateway = buildGateway(deps, queue, { methodsAt });
+  const queryParamsAt = declaredQueryParams(() => app.openAPIRegistry.definitions);
+  const gateway = buildGateway(deps, queue, { methodsAt, queryParamsAt });
   if (deps.config.observability.metricsEnabled) {
     observeRateLimiter(deps.metrics, gateway.rateLimiter.metrics);
   }

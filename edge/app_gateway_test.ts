@@ -192,6 +192,31 @@ Deno.test({
       },
     );
 
+    await t.step("unknown query parameters are a 400 naming each of them", async () => {
+      const res = await app.request("/v1/leads?stauts=new&limit=5&zz=1", {
+        headers: { authorization: admin },
+      });
+      assert.equal(res.status, 400);
+      const body = await res.json();
+      assert.equal(body.code, "invalid-request");
+      assert.deepEqual(body.invalid_fields.map((f: { field: string }) => f.field), [
+        "query.stauts",
+        "query.zz",
+      ]);
+      assert.match(
+        body.invalid_fields[0].message,
+        /^unknown parameter \(this route takes .*status/,
+      );
+      const none = await app.request("/v1/me?verbose=1", { headers: { authorization: admin } });
+      assert.equal(none.status, 400);
+      assert.match((await none.json()).invalid_fields[0].message, /takes none/);
+      const fine = await app.request("/v1/leads?status=new&limit=5", {
+        headers: { authorization: admin },
+      });
+      assert.equal(fine.status, 200);
+      await fine.body?.cancel();
+    });
+
     await t.step(
       "routing comes before authorization: 404 and 405 for every role, 401 without a token",
       async () => {

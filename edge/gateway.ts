@@ -2,7 +2,8 @@
  * The gateway chain every `/v1` request takes, built once from config:
  *
  *   body limit → JSON only (with named exemptions) → authenticate →
- *   rate limit → route exists (404/405) → authorize → Idempotency-Key →
+ *   rate limit → route exists (404/405) → known query parameters (400) →
+ *   authorize → Idempotency-Key →
  *   route (in `forward_to_service`)
  *
  * Rate limiting runs after authentication (it is keyed by principal) and
@@ -26,7 +27,13 @@ import { createVerifier, type Verifier } from "./auth/verify.ts";
 import { authenticate } from "./middleware/authenticate.ts";
 import { authorize } from "./middleware/authorize.ts";
 import { limitJsonDepth } from "./middleware/json_depth.ts";
-import { limitBody, requireJson, routeFirst } from "./middleware/http_rules.ts";
+import {
+  limitBody,
+  type QueryParamsAt,
+  rejectUnknownQuery,
+  requireJson,
+  routeFirst,
+} from "./middleware/http_rules.ts";
 import { idempotency } from "./middleware/idempotency.ts";
 import { rateLimit, type RateLimitMiddleware } from "./middleware/rate_limit.ts";
 import { forwardSpan, traced } from "./middleware/tracing.ts";
@@ -115,6 +122,8 @@ export interface Gateway {
 export interface GatewayRoutes {
   /** The methods the app serves at a request's path (`allowedMethods(app.routes)`). */
   methodsAt: (c: Context) => string[];
+  /** The query parameters the request's route declares (`declaredQueryParams`). @default none checked */
+  queryParamsAt?: QueryParamsAt;
 }
 
 /** Builds the `/v1` middleware chain. */
@@ -159,6 +168,7 @@ export function buildGateway(deps: Deps, queue: TaskQueue, routes: GatewayRoutes
       methodsAt: routes.methodsAt,
       passthrough: (path) => proxied.some((p) => path === p || path.startsWith(`${p}/`)),
     }),
+    rejectUnknownQuery({ paramsAt: routes.queryParamsAt ?? (() => null) }),
     traced(
       "authorize",
       unlessPublic(

@@ -168,3 +168,79 @@ export function routeFirst(options: RouteFirstOptions): MiddlewareHandler {
     await next();
   };
 }
+
+/** The query parameters a route declares, or null when it declares none it could check. */
+export type QueryParamsAt = (c: Context) => ReadonlySet<string> | null;
+
+/** Options of {@linkcode rejectUnknownQuery}. */
+export interface RejectUnknownQueryOptions {
+  /** The query parameters the request's route declares (`null`: the route is not described). */
+  paramsAt: QueryParamsAt;
+}
+
+/**
+ * 400 `invalid-request` naming every query parameter the route does not
+ * declare (bodies are strict already): a misspelt filter (`?stauts=new`)
+ * would otherwise be ignored and answer everything. Routes without an
+ * OpenAPI description (proxied upstreams, the WebSocket upgrade) pass.
+ */
+export function rejectUnknownQuery(options: RejectUnknownQueryOptions): MiddlewareHandler {
+  return async function rejectUnknownQuery(c, next) {
+    const known = options.paramsAt(c);
+    if (known !== null) {
+      const names = [...new Set(new URL(c.req.url).searchParams.keys())];
+      const unknown = names.filter((n) => !known.has(n)).sort();
+      if (unknown.length > 0) {
+        const accepted = [...known].sort();
+        return problem(c, {
+          code: "invalid-request",
+          status: 400,
+          title: "The request is invalid",
+          detail: unknown.map((n) => `query.${n}: unknown parameter`).join("; "),
+          invalid_fields: unknown.map((n) => ({
+            field: `query.${n}`,
+            message: accepted.length > 0
+              ? `unknown parameter (this route takes ${accepted.join(", ")})`
+              : "unknown parameter (this route takes none)",
+          })),
+        });
+      }
+    }
+    await next();
+  };
+}
+
+/**
+ * For {@linkcode rejectUnknownQuery}: the declared query parameters of the
+ * route matching a request, read from the OpenAPI route definitions (built
+ * once, at the first request, when every route is registered).
+ */
+export function declaredQueryParams(
+  definitions: () => readonly unknown[],
+): QueryParamsAt {
+  let table: { method: string; re: RegExp; params: Set<string> | null }[] | null = null;
+  return (c) => {
+    table ??= definitions().flatMap((d) => {
+      const def = d as {
+        type?: string;
+        route?: { method: string; path: string; request?: { query?: { shape?: object } } };
+      };
+      if (def.type !== "route" || !def.route) return [];
+      const query = def.route.request?.query;
+      return [{
+        method: def.route.method.toUpperCase(),
+        re: patternToRegExp(def.route.path.replace(/\{([^}]+)\}/g, ":$1")),
+        // A query schema that is not a plain object (refined, piped) is not
+        // checked here: its own validation decides.
+        params: query === undefined
+          ? new Set<string>()
+          : query.shape
+          ? new Set(Object.keys(query.shape))
+          : null,
+      }];
+    });
+    const method = c.req.method === "HEAD" ? "GET" : c.req.method;
+    const hit = table.find((r) => r.method === method && r.re.test(c.req.path));
+    return hit?.params ?? null;
+  };
+}
