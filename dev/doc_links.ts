@@ -163,8 +163,10 @@ async function sourceFiles(dir: string, out: string[]): Promise<void> {
   try {
     for await (const entry of entries) {
       const path = `${dir}/${entry.name}`;
-      if (entry.isDirectory) await sourceFiles(path, out);
-      else if (languageOf(path)) out.push(path);
+      // Installed packages (git-ignored, e.g. bench/peers/node/node_modules) are not our code.
+      if (entry.isDirectory) {
+        if (entry.name !== "node_modules") await sourceFiles(path, out);
+      } else if (languageOf(path)) out.push(path);
     }
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
