@@ -3,7 +3,8 @@
  * Chromium, headless) against real edge and worker processes: sign in with
  * the development sign-in, see the overview, watch a task enqueued over the
  * API appear and complete live, replay a dead-lettered task from the DLQ
- * view, force a breaker open and reset it, and check that a viewer's buttons
+ * view, force a breaker open and reset it, lose the edge (banner) and catch
+ * up on what happened meanwhile once it is back (resubscribe with `since`), and check that a viewer's buttons
  * are disabled AND that the API refuses the viewer's action anyway.
  *
  * Screenshots of the overview and DLQ views go to `.tmp/screenshots/`
@@ -59,7 +60,9 @@ async function signIn(browser: Browser, url: string, role: string): Promise<Page
   // CSP violations and script errors show here. Refused API calls (a 404 for
   // a route this edge lacks, a viewer's 403) are answers the page handles.
   page.on("console", (m) => {
-    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) {
+    // (The edge restart below also makes failed loads and socket attempts.)
+    const expected = /^(Failed to load resource|WebSocket connection to .* failed)/;
+    if (m.type() === "error" && !expected.test(m.text())) {
       errors.push(m.text());
     }
   });
@@ -77,6 +80,22 @@ async function signIn(browser: Browser, url: string, role: string): Promise<Page
     });
   }
   return page;
+}
+
+/** Starts an edge on `port` again; retries while the old socket still holds the port. */
+async function restartEdge(env: Record<string, string>, port: string): Promise<AppProcess> {
+  for (let attempt = 1;; attempt++) {
+    const edge = new AppProcess("edge/main.ts", { ...env, EDGE_PORT: port });
+    try {
+      await edge.waitForLog("edge listening", WAIT_MS);
+      return edge;
+    } catch (err) {
+      const { stderr } = await edge.stop("SIGKILL");
+      const inUse = /address already in use/i.test(stderr + edge.lines.join("\n"));
+      if (!inUse || attempt >= 10) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }
 
 function pageErrors(page: Page): string[] {
@@ -184,6 +203,22 @@ Deno.test({
     await page.getByTestId("reset-analytics-confirm").click();
     await row.filter({ hasText: "closed" }).waitFor();
     assert.equal(state((await call("GET", "/v1/breakers", admin)).body), "closed");
+
+    // The edge goes away: a banner says so. A task runs meanwhile; once an
+    // edge is back on the same address the page resumes with `since` and
+    // shows the change it missed.
+    await page.getByRole("link", { name: "Overview" }).click();
+    await edge.stop("SIGTERM");
+    await page.getByTestId("feed-banner").filter({ hasText: "disconnected" }).waitFor();
+    const { id: missedId } = await queue.enqueue("noop", { echo: "while away" });
+    await waitUntil(async () => (await queue.getTask(missedId))?.status === "succeeded", {
+      timeoutMs: WAIT_MS,
+      what: "the task run while the edge was down",
+    });
+    processes.push(await restartEdge(env, new URL(url).port));
+    await page.getByTestId("feed-banner").waitFor({ state: "detached" });
+    await page.getByTestId("live-tasks").locator(`tr[data-key="${missedId}"]`)
+      .filter({ hasText: "succeeded" }).waitFor();
     assert.deepEqual(pageErrors(page), []);
 
     // A viewer sees the breakers, its buttons are disabled, and the API
@@ -214,6 +249,15 @@ Deno.test({
     assert.equal(viewer.url().includes("eyJ"), false);
     assert.deepEqual(await viewer.context().cookies(), []);
     assert.deepEqual(pageErrors(viewer), []);
+  } catch (err) {
+    // What the pages showed when it failed, for the log and .tmp/screenshots/.
+    for (const [i, context] of (browser?.contexts() ?? []).entries()) {
+      for (const p of context.pages()) {
+        await p.screenshot({ path: `${SHOTS}failure-${i}.png`, fullPage: true }).catch(() => {});
+        console.error(`page ${i} (${p.url()}) errors: ${pageErrors(p).join("\n") || "none"}`);
+      }
+    }
+    throw err;
   } finally {
     await browser?.close().catch(() => {});
     await Promise.all(processes.map((p) => p.stop("SIGTERM").catch(() => {})));

@@ -19,13 +19,27 @@ export function TimeChart({ label, series, data, height = 180, testid }) {
   useEffect(() => {
     const el = box.current;
     const axis = { stroke: cssVar("--muted"), grid: { stroke: cssVar("--grid"), width: 1 } };
+    // Times of day; the date only when the span crosses days (uPlot's default
+    // stacks both under every tick, which crowds a laptop screen).
+    const times = (_u, ticks) => {
+      const span = ticks.length > 1 ? ticks[ticks.length - 1] - ticks[0] : 0;
+      return ticks.map((t) =>
+        new Date(t * 1000).toLocaleString(undefined, {
+          ...(span > 86_400 ? { month: "short", day: "numeric" } : {}),
+          hour: "2-digit",
+          minute: "2-digit",
+          ...(span < 3_600 ? { second: "2-digit" } : {}),
+          hourCycle: "h23",
+        })
+      );
+    };
     plot.current = new uPlot(
       {
         width: Math.max(el.clientWidth, 200),
         height,
-        legend: { show: true },
+        legend: { show: true, live: false },
         cursor: { drag: { x: false, y: false } },
-        axes: [axis, { ...axis, size: 48 }],
+        axes: [{ ...axis, values: times, space: 80 }, { ...axis, size: 48 }],
         scales: { x: { time: true } },
         series: [
           {},

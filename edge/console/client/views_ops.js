@@ -134,6 +134,19 @@ export function Overview({ me, live, ticks }) {
               )
             }</ul>`}
         <//>
+        ${admin
+          ? html`
+            <${Card} title="Live-feed clients per instance">
+              <${Table} caption="Connected live-feed clients per edge instance" testid="clients"
+                columns=${[{ label: "Instance", cell: (r) => r[0] }, {
+                  label: "Clients",
+                  num: true,
+                  cell: (r) => fmt(r[1]),
+                }]}
+                rows=${Object.entries(perInstance)} rowKey=${(r) => r[0]} empty="None." />
+              <//>
+          `
+          : null}
         <${Card} title="Live tasks" wide>
           <${Table} caption="Task status changes seen on the live feed, newest first" testid="live-tasks"
             columns=${[
@@ -149,19 +162,6 @@ export function Overview({ me, live, ticks }) {
             rows=${live.tasks.slice(0, 12)} rowKey=${(t) => t.id}
             empty="Waiting for task activity…" />
         <//>
-        ${admin
-          ? html`
-            <${Card} title="Live-feed clients per instance">
-              <${Table} caption="Connected live-feed clients per edge instance" testid="clients"
-                columns=${[{ label: "Instance", cell: (r) => r[0] }, {
-                  label: "Clients",
-                  num: true,
-                  cell: (r) => fmt(r[1]),
-                }]}
-                rows=${Object.entries(perInstance)} rowKey=${(r) => r[0]} empty="None." />
-              <//>
-          `
-          : null}
       </div>
   `;
 }
