@@ -88,9 +88,10 @@ export async function captureResponse(
 
 /**
  * The replay of a stored 202 hand-off: the stored body (when it is a JSON
- * object) with the task's current state laid over it. While the task is
- * still waiting or running the status stays 202; once it has finished
- * (succeeded or dead) the answer is 200 with the outcome.
+ * object) with the task's current state laid over it. The status code is the
+ * original one (202), as Stripe replays it: a client tells a replay by the
+ * `Idempotency-Replayed` header and reads the task's progress (`status`,
+ * `attempts`, `result`) from the body.
  */
 export function taskReplay(stored: StoredResponse, task: TaskInfo): StoredResponse {
   const contentType = stored.headers.find(([n]) => n === "content-type")?.[1] ?? null;
@@ -105,7 +106,7 @@ export function taskReplay(stored: StoredResponse, task: TaskInfo): StoredRespon
   if (task.status === "succeeded") view.result = task.result;
   if (task.lastError !== null && task.status !== "succeeded") view.last_error = task.lastError;
   return {
-    status: finished ? 200 : 202,
+    status: stored.status,
     headers: [
       // A finished task needs no polling hint.
       ...stored.headers.filter(([n]) => n !== "content-type" && !(finished && n === "retry-after")),

@@ -317,54 +317,62 @@ Deno.test("idempotency() against a real Redis", async (t) => {
     assert.equal(counter.calls, 2);
   });
 
-  await t.step("a replayed 202 hand-off reports the task's current status", async () => {
-    const queue = testQueue(redis);
-    let calls = 0;
-    const { app } = testApp(redis, { queue }, (app) => {
-      app.post("/v1/jobs", async (c) => {
-        calls++;
-        const { id } = await queue.enqueue("echo", await c.req.json());
-        c.set("idempotencyTaskId", id);
-        return c.json({ task_id: id, status: "pending" }, 202, { Location: `/v1/tasks/${id}` });
+  await t.step(
+    "a replayed 202 hand-off keeps its status code and reports the task's current state",
+    async () => {
+      const queue = testQueue(redis);
+      let calls = 0;
+      const { app } = testApp(redis, { queue }, (app) => {
+        app.post("/v1/jobs", async (c) => {
+          calls++;
+          const { id } = await queue.enqueue("echo", await c.req.json());
+          c.set("idempotencyTaskId", id);
+          return c.json({ task_id: id, status: "pending" }, 202, { Location: `/v1/tasks/${id}` });
+        });
+        app.post("/v1/jobs-text", async (c) => {
+          calls++;
+          const { id } = await queue.enqueue("echo", { n: 99 });
+          c.set("idempotencyTaskId", id);
+          return c.text("accepted", 202);
+        });
       });
-      app.post("/v1/jobs-text", async (c) => {
-        calls++;
-        const { id } = await queue.enqueue("echo", { n: 99 });
-        c.set("idempotencyTaskId", id);
-        return c.text("accepted", 202);
+      const first = await send(app, "/v1/jobs", { key: "kq", body: '{"n":7}' });
+      assert.equal(first.status, 202);
+      const { task_id: id } = await first.json();
+      const replay = async (path = "/v1/jobs", body = '{"n":7}') => {
+        const res = await send(app, path, { key: "kq", body });
+        assert.equal(res.headers.get("idempotency-replayed"), "true");
+        return {
+          status: res.status,
+          location: res.headers.get("location"),
+          body: await res.json(),
+        };
+      };
+      assert.deepEqual(await replay(), {
+        status: 202,
+        location: `/v1/tasks/${id}`,
+        body: { task_id: id, status: "pending", attempts: 0 },
       });
-    });
-    const first = await send(app, "/v1/jobs", { key: "kq", body: '{"n":7}' });
-    assert.equal(first.status, 202);
-    const { task_id: id } = await first.json();
-    const replay = async (path = "/v1/jobs", body = '{"n":7}') => {
-      const res = await send(app, path, { key: "kq", body });
-      assert.equal(res.headers.get("idempotency-replayed"), "true");
-      return { status: res.status, location: res.headers.get("location"), body: await res.json() };
-    };
-    assert.deepEqual(await replay(), {
-      status: 202,
-      location: `/v1/tasks/${id}`,
-      body: { task_id: id, status: "pending", attempts: 0 },
-    });
-    const [claimed] = (await claim(queue.ctx, { max: 1, leaseMs: 10_000, workerId: "w" })).tasks;
-    assert.equal(claimed?.id, id);
-    assert.equal((await replay()).body.status, "running");
-    await ack(queue.ctx, [{ id, leaseToken: claimed!.leaseToken, resultJson: '{"ok":true}' }]);
-    assert.deepEqual(await replay(), {
-      status: 200,
-      location: `/v1/tasks/${id}`,
-      body: { task_id: id, status: "succeeded", attempts: 1, result: { ok: true } },
-    });
+      const [claimed] = (await claim(queue.ctx, { max: 1, leaseMs: 10_000, workerId: "w" })).tasks;
+      assert.equal(claimed?.id, id);
+      assert.equal((await replay()).body.status, "running");
+      await ack(queue.ctx, [{ id, leaseToken: claimed!.leaseToken, resultJson: '{"ok":true}' }]);
+      // The original status code (Stripe), the task's outcome in the body.
+      assert.deepEqual(await replay(), {
+        status: 202,
+        location: `/v1/tasks/${id}`,
+        body: { task_id: id, status: "succeeded", attempts: 1, result: { ok: true } },
+      });
 
-    // The task is the one the route named, whatever the body says.
-    await (await send(app, "/v1/jobs-text", { key: "kq", body: "{}" })).body?.cancel();
-    const named = await replay("/v1/jobs-text", "{}");
-    assert.equal(named.status, 202);
-    assert.equal(named.body.status, "pending");
-    assert.equal(typeof named.body.task_id, "string");
-    assert.equal(calls, 2);
-  });
+      // The task is the one the route named, whatever the body says.
+      await (await send(app, "/v1/jobs-text", { key: "kq", body: "{}" })).body?.cancel();
+      const named = await replay("/v1/jobs-text", "{}");
+      assert.equal(named.status, 202);
+      assert.equal(named.body.status, "pending");
+      assert.equal(typeof named.body.task_id, "string");
+      assert.equal(calls, 2);
+    },
+  );
 });
 
 Deno.test("idempotency() bounds what it stores and trusts", async (t) => {
