@@ -18,6 +18,23 @@ function signal(cluster: Cluster, target: keyof Cluster["processes"], sig: Deno.
   Deno.kill(pid, sig);
 }
 
+/**
+ * Restarts a stopped server, again until it is up (60 s at most): on a loaded
+ * machine one start may miss its readiness deadline, and a server left down
+ * would turn the rest of the campaign into one long outage.
+ */
+async function restartUntilUp(restart: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await restart();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(500);
+    }
+  }
+}
+
 /** A one-line description of `f` for the report. */
 export function describeFault(f: FaultSpec): string {
   switch (f.kind) {
@@ -65,14 +82,14 @@ export async function applyFault(
       const server = cluster.stack.redisServer!;
       await server.stop();
       await sleep(f.for_s * 1000);
-      await server.restart();
+      await restartUntilUp(() => server.restart());
       return;
     }
     case "postgres_down": {
       const server = cluster.stack.postgres!;
       await server.stop();
       await sleep(f.for_s * 1000);
-      await server.restart();
+      await restartUntilUp(() => server.restart());
       return;
     }
     case "network": {
