@@ -62,7 +62,8 @@ export function supervise(o: SuperviseOptions): Supervised {
       child = null;
       if (stopping) break;
       quickExits = performance.now() - started >= stableAfterMs ? 0 : quickExits + 1;
-      const delay = restartDelay(quickExits - 1, baseMs, maxMs);
+      // A child that stayed up starts the backoff over at baseMs.
+      const delay = restartDelay(Math.max(0, quickExits - 1), baseMs, maxMs);
       const how = status === null
         ? "failed to start"
         : status.signal

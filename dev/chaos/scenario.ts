@@ -98,7 +98,8 @@ export const QUICK: Scenario = Scenario.parse({
 export const FULL: Scenario = Scenario.parse({
   name: "full",
   duration_s: 300,
-  load: { lead_writers: 4, task_writers: 2, rps: 15 },
+  // Sized for a 2-core machine that also hosts the stack: 4 processes, 3 load clients.
+  load: { lead_writers: 2, task_writers: 1, rps: 8 },
   faults: [
     { kind: "kill9", at_s: 10, target: "worker-1" },
     { kind: "kill9", at_s: 25, target: "edge-1" },
