@@ -6,7 +6,9 @@
  * - `pass`: bytes flow unchanged;
  * - `latency`: every chunk is delayed by `ms` (order kept per direction);
  * - `blackhole`: connections stay open but nothing is forwarded either way
- *   (a partition: the client waits for its own timeout);
+ *   (a partition: the client waits for its own timeout); when the fault is
+ *   lifted, the connections that lost bytes are closed (their streams are
+ *   broken, as Toxiproxy's `timeout` toxic closes them), new ones work;
  * - `reset`: every open connection is closed now and new ones are closed as
  *   soon as they are accepted (the upstream "went away").
  *
@@ -167,8 +169,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       return open.size;
     },
     setFault(next: Fault) {
+      const was = fault;
       fault = checkFault(next);
-      if (fault.kind === "reset") dropAll();
+      if (fault.kind === "reset" || (was.kind === "blackhole" && fault.kind !== "blackhole")) {
+        dropAll();
+      }
     },
     close,
     [Symbol.asyncDispose]: close,

@@ -58,6 +58,11 @@ Deno.test("the fault proxy forwards, delays, blackholes and resets on command", 
     ]);
     assert.equal(silent, "silent");
 
+    // Lifting the blackhole closes the connection that lost bytes.
+    proxy.setFault({ kind: "pass" });
+    assert.equal(proxy.connections, 0);
+    assert.equal(await a.read(new Uint8Array(16)), null);
+
     proxy.setFault({ kind: "reset" });
     assert.equal(proxy.connections, 0);
     const b = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port });
