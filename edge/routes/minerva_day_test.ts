@@ -164,6 +164,7 @@ Deno.test({
           );
           const booked = await work(queued.task_id);
           assert.equal(booked.status, "booked", JSON.stringify(booked));
+          assert.equal((booked.appointment as Json).lead_id, leadId, "lead_id, never business_id");
           const again = await h.call("POST", "/v1/appointments", {
             json: { lead_id: leadId, starts_at: startsAt, duration_min: 30, attendee_email: email },
           });

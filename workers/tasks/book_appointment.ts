@@ -33,10 +33,10 @@ export interface BookAppointmentServices {
   queue: TaskQueue;
 }
 
-/** An appointment as stored. */
+/** An appointment as stored; `lead_id` is the `business_id` column (one name per concept in results). */
 export interface Appointment {
   id: string;
-  business_id: string;
+  lead_id: string;
   starts_at: string;
   duration_min: number;
   attendee_email: string;
@@ -52,7 +52,8 @@ export type BookAppointmentResult =
   | { status: "duplicate_prevented"; existing_appointment: Appointment }
   | { status: "lead_not_interested"; skipped: true };
 
-const COLUMNS = `id, business_id, starts_at, duration_min, attendee_email, day::text AS day,
+const COLUMNS =
+  `id, business_id AS lead_id, starts_at, duration_min, attendee_email, day::text AS day,
   status, task_id, created_at`;
 
 function toJson(row: Record<string, unknown>): Appointment {
