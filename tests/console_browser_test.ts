@@ -192,6 +192,14 @@ Deno.test({
     // Breakers: force one open, then reset it, each confirmed in a dialog.
     await page.getByRole("link", { name: "Breakers" }).click();
     const row = page.getByTestId("breakers").locator('tr[data-key="analytics"]');
+    // By keyboard: Enter opens the confirmation, Escape cancels it, nothing changes.
+    await row.getByTestId("force-open-analytics").focus();
+    await page.keyboard.press("Enter");
+    const dialog = page.getByRole("dialog", { name: "Force breaker analytics open?" });
+    await dialog.waitFor();
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "hidden" });
+    await row.filter({ hasText: "closed" }).waitFor();
     await row.getByTestId("force-open-analytics").click();
     await page.getByTestId("force-open-analytics-confirm").click();
     await row.filter({ hasText: "forced open" }).waitFor();
@@ -219,6 +227,19 @@ Deno.test({
     await page.getByTestId("feed-banner").waitFor({ state: "detached" });
     await page.getByTestId("live-tasks").locator(`tr[data-key="${missedId}"]`)
       .filter({ hasText: "succeeded" }).waitFor();
+    assert.deepEqual(pageErrors(page), []);
+
+    // Leads and models render from their routes (the funnel and the model list answer, even empty).
+    await page.getByRole("link", { name: "Leads" }).click();
+    await page.getByTestId("funnel").locator("tbody tr").first().waitFor();
+    await page.getByTestId("leads").waitFor();
+    await page.screenshot({ path: `${SHOTS}leads.png`, fullPage: true });
+    await page.getByRole("link", { name: "Models" }).click();
+    await page.getByTestId("models").locator("tbody tr").first().waitFor();
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.getByRole("link", { name: "Overview" }).click();
+    await page.getByTestId("queue-depth").waitFor();
+    await page.screenshot({ path: `${SHOTS}overview-dark.png`, fullPage: true });
     assert.deepEqual(pageErrors(page), []);
 
     // A viewer sees the breakers, its buttons are disabled, and the API

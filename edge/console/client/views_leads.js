@@ -62,9 +62,14 @@ function LeadMetrics({ ticks }) {
   }
   const xs = [...per.keys()].sort((a, b) => a - b);
   const data = [xs, xs.map((x) => per.get(x)[0]), xs.map((x) => per.get(x)[1])];
+  const empty = metrics.data && xs.length === 0;
   return html`<${Card} title="Lead events per hour (48 h)">
     ${metrics.error ? html`<${Problem} error=${metrics.error} />` : null}
-    <${TimeChart} label="Lead events and unique leads per hour" series=${METRIC_SERIES} data=${data} />
+    ${
+    empty
+      ? html`<p class="note">No lead events in the last 48 hours.</p>`
+      : html`<${TimeChart} label="Lead events and unique leads per hour" series=${METRIC_SERIES} data=${data} />`
+  }
   <//>`;
 }
 
@@ -75,7 +80,7 @@ export function Leads({ ticks }) {
   const leads = useApi(`/v1/leads?${query}`, [ticks.leads]);
   const field = (name) => (e) => setFilters({ ...filters, [name]: e.target.value.trim() });
   return html`
-    <div class="grid">
+    <div class="grid two">
       <${Funnel} ticks=${ticks} />
       <${LeadMetrics} ticks=${ticks} />
       <${Card} title="Leads" wide actions=${html`
