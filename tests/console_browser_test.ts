@@ -133,19 +133,26 @@ Deno.test({
       return { status: res.status, body: await res.json() };
     };
 
-    // A dead letter, made before any worker runs: claimed and failed for good.
+    // Two dead letters, made before any worker runs: claimed and failed for good.
     const queue = queueFromConfig(createRedis(config.redis), config);
-    const { id: deadId } = await queue.enqueue("noop", { echo: "doomed" }, { maxAttempts: 1 });
-    const { tasks } = await claim(queue.ctx, { max: 1, leaseMs: 30_000, workerId: "console-test" });
-    assert.equal(tasks[0]?.id, deadId);
-    await fail(queue.ctx, [{
-      id: deadId,
-      leaseToken: tasks[0]!.leaseToken,
-      error: "Error: upstream said no",
-      permanent: true,
-      backoffMs: 0,
-    }]);
-    assert.equal((await queue.getTask(deadId))?.status, "dead");
+    const ids = await Promise.all(
+      ["doomed", "unwanted"].map(async (echo) =>
+        (await queue.enqueue("noop", { echo }, { maxAttempts: 1 })).id
+      ),
+    );
+    const { tasks } = await claim(queue.ctx, { max: 2, leaseMs: 30_000, workerId: "console-test" });
+    assert.equal(tasks.length, 2);
+    await fail(
+      queue.ctx,
+      tasks.map((t) => ({
+        id: t.id,
+        leaseToken: t.leaseToken,
+        error: "Error: upstream said no",
+        permanent: true,
+        backoffMs: 0,
+      })),
+    );
+    for (const id of ids) assert.equal((await queue.getTask(id))?.status, "dead");
 
     const worker = new AppProcess("workers/main.ts", env);
     processes.push(worker);
@@ -156,7 +163,7 @@ Deno.test({
     const page = await signIn(browser, url, "admin");
 
     // Overview: the dead letter is counted, the breakers are listed.
-    await page.getByTestId("stat-dead").filter({ hasText: "1" }).waitFor();
+    await page.getByTestId("stat-dead").filter({ hasText: "2" }).waitFor();
     await page.getByTestId("dead-by-type").locator("tr[data-key=noop]").waitFor();
     assert.match(await page.getByTestId("stat-breakers").innerText(), /\d/);
 
@@ -166,6 +173,7 @@ Deno.test({
       payload: { echo: "console" },
     });
     assert.equal(enqueued.status, 202, JSON.stringify(enqueued.body));
+    const [deadId, purgedId] = ids as [string, string];
     const liveRow = page.getByTestId("live-tasks").locator(
       `tr[data-key="${enqueued.body.task_id}"]`,
     );
@@ -188,6 +196,13 @@ Deno.test({
       timeoutMs: WAIT_MS,
       what: "the replayed task to succeed",
     });
+    // Purge, after a confirmation: gone from the view and from the queue.
+    const purgedRow = page.getByTestId("dlq").locator(`tr[data-key="${purgedId}"]`);
+    await purgedRow.getByTestId(`purge-${purgedId}`).click();
+    await page.getByTestId(`purge-${purgedId}-confirm`).click();
+    await purgedRow.waitFor({ state: "detached" });
+    assert.equal((await call("GET", `/v1/dlq/${purgedId}`, admin)).status, 404);
+    assert.equal(await queue.getTask(purgedId), null);
 
     // Breakers: force one open, then reset it, each confirmed in a dialog.
     await page.getByRole("link", { name: "Breakers" }).click();
