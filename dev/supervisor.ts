@@ -21,6 +21,8 @@ export interface SuperviseOptions {
   maxMs?: number;
   /** A child up this long resets the backoff. @default 30_000 */
   stableAfterMs?: number;
+  /** After `stop()`'s SIGTERM, SIGKILL when the child is still running this much later. @default 15_000 */
+  killAfterMs?: number;
 }
 
 /** A supervised child. */
@@ -93,12 +95,23 @@ export function supervise(o: SuperviseOptions): Supervised {
     async stop() {
       stopping = true;
       (wake as (() => void) | null)?.();
+      const current = child;
       try {
-        child?.kill("SIGTERM");
+        current?.kill("SIGTERM");
       } catch {
         // exited meanwhile
       }
+      // A child whose graceful stop hangs (found by the chaos campaign: an edge
+      // draining a request stuck on a dead connection) must not hold ours.
+      const timer = setTimeout(() => {
+        try {
+          current?.kill("SIGKILL");
+        } catch {
+          // exited meanwhile
+        }
+      }, o.killAfterMs ?? 15_000);
       await loop;
+      clearTimeout(timer);
     },
   };
 }

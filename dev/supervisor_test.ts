@@ -66,3 +66,31 @@ Deno.test("a child that keeps exiting backs off", async () => {
   assert.match(logs[2]!, /restarting in 20 ms/);
   assert.match(logs[3]!, /restarting in 20 ms/);
 });
+
+Deno.test("stop() kills a child that ignores SIGTERM", async () => {
+  let ready: Promise<unknown> = Promise.resolve();
+  let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  const stubborn = () => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        'Deno.addSignalListener("SIGTERM", () => {}); console.log("ready"); await new Promise(() => {})',
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    // Asked to stop only once its SIGTERM listener is installed.
+    reader = child.stdout.getReader();
+    ready = reader.read();
+    return child;
+  };
+  const s = supervise({ name: "edge", spawn: stubborn, log: () => {}, killAfterMs: 200 });
+  await waitUntil(() => s.pid !== null, { what: "started", timeoutMs: 20_000 });
+  const pid = s.pid!;
+  await ready;
+  await s.stop();
+  await (reader as ReadableStreamDefaultReader<Uint8Array> | null)?.cancel();
+  assert.equal(s.pid, null);
+  assert.throws(() => Deno.kill(pid, "SIGCONT"), "the process is gone");
+});
