@@ -50,12 +50,24 @@ const TONES = {
   dead: "bad",
   open: "bad",
   forced_open: "bad",
+  // Models
+  champion: "ok",
+  candidate: "info",
+  rejected: "bad",
+  retired: "muted",
+  // Leads
+  new: "muted",
+  contacted: "info",
+  responded: "info",
+  meeting_scheduled: "warn",
+  client: "ok",
+  not_interested: "muted",
 };
 
 /** A state as a colored pill (the word is always shown: color is never the only signal). */
 export function Badge({ value }) {
   return html`<span class=${`badge ${TONES[value] ?? "muted"}`}>${
-    String(value).replace("_", " ")
+    String(value).replaceAll("_", " ")
   }</span>`;
 }
 
