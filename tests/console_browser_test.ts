@@ -19,6 +19,7 @@
  */
 import assert from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
+import axeSource from "axe-core/axe.min.js" with { type: "text" };
 import { useTestStack } from "../dev/test_stack.ts";
 import { parseConfig } from "../shared/config.ts";
 import { createRedis } from "../shared/deps.ts";
@@ -96,6 +97,28 @@ async function restartEdge(env: Record<string, string>, port: string): Promise<A
       await new Promise((r) => setTimeout(r, 500));
     }
   }
+}
+
+/**
+ * WCAG 2 A/AA violations axe-core finds on the page as shown (labels, names,
+ * contrast, landmarks…), as `rule: selector` lines. Injected through the
+ * DevTools protocol, which the page's CSP does not govern.
+ */
+async function accessibilityViolations(page: Page): Promise<string[]> {
+  await page.evaluate(axeSource);
+  return await page.evaluate(async () => {
+    type Axe = {
+      run(
+        options: unknown,
+      ): Promise<{ violations: { id: string; nodes: { target: unknown }[] }[] }>;
+    };
+    const axe = (globalThis as unknown as { axe: Axe }).axe;
+    // No context: the whole document.
+    const result = await axe.run({
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+    });
+    return result.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${String(n.target)}`));
+  });
 }
 
 function pageErrors(page: Page): string[] {
@@ -180,6 +203,7 @@ Deno.test({
     await liveRow.filter({ hasText: "succeeded" }).waitFor();
     assert.match(await liveRow.innerText(), /noop/);
     await page.screenshot({ path: `${SHOTS}overview.png`, fullPage: true });
+    assert.deepEqual(await accessibilityViolations(page), [], "overview, light");
 
     // DLQ: inspect, then replay from the view; the worker runs it.
     await page.getByRole("link", { name: "Dead letters" }).click();
@@ -188,6 +212,7 @@ Deno.test({
     await deadRow.getByRole("button", { name: "Inspect" }).click();
     await page.getByLabel("Dead task").filter({ hasText: "upstream said no" }).waitFor();
     await page.screenshot({ path: `${SHOTS}dlq.png`, fullPage: true });
+    assert.deepEqual(await accessibilityViolations(page), [], "dead letters");
     await deadRow.getByTestId(`replay-${deadId}`).click();
     await page.getByTestId(`replay-${deadId}-confirm`).click();
     await deadRow.waitFor({ state: "detached" });
@@ -255,6 +280,7 @@ Deno.test({
     await page.getByRole("link", { name: "Overview" }).click();
     await page.getByTestId("queue-depth").waitFor();
     await page.screenshot({ path: `${SHOTS}overview-dark.png`, fullPage: true });
+    assert.deepEqual(await accessibilityViolations(page), [], "overview, dark");
     assert.deepEqual(pageErrors(page), []);
 
     // A viewer sees the breakers, its buttons are disabled, and the API
