@@ -71,6 +71,8 @@ async function signIn(browser: Browser, url: string, role: string): Promise<Page
   (page as Page & { errors: string[] }).errors = errors;
   try {
     await page.goto(`${url}/console`);
+    await page.getByTestId(`dev-${role}`).waitFor();
+    assert.deepEqual(await accessibilityViolations(page), [], "sign-in page");
     await page.getByTestId(`dev-${role}`).click();
     await page.getByTestId("whoami").filter({ hasText: `dev-${role}` }).waitFor();
     // The live feed is subscribed before anything is expected to arrive on it.

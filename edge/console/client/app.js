@@ -61,9 +61,11 @@ function SignIn({ onToken, error }) {
                 <legend>Development sign-in</legend>
                 <p class="hint">This edge runs in development: a one-hour token in one click.</p>
                 <div class="row">${["admin", "operator", "viewer"].map((role) =>
-                  html`<button type="button" data-testid=${`dev-${role}`} onClick=${() =>
-                    dev1(role)}>
-            Sign in as ${role}</button>`
+                  html`
+                    <button type="button" class="role" data-testid=${`dev-${role}`}
+                      aria-label=${`Sign in as ${role}`} onClick=${() =>
+                        dev1(role)}>${role}</button>
+                  `
                 )}</div>
               </fieldset>
             `
