@@ -46,7 +46,7 @@ import { eventRoutes } from "./routes/events.ts";
 import { modelRoutes } from "./routes/models.ts";
 import { consoleRoutes } from "./console/routes.ts";
 import type { LeadScorer } from "../shared/scoring/champion.ts";
-import { createModelNotifier } from "../shared/scoring/notify.ts";
+import { createModelNotifier, type DeploymentAlert } from "../shared/scoring/notify.ts";
 import { createFeedPublisher } from "../shared/ws/publisher.ts";
 import type { BreakerRegistry } from "../shared/breakers/registry.ts";
 import { validationHook } from "./validation.ts";
@@ -67,6 +67,11 @@ export interface AppOptions {
    * a ChampionWatcher). @default none: leads are written without a score
    */
   scorer?: LeadScorer;
+  /**
+   * Queues model deployment alerts for the alert webhook
+   * (shared/alerts/producers.ts). @default none: log and live feed only
+   */
+  sendDeploymentAlert?: DeploymentAlert;
 }
 
 /** Builds the edge application. */
@@ -156,6 +161,9 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
       notify: createModelNotifier({
         log: deps.log,
         feed: createFeedPublisher({ redis: deps.redis, instanceId: "edge" }),
+        ...(options.sendDeploymentAlert
+          ? { sendDeploymentAlert: options.sendDeploymentAlert }
+          : {}),
       }),
     }),
   );

@@ -20,6 +20,7 @@ import { relayLeadEvents } from "./ws/lead_events_relay.ts";
 import { serveAdmin } from "../shared/metrics/admin_server.ts";
 import { observeBreakers } from "../shared/metrics/breakers.ts";
 import { collectQueueDepth } from "../shared/metrics/queue_depth.ts";
+import { alertOnBreakerOpen, deploymentAlertSender } from "../shared/alerts/producers.ts";
 import { queueFromConfig } from "../shared/queue/from_config.ts";
 import { observeLiveHub } from "./edge_metrics.ts";
 import { checkDependencies } from "./routes/health.ts";
@@ -77,7 +78,17 @@ if (import.meta.main) {
   });
   await scorer.start();
   const queue = queueFromConfig(deps.redis, config);
-  const app = createApp(deps, { breakers, live, scorer, queue });
+  // The alert webhook (docs/observability.md): breaker openings this edge
+  // observes and the deployments its model routes make are queued for it.
+  const alerting = config.alerts.webhookUrl !== null;
+  const stopBreakerAlerts = alerting ? alertOnBreakerOpen(breakers, queue, deps.log) : null;
+  const app = createApp(deps, {
+    breakers,
+    live,
+    scorer,
+    queue,
+    ...(alerting ? { sendDeploymentAlert: deploymentAlertSender(queue, deps.now) } : {}),
+  });
   const { metricsEnabled, edgeAdmin } = config.observability;
   if (metricsEnabled) {
     observeBreakers(deps.metrics, breakers, { policies: config.breakerPolicies, now: deps.now });
@@ -125,6 +136,7 @@ if (import.meta.main) {
     await admin.shutdown().catch((err) =>
       deps.log.warn("stopping the admin listener failed", { err })
     );
+    stopBreakerAlerts?.();
     await breakers.stop().catch((err) => deps.log.warn("stopping breakers failed", { err }));
     await reloader.stop();
     secrets.close();

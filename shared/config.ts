@@ -375,6 +375,35 @@ export const VARIABLES = [
     schema: port,
   },
   {
+    name: "ALERT_WEBHOOK_URL",
+    description:
+      "Alert webhook (docs/observability.md, Alert webhook): DLQ arrivals, breaker openings and model deployments are POSTed here by `deliver_alert` tasks; unset = off. `https:` outside development/test; link-local/metadata addresses always and private ones outside development/test are refused",
+    optional: true,
+    secret: true,
+    schema: httpUrl,
+  },
+  {
+    name: "ALERT_WEBHOOK_FORMAT",
+    description:
+      "Body of each alert webhook call: `alertmanager` (the Alertmanager webhook receiver payload, version 4) or `generic` (one JSON object per event)",
+    default: "alertmanager",
+    schema: z.enum(["alertmanager", "generic"]),
+  },
+  {
+    name: "ALERT_WEBHOOK_AUTHORIZATION",
+    description:
+      "`Authorization` header value sent with every alert webhook call (e.g. `Bearer <token>`); optional",
+    optional: true,
+    secret: true,
+    schema: z.string().min(1).max(4096).regex(/^[\x20-\x7e]+$/, "printable ASCII only"),
+  },
+  {
+    name: "ALERT_WEBHOOK_TIMEOUT_MS",
+    description: "Time budget of one alert webhook call (DNS check, connect and response)",
+    default: "5000",
+    schema: z.coerce.number().int().min(100).max(25_000),
+  },
+  {
     name: "SCHEDULES",
     description:
       'Recurring tasks as JSON, merged per name over the defaults in shared/schedules/schedule.ts (`refresh_lead_metrics` every 60 s, `apply_retention` daily at 03:00 UTC, `retrain_lead_model` weekly on Sundays at 04:00 UTC), e.g. `{"apply_retention":{"enabled":false},"ping":{"task_type":"noop","every_ms":300000}}`; fields task_type, payload, every_ms, offset_ms (slots are aligned to the epoch), enabled',
@@ -929,6 +958,8 @@ export interface Config {
     keepFinishedMs: number;
     dlqRetentionMs: number;
     dlqCap: number;
+    /** Dead-lettered tasks queue an alert (on when the alert webhook is set). */
+    deadLetterAlerts: boolean;
     /** Task status changes on the live feed (see shared/queue/queue.ts). */
     taskFeed: { origin: string; historyMaxLen: number; historyMaxAgeMs: number } | null;
   };
@@ -938,6 +969,13 @@ export interface Config {
     metricsEnabled: boolean;
     edgeAdmin: { host: string; port: number };
     workerAdmin: { host: string; port: number };
+  };
+  /** The alert webhook (shared/alerts/); `webhookUrl` null = off. */
+  alerts: {
+    webhookUrl: string | null;
+    format: "alertmanager" | "generic";
+    authorization: string | null;
+    timeoutMs: number;
   };
   /** Recurring tasks (shared/schedules/); every worker runs the scheduler. */
   schedules: Schedule[];
@@ -1125,6 +1163,11 @@ function deploymentProblems(
   if (jwks !== undefined && !jwks.startsWith("https:")) {
     problems.push(`JWT_JWKS_URL: must be https: with APP_ENV=${appEnv}`);
   }
+  // The URL is a secret (it may carry a token): the message never shows it.
+  const alertUrl = values.ALERT_WEBHOOK_URL as string | undefined;
+  if (alertUrl !== undefined && !alertUrl.startsWith("https:")) {
+    problems.push(`ALERT_WEBHOOK_URL: must be https: with APP_ENV=${appEnv}`);
+  }
   return problems;
 }
 
@@ -1269,6 +1312,7 @@ export function parseConfig(
       keepFinishedMs: v.QUEUE_KEEP_FINISHED_MS,
       dlqRetentionMs: v.QUEUE_DLQ_RETENTION_MS,
       dlqCap: v.QUEUE_DLQ_CAP,
+      deadLetterAlerts: v.ALERT_WEBHOOK_URL !== undefined,
       taskFeed: v.QUEUE_TASK_EVENTS
         ? {
           origin: "queue",
@@ -1287,6 +1331,12 @@ export function parseConfig(
       metricsEnabled: v.METRICS_ENABLED,
       edgeAdmin: { host: v.EDGE_ADMIN_HOST, port: v.EDGE_ADMIN_PORT },
       workerAdmin: { host: v.WORKER_ADMIN_HOST, port: v.WORKER_ADMIN_PORT },
+    },
+    alerts: {
+      webhookUrl: v.ALERT_WEBHOOK_URL ?? null,
+      format: v.ALERT_WEBHOOK_FORMAT,
+      authorization: v.ALERT_WEBHOOK_AUTHORIZATION ?? null,
+      timeoutMs: v.ALERT_WEBHOOK_TIMEOUT_MS,
     },
     schedules: v.SCHEDULES,
     analytics: {

@@ -39,6 +39,7 @@ Deno.test("parseConfig() applies defaults that work locally", () => {
     keepFinishedMs: 86_400_000,
     dlqRetentionMs: 604_800_000,
     dlqCap: 10_000,
+    deadLetterAlerts: false,
     taskFeed: { origin: "queue", historyMaxLen: 10_000, historyMaxAgeMs: 120_000 },
   });
   assert.deepEqual(config.worker, {

@@ -33,6 +33,7 @@ const INTERNAL_OWNERS: Record<string, string> = {
   retrain_lead_model: "POST /v1/models/retrain, the default schedules",
   rescore_leads: "POST /v1/models/:version/activate, POST /v1/models/rollback, retrain_lead_model",
   "forward_request.crm": "the upstream proxy's queued write",
+  deliver_alert: "the DLQ's scripts, breaker openings and model deployments (shared/alerts/)",
 };
 
 /** Every combination of user roles, every service the policy names, and one it does not. */

@@ -13,6 +13,7 @@ import { readEnvironment } from "../shared/config.ts";
 import { loadConfigAndSecretsOrExit, watchSecrets } from "../shared/secrets/source.ts";
 import { secretApplier } from "../shared/secrets/apply.ts";
 import { queueFromConfig } from "../shared/queue/from_config.ts";
+import { alertOnBreakerOpen, deploymentAlertSender } from "../shared/alerts/producers.ts";
 import { Runner } from "./runner.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 import { createHandlers } from "./tasks/registry.ts";
@@ -88,6 +89,7 @@ if (import.meta.main) {
   let scheduler: Scheduler | null = null;
   let dlqExpiry: DlqExpiry | null = null;
   let databaseProbe: BackgroundProbe | null = null;
+  let stopBreakerAlerts: (() => void) | null = null;
   const breakers = createBreakerRegistry({
     redis: deps.redis,
     policies: config.breakerPolicies,
@@ -116,11 +118,17 @@ if (import.meta.main) {
     // Half-opens the database breaker as soon as Postgres answers, so parked types resume.
     databaseProbe = startDatabaseProbe(breakers, config.breakerPolicies, deps.sql, deps.log);
     const queue = queueFromConfig(deps.redis, config);
+    // The alert webhook (docs/observability.md): breaker openings this worker
+    // observes and the deployments its training runs make are queued for it
+    // (DLQ arrivals are queued by the queue's scripts themselves).
+    const alerting = config.alerts.webhookUrl !== null;
+    if (alerting) stopBreakerAlerts = alertOnBreakerOpen(breakers, queue, deps.log);
     const handlers = createHandlers({
       config,
       queue,
       breakers,
       scorer,
+      ...(alerting ? { sendDeploymentAlert: deploymentAlertSender(queue, deps.now) } : {}),
       email: emailProviderFromConfig(config.email, breakers.get("email")),
     });
     runner = new Runner({
@@ -162,6 +170,7 @@ if (import.meta.main) {
   await dlqExpiry?.stop();
   await databaseProbe?.stop();
   await runner?.stop();
+  stopBreakerAlerts?.();
   await breakers.stop().catch((err) => deps.log.warn("stopping breakers failed", { err }));
   await reloader.stop();
   secrets.close();

@@ -61,6 +61,7 @@ export interface Metrics {
   readonly relayCaughtUp: Gauge;
   readonly idempotencyOutcomes: Counter<"outcome">;
   readonly emails: Counter<"provider" | "outcome">;
+  readonly alertDeliveries: Counter<"outcome">;
 }
 
 /** Builds a fresh registry and every metric in it. */
@@ -183,6 +184,13 @@ export function createMetrics(options: { service?: string } = {}): Metrics {
       name: "idempotency_outcomes_total",
       help:
         "Keyed requests by claim outcome: claimed (first run), completed (replayed), in_flight (409), unreplayable (409), mismatch (key reused, 422)",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    alertDeliveries: new Counter({
+      name: "alert_deliveries_total",
+      help:
+        "deliver_alert attempts by outcome: delivered, already_delivered (a later attempt of a delivered event), failed (retried: 408/429/5xx, timeout, network), rejected (other status, redirects included), refused (SSRF check, or no webhook configured)",
       labelNames: ["outcome"],
       registers,
     }),

@@ -65,6 +65,7 @@ export async function claim(ctx: QueueContext, options: ClaimOptions): Promise<C
       k.dlqChannel,
       JSON.stringify(options.pausedTypes ?? []),
       ctx.feedSpec,
+      ctx.alertSpec,
     ],
   );
   const tasks: ClaimedTask[] = [];
@@ -149,6 +150,7 @@ export async function fail(ctx: QueueContext, entries: Failure[]): Promise<numbe
       ctx.settings.dlqCap,
       k.dlqChannel,
       ctx.feedSpec,
+      ctx.alertSpec,
     ],
   );
 }

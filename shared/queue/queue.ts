@@ -44,6 +44,12 @@ export interface QueueSettings {
    * queue's scripts in the same step as each change; `null` turns that off.
    */
   taskFeed: TaskFeedSettings | null;
+  /**
+   * Every dead-lettered task also queues a {@linkcode DEAD_LETTER_ALERT_TYPE}
+   * task in the same script step (shared/alerts/); needs that type in the
+   * catalog. @default false
+   */
+  deadLetterAlerts: boolean;
 }
 
 /** How the queue's scripts publish task status changes (shared/ws/ reads them). */
@@ -65,7 +71,38 @@ export const DEFAULT_QUEUE_SETTINGS: QueueSettings = {
   dlqRetentionMs: 7 * 86_400_000,
   dlqCap: 10_000,
   taskFeed: { origin: "queue", historyMaxLen: 10_000, historyMaxAgeMs: 120_000 },
+  deadLetterAlerts: false,
 };
+
+/** The task type that delivers alerts (workers/tasks/deliver_alert.ts). */
+export const DEAD_LETTER_ALERT_TYPE = "deliver_alert";
+
+/**
+ * The JSON spec the scripts' `alert_open()` reads
+ * (includes/dead_letter_alert.lua); "" when dead-letter alerts are off.
+ */
+export function deadLetterAlertSpec(
+  keys: QueueKeys,
+  catalog: TaskCatalog,
+  settings: Pick<QueueSettings, "deadLetterAlerts" | "idempotencyWindowMs">,
+): string {
+  if (!settings.deadLetterAlerts) return "";
+  const def = Object.hasOwn(catalog, DEAD_LETTER_ALERT_TYPE)
+    ? catalog[DEAD_LETTER_ALERT_TYPE]
+    : undefined;
+  if (!def) {
+    throw new TypeError(`deadLetterAlerts needs "${DEAD_LETTER_ALERT_TYPE}" in the catalog`);
+  }
+  return JSON.stringify({
+    type: DEAD_LETTER_ALERT_TYPE,
+    priority: def.priority,
+    ready: keys.ready(def.priority),
+    notify: keys.notifyChannel,
+    window_ms: settings.idempotencyWindowMs,
+    max_attempts: def.maxAttempts,
+    timeout_ms: def.timeoutMs,
+  });
+}
 
 /** The JSON spec the scripts' `feed_open()` reads (includes/feed.lua); "" when off. */
 export function taskFeedSpec(namespace: string, feed: TaskFeedSettings | null): string {
@@ -146,6 +183,8 @@ export interface QueueContext {
   settings: QueueSettings;
   /** Last ARGV of every status-changing script: see {@linkcode taskFeedSpec}. */
   feedSpec: string;
+  /** ARGV of the scripts that dead-letter: see {@linkcode deadLetterAlertSpec}. */
+  alertSpec: string;
 }
 
 /** One item of {@linkcode TaskQueue.enqueueMany}. */
@@ -292,6 +331,7 @@ export function createQueue(
     catalog,
     settings: full,
     feedSpec: taskFeedSpec(full.namespace, full.taskFeed),
+    alertSpec: deadLetterAlertSpec(queueKeys(full.namespace), catalog, full),
   };
   const k = ctx.keys;
 

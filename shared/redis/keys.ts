@@ -65,6 +65,17 @@ export function httpIdempotencyKeys(namespace = "pc") {
   };
 }
 
+/** Keys of the alert webhook (shared/alerts/). */
+export function alertKeys(namespace = "pc") {
+  return {
+    /**
+     * String: set once the receiver accepted the event (its 2xx), so a
+     * later attempt of the same event does not call it again.
+     */
+    delivered: (eventId: string) => `${namespace}:alerts:delivered:${eventId}`,
+  };
+}
+
 /**
  * Key builders for the circuit breakers of one namespace (shared/breakers/).
  * Both keys of a breaker share the hash tag `{br:<name>}`, so every script

@@ -13,6 +13,7 @@ import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Redis } from "@upstash/redis";
 import nowMs from "./scripts/includes/now_ms.lua" with { type: "text" };
 import deadLetter from "./scripts/includes/dead_letter.lua" with { type: "text" };
+import deadLetterAlert from "./scripts/includes/dead_letter_alert.lua" with { type: "text" };
 import feed from "./scripts/includes/feed.lua" with { type: "text" };
 import streamId from "./scripts/includes/stream_id.lua" with { type: "text" };
 import taskEvents from "./scripts/includes/task_events.lua" with { type: "text" };
@@ -35,6 +36,7 @@ import enqueueSlot from "./scripts/enqueue_slot.lua" with { type: "text" };
 const INCLUDES: Record<string, string> = {
   now_ms: nowMs,
   dead_letter: deadLetter,
+  dead_letter_alert: deadLetterAlert,
   feed,
   stream_id: streamId,
   task_events: taskEvents,

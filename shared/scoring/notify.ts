@@ -27,9 +27,10 @@ export type ModelEvent =
   | { type: "model.rescored"; version: number; rows: number };
 
 /**
- * The alert-webhook call point. The alert-webhook sink (the observability
- * work) plugs in here; until it is wired in the composition roots, this is
- * not set and only the log and the feed are told.
+ * The alert-webhook call point: the composition roots (edge/main.ts,
+ * workers/main.ts) set it to shared/alerts/producers.ts's
+ * `deploymentAlertSender` when ALERT_WEBHOOK_URL is set, which queues a
+ * `deliver_alert` task; otherwise only the log and the feed are told.
  */
 export type DeploymentAlert = (event: ModelEvent) => Promise<void>;
 

@@ -239,6 +239,24 @@ export const RescoreLeadsPayload = z.object({
   activation_id: z.number().int().positive(),
 }).strict();
 
+/**
+ * `deliver_alert` (workers/tasks/deliver_alert.ts): one alert event for the
+ * alert webhook (shared/alerts/). `event_id` names the event (the DLQ arrival,
+ * the breaker opening, the deployment): the idempotency key of the task and
+ * the `Idempotency-Key` the receiver gets. The DLQ's scripts write this
+ * payload themselves (includes/dead_letter_alert.lua).
+ */
+export const DeliverAlertPayload = z.object({
+  event_id: z.string().regex(/^[\x21-\x7e]{1,180}$/),
+  alert: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,99}$/),
+  severity: z.enum(["page", "ticket", "info"]),
+  summary: z.string().min(1).max(1000),
+  description: z.string().max(4000).optional(),
+  labels: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,99}$/), z.string().max(500)),
+  /** When the event happened, epoch ms. */
+  at_ms: z.number().int().nonnegative(),
+});
+
 /** The platform's task types (upstream forwards are added per configuration in queue/from_config.ts). */
 // Only `noop` is public. The others are internal: `send_email`, `book_appointment`
 // and `scrape_leads` have routes that check more than the payload schema
@@ -315,5 +333,14 @@ export const TASK_CATALOG = {
     backoff: { baseMs: 30_000, factor: 2, maxMs: 600_000, jitter: 0.2 },
     priority: "low",
     breaker: "database",
+  }),
+  // Queued by the DLQ's scripts, breaker openings and model deployments
+  // (shared/alerts/). High priority: an alert that waits behind a backlog
+  // comes late. 8 attempts back off for about 4 minutes; a receiver down
+  // longer dead-letters the alert (which raises no alert of its own).
+  deliver_alert: task(DeliverAlertPayload, {
+    timeoutMs: 30_000,
+    maxAttempts: 8,
+    priority: "high",
   }),
 } satisfies TaskCatalog;

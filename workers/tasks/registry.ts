@@ -11,11 +11,13 @@ import type { Config } from "../../shared/config.ts";
 import type { EmailProvider } from "../../shared/email/provider.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
 import type { LeadScorer } from "../../shared/scoring/champion.ts";
+import type { DeploymentAlert } from "../../shared/scoring/notify.ts";
 import type { Handler } from "../runner.ts";
 import { applyRetentionHandler } from "./apply_retention.ts";
 import { bookAppointmentHandler } from "./book_appointment.ts";
 import { countBookingOutcomes } from "./booking_outcomes.ts";
 import { countEmailOutcomes } from "./email_outcomes.ts";
+import { deliverAlertHandler } from "./deliver_alert.ts";
 import { forwardRequestHandlers } from "./forward_request.ts";
 import { leadWriteHandler } from "./lead_write.ts";
 import * as noop from "./noop.ts";
@@ -33,6 +35,8 @@ export interface WorkerServices {
   email: EmailProvider;
   /** Scores created and imported leads (the worker's ChampionWatcher). @default none: not scored */
   scorer?: LeadScorer;
+  /** Queues model deployment alerts (shared/alerts/producers.ts). @default none */
+  sendDeploymentAlert?: DeploymentAlert;
 }
 
 /** The handlers of the platform's task types. */
@@ -68,7 +72,15 @@ export function createHandlers(s: WorkerServices): Record<string, Handler> {
       lateWindowMs: s.config.analytics.refreshLateWindowMs,
     }),
     apply_retention: applyRetentionHandler({ queue: s.queue, analytics: s.config.analytics }),
-    retrain_lead_model: retrainLeadModelHandler({ ml: s.config.ml, queue: s.queue }),
+    retrain_lead_model: retrainLeadModelHandler({
+      ml: s.config.ml,
+      queue: s.queue,
+      ...(s.sendDeploymentAlert ? { sendDeploymentAlert: s.sendDeploymentAlert } : {}),
+    }),
+    deliver_alert: deliverAlertHandler({
+      config: () => s.config,
+      namespace: s.queue.settings.namespace,
+    }),
     rescore_leads: rescoreLeadsHandler({ chunkSize: s.config.ml.rescoreChunk }),
     ...forwardRequestHandlers(s.config.upstreams, s.breakers),
   };

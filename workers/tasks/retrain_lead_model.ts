@@ -10,7 +10,7 @@ import type { z } from "zod";
 import type { Config } from "../../shared/config.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
 import { createMlflowClient } from "../../shared/scoring/mlflow.ts";
-import { createModelNotifier } from "../../shared/scoring/notify.ts";
+import { createModelNotifier, type DeploymentAlert } from "../../shared/scoring/notify.ts";
 import { runTraining, type TrainingResult } from "../../shared/scoring/pipeline.ts";
 import type { RetrainLeadModelPayload } from "../../shared/tasks/catalog.ts";
 import { createFeedPublisher } from "../../shared/ws/publisher.ts";
@@ -20,6 +20,8 @@ import type { TaskContext } from "../runner.ts";
 export interface RetrainServices {
   ml: Config["ml"];
   queue: TaskQueue;
+  /** The alert webhook's call point (shared/alerts/producers.ts). @default none */
+  sendDeploymentAlert?: DeploymentAlert;
 }
 
 /** Queues the rescoring of one activation (shared by the routes and this task). */
@@ -40,7 +42,11 @@ export function retrainLeadModelHandler(s: RetrainServices) {
       log: ctx.log,
       now: ctx.deps.now,
       ml: s.ml,
-      notify: createModelNotifier({ log: ctx.log, feed }),
+      notify: createModelNotifier({
+        log: ctx.log,
+        feed,
+        ...(s.sendDeploymentAlert ? { sendDeploymentAlert: s.sendDeploymentAlert } : {}),
+      }),
       enqueueRescore: rescoreEnqueuer(s.queue),
       mlflow,
     }, {

@@ -27,6 +27,8 @@
           tasks of types no longer paused go back to the FRONT of their ready list.
   ARGV[10] live-feed spec of the `tasks` topic (includes/feed.lua), or "": claimed
           tasks are published as `running`, recovered ones as `pending`, dead ones as `dead`
+  ARGV[11] dead-letter alert spec (includes/dead_letter_alert.lua), or "": each
+          dead-lettered task also queues a `deliver_alert` task
 
   Returns { next_due, recovered, dead, parked, id_1, token_1, type_1, payload_1, attempts_1,
             max_attempts_1, timeout_ms_1, traceparent_1, created_at_1, … }
@@ -37,6 +39,7 @@
 ]]
 -- @include "now_ms"
 -- @include "task_events"
+-- @include "dead_letter_alert"
 -- @include "dead_letter"
 local ready = { high = KEYS[1], normal = KEYS[2], low = KEYS[3] }
 local order = { KEYS[1], KEYS[2], KEYS[3] }
@@ -58,6 +61,7 @@ for _, t in ipairs(cjson.decode(ARGV[9] or '[]')) do
 end
 local parked_types_key = prefix .. 'parked:types'
 local feed = feed_open(ARGV[10])
+local alert = alert_open(ARGV[11])
 
 local now = now_ms()
 
@@ -107,7 +111,7 @@ for _, id in ipairs(expired) do
     redis.call('HSET', task_key, 'last_error', message)
     if attempts >= max_attempts then
       dead_letter(prefix, dlq_key, stats_key, id, now, 'Max retries (' .. max_attempts .. ') exceeded: ' .. message,
-        retention_ms, cap, channel, feed)
+        retention_ms, cap, channel, feed, alert)
       dead = dead + 1
     else
       redis.call('HSET', task_key, 'status', 'pending', 'updated_at', now)

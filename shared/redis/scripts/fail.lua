@@ -18,12 +18,15 @@
   ARGV[5] DLQ alert channel
   ARGV[6] live-feed spec of the `tasks` topic (includes/feed.lua), or "": each
           failure is published as `retrying` or `dead`
+  ARGV[7] dead-letter alert spec (includes/dead_letter_alert.lua), or "": each
+          dead-lettered task also queues a `deliver_alert` task
 
   Returns one code per entry: 1 retry scheduled, 2 dead-lettered, 3 dead-lettered
   and older DLQ entries evicted by the cap, -1 stale lease token.
 ]]
 -- @include "now_ms"
 -- @include "task_events"
+-- @include "dead_letter_alert"
 -- @include "dead_letter"
 local leases_key = KEYS[1]
 local delayed_key = KEYS[2]
@@ -35,6 +38,7 @@ local retention_ms = tonumber(ARGV[3])
 local cap = tonumber(ARGV[4])
 local channel = ARGV[5]
 local feed = feed_open(ARGV[6])
+local alert = alert_open(ARGV[7])
 
 local now = now_ms()
 local out = {}
@@ -61,10 +65,10 @@ for i, entry in ipairs(entries) do
       out[i] = 1
     elseif permanent == 1 then
       out[i] = dead_letter(prefix, dlq_key, stats_key, id, now, 'Permanent error: ' .. message, retention_ms, cap, channel,
-        feed)
+        feed, alert)
     elseif attempts >= max_attempts then
       out[i] = dead_letter(prefix, dlq_key, stats_key, id, now, 'Max retries (' .. max_attempts .. ') exceeded',
-        retention_ms, cap, channel, feed)
+        retention_ms, cap, channel, feed, alert)
     else
       redis.call('HSET', task_key, 'status', 'retrying', 'run_at', now + backoff_ms, 'updated_at', now)
       redis.call('HDEL', task_key, 'lease_token', 'lease_expires')

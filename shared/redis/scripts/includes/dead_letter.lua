@@ -6,8 +6,10 @@
 -- this file; `feed` may be nil), without the reason: every reader of tasks
 -- follows the `tasks` topic, while a task's errors are its enqueuer's and
 -- admins' (GET /v1/tasks/<id>; the admin-only DLQ).
+-- `alert` (dead_letter_alert.lua, included before this file; may be nil)
+-- queues the alert webhook's delivery of this arrival.
 -- Returns 2 (dead) or 3 (dead, and older entries were evicted by the cap).
-local function dead_letter(prefix, dlq_key, stats_key, id, now, reason, retention_ms, cap, channel, feed)
+local function dead_letter(prefix, dlq_key, stats_key, id, now, reason, retention_ms, cap, channel, feed, alert)
   local task_key = prefix .. 'task:' .. id
   local task_info = redis.call('HMGET', task_key, 'type', 'attempts', 'max_attempts')
   local task_type = task_info[1]
@@ -22,6 +24,7 @@ local function dead_letter(prefix, dlq_key, stats_key, id, now, reason, retentio
   redis.call('SADD', prefix .. 'dlq:types', task_type)
   redis.call('HINCRBY', stats_key, 'dead', 1)
   redis.call('PUBLISH', channel, cjson.encode({ event = 'dead', id = id, type = task_type, reason = reason, at = now }))
+  alert_dead(alert, prefix, stats_key, id, task_type, reason, now)
 
   local function drop(victim)
     local victim_key = prefix .. 'task:' .. victim
