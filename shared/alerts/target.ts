@@ -50,8 +50,8 @@ const PRIVATE = new Set([
   "rfc6052",
 ]);
 
-/** Resolves a host name to its addresses (A and AAAA). */
-export type Resolver = (host: string) => Promise<string[]>;
+/** Resolves a host name to its addresses (A and AAAA); stops when `signal` aborts. */
+export type Resolver = (host: string, signal?: AbortSignal) => Promise<string[]>;
 
 /** Options of {@linkcode checkAlertTarget}. */
 export interface TargetCheckOptions {
@@ -59,14 +59,18 @@ export interface TargetCheckOptions {
   allowPrivate: boolean;
   /** @default {@linkcode resolveHost} (Deno.resolveDns) */
   resolve?: Resolver;
+  /** Bounds the lookup (the call's time budget). */
+  signal?: AbortSignal;
 }
 
 /** Every A and AAAA address of `host` (an empty list when it has none). */
-export async function resolveHost(host: string): Promise<string[]> {
+export async function resolveHost(host: string, signal?: AbortSignal): Promise<string[]> {
+  const options = signal ? { signal } : {};
   const answers = await Promise.allSettled([
-    Deno.resolveDns(host, "A"),
-    Deno.resolveDns(host, "AAAA"),
+    Deno.resolveDns(host, "A", options),
+    Deno.resolveDns(host, "AAAA", options),
   ]);
+  signal?.throwIfAborted();
   return answers.flatMap((a) => a.status === "fulfilled" ? a.value : []);
 }
 
@@ -98,7 +102,7 @@ export async function checkAlertTarget(url: URL, options: TargetCheckOptions): P
   } else {
     const resolve = options.resolve ?? resolveHost;
     try {
-      addresses = await resolve(host);
+      addresses = await resolve(host, options.signal);
     } catch (err) {
       throw new AlertTargetRefusedError("the alert webhook's host did not resolve", { cause: err });
     }

@@ -80,6 +80,7 @@ export async function postAlert(
   try {
     await checkAlertTarget(url, {
       allowPrivate: settings.allowPrivate,
+      signal,
       ...(options.resolve ? { resolve: options.resolve } : {}),
     });
   } catch (err) {
