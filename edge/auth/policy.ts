@@ -50,7 +50,8 @@ export interface RouteGroup {
 export type Policy = readonly RouteGroup[];
 
 const CONTROL_PATHS = [
-  "/v1/tasks",
+  // `/v1/tasks` itself is the "tasks" group below: its GET lists every
+  // caller's tasks, which the control API's readers may not all see.
   "/v1/tasks/*",
   "/v1/leads",
   "/v1/leads/*",
@@ -76,6 +77,17 @@ export const ACCESS_POLICY: Policy = [
       { methods: ["GET", "POST"], allow: { services: ["sa:api-gateway", "sa:minerva"] } },
       { methods: ["GET", "POST", "PATCH"], allow: { roles: ["admin", "operator"] } },
       { methods: ["GET"], allow: { roles: ["viewer"] } },
+    ],
+  },
+  {
+    // Enqueue (POST) as the control API; the listing (GET: every caller's
+    // tasks, with who enqueued them for admins) is admin/operator only.
+    // `/v1/tasks/*` (a task's status, the type catalog) stays in "control".
+    group: "tasks",
+    paths: ["/v1/tasks"],
+    grants: [
+      { methods: ["POST"], allow: { services: ["sa:api-gateway", "sa:minerva"] } },
+      { methods: ["GET", "POST"], allow: { roles: ["admin", "operator"] } },
     ],
   },
   {

@@ -7,7 +7,7 @@ const viewer: Principal = { kind: "user", sub: "v", roles: ["viewer"] };
 
 Deno.test("the shipped policy is valid and decides with the matched group", () => {
   const decide = compilePolicy(ACCESS_POLICY);
-  assert.deepEqual(decide(minerva, "POST", "/v1/tasks"), { allowed: true, group: "control" });
+  assert.deepEqual(decide(minerva, "POST", "/v1/tasks"), { allowed: true, group: "tasks" });
   assert.deepEqual(decide(minerva, "DELETE", "/v1/tasks/t1"), {
     allowed: false,
     group: "control",
@@ -20,6 +20,39 @@ Deno.test("the shipped policy is valid and decides with the matched group", () =
     group: null,
     permission: "GET /v1/nothing",
     grantedTo: "nobody",
+  });
+});
+
+Deno.test("the task listing is for admins and operators; a task's status and the type catalog for every control reader", () => {
+  const decide = compilePolicy(ACCESS_POLICY);
+  const operator: Principal = { kind: "user", sub: "o", roles: ["operator"] };
+  const admin: Principal = { kind: "user", sub: "a", roles: ["admin"] };
+  const gateway: Principal = { kind: "service", sub: "sa:api-gateway", name: "api-gateway", roles: [] };
+  const cases: [Principal, string, string, boolean][] = [
+    [admin, "GET", "/v1/tasks", true],
+    [operator, "GET", "/v1/tasks", true],
+    [viewer, "GET", "/v1/tasks", false],
+    [minerva, "GET", "/v1/tasks", false],
+    [gateway, "GET", "/v1/tasks", false],
+    // Enqueueing is unchanged: services, admins and operators.
+    [minerva, "POST", "/v1/tasks", true],
+    [gateway, "POST", "/v1/tasks", true],
+    [operator, "POST", "/v1/tasks", true],
+    [viewer, "POST", "/v1/tasks", false],
+    // The catalog filters itself per caller (public types it may enqueue).
+    [viewer, "GET", "/v1/tasks/types", true],
+    [minerva, "GET", "/v1/tasks/types", true],
+    [operator, "GET", "/v1/tasks/types", true],
+    [viewer, "GET", "/v1/tasks/t1", true],
+  ];
+  for (const [p, method, path, allowed] of cases) {
+    assert.equal(decide(p, method, path).allowed, allowed, `${p.sub} ${method} ${path}`);
+  }
+  assert.deepEqual(decide(viewer, "GET", "/v1/tasks"), {
+    allowed: false,
+    group: "tasks",
+    permission: "GET /v1/tasks",
+    grantedTo: "users with role `admin` or `operator`",
   });
 });
 
@@ -138,9 +171,11 @@ Deno.test("renderPolicyTable shows one row per grant, ready for the README", () 
       "| group | paths | methods | allowed |",
       "| --- | --- | --- | --- |",
       "| self | `/v1/me` | GET | any authenticated caller |",
-      "| control | `/v1/tasks`, `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET, POST | services `sa:api-gateway`, `sa:minerva` |",
-      "| control | `/v1/tasks`, `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET, POST, PATCH | users with role `admin` or `operator` |",
-      "| control | `/v1/tasks`, `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET | users with role `viewer` |",
+      "| control | `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET, POST | services `sa:api-gateway`, `sa:minerva` |",
+      "| control | `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET, POST, PATCH | users with role `admin` or `operator` |",
+      "| control | `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET | users with role `viewer` |",
+      "| tasks | `/v1/tasks` | POST | services `sa:api-gateway`, `sa:minerva` |",
+      "| tasks | `/v1/tasks` | GET, POST | users with role `admin` or `operator` |",
       "| admin | `/v1/admin`, `/v1/admin/*`, `/v1/dlq`, `/v1/dlq/*`, `/v1/breakers`, `/v1/breakers/*`, `/v1/ws/clients`, `/v1/ws/broadcast` | GET, POST, PUT, PATCH, DELETE | users with role `admin` |",
       "| status | `/v1/breakers` | GET | users with role `operator` or `viewer` |",
       "| live | `/v1/ws`, `/v1/ws/schema` | GET | any authenticated caller |",

@@ -1,6 +1,7 @@
 /**
  * `POST /v1/tasks` (enqueue a PUBLIC catalog task the caller's policy allows;
- * Idempotency-Key required) and `GET /v1/tasks/:id`.
+ * Idempotency-Key required) and `GET /v1/tasks/:id`; the listing and the
+ * type catalog (`GET /v1/tasks`, `GET /v1/tasks/types`) are in task_listing.ts.
  *
  * Internal task types (`forward_request.*`, `apply_lead_write`, the analytics
  * maintenance, the outreach tasks…) are refused with 422
@@ -22,6 +23,7 @@ import type { Authorizer } from "../auth/policy.ts";
 import type { Principal } from "../auth/principal.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";
 import { problemResponses } from "./schemas.ts";
+import { taskListingRoutes } from "./task_listing.ts";
 
 const EnqueueBody = z.object({
   // Checked against the queue's catalog by the handler (422 for an internal
@@ -215,6 +217,9 @@ export function taskRoutes(queue: TaskQueue, decide: Authorizer): OpenAPIHono<Ap
       created: result.created,
     }, 202);
   });
+
+  // Before `/v1/tasks/{id}`: `/v1/tasks/types` is not a task id.
+  app.route("/", taskListingRoutes(queue, decide));
 
   app.openapi(getRoute, async (c) => {
     const task = await queue.getTask(c.req.valid("param").id);

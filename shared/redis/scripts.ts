@@ -27,6 +27,7 @@ import dlqReplay from "./scripts/dlq_replay.lua" with { type: "text" };
 import dlqPurge from "./scripts/dlq_purge.lua" with { type: "text" };
 import dlqExpire from "./scripts/dlq_expire.lua" with { type: "text" };
 import enqueueSlot from "./scripts/enqueue_slot.lua" with { type: "text" };
+import listTasks from "./scripts/list_tasks.lua" with { type: "text" };
 
 /**
  * `enqueue_script` is the whole of enqueue.lua: enqueue_slot.lua wraps it in
@@ -69,6 +70,8 @@ const SOURCES = {
   dlqPurge,
   dlqExpire,
   enqueueSlot,
+  // Read-only: one page of a queue index (GET /v1/tasks), in one call.
+  listTasks,
 } as const;
 
 /** Script names. */
