@@ -176,7 +176,7 @@ Deno.test({
         body: "{}",
       });
       assert.equal(res.status, 405);
-      assert.equal(res.headers.get("allow"), "POST");
+      assert.equal(res.headers.get("allow"), "GET, HEAD, POST");
       assert.equal((await res.json()).code, "method-not-allowed");
     });
 

@@ -27,7 +27,12 @@ Deno.test("the task listing is for admins and operators; a task's status and the
   const decide = compilePolicy(ACCESS_POLICY);
   const operator: Principal = { kind: "user", sub: "o", roles: ["operator"] };
   const admin: Principal = { kind: "user", sub: "a", roles: ["admin"] };
-  const gateway: Principal = { kind: "service", sub: "sa:api-gateway", name: "api-gateway", roles: [] };
+  const gateway: Principal = {
+    kind: "service",
+    sub: "sa:api-gateway",
+    name: "api-gateway",
+    roles: [],
+  };
   const cases: [Principal, string, string, boolean][] = [
     [admin, "GET", "/v1/tasks", true],
     [operator, "GET", "/v1/tasks", true],

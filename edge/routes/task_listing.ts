@@ -43,7 +43,8 @@ const TaskRow = z.object({
   run_at: z.string().nullable(),
   failed_at: z.string().nullable(),
   enqueued_by: z.string().nullable().openapi({
-    description: "The enqueuing principal's sub; shown to admins only (null for others and system tasks)",
+    description:
+      "The enqueuing principal's sub; shown to admins only (null for others and system tasks)",
   }),
 }).openapi("TaskListItem");
 
@@ -105,7 +106,8 @@ const typesRoute = createRoute({
   method: "get",
   path: "/v1/tasks/types",
   tags: ["tasks"],
-  summary: "The task-type catalog: all types for admins, the public types the caller may enqueue for others",
+  summary:
+    "The task-type catalog: all types for admins, the public types the caller may enqueue for others",
   security: [{ bearer: [] }],
   responses: {
     200: {

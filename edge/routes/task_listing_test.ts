@@ -18,7 +18,8 @@ interface Row {
 }
 
 Deno.test({
-  name: "GET /v1/tasks lists each queue state newest first, pages by cursor, admins and operators only",
+  name:
+    "GET /v1/tasks lists each queue state newest first, pages by cursor, admins and operators only",
   ...opts,
   async fn() {
     await using stack = await useTestStack();
@@ -146,7 +147,9 @@ Deno.test({
       );
     }
     // A cursor of one state is refused for another.
-    for (let i = 0; i < 2; i++) await h.queue.enqueue("noop", { echo: `c${i}` }, { delayMs: 60_000 });
+    for (let i = 0; i < 2; i++) {
+      await h.queue.enqueue("noop", { echo: `c${i}` }, { delayMs: 60_000 });
+    }
     const page = await (await h.call("GET", "/v1/tasks?state=delayed&limit=1", { auth })).json();
     assert.ok(page.next_cursor);
     const res = await h.call("GET", `/v1/tasks?state=running&cursor=${page.next_cursor}`, { auth });

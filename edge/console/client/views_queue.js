@@ -17,7 +17,14 @@ import {
   when,
 } from "./ui.js";
 
-const STATES = ["", "pending", "running", "retrying", "succeeded", "dead"];
+// The states GET /v1/tasks lists (the queue's indexes; succeeded tasks are not
+// indexed), and the task statuses each one holds, for the live-feed fallback.
+const STATES = {
+  ready: ["pending"],
+  delayed: ["pending", "retrying"],
+  running: ["running"],
+  dead: ["dead"],
+};
 
 function TaskDetail({ id, ticks }) {
   const task = useApi(`/v1/tasks/${encodeURIComponent(id)}`, [ticks.tasks]);
@@ -58,11 +65,10 @@ function TaskDetail({ id, ticks }) {
 
 export function Tasks({ route, live, ticks }) {
   const [id, setId] = useState(route.id ?? "");
-  const [state, setState] = useState("");
+  const [state, setState] = useState("ready");
   const [type, setType] = useState("");
   useEffect(() => setId(route.id ?? ""), [route.id]);
-  const query = new URLSearchParams({ limit: "50" });
-  if (state) query.set("state", state);
+  const query = new URLSearchParams({ limit: "50", state });
   if (type) query.set("type", type);
   const list = useApi(`/v1/tasks?${query}`, [ticks.tasks]);
   const rows = list.data?.data ?? live.tasks;
@@ -86,7 +92,7 @@ export function Tasks({ route, live, ticks }) {
           <div class="row">
             <label for="task-state">State</label>
             <select id="task-state" value=${state} onChange=${(e) => setState(e.target.value)}>
-                    ${STATES.map((s) => html`<option value=${s}>${s || "any"}</option>`)}
+                    ${Object.keys(STATES).map((s) => html`<option value=${s}>${s}</option>`)}
                   </select>
             <label for="task-type">Type</label>
             <input id="task-type" size="14" value=${type} onChange=${(e) =>
@@ -111,7 +117,9 @@ export function Tasks({ route, live, ticks }) {
               { label: "Attempts", num: true, cell: (t) => t.attempts ?? t.attempt ?? "—" },
               { label: "Updated", cell: (t) => when(t.updated_at ?? t.ts) },
             ]}
-            rows=${rows.filter((t) => (!state || t.status === state) && (!type || t.type === type))}
+            rows=${list.data
+              ? rows
+              : rows.filter((t) => STATES[state].includes(t.status) && (!type || t.type === type))}
             rowKey=${(t) => t.id} empty="No tasks." />
         <//>
       </div>
