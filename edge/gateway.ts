@@ -2,8 +2,8 @@
  * The gateway chain every `/v1` request takes, built once from config:
  *
  *   body limit → JSON only (with named exemptions) → authenticate →
- *   rate limit → route exists (404/405) → known query parameters (400) →
- *   authorize → Idempotency-Key →
+ *   rate limit → route exists (404/405) → authorize →
+ *   known query parameters (400) → Idempotency-Key →
  *   route (in `forward_to_service`)
  *
  * Rate limiting runs after authentication (it is keyed by principal) and
@@ -168,7 +168,6 @@ export function buildGateway(deps: Deps, queue: TaskQueue, routes: GatewayRoutes
       methodsAt: routes.methodsAt,
       passthrough: (path) => proxied.some((p) => path === p || path.startsWith(`${p}/`)),
     }),
-    rejectUnknownQuery({ paramsAt: routes.queryParamsAt ?? (() => null) }),
     traced(
       "authorize",
       unlessPublic(
@@ -178,6 +177,10 @@ export function buildGateway(deps: Deps, queue: TaskQueue, routes: GatewayRoutes
         }) as MiddlewareHandler,
       ),
     ),
+    // After authorization: a 400 naming the route's parameters would tell a
+    // caller the policy denies what the route takes (the fuzz found a 400 where
+    // a principal without roles must get 403).
+    rejectUnknownQuery({ paramsAt: routes.queryParamsAt ?? (() => null) }),
     // After authorization (anonymous and denied callers get nothing read), before
     // the idempotency fingerprint and the routes' validators walk the body.
     limitJsonDepth(config.maxJsonDepth),

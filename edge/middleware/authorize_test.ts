@@ -71,7 +71,13 @@ const MATRIX: Row[] = [
   ["operator", "GET", "/v1/admin/stats", 403],
   ["viewer", "GET", "/v1/dlq", 403],
   ["admin", "POST", "/v1/breakers/email/force-open", 200],
-  ["operator", "GET", "/v1/breakers", 403],
+  // Reading breakers is the status group (operators and viewers watch them in
+  // the console); changing one stays admin-only.
+  ["operator", "GET", "/v1/breakers", 200],
+  ["viewer", "GET", "/v1/breakers", 200],
+  ["operator", "POST", "/v1/breakers/email/force-open", 403],
+  ["viewer", "POST", "/v1/breakers/email/reset", 403],
+  ["no roles", "GET", "/v1/breakers", 403],
   ["sa:minerva", "POST", "/v1/breakers/email/reset", 403],
   ["sa:minerva", "GET", "/v1/dlq", 403],
   ["sa:api-gateway", "POST", "/v1/admin/replay", 403],
