@@ -286,6 +286,57 @@ Deno.test({
       assert.equal(breakers.get("control").state, "closed");
     });
 
+    await t.step(
+      "a request body whose stream throws (a broken upload) is a 500 with a request id and charges nothing",
+      async () => {
+        const control = breakers.get("control");
+        for (let i = 0; i < control.policy.fail_max + 2; i++) {
+          // The gateway reads the JSON body before the proxy, so the stream's
+          // error surfaces there; were it read by the guarded fetch, it would be
+          // TypeError("fetch failed", { cause }), which the breaker ignores too
+          // (shared/breakers/breaker_fetch_test.ts).
+          const body = new ReadableStream<Uint8Array>({
+            pull(ctl) {
+              ctl.enqueue(new TextEncoder().encode('{"a":'));
+              ctl.error(new RangeError("the body's producer broke"));
+            },
+          });
+          const res = await app.request("/v1/control/echo", {
+            method: "POST",
+            headers: {
+              authorization: minerva,
+              "content-type": "application/json",
+              "content-length": "9",
+            },
+            body,
+            duplex: "half",
+          } as RequestInit);
+          assert.equal(res.status, 500);
+          assert.equal(res.headers.get("content-type"), "application/problem+json");
+          assert.ok(res.headers.get("x-request-id"));
+          assert.equal((await res.json()).code, "internal");
+        }
+        assert.equal(control.snapshot().consecutiveFailures, 0);
+        assert.equal(control.state, "closed");
+        // The control at the same site: one upstream 503 is charged, and the
+        // shared count in Redis is exactly that one (none of the bugs above).
+        upstream.state.mode = "fail";
+        const down = await call("GET", "/v1/control/leads?q=down");
+        assert.equal(down.status, 503);
+        await down.body?.cancel();
+        upstream.state.mode = "ok";
+        const shared = async () => (await breakers.list()).find((b) => b.name === "control")!;
+        await waitUntil(async () => (await shared()).consecutiveFailures === 1, {
+          timeoutMs: 10_000,
+          what: "the 503 reported to Redis",
+        });
+        assert.equal((await shared()).state, "closed");
+        const ok = await call("GET", "/v1/control/leads?q=up");
+        assert.equal(ok.status, 200);
+        await ok.body?.cancel();
+      },
+    );
+
     await t.step("a slow upstream times out with 504 and counts as a failure", async () => {
       upstream.state.mode = "slow";
       const res = await call("GET", "/v1/control/leads");
