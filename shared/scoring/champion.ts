@@ -15,6 +15,7 @@ import type { FeatureSource } from "./features.ts";
 import { heuristicScore } from "./heuristic.ts";
 import { type Contribution, explainLead, type ScoringModel } from "./model.ts";
 import { championVersion, loadChampion } from "./registry.ts";
+import { bounded } from "../deadline.ts";
 
 /** A lead's score and where it came from. */
 export interface LeadScoreResult {
@@ -78,10 +79,17 @@ export class ChampionWatcher implements LeadScorer, AsyncDisposable {
     return this.#champion?.version ?? null;
   }
 
-  /** Checks once now, then every interval. Errors are logged, never thrown: the last model stays. */
+  /**
+   * Checks once now, then every interval. Errors are logged, never thrown: the
+   * last model stays. The first check is awaited for at most one interval: a
+   * process must start serving while Postgres is away (an edge whose database
+   * hung never logged "edge listening"), scoring with the heuristic until the
+   * check answers.
+   */
   async start(): Promise<void> {
-    await this.check();
     this.#timer ??= setInterval(() => void this.check(), this.#intervalMs);
+    await bounded(this.check(), this.#intervalMs, "the first lead-scoring champion check")
+      .catch((err) => this.#log.warn("lead-scoring champion not loaded yet", { err }));
   }
 
   /** Compares the registry's champion version with the one in memory; loads a new one. */
