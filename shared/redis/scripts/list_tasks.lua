@@ -75,26 +75,39 @@ local function window(i, cursor_id, cursor_score, n)
     end
     return out
   end
-  local flat
-  if cursor_id == '' then
-    flat = redis.call('ZREVRANGEBYSCORE', key, '+inf', min_score, 'WITHSCORES', 'LIMIT', 0, n + 1)
-  else
-    local score = redis.call('ZSCORE', key, cursor_id)
-    if score and tonumber(score) == tonumber(cursor_score) then
-      local rank = redis.call('ZREVRANK', key, cursor_id)
-      flat = redis.call('ZREVRANGE', key, rank + 1, rank + n + 1, 'WITHSCORES')
-    else
-      -- The cursor's entry left the set: resume at its score, past the
-      -- members that came before it (equal scores sort in reverse lexical order).
-      flat = redis.call('ZREVRANGEBYSCORE', key, cursor_score, min_score, 'WITHSCORES', 'LIMIT', 0, n + 1)
+  local function take(flat)
+    for j = 1, #flat, 2 do
+      if not above_min(flat[j + 1]) then return end
+      out[#out + 1] = { flat[j], flat[j + 1] }
     end
   end
-  for j = 1, #flat, 2 do
-    local id, score = flat[j], flat[j + 1]
-    if not above_min(score) then break end
-    if not (tonumber(score) == tonumber(cursor_score) and cursor_id ~= '' and id >= cursor_id) then
-      out[#out + 1] = { id, score }
+  if cursor_id == '' then
+    take(redis.call('ZREVRANGEBYSCORE', key, '+inf', min_score, 'WITHSCORES', 'LIMIT', 0, n + 1))
+    return out
+  end
+  local score = redis.call('ZSCORE', key, cursor_id)
+  if score and tonumber(score) == tonumber(cursor_score) then
+    local rank = redis.call('ZREVRANK', key, cursor_id)
+    take(redis.call('ZREVRANGE', key, rank + 1, rank + n + 1, 'WITHSCORES'))
+    return out
+  end
+  -- The cursor's entry left the set: resume at its score, past the members
+  -- listed before it (equal scores sort in reverse lexical order, so those are
+  -- the ones >= the cursor's id). They are read again in chunks and dropped;
+  -- there are at most as many as one score's ties.
+  local offset = 0
+  while #out < n + 1 do
+    local flat = redis.call('ZREVRANGEBYSCORE', key, cursor_score, min_score, 'WITHSCORES', 'LIMIT', offset,
+      n + 1)
+    for j = 1, #flat, 2 do
+      local id, s = flat[j], flat[j + 1]
+      if not above_min(s) then return out end
+      if not (tonumber(s) == tonumber(cursor_score) and id >= cursor_id) and #out < n + 1 then
+        out[#out + 1] = { id, s }
+      end
     end
+    if #flat < 2 * (n + 1) then break end
+    offset = offset + n + 1
   end
   return out
 end
