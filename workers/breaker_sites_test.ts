@@ -5,10 +5,11 @@ import { startUpstream, testNamespace, waitUntil } from "../shared/breakers/test
 import type { EmailProvider } from "../shared/email/provider.ts";
 import { createSmtpProvider } from "../shared/email/providers/smtp.ts";
 import { createLead } from "../shared/leads/repository.ts";
-import { createQueue, type TaskInfo, type TaskQueue } from "../shared/queue/queue.ts";
+import { createQueue } from "../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../shared/tasks/catalog.ts";
 import { upstreamTaskCatalog } from "../shared/upstreams/queued_request.ts";
 import { forwardTaskType, type Upstream } from "../shared/upstreams/upstream.ts";
+import { closedPort, failedOnce } from "./breaker_sites_support.ts";
 import { Runner, type TaskContext } from "./runner.ts";
 import { forwardRequestHandlers } from "./tasks/forward_request.ts";
 import { bookAppointmentHandler } from "./tasks/book_appointment.ts";
@@ -26,25 +27,6 @@ import { sendEmailHandler } from "./tasks/send_email.ts";
 
 // Deps hold a Neon Pool; runner and registry hold SSE subscriptions (async teardown).
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-/** A port nobody listens on: bound, read, released. */
-function closedPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-/** Waits until every task ran once and failed (status retrying), and returns them. */
-async function failedOnce(q: TaskQueue, ids: string[]): Promise<TaskInfo[]> {
-  const read = async () => (await Promise.all(ids.map((id) => q.getTask(id)))) as TaskInfo[];
-  await waitUntil(async () => (await read()).every((t) => t.attempts >= 1 && t.lastError), {
-    timeoutMs: 30_000,
-    everyMs: 50,
-    what: `${ids.length} tasks to fail once`,
-  });
-  return await read();
-}
 
 Deno.test(
   { name: "worker breaker call sites: bugs charge nothing, outages do", ...opts },
