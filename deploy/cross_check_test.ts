@@ -158,7 +158,10 @@ Deno.test("the mesh admits exactly the service grants of edge/auth/policy.ts", (
 });
 
 Deno.test("the control API admits api-gateway and minerva for GET/POST only, and nobody else", () => {
-  assert.equal(istioAllows(docs, request(sa("minerva"), "GET", "/v1/tasks")), true);
+  assert.equal(istioAllows(docs, request(sa("minerva"), "GET", "/v1/tasks/t1")), true);
+  assert.equal(istioAllows(docs, request(sa("minerva"), "POST", "/v1/tasks")), true);
+  // Listing tasks is for admins and operators (the tasks group): no service grant.
+  assert.equal(istioAllows(docs, request(sa("minerva"), "GET", "/v1/tasks")), false);
   assert.equal(istioAllows(docs, request(sa("api-gateway"), "POST", "/v1/leads/l1")), true);
   assert.equal(istioAllows(docs, request(sa("minerva"), "DELETE", "/v1/tasks/t1")), false);
   assert.equal(istioAllows(docs, request(sa("minerva"), "PATCH", "/v1/leads/l1")), false);
@@ -190,7 +193,7 @@ Deno.test("the seed's OR-ed shape (from and to as separate rules) is not in depl
   const [rule] = seed.spec.rules;
   seed.spec.rules = [{ from: rule.from }, { to: rule.to }];
   assert.deepEqual(halfRules([seed]), ["edge-control-api rule 1", "edge-control-api rule 2"]);
-  const stranger = request("cluster.local/ns/other/sa/x", "POST", "/v1/tasks");
+  const stranger = request("cluster.local/ns/other/sa/x", "POST", "/v1/leads");
   assert.equal(istioAllows([seed], stranger), true);
   assert.equal(
     istioAllows([find(docs, "AuthorizationPolicy", "edge-control-api")], stranger),

@@ -55,7 +55,14 @@ interface Sample {
 }
 
 async function query(url: string, promql: string): Promise<Sample[]> {
-  const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`);
+  // Prometheus may not listen yet right after its start (connection refused on
+  // a quiet machine, where the first query comes at once): no samples yet.
+  const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`)
+    .catch((err) => {
+      if (err instanceof TypeError) return null;
+      throw err;
+    });
+  if (res === null) return [];
   if (!res.ok) {
     await res.body?.cancel();
     return [];

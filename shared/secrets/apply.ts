@@ -2,7 +2,8 @@
  * How a rotated secret reaches the code that uses it: the live Config is
  * updated in place, and every user of a rotatable secret reads it from there
  * per use (the HMAC keyring per token, unsubscribe links per request, the
- * email API key per send, the Places key per task, the MLflow token per call). A new DATABASE_URL applies
+ * email API key per send, the Places key per task, the MLflow token per call, the alert webhook's
+ * URL and authorization per delivery). A new DATABASE_URL applies
  * to the pool's new connections; open ones finish their work untouched.
  *
  * @module
@@ -19,6 +20,8 @@ export const RELOADED_SECRETS = [
   "EMAIL_API_KEY",
   "PLACES_API_KEY",
   "MLFLOW_TRACKING_TOKEN",
+  "ALERT_WEBHOOK_URL",
+  "ALERT_WEBHOOK_AUTHORIZATION",
   "DATABASE_URL",
 ] as const;
 
@@ -54,6 +57,14 @@ export function secretApplier(config: Config, sql: Pool, log: Logger) {
       case "MLFLOW_TRACKING_TOKEN":
         // The MLflow client reads the token from this object per call.
         if (config.ml.mlflow) config.ml.mlflow.token = value as string;
+        return;
+      case "ALERT_WEBHOOK_URL":
+        // deliver_alert reads the target per delivery. Whether alerts are produced
+        // at all is decided at start (a URL set where none was needs a restart).
+        config.alerts.webhookUrl = value as string;
+        return;
+      case "ALERT_WEBHOOK_AUTHORIZATION":
+        config.alerts.authorization = value as string;
         return;
       case "DATABASE_URL":
         config.database.url = value as string;

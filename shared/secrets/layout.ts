@@ -29,6 +29,8 @@ export const AWS_SECRET_LAYOUT: readonly AwsSecretLayout[] = [
       PLACES_API_KEY: "places_api_key",
       SMTP_URL: "smtp_url",
       MLFLOW_TRACKING_TOKEN: "mlflow_tracking_token",
+      ALERT_WEBHOOK_URL: "alert_webhook_url",
+      ALERT_WEBHOOK_AUTHORIZATION: "alert_webhook_authorization",
     },
   },
 ];
