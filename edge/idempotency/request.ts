@@ -7,6 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { canonicalJson } from "../../shared/queue/canonical_json.ts";
+import { readCapped } from "../../shared/read_capped.ts";
 
 /** Longest accepted key, in characters (Stripe's limit). */
 export const MAX_KEY_LENGTH = 255;
@@ -51,26 +52,7 @@ export async function readBodyCapped(
   const declared = Number(request.headers.get("content-length") ?? NaN);
   if (declared > maxBytes) return null;
   if (request.body === null) return new Uint8Array();
-  const reader = request.clone().body!.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      return null;
-    }
-    chunks.push(value);
-  }
-  const body = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return body;
+  return await readCapped(request.clone().body, maxBytes);
 }
 
 const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;

@@ -6,6 +6,7 @@
  */
 import type { TaskInfo } from "../../shared/queue/queue.ts";
 import type { StoredResponse } from "./store.ts";
+import { readCapped } from "../../shared/read_capped.ts";
 
 /**
  * Response headers stored with the body and replayed. Per-request headers
@@ -37,38 +38,6 @@ function jsonObject(body: Uint8Array, contentType: string | null): Record<string
 }
 
 /**
- * Reads at most `maxBytes` of a clone of `res`, counting as it streams; null
- * when the body is larger (the clone is cancelled at once, so the edge never
- * holds more than `maxBytes` of it for the store).
- */
-async function readCapped(res: Response, maxBytes: number): Promise<Uint8Array | null> {
-  const body = res.clone().body;
-  if (body === null) return new Uint8Array(0);
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      // Not awaited: a tee branch's cancel settles only once the other branch
-      // (the one the client is about to read) is done too.
-      reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
-}
-
-/**
  * Captures `res` for storage without consuming it (reads a clone, at most
  * `maxBytes`; null above). The task id is only the one a gateway route set
  * (`taskId`, from `c.var.idempotencyTaskId`): a `task_id` in a body may come
@@ -80,7 +49,9 @@ export async function captureResponse(
   storedHeaders: ReadonlySet<string>,
   maxBytes: number,
 ): Promise<StoredResponse | null> {
-  const body = await readCapped(res, maxBytes);
+  // A clone, counted as it streams (the edge never holds more than `maxBytes`
+  // of it); a tee branch, so its cancel is not awaited.
+  const body = await readCapped(res.clone().body, maxBytes, { awaitCancel: false });
   if (body === null) return null;
   const headers = [...res.headers].filter(([name]) => storedHeaders.has(name));
   return { status: res.status, headers, body, taskId: taskId ?? null };

@@ -21,6 +21,7 @@
  */
 import { Buffer } from "node:buffer";
 import { sha256Hex } from "../../shared/hash.ts";
+import { readCapped } from "../../shared/read_capped.ts";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import type { BreakerRegistry } from "../../shared/breakers/registry.ts";
@@ -67,21 +68,9 @@ function teeForCache(
 ): ReadableStream<Uint8Array> {
   const [toClient, toCache] = body.tee();
   void (async () => {
-    const reader = toCache.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
     try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        size += value.byteLength;
-        if (size > maxBytes) {
-          await reader.cancel();
-          return;
-        }
-        chunks.push(value);
-      }
-      await store(new TextDecoder().decode(Buffer.concat(chunks)));
+      const bytes = await readCapped(toCache, maxBytes);
+      if (bytes !== null) await store(new TextDecoder().decode(bytes));
     } catch {
       // The client went away or the upstream broke the stream: nothing to keep.
     }

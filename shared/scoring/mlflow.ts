@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { readCapped } from "../read_capped.ts";
 
 /** Options of {@linkcode createMlflowClient}. */
 export interface MlflowOptions {
@@ -88,7 +89,7 @@ export function createMlflowClient(options: MlflowOptions): MlflowClient {
     } catch (err) {
       throw new MlflowError(`MLflow ${endpoint}: request failed`, { cause: err });
     }
-    const text = await readCapped(response);
+    const text = await readReply(response);
     if (response.status >= 300 && response.status < 400) {
       throw new MlflowError(`MLflow ${endpoint}: redirect refused (HTTP ${response.status})`);
     }
@@ -165,26 +166,8 @@ function failure(
   return new MlflowError(`MLflow ${endpoint}: HTTP ${reply.status}${code}${message}`);
 }
 
-async function readCapped(response: Response): Promise<string> {
-  if (!response.body) return "";
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_RESPONSE_BYTES) {
-      await reader.cancel();
-      throw new MlflowError("MLflow response larger than 1 MB");
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.byteLength;
-  }
-  return new TextDecoder().decode(all);
+async function readReply(response: Response): Promise<string> {
+  const bytes = await readCapped(response.body, MAX_RESPONSE_BYTES);
+  if (bytes === null) throw new MlflowError("MLflow response larger than 1 MB");
+  return new TextDecoder().decode(bytes);
 }
