@@ -1230,9 +1230,14 @@ export function parseConfig(
         }
       }
       // A secret set to nothing (an empty variable, an empty mounted file) is
-      // a deployment mistake; falling back to the default would silently put
-      // a published development key in charge.
-      if (raw !== undefined && raw.trim() === "") {
+      // a deployment mistake where there is a default to fall back to: that
+      // would silently put a published development key in charge. An optional
+      // secret without a default (a provider key a deployment does not use)
+      // has nothing to fall back to: empty is unset, which is how a mounted
+      // secret with every key says "not used" (docs/deploying.md).
+      const nothingToFallBackTo = spec.optional === true && spec.default === undefined;
+      if (raw !== undefined && raw.trim() === "" && nothingToFallBackTo) raw = "";
+      else if (raw !== undefined && raw.trim() === "") {
         problems.push(
           `${spec.name}${
             file !== undefined ? "_FILE" : ""

@@ -66,6 +66,15 @@ Deno.test("an empty secret is a configuration error, never the default", () => {
   ]);
 });
 
+Deno.test("an empty optional secret without a default is unset (a provider a deployment does not use)", () => {
+  const config = parseConfig(
+    { ...PRODUCTION, EMAIL_API_KEY_FILE: "/e", PLACES_API_KEY: "  " },
+    { readTextFile: () => "\n" },
+  );
+  assert.equal(config.email.apiKey, null);
+  assert.equal(config.places.apiKey, null);
+});
+
 Deno.test("outside development/test the dev JWT key is refused by kid and by value, from anywhere", () => {
   const attempts: [Record<string, string>, Record<string, string>][] = [
     [{ JWT_HS256_KEYS: undefined! }, {}], // the default
