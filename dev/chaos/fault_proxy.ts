@@ -103,10 +103,15 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         if (f.kind === "reset") break;
         if (f.kind === "latency" && f.ms > 0) {
           const due = performance.now() + f.ms;
+          // Handled here: the read loop may already have ended (the other side closed) and
+          // never await this chain again, so a failed delayed write would go unhandled.
           chain = chain.then(async () => {
             const wait = due - performance.now();
             if (wait > 0) await new Promise((r) => setTimeout(r, wait));
             await writeAll(to, chunk);
+          }).catch(() => {
+            closeQuietly(from);
+            closeQuietly(to);
           });
         } else {
           await chain;

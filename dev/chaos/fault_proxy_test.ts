@@ -86,3 +86,28 @@ Deno.test("the fault proxy forwards, delays, blackholes and resets on command", 
     await echo.close();
   }
 });
+
+Deno.test("a delayed write to an upstream that closed ends the pair quietly (no uncaught rejection)", async () => {
+  // An upstream that hangs up on every connection at once.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const hangingUp = (async () => {
+    for await (const conn of listener) conn.close();
+  })().catch(() => {});
+  const proxy = await startFaultProxy({ upstreamPort: (listener.addr as Deno.NetAddr).port });
+  try {
+    proxy.setFault({ kind: "latency", ms: 100 });
+    const a = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port });
+    await a.write(new TextEncoder().encode("late"));
+    // The proxy closes the client once the upstream hung up...
+    assert.equal(await a.read(new Uint8Array(16)).catch(() => null), null);
+    a.close();
+    // ...and the delayed chunk's write then fails on the closed upstream: it must be handled
+    // (an unhandled rejection fails this test module). Wait until it was attempted.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(proxy.connections, 0);
+  } finally {
+    await proxy.close();
+    listener.close();
+    await hangingUp;
+  }
+});
