@@ -151,6 +151,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
       {
         ...(options.breakers ? { breakers: options.breakers, queue, cache: degradedCache } : {}),
         ...(options.scorer ? { scorer: options.scorer } : {}),
+        writeTimeoutMs: deps.config.database.writeTimeoutMs,
       },
     ),
   );

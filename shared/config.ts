@@ -269,6 +269,13 @@ export const VARIABLES = [
     schema: positiveInt,
   },
   {
+    name: "DB_WRITE_TIMEOUT_MS",
+    description:
+      "Deadline of a lead write's transaction; past it the connection is destroyed and the write fails as a database failure (docs/reliability.md)",
+    default: "5000",
+    schema: z.coerce.number().int().min(100).max(120_000),
+  },
+  {
     name: "READY_TIMEOUT_MS",
     description: "Time budget of each dependency check in `GET /ready`",
     default: "1000",
@@ -949,7 +956,7 @@ export interface Config {
   logLevel: "debug" | "info" | "warn" | "error";
   edge: { host: string; port: number };
   redis: { url: string; token: string };
-  database: DatabaseTarget & { poolMax: number };
+  database: DatabaseTarget & { poolMax: number; writeTimeoutMs: number };
   readyTimeoutMs: number;
   shutdownTimeoutMs: number;
   queue: {
@@ -1308,6 +1315,7 @@ export function parseConfig(
       useSecureWebSocket: v.NEON_USE_SECURE_WEBSOCKET,
       pipelineConnect: v.NEON_PIPELINE_CONNECT,
       poolMax: v.DB_POOL_MAX,
+      writeTimeoutMs: v.DB_WRITE_TIMEOUT_MS,
     },
     readyTimeoutMs: v.READY_TIMEOUT_MS,
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,

@@ -30,6 +30,7 @@ Deno.test("parseConfig() applies defaults that work locally", () => {
     useSecureWebSocket: true,
     pipelineConnect: "password",
     poolMax: 10,
+    writeTimeoutMs: 5000,
   });
   assert.equal(config.readyTimeoutMs, 1000);
   assert.equal(config.shutdownTimeoutMs, 10000);
@@ -66,6 +67,7 @@ Deno.test("parseConfig() converts types of the local-proxy settings", () => {
     useSecureWebSocket: false,
     pipelineConnect: false,
     poolMax: 4,
+    writeTimeoutMs: 5000,
   });
 });
 

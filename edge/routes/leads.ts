@@ -72,6 +72,12 @@ export interface LeadRouteOptions {
   cache?: ResponseCache;
   /** Scores new leads as they are written (shared/scoring/). @default none */
   scorer?: LeadScorer;
+  /**
+   * Deadline of a write's transaction, ms (`DB_WRITE_TIMEOUT_MS`): a write on
+   * a connection that stopped answering fails as a database failure instead
+   * of hanging with its Idempotency-Key locked. @default none
+   */
+  writeTimeoutMs?: number;
 }
 
 /** Routes of `/v1/leads`. */
@@ -134,6 +140,7 @@ export function leadRoutes(
         createLead(deps.sql, { ...input, last_contacted: toDate(last_contacted) }, source, {
           ...(options.scorer ? { scorer: options.scorer, now: deps.now() } : {}),
           writeKey: key,
+          deadlineMs: options.writeTimeoutMs,
         }),
     );
     if (lead instanceof Response) return lead as never;
@@ -171,7 +178,11 @@ export function leadRoutes(
     const lead = await runWrite(
       c,
       { guard, payload: key === undefined ? write : { ...write, write_key: key } },
-      () => updateLead(deps.sql, id, patch, source, { writeKey: key }),
+      () =>
+        updateLead(deps.sql, id, patch, source, {
+          writeKey: key,
+          deadlineMs: options.writeTimeoutMs,
+        }),
     );
     if (lead instanceof Response) return lead as never;
     return c.json(leadView(lead), 200);

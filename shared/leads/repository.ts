@@ -26,7 +26,7 @@ import {
 import type { LeadScoreResult } from "../scoring/champion.ts";
 import { applyScores } from "../scoring/scores.ts";
 import { assertTransition, type OutreachStatus, stepsToReach } from "./status.ts";
-import { type Queryable, withTransaction } from "./transaction.ts";
+import { type Queryable, type TransactionOptions, withTransaction } from "./transaction.ts";
 import { type IdempotentResult, idempotentWrite, type WriteKey } from "./idempotent_write.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -43,6 +43,14 @@ export interface WriteOptions {
   writeKey?: WriteKey;
   /** Called when the key had been used: the lead returned is the earlier write's. */
   onReplay?: () => void;
+  /**
+   * Deadline of the write's transaction, ms (shared/leads/transaction.ts):
+   * past it the connection is destroyed and the write rejects with
+   * TransactionDeadlineError. Safe with a `writeKey`: the key is fenced in
+   * the write's own transaction, so a late commit and a retry apply once.
+   * @default undefined (no deadline)
+   */
+  deadlineMs?: number;
 }
 
 /** Options of {@linkcode createLead}. */
@@ -73,6 +81,10 @@ function replayed(options: WriteOptions, out: IdempotentResult<Lead>): Lead {
   return out.value;
 }
 
+function transactionOptions(options: WriteOptions): TransactionOptions {
+  return options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs };
+}
+
 /** Creates a lead and its `lead_created` event in one transaction. `source` is who records it. */
 export async function createLead(
   sql: Pool,
@@ -92,6 +104,7 @@ export async function createLead(
           () => insertLead(client, input, source, options),
         ),
       ),
+    transactionOptions(options),
   );
 }
 
@@ -288,6 +301,7 @@ export async function updateLead(
           () => patchLead(client, id, patch, source),
         ),
       ),
+    transactionOptions(options),
   );
 }
 

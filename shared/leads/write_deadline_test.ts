@@ -1,0 +1,96 @@
+/**
+ * A lead write on a Postgres connection that silently stops answering (the
+ * fault proxy's blackhole between the pool and dev/neon_proxy.ts): the
+ * transaction's deadline fails it, its connection is destroyed, and the
+ * retry with the same Idempotency-Key applies once.
+ */
+import assert from "node:assert/strict";
+import { startFaultProxy } from "../../dev/chaos/fault_proxy.ts";
+import { useTestStack } from "../../dev/test_stack.ts";
+import { waitUntil } from "../breakers/test_support.ts";
+import { createPool } from "../db/pool.ts";
+import { writeKey } from "./idempotent_write.ts";
+import { createLead } from "./repository.ts";
+import { TransactionDeadlineError, withTransaction } from "./transaction.ts";
+
+// The Neon Pool keeps WebSocket ops alive between queries (neon-local.md §5): sanitizers off.
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test({
+  name: "a write on a blackholed connection fails at its deadline and its retry applies once",
+  ...opts,
+  async fn() {
+    await using stack = await useTestStack();
+    const { sql } = stack.makeDeps();
+    const target = stack.settings.database;
+    assert.ok(target.wsProxy, "the test stack serves Postgres through dev/neon_proxy.ts");
+    const [address, ...path] = target.wsProxy.split("/");
+    await using proxy = await startFaultProxy({ upstreamPort: Number(address!.split(":")[1]) });
+    // One connection: a write after the failure can only run on a new one.
+    const pool = createPool({
+      databaseUrl: target.url,
+      wsProxy: `127.0.0.1:${proxy.port}/${path.join("/")}`,
+      useSecureWebSocket: target.useSecureWebSocket,
+      pipelineConnect: target.pipelineConnect,
+      max: 1,
+      onError: () => {},
+    });
+    const run = crypto.randomUUID().slice(0, 8);
+    const city = `Deadline-${run}`;
+    const input = { name: "Stalled", city, source: "test" };
+    const key = await writeKey(`test-${run} POST /v1/leads`, "k1", input);
+    const leadsInCity = async () =>
+      (await sql.query("SELECT id FROM businesses WHERE city = $1", [city])).rows.length;
+    try {
+      await pool.query("SELECT 1");
+      assert.equal(pool.totalCount, 1, "the pooled connection is open through the proxy");
+
+      proxy.setFault({ kind: "blackhole" });
+      await assert.rejects(
+        createLead(pool, input, "test", { writeKey: key, deadlineMs: 300 }),
+        TransactionDeadlineError,
+      );
+      // Destroyed, not returned to the pool: its socket closes while the blackhole lasts.
+      assert.equal(pool.totalCount, 0, "the stalled connection left the pool");
+      await waitUntil(() => proxy.connections === 0, {
+        timeoutMs: 30_000,
+        what: "the stalled connection's socket to close",
+      });
+      assert.equal(await leadsInCity(), 0, "nothing reached the server through the blackhole");
+
+      proxy.setFault({ kind: "pass" });
+      let replays = 0;
+      const lead = await createLead(pool, input, "test", {
+        writeKey: key,
+        deadlineMs: 30_000,
+        onReplay: () => replays++,
+      });
+      assert.equal(replays, 0, "the failed write did not commit: the retry applies");
+      const again = await createLead(pool, input, "test", {
+        writeKey: key,
+        deadlineMs: 30_000,
+        onReplay: () => replays++,
+      });
+      assert.equal(again.id, lead.id);
+      assert.equal(replays, 1, "a second retry replays the first's answer");
+      assert.equal(await leadsInCity(), 1, "one lead");
+    } finally {
+      await pool.end();
+    }
+  },
+});
+
+Deno.test({
+  name: "withTransaction without a deadline, or within it, commits; a bad deadline is refused",
+  ...opts,
+  async fn() {
+    await using stack = await useTestStack();
+    const { sql } = stack.makeDeps();
+    const one = async (options: { deadlineMs?: number }) =>
+      await withTransaction(sql, async (c) => (await c.query("SELECT 1 AS n")).rows[0].n, options);
+    assert.equal(await one({}), 1);
+    assert.equal(await one({ deadlineMs: 30_000 }), 1);
+    await assert.rejects(one({ deadlineMs: 0 }), RangeError);
+    await assert.rejects(one({ deadlineMs: 1.5 }), RangeError);
+  },
+});
