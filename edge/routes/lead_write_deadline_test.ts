@@ -1,0 +1,65 @@
+/**
+ * `POST /v1/leads` with an Idempotency-Key while the pooled Postgres
+ * connection silently stops answering (the fault proxy's blackhole in front
+ * of dev/neon_proxy.ts): the write's deadline (`DB_WRITE_TIMEOUT_MS`) answers
+ * 503 with Retry-After instead of hanging, and the retry with the same key,
+ * after the fault is lifted, creates the lead once.
+ */
+import assert from "node:assert/strict";
+import { startFaultProxy } from "../../dev/chaos/fault_proxy.ts";
+import { useTestStack } from "../../dev/test_stack.ts";
+import { routeHarness } from "./test_support.ts";
+
+// The Neon Pool keeps WebSocket ops alive between queries (neon-local.md §5): sanitizers off.
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test({
+  name:
+    "a lead write on a silent database connection is 503 at its deadline; the retry applies once",
+  ...opts,
+  async fn() {
+    await using stack = await useTestStack();
+    const wsProxy = stack.settings.database.wsProxy;
+    assert.ok(wsProxy, "the test stack serves Postgres through dev/neon_proxy.ts");
+    const [address, ...path] = wsProxy.split("/");
+    await using proxy = await startFaultProxy({ upstreamPort: Number(address!.split(":")[1]) });
+    await using h = await routeHarness(stack, {
+      env: {
+        NEON_WS_PROXY: `127.0.0.1:${proxy.port}/${path.join("/")}`,
+        DB_POOL_MAX: "1",
+        DB_WRITE_TIMEOUT_MS: "300",
+      },
+    });
+    const { sql } = stack.makeDeps();
+    const city = `Silent-${h.run}`;
+    const post = () =>
+      h.call("POST", "/v1/leads", {
+        json: { name: "Silent", city },
+        headers: { "Idempotency-Key": `silent-${h.run}` },
+      });
+    try {
+      await h.deps.sql.query("SELECT 1");
+      proxy.setFault({ kind: "blackhole" });
+      const failed = await post();
+      assert.equal(failed.status, 503);
+      assert.ok(failed.headers.get("Retry-After"), "Retry-After is set");
+      assert.equal((await failed.json()).code, "dependency-unavailable");
+      assert.equal(h.deps.sql.totalCount, 0, "the silent connection left the pool");
+
+      proxy.setFault({ kind: "pass" });
+      const created = await post();
+      assert.equal(created.status, 201, await created.clone().text());
+      const replay = await post();
+      assert.equal(replay.status, 201);
+      assert.equal((await replay.json()).id, (await created.json()).id);
+      const { rows } = await sql.query("SELECT id FROM businesses WHERE city = $1", [city]);
+      assert.equal(rows.length, 1, "one lead");
+    } finally {
+      await sql.query(
+        "DELETE FROM lead_events WHERE lead_id IN (SELECT id FROM businesses WHERE city = $1)",
+        [city],
+      );
+      await sql.query("DELETE FROM businesses WHERE city = $1", [city]);
+    }
+  },
+});
