@@ -9,7 +9,11 @@ import { type Metrics, mirrorCounter } from "../shared/metrics/metrics.ts";
 import type { RateLimitMetrics } from "./rate_limit/decider.ts";
 import type { LiveHubMetrics } from "./ws/hub.ts";
 
-/** `rate_limit_decisions_total{outcome}` from the gateway limiter's counters. */
+/**
+ * `rate_limit_decisions_total{outcome}` and
+ * `rate_limit_policy_decisions_total{policy,outcome}` from the gateway
+ * limiter's counters.
+ */
 export function observeRateLimiter(metrics: Metrics, counters: RateLimitMetrics): void {
   metrics.collectors.push(() => {
     const c = metrics.rateLimitDecisions;
@@ -18,6 +22,12 @@ export function observeRateLimiter(metrics: Metrics, counters: RateLimitMetrics)
     mirrorCounter(c, { outcome: "fail_open" }, counters.fallbackDecisions);
     mirrorCounter(c, { outcome: "unavailable" }, counters.unavailable);
     mirrorCounter(c, { outcome: "store_error" }, counters.storeErrors);
+    const p = metrics.rateLimitPolicyDecisions;
+    for (const [policy, counts] of counters.byPolicy) {
+      for (const [outcome, value] of Object.entries(counts)) {
+        mirrorCounter(p, { policy, outcome }, value);
+      }
+    }
   });
 }
 

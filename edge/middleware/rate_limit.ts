@@ -32,6 +32,7 @@ import type { AppEnv } from "../app_env.ts";
 import { addressBucket, clientAddressOf } from "../client_address.ts";
 import { problem } from "../problem.ts";
 import {
+  countPolicyDecision,
   createDecider,
   createRateLimitMetrics,
   type RateLimitMetrics,
@@ -155,6 +156,7 @@ export function rateLimit(options: RateLimitOptions): RateLimitMiddleware {
 
     if (decision.source === "unavailable") {
       metrics.unavailable++;
+      countPolicyDecision(metrics, name, "unavailable");
       const t0 = now();
       return problem(c, {
         code: "rate-limit-unavailable",
@@ -174,6 +176,8 @@ export function rateLimit(options: RateLimitOptions): RateLimitMiddleware {
     const state = formatState(name, decision.remaining, decision.reset, t);
     if (!decision.success) {
       metrics.limited++;
+      countPolicyDecision(metrics, name, "limited");
+      if (decision.source === "local") countPolicyDecision(metrics, name, "fail_open");
       if (decision.source === "cache") metrics.cacheBlocked++;
       const retryAfter = retryAfterSeconds(decision.reset, t, policy.window_s, random);
       return problem(c, {
@@ -190,6 +194,8 @@ export function rateLimit(options: RateLimitOptions): RateLimitMiddleware {
     }
 
     metrics.allowed++;
+    countPolicyDecision(metrics, name, "allowed");
+    if (decision.source === "local") countPolicyDecision(metrics, name, "fail_open");
     await next();
     c.header("RateLimit-Policy", policyHeader);
     c.header("RateLimit", state);

@@ -9,6 +9,8 @@ import { createLogger } from "../../shared/log.ts";
 import type { AppEnv } from "../app_env.ts";
 import { addressResolver, clientAddress } from "../client_address.ts";
 import type { TrustedProxies } from "../../shared/net/trusted_proxies.ts";
+import { createMetrics, renderMetrics } from "../../shared/metrics/metrics.ts";
+import { observeRateLimiter } from "../edge_metrics.ts";
 import { rateLimit, type RateLimitMiddleware, type RateLimitOptions } from "./rate_limit.ts";
 
 const WINDOW_MS = 60_000;
@@ -142,6 +144,7 @@ Deno.test("rateLimit() against the real stack", async (t) => {
         storeErrors: 0,
         fallbackDecisions: 0,
         unavailable: 0,
+        byPolicy: new Map([["default", { allowed: 3, limited: 1, unavailable: 0, fail_open: 0 }]]),
       },
     );
   });
@@ -341,6 +344,25 @@ Deno.test("rateLimit() with redis-server stopped: fail_open limits locally and c
   assert.equal((await get(app, strict)).status, 200);
   assert.equal(limiter.metrics.fallbackDecisions, 5);
   assert.ok(logs.some((l) => l.includes("rate-limit store reachable again")));
+
+  // The registry's output: the per-policy series beside the unchanged totals.
+  const metrics = createMetrics();
+  observeRateLimiter(metrics, limiter.metrics);
+  const text = await renderMetrics(metrics);
+  const series = (line: string) => text.split("\n").includes(line);
+  for (
+    const line of [
+      'rate_limit_decisions_total{outcome="allowed"} 7',
+      'rate_limit_decisions_total{outcome="fail_open"} 5',
+      'rate_limit_policy_decisions_total{policy="default",outcome="allowed"} 5',
+      'rate_limit_policy_decisions_total{policy="default",outcome="limited"} 2',
+      'rate_limit_policy_decisions_total{policy="default",outcome="fail_open"} 5',
+      'rate_limit_policy_decisions_total{policy="default",outcome="unavailable"} 0',
+      'rate_limit_policy_decisions_total{policy="strict",outcome="allowed"} 2',
+      'rate_limit_policy_decisions_total{policy="strict",outcome="unavailable"} 1',
+      'rate_limit_policy_decisions_total{policy="strict",outcome="fail_open"} 0',
+    ]
+  ) assert.ok(series(line), `${line} missing from:\n${text}`);
 });
 
 Deno.test("rateLimit() rejects invalid options when it is built", () => {

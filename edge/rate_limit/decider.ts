@@ -27,6 +27,34 @@ export interface RateLimitMetrics {
   fallbackDecisions: number;
   /** 503s because the store was unreachable and the policy fails closed. */
   unavailable: number;
+  /**
+   * The same decisions per policy name (names come from configuration, so the
+   * map is bounded): allowed, limited, unavailable, and fail_open (decided by
+   * the local limiter; also counted in allowed or limited).
+   */
+  byPolicy: Map<string, PolicyDecisionCounts>;
+}
+
+/** Decisions of one policy (see {@linkcode RateLimitMetrics.byPolicy}). */
+export interface PolicyDecisionCounts {
+  allowed: number;
+  limited: number;
+  unavailable: number;
+  fail_open: number;
+}
+
+/** Counts one decision of `policy` in `metrics.byPolicy`. */
+export function countPolicyDecision(
+  metrics: RateLimitMetrics,
+  policy: string,
+  outcome: keyof PolicyDecisionCounts,
+): void {
+  let counts = metrics.byPolicy.get(policy);
+  if (!counts) {
+    counts = { allowed: 0, limited: 0, unavailable: 0, fail_open: 0 };
+    metrics.byPolicy.set(policy, counts);
+  }
+  counts[outcome]++;
 }
 
 /** Zeroed {@linkcode RateLimitMetrics}. */
@@ -38,6 +66,7 @@ export function createRateLimitMetrics(): RateLimitMetrics {
     storeErrors: 0,
     fallbackDecisions: 0,
     unavailable: 0,
+    byPolicy: new Map(),
   };
 }
 

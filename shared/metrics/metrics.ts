@@ -55,6 +55,7 @@ export interface Metrics {
   readonly breakerResetTimeout: Gauge<"breaker">;
   readonly breakerTransitions: Counter<"breaker" | "to">;
   readonly rateLimitDecisions: Counter<"outcome">;
+  readonly rateLimitPolicyDecisions: Counter<"policy" | "outcome">;
   readonly wsConnections: Gauge;
   readonly wsEvents: Counter<"event">;
   readonly storeErrors: Counter<"store" | "component">;
@@ -167,6 +168,13 @@ export function createMetrics(options: { service?: string } = {}): Metrics {
       help:
         "Rate-limit decisions: allowed, limited, fail_open (local limiter, store unreachable), unavailable (fail_closed 503), store_error",
       labelNames: ["outcome"],
+      registers,
+    }),
+    rateLimitPolicyDecisions: new Counter({
+      name: "rate_limit_policy_decisions_total",
+      help:
+        "Rate-limit decisions per configured policy: allowed, limited, unavailable, fail_open (local limiter; also in allowed or limited)",
+      labelNames: ["policy", "outcome"],
       registers,
     }),
     wsConnections: new Gauge({
