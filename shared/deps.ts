@@ -45,10 +45,14 @@ export function createRedis(config: Config["redis"]): Redis {
 /** Builds the full dependency bag for one process. */
 export function makeDeps(config: Config, service: "edge" | "worker" | "migrate"): Deps {
   const log = createLogger({ level: config.logLevel, fields: { service } });
+  // `service` on every series: the rules tell workers from edges without
+  // depending on how the deployment names its scrape jobs.
+  const metrics = createMetrics({ service });
   const sql = poolFor(config.database, {
     max: config.database.poolMax,
     connectionTimeoutMillis: config.readyTimeoutMs * 5,
     onError: (err) => log.warn("postgres pool error", { err }),
+    onCallError: (operation) => metrics.postgresErrors.inc({ operation }),
   });
   return {
     config,
@@ -56,9 +60,7 @@ export function makeDeps(config: Config, service: "edge" | "worker" | "migrate")
     sql,
     log,
     now: Date.now,
-    // `service` on every series: the rules tell workers from edges without
-    // depending on how the deployment names its scrape jobs.
-    metrics: createMetrics({ service }),
+    metrics,
   };
 }
 

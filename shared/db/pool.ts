@@ -8,7 +8,7 @@
 import { Client, type ClientConfig, Pool } from "@neondatabase/serverless";
 import { WebSocket as NodeWebSocket } from "ws";
 import type { DatabaseTarget } from "../config.ts";
-import { traceQueries } from "./query_spans.ts";
+import { type DbErrorClass, traceQueries } from "./query_spans.ts";
 
 /** Settings for {@linkcode createPool}. */
 export interface PoolSettings {
@@ -41,6 +41,35 @@ export interface PoolSettings {
    * @default logs a warning with console.warn
    */
   onError?: (error: Error) => void;
+  /**
+   * Called once per failed call, by class: a statement (`query`), a
+   * transaction-control statement (`transaction`) or opening a connection
+   * (`connect`). Feeds `postgres_errors_total` (shared/deps.ts).
+   * @default none
+   */
+  onCallError?: (errorClass: DbErrorClass) => void;
+}
+
+type Connect = (callback?: (err?: Error) => void) => unknown;
+
+/** Wraps `client.connect` (callback style, as the pool uses it, or promise style). */
+function countConnectErrors(
+  client: { connect: Connect },
+  onCallError: (errorClass: DbErrorClass) => void,
+): void {
+  const original = client.connect.bind(client);
+  client.connect = function countedConnect(callback?: (err?: Error) => void) {
+    if (typeof callback === "function") {
+      return original((err?: Error) => {
+        if (err) onCallError("connect");
+        callback(err);
+      });
+    }
+    return (original() as Promise<void>).catch((err: unknown) => {
+      onCallError("connect");
+      throw err;
+    });
+  };
 }
 
 function warnIdleError(error: Error): void {
@@ -72,6 +101,7 @@ export function createPool(settings: PoolSettings): Pool {
   const { wsProxy } = settings;
   const useSecureWebSocket = settings.useSecureWebSocket ?? true;
   const pipelineConnect = settings.pipelineConnect ?? "password";
+  const { onCallError } = settings;
 
   // Per-pool rather than global neonConfig: each Client has its own socket
   // object (`client.neonConfig`, an instance of the neonConfig class) whose
@@ -94,7 +124,8 @@ export function createPool(settings: PoolSettings): Pool {
       // docs/benchmarks.md, design measurements).
       socket.webSocketConstructor = NodeWebSocket as unknown as typeof WebSocket;
       // Pool queries go through a client's query() too: one span per statement.
-      traceQueries(this as unknown as { query: (...args: unknown[]) => unknown });
+      traceQueries(this as unknown as { query: (...args: unknown[]) => unknown }, onCallError);
+      if (onCallError) countConnectErrors(this as unknown as { connect: Connect }, onCallError);
     }
   }
 

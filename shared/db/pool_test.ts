@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { startTestDatabase } from "../../dev/test_database.ts";
-import { setPoolDatabaseUrl } from "./pool.ts";
+import { createMetrics, renderMetrics } from "../metrics/metrics.ts";
+import { createPool, setPoolDatabaseUrl } from "./pool.ts";
 
 Deno.test("setPoolDatabaseUrl(): new connections use the rotated URL; open ones keep working", async () => {
   await using db = await startTestDatabase();
@@ -30,4 +31,43 @@ Deno.test("setPoolDatabaseUrl(): new connections use the rotated URL; open ones 
     held.release();
   }
   assert.throws(() => setPoolDatabaseUrl(pool, "mysql://x"), TypeError);
+});
+
+Deno.test("onCallError counts failed statements, transaction control and connections by class, never by text", async () => {
+  await using db = await startTestDatabase();
+  const metrics = createMetrics();
+  const settings = {
+    wsProxy: db.proxy.wsProxy,
+    useSecureWebSocket: false,
+    pipelineConnect: false as const,
+    max: 2,
+    onError: () => {},
+    onCallError: (operation: "query" | "transaction" | "connect") =>
+      metrics.postgresErrors.inc({ operation }),
+  };
+  const pool = createPool({ databaseUrl: db.server.databaseUrl, ...settings });
+  const missing = new URL(db.server.databaseUrl);
+  missing.pathname = "/no_such_database";
+  const unreachable = createPool({ databaseUrl: missing.toString(), ...settings });
+  try {
+    assert.equal((await pool.query("SELECT 1 AS one")).rows[0].one, 1);
+    await assert.rejects(pool.query("SELECT * FROM no_such_table_secret_word"));
+    await assert.rejects(pool.query("SELECT $1::int", ["not a number"]));
+    // SAVEPOINT outside a transaction block is an error.
+    await assert.rejects(pool.query("SAVEPOINT s1"));
+    await assert.rejects(unreachable.query("SELECT 1"));
+  } finally {
+    await pool.end();
+    await unreachable.end().catch(() => {});
+  }
+  const text = await renderMetrics(metrics);
+  const lines = text.split("\n");
+  for (
+    const line of [
+      'postgres_errors_total{operation="query"} 2',
+      'postgres_errors_total{operation="transaction"} 1',
+      'postgres_errors_total{operation="connect"} 1',
+    ]
+  ) assert.ok(lines.includes(line), `${line} missing from:\n${text}`);
+  assert.ok(!text.includes("no_such"), "no statement text or database name in the output");
 });

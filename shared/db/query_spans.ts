@@ -42,20 +42,44 @@ export function statementOperation(text: string): string {
 
 type Query = (...args: unknown[]) => unknown;
 
+/** Bounded classes of failed database calls (`postgres_errors_total{operation}`). */
+export const DB_ERROR_CLASSES = ["query", "transaction", "connect"] as const;
+/** One of {@linkcode DB_ERROR_CLASSES}. */
+export type DbErrorClass = typeof DB_ERROR_CLASSES[number];
+
+const TRANSACTION_CONTROL = new Set(["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"]);
+
+/** The error class of a failed statement: transaction control or any other query. */
+export function statementErrorClass(operation: string): DbErrorClass {
+  return TRANSACTION_CONTROL.has(operation) ? "transaction" : "query";
+}
+
 /**
- * Wraps `client.query` so that each promise-style call runs in a span.
- * Callback-style calls (and cursor/stream submittables) pass through untraced.
+ * Wraps `client.query` so that each promise-style call runs in a span, and
+ * reports each failed one to `onError` by class (never its text).
+ * Callback-style calls are counted but not traced; cursor/stream
+ * submittables pass through.
  */
-export function traceQueries(client: { query: Query }): void {
+export function traceQueries(
+  client: { query: Query },
+  onError?: (errorClass: DbErrorClass) => void,
+): void {
   const tracer = trace.getTracer(TRACER);
   const original = client.query.bind(client);
   client.query = function tracedQuery(...args: unknown[]) {
     const first = args[0] as string | { text?: unknown; name?: unknown; submit?: unknown };
-    if (typeof args.at(-1) === "function" || (typeof first === "object" && first?.submit)) {
-      return original(...args);
-    }
+    if (typeof first === "object" && first?.submit) return original(...args);
     const text = typeof first === "string" ? first : String(first?.text ?? "");
     const operation = statementOperation(text);
+    const callback = args.at(-1);
+    if (typeof callback === "function") {
+      // The pool's own query() calls its client this way: counted, not traced.
+      if (!onError) return original(...args);
+      return original(...args.slice(0, -1), (err: unknown, ...rest: unknown[]) => {
+        if (err) onError(statementErrorClass(operation));
+        return callback(err, ...rest);
+      });
+    }
     const name = typeof first === "object" && typeof first?.name === "string" ? first.name : null;
     return tracer.startActiveSpan(`postgres ${name ?? operation}`, {
       kind: SpanKind.CLIENT,
@@ -70,6 +94,7 @@ export function traceQueries(client: { query: Query }): void {
       } catch (err) {
         // The driver's message names the failure, not the parameters.
         span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.name ?? "Error" });
+        onError?.(statementErrorClass(operation));
         throw err;
       } finally {
         span.end();

@@ -13,6 +13,7 @@
  * @module
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { DB_ERROR_CLASSES } from "../db/query_spans.ts";
 
 /**
  * Request-latency buckets (seconds). 0.2 is the latency SLO's threshold: the
@@ -59,6 +60,7 @@ export interface Metrics {
   readonly wsConnections: Gauge;
   readonly wsEvents: Counter<"event">;
   readonly storeErrors: Counter<"store" | "component">;
+  readonly postgresErrors: Counter<"operation">;
   readonly relayCaughtUp: Gauge;
   readonly idempotencyOutcomes: Counter<"outcome">;
   readonly emails: Counter<"provider" | "outcome">;
@@ -215,6 +217,13 @@ export function createMetrics(options: { service?: string } = {}): Metrics {
         "When the lead-events relay last had nothing left to publish (only the leading edge sets it); lag = time() - this",
       registers,
     }),
+    postgresErrors: new Counter({
+      name: "postgres_errors_total",
+      help:
+        "Failed Postgres calls of this process's pool by class: query, transaction (BEGIN/COMMIT/ROLLBACK/SAVEPOINT/RELEASE), connect",
+      labelNames: ["operation"],
+      registers,
+    }),
     storeErrors: new Counter({
       name: "store_errors_total",
       help: "Failed Redis/Postgres calls by store and component",
@@ -226,6 +235,7 @@ export function createMetrics(options: { service?: string } = {}): Metrics {
   // with its first increment misses that increment, and the booking alert's
   // ratio needs both sides.
   for (const status of BOOKING_STATUSES) metrics.bookings.inc({ status }, 0);
+  for (const operation of DB_ERROR_CLASSES) metrics.postgresErrors.inc({ operation }, 0);
   return metrics;
 }
 
