@@ -132,7 +132,7 @@ export interface EventRouteOptions {
 
 /** The route of `POST /v1/events`. */
 export function eventRoutes(
-  deps: Pick<Deps, "sql" | "now">,
+  deps: Pick<Deps, "sql" | "now" | "metrics">,
   options: EventRouteOptions = {},
 ): OpenAPIHono<AppEnv> {
   // Throws now, at startup, when no database policy is configured.
@@ -142,7 +142,12 @@ export function eventRoutes(
   app.openapi(ingestRoute, async (c) => {
     const { events } = c.req.valid("json");
     const source = `api:${c.get("principal").sub}`;
-    const ingest = () => ingestEvents(deps.sql, events, { now: deps.now(), source });
+    const ingest = () =>
+      ingestEvents(deps.sql, events, {
+        now: deps.now(),
+        source,
+        metrics: deps.metrics,
+      });
     try {
       // No call timeout: a timed-out batch could still commit; its resend is
       // then answered with duplicates, which is right but confusing.

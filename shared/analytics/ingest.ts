@@ -43,6 +43,7 @@ import {
   type NewLeadEvent,
 } from "../leads/events.ts";
 import type { Queryable } from "../leads/transaction.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import { plainIssues } from "../plain_issues.ts";
 import { DEFAULT_MAX_JSON_DEPTH } from "../json_depth.ts";
 
@@ -121,6 +122,12 @@ export interface IngestOptions {
   duplicateWindowMs?: number;
   /** Who ingests, stored as the events' `source` (`<source>:<event source>` when one is given). @default "ingest" */
   source?: string;
+  /**
+   * Counts the batch's rows by outcome in `analytics_ingest_rows_total` once
+   * the insert returned (inside a caller's transaction: before its commit).
+   * @default not counted
+   */
+  metrics?: Pick<Metrics, "ingestRows">;
 }
 
 /** An event stored, or a duplicate of one stored before. */
@@ -299,7 +306,21 @@ export async function ingestEvents(
     };
   });
   if (checked.length === 0) return { stored: [], duplicates: [], rejected: [] };
+  const result = await storeChecked(sql, events, checked, { source, duplicateWindowMs });
+  const rows = options.metrics?.ingestRows;
+  rows?.inc({ outcome: "stored" }, result.stored.length);
+  rows?.inc({ outcome: "duplicate" }, result.duplicates.length);
+  rows?.inc({ outcome: "rejected" }, result.rejected.length);
+  return result;
+}
 
+/** The database part of {@linkcode ingestEvents}: lead and retention checks, then the insert. */
+async function storeChecked(
+  sql: Queryable,
+  events: readonly unknown[],
+  checked: Checked[],
+  { source, duplicateWindowMs }: { source: string; duplicateWindowMs: number },
+): Promise<IngestResult> {
   const leadIds = [
     ...new Set(checked.map((c) => uuidField(events[c.index], "lead_id")).filter((l) => l)),
   ];

@@ -3,6 +3,7 @@ import type { Pool } from "@neondatabase/serverless";
 import { startTestDatabase } from "../../dev/test_database.ts";
 import { recordLeadEvents } from "../leads/events.ts";
 import { createLead } from "../leads/repository.ts";
+import { createMetrics, renderMetrics } from "../metrics/metrics.ts";
 import { ingestEvents, MAX_EVENT_DATA_BYTES } from "./ingest.ts";
 import { leadMetrics } from "./queries.ts";
 import { bucketStart } from "./tier.ts";
@@ -80,7 +81,12 @@ Deno.test({
           { ...good, id: ids[9], event_type: "status_changed" },
         ];
         const { sql, count } = counting(pool);
-        const result = await ingestEvents(sql, batch, { now: NOW, source: "api:sa:minerva" });
+        const metrics = createMetrics();
+        const result = await ingestEvents(sql, batch, {
+          now: NOW,
+          source: "api:sa:minerva",
+          metrics,
+        });
         assert.equal(count(), 2, "one lead query, one insert");
         assert.deepEqual(result.stored, [
           { index: 0, id: ids[0] },
@@ -121,11 +127,21 @@ Deno.test({
         assert.deepEqual(rows[1]!.event_data, { path: "/preview", ms: 1200 });
 
         // The same batch again: everything stored is now a duplicate, rejections stay.
-        const again = await ingestEvents(pool, batch, { now: NOW });
+        const again = await ingestEvents(pool, batch, { now: NOW, metrics });
         assert.deepEqual(again.stored, []);
         assert.deepEqual(again.duplicates.map((d) => d.index), [0, 4, 5, 8]);
         assert.deepEqual(again.rejected.map((r) => r.index), [1, 2, 3, 6, 7, 9]);
         assert.equal((await rowsOf(pool, ids)).length, 3);
+
+        // Both batches' rows in the registry's output, by outcome.
+        const text = await renderMetrics(metrics);
+        for (
+          const line of [
+            'analytics_ingest_rows_total{outcome="stored"} 3',
+            'analytics_ingest_rows_total{outcome="duplicate"} 5',
+            'analytics_ingest_rows_total{outcome="rejected"} 12',
+          ]
+        ) assert.ok(text.split("\n").includes(line), `${line} missing from:\n${text}`);
       },
     );
 

@@ -34,6 +34,9 @@ import type { Queryable } from "../leads/transaction.ts";
 import { withTransaction } from "../leads/transaction.ts";
 import { bucketSql, readTier, type Tier } from "./tier.ts";
 
+/** The rollups one refresh brings up to date (the `rollup` label of `lead_metrics_refresh_lag_seconds`). */
+export const LEAD_METRICS_ROLLUPS = ["lead_metrics_hourly", "lead_metrics_daily"] as const;
+
 /** Options of {@linkcode refreshLeadMetrics}. */
 export interface RefreshOptions {
   /** The clock (epoch ms): recorded as `refreshed_at`; tier 1 windows end an hour before it. */

@@ -32,6 +32,9 @@ export const BOOKING_STATUSES = [
   "failed",
 ] as const;
 
+/** Outcomes of `analytics_ingest_rows_total` (shared/analytics/ingest.ts). */
+export const INGEST_OUTCOMES = ["stored", "duplicate", "rejected"] as const;
+
 /** Every metric of one process (edge and worker build the same set; each fills its part). */
 export interface Metrics {
   readonly registry: Registry;
@@ -61,6 +64,14 @@ export interface Metrics {
   readonly wsEvents: Counter<"event">;
   readonly storeErrors: Counter<"store" | "component">;
   readonly postgresErrors: Counter<"operation">;
+  readonly ingestRows: Counter<"outcome">;
+  /**
+   * Seconds since each rollup's last successful refresh in this process,
+   * computed at scrape time from {@linkcode Metrics.rollupsRefreshedAt}.
+   */
+  readonly rollupRefreshLag: Gauge<"rollup">;
+  /** Epoch ms of each rollup's last successful refresh here (set by refresh_lead_metrics). */
+  readonly rollupsRefreshedAt: Map<string, number>;
   readonly relayCaughtUp: Gauge;
   readonly idempotencyOutcomes: Counter<"outcome">;
   readonly emails: Counter<"provider" | "outcome">;
@@ -68,8 +79,12 @@ export interface Metrics {
 }
 
 /** Builds a fresh registry and every metric in it. */
-export function createMetrics(options: { service?: string } = {}): Metrics {
+export function createMetrics(
+  options: { service?: string; now?: () => number } = {},
+): Metrics {
+  const now = options.now ?? Date.now;
   const registry = new Registry();
+  const rollupsRefreshedAt = new Map<string, number>();
   if (options.service) registry.setDefaultLabels({ service: options.service });
   const registers = [registry];
   const metrics: Metrics = {
@@ -217,6 +232,25 @@ export function createMetrics(options: { service?: string } = {}): Metrics {
         "When the lead-events relay last had nothing left to publish (only the leading edge sets it); lag = time() - this",
       registers,
     }),
+    ingestRows: new Counter({
+      name: "analytics_ingest_rows_total",
+      help: "Analytics events ingested, by outcome: stored, duplicate, rejected",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    rollupRefreshLag: new Gauge({
+      name: "lead_metrics_refresh_lag_seconds",
+      help:
+        "Seconds since this process last refreshed each lead-metrics rollup successfully (absent until it has)",
+      labelNames: ["rollup"],
+      registers,
+      collect() {
+        for (const [rollup, at] of rollupsRefreshedAt) {
+          this.set({ rollup }, Math.max(0, (now() - at) / 1000));
+        }
+      },
+    }),
+    rollupsRefreshedAt,
     postgresErrors: new Counter({
       name: "postgres_errors_total",
       help:
@@ -235,6 +269,7 @@ export function createMetrics(options: { service?: string } = {}): Metrics {
   // with its first increment misses that increment, and the booking alert's
   // ratio needs both sides.
   for (const status of BOOKING_STATUSES) metrics.bookings.inc({ status }, 0);
+  for (const outcome of INGEST_OUTCOMES) metrics.ingestRows.inc({ outcome }, 0);
   for (const operation of DB_ERROR_CLASSES) metrics.postgresErrors.inc({ operation }, 0);
   return metrics;
 }

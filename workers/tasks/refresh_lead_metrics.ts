@@ -9,7 +9,11 @@
  *
  * @module
  */
-import { refreshLeadMetrics, type RefreshResult } from "../../shared/analytics/rollup.ts";
+import {
+  LEAD_METRICS_ROLLUPS,
+  refreshLeadMetrics,
+  type RefreshResult,
+} from "../../shared/analytics/rollup.ts";
 import type { AnalyticsMaintenancePayload } from "../../shared/tasks/catalog.ts";
 import type { z } from "zod";
 import type { TaskContext } from "../runner.ts";
@@ -26,10 +30,15 @@ export function refreshLeadMetricsHandler(s: RefreshLeadMetricsServices) {
     _p: z.output<typeof AnalyticsMaintenancePayload>,
     ctx: TaskContext,
   ): Promise<RefreshResult> {
-    const result = await refreshLeadMetrics(ctx.deps.sql, {
-      now: ctx.deps.now(),
-      lateWindowMs: s.lateWindowMs,
-    });
+    const now = ctx.deps.now();
+    const result = await refreshLeadMetrics(ctx.deps.sql, { now, lateWindowMs: s.lateWindowMs });
+    // A skipped run refreshed nothing here (another worker holds the
+    // watermark): the lag keeps growing until a refresh of this process succeeds.
+    if (!result.skipped) {
+      for (const rollup of LEAD_METRICS_ROLLUPS) {
+        ctx.deps.metrics.rollupsRefreshedAt.set(rollup, now);
+      }
+    }
     // A full rebuild happens once (first refresh, or after a reset): worth a line.
     if (result.full) ctx.log.info("lead metrics rebuilt from every event", { ...result });
     return result;

@@ -15,6 +15,7 @@ import {
   rollupTable,
 } from "../../shared/analytics/test_support.ts";
 import { recordLeadEvents } from "../../shared/leads/events.ts";
+import { createMetrics, renderMetrics } from "../../shared/metrics/metrics.ts";
 import { AnalyticsMaintenancePayload } from "../../shared/tasks/catalog.ts";
 import type { TaskContext } from "../runner.ts";
 import { refreshLeadMetricsHandler } from "./refresh_lead_metrics.ts";
@@ -31,7 +32,13 @@ Deno.test({
     const refresh = refreshLeadMetricsHandler({ lateWindowMs: 7 * DAY });
     const payload = AnalyticsMaintenancePayload.parse({});
     const contextOn = async () => {
-      const deps = { ...stack.makeDeps(), sql: await migratedDatabase(db), now: () => NOW };
+      const deps = {
+        ...stack.makeDeps(),
+        sql: await migratedDatabase(db),
+        now: () => NOW,
+        // Scrapes happen 90 s after the task's clock: the lag gauge reads 90.
+        metrics: createMetrics({ now: () => NOW + 90_000 }),
+      };
       return (taskId = crypto.randomUUID()): TaskContext => ({
         deps,
         taskId,
@@ -63,7 +70,16 @@ Deno.test({
     await t.step("the first run rebuilds everything; a second run changes nothing", async () => {
       const ctx = await contextOn();
       await insertEvents(ctx().deps.sql, events(11, 800));
+      const lag = async () =>
+        (await renderMetrics(ctx().deps.metrics)).split("\n").filter((l) =>
+          l.startsWith("lead_metrics_refresh_lag_seconds{")
+        );
+      assert.deepEqual(await lag(), [], "no lag series before this process refreshed");
       const first = await refresh(payload, ctx());
+      assert.deepEqual(await lag(), [
+        'lead_metrics_refresh_lag_seconds{rollup="lead_metrics_hourly"} 90',
+        'lead_metrics_refresh_lag_seconds{rollup="lead_metrics_daily"} 90',
+      ]);
       assert.equal(first.tier, 3);
       assert.equal(first.full, true);
       assert.equal(first.skipped, false);
