@@ -31,7 +31,10 @@ export function observeRateLimiter(metrics: Metrics, counters: RateLimitMetrics)
   });
 }
 
-/** `ws_connections` and `ws_events_total{event}` from the hub's counters. */
+/**
+ * `ws_connections`, `ws_events_total{event}` and
+ * `ws_upgrades_refused_total{code}` from the hub's counters.
+ */
 export function observeLiveHub(metrics: Metrics, counters: LiveHubMetrics): void {
   metrics.collectors.push(() => {
     metrics.wsConnections.set(counters.connections);
@@ -41,5 +44,8 @@ export function observeLiveHub(metrics: Metrics, counters: LiveHubMetrics): void
     mirrorCounter(c, { event: "slow_consumer_close" }, counters.slowConsumers);
     mirrorCounter(c, { event: "violation" }, counters.violations);
     mirrorCounter(c, { event: "expired_close" }, counters.expiredCloses);
+    for (const [code, value] of Object.entries(counters.refused)) {
+      mirrorCounter(metrics.wsRefusals, { code }, value);
+    }
   });
 }

@@ -114,6 +114,8 @@ export interface LiveHubMetrics {
   slowConsumers: number;
   violations: number;
   expiredCloses: number;
+  /** Upgrades refused by {@linkcode LiveHub.admit}, per refusal code. */
+  refused: Record<SocketRefusal["code"], number>;
 }
 
 /** What the upgrade route hands over after authenticating the request. */
@@ -172,6 +174,7 @@ class Hub implements LiveHub, ConnectionHost {
     slowConsumers: 0,
     violations: 0,
     expiredCloses: 0,
+    refused: { "too-many-sockets": 0, "too-many-upgrades": 0, "live-feed-full": 0 },
   };
   readonly bus: FeedBus;
   readonly registry: ClientRegistry;
@@ -356,6 +359,12 @@ class Hub implements LiveHub, ConnectionHost {
   }
 
   admit(sub: string): SocketRefusal | null {
+    const refusal = this.#refusal(sub);
+    if (refusal) this.metrics.refused[refusal.code]++;
+    return refusal;
+  }
+
+  #refusal(sub: string): SocketRefusal | null {
     const now = this.now();
     const decision = this.#upgrades.limit(sub, now);
     const retryAfterS = Math.max(1, Math.ceil((decision.reset - now) / 1000));

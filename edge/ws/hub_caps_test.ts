@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { useTestStack } from "../../dev/test_stack.ts";
+import { createMetrics, renderMetrics } from "../../shared/metrics/metrics.ts";
+import { observeLiveHub } from "../edge_metrics.ts";
 import {
   rawUpgrade,
   startInstance,
@@ -59,6 +61,17 @@ Deno.test({
       await waitUntil(() => instance.hub.connections().length === 2, { what: "socket gone" });
       open.push(await TestClient.connect(instance, vera));
       assert.equal(instance.hub.connections().length, 3);
+
+      const metrics = createMetrics();
+      observeLiveHub(metrics, instance.hub.metrics);
+      const lines = (await renderMetrics(metrics)).split("\n");
+      for (
+        const line of [
+          'ws_upgrades_refused_total{code="too-many-sockets"} 1',
+          'ws_upgrades_refused_total{code="live-feed-full"} 1',
+          'ws_upgrades_refused_total{code="too-many-upgrades"} 0',
+        ]
+      ) assert.ok(lines.includes(line), `${line} missing from:\n${lines.join("\n")}`);
     } finally {
       for (const c of open) await c.close();
     }
@@ -90,6 +103,13 @@ Deno.test({
     // Another principal has its own budget.
     const otto = await token(deps.config.auth, "otto", { roles: ["viewer"] });
     await (await TestClient.connect(instance, otto)).close();
+    const metrics = createMetrics();
+    observeLiveHub(metrics, instance.hub.metrics);
+    assert.ok(
+      (await renderMetrics(metrics)).split("\n").includes(
+        'ws_upgrades_refused_total{code="too-many-upgrades"} 1',
+      ),
+    );
   },
 });
 

@@ -62,6 +62,7 @@ export interface Metrics {
   readonly rateLimitPolicyDecisions: Counter<"policy" | "outcome">;
   readonly wsConnections: Gauge;
   readonly wsEvents: Counter<"event">;
+  readonly wsRefusals: Counter<"code">;
   readonly storeErrors: Counter<"store" | "component">;
   readonly postgresErrors: Counter<"operation">;
   readonly ingestRows: Counter<"outcome">;
@@ -203,6 +204,13 @@ export function createMetrics(
       name: "ws_events_total",
       help: "Live-feed events: accepted, sent, slow_consumer_close, violation, expired_close",
       labelNames: ["event"],
+      registers,
+    }),
+    wsRefusals: new Counter({
+      name: "ws_upgrades_refused_total",
+      help:
+        "Live-feed upgrades refused before the upgrade, by problem code: too-many-sockets, too-many-upgrades (429), live-feed-full (503)",
+      labelNames: ["code"],
       registers,
     }),
     idempotencyOutcomes: new Counter({
