@@ -26,7 +26,7 @@ import {
 import type { LeadScoreResult } from "../scoring/champion.ts";
 import { applyScores } from "../scoring/scores.ts";
 import { assertTransition, type OutreachStatus, stepsToReach } from "./status.ts";
-import { type Queryable, type TransactionOptions, withTransaction } from "./transaction.ts";
+import { type Queryable, withTransaction } from "./transaction.ts";
 import { type IdempotentResult, idempotentWrite, type WriteKey } from "./idempotent_write.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -75,14 +75,23 @@ function reviveLead(json: unknown): Lead {
   };
 }
 
-/** The lead of an idempotent write, telling `options.onReplay` when it was an earlier write's. */
-function replayed(options: WriteOptions, out: IdempotentResult<Lead>): Lead {
+/**
+ * Runs `write` in one transaction under `options`: fenced by the write key
+ * (an earlier write with the key answers instead, and `options.onReplay` is
+ * told) and bounded by the write deadline.
+ */
+async function leadWrite(
+  sql: Pool,
+  options: WriteOptions,
+  write: (client: Queryable) => Promise<Lead>,
+): Promise<Lead> {
+  const out: IdempotentResult<Lead> = await withTransaction(
+    sql,
+    (client) => idempotentWrite(client, options.writeKey, reviveLead, () => write(client)),
+    options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs },
+  );
   if (out.replayed) options.onReplay?.();
   return out.value;
-}
-
-function transactionOptions(options: WriteOptions): TransactionOptions {
-  return options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs };
 }
 
 /** Creates a lead and its `lead_created` event in one transaction. `source` is who records it. */
@@ -92,20 +101,7 @@ export async function createLead(
   source: string,
   options: CreateLeadOptions = {},
 ): Promise<Lead> {
-  return await withTransaction(
-    sql,
-    async (client) =>
-      replayed(
-        options,
-        await idempotentWrite(
-          client,
-          options.writeKey,
-          reviveLead,
-          () => insertLead(client, input, source, options),
-        ),
-      ),
-    transactionOptions(options),
-  );
+  return await leadWrite(sql, options, (client) => insertLead(client, input, source, options));
 }
 
 async function insertLead(
@@ -289,20 +285,7 @@ export async function updateLead(
   source: string,
   options: WriteOptions = {},
 ): Promise<Lead> {
-  return await withTransaction(
-    sql,
-    async (client) =>
-      replayed(
-        options,
-        await idempotentWrite(
-          client,
-          options.writeKey,
-          reviveLead,
-          () => patchLead(client, id, patch, source),
-        ),
-      ),
-    transactionOptions(options),
-  );
+  return await leadWrite(sql, options, (client) => patchLead(client, id, patch, source));
 }
 
 async function patchLead(
