@@ -1,7 +1,8 @@
 /**
  * Appointments: `POST /v1/appointments` queues a booking (a
  * `book_appointment` task, run by workers/tasks/book_appointment.ts) and
- * `GET /v1/appointments` lists booked meetings in a time range.
+ * `GET /v1/appointments` lists booked meetings in a time range, in keyset
+ * pages (edge/routes/list_page.ts).
  *
  * A booking is refused before it is queued when it starts in the past (422
  * `time-in-past`), names an unknown lead (404), or carries confirmation
@@ -28,6 +29,14 @@ import type { TaskQueue } from "../../shared/queue/queue.ts";
 import type { AppEnv } from "../app_env.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";
 import { enqueueTask, queuedBody, queuedResponse } from "./queued.ts";
+import {
+  decodePageCursor,
+  encodePageCursor,
+  MICROS_TIMESTAMP,
+  pageQuery,
+  pageSchema,
+  pgMicros,
+} from "./list_page.ts";
 import { problemResponses, ProblemSchema } from "./schemas.ts";
 
 const DAY_MS = 86_400_000;
@@ -69,12 +78,7 @@ const AppointmentSchema = z.object({
   created_at: z.string(),
 }).openapi("Appointment");
 
-const AppointmentListSchema = z.object({
-  data: z.array(AppointmentSchema),
-  has_more: z.boolean().openapi({
-    description: "true when more appointments start in the range than `limit`; narrow the range",
-  }),
-}).openapi("AppointmentList");
+const AppointmentListSchema = pageSchema(AppointmentSchema, "AppointmentList");
 
 const instant = z.iso.datetime({ offset: true });
 const ListQuery = z.object({
@@ -82,10 +86,10 @@ const ListQuery = z.object({
   to: instant.optional().openapi({
     description: "Exclusive end; default `from` + 30 days; at most 366 days after `from`",
   }),
-  limit: z.coerce.number().int().min(1).max(MAX_LIMIT).optional().openapi({
-    description: `Most appointments returned (default ${DEFAULT_LIMIT}, max ${MAX_LIMIT})`,
-  }),
+  ...pageQuery({ defaultLimit: DEFAULT_LIMIT, maxLimit: MAX_LIMIT }),
 });
+/** The keyset of the listing's order: the last row's (starts_at, id). */
+const AppointmentCursor = z.tuple([MICROS_TIMESTAMP, z.uuid()]);
 
 const OptionalKey = z.object({
   "idempotency-key": z.string().min(1).max(255).optional().openapi({
@@ -148,6 +152,7 @@ interface AppointmentRow {
   status: "booked" | "cancelled";
   task_id: string | null;
   created_at: Date;
+  cursor_ts: string;
 }
 
 /**
@@ -229,25 +234,33 @@ export function appointmentRoutes(
         message: "must be at most 366 days after from",
       }]);
     }
-    const limit = q.limit ?? DEFAULT_LIMIT;
+    const limit = q.limit;
+    const after = q.cursor === undefined ? null : decodePageCursor(q.cursor, AppointmentCursor);
     const { rows } = await deps.sql.query<AppointmentRow>(
       `SELECT a.id, a.business_id AS lead_id, b.name AS lead_name, a.starts_at, a.duration_min,
-              a.attendee_email, a.status, a.task_id, a.created_at
+              a.attendee_email, a.status, a.task_id, a.created_at,
+              ${pgMicros("a.starts_at")} AS cursor_ts
          FROM appointments a JOIN businesses b ON b.id = a.business_id
         WHERE a.starts_at >= to_timestamp($1::float8 / 1000)
           AND a.starts_at < to_timestamp($2::float8 / 1000)
+          AND ($4::timestamptz IS NULL OR (a.starts_at, a.id) > ($4::timestamptz, $5::uuid))
         ORDER BY a.starts_at, a.id
         LIMIT $3`,
       // Epoch ms, not ISO text: years beyond 9999 or before 1 AD print as text
       // Postgres cannot read back.
-      [from, to, limit + 1],
+      [from, to, limit + 1, after?.[0] ?? null, after?.[1] ?? null],
     );
-    const data = rows.slice(0, limit).map((r) => ({
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    const data = page.map(({ cursor_ts: _, ...r }) => ({
       ...r,
       starts_at: new Date(r.starts_at).toISOString(),
       created_at: new Date(r.created_at).toISOString(),
     }));
-    return c.json({ data, has_more: rows.length > limit }, 200);
+    const next_cursor = rows.length > limit && last
+      ? encodePageCursor([last.cursor_ts, last.id])
+      : null;
+    return c.json({ data, next_cursor }, 200);
   });
 
   return app;

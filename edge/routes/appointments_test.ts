@@ -143,7 +143,7 @@ Deno.test({
         };
         const from = encodeURIComponent(iso(base - 3_600_000));
         const page = await list(`from=${from}&to=${encodeURIComponent(iso(base + 3 * DAY))}`);
-        assert.equal(page.has_more, false);
+        assert.equal(page.next_cursor, null);
         assert.deepEqual(
           page.data.map((a: Json) => [a.lead_name, a.starts_at]),
           [
@@ -165,13 +165,19 @@ Deno.test({
         ]);
         assert.equal(page.data[0].lead_id, lead.id);
         assert.equal(page.data[0].status, "booked");
-        // `to` is exclusive; `to` defaults to from + 30 days; limit pages with has_more.
+        // `to` is exclusive; `to` defaults to from + 30 days; limit pages with next_cursor.
         const exclusive = await list(`from=${from}&to=${encodeURIComponent(iso(base + DAY))}`);
         assert.equal(exclusive.data.length, 1);
         assert.equal((await list(`from=${from}`)).data.length, 3);
         const limited = await list(`from=${from}&limit=2`);
         assert.equal(limited.data.length, 2);
-        assert.equal(limited.has_more, true);
+        assert.equal(typeof limited.next_cursor, "string");
+        const rest = await list(`from=${from}&limit=2&cursor=${limited.next_cursor}`);
+        assert.deepEqual(
+          [...limited.data, ...rest.data].map((a: Json) => a.starts_at),
+          [iso(base), iso(base + DAY), iso(base + 2 * DAY)],
+        );
+        assert.equal(rest.next_cursor, null);
         // The default window (now → 30 days) does not reach the 22nd century.
         const now = await list("");
         assert.ok(now.data.every((a: Json) => a.lead_id !== lead.id && a.lead_id !== other.id));
@@ -187,6 +193,8 @@ Deno.test({
             ["to=2030-01-01", "query.to"],
             ["limit=0", "query.limit"],
             ["limit=5000", "query.limit"],
+            ["cursor=bm90LWEtY3Vyc29y", "query.cursor"],
+            ["cursor=%21%21", "query.cursor"],
           ];
           for (const [query, field] of cases) {
             const res = await h.call("GET", `/v1/appointments?${query}`);
