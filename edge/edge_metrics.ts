@@ -32,8 +32,9 @@ export function observeRateLimiter(metrics: Metrics, counters: RateLimitMetrics)
 }
 
 /**
- * `ws_connections`, `ws_events_total{event}` and
- * `ws_upgrades_refused_total{code}` from the hub's counters.
+ * `ws_connections`, `ws_events_total{event}`,
+ * `ws_upgrades_refused_total{code}` and `ws_messages_dropped_total{reason}`
+ * from the hub's counters.
  */
 export function observeLiveHub(metrics: Metrics, counters: LiveHubMetrics): void {
   metrics.collectors.push(() => {
@@ -46,6 +47,9 @@ export function observeLiveHub(metrics: Metrics, counters: LiveHubMetrics): void
     mirrorCounter(c, { event: "expired_close" }, counters.expiredCloses);
     for (const [code, value] of Object.entries(counters.refused)) {
       mirrorCounter(metrics.wsRefusals, { code }, value);
+    }
+    for (const [reason, value] of Object.entries(counters.dropped)) {
+      mirrorCounter(metrics.wsDropped, { reason }, value);
     }
   });
 }

@@ -23,7 +23,7 @@ import type { Target } from "../../shared/ws/publisher.ts";
 import type { Topic } from "../../shared/ws/topics.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { Verifier } from "../auth/verify.ts";
-import { SendQueue } from "./send_queue.ts";
+import { type DropReason, SendQueue } from "./send_queue.ts";
 import { Subscriptions } from "./subscriptions.ts";
 import { TokenLifetime } from "./token_lifetime.ts";
 
@@ -54,6 +54,8 @@ export interface ConnectionHost {
   detach(conn: LiveConnection): void;
   /** Counts an event in the hub's metrics. */
   count(event: "slowConsumers" | "violations" | "expiredCloses" | "sent"): void;
+  /** Counts frames that never reached the socket, by reason. */
+  dropped(reason: DropReason, frames: number): void;
 }
 
 /** The socket side a connection uses. */
@@ -105,6 +107,7 @@ export class LiveConnection {
     this.#queue = new SendQueue(init.socket, {
       ...host.settings.queue,
       onOverflow: () => this.#slow(),
+      onDrop: (reason, frames) => host.dropped(reason, frames),
     });
     this.#subscriptions = new Subscriptions({
       log: this.#log,
@@ -140,6 +143,11 @@ export class LiveConnection {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Frames waiting in the send queue. */
+  get queued(): number {
+    return this.#queue.length;
   }
 
   /** Topic names this socket follows (`tasks`, `tasks:<key>`, …). */
@@ -214,6 +222,7 @@ export class LiveConnection {
   dispose(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#queue.discard();
     this.#token.stop();
     this.#subscriptions.close();
     this.#host.detach(this);

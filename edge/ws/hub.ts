@@ -42,6 +42,7 @@ import type { Principal } from "../auth/principal.ts";
 import type { Verifier } from "../auth/verify.ts";
 import { createLocalLimiter, type LocalLimiter } from "../rate_limit/local_limiter.ts";
 import { type ConnectionHost, type ConnectionSettings, LiveConnection } from "./connection.ts";
+import type { DropReason } from "./send_queue.ts";
 
 /** Options for {@linkcode createLiveHub}; every limit has a production default. */
 export interface LiveHubOptions {
@@ -116,6 +117,8 @@ export interface LiveHubMetrics {
   expiredCloses: number;
   /** Upgrades refused by {@linkcode LiveHub.admit}, per refusal code. */
   refused: Record<SocketRefusal["code"], number>;
+  /** Frames that never reached their socket, per reason (edge/ws/send_queue.ts). */
+  dropped: Record<DropReason, number>;
 }
 
 /** What the upgrade route hands over after authenticating the request. */
@@ -175,6 +178,7 @@ class Hub implements LiveHub, ConnectionHost {
     violations: 0,
     expiredCloses: 0,
     refused: { "too-many-sockets": 0, "too-many-upgrades": 0, "live-feed-full": 0 },
+    dropped: { closed: 0, slow_consumer: 0 },
   };
   readonly bus: FeedBus;
   readonly registry: ClientRegistry;
@@ -331,6 +335,10 @@ class Hub implements LiveHub, ConnectionHost {
 
   count(event: "slowConsumers" | "violations" | "expiredCloses" | "sent"): void {
     this.metrics[event]++;
+  }
+
+  dropped(reason: DropReason, frames: number): void {
+    this.metrics.dropped[reason] += frames;
   }
 
   #flush(): void {

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { useTestStack } from "../../dev/test_stack.ts";
+import { createMetrics, renderMetrics } from "../../shared/metrics/metrics.ts";
+import { observeLiveHub } from "../edge_metrics.ts";
 import { rawUpgrade, startPair, TestClient, token, waitUntil } from "./test_support.ts";
 
 // The SDK's SSE streams are torn down asynchronously (the aborted fetch's body
@@ -60,9 +62,62 @@ Deno.test({
           const closed = await slow.readUntilClose();
           assert.deepEqual([closed.code, closed.reason], [4008, "slow consumer"]);
           assert.ok(closed.frames < n, `${closed.frames} frames before the close, of ${n}`);
+          // What the overflow discarded is counted as dropped, read from the registry's output.
+          const discarded = a.hub.metrics.dropped.slow_consumer;
+          assert.ok(discarded > 0, "the overflow discarded frames");
+          const lines = await exported(a.hub.metrics);
+          assert.ok(
+            lines.includes(`ws_messages_dropped_total{reason="slow_consumer"} ${discarded}`),
+            lines.join("\n"),
+          );
         } finally {
           slow.close();
           await Promise.all(fast.map((c) => c.close()));
+        }
+      },
+    );
+
+    await t.step(
+      "frames still queued for a peer that went away are counted as dropped (closed)",
+      async () => {
+        await using pair = await startPair([deps[0], deps[1]], {
+          // Room to queue without overflowing: this peer goes away, it is not slow.
+          sendQueueMaxMessages: 100_000,
+          sendQueueMaxBytes: 256 * 1024 * 1024,
+        });
+        const [a, b] = pair;
+        const gone = await rawUpgrade(a.port, `/v1/ws?access_token=${viewer}&topics=broadcast`);
+        try {
+          assert.equal(gone.status, 101);
+          await waitUntil(() => a.hub.connections()[0]?.topics.includes("broadcast") ?? false, {
+            what: "the peer to follow broadcast",
+          });
+          const conn = a.hub.connections()[0]!;
+          const blob = "x".repeat(16 * 1024);
+          let n = 0;
+          // It never reads: once the kernel's and the runtime's buffers are full, frames queue.
+          while (conn.queued === 0) {
+            assert.ok(n < 20_000, "no frame ever queued");
+            await Promise.all(
+              Array.from({ length: 20 }, () => b.hub.publish("broadcast", { n: n++, blob })),
+            );
+            await waitUntil(() => a.hub.metrics.sent >= n, { what: `${n} frames handed over` });
+          }
+          assert.equal(a.hub.metrics.dropped.closed, 0);
+          gone.close();
+          await waitUntil(() => a.hub.connections().length === 0, { what: "the socket to go" });
+          const dropped = a.hub.metrics.dropped.closed;
+          assert.ok(dropped > 0, "the frames queued at the close are dropped");
+          assert.equal(a.hub.metrics.dropped.slow_consumer, 0);
+          const lines = await exported(a.hub.metrics);
+          for (
+            const line of [
+              `ws_messages_dropped_total{reason="closed"} ${dropped}`,
+              'ws_messages_dropped_total{reason="slow_consumer"} 0',
+            ]
+          ) assert.ok(lines.includes(line), `${line} missing from:\n${lines.join("\n")}`);
+        } finally {
+          gone.close();
         }
       },
     );
@@ -88,3 +143,10 @@ Deno.test({
     });
   },
 });
+
+/** The hub's counters as the edge's registry exports them. */
+async function exported(counters: Parameters<typeof observeLiveHub>[1]): Promise<string[]> {
+  const metrics = createMetrics();
+  observeLiveHub(metrics, counters);
+  return (await renderMetrics(metrics)).split("\n");
+}

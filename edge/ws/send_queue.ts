@@ -8,6 +8,11 @@
  * drops everything. So one slow client holds at most about
  * `highWaterBytes + maxBytes` of server memory, never more.
  *
+ * Every frame that never reaches the socket is reported to `onDrop` with why
+ * (`ws_messages_dropped_total{reason}`): `closed` — the socket was no longer
+ * open when the frame was due, or the frame was still waiting when the
+ * connection ended; `slow_consumer` — discarded by the overflow.
+ *
  * @module
  */
 
@@ -28,7 +33,15 @@ export interface SendQueueOptions {
   highWaterBytes?: number;
   /** Called once when a limit is exceeded. */
   onOverflow: () => void;
+  /** Called with the number of frames dropped and why. @default none */
+  onDrop?: (reason: DropReason, frames: number) => void;
 }
+
+/** Why frames never reached the socket. */
+export type DropReason = "closed" | "slow_consumer";
+
+/** Every {@linkcode DropReason}, for metrics that export each from 0. */
+export const DROP_REASONS: readonly DropReason[] = ["closed", "slow_consumer"];
 
 const OPEN = 1;
 
@@ -39,6 +52,7 @@ export class SendQueue {
   readonly #maxMessages: number;
   readonly #highWater: number;
   readonly #onOverflow: () => void;
+  readonly #onDrop: (reason: DropReason, frames: number) => void;
   #frames: string[] = [];
   #head = 0;
   #bytes = 0;
@@ -50,6 +64,7 @@ export class SendQueue {
     this.#maxMessages = options.maxMessages ?? 1000;
     this.#highWater = options.highWaterBytes ?? 65_536;
     this.#onOverflow = options.onOverflow;
+    this.#onDrop = options.onDrop ?? (() => {});
   }
 
   /** Frames waiting. */
@@ -69,7 +84,10 @@ export class SendQueue {
 
   /** Sends or queues `frame`; false when the queue overflowed (now or before). */
   push(frame: string): boolean {
-    if (this.#overflowed) return false;
+    if (this.#overflowed) {
+      this.#onDrop("slow_consumer", 1);
+      return false;
+    }
     if (this.length === 0 && this.#socket.bufferedAmount < this.#highWater) {
       return this.#send(frame);
     }
@@ -97,19 +115,37 @@ export class SendQueue {
     return this.length > 0 && !this.#overflowed;
   }
 
+  /**
+   * The connection ended: the frames still waiting are dropped (reported as
+   * `closed`) and nothing is sent after. Returns how many were dropped.
+   */
+  discard(): number {
+    const left = this.length;
+    this.#frames = [];
+    this.#head = 0;
+    this.#bytes = 0;
+    if (left > 0) this.#onDrop("closed", left);
+    return left;
+  }
+
   #send(frame: string): boolean {
-    if (this.#socket.readyState !== OPEN) return false;
+    if (this.#socket.readyState !== OPEN) {
+      this.#onDrop("closed", 1);
+      return false;
+    }
     try {
       this.#socket.send(frame);
       return true;
     } catch {
       // closing under us: the close handler cleans up
+      this.#onDrop("closed", 1);
       return false;
     }
   }
 
   #overflow(): void {
     this.#overflowed = true;
+    this.#onDrop("slow_consumer", this.length);
     this.#frames = [];
     this.#head = 0;
     this.#bytes = 0;

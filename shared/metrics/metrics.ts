@@ -63,6 +63,7 @@ export interface Metrics {
   readonly wsConnections: Gauge;
   readonly wsEvents: Counter<"event">;
   readonly wsRefusals: Counter<"code">;
+  readonly wsDropped: Counter<"reason">;
   readonly storeErrors: Counter<"store" | "component">;
   readonly postgresErrors: Counter<"operation">;
   readonly ingestRows: Counter<"outcome">;
@@ -204,6 +205,13 @@ export function createMetrics(
       name: "ws_events_total",
       help: "Live-feed events: accepted, sent, slow_consumer_close, violation, expired_close",
       labelNames: ["event"],
+      registers,
+    }),
+    wsDropped: new Counter({
+      name: "ws_messages_dropped_total",
+      help:
+        "Live-feed frames that never reached their socket: closed (socket no longer open, or frames still queued when it ended), slow_consumer (discarded with the overflowing queue)",
+      labelNames: ["reason"],
       registers,
     }),
     wsRefusals: new Counter({
