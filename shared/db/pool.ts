@@ -8,7 +8,7 @@
 import { Client, type ClientConfig, Pool } from "@neondatabase/serverless";
 import { WebSocket as NodeWebSocket } from "ws";
 import type { DatabaseTarget } from "../config.ts";
-import { type DbErrorClass, traceQueries } from "./query_spans.ts";
+import { bindPoolContext, type DbErrorClass, traceQueries } from "./query_spans.ts";
 
 /** Settings for {@linkcode createPool}. */
 export interface PoolSettings {
@@ -137,6 +137,7 @@ export function createPool(settings: PoolSettings): Pool {
       : {}),
   });
   pool.Client = ConfiguredClient;
+  bindPoolContext(pool as unknown as Parameters<typeof bindPoolContext>[0]);
   pool.on("error", settings.onError ?? warnIdleError);
   return pool;
 }
