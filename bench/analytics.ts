@@ -63,7 +63,7 @@ import { INGEST_EVENT_TYPES, ingestEvents } from "../shared/analytics/ingest.ts"
 import { leadMetrics, type LeadMetricsRow } from "../shared/analytics/queries.ts";
 import { refreshLeadMetrics } from "../shared/analytics/rollup.ts";
 import { bucketSql, bucketStart } from "../shared/analytics/tier.ts";
-import { parseConfig } from "../shared/config.ts";
+import { parseConfig } from "../shared/config/mod.ts";
 import { loadMigrations, migrate, MIGRATIONS_DIR } from "../shared/db/migrate.ts";
 import { poolFor } from "../shared/db/pool.ts";
 import { startEdge } from "../tests/process_support.ts";

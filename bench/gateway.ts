@@ -41,7 +41,7 @@
  *
  * @module
  */
-import { parseConfig, readEnvironment } from "../shared/config.ts";
+import { parseConfig, readEnvironment } from "../shared/config/mod.ts";
 import { mintDevToken } from "../dev/token.ts";
 import { migrateStack } from "../dev/migrate_stack.ts";
 import { settingsToEnv, startStack } from "../dev/stack.ts";

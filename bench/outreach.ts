@@ -57,7 +57,7 @@ import { forEachLine } from "../dev/lines.ts";
 import { migrateStack } from "../dev/migrate_stack.ts";
 import { settingsToEnv, type Stack, startStack } from "../dev/stack.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
-import { parseConfig, readEnvironment } from "../shared/config.ts";
+import { parseConfig, readEnvironment } from "../shared/config/mod.ts";
 import { poolFor } from "../shared/db/pool.ts";
 import { closeDeps, createRedis, type Deps, makeDeps } from "../shared/deps.ts";
 import { emailProviderFromConfig } from "../shared/email/from_config.ts";

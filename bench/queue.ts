@@ -40,7 +40,7 @@
  */
 import { z } from "zod";
 import type { Redis } from "@upstash/redis";
-import { parseConfig, readEnvironment } from "../shared/config.ts";
+import { parseConfig, readEnvironment } from "../shared/config/mod.ts";
 import { poolFor } from "../shared/db/pool.ts";
 import { createRedis, type Deps } from "../shared/deps.ts";
 import { createLogger } from "../shared/log.ts";

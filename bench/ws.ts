@@ -26,7 +26,7 @@
  *
  * @module
  */
-import { parseConfig, readEnvironment } from "../shared/config.ts";
+import { parseConfig, readEnvironment } from "../shared/config/mod.ts";
 import { mintDevToken } from "../dev/token.ts";
 import { settingsToEnv, startStack } from "../dev/stack.ts";
 import { migrateStack } from "../dev/migrate_stack.ts";

@@ -1,10 +1,10 @@
 /**
- * deploy.yaml against the code: configuration variables (shared/config.ts),
+ * deploy.yaml against the code: configuration variables (shared/config/),
  * ports and probe routes, the mesh policy against the gateway's policy table
  * (edge/auth/policy.ts), and the metrics rules and autoscaling name.
  */
 import assert from "node:assert/strict";
-import { parseConfig, VARIABLES, type VariableSpec } from "../shared/config.ts";
+import { parseConfig, VARIABLES, type VariableSpec } from "../shared/config/mod.ts";
 import { ACCESS_POLICY } from "../edge/auth/policy.ts";
 import { healthRoutes } from "../edge/routes/health.ts";
 import { adminHandler } from "../shared/metrics/admin_server.ts";
@@ -38,12 +38,12 @@ function readMounted(path: string): string {
   return `${value}\n`;
 }
 
-Deno.test("every variable the manifests set is declared in shared/config.ts; secrets only as NAME_FILE", () => {
+Deno.test("every variable the manifests set is declared in shared/config/; secrets only as NAME_FILE", () => {
   for (const { owner, pod } of podTemplates(docs)) {
     for (const name of Object.keys(containerEnv(pod.containers[0]))) {
       const base = name.endsWith("_FILE") ? name.slice(0, -5) : name;
       const spec = specs.get(base);
-      assert(spec, `${owner}: ${name} is not a variable of shared/config.ts`);
+      assert(spec, `${owner}: ${name} is not a variable of shared/config/`);
       if (name.endsWith("_FILE")) assert(spec.secret, `${owner}: ${base} is not a secret`);
       else assert(!spec.secret, `${owner}: secret ${name} set as a plain value`);
     }

@@ -1,12 +1,12 @@
 /**
  * `deno task config:docs`: rewrites the generated sections of the guides in
- * docs/ — the configuration reference (from shared/config.ts) and the
+ * docs/ — the configuration reference (from shared/config/) and the
  * authorization rule table (from edge/auth/policy.ts) — so docs and code never
  * drift apart. dev/config_docs_test.ts fails when a section is stale.
  *
  * @module
  */
-import { renderConfigReference } from "../shared/config.ts";
+import { renderConfigReference } from "../shared/config/mod.ts";
 import { renderPolicyTable } from "../edge/auth/policy.ts";
 
 /** One generated section: the file it lives in (from the repository root) and its renderer. */

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { edgeBaseUrl, parseConfig, readEnvironment } from "../shared/config.ts";
+import { edgeBaseUrl, parseConfig, readEnvironment } from "../shared/config/mod.ts";
 import { ConfigError } from "../shared/errors.ts";
 import { MissingBinaryError } from "./binaries.ts";
 import { forEachLine } from "./lines.ts";

@@ -5,7 +5,7 @@
  * or any process mentioning it is a leak.
  */
 import assert from "node:assert/strict";
-import { readEnvironment } from "../shared/config.ts";
+import { readEnvironment } from "../shared/config/mod.ts";
 import { processesUsing } from "./leftovers.ts";
 
 const runDir = readEnvironment().PCOVE_TEST_RUN_DIR;

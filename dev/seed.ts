@@ -2,7 +2,7 @@
  * `deno task seed [--seed N] [--leads 5000] [--reset] [--source seed] [--now ISO]`
  *
  * Fills the configured database (DATABASE_URL and the NEON_* settings, read
- * by shared/config.ts) with the demo set of dev/seed_data.ts and prints one
+ * by shared/config/) with the demo set of dev/seed_data.ts and prints one
  * JSON line with the counts and the elapsed time. Usage and setup errors are
  * one line on stderr (exit 2), database errors too (exit 1).
  *
@@ -25,7 +25,7 @@
  */
 import { parseArgs } from "node:util";
 import type { Pool, PoolClient } from "@neondatabase/serverless";
-import { parseConfig, readEnvironment } from "../shared/config.ts";
+import { parseConfig, readEnvironment } from "../shared/config/mod.ts";
 import { ConfigError } from "../shared/errors.ts";
 import { poolFor } from "../shared/db/pool.ts";
 import { generateLeads, type OutreachStatus, type SeedLead } from "./seed_data.ts";

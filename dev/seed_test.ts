@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Pool } from "@neondatabase/serverless";
-import { readEnvironment } from "../shared/config.ts";
+import { readEnvironment } from "../shared/config/mod.ts";
 import { poolFor } from "../shared/db/pool.ts";
 import { deleteSeeded, parseSeedArgs, seedDatabase, SeedUsageError } from "./seed.ts";
 import { generateLeads } from "./seed_data.ts";

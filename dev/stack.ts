@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { configuredServices, type DatabaseTarget } from "../shared/config.ts";
+import { configuredServices, type DatabaseTarget } from "../shared/config/mod.ts";
 import { RedisServer } from "./redis_server.ts";
 import { PostgresServer } from "./postgres_server.ts";
 import { startUpstashBridge, type UpstashBridge } from "./upstash_bridge.ts";
@@ -57,7 +57,7 @@ export interface Stack extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-/** The environment variables that point the app (shared/config.ts) at `settings`. */
+/** The environment variables that point the app (shared/config/) at `settings`. */
 export function settingsToEnv(settings: StackSettings): Record<string, string> {
   const env: Record<string, string> = {
     UPSTASH_REDIS_REST_URL: settings.redis.url,

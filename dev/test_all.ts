@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { readEnvironment } from "../shared/config.ts";
+import { readEnvironment } from "../shared/config/mod.ts";
 import { MissingBinaryError } from "./binaries.ts";
 import { forEachLine } from "./lines.ts";
 import { migrateStack } from "./migrate_stack.ts";

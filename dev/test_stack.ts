@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { parseConfig, readEnvironment } from "../shared/config.ts";
+import { parseConfig, readEnvironment } from "../shared/config/mod.ts";
 import { createRedis, type Deps } from "../shared/deps.ts";
 import { createMetrics } from "../shared/metrics/metrics.ts";
 import { poolFor } from "../shared/db/pool.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type Config, parseConfig, readEnvironment } from "../shared/config.ts";
+import { type Config, parseConfig, readEnvironment } from "../shared/config/mod.ts";
 import { ConfigError } from "../shared/errors.ts";
 import { type Role, ROLES } from "../edge/auth/principal.ts";
 import { signDevToken } from "../edge/auth/dev_token.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { decodeJwt, decodeProtectedHeader } from "jose";
-import { parseConfig, readEnvironment } from "../shared/config.ts";
+import { parseConfig, readEnvironment } from "../shared/config/mod.ts";
 import { createVerifier } from "../edge/auth/verify.ts";
 import { createLogger } from "../shared/log.ts";
 import { runTokenCli, UsageError } from "./token.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseConfig } from "../shared/config.ts";
+import { parseConfig } from "../shared/config/mod.ts";
 import { createRedis, type Deps } from "../shared/deps.ts";
 import { createPool } from "../shared/db/pool.ts";
 import { AppError } from "../shared/errors.ts";

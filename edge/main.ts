@@ -7,7 +7,7 @@
  */
 import { closeDeps, makeDeps } from "../shared/deps.ts";
 import { onShutdownSignal, warnAboutDevSecrets } from "../shared/lifecycle.ts";
-import { readEnvironment } from "../shared/config.ts";
+import { readEnvironment } from "../shared/config/mod.ts";
 import { loadConfigAndSecretsOrExit, watchSecrets } from "../shared/secrets/source.ts";
 import { secretApplier } from "../shared/secrets/apply.ts";
 import { createApp } from "./app.ts";

@@ -6,7 +6,7 @@
  */
 import { Redis } from "@upstash/redis";
 import type { Pool } from "@neondatabase/serverless";
-import type { Config } from "./config.ts";
+import type { Config } from "./config/mod.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { poolFor } from "./db/pool.ts";
 import { createMetrics, type Metrics } from "./metrics/metrics.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { activeDevSecrets, type Config, loadConfig } from "./config.ts";
+import { activeDevSecrets, type Config, loadConfig } from "./config/mod.ts";
 import type { Logger } from "./log.ts";
 import { ConfigError } from "./errors.ts";
 

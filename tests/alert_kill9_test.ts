@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { useTestStack } from "../dev/test_stack.ts";
 import { startAlertReceiver } from "../shared/alerts/test_support.ts";
-import { parseConfig } from "../shared/config.ts";
+import { parseConfig } from "../shared/config/mod.ts";
 import { createRedis } from "../shared/deps.ts";
 import { claim } from "../shared/queue/leases.ts";
 import { queueFromConfig } from "../shared/queue/from_config.ts";

@@ -21,7 +21,7 @@ import assert from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
 import axeSource from "axe-core/axe.min.js" with { type: "text" };
 import { useTestStack } from "../dev/test_stack.ts";
-import { parseConfig } from "../shared/config.ts";
+import { parseConfig } from "../shared/config/mod.ts";
 import { createRedis } from "../shared/deps.ts";
 import { queueFromConfig } from "../shared/queue/from_config.ts";
 import { claim, fail } from "../shared/queue/leases.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { settingsToEnv, startStack } from "../dev/stack.ts";
-import { parseConfig } from "../shared/config.ts";
+import { parseConfig } from "../shared/config/mod.ts";
 import { TestClient, token, waitUntil } from "../edge/ws/test_support.ts";
 import { AppProcess } from "./process_support.ts";
 import { startFaultProxy } from "../dev/chaos/fault_proxy.ts";

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { migrateStack } from "../dev/migrate_stack.ts";
 import { settingsToEnv, startStack } from "../dev/stack.ts";
 import { mintDevToken } from "../dev/token.ts";
-import { parseConfig } from "../shared/config.ts";
+import { parseConfig } from "../shared/config/mod.ts";
 import { AppProcess, startEdge } from "./process_support.ts";
 
 interface OtlpSpan {

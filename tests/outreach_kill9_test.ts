@@ -19,7 +19,7 @@ import type { AddressInfo } from "node:net";
 // @ts-types="@types/smtp-server"
 import { SMTPServer } from "smtp-server";
 import { useTestStack } from "../dev/test_stack.ts";
-import { parseConfig } from "../shared/config.ts";
+import { parseConfig } from "../shared/config/mod.ts";
 import { createRedis } from "../shared/deps.ts";
 import { leafParts, parseEntity } from "../shared/email/test_support.ts";
 import { queueFromConfig } from "../shared/queue/from_config.ts";

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { mintDevToken } from "../dev/token.ts";
 import { freePort } from "../dev/ports.ts";
 import { useTestStack } from "../dev/test_stack.ts";
-import { parseConfig } from "../shared/config.ts";
+import { parseConfig } from "../shared/config/mod.ts";
 import { AppProcess, startEdge } from "./process_support.ts";
 
 const RULES = new URL("../deploy/prometheus/rules.yml", import.meta.url).pathname;

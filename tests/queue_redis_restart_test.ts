@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseConfig } from "../shared/config.ts";
+import { parseConfig } from "../shared/config/mod.ts";
 import { poolFor } from "../shared/db/pool.ts";
 import { createRedis } from "../shared/deps.ts";
 import { createQueue } from "../shared/queue/queue.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { useTestStack } from "../dev/test_stack.ts";
-import { parseConfig } from "../shared/config.ts";
+import { parseConfig } from "../shared/config/mod.ts";
 import { compareOffsets } from "../shared/ws/topics.ts";
 import { TestClient, token, waitUntil } from "../edge/ws/test_support.ts";
 import { AppProcess } from "./process_support.ts";

@@ -14,7 +14,7 @@
  */
 import assert from "node:assert/strict";
 import { useTestStack } from "../dev/test_stack.ts";
-import { parseConfig } from "../shared/config.ts";
+import { parseConfig } from "../shared/config/mod.ts";
 import { type Frame, TestClient, token, waitUntil } from "../edge/ws/test_support.ts";
 import { AppProcess, privateRedis, startEdge } from "./process_support.ts";
 

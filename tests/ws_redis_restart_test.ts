@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { settingsToEnv, startStack } from "../dev/stack.ts";
-import { parseConfig } from "../shared/config.ts";
+import { parseConfig } from "../shared/config/mod.ts";
 import { createRedis } from "../shared/deps.ts";
 import { createFeedPublisher } from "../shared/ws/publisher.ts";
 import { TestClient, token, waitUntil } from "../edge/ws/test_support.ts";

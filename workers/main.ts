@@ -9,7 +9,7 @@
  */
 import { closeDeps, type Deps, makeDeps } from "../shared/deps.ts";
 import { onShutdownSignal, warnAboutDevSecrets } from "../shared/lifecycle.ts";
-import { readEnvironment } from "../shared/config.ts";
+import { readEnvironment } from "../shared/config/mod.ts";
 import { loadConfigAndSecretsOrExit, watchSecrets } from "../shared/secrets/source.ts";
 import { secretApplier } from "../shared/secrets/apply.ts";
 import { queueFromConfig } from "../shared/queue/from_config.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import { closeDeps, makeDeps } from "../shared/deps.ts";
-import { readEnvironment } from "../shared/config.ts";
+import { readEnvironment } from "../shared/config/mod.ts";
 import { loadConfigAndSecretsOrExit } from "../shared/secrets/source.ts";
 import { loadMigrations, migrate, MigrationError, MIGRATIONS_DIR } from "../shared/db/migrate.ts";
 

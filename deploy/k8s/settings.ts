@@ -1,7 +1,7 @@
 /**
  * What every manifest of `deploy.yaml` agrees on: the namespace, the image,
  * labels, ports, where secrets are mounted and the processes' settings.
- * `deploy/manifest_test.ts` checks these against the code (shared/config.ts,
+ * `deploy/manifest_test.ts` checks these against the code (shared/config/,
  * the edge's routes, the policy table), so a change there that the manifests
  * miss fails a test.
  *

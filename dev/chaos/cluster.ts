@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { readEnvironment } from "../../shared/config.ts";
+import { readEnvironment } from "../../shared/config/mod.ts";
 import { forEachLine } from "../lines.ts";
 import { freePort } from "../ports.ts";
 import { settingsToEnv, type Stack, startStack } from "../stack.ts";
@@ -26,7 +26,7 @@ export interface Cluster {
   processes: Record<(typeof PROCESSES)[number], Supervised>;
   /** Where the file email provider writes. */
   outbox: string;
-  /** Environment the children run with (what shared/config.ts reads). */
+  /** Environment the children run with (what shared/config/ reads). */
   env: Record<string, string>;
   /** Process log lines with "error" level (kept for the report). */
   errors: string[];

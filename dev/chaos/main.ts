@@ -16,7 +16,7 @@
  * @module
  */
 import { Pool } from "@neondatabase/serverless";
-import { parseConfig } from "../../shared/config.ts";
+import { parseConfig } from "../../shared/config/mod.ts";
 import { createBreakerRegistry } from "../../shared/breakers/registry.ts";
 import type { BreakerTransition } from "../../shared/breakers/types.ts";
 import { createRedis } from "../../shared/deps.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 import { SignJWT } from "jose";
-import type { Config } from "../../shared/config.ts";
+import type { Config } from "../../shared/config/mod.ts";
 import type { Role } from "./principal.ts";
 
 /** What a development token says. */

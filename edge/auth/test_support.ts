@@ -16,7 +16,7 @@ import {
   type JWTPayload,
   SignJWT,
 } from "jose";
-import type { Config } from "../../shared/config.ts";
+import type { Config } from "../../shared/config/mod.ts";
 import { createLogger, type Logger } from "../../shared/log.ts";
 import type { AppEnv } from "../app_env.ts";
 import { accessLog } from "../middleware/access_log.ts";

@@ -25,7 +25,7 @@
  * @module
  */
 import { decodeProtectedHeader, type JWSHeaderParameters, jwtVerify } from "jose";
-import type { Config } from "../../shared/config.ts";
+import type { Config } from "../../shared/config/mod.ts";
 import type { Logger } from "../../shared/log.ts";
 import { InvalidTokenError, type TokenRejectReason } from "./errors.ts";
 import { createHmacKeyring, HMAC_ALGORITHMS, type KeyResolver } from "./keyring.ts";

@@ -11,7 +11,7 @@
  */
 import type { Context } from "hono";
 import { z } from "zod";
-import type { Config } from "../../shared/config.ts";
+import type { Config } from "../../shared/config/mod.ts";
 import type { AppEnv } from "../app_env.ts";
 import { signDevToken } from "../auth/dev_token.ts";
 import { ROLES } from "../auth/principal.ts";

@@ -17,7 +17,7 @@
  * @module
  */
 import { Hono, type MiddlewareHandler } from "hono";
-import type { Config } from "../../shared/config.ts";
+import type { Config } from "../../shared/config/mod.ts";
 import type { AppEnv } from "../app_env.ts";
 import { problem } from "../problem.ts";
 import { ASSET_PREFIX, type AssetTable, buildAssetTable } from "./assets.ts";

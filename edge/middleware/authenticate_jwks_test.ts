@@ -1,7 +1,7 @@
 import type { CryptoKey as JoseCryptoKey } from "jose";
 import assert from "node:assert/strict";
 import { exportSPKI, type JWK } from "jose";
-import type { Config } from "../../shared/config.ts";
+import type { Config } from "../../shared/config/mod.ts";
 import type { TokenRejectReason } from "../auth/errors.ts";
 import {
   authApp,

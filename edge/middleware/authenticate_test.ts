@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Hono } from "hono";
-import type { Config } from "../../shared/config.ts";
+import type { Config } from "../../shared/config/mod.ts";
 import type { AppEnv } from "../app_env.ts";
 import type { TokenRejectReason } from "../auth/errors.ts";
 import {

@@ -26,7 +26,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { Redis } from "@upstash/redis";
-import type { RateLimitPolicy } from "../../shared/config.ts";
+import type { RateLimitPolicy } from "../../shared/config/mod.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { AppEnv } from "../app_env.ts";
 import { addressBucket, clientAddressOf } from "../client_address.ts";

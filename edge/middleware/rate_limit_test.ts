@@ -3,7 +3,7 @@ import { Hono, type MiddlewareHandler } from "hono";
 import type { Redis } from "@upstash/redis";
 import { startStack } from "../../dev/stack.ts";
 import { useTestStack } from "../../dev/test_stack.ts";
-import type { RateLimitPolicy } from "../../shared/config.ts";
+import type { RateLimitPolicy } from "../../shared/config/mod.ts";
 import { createRedis } from "../../shared/deps.ts";
 import { createLogger } from "../../shared/log.ts";
 import type { AppEnv } from "../app_env.ts";

@@ -8,7 +8,7 @@
  */
 import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis } from "@upstash/redis";
-import type { RateLimitPolicy } from "../../shared/config.ts";
+import type { RateLimitPolicy } from "../../shared/config/mod.ts";
 import type { Logger } from "../../shared/log.ts";
 import { rateLimitKeys } from "../../shared/redis/keys.ts";
 import { createLocalLimiter, type LimitDecision, type LocalLimiter } from "./local_limiter.ts";

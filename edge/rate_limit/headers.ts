@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { RateLimitPolicy } from "../../shared/config.ts";
+import type { RateLimitPolicy } from "../../shared/config/mod.ts";
 
 /**
  * `"<name>";q=<limit>;w=<window_s>`. The draft's `w` is an integer, so a

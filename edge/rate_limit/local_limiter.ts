@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { RateLimitPolicy } from "../../shared/config.ts";
+import type { RateLimitPolicy } from "../../shared/config/mod.ts";
 
 /** One decision. */
 export interface LimitDecision {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { RateLimitPolicy } from "../../shared/config.ts";
+import type { RateLimitPolicy } from "../../shared/config/mod.ts";
 import { createLocalLimiter } from "./local_limiter.ts";
 
 function policy(p: Partial<RateLimitPolicy>): RateLimitPolicy {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { startStack } from "../../dev/stack.ts";
 import { useTestStack } from "../../dev/test_stack.ts";
-import { parseConfig } from "../../shared/config.ts";
+import { parseConfig } from "../../shared/config/mod.ts";
 import { createRedis } from "../../shared/deps.ts";
 import { poolFor } from "../../shared/db/pool.ts";
 import { createLogger } from "../../shared/log.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Config } from "../../shared/config.ts";
+import type { Config } from "../../shared/config/mod.ts";
 import type { Deps } from "../../shared/deps.ts";
 import { testNamespace, waitUntil } from "../../shared/ws/test_support.ts";
 import { mintDevToken } from "../../dev/token.ts";

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import type { Pool } from "@neondatabase/serverless";
 import { startNeonProxy } from "../../dev/neon_proxy.ts";
-import { readEnvironment } from "../config.ts";
+import { readEnvironment } from "../config/mod.ts";
 import { loadMigrations, migrate, MIGRATIONS_DIR } from "../db/migrate.ts";
 import { createPool } from "../db/pool.ts";
 import { leadMetrics } from "./queries.ts";

@@ -7,7 +7,7 @@
  */
 import { Client, type ClientConfig, Pool } from "@neondatabase/serverless";
 import { WebSocket as NodeWebSocket } from "ws";
-import type { DatabaseTarget } from "../config.ts";
+import type { DatabaseTarget } from "../config/mod.ts";
 import { bindPoolContext, type DbErrorClass, traceQueries } from "./query_spans.ts";
 
 /** Settings for {@linkcode createPool}. */

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Breaker } from "../breakers/breaker.ts";
-import type { Config } from "../config.ts";
+import type { Config } from "../config/mod.ts";
 import type { EmailProvider } from "./provider.ts";
 import { createFileProvider } from "./providers/file.ts";
 import { createHttpApiProvider } from "./providers/http_api.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Redis } from "@upstash/redis";
-import type { Config } from "../config.ts";
+import type { Config } from "../config/mod.ts";
 import { TASK_CATALOG, type TaskCatalog } from "../tasks/catalog.ts";
 import { upstreamTaskCatalog } from "../upstreams/queued_request.ts";
 import { createQueue, type TaskQueue } from "./queue.ts";

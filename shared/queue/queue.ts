@@ -25,7 +25,7 @@ import {
 } from "./errors.ts";
 import { ENQUEUE } from "../redis/script_codes.ts";
 
-/** Queue-wide settings (see shared/config.ts for their variables). */
+/** Queue-wide settings (see shared/config/queue.ts for their variables). */
 export interface QueueSettings {
   /** Key namespace. @default "pc" */
   namespace: string;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseConfig } from "../config.ts";
+import { parseConfig } from "../config/mod.ts";
 import { ConfigError } from "../errors.ts";
 import {
   DEFAULT_SCHEDULES,

@@ -4,7 +4,7 @@ import { seedDatabase } from "../../dev/seed.ts";
 import { startTestDatabase, type TestDatabase } from "../../dev/test_database.ts";
 import { loadMigrations, migrate, MIGRATIONS_DIR } from "../db/migrate.ts";
 import { createLogger } from "../log.ts";
-import type { Config } from "../config.ts";
+import type { Config } from "../config/mod.ts";
 import { ChampionWatcher } from "./champion.ts";
 import { afterSwitch } from "./deploy.ts";
 import { ModelNotActivatableError, NoPreviousChampionError } from "./errors.ts";

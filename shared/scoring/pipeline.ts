@@ -8,7 +8,7 @@
  * @module
  */
 import type { Pool } from "@neondatabase/serverless";
-import type { Config } from "../config.ts";
+import type { Config } from "../config/mod.ts";
 import type { Logger } from "../log.ts";
 import { afterSwitch, type DeployServices } from "./deploy.ts";
 import { FEATURE_NAMES } from "./features.ts";

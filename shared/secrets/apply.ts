@@ -9,7 +9,7 @@
  * @module
  */
 import type { Pool } from "@neondatabase/serverless";
-import type { Config } from "../config.ts";
+import type { Config } from "../config/mod.ts";
 import type { Logger } from "../log.ts";
 import { setPoolDatabaseUrl } from "../db/pool.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseConfig } from "../config.ts";
+import { parseConfig } from "../config/mod.ts";
 import { createLogger } from "../log.ts";
 import { poolFor } from "../db/pool.ts";
 import { secretApplier } from "./apply.ts";

@@ -10,7 +10,7 @@
 /** One AWS secret: its name after the prefix and property → variable. */
 export interface AwsSecretLayout {
   name: "database" | "jwt" | "api-keys";
-  /** Secret variable (shared/config.ts) → JSON property of the AWS secret. */
+  /** Secret variable (shared/config/) → JSON property of the AWS secret. */
   properties: Readonly<Record<string, string>>;
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { VARIABLES, type VariableSpec } from "../config.ts";
+import { VARIABLES, type VariableSpec } from "../config/mod.ts";
 import { AWS_SECRET_LAYOUT } from "./layout.ts";
 import { RELOADED_SECRETS, RESTART_SECRETS } from "./apply.ts";
 
@@ -7,7 +7,7 @@ const SECRETS = (VARIABLES as readonly VariableSpec[]).filter((s) => s.secret).m
 
 Deno.test("every secret variable has a place in AWS and a rotation story", () => {
   const inAws = AWS_SECRET_LAYOUT.flatMap((s) => Object.keys(s.properties));
-  assert.deepEqual([...inAws].sort(), [...SECRETS].sort(), "AWS layout vs shared/config.ts");
+  assert.deepEqual([...inAws].sort(), [...SECRETS].sort(), "AWS layout vs shared/config/");
   const handled = [...RELOADED_SECRETS, ...RESTART_SECRETS];
-  assert.deepEqual([...handled].sort(), [...SECRETS].sort(), "apply.ts vs shared/config.ts");
+  assert.deepEqual([...handled].sort(), [...SECRETS].sort(), "apply.ts vs shared/config/");
 });

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { type Config, parseSecretValue } from "../config.ts";
+import { type Config, parseSecretValue } from "../config/mod.ts";
 import type { Logger } from "../log.ts";
 
 /** Options for {@linkcode startSecretReloader}. */
@@ -16,7 +16,7 @@ export interface SecretReloaderOptions {
   read: (name: string) => Promise<string | undefined>;
   /** Secret variables to watch, with their texts at start (the values in force). */
   initial: Readonly<Record<string, string>>;
-  /** Receives each changed, valid value (parsed by its schema in shared/config.ts). */
+  /** Receives each changed, valid value (parsed by its schema in shared/config/). */
   apply: (name: string, value: unknown) => void;
   intervalMs: number;
   /** APP_ENV: production refuses the development keys here as at start. */

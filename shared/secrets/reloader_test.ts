@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createLogger } from "../log.ts";
-import { DEV_HS256_KEY } from "../config.ts";
+import { DEV_HS256_KEY } from "../config/mod.ts";
 import { startSecretReloader } from "./reloader.ts";
 
 function memoryLog() {

@@ -15,7 +15,7 @@
  * @module
  */
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { type Config, parseConfig, VARIABLES, type VariableSpec } from "../config.ts";
+import { type Config, parseConfig, VARIABLES, type VariableSpec } from "../config/mod.ts";
 import { ConfigError } from "../errors.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { AWS_SECRET_LAYOUT } from "./layout.ts";

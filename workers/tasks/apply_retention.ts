@@ -24,7 +24,7 @@
 import type { z } from "zod";
 import { expireWriteKeys, WRITE_KEY_RETENTION_MS } from "../../shared/leads/idempotent_write.ts";
 import { applyRetention, type RetentionResult } from "../../shared/analytics/retention.ts";
-import type { Config } from "../../shared/config.ts";
+import type { Config } from "../../shared/config/mod.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
 import type { AnalyticsMaintenancePayload } from "../../shared/tasks/catalog.ts";
 import type { TaskContext } from "../runner.ts";

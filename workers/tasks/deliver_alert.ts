@@ -14,7 +14,7 @@
  * @module
  */
 import type { z } from "zod";
-import type { Config } from "../../shared/config.ts";
+import type { Config } from "../../shared/config/mod.ts";
 import { alertKeys } from "../../shared/redis/keys.ts";
 import { PermanentTaskError } from "../../shared/queue/errors.ts";
 import type { DeliverAlertPayload } from "../../shared/tasks/catalog.ts";

@@ -3,7 +3,7 @@ import { useTestStack } from "../../dev/test_stack.ts";
 import { enqueueAlert } from "../../shared/alerts/producers.ts";
 import { ALERT_TEST_CATALOG, startAlertReceiver } from "../../shared/alerts/test_support.ts";
 import type { AlertEvent } from "../../shared/alerts/body.ts";
-import type { Config } from "../../shared/config.ts";
+import type { Config } from "../../shared/config/mod.ts";
 import type { Deps } from "../../shared/deps.ts";
 import { renderMetrics } from "../../shared/metrics/metrics.ts";
 import { PermanentTaskError } from "../../shared/queue/errors.ts";

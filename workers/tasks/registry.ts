@@ -7,7 +7,7 @@
  * @module
  */
 import type { BreakerRegistry } from "../../shared/breakers/registry.ts";
-import type { Config } from "../../shared/config.ts";
+import type { Config } from "../../shared/config/mod.ts";
 import type { EmailProvider } from "../../shared/email/provider.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
 import type { LeadScorer } from "../../shared/scoring/champion.ts";

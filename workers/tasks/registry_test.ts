@@ -11,7 +11,7 @@ import {
   randomEvents,
 } from "../../shared/analytics/test_support.ts";
 import { createBreakerRegistry } from "../../shared/breakers/registry.ts";
-import { parseConfig } from "../../shared/config.ts";
+import { parseConfig } from "../../shared/config/mod.ts";
 import { emailProviderFromConfig } from "../../shared/email/from_config.ts";
 import { platformCatalog } from "../../shared/queue/from_config.ts";
 import { createQueue, type TaskInfo } from "../../shared/queue/queue.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import type { z } from "zod";
-import type { Config } from "../../shared/config.ts";
+import type { Config } from "../../shared/config/mod.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
 import { createMlflowClient } from "../../shared/scoring/mlflow.ts";
 import { createModelNotifier, type DeploymentAlert } from "../../shared/scoring/notify.ts";

@@ -10,10 +10,10 @@ import {
   DEV_UNSUBSCRIBE_SECRET,
   isLoopbackHost,
   parseConfig,
-} from "./config.ts";
-import { ConfigError } from "./errors.ts";
-import { warnAboutDevSecrets } from "./lifecycle.ts";
-import { createLogger } from "./log.ts";
+} from "./mod.ts";
+import { ConfigError } from "../errors.ts";
+import { warnAboutDevSecrets } from "../lifecycle.ts";
+import { createLogger } from "../log.ts";
 
 const VALID = {
   UPSTASH_REDIS_REST_URL: "http://127.0.0.1:8079",

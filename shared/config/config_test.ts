@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { type Config, parseConfig } from "./config.ts";
-import { ConfigError } from "./errors.ts";
+import { type Config, parseConfig } from "./mod.ts";
+import { ConfigError } from "../errors.ts";
 
 const VALID = {
   UPSTASH_REDIS_REST_URL: "http://127.0.0.1:8079",

@@ -1,0 +1,75 @@
+/**
+ * The rate-limit area: the policy per route group and the store deadline
+ * (edge/middleware/rate_limit.ts).
+ *
+ * @module
+ */
+import { z } from "zod";
+import { defineArea, positiveInt } from "./spec.ts";
+
+const rateLimitPolicy = z.object({
+  algorithm: z.enum(["sliding_window", "token_bucket", "fixed_window"]).default("sliding_window"),
+  /** Requests per window (token bucket: capacity). */
+  limit: z.number().int().positive(),
+  window_s: z.number().positive().max(86_400),
+  /** Token bucket only: tokens added per window. @default limit */
+  refill: z.number().int().positive().optional(),
+  on_store_error: z.enum(["fail_open", "fail_closed"]).default("fail_open"),
+}).strict();
+
+/** A rate-limit policy as configured. */
+export type RateLimitPolicy = z.output<typeof rateLimitPolicy>;
+
+const rateLimitPolicies = z.string().transform((text, ctx) => {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    ctx.addIssue({ code: "custom", message: "expected a JSON object of policies" });
+    return z.NEVER;
+  }
+  const parsed = z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), rateLimitPolicy).safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    ctx.addIssue({ code: "custom", message: `${issue.path.join(".")}: ${issue.message}` });
+    return z.NEVER;
+  }
+  if (!parsed.data.default) {
+    ctx.addIssue({ code: "custom", message: 'a "default" policy is required' });
+    return z.NEVER;
+  }
+  return parsed.data;
+});
+
+const DEFAULT_RATE_LIMITS = JSON.stringify({
+  default: { limit: 600, window_s: 60 },
+  admin: { limit: 120, window_s: 60 },
+  anonymous: { limit: 60, window_s: 60 },
+  // Its own bucket: a token guesser spending `anonymous` must not block the
+  // RFC 8058 one-click unsubscribes behind the same address.
+  unsubscribe: { limit: 30, window_s: 60 },
+});
+
+/** Rate limits per route group. */
+export const rateLimits = defineArea(
+  "Rate limits",
+  {
+    RATE_LIMITS: {
+      description:
+        'Rate-limit policies per route group as JSON: `{"default":{"limit":600,"window_s":60}, …}`; fields algorithm (`sliding_window`, `token_bucket`, `fixed_window`), limit, window_s, refill, on_store_error (`fail_open`, `fail_closed`)',
+      default: DEFAULT_RATE_LIMITS,
+      schema: rateLimitPolicies,
+    },
+    RATE_LIMIT_TIMEOUT_MS: {
+      description:
+        "How long a rate-limit decision waits for Redis before the policy's on_store_error applies (too low over-admits under load)",
+      default: "1500",
+      schema: positiveInt,
+    },
+  },
+  [],
+  (v) => ({
+    rateLimits: v.RATE_LIMITS,
+    rateLimitTimeoutMs: v.RATE_LIMIT_TIMEOUT_MS,
+  }),
+);
