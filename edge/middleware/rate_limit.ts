@@ -26,7 +26,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { Redis } from "@upstash/redis";
-import type { RateLimitPolicy } from "../../shared/config/mod.ts";
+import { DEFAULT_RATE_LIMIT_TIMEOUT_MS, type RateLimitPolicy } from "../../shared/config/mod.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { AppEnv } from "../app_env.ts";
 import { addressBucket, clientAddressOf } from "../client_address.ts";
@@ -66,7 +66,10 @@ export interface RateLimitOptions {
   now?: () => number;
   /** Store outages and recoveries are logged here. @default no logging */
   log?: Logger;
-  /** Store answers slower than this count as "unreachable". @default 800 */
+  /**
+   * Store answers slower than this count as "unreachable".
+   * @default DEFAULT_RATE_LIMIT_TIMEOUT_MS (RATE_LIMIT_TIMEOUT_MS's default)
+   */
   timeoutMs?: number;
   /** After a store failure, decide without it for this long. @default 1000 */
   storeRetryMs?: number;
@@ -139,7 +142,7 @@ export function rateLimit(options: RateLimitOptions): RateLimitMiddleware {
   const decider = createDecider(policies, {
     redis: options.redis,
     namespace: options.namespace ?? "pc",
-    timeoutMs: options.timeoutMs ?? 800,
+    timeoutMs: options.timeoutMs ?? DEFAULT_RATE_LIMIT_TIMEOUT_MS,
     storeRetryMs,
     maxCacheEntries: options.maxCacheEntries ?? 10_000,
     now,

@@ -50,6 +50,12 @@ const DEFAULT_RATE_LIMITS = JSON.stringify({
   unsubscribe: { limit: 30, window_s: 60 },
 });
 
+/**
+ * How long a decision waits for the store, in ms: the declared default of
+ * RATE_LIMIT_TIMEOUT_MS and the middleware's default when built without one.
+ */
+export const DEFAULT_RATE_LIMIT_TIMEOUT_MS = 1500;
+
 /** Rate limits per route group. */
 export const rateLimits = defineArea(
   "Rate limits",
@@ -63,7 +69,7 @@ export const rateLimits = defineArea(
     RATE_LIMIT_TIMEOUT_MS: {
       description:
         "How long a rate-limit decision waits for Redis before the policy's on_store_error applies (too low over-admits under load)",
-      default: "1500",
+      default: String(DEFAULT_RATE_LIMIT_TIMEOUT_MS),
       schema: positiveInt,
     },
   },
