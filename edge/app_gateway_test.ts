@@ -217,6 +217,39 @@ Deno.test({
       await fine.body?.cancel();
     });
 
+    await t.step("an empty query value is the same 400 on every route that takes it", async () => {
+      const doc = await (await app.request("/openapi.json")).json();
+      const checked: string[] = [];
+      for (
+        const [path, item] of Object.entries(
+          doc.paths as Record<string, { get?: { parameters?: unknown[] } }>,
+        )
+      ) {
+        const params = (item.get?.parameters ?? []) as { in: string; name: string }[];
+        const concrete = path.replace(/\{[^}]+\}/g, "00000000-0000-4000-8000-000000000000");
+        for (const p of params.filter((p) => p.in === "query")) {
+          const res = await app.request(`${concrete}?${p.name}=`, {
+            headers: { authorization: admin },
+          });
+          assert.equal(res.status, 400, `${path}?${p.name}=`);
+          const body = await res.json();
+          assert.equal(body.code, "invalid-request");
+          assert.equal(body.title, "The request is invalid");
+          assert.deepEqual(body.invalid_fields, [{
+            field: `query.${p.name}`,
+            message: "empty value (leave the parameter out instead)",
+          }]);
+          checked.push(`${path}?${p.name}`);
+        }
+      }
+      // The lists and filters this rule is for are among them.
+      for (
+        const q of ["/v1/leads?status", "/v1/leads?q", "/v1/appointments?from", "/v1/dlq?type"]
+      ) {
+        assert.ok(checked.includes(q), `${q} not checked: ${checked.join(" ")}`);
+      }
+    });
+
     await t.step(
       "routing comes before authorization: 404 and 405 for every role, 401 without a token",
       async () => {

@@ -181,28 +181,39 @@ export interface RejectUnknownQueryOptions {
 /**
  * 400 `invalid-request` naming every query parameter the route does not
  * declare (bodies are strict already): a misspelt filter (`?stauts=new`)
- * would otherwise be ignored and answer everything. Routes without an
+ * would otherwise be ignored and answer everything. An empty value
+ * (`?status=`) is the same 400 on every route (docs/api.md, "Query
+ * parameters"): read as "no filter" by one route and as "match the empty
+ * string" by another, it would mean different things. Routes without an
  * OpenAPI description (proxied upstreams, the WebSocket upgrade) pass.
  */
 export function rejectUnknownQuery(options: RejectUnknownQueryOptions): MiddlewareHandler {
   return async function rejectUnknownQuery(c, next) {
     const known = options.paramsAt(c);
     if (known !== null) {
-      const names = [...new Set(new URL(c.req.url).searchParams.keys())];
+      const params = new URL(c.req.url).searchParams;
+      const names = [...new Set(params.keys())];
       const unknown = names.filter((n) => !known.has(n)).sort();
-      if (unknown.length > 0) {
-        const accepted = [...known].sort();
+      const accepted = [...known].sort();
+      const fields = [
+        ...unknown.map((n) => ({
+          field: `query.${n}`,
+          message: accepted.length > 0
+            ? `unknown parameter (this route takes ${accepted.join(", ")})`
+            : "unknown parameter (this route takes none)",
+        })),
+        ...names.filter((n) => known.has(n) && params.getAll(n).includes("")).sort().map((n) => ({
+          field: `query.${n}`,
+          message: "empty value (leave the parameter out instead)",
+        })),
+      ];
+      if (fields.length > 0) {
         return problem(c, {
           code: "invalid-request",
           status: 400,
           title: "The request is invalid",
-          detail: unknown.map((n) => `query.${n}: unknown parameter`).join("; "),
-          invalid_fields: unknown.map((n) => ({
-            field: `query.${n}`,
-            message: accepted.length > 0
-              ? `unknown parameter (this route takes ${accepted.join(", ")})`
-              : "unknown parameter (this route takes none)",
-          })),
+          detail: fields.map((f) => `${f.field}: ${f.message}`).join("; "),
+          invalid_fields: fields,
         });
       }
     }
