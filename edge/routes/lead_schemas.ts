@@ -9,6 +9,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { MAX_PAGE_SIZE } from "../../shared/leads/repository.ts";
+import { LEAD_SORTS } from "../../shared/leads/cursor.ts";
 import { OUTREACH_STATUSES } from "../../shared/leads/status.ts";
 import { degradedSchema, problemResponses, ProblemSchema } from "./schemas.ts";
 
@@ -142,6 +143,14 @@ const PatchLeadBody = z.object({
   when: (payload) => payload.issues.length === 0,
 }).openapi("PatchLeadRequest");
 
+const flag = (description: string) =>
+  z.enum(["true", "false"]).transform((v) => v === "true").optional().openapi({ description });
+const instant = (description: string) =>
+  z.iso.datetime({ offset: true }).optional().openapi({
+    description: `${description}; ISO 8601 with an offset`,
+    example: "2026-03-01T00:00:00Z",
+  });
+
 const ListQuery = z.object({
   status: z.string().regex(
     new RegExp(`^(${OUTREACH_STATUSES.join("|")})(,(${OUTREACH_STATUSES.join("|")}))*$`),
@@ -153,8 +162,24 @@ const ListQuery = z.object({
     .optional(),
   city: text(200).optional().openapi({ description: "Case-insensitive exact match" }),
   category: text(200).optional().openapi({ description: "Case-insensitive exact match" }),
-  q: text(200).optional().openapi({ description: "Case-insensitive substring of the name" }),
-  cursor: z.string().max(500).optional().openapi({ description: "next_cursor of the last page" }),
+  source: text(100).optional().openapi({ description: "Exact match", example: "places" }),
+  has_website: flag("`true` or `false`"),
+  has_email: flag("`true`: leads with an email address; `false`: without"),
+  created_after: instant("Created at or after this instant (inclusive)"),
+  created_before: instant("Created before this instant (exclusive)"),
+  updated_after: instant("Last changed at or after this instant (inclusive)"),
+  updated_before: instant("Last changed before this instant (exclusive)"),
+  q: text(200).optional().openapi({
+    description: "Substring of the name, case- and accent-insensitive (`cafe` finds “Café”)",
+  }),
+  sort: z.enum(LEAD_SORTS).optional().openapi({
+    description:
+      "Sort key (default `created_at`); ties are broken by id. `lead_score` sorts leads never scored below every score",
+  }),
+  order: z.enum(["asc", "desc"]).optional().openapi({ description: "Default `desc`" }),
+  cursor: z.string().max(500).optional().openapi({
+    description: "`next_cursor` of the previous page, with the same sort, order and filters",
+  }),
   limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional().openapi({
     description: `Page size (default 50, max ${MAX_PAGE_SIZE})`,
   }),
@@ -177,7 +202,7 @@ export const listRoute = createRoute({
   method: "get",
   path: "/v1/leads",
   tags: ["leads"],
-  summary: "List leads, newest first",
+  summary: "List leads: filters, accent-insensitive search, sort (default newest first)",
   security: [{ bearer: [] }],
   request: { query: ListQuery },
   responses: {

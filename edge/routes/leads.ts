@@ -39,8 +39,11 @@ import { parseIdempotencyKey } from "../idempotency/request.ts";
 import { type WriteKey, writeKey } from "../../shared/leads/idempotent_write.ts";
 import type { Context } from "hono";
 
-const toDate = (s: string | null | undefined) =>
-  s === undefined ? undefined : s === null ? null : new Date(s);
+function toDate(s: string | undefined): Date | undefined;
+function toDate(s: string | null | undefined): Date | null | undefined;
+function toDate(s: string | null | undefined) {
+  return s === undefined ? undefined : s === null ? null : new Date(s);
+}
 
 /**
  * The database side of the request's Idempotency-Key (the middleware guards
@@ -104,7 +107,7 @@ export function leadRoutes(
     if (q.cursor !== undefined) {
       // Checked before the query: a bad cursor is the caller's, whatever the database's state.
       try {
-        decodeCursor(q.cursor);
+        decodeCursor(q.cursor, { sort: q.sort ?? "created_at", order: q.order ?? "desc" });
       } catch (err) {
         if (!(err instanceof InvalidCursorError)) throw err;
         throw new RequestValidationError([{ field: "query.cursor", message: err.message }]);
@@ -117,7 +120,16 @@ export function leadRoutes(
         min_score: q.min_score,
         city: q.city,
         category: q.category,
+        source: q.source,
+        has_website: q.has_website,
+        has_email: q.has_email,
+        created_after: toDate(q.created_after),
+        created_before: toDate(q.created_before),
+        updated_after: toDate(q.updated_after),
+        updated_before: toDate(q.updated_before),
         q: q.q,
+        sort: q.sort,
+        order: q.order,
         cursor: q.cursor,
         limit: q.limit,
       });

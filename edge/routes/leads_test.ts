@@ -260,6 +260,27 @@ Deno.test({
         assert.equal((await list("q=shop%203")).data.length, 1);
         assert.equal((await list("status=new,contacted")).data.length, 7);
         assert.equal((await list("status=client")).data.length, 0);
+        // Sorted by score, ascending, paged: the cursor carries the sort.
+        const byScore = await list("sort=lead_score&order=asc&limit=4");
+        assert.deepEqual(byScore.data.map((l: Json) => l.lead_score), [0, 10, 20, 30]);
+        const more = await list(`sort=lead_score&order=asc&limit=4&cursor=${byScore.next_cursor}`);
+        assert.deepEqual(more.data.map((l: Json) => l.lead_score), [40, 50, 60]);
+        assert.equal(more.next_cursor, null);
+        const wrongSort = await call(
+          "GET",
+          `/v1/leads?city=${encodeURIComponent(c)}&sort=updated_at&cursor=${byScore.next_cursor}`,
+        );
+        assert.equal(wrongSort.status, 400);
+        assert.deepEqual(fieldsOf(await wrongSort.json()), ["query.cursor"]);
+        assert.equal((await list("has_website=false&has_email=false&source=api")).data.length, 7);
+        assert.equal((await list("has_website=true")).data.length, 0);
+        assert.equal((await list("created_after=2000-01-01T00:00:00Z")).data.length, 7);
+        assert.equal((await list("updated_before=2000-01-01T00:00:00%2B02:00")).data.length, 0);
+        await create({ name: "Crêperie Sainte-Anne", city: c });
+        assert.deepEqual(
+          (await list("q=creperie%20SAINTE")).data.map((l: Json) => l.name),
+          ["Crêperie Sainte-Anne"],
+        );
 
         for (
           const [query, field] of [
@@ -268,6 +289,13 @@ Deno.test({
             ["status=won", "query.status"],
             ["min_score=abc", "query.min_score"],
             ["cursor=garbage", "query.cursor"],
+            ["sort=name", "query.sort"],
+            ["order=up", "query.order"],
+            ["has_email=yes", "query.has_email"],
+            ["has_website=1", "query.has_website"],
+            ["created_after=yesterday", "query.created_after"],
+            ["updated_before=2026-01-01", "query.updated_before"],
+            ["source=" + "x".repeat(101), "query.source"],
           ] as [string, string][]
         ) {
           const res = await call("GET", `/v1/leads?${query}`);

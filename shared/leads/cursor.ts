@@ -1,49 +1,77 @@
 /**
- * The opaque list cursor: the position (created_at, id) of the last row of a
- * page, base64url-encoded. The timestamp keeps Postgres' microseconds — a JS
- * Date would round them to milliseconds, and rows of the same millisecond
- * would then be skipped or repeated between pages.
+ * The opaque lead-list cursor: the sort it belongs to and the position of the
+ * last row of a page in that sort — its sort key and id (the tie-break) —
+ * base64url-encoded. Timestamps keep Postgres' microseconds — a JS Date would
+ * round them to milliseconds, and rows of the same millisecond would then be
+ * skipped or repeated between pages. A cursor of another sort or order is
+ * refused rather than read as a position it is not.
  *
  * @module
  */
 import { InvalidCursorError } from "./errors.ts";
 
-/** A keyset position in the (created_at DESC, id DESC) order. */
+/** The orders of `GET /v1/leads` (migration 009 indexes each with its id tie-break). */
+export const LEAD_SORTS = ["created_at", "updated_at", "lead_score"] as const;
+export type LeadSort = typeof LEAD_SORTS[number];
+export type SortOrder = "asc" | "desc";
+
+/** A keyset position in the (key, id) order of `sort`. */
 export interface CursorPosition {
-  /** UTC with microseconds: `2025-01-31T12:00:00.123456Z`. */
-  created_at: string;
+  sort: LeadSort;
+  order: SortOrder;
+  /**
+   * The last row's sort key: UTC with microseconds
+   * (`2025-01-31T12:00:00.123456Z`) for the timestamps; the score, or -1 for
+   * none, for `lead_score`.
+   */
+  key: string | number;
   id: string;
 }
 
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** SQL expression rendering `created_at` in the cursor's timestamp format. */
-export const CURSOR_TS_SQL =
-  `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+/** SQL rendering the timestamptz `column` in the cursor's timestamp format. */
+export const cursorTimestampSql = (column: string) =>
+  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /** Encodes a position as an opaque base64url string. */
 export function encodeCursor(position: CursorPosition): string {
-  const json = JSON.stringify([position.created_at, position.id]);
+  const json = JSON.stringify([position.sort, position.order, position.key, position.id]);
   return btoa(json).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-/** Decodes a cursor; {@linkcode InvalidCursorError} when it is not one of ours. */
-export function decodeCursor(cursor: string): CursorPosition {
+function validKey(sort: unknown, key: unknown): boolean {
+  if (sort === "lead_score") {
+    return typeof key === "number" && Number.isFinite(key) && key >= -1 && key <= 100;
+  }
+  return typeof key === "string" && TIMESTAMP.test(key) && Number.isFinite(Date.parse(key));
+}
+
+/**
+ * Decodes a cursor; {@linkcode InvalidCursorError} when it is not one of ours
+ * or was made for another sort or order than `expected`.
+ */
+export function decodeCursor(
+  cursor: string,
+  expected: { sort: LeadSort; order: SortOrder } = { sort: "created_at", order: "desc" },
+): CursorPosition {
   let parsed: unknown;
   try {
-    if (!/^[A-Za-z0-9_-]{1,200}$/.test(cursor)) throw new Error("not base64url");
+    if (!/^[A-Za-z0-9_-]{1,300}$/.test(cursor)) throw new Error("not base64url");
     parsed = JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/")));
   } catch (err) {
     throw new InvalidCursorError({ cause: err });
   }
+  // Cursors from before the sorts ([created_at, id]) are newest-first positions.
+  if (Array.isArray(parsed) && parsed.length === 2) parsed = ["created_at", "desc", ...parsed];
   if (
-    !Array.isArray(parsed) || parsed.length !== 2 ||
-    typeof parsed[0] !== "string" || !TIMESTAMP.test(parsed[0]) ||
-    typeof parsed[1] !== "string" || !UUID.test(parsed[1]) ||
-    !Number.isFinite(Date.parse(parsed[0]))
+    !Array.isArray(parsed) || parsed.length !== 4 ||
+    parsed[0] !== expected.sort || parsed[1] !== expected.order ||
+    !validKey(parsed[0], parsed[2]) ||
+    typeof parsed[3] !== "string" || !UUID.test(parsed[3])
   ) {
     throw new InvalidCursorError();
   }
-  return { created_at: parsed[0], id: parsed[1] };
+  return { sort: expected.sort, order: expected.order, key: parsed[2], id: parsed[3] };
 }

@@ -11,7 +11,13 @@
  * @module
  */
 import { Pool } from "@neondatabase/serverless";
-import { CURSOR_TS_SQL, decodeCursor, encodeCursor } from "./cursor.ts";
+import {
+  cursorTimestampSql,
+  decodeCursor,
+  encodeCursor,
+  type LeadSort,
+  type SortOrder,
+} from "./cursor.ts";
 import { LeadExistsError, LeadNotFoundError } from "./errors.ts";
 import { type LeadEvent, type NewLeadEvent, recentLeadEvents, recordLeadEvents } from "./events.ts";
 import {
@@ -162,9 +168,30 @@ export interface LeadFilter {
   city?: string;
   /** Case-insensitive exact match. */
   category?: string;
-  /** Case-insensitive substring of the name (`%` and `_` match literally). */
+  /** Exact match. */
+  source?: string;
+  has_website?: boolean;
+  /** Leads with (true) or without (false) an email address. */
+  has_email?: boolean;
+  /** Inclusive lower bound of `created_at`. */
+  created_after?: Date;
+  /** Exclusive upper bound of `created_at`. */
+  created_before?: Date;
+  /** Inclusive lower bound of `updated_at`. */
+  updated_after?: Date;
+  /** Exclusive upper bound of `updated_at`. */
+  updated_before?: Date;
+  /**
+   * Substring of the name, case- and accent-insensitive (`cafe` finds
+   * "Café"; `%` and `_` match literally), compared with lead_search_fold()
+   * (migration 009).
+   */
   q?: string;
-  /** `next_cursor` of the previous page. */
+  /** @default "created_at" */
+  sort?: LeadSort;
+  /** @default "desc" */
+  order?: SortOrder;
+  /** `next_cursor` of the previous page (of the same sort and order). */
   cursor?: string;
   /** Page size, 1 to 200. @default 50 */
   limit?: number;
@@ -181,16 +208,43 @@ export interface LeadPage {
 export const MAX_PAGE_SIZE = 200;
 
 /**
- * Lists leads newest first (created_at DESC, id DESC) with keyset
- * pagination: a page starts strictly after the cursor's row, so rows
- * inserted while a client pages never shift the rows it has not seen yet
- * (no duplicates, no gaps, unlike OFFSET).
+ * The sort key of each order, as indexed by migrations 002 and 009, and how
+ * the cursor renders it. A lead never scored sorts as -1.
+ */
+const SORT_KEYS: Record<LeadSort, { expr: string; cast: string; render: string }> = {
+  created_at: {
+    expr: "created_at",
+    cast: "timestamptz",
+    render: cursorTimestampSql("created_at"),
+  },
+  updated_at: {
+    expr: "updated_at",
+    cast: "timestamptz",
+    render: cursorTimestampSql("updated_at"),
+  },
+  lead_score: {
+    expr: "COALESCE(lead_score, -1)",
+    cast: "real",
+    render: "COALESCE(lead_score, -1)",
+  },
+};
+
+/**
+ * Lists leads in the order of `sort` (default newest first: created_at DESC),
+ * ties broken by id in the same direction, with keyset pagination: a page
+ * starts strictly after the cursor's row, so rows inserted while a client
+ * pages never shift the rows it has not seen yet (no duplicates, no gaps,
+ * unlike OFFSET). A row whose sort key changes between two pages (a rescored
+ * lead, an update) may be seen twice or not at all, as in any keyset listing.
  */
 export async function listLeads(sql: Queryable, filter: LeadFilter = {}): Promise<LeadPage> {
   const limit = filter.limit ?? 50;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
     throw new RangeError(`Cannot list leads: limit must be 1 to ${MAX_PAGE_SIZE}, got ${limit}`);
   }
+  const sort = filter.sort ?? "created_at";
+  const order = filter.order ?? "desc";
+  const key = SORT_KEYS[sort];
   const where: string[] = [];
   const params: unknown[] = [];
   const param = (value: unknown) => {
@@ -206,18 +260,37 @@ export async function listLeads(sql: Queryable, filter: LeadFilter = {}): Promis
   if (filter.category !== undefined) {
     where.push(`lower(category) = lower(${param(filter.category)})`);
   }
+  if (filter.source !== undefined) where.push(`source = ${param(filter.source)}`);
+  if (filter.has_website !== undefined) {
+    where.push(`has_website = ${param(filter.has_website)}::boolean`);
+  }
+  if (filter.has_email !== undefined) {
+    where.push(filter.has_email ? "email IS NOT NULL" : "email IS NULL");
+  }
+  const range = (column: string, op: string, at: Date | undefined) => {
+    if (at !== undefined) where.push(`${column} ${op} ${param(at.toISOString())}::timestamptz`);
+  };
+  range("created_at", ">=", filter.created_after);
+  range("created_at", "<", filter.created_before);
+  range("updated_at", ">=", filter.updated_after);
+  range("updated_at", "<", filter.updated_before);
   if (filter.q !== undefined && filter.q !== "") {
     const pattern = `%${filter.q.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
-    where.push(`name ILIKE ${param(pattern)} ESCAPE '\\'`);
+    where.push(`lead_search_fold(name) LIKE lead_search_fold(${param(pattern)}) ESCAPE '\\'`);
   }
+  const dir = order === "desc" ? "DESC" : "ASC";
   if (filter.cursor !== undefined) {
-    const at = decodeCursor(filter.cursor);
-    where.push(`(created_at, id) < (${param(at.created_at)}::timestamptz, ${param(at.id)}::uuid)`);
+    const at = decodeCursor(filter.cursor, { sort, order });
+    where.push(
+      `(${key.expr}, id) ${order === "desc" ? "<" : ">"} (${param(at.key)}::${key.cast}, ${
+        param(at.id)
+      }::uuid)`,
+    );
   }
-  const { rows } = await sql.query<Lead & { cursor_ts: string }>(
-    `SELECT ${LEAD_COLUMNS}, ${CURSOR_TS_SQL} AS cursor_ts FROM businesses
+  const { rows } = await sql.query<Lead & { cursor_key: string | number }>(
+    `SELECT ${LEAD_COLUMNS}, ${key.render} AS cursor_key FROM businesses
       ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
-      ORDER BY created_at DESC, id DESC
+      ORDER BY ${key.expr} ${dir}, id ${dir}
       LIMIT ${param(limit + 1)}`,
     params,
   );
@@ -225,8 +298,10 @@ export async function listLeads(sql: Queryable, filter: LeadFilter = {}): Promis
   const page = more ? rows.slice(0, limit) : rows;
   const last = page.at(-1);
   return {
-    data: page.map(({ cursor_ts: _, ...lead }) => lead),
-    next_cursor: more && last ? encodeCursor({ created_at: last.cursor_ts, id: last.id }) : null,
+    data: page.map(({ cursor_key: _, ...lead }) => lead),
+    next_cursor: more && last
+      ? encodeCursor({ sort, order, key: last.cursor_key, id: last.id })
+      : null,
   };
 }
 

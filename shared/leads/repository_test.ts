@@ -145,6 +145,130 @@ Deno.test({
         await assert.rejects(listLeads(sql, { cursor: "bm9wZQ" }), InvalidCursorError);
       });
 
+      await t.step(
+        "listLeads() sorts by created_at, updated_at and lead_score both ways, paging by keyset",
+        async () => {
+          const c = city("sorts");
+          // Equal scores and a never-scored lead: the id tie-break and the -1 of NULL.
+          const scores = [50, null, 50, 10, 90, 50, null];
+          const made = [];
+          for (const [i, lead_score] of scores.entries()) {
+            made.push(
+              await createLead(sql, { name: `Sort ${i}`, city: c, source: "t", lead_score }, "t"),
+            );
+          }
+          // updated_at in another order than created_at.
+          await updateLead(sql, made[2]!.id, { reviews: 3 }, "t");
+          await updateLead(sql, made[0]!.id, { reviews: 3 }, "t");
+          const { rows } = await sql.query<
+            { id: string; created_at: Date; updated_at: Date; s: number }
+          >(
+            `SELECT id, created_at, updated_at, COALESCE(lead_score, -1) AS s FROM businesses WHERE city = $1`,
+            [c],
+          );
+          const expected = (
+            sort: "created_at" | "updated_at" | "lead_score",
+            order: "asc" | "desc",
+          ) => {
+            const key = (r: typeof rows[number]) =>
+              sort === "lead_score"
+                ? r.s
+                : (sort === "created_at" ? r.created_at : r.updated_at).getTime();
+            const sorted = [...rows].sort((x, y) => key(x) - key(y) || (x.id < y.id ? -1 : 1));
+            return (order === "asc" ? sorted : sorted.reverse()).map((r) => r.id);
+          };
+          for (const sort of ["created_at", "updated_at", "lead_score"] as const) {
+            for (const order of ["asc", "desc"] as const) {
+              const seen: string[] = [];
+              let cursor: string | undefined;
+              do {
+                const page = await listLeads(sql, { city: c, sort, order, limit: 2, cursor });
+                seen.push(...page.data.map((l) => l.id));
+                cursor = page.next_cursor ?? undefined;
+                if (cursor !== undefined) {
+                  // A cursor belongs to its sort and order.
+                  const other = order === "asc" ? "desc" : "asc";
+                  await assert.rejects(
+                    listLeads(sql, { city: c, sort, order: other, cursor }),
+                    InvalidCursorError,
+                  );
+                }
+              } while (cursor !== undefined);
+              assert.deepEqual(seen, expected(sort, order), `${sort} ${order}`);
+            }
+          }
+          // Never scored: last when descending, first when ascending.
+          const desc = (await listLeads(sql, { city: c, sort: "lead_score" })).data;
+          assert.deepEqual(desc.map((l) => l.lead_score), [90, 50, 50, 50, 10, null, null]);
+          // The default order is newest first.
+          assert.deepEqual(
+            (await listLeads(sql, { city: c })).data.map((l) => l.id),
+            expected("created_at", "desc"),
+          );
+        },
+      );
+
+      await t.step(
+        "listLeads() filters by source, website, email and time ranges; q ignores accents",
+        async () => {
+          const c = city("more-filters");
+          const make = (name: string, extra: Record<string, unknown> = {}) =>
+            createLead(sql, { name, city: c, source: "places", ...extra }, "t");
+          const cafe = await make("Café Crème", {
+            has_website: true,
+            email: "bonjour@cafe.example",
+          });
+          const plain = await make("Plain Cafe", { source: "csv" });
+          const zurich = await make("ZÜRICH Ångström Ølbar", { email: "hi@z.example" });
+          // Creation instants a day apart: the filters take milliseconds, rows have microseconds.
+          await sql.query(
+            `UPDATE businesses SET created_at = timestamptz '2020-01-01T00:00:00Z' + (
+               CASE id WHEN $2 THEN 0 WHEN $3 THEN 1 ELSE 2 END) * interval '1 day'
+              WHERE city = $1`,
+            [c, cafe.id, plain.id],
+          );
+          Object.assign(plain, { created_at: new Date("2020-01-02T00:00:00Z") });
+          Object.assign(zurich, { created_at: new Date("2020-01-03T00:00:00Z") });
+          // The update below then lands in a later millisecond than that UPDATE's updated_at.
+          await new Promise((r) => setTimeout(r, 10));
+          const names = async (filter: Parameters<typeof listLeads>[1]) =>
+            (await listLeads(sql, { city: c, sort: "created_at", order: "asc", ...filter })).data
+              .map((l) => l.name);
+          assert.deepEqual(await names({ q: "cafe" }), ["Café Crème", "Plain Cafe"]);
+          assert.deepEqual(await names({ q: "CAFÉ" }), ["Café Crème", "Plain Cafe"]);
+          assert.deepEqual(await names({ q: "creme" }), ["Café Crème"]);
+          assert.deepEqual(await names({ q: "zurich angstrom" }), ["ZÜRICH Ångström Ølbar"]);
+          assert.deepEqual(await names({ source: "csv" }), ["Plain Cafe"]);
+          assert.deepEqual(await names({ source: "CSV" }), []);
+          assert.deepEqual(await names({ has_website: true }), ["Café Crème"]);
+          assert.deepEqual(await names({ has_website: false }), [
+            "Plain Cafe",
+            "ZÜRICH Ångström Ølbar",
+          ]);
+          assert.deepEqual(await names({ has_email: true }), [
+            "Café Crème",
+            "ZÜRICH Ångström Ølbar",
+          ]);
+          assert.deepEqual(await names({ has_email: false }), ["Plain Cafe"]);
+          // created_after is inclusive, created_before exclusive.
+          assert.deepEqual(await names({ created_after: plain.created_at }), [
+            "Plain Cafe",
+            "ZÜRICH Ångström Ølbar",
+          ]);
+          assert.deepEqual(await names({ created_before: plain.created_at }), ["Café Crème"]);
+          assert.deepEqual(
+            await names({ created_after: plain.created_at, created_before: zurich.created_at }),
+            ["Plain Cafe"],
+          );
+          const touched = await updateLead(sql, cafe.id, { reviews: 9 }, "t");
+          assert.deepEqual(await names({ updated_after: touched.updated_at }), ["Café Crème"]);
+          assert.deepEqual(await names({ updated_before: touched.updated_at }), [
+            "Plain Cafe",
+            "ZÜRICH Ångström Ølbar",
+          ]);
+        },
+      );
+
       await t.step("updateLead() changes fields and status and records both", async () => {
         const lead = await createLead(
           sql,
