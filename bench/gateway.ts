@@ -16,6 +16,10 @@
  *   others run with metrics off), right after `me`, while a scraper reads
  *   `/metrics` every second; `metrics_cost_pct` (req/s lost) and
  *   `metrics_cpu_us_per_op` (edge CPU added) compare it with `me`;
+ * - `metrics_overhead`: the metrics middleware's own CPU per request, measured
+ *   in process A/B (bench/metrics_overhead.ts), where `me_metrics` is
+ *   noise-bound; `metrics_cost_pct` is that CPU (plus one scrape per 15 s
+ *   at `me`'s rate) as a share of the edge's CPU per `me` request in this run;
  * - `me_paced`, `post_task_paced`: the same at a fixed 1,000 req/s, open
  *   loop, latency from each request's due time (no coordinated omission).
  *
@@ -49,7 +53,14 @@ import { AppProcess, startEdge } from "../tests/process_support.ts";
 import { freePort } from "../dev/ports.ts";
 import type { LoadSummary } from "./load_client.ts";
 import { runJsonChild } from "./lib/child.ts";
-import { type BenchLine, round3, runScenario, UNLIMITED_RATE_LIMITS } from "./lib/report.ts";
+import {
+  type BenchLine,
+  round3,
+  runScenario,
+  selectedScenarios,
+  UNLIMITED_RATE_LIMITS,
+} from "./lib/report.ts";
+import { measureMetricsOverhead, scrapeCpuPerRequest } from "./metrics_overhead.ts";
 
 const BENCH = "gateway";
 const CONNECTIONS = 64;
@@ -139,6 +150,15 @@ function reportTargets(lines: BenchLine[]): void {
     checks.push([
       `GET /v1/me at ${me.ratio_to_health} of /health req/s (target >= ${TARGET_RATIO})`,
       (me.ratio_to_health as number) >= TARGET_RATIO,
+    ]);
+  }
+  const overhead = by.get("metrics_overhead");
+  if (overhead) {
+    checks.push([
+      `metrics middleware ${overhead.metrics_cpu_us_per_op} µs CPU per request in process, ${overhead.metrics_cost_pct} % of the edge's CPU per /v1/me (targets <= ${TARGET_METRICS_CPU_US} µs, <= ${TARGET_METRICS_PCT} %)`,
+      (overhead.metrics_cpu_us_per_op as number) + (overhead.scrape_cpu_us_per_op as number) <=
+        TARGET_METRICS_CPU_US &&
+      (overhead.metrics_cost_pct as number) <= TARGET_METRICS_PCT,
     ]);
   }
   const metrics = by.get("me_metrics");
@@ -257,6 +277,28 @@ async function metricsScenario(
   }
 }
 
+/**
+ * `metrics_overhead`: the middleware's CPU per request in process (A/B), and
+ * with one scrape per interval at `me`'s rate, as a share of the edge's CPU
+ * per `me` request in this run (the edge is CPU-bound there, so that share
+ * is the req/s it would lose).
+ */
+async function overheadScenario(me: BenchLine): Promise<BenchLine> {
+  const o = await measureMetricsOverhead();
+  const scrapeShare = scrapeCpuPerRequest(o.scrape_cpu_ms, me.ops_per_s!);
+  const edgeCpu = me.cpu_us_per_op;
+  return {
+    bench: BENCH,
+    scenario: "metrics_overhead",
+    ...o,
+    scrape_cpu_us_per_op: scrapeShare,
+    ...(edgeCpu
+      ? { metrics_cost_pct: round3(((o.metrics_cpu_us_per_op + scrapeShare) / edgeCpu) * 100) }
+      : {}),
+    cores: navigator.hardwareConcurrency,
+  };
+}
+
 async function main(): Promise<void> {
   const stack = await startStack({
     env: readEnvironment(),
@@ -300,42 +342,60 @@ async function main(): Promise<void> {
       body: JSON.stringify({ type: "noop", payload: {} }),
       uniqueHeader: "Idempotency-Key",
     };
-    const health = await runScenario(async () =>
-      line("health", await runLoad(target, { path: "/health" }))
-    );
+    // `--only=a,b` runs a subset; health and me also run when a selected
+    // scenario is compared with them.
+    const wanted = selectedScenarios();
+    const needsMe = ["me", "me_metrics", "metrics_overhead"].some(wanted);
+    const needsHealth = wanted("health") || needsMe || wanted("post_task");
+    const results: BenchLine[] = [];
+    const health = needsHealth
+      ? await runScenario(async () => line("health", await runLoad(target, { path: "/health" })))
+      : null;
+    if (health) results.push(health);
     const vsHealth = (s: LoadSummary) => {
-      const healthCpu = health.cpu_us_per_op;
+      const healthCpu = health?.cpu_us_per_op;
       const cpu = s.cpu_us_per_req?.edge;
       return {
-        ratio_to_health: round3(s.req_per_s / health.ops_per_s!),
+        ...(health ? { ratio_to_health: round3(s.req_per_s / health.ops_per_s!) } : {}),
         // Independent of the load client: edge CPU per /health ÷ per request here.
         ...(healthCpu !== undefined && cpu ? { cpu_ratio_to_health: round3(healthCpu / cpu) } : {}),
       };
     };
-    const results: BenchLine[] = [health];
-    results.push(
-      await runScenario(async () => {
+    const meLine = needsMe
+      ? await runScenario(async () => {
         const s = await runLoad(target, me);
         return line("me", s, vsHealth(s));
-      }),
-    );
-    results.push(await runScenario(() => metricsScenario(env, target, me, results[1]!)));
-    results.push(
-      await runScenario(async () => {
-        const s = await runLoad(target, postTask);
-        return line("post_task", s, vsHealth(s));
-      }),
-    );
-    results.push(
-      await runScenario(async () =>
-        line("me_paced", await runLoad(target, { ...me, rate: PACED_RATE }))
-      ),
-    );
-    results.push(
-      await runScenario(async () =>
-        line("post_task_paced", await runLoad(target, { ...postTask, rate: PACED_RATE }))
-      ),
-    );
+      })
+      : null;
+    if (meLine) results.push(meLine);
+    if (meLine && wanted("me_metrics")) {
+      results.push(await runScenario(() => metricsScenario(env, target, me, meLine)));
+    }
+    if (meLine && wanted("metrics_overhead")) {
+      results.push(await runScenario(() => overheadScenario(meLine)));
+    }
+    if (wanted("post_task")) {
+      results.push(
+        await runScenario(async () => {
+          const s = await runLoad(target, postTask);
+          return line("post_task", s, vsHealth(s));
+        }),
+      );
+    }
+    if (wanted("me_paced")) {
+      results.push(
+        await runScenario(async () =>
+          line("me_paced", await runLoad(target, { ...me, rate: PACED_RATE }))
+        ),
+      );
+    }
+    if (wanted("post_task_paced")) {
+      results.push(
+        await runScenario(async () =>
+          line("post_task_paced", await runLoad(target, { ...postTask, rate: PACED_RATE }))
+        ),
+      );
+    }
     reportTargets(results);
     const warnings = edge.lines.filter((l) => l.trim() !== "");
     if (warnings.length > 0) {
