@@ -32,6 +32,7 @@ import { meRoutes } from "./routes/me.ts";
 import { taskRoutes } from "./routes/tasks.ts";
 import { leadRoutes } from "./routes/leads.ts";
 import { outreachRoutes } from "./routes/outreach.ts";
+import { outreachTemplateRoutes } from "./routes/outreach_templates.ts";
 import { appointmentRoutes } from "./routes/appointments.ts";
 import { scrapeJobRoutes } from "./routes/scrape_jobs.ts";
 import { unsubscribeRoutes } from "./routes/unsubscribe.ts";
@@ -173,6 +174,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
     scrapeJobRoutes(queue, { placesConfigured: deps.config.places.apiKey !== null }),
   );
   app.route("/", outreachRoutes(deps, queue));
+  app.route("/", outreachTemplateRoutes(deps));
   app.route("/", appointmentRoutes(deps, queue));
   app.route("/", unsubscribeRoutes(deps));
   app.route("/", dlqRoutes(queue));

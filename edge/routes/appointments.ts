@@ -21,6 +21,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Deps } from "../../shared/deps.ts";
 import { AppError } from "../../shared/errors.ts";
+import { VARIABLE_EXAMPLES } from "../../shared/email/template_examples.ts";
 import { renderTemplate } from "../../shared/email/templates.ts";
 import { assertContactable } from "../../shared/leads/actions.ts";
 import { getLead } from "../../shared/leads/repository.ts";
@@ -62,7 +63,10 @@ const BookBody = z.object({
     .openapi({
       description:
         "Variables of the meeting_confirmation email (sender_name, sender_title, time_zone, meeting_url, location, agenda); business_name, starts_at and duration_min are filled in",
-      example: { sender_name: "Maya", meeting_url: "https://meet.example/abc" },
+      example: {
+        sender_name: VARIABLE_EXAMPLES.sender_name!,
+        meeting_url: VARIABLE_EXAMPLES.meeting_url!,
+      },
     }),
 }).strict().openapi("BookAppointmentRequest");
 

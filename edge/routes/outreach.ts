@@ -28,6 +28,7 @@ import {
   TEMPLATES,
   UnknownTemplateError,
 } from "../../shared/email/templates.ts";
+import { VARIABLE_EXAMPLES } from "../../shared/email/template_examples.ts";
 import { assertContactable } from "../../shared/leads/actions.ts";
 import { recordLeadEvent } from "../../shared/leads/events.ts";
 import type { Queryable } from "../../shared/leads/transaction.ts";
@@ -60,7 +61,12 @@ const SendEmailBody = z.object({
     .openapi({
       description:
         "Template variables (text or numbers). `business_name` and `city` default to the lead's name and city.",
-      example: { sender_name: "Maya", booking_url: "https://cal.example/maya" },
+      // Values from the template previews (shared/email/template_examples.ts), so the
+      // documented request renders as a person would write it.
+      example: {
+        sender_name: VARIABLE_EXAMPLES.sender_name!,
+        booking_url: VARIABLE_EXAMPLES.booking_url!,
+      },
     }),
   to: z.email().max(254).optional().openapi({
     description: "Recipient; default: the lead's email",
