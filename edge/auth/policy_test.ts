@@ -85,6 +85,10 @@ Deno.test("lead actions: services and operators POST them; reopening is for admi
     [minerva, "POST", "/v1/admin/leads/l1/reopen", false],
     [operator, "POST", "/v1/admin/leads/l1/reopen", false],
     [admin, "POST", "/v1/admin/leads/l1/reopen", true],
+    // The history reads like the lead.
+    [minerva, "GET", "/v1/leads/l1/history", true],
+    [viewer, "GET", "/v1/leads/l1/history", true],
+    [operator, "GET", "/v1/leads/l1/history", true],
   ];
   for (const [who, method, path, allowed] of cases) {
     assert.equal(decide(who, method, path).allowed, allowed, `${who.sub} ${method} ${path}`);

@@ -32,6 +32,7 @@ import type { AppEnv } from "../app_env.ts";
 import type { ResponseCache } from "../degraded/response_cache.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";
 import { leadActionRoutes } from "./lead_actions.ts";
+import { leadHistoryRoutes } from "./lead_history.ts";
 import { eventView, leadView } from "./lead_view.ts";
 import { type Guard, runRead, runWrite } from "./lead_guard.ts";
 import { createLeadRoute, getLeadRoute, listRoute, patchLeadRoute } from "./lead_schemas.ts";
@@ -101,6 +102,7 @@ export function leadRoutes(
   const actor = (sub: string) => `api:${sub}`;
 
   app.route("/", leadActionRoutes(deps, guard));
+  app.route("/", leadHistoryRoutes(deps, guard));
 
   app.openapi(listRoute, async (c) => {
     const q = c.req.valid("query");

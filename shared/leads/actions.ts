@@ -11,6 +11,7 @@ import type { Pool } from "@neondatabase/serverless";
 import { AppError } from "../errors.ts";
 import { LeadNotFoundError } from "./errors.ts";
 import { insertLeadEvents, type LeadEvent, recordLeadEvents } from "./events.ts";
+import { recordNoteHistory, setChangeSource } from "./history.ts";
 import { type Lead, LEAD_COLUMNS } from "./lead.ts";
 import { lockLead } from "./repository.ts";
 import { type OutreachStatus, PIPELINE } from "./status.ts";
@@ -54,17 +55,33 @@ export class LeadNotClosedError extends AppError {
   }
 }
 
-/** Records a `note_added` event (`{ text }`) on an existing lead and returns it. */
+/**
+ * Records a `note_added` event (`{ text }`) on an existing lead, and its
+ * history entry in the same transaction, and returns the event.
+ */
 export async function addLeadNote(
+  pool: Pool,
+  id: string,
+  text: string,
+  source: string,
+): Promise<LeadEvent> {
+  if (!UUID.test(id)) throw new LeadNotFoundError(id);
+  return await withTransaction(pool, (client) => noteLead(client, id, text, source));
+}
+
+async function noteLead(
   sql: Queryable,
   id: string,
   text: string,
   source: string,
 ): Promise<LeadEvent> {
-  const lead = UUID.test(id)
-    ? await sql.query<{ id: string }>("SELECT id FROM businesses WHERE id = $1", [id])
-    : { rows: [] };
+  // FOR SHARE: an erasure (which locks the row for update) cannot run between the check and the note.
+  const lead = await sql.query<{ id: string }>(
+    "SELECT id FROM businesses WHERE id = $1 FOR SHARE",
+    [id],
+  );
   if (!lead.rows[0]) throw new LeadNotFoundError(id);
+  await recordNoteHistory(sql, id, text, source);
   const [eventId] = await insertLeadEvents(sql, [{
     lead_id: id,
     event_type: "note_added",
@@ -103,6 +120,7 @@ export async function reopenLead(sql: Pool, id: string, options: ReopenOptions):
     throw new RangeError(`Cannot reopen lead ${id}: "${options.to}" is not a pipeline status`);
   }
   return await withTransaction(sql, async (client) => {
+    await setChangeSource(client, options.source, "reopened");
     const lead = await lockLead(client, id);
     if (lead.outreach_status !== "not_interested") {
       throw new LeadNotClosedError(id, lead.outreach_status);

@@ -131,8 +131,13 @@ export async function recordDelivered(sql: Queryable, d: Delivery): Promise<bool
        SELECT id, 'email_sent', $4::jsonb, $5, clock_timestamp() + interval '1 microsecond'
          FROM lead
        RETURNING 1
+     ), writer AS (
+       -- Names the writer for the lead history trigger (migration 010), which
+       -- fires at the end of this statement, after this CTE ran.
+       SELECT set_config('pleasant_cove.change_source', $5, true) AS source
      )
-     SELECT (SELECT count(*) FROM sent)::int AS sent, (SELECT count(*) FROM events)::int AS events`,
+     SELECT (SELECT count(*) FROM sent)::int AS sent, (SELECT count(*) FROM events)::int AS events,
+            (SELECT source FROM writer) AS source`,
     [d.ledgerId, d.token, d.response.slice(0, 2000), JSON.stringify(d.event), d.source],
   );
   return (rows[0]?.sent ?? 0) > 0;

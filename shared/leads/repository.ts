@@ -34,6 +34,7 @@ import { applyScores } from "../scoring/scores.ts";
 import { assertTransition, type OutreachStatus, stepsToReach } from "./status.ts";
 import { type Queryable, withTransaction } from "./transaction.ts";
 import { type IdempotentResult, idempotentWrite, type WriteKey } from "./idempotent_write.ts";
+import { setChangeSource } from "./history.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -116,6 +117,7 @@ async function insertLead(
   source: string,
   options: CreateLeadOptions,
 ): Promise<Lead> {
+  await setChangeSource(client, source);
   const values = insertValues(input);
   const { rows } = await client.query<Lead>(
     `INSERT INTO businesses (${INSERT_COLUMNS.join(", ")})
@@ -369,6 +371,7 @@ async function patchLead(
   patch: LeadPatch,
   source: string,
 ): Promise<Lead> {
+  await setChangeSource(client, source);
   let lead = await lockLead(client, id);
   const to = patch.outreach_status;
   if (to !== undefined && to !== lead.outreach_status) {
@@ -430,6 +433,7 @@ export async function transitionLead(
   options: TransitionOptions = {},
 ): Promise<TransitionResult> {
   const run = async (client: Queryable): Promise<TransitionResult> => {
+    await setChangeSource(client, source);
     // Without a caller transaction the lock ends with the SELECT; the
     // conditional UPDATE then detects a concurrent change and we decide again.
     for (let attempt = 0;; attempt++) {

@@ -98,6 +98,16 @@ Deno.test({
       );
       assert.equal(status.rows[0].outreach_status, "contacted");
       assert.ok(status.rows[0].last_contacted);
+      // The lead history names the sending task (migration 010's trigger, told by recordDelivered).
+      const history = await deps.sql.query(
+        `SELECT source, changes ? 'last_contacted' AS contacted, changes->'outreach_status' AS status
+           FROM lead_history WHERE lead_id = $1 AND action <> 'created'`,
+        [lead.id],
+      );
+      assert.equal(history.rowCount, 1);
+      assert.match(history.rows[0].source, /^worker:send_email/);
+      assert.equal(history.rows[0].contacted, true);
+      assert.deepEqual(history.rows[0].status, { old: "new", new: "contacted" });
     });
 
     await t.step(
