@@ -1,13 +1,21 @@
 /**
  * The OpenAPI 3.1 document, generated from the routes' zod schemas (no
  * hand-written spec), served at `/openapi.json`, and a self-contained API
- * reference page at `/docs` (no CDN assets: it works offline and under a
- * strict CSP).
+ * reference page at `/docs` (edge/docs_page.ts).
+ *
+ * The routes declare what is theirs (body, query, path, their own headers);
+ * {@linkcode completeDocument} adds what the gateway chain reads on every
+ * route, so a client written from `/openapi.json` alone sends them too:
+ * `X-Request-Id` everywhere and `Idempotency-Key` on every POST and PATCH
+ * (edge/middleware/idempotency.ts; required where the route says so).
+ * `Authorization` is the `bearer` security scheme (OpenAPI ignores a header
+ * parameter of that name).
  *
  * @module
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "./app_env.ts";
+import { type DocsSpec, renderDocsPage } from "./docs_page.ts";
 
 /** Document metadata. */
 export const OPENAPI_INFO = {
@@ -20,60 +28,57 @@ export const OPENAPI_INFO = {
   },
 } as const;
 
-const escape = (s: string) =>
-  s.replace(
-    /[&<>"']/g,
-    (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]!,
-  );
+/** Header parameters the gateway chain reads on every route (components.parameters). */
+export const COMMON_PARAMETERS = {
+  RequestId: {
+    name: "X-Request-Id",
+    in: "header",
+    required: false,
+    description: "Correlates the request with the access log and traces; echoed in the " +
+      "response and in problem bodies (`request_id`). Generated when absent or not 1–255 " +
+      "characters of letters, digits, `_`, `-`, `=`.",
+    schema: { type: "string", maxLength: 255, pattern: "^[A-Za-z0-9_=-]+$" },
+  },
+  IdempotencyKey: {
+    name: "Idempotency-Key",
+    in: "header",
+    required: false,
+    description: "Makes a retry safe: the first response is stored and replayed " +
+      "(`Idempotency-Replayed: true`) for the same key, caller and request; the same key with " +
+      "another request is 422, a retry while the first runs is 409.",
+    schema: { type: "string", minLength: 1, maxLength: 255 },
+  },
+} as const;
 
-type Operation = {
-  summary?: string;
-  tags?: string[];
-  parameters?: { name: string; in: string; required?: boolean; description?: string }[];
-  requestBody?: { content?: Record<string, { schema?: unknown }> };
-  responses?: Record<string, { description?: string }>;
+type Param = { $ref?: string; name?: string; in?: string };
+type Op = { parameters?: Param[] };
+/** The parts of an OpenAPI document {@linkcode completeDocument} touches. */
+export type Doc = {
+  paths?: Record<string, Record<string, Op>>;
+  components?: Record<string, unknown> & { parameters?: Record<string, unknown> };
 };
 
-/** Renders the reference page from an OpenAPI document. */
-export function renderDocsPage(
-  spec: {
-    info?: { title?: string; description?: string };
-    paths?: Record<string, Record<string, Operation>>;
-  },
-): string {
-  const sections: string[] = [];
-  for (const [path, ops] of Object.entries(spec.paths ?? {})) {
+const ref = (name: keyof typeof COMMON_PARAMETERS) => ({
+  $ref: `#/components/parameters/${name}`,
+});
+
+/** Adds the chain's headers to every operation of `doc` (in place) and returns it. */
+export function completeDocument(doc: Doc): Doc {
+  doc.components = { ...doc.components, parameters: { ...COMMON_PARAMETERS } };
+  for (const [path, ops] of Object.entries(doc.paths ?? {})) {
     for (const [method, op] of Object.entries(ops)) {
-      const params = (op.parameters ?? []).map((p) =>
-        `<li><code>${escape(p.name)}</code> (${escape(p.in)}${p.required ? ", required" : ""})${
-          p.description ? ` — ${escape(p.description)}` : ""
-        }</li>`
-      ).join("");
-      const body = op.requestBody?.content?.["application/json"]?.schema;
-      const responses = Object.entries(op.responses ?? {}).map(([status, r]) =>
-        `<li><b>${escape(status)}</b> ${escape(r.description ?? "")}</li>`
-      ).join("");
-      sections.push(
-        `<section><h2><span class="m ${escape(method)}">${
-          escape(method.toUpperCase())
-        }</span> <code>${escape(path)}</code></h2><p>${escape(op.summary ?? "")}</p>${
-          params ? `<h3>Parameters</h3><ul>${params}</ul>` : ""
-        }${
-          body ? `<h3>Request body</h3><pre>${escape(JSON.stringify(body, null, 2))}</pre>` : ""
-        }<h3>Responses</h3><ul>${responses}</ul></section>`,
-      );
+      const params = op.parameters ??= [];
+      const declares = (name: string) =>
+        params.some((p) => p.in === "header" && p.name?.toLowerCase() === name.toLowerCase());
+      const isWrite = method === "post" || method === "patch";
+      // A route that requires the key declares it (required: true) itself.
+      if (isWrite && path.startsWith("/v1/") && !declares("Idempotency-Key")) {
+        params.push(ref("IdempotencyKey"));
+      }
+      if (!declares("X-Request-Id")) params.push(ref("RequestId"));
     }
   }
-  const title = escape(spec.info?.title ?? "API");
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title>
-<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1d2a33}
-section{border-top:1px solid #d8e0e6;padding:.5rem 0}pre{background:#f4f7f9;padding:.75rem;overflow:auto}
-.m{font:bold 13px monospace;padding:2px 6px;border-radius:3px;background:#e3ecf2}.post{background:#dff3e4}.get{background:#e0ecfb}
-.patch{background:#fcf1dc}.delete{background:#fbe1e1}</style></head><body><h1>${title}</h1><p>${
-    escape(spec.info?.description ?? "")
-  }</p><p>Machine-readable: <a href="/openapi.json">/openapi.json</a></p>${
-    sections.join("\n")
-  }</body></html>`;
+  return doc;
 }
 
 /** Mounts `/openapi.json` and `/docs` on the root app. */
@@ -86,16 +91,19 @@ export function mountDocs(app: OpenAPIHono<AppEnv>): void {
   // Built once, on first use (every route is registered by then): the routes
   // do not change after start-up, and generating the document per request
   // would let a flood of anonymous GETs cost real CPU.
-  let spec: ReturnType<typeof app.getOpenAPI31Document> | null = null;
+  let spec: Doc | null = null;
   let json: string | null = null;
   let page: string | null = null;
-  const document = () => spec ??= app.getOpenAPI31Document(OPENAPI_INFO);
+  const document = () =>
+    spec ??= completeDocument(
+      app.getOpenAPI31Document(OPENAPI_INFO) as Doc,
+    );
   app.get("/openapi.json", (c) => {
     json ??= JSON.stringify(document());
     return c.body(json, 200, { "Content-Type": "application/json" });
   });
   app.get("/docs", (c) => {
-    page ??= renderDocsPage(document() as Parameters<typeof renderDocsPage>[0]);
+    page ??= renderDocsPage(document() as DocsSpec);
     return c.html(page);
   });
 }

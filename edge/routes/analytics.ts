@@ -121,6 +121,7 @@ const BookingsSchema = z.object({
 }).openapi("Bookings");
 
 function readRoute<Q extends z.ZodObject, S extends z.ZodType>(
+  operationId: string,
   path: string,
   summary: string,
   query: Q,
@@ -130,6 +131,7 @@ function readRoute<Q extends z.ZodObject, S extends z.ZodType>(
   return createRoute({
     method: "get",
     path,
+    operationId,
     tags: ["analytics"],
     summary,
     security: [{ bearer: [] }],
@@ -157,6 +159,7 @@ function readRoute<Q extends z.ZodObject, S extends z.ZodType>(
 }
 
 const capabilitiesRoute = readRoute(
+  "getAnalyticsCapabilities",
   "/v1/analytics/capabilities",
   "The analytics tier and its native and emulated features",
   z.object({}),
@@ -164,6 +167,7 @@ const capabilitiesRoute = readRoute(
   "DegradedAnalyticsCapabilities",
 );
 const metricsRoute = readRoute(
+  "getLeadMetrics",
   "/v1/analytics/lead-metrics",
   "Lead events and unique leads per bucket and event type",
   MetricsQuery,
@@ -171,6 +175,7 @@ const metricsRoute = readRoute(
   "DegradedLeadMetrics",
 );
 const funnelRoute = readRoute(
+  "getFunnel",
   "/v1/analytics/funnel",
   "Outreach funnel: contacted → responded → meeting_scheduled → client",
   RangeQuery,
@@ -178,6 +183,7 @@ const funnelRoute = readRoute(
   "DegradedFunnel",
 );
 const bookingsRoute = readRoute(
+  "getBookings",
   "/v1/analytics/bookings",
   "Appointment booking success rate",
   RangeQuery,

@@ -108,6 +108,7 @@ const problems = (status: number, description: string) => ({
 const bookRoute = createRoute({
   method: "post",
   path: "/v1/appointments",
+  operationId: "bookAppointment",
   tags: ["appointments"],
   summary: "Queue a meeting booking with a lead (one per lead per UTC day)",
   security: [{ bearer: [] }],
@@ -133,6 +134,7 @@ const bookRoute = createRoute({
 const listRoute = createRoute({
   method: "get",
   path: "/v1/appointments",
+  operationId: "listAppointments",
   tags: ["appointments"],
   summary: "Appointments starting in [from, to), earliest first",
   security: [{ bearer: [] }],

@@ -43,6 +43,7 @@ function view(s: BreakerSnapshot) {
 const listRoute = createRoute({
   method: "get",
   path: "/v1/breakers",
+  operationId: "listBreakers",
   tags: ["operations"],
   summary: "Every circuit breaker with its state (admin)",
   security: [{ bearer: [] }],
@@ -59,6 +60,11 @@ function operation(action: "reset" | "force-open" | "disable", summary: string) 
   return createRoute({
     method: "post",
     path: `/v1/breakers/{name}/${action}`,
+    // Stable names, not derived from the path segment: clients generate method names from them.
+    operationId:
+      ({ reset: "resetBreaker", "force-open": "forceOpenBreaker", disable: "disableBreaker" })[
+        action
+      ],
     tags: ["operations"],
     summary,
     security: [{ bearer: [] }],

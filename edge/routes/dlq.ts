@@ -70,6 +70,7 @@ const TypeName = z.string().regex(TYPE_NAME, "must be a snake_case task type");
 const listRoute = createRoute({
   method: "get",
   path: "/v1/dlq",
+  operationId: "listDeadTasks",
   tags: ["operations"],
   summary: "Dead tasks, newest first (admin)",
   security: [{ bearer: [] }],
@@ -91,6 +92,7 @@ const listRoute = createRoute({
 const showRoute = createRoute({
   method: "get",
   path: "/v1/dlq/{id}",
+  operationId: "getDeadTask",
   tags: ["operations"],
   summary: "One dead task with its payload (admin)",
   security: [{ bearer: [] }],
@@ -107,6 +109,7 @@ const showRoute = createRoute({
 const replayOneRoute = createRoute({
   method: "post",
   path: "/v1/dlq/{id}/replay",
+  operationId: "replayDeadTask",
   tags: ["operations"],
   summary: "Queue a dead task again: same id and idempotency key, attempts reset (admin)",
   security: [{ bearer: [] }],
@@ -120,6 +123,7 @@ const replayOneRoute = createRoute({
 const replayTypeRoute = createRoute({
   method: "post",
   path: "/v1/dlq/replay",
+  operationId: "replayDeadTasks",
   tags: ["operations"],
   summary:
     `Queue dead tasks of a type again, oldest first, ${REPLAY_PER_SECOND} per second (admin)`,
@@ -144,6 +148,7 @@ const replayTypeRoute = createRoute({
 const purgeRoute = createRoute({
   method: "delete",
   path: "/v1/dlq/{id}",
+  operationId: "purgeDeadTask",
   tags: ["operations"],
   summary: "Delete a dead task for good (admin)",
   security: [{ bearer: [] }],

@@ -95,6 +95,7 @@ const IngestResultSchema = z.object({
 const ingestRoute = createRoute({
   method: "post",
   path: "/v1/events",
+  operationId: "ingestEvents",
   tags: ["analytics"],
   summary: "Record a batch of lead events; answers per event",
   security: [{ bearer: [] }],

@@ -74,6 +74,7 @@ const problem = (description: string) => ({
 const transitionRoute = createRoute({
   method: "post",
   path: "/v1/leads/{id}/transitions",
+  operationId: "transitionLead",
   tags: ["leads"],
   summary: "Move a lead to another outreach status (the state machine decides)",
   description:
@@ -96,6 +97,7 @@ const transitionRoute = createRoute({
 const noteRoute = createRoute({
   method: "post",
   path: "/v1/leads/{id}/notes",
+  operationId: "addLeadNote",
   tags: ["leads"],
   summary: "Add a note to a lead (a note_added event)",
   description: "Who: services sa:minerva and sa:api-gateway, users with role admin or operator.",
@@ -116,6 +118,7 @@ const noteRoute = createRoute({
 const reopenRoute = createRoute({
   method: "post",
   path: "/v1/admin/leads/{id}/reopen",
+  operationId: "reopenLead",
   tags: ["leads"],
   summary: "Reopen a not_interested lead (admins)",
   description:

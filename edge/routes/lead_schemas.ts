@@ -201,6 +201,7 @@ const conflict = (description: string) => ({
 export const listRoute = createRoute({
   method: "get",
   path: "/v1/leads",
+  operationId: "listLeads",
   tags: ["leads"],
   summary: "List leads: filters, accent-insensitive search, sort (default newest first)",
   security: [{ bearer: [] }],
@@ -225,6 +226,7 @@ export const listRoute = createRoute({
 export const createLeadRoute = createRoute({
   method: "post",
   path: "/v1/leads",
+  operationId: "createLead",
   tags: ["leads"],
   summary: "Create a lead",
   security: [{ bearer: [] }],
@@ -246,6 +248,7 @@ export const createLeadRoute = createRoute({
 export const getLeadRoute = createRoute({
   method: "get",
   path: "/v1/leads/{id}",
+  operationId: "getLead",
   tags: ["leads"],
   summary: "A lead with its 20 most recent events",
   security: [{ bearer: [] }],
@@ -270,6 +273,7 @@ export const getLeadRoute = createRoute({
 export const patchLeadRoute = createRoute({
   method: "patch",
   path: "/v1/leads/{id}",
+  operationId: "updateLead",
   tags: ["leads"],
   summary: "Update a lead; a status change follows the outreach state machine",
   security: [{ bearer: [] }],

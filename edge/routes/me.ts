@@ -18,6 +18,7 @@ const PrincipalSchema = z.object({
 const meRoute = createRoute({
   method: "get",
   path: "/v1/me",
+  operationId: "getMe",
   tags: ["gateway"],
   summary: "The authenticated principal",
   security: [{ bearer: [] }],

@@ -77,6 +77,7 @@ const security = [{ bearer: [] }];
 const listRoute = createRoute({
   method: "get",
   path: "/v1/models",
+  operationId: "listModels",
   tags,
   security,
   summary: "Training runs, newest first (admin, operator, viewer)",
@@ -92,6 +93,7 @@ const listRoute = createRoute({
 const getRoute = createRoute({
   method: "get",
   path: "/v1/models/{version}",
+  operationId: "getModel",
   tags,
   security,
   summary: "One training run (admin, operator, viewer)",
@@ -104,6 +106,7 @@ const getRoute = createRoute({
 const retrainRoute = createRoute({
   method: "post",
   path: "/v1/models/retrain",
+  operationId: "retrainModel",
   tags,
   security,
   summary: "Queue a training run (admin)",
@@ -116,6 +119,7 @@ const retrainRoute = createRoute({
 const activateRoute = createRoute({
   method: "post",
   path: "/v1/models/{version}/activate",
+  operationId: "activateModel",
   tags,
   security,
   summary: "Make a candidate or retired model the champion (admin)",
@@ -128,6 +132,7 @@ const activateRoute = createRoute({
 const rollbackRoute = createRoute({
   method: "post",
   path: "/v1/models/rollback",
+  operationId: "rollbackModel",
   tags,
   security,
   summary: "Return to the champion the current one replaced (admin)",

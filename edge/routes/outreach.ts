@@ -86,6 +86,7 @@ const problems = (status: number, description: string) => ({
 const sendRoute = createRoute({
   method: "post",
   path: "/v1/outreach/emails",
+  operationId: "sendOutreachEmail",
   tags: ["outreach"],
   summary:
     "Queue one templated email to a lead (at most one per recipient, template, lead and day)",

@@ -33,6 +33,7 @@ const QueueSchema = z.object({
 const getRoute = createRoute({
   method: "get",
   path: "/v1/queue",
+  operationId: "getQueueDepth",
   tags: ["operations"],
   summary: "Queue depth by state and priority, DLQ size per type (admin, operator)",
   security: [{ bearer: [] }],

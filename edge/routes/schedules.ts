@@ -43,6 +43,7 @@ const ScheduleSchema = z.object({
 const listRoute = createRoute({
   method: "get",
   path: "/v1/schedules",
+  operationId: "listSchedules",
   tags: ["operations"],
   summary: "Recurring schedules with their last and next run (admin, operator)",
   security: [{ bearer: [] }],

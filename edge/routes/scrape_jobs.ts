@@ -61,6 +61,7 @@ const problems = (status: number, description: string) => ({
 const scrapeRoute = createRoute({
   method: "post",
   path: "/v1/scrape-jobs",
+  operationId: "createScrapeJob",
   tags: ["leads"],
   summary: "Queue a lead search with the Places provider",
   security: [{ bearer: [] }],
@@ -77,6 +78,7 @@ const scrapeRoute = createRoute({
 const importRoute = createRoute({
   method: "post",
   path: "/v1/leads/import",
+  operationId: "importLeads",
   tags: ["leads"],
   summary: "Queue an import of leads from a CSV file or a JSON array",
   description: `CSV: a header row naming the columns (case-insensitive; \`name\` required): ${

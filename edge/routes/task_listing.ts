@@ -62,6 +62,7 @@ const TaskPage = z.object({
 const listRoute = createRoute({
   method: "get",
   path: "/v1/tasks",
+  operationId: "listTasks",
   tags: ["tasks"],
   summary: "Tasks by queue state, newest first (admin, operator)",
   security: [{ bearer: [] }],
@@ -105,6 +106,7 @@ const TaskTypeSchema = z.object({
 const typesRoute = createRoute({
   method: "get",
   path: "/v1/tasks/types",
+  operationId: "listTaskTypes",
   tags: ["tasks"],
   summary:
     "The task-type catalog: all types for admins, the public types the caller may enqueue for others",

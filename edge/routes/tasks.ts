@@ -79,6 +79,7 @@ const IdempotencyHeader = z.object({
 const enqueueRoute = createRoute({
   method: "post",
   path: "/v1/tasks",
+  operationId: "enqueueTask",
   tags: ["tasks"],
   summary: "Enqueue a task",
   security: [{ bearer: [] }],
@@ -95,6 +96,7 @@ const enqueueRoute = createRoute({
 const getRoute = createRoute({
   method: "get",
   path: "/v1/tasks/{id}",
+  operationId: "getTask",
   tags: ["tasks"],
   summary: "A task's status",
   security: [{ bearer: [] }],

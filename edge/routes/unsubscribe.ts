@@ -58,6 +58,7 @@ const errors = {
 const linkRoute = createRoute({
   method: "get",
   path: "/v1/unsubscribe",
+  operationId: "showUnsubscribePage",
   tags: ["outreach"],
   summary:
     "The link in every email: a page with one button that unsubscribes (POST); changes nothing itself",
@@ -72,6 +73,7 @@ const linkRoute = createRoute({
 const oneClickRoute = createRoute({
   method: "post",
   path: "/v1/unsubscribe",
+  operationId: "unsubscribe",
   tags: ["outreach"],
   summary: "RFC 8058 one-click unsubscribe (sent by mail providers); no login",
   security: [],

@@ -35,7 +35,7 @@ import type { Principal } from "../auth/principal.ts";
 import type { Verifier } from "../auth/verify.ts";
 import { problem } from "../problem.ts";
 import { limitFailedAuthentication } from "../gateway.ts";
-import { problemResponses } from "../routes/schemas.ts";
+import { problemResponses, ProblemSchema } from "../routes/schemas.ts";
 import { validationHook } from "../validation.ts";
 import type { LiveHub } from "./hub.ts";
 
@@ -161,8 +161,72 @@ export function liveSocketRoute(options: LiveSocketRouteOptions): OpenAPIHono<Ap
     "/v1/ws",
     limiter === undefined ? liveSocket : limitFailedAuthentication(liveSocket, limiter),
   );
+  // Described, not validated by zod: the handler above is a plain Hono route
+  // (an upgrade is not a JSON request), so the description is registered by hand.
+  app.openAPIRegistry.registerPath(liveSocketOperation);
   return app;
 }
+
+/** The OpenAPI description of `GET /v1/ws` (docs/live-feed.md has the protocol). */
+const liveSocketOperation = {
+  method: "get" as const,
+  path: "/v1/ws",
+  operationId: "connectLiveFeed",
+  tags: ["live feed"],
+  summary: "Open the live feed (WebSocket upgrade)",
+  description: "A WebSocket (RFC 6455) carrying JSON text frames; `GET /v1/ws/schema` serves " +
+    "the frames as a JSON Schema. After `welcome`, send " +
+    '`{"type":"subscribe","topics":["leads"],"since":"<last offset>"}` to subscribe and to ' +
+    "resume after a reconnect (`since`: one offset for every topic or an object of offsets " +
+    "per topic; what was missed is replayed in order, then live messages follow). The token " +
+    "is verified before the upgrade: send it as the subprotocol pair " +
+    "`Sec-WebSocket-Protocol: bearer, <jwt>` (browsers cannot set headers on a WebSocket; " +
+    "`bearer` is echoed back), as `Authorization: Bearer <jwt>`, or as `?access_token=`.",
+  security: [{ bearer: [] }],
+  request: {
+    query: z.object({
+      topics: z.string().optional().openapi({
+        description: "Comma-separated topics to subscribe at once (`tasks`, `leads`, " +
+          "`broadcast`, `dlq`, `breakers`, or `<topic>:<key>`); each must be allowed",
+        example: "tasks,leads",
+      }),
+      access_token: z.string().optional().openapi({
+        description: "The bearer token, when neither the subprotocol nor the header can carry " +
+          "it (query strings reach proxy logs: prefer the subprotocol)",
+      }),
+    }),
+    headers: z.object({
+      upgrade: z.literal("websocket").openapi({ description: "Required: a plain GET is 426" }),
+      "sec-websocket-protocol": z.string().optional().openapi({
+        description: "`bearer, <jwt>`: the token, the way browsers can send it",
+        example: "bearer, eyJhbGciOi…",
+      }),
+      origin: z.string().optional().openapi({
+        description: "Checked against CORS_ORIGINS when that is set (403 otherwise)",
+      }),
+    }),
+  },
+  responses: {
+    101: {
+      description: "Switching Protocols: the socket is open; the first frame is `welcome`",
+      headers: {
+        "Sec-WebSocket-Protocol": {
+          description: "`bearer` when the token came as the subprotocol",
+          schema: { type: "string" as const },
+        },
+      },
+    },
+    ...problemResponses(400, 401, 403, 429),
+    426: {
+      description: "Upgrade required: not a WebSocket handshake",
+      content: { "application/problem+json": { schema: ProblemSchema } },
+    },
+    503: {
+      description: "The live feed is full on this instance (`Retry-After`)",
+      content: { "application/problem+json": { schema: ProblemSchema } },
+    },
+  },
+};
 
 const ClientSchema = z.object({
   id: z.string(),
@@ -175,6 +239,7 @@ const ClientSchema = z.object({
 const clientsRoute = createRoute({
   method: "get",
   path: "/v1/ws/clients",
+  operationId: "listLiveClients",
   tags: ["live feed"],
   summary: "Connected live-feed clients across every edge instance (admin)",
   security: [{ bearer: [] }],
@@ -197,6 +262,7 @@ const clientsRoute = createRoute({
 const schemaRoute = createRoute({
   method: "get",
   path: "/v1/ws/schema",
+  operationId: "getLiveFeedSchema",
   tags: ["live feed"],
   summary: "JSON Schema of the live-feed protocol (GET /v1/ws frames)",
   security: [{ bearer: [] }],
@@ -212,6 +278,7 @@ const schemaRoute = createRoute({
 const broadcastRoute = createRoute({
   method: "post",
   path: "/v1/ws/broadcast",
+  operationId: "broadcastLiveMessage",
   tags: ["live feed"],
   summary: "Publish on the broadcast topic, to everyone or to one user or client (admin)",
   security: [{ bearer: [] }],
