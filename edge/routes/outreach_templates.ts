@@ -71,6 +71,7 @@ const WHO =
 const listRoute = createRoute({
   method: "get",
   path: "/v1/outreach/templates",
+  operationId: "listOutreachTemplates",
   tags: ["outreach"],
   summary: "Every email template: its variables and a preview rendered from example values",
   description: `${WHO} One page: \`next_cursor\` is always null.`,
@@ -87,6 +88,7 @@ const listRoute = createRoute({
 const getRoute = createRoute({
   method: "get",
   path: "/v1/outreach/templates/{name}",
+  operationId: "getOutreachTemplate",
   tags: ["outreach"],
   summary: "One email template: its variables and a preview rendered from example values",
   description: WHO,
