@@ -59,6 +59,7 @@ const HistoryEntrySchema = z.object({
 const historyRoute = createRoute({
   method: "get",
   path: "/v1/leads/{id}/history",
+  operationId: "getLeadHistory",
   tags: ["leads"],
   summary: "Every change to a lead: old/new values per field, who, when",
   description:
