@@ -33,6 +33,7 @@ import { taskRoutes } from "./routes/tasks.ts";
 import { leadRoutes } from "./routes/leads.ts";
 import { outreachRoutes } from "./routes/outreach.ts";
 import { outreachTemplateRoutes } from "./routes/outreach_templates.ts";
+import { sentEmailRoutes } from "./routes/outreach_emails.ts";
 import { appointmentRoutes } from "./routes/appointments.ts";
 import { scrapeJobRoutes } from "./routes/scrape_jobs.ts";
 import { unsubscribeRoutes } from "./routes/unsubscribe.ts";
@@ -175,6 +176,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   );
   app.route("/", outreachRoutes(deps, queue));
   app.route("/", outreachTemplateRoutes(deps));
+  app.route("/", sentEmailRoutes(deps));
   app.route("/", appointmentRoutes(deps, queue));
   app.route("/", unsubscribeRoutes(deps));
   app.route("/", dlqRoutes(queue));
