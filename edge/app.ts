@@ -34,6 +34,7 @@ import { leadRoutes } from "./routes/leads.ts";
 import { outreachRoutes } from "./routes/outreach.ts";
 import { outreachTemplateRoutes } from "./routes/outreach_templates.ts";
 import { sentEmailRoutes } from "./routes/outreach_emails.ts";
+import { suppressionRoutes } from "./routes/suppressions.ts";
 import { appointmentRoutes } from "./routes/appointments.ts";
 import { scrapeJobRoutes } from "./routes/scrape_jobs.ts";
 import { unsubscribeRoutes } from "./routes/unsubscribe.ts";
@@ -177,6 +178,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   app.route("/", outreachRoutes(deps, queue));
   app.route("/", outreachTemplateRoutes(deps));
   app.route("/", sentEmailRoutes(deps));
+  app.route("/", suppressionRoutes(deps));
   app.route("/", appointmentRoutes(deps, queue));
   app.route("/", unsubscribeRoutes(deps));
   app.route("/", dlqRoutes(queue));

@@ -200,3 +200,32 @@ Deno.test("renderPolicyTable shows one row per grant, ready for the README", () 
     ].join("\n"),
   );
 });
+
+Deno.test("outreach: templates and sent emails for every control reader; suppressions for admins only", () => {
+  const decide = compilePolicy(ACCESS_POLICY);
+  const operator: Principal = { kind: "user", sub: "o", roles: ["operator"] };
+  const admin: Principal = { kind: "user", sub: "a", roles: ["admin"] };
+  const readers = [minerva, operator, admin, viewer];
+  const cases: [Principal, string, string, boolean][] = [
+    ...readers.flatMap((p): [Principal, string, string, boolean][] => [
+      [p, "GET", "/v1/outreach/templates", true],
+      [p, "GET", "/v1/outreach/templates/intro", true],
+      [p, "GET", "/v1/outreach/emails", true],
+      [p, "GET", "/v1/outreach/emails/e1", true],
+      [p, "GET", "/v1/leads/l1/emails", true],
+    ]),
+    ...[minerva, operator, viewer].flatMap((p): [Principal, string, string, boolean][] => [
+      [p, "GET", "/v1/admin/suppressions", false],
+      [p, "GET", "/v1/admin/suppressions/changes", false],
+      [p, "POST", "/v1/admin/suppressions", false],
+      [p, "POST", "/v1/admin/suppressions/remove", false],
+    ]),
+    [admin, "GET", "/v1/admin/suppressions", true],
+    [admin, "GET", "/v1/admin/suppressions/changes", true],
+    [admin, "POST", "/v1/admin/suppressions", true],
+    [admin, "POST", "/v1/admin/suppressions/remove", true],
+  ];
+  for (const [who, method, path, allowed] of cases) {
+    assert.equal(decide(who, method, path).allowed, allowed, `${who.sub} ${method} ${path}`);
+  }
+});
