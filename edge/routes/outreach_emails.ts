@@ -90,6 +90,7 @@ const Cursor = z.tuple([MICROS_TIMESTAMP, z.uuid()]);
 const listRoute = createRoute({
   method: "get",
   path: "/v1/outreach/emails",
+  operationId: "listSentEmails",
   tags: ["outreach"],
   summary: "Emails sent to leads, newest first (filters: lead, status, template, creation range)",
   description:
@@ -108,6 +109,7 @@ const listRoute = createRoute({
 const leadListRoute = createRoute({
   method: "get",
   path: "/v1/leads/{id}/emails",
+  operationId: "listLeadEmails",
   tags: ["outreach"],
   summary: "The emails sent to one lead, newest first",
   description: WHO,
@@ -125,6 +127,7 @@ const leadListRoute = createRoute({
 const getRoute = createRoute({
   method: "get",
   path: "/v1/outreach/emails/{id}",
+  operationId: "getSentEmail",
   tags: ["outreach"],
   summary: "One sent email (a send-ledger row)",
   description: WHO,

@@ -90,6 +90,7 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
 const listRoute = createRoute({
   method: "get",
   path: "/v1/admin/suppressions",
+  operationId: "listSuppressions",
   tags: ["outreach"],
   summary: "The suppression list, newest first",
   description: WHO,
@@ -104,6 +105,7 @@ const listRoute = createRoute({
 const addRoute = createRoute({
   method: "post",
   path: "/v1/admin/suppressions",
+  operationId: "addSuppression",
   tags: ["outreach"],
   summary: "Put an address on the suppression list (no email is sent to it)",
   description:
@@ -120,6 +122,7 @@ const addRoute = createRoute({
 const removeRoute = createRoute({
   method: "post",
   path: "/v1/admin/suppressions/remove",
+  operationId: "removeSuppression",
   tags: ["outreach"],
   summary: "Take an address off the suppression list (email may reach it again)",
   description:
@@ -139,6 +142,7 @@ const removeRoute = createRoute({
 const changesRoute = createRoute({
   method: "get",
   path: "/v1/admin/suppressions/changes",
+  operationId: "listSuppressionChanges",
   tags: ["outreach"],
   summary: "The suppression list's audit log: every add and remove by an admin, newest first",
   description: WHO,
