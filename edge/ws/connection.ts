@@ -155,8 +155,8 @@ export class LiveConnection {
     return this.#subscriptions.names;
   }
 
-  /** The socket is open: greets the client, arms the expiry timer, applies `?topics=`. */
-  open(initialTopics: readonly string[]): void {
+  /** The socket is open: greets the client, arms the expiry timer, applies `?topics=` (and `?types=`). */
+  open(initialTopics: readonly string[], types?: readonly string[]): void {
     this.#sendJson({
       type: "welcome",
       client_id: this.id,
@@ -165,7 +165,11 @@ export class LiveConnection {
     });
     this.#token.start();
     if (initialTopics.length > 0) {
-      this.#enqueue({ type: "subscribe", topics: [...initialTopics] });
+      this.#enqueue({
+        type: "subscribe",
+        topics: [...initialTopics],
+        ...(types === undefined ? {} : { types: [...types] }),
+      });
     }
   }
 

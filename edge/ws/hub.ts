@@ -130,6 +130,8 @@ export interface AcceptRequest {
   expiresAt: number;
   /** Topics to follow from the start (already authorised). */
   topics: readonly string[];
+  /** Lead event types `topics`' leads subscriptions are narrowed to (already checked). */
+  types?: readonly string[];
 }
 
 /** The hub of one instance. */
@@ -455,7 +457,7 @@ class Hub implements LiveHub, ConnectionHost {
           this.log.warn("live feed client registration failed", { err })
         ),
       );
-      conn.open(request.topics);
+      conn.open(request.topics, request.types);
     };
     socket.onmessage = (evt) => conn?.receive(evt.data);
     socket.onclose = () => {

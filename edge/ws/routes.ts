@@ -28,6 +28,7 @@ import { decodeJwt } from "jose";
 import type { Logger } from "../../shared/log.ts";
 import { protocolJsonSchema } from "../../shared/ws/protocol.ts";
 import { parseTopic } from "../../shared/ws/topics.ts";
+import { checkTypeFilter } from "../../shared/ws/lead_event_types.ts";
 import type { AppEnv } from "../app_env.ts";
 import { InvalidTokenError } from "../auth/errors.ts";
 import { ACCESS_POLICY, type Authorizer, compilePolicy } from "../auth/policy.ts";
@@ -135,6 +136,23 @@ export function liveSocketRoute(options: LiveSocketRouteOptions): OpenAPIHono<Ap
         return forbidden(`The caller may not follow "${ref.topic}"`);
       }
     }
+    const typesParam = c.req.query("types");
+    const types = typesParam === undefined
+      ? undefined
+      : typesParam.split(",").map((t) => t.trim()).filter(Boolean);
+    if (types !== undefined) {
+      const refused = types.length === 0
+        ? { code: "bad-frame", message: "types lists no event type" }
+        : checkTypeFilter(types, topics);
+      if (refused !== null) {
+        return problem(c, {
+          code: refused.code === "unknown-event-type" ? refused.code : "invalid-request",
+          status: 400,
+          title: refused.code === "unknown-event-type" ? "Unknown event type" : "Invalid request",
+          detail: refused.message,
+        });
+      }
+    }
     if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
       return problem(c, {
         code: "upgrade-required",
@@ -155,7 +173,13 @@ export function liveSocketRoute(options: LiveSocketRouteOptions): OpenAPIHono<Ap
       }, { "Retry-After": String(refusal.retryAfterS) });
     }
     const expiresAt = (decodeJwt(token).exp ?? 0) * 1000;
-    return await hub.accept(c, { principal, verifier, expiresAt, topics });
+    return await hub.accept(c, {
+      principal,
+      verifier,
+      expiresAt,
+      topics,
+      ...(types === undefined ? {} : { types }),
+    });
   };
   app.get(
     "/v1/ws",
@@ -189,6 +213,11 @@ const liveSocketOperation = {
         description: "Comma-separated topics to subscribe at once (`tasks`, `leads`, " +
           "`broadcast`, `dlq`, `breakers`, or `<topic>:<key>`); each must be allowed",
         example: "tasks,leads",
+      }),
+      types: z.string().optional().openapi({
+        description: "Comma-separated lead event types: the `leads` subscriptions of `topics` " +
+          "get only these (400 `unknown-event-type` for a type the platform does not know)",
+        example: "email_replied,status_changed",
       }),
       access_token: z.string().optional().openapi({
         description: "The bearer token, when neither the subprotocol nor the header can carry " +

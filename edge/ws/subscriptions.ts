@@ -8,11 +8,16 @@
  * released, and a per-topic offset guarantees every message reaches the
  * socket once and in offset order.
  *
+ * A `types` filter (shared/ws/lead_event_types.ts) narrows the socket's
+ * `leads` subscriptions to those event types, live and replayed alike; the
+ * last frame naming a `leads` subscription sets it (none: every type).
+ *
  * @module
  */
 import type { Logger } from "../../shared/log.ts";
 import type { FeedMessage, HistoryRead } from "../../shared/ws/history.ts";
 import { type ClientFrame, type ErrorCode, messageFrame } from "../../shared/ws/protocol.ts";
+import { checkTypeFilter } from "../../shared/ws/lead_event_types.ts";
 import type { Target } from "../../shared/ws/publisher.ts";
 import {
   compareOffsets,
@@ -48,7 +53,10 @@ export interface SubscriptionHost {
 }
 
 /** The fields of a `subscribe` frame. */
-export type SubscribeFrame = Pick<Extract<ClientFrame, { type: "subscribe" }>, "topics" | "since">;
+export type SubscribeFrame = Pick<
+  Extract<ClientFrame, { type: "subscribe" }>,
+  "topics" | "since" | "types"
+>;
 
 interface TopicState {
   all: boolean;
@@ -57,6 +65,31 @@ interface TopicState {
   offset: string;
   /** Live messages held back while a history replay runs. */
   pending: FeedMessage[] | null;
+  /** Only messages whose `data.event_type` is in it (the `leads` topic); null: all. */
+  types: ReadonlySet<string> | null;
+}
+
+/**
+ * `data.event_type` of a message, parsed once per message for all the
+ * sockets of this instance (the hub hands every socket the same object).
+ */
+const eventTypes = new WeakMap<FeedMessage, string | null>();
+function eventTypeOf(message: FeedMessage): string | null {
+  let type = eventTypes.get(message);
+  if (type === undefined) {
+    try {
+      const data = JSON.parse(message.data) as { event_type?: unknown } | null;
+      type = typeof data?.event_type === "string" ? data.event_type : null;
+    } catch {
+      type = null;
+    }
+    eventTypes.set(message, type);
+  }
+  return type;
+}
+
+function passes(st: TopicState, message: FeedMessage): boolean {
+  return st.types === null || st.types.has(eventTypeOf(message) ?? "");
 }
 
 /** One socket's subscriptions. */
@@ -85,6 +118,7 @@ export class Subscriptions {
     if (st === undefined || this.#closed) return;
     if (!st.all && (message.key === null || !st.keys.has(message.key))) return;
     if (message.target !== null && !this.#host.isTarget(message.target)) return;
+    if (!passes(st, message)) return;
     if (st.pending !== null) {
       st.pending.push(message);
       // Held back behind a replay: bounded like the send queue.
@@ -108,6 +142,15 @@ export class Subscriptions {
   /** A `subscribe` frame of `who`: each name answered on its own, in order. */
   async subscribe(who: Subscriber, frame: SubscribeFrame): Promise<void> {
     const since = frame.since;
+    if (frame.types !== undefined) {
+      // All or nothing: a half-applied filter would look like a quiet feed.
+      const problem = checkTypeFilter(frame.types, frame.topics);
+      if (problem !== null) {
+        this.#host.violation(problem.code, problem.message, frame.topics[0] ?? "");
+        return;
+      }
+    }
+    const types = frame.types === undefined ? null : new Set(frame.types);
     for (const name of frame.topics) {
       const ref = parseTopic(name);
       if (ref === null) {
@@ -119,7 +162,7 @@ export class Subscriptions {
         continue;
       }
       const from = typeof since === "string" ? since : since?.[ref.name] ?? since?.[ref.topic];
-      await this.#subscribeOne(ref, from);
+      await this.#subscribeOne(ref, from, ref.topic === "leads" ? types : null);
       if (this.#closed) return;
     }
   }
@@ -166,15 +209,20 @@ export class Subscriptions {
    * Follows `ref`, replaying its history after `since` first when given;
    * answers with a `subscribed` frame (or an error).
    */
-  async #subscribeOne(ref: TopicRef, since: string | undefined): Promise<void> {
+  async #subscribeOne(
+    ref: TopicRef,
+    since: string | undefined,
+    types: ReadonlySet<string> | null,
+  ): Promise<void> {
     let st = this.#topics.get(ref.topic);
     const isNew = st === undefined;
     if (st === undefined) {
-      st = { all: false, keys: new Set(), offset: "0-0", pending: null };
+      st = { all: false, keys: new Set(), offset: "0-0", pending: null, types };
     } else if (ref.key !== null && !st.keys.has(ref.key) && st.keys.size >= this.#host.maxKeys) {
       this.#host.violation("bad-frame", `At most ${this.#host.maxKeys} keys per topic`, ref.name);
       return;
     }
+    st.types = types;
     const known = this.#host.lastOffset(ref.topic);
     if (ref.key === null) st.all = true;
     else st.keys.add(ref.key);
@@ -208,6 +256,7 @@ export class Subscriptions {
       for (const m of read.messages) {
         if (ref.key !== null && m.key !== ref.key) continue;
         if (m.target !== null && !this.#host.isTarget(m.target)) continue;
+        if (!passes(st, m)) continue;
         if (compareOffsets(m.offset, st.offset) <= 0) continue;
         st.offset = m.offset;
         this.#host.push(messageFrame(m));

@@ -3,7 +3,7 @@
  * a `type`. The zod schemas below are the definition; {@linkcode protocolJsonSchema}
  * turns them into the JSON Schema served at `GET /v1/ws/schema`.
  *
- * Client → server: `subscribe {topics, since?}`, `unsubscribe {topics}`,
+ * Client → server: `subscribe {topics, since?, types?}`, `unsubscribe {topics}`,
  * `ping {id?}`, `reauth {token}`.
  * Server → client: `welcome`, `subscribed {topic, recovered, offset}`,
  * `unsubscribed {topic}`, `message {topic, key?, offset, ts, data}`,
@@ -14,6 +14,7 @@
  */
 import { z } from "zod";
 import { OFFSET, TOPICS } from "./topics.ts";
+import { FEED_LEAD_EVENT_TYPES, MAX_FILTER_TYPES } from "./lead_event_types.ts";
 
 /** Topics one frame may name. */
 export const MAX_TOPICS_PER_FRAME = 32;
@@ -32,6 +33,12 @@ const Subscribe = z.object({
   since: z.union([Offset, z.record(z.string(), Offset)]).optional().describe(
     "Replay what was missed: the last offset seen, for every listed topic, or per topic " +
       '(`{"tasks": "…"}`). Without it, only new messages are sent.',
+  ),
+  types: z.array(z.string().max(64)).min(1).max(MAX_FILTER_TYPES).optional().describe(
+    "Only lead events of these types on this socket's `leads` subscriptions (the frame must " +
+      "name one), replayed history included; a frame naming `leads` without `types` receives " +
+      `every type again. Known types: ${FEED_LEAD_EVENT_TYPES.join(", ")}; another is refused ` +
+      "with `unknown-event-type` and nothing in the frame is subscribed.",
   ),
 }).strict().meta({ title: "subscribe" });
 
@@ -61,6 +68,7 @@ export const ERROR_CODES = [
   "binary-not-supported",
   "unknown-topic",
   "forbidden-topic",
+  "unknown-event-type",
   "invalid-token",
   "unavailable",
 ] as const;
