@@ -1,6 +1,7 @@
 /**
  * `deno task chaos --quick` inside `deno task test`: one short fault of each
- * kind against a stack of its own (two edges, two workers, load clients),
+ * kind against a stack of its own (two edges, two workers, load clients of
+ * leads, tasks, emails, bookings and events, a WebSocket follower),
  * then the verification (docs/reliability.md). The run's own exit code says
  * whether anything was lost, duplicated, left open or answered with an
  * undocumented 5xx; its JSON line says what.
@@ -28,6 +29,14 @@ Deno.test("chaos --quick: no acknowledged write lost or duplicated under every f
   assert.equal(report.scenario, "quick");
   assert.equal((report.faults as unknown[]).length, 11, "every fault of the scenario ran");
   assert.ok((report.acknowledged as number) > 0, "the load was acknowledged at all");
+  const byKind = report.acknowledged_by_kind as Record<string, number>;
+  for (const kind of ["leads_and_tasks", "emails", "bookings", "events"]) {
+    assert.ok(byKind[kind]! > 0, `${kind} were acknowledged at all`);
+  }
+  const feed = report.feed as Record<string, number>;
+  assert.equal(feed.followers, 1, "the follower reported");
+  assert.ok(feed.received! > 0 && feed.reconnects! > 0, "it received messages across reconnects");
+  assert.deepEqual([feed.lost, feed.duplicated, feed.out_of_order], [0, 0, 0]);
   assert.deepEqual(
     [report.lost, report.duplicated, report.not_terminal, report.undocumented_5xx],
     [0, 0, 0, 0],

@@ -23,11 +23,15 @@ import { createRedis } from "../../shared/deps.ts";
 import { poolFor } from "../../shared/db/pool.ts";
 import { createQueue } from "../../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
+import type { Topic } from "../../shared/ws/topics.ts";
 import { forEachLine } from "../lines.ts";
 import { mintDevToken } from "../token.ts";
 import { type Cluster, startCluster } from "./cluster.ts";
+import { verifyEffects } from "./effects_check.ts";
+import { checkTopic, collectFeedTruth } from "./feed_check.ts";
 import { applyFault, describeFault } from "./faults.ts";
-import type { AttemptLine, DoneLine, LoadOptions } from "./load.ts";
+import type { FollowerOptions, FollowerReport } from "./follower.ts";
+import type { AttemptLine, DoneLine, LoadKind, LoadOptions } from "./load.ts";
 import { FULL, loadScenario, QUICK, type Scenario } from "./scenario.ts";
 import { faultStats, outcomeOf, verify } from "./verify.ts";
 
@@ -93,6 +97,39 @@ function loadClient(
   return Promise.all([lines, child.status]).then(() => {});
 }
 
+/** Spawns one WebSocket follower; its report goes to `reports`. */
+function followerClient(options: FollowerOptions, reports: FollowerReport[]): Promise<void> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "dev/chaos/follower.ts", JSON.stringify(options)],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = forEachLine(child.stdout, (line) => {
+    const parsed = JSON.parse(line) as FollowerReport;
+    if (parsed.t === "follower") reports.push(parsed);
+  });
+  return Promise.all([lines, child.status]).then(() => {});
+}
+
+/**
+ * Fixture leads for the email, booking and event writers, inserted directly
+ * (their creation is not what those writers test): `count` per writer.
+ */
+async function fixtureLeads(sql: Pool, count: number): Promise<string[]> {
+  const { rows } = await sql.query<{ id: string }>(
+    `INSERT INTO businesses (name, city, source, external_id)
+     SELECT 'chaos fixture ' || g, 'Chaosville', 'chaos_fixture', $2 || '-' || g
+       FROM generate_series(1, $1::int) AS g
+     RETURNING id`,
+    [count, crypto.randomUUID()],
+  );
+  return rows.map((r) => r.id);
+}
+
+const FEED_TOPICS: Topic[] = ["tasks", "leads"];
+
 async function run(scenario: Scenario): Promise<number> {
   const began = Date.now();
   say(`scenario ${scenario.name}: ${scenario.faults.length} faults over ${scenario.duration_s} s`);
@@ -125,6 +162,41 @@ async function run(scenario: Scenario): Promise<number> {
     }
     for (let i = 0; i < scenario.load.task_writers; i++) {
       clients.push(loadClient({ ...base, kind: "tasks", id: `T${i}-${began}` }, attempts, done));
+    }
+    const perWriter = Math.ceil(scenario.load.mix_rps * scenario.duration_s) + 5;
+    const mix: [LoadKind, string, number][] = [
+      ["emails", "E", scenario.load.email_writers],
+      ["bookings", "B", scenario.load.booking_writers],
+      ["events", "V", scenario.load.event_writers],
+    ];
+    for (const [kind, letter, writers] of mix) {
+      for (let i = 0; i < writers; i++) {
+        const leadIds = await fixtureLeads(sql, perWriter);
+        clients.push(loadClient(
+          {
+            ...base,
+            rps: scenario.load.mix_rps,
+            kind,
+            id: `${letter}${i}-${began}`,
+            leadIds,
+          },
+          attempts,
+          done,
+        ));
+      }
+    }
+    const followerReports: FollowerReport[] = [];
+    const truth = collectFeedTruth(redis, FEED_TOPICS);
+    for (let i = 0; i < scenario.load.followers; i++) {
+      clients.push(followerClient({
+        id: `F${i}`,
+        edges: i % 2 === 0 ? cluster.edges : [...cluster.edges].reverse(),
+        token,
+        topics: FEED_TOPICS,
+        // Until the load's last tasks have run.
+        durationMs: durationMs + 10_000,
+        reconnectEveryMs: scenario.load.reconnect_every_s * 1000,
+      }, followerReports));
     }
     const t0 = Date.now();
     const runs: FaultRun[] = [];
@@ -168,7 +240,47 @@ async function run(scenario: Scenario): Promise<number> {
 
     say("load over; verifying");
     const queue = createQueue(redis, TASK_CATALOG, config.queue);
-    const verdict = await verify(done, sql, queue, 90_000);
+    const core = await verify(done, sql, queue, 90_000);
+    const effects = await verifyEffects(done, { sql, queue, outbox: cluster.outbox }, 90_000);
+    const published = await truth.stop();
+    const feed = followerReports.flatMap((r) =>
+      FEED_TOPICS.map((t) => ({
+        follower: r.id,
+        topic: t,
+        ...checkTopic(r.topics[t]!, published[t]!),
+      }))
+    );
+    const feedLost = feed.flatMap((f) => f.lost.map((o) => `feed ${f.follower} ${f.topic} ${o}`));
+    const feedDuplicated = feed.flatMap((f) =>
+      f.duplicated.map((o) => `feed ${f.follower} ${f.topic} ${o} (repeated)`)
+    );
+    const feedDisorder = feed.filter((f) => f.out_of_order > 0);
+    const verdict = {
+      ...core,
+      acknowledged: core.acknowledged + effects.acknowledged.emails +
+        effects.acknowledged.bookings + effects.acknowledged.events,
+      lost: [...core.lost, ...effects.lost, ...feedLost],
+      duplicated: [
+        ...core.duplicated,
+        ...effects.duplicated,
+        ...feedDuplicated,
+        ...feedDisorder.map((f) => `feed ${f.follower} ${f.topic}: ${f.out_of_order} out of order`),
+      ],
+      not_terminal: [...core.not_terminal, ...effects.not_terminal],
+      dead_tasks: core.dead_tasks + effects.dead_tasks,
+    };
+    const feedSummary = {
+      followers: followerReports.length,
+      reconnects: followerReports.reduce((n, r) => n + r.reconnects, 0),
+      involuntary_reconnects: followerReports.reduce((n, r) => n + r.involuntary, 0),
+      published: Object.fromEntries(FEED_TOPICS.map((t) => [t, published[t]!.length])),
+      received: feed.reduce((n, f) => n + f.received, 0),
+      lost: feedLost.length,
+      duplicated: feedDuplicated.length,
+      out_of_order: feedDisorder.reduce((n, f) => n + f.out_of_order, 0),
+      gaps_announced: feed.reduce((n, f) => n + f.gaps_announced, 0),
+      excused: feed.reduce((n, f) => n + f.excused, 0),
+    };
     const closedBy = Date.now() + 90_000;
     let open = (await breakers.list()).filter((b) => b.state !== "closed");
     while (open.length > 0 && Date.now() < closedBy) {
@@ -199,7 +311,8 @@ async function run(scenario: Scenario): Promise<number> {
     await cluster.stop();
     const leaked = [...pids].filter(processAlive);
     const failed = verdict.lost.length + verdict.duplicated.length + verdict.not_terminal.length +
-            undocumented.length + open.length + leaked.length > 0 ||
+            undocumented.length + open.length + leaked.length + effects.rejected_events > 0 ||
+      followerReports.length < scenario.load.followers ||
       runs.some((r) => r.error !== null);
     const report = {
       bench: "chaos",
@@ -212,6 +325,12 @@ async function run(scenario: Scenario): Promise<number> {
       lost: verdict.lost.length,
       duplicated: verdict.duplicated.length,
       not_terminal: verdict.not_terminal.length,
+      acknowledged_by_kind: {
+        leads_and_tasks: core.acknowledged,
+        ...effects.acknowledged,
+      },
+      rejected_events: effects.rejected_events,
+      feed: feedSummary,
       undocumented_5xx: undocumented.length,
       breakers_open_at_end: open.map((b) => b.name),
       leaked_processes: leaked.length,
@@ -226,6 +345,10 @@ async function run(scenario: Scenario): Promise<number> {
         `${verdict.unanswered}, lost ${verdict.lost.length}, duplicated ${verdict.duplicated.length}, ` +
         `tasks not terminal ${verdict.not_terminal.length}, dead ${verdict.dead_tasks}, ` +
         `undocumented 5xx ${undocumented.length}, breakers open ${open.length}, leaked ${leaked.length}`,
+    );
+    say(
+      `acknowledged by kind ${JSON.stringify(report.acknowledged_by_kind)}; feed ` +
+        `${JSON.stringify(feedSummary)}`,
     );
     for (const f of perFault) {
       say(
@@ -242,7 +365,10 @@ async function run(scenario: Scenario): Promise<number> {
     for (const u of undocumented.slice(0, 10)) say(`  5xx ${JSON.stringify(u)}`);
     const errorKinds = new Map<string, string>();
     for (const e of cluster.errors) {
-      const msg = /"msg":"([^"]*)"/.exec(e)?.[1] ?? e.slice(0, 120);
+      // One line per kind: the log message and the error's own message.
+      const msg = `${/"msg":"([^"]*)"/.exec(e)?.[1] ?? e.slice(0, 120)} ${
+        /"message":"([^"]{0,80})/.exec(e)?.[1] ?? ""
+      }`;
       if (!errorKinds.has(msg)) errorKinds.set(msg, e);
     }
     for (const [, e] of [...errorKinds].slice(0, 15)) say(`  process error: ${e}`);

@@ -52,13 +52,25 @@ export type FaultSpec = z.output<typeof FaultSpec>;
 export const Scenario = z.object({
   name: z.string().min(1).max(100),
   duration_s: z.number().min(1).max(7200),
-  /** Load client processes per kind (lead writers, task writers). */
+  /** Load client processes per kind (dev/chaos/load.ts, dev/chaos/follower.ts). */
   load: z.object({
     lead_writers: z.number().int().min(0).max(32).default(2),
     task_writers: z.number().int().min(0).max(32).default(1),
-    /** Requests per second per writer. */
+    /** Requests per second per lead or task writer. */
     rps: z.number().min(0.1).max(1000).default(10),
-  }).strict().default({ lead_writers: 2, task_writers: 1, rps: 10 }),
+    /** Outreach email writers (one new recipient per request). */
+    email_writers: z.number().int().min(0).max(32).default(1),
+    /** Appointment writers (one new attendee per request). */
+    booking_writers: z.number().int().min(0).max(32).default(1),
+    /** `POST /v1/events` writers (batches of 5 events with client ids). */
+    event_writers: z.number().int().min(0).max(32).default(1),
+    /** Requests per second per email, booking and event writer. */
+    mix_rps: z.number().min(0.1).max(100).default(2),
+    /** WebSocket followers of `tasks` and `leads`. */
+    followers: z.number().int().min(0).max(32).default(2),
+    /** Each follower reconnects (with `since`) this often, besides when its socket drops. */
+    reconnect_every_s: z.number().min(1).max(3600).default(15),
+  }).strict().prefault({}),
   faults: z.array(FaultSpec).max(1000),
 }).strict().superRefine((s, ctx) => {
   s.faults.forEach((f, i) => {
@@ -78,7 +90,17 @@ export type Scenario = z.output<typeof Scenario>;
 export const QUICK: Scenario = Scenario.parse({
   name: "quick",
   duration_s: 30,
-  load: { lead_writers: 1, task_writers: 1, rps: 6 },
+  load: {
+    lead_writers: 1,
+    task_writers: 1,
+    rps: 6,
+    email_writers: 1,
+    booking_writers: 1,
+    event_writers: 1,
+    mix_rps: 2,
+    followers: 1,
+    reconnect_every_s: 5,
+  },
   faults: [
     { kind: "kill9", at_s: 1, target: "worker-1" },
     { kind: "kill9", at_s: 3, target: "edge-1" },
@@ -98,8 +120,18 @@ export const QUICK: Scenario = Scenario.parse({
 export const FULL: Scenario = Scenario.parse({
   name: "full",
   duration_s: 300,
-  // Sized for a 2-core machine that also hosts the stack: 4 processes, 3 load clients.
-  load: { lead_writers: 2, task_writers: 1, rps: 8 },
+  // Sized for a 2-core machine that also hosts the stack: 4 processes, 6 load clients, 2 followers.
+  load: {
+    lead_writers: 2,
+    task_writers: 1,
+    rps: 8,
+    email_writers: 1,
+    booking_writers: 1,
+    event_writers: 1,
+    mix_rps: 2,
+    followers: 2,
+    reconnect_every_s: 15,
+  },
   faults: [
     { kind: "kill9", at_s: 10, target: "worker-1" },
     { kind: "kill9", at_s: 25, target: "edge-1" },

@@ -29,6 +29,7 @@ import type { Queryable } from "../../shared/leads/transaction.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
 import type { AppEnv } from "../app_env.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";
+import { orDatabaseUnavailable } from "./database_failure.ts";
 import { enqueueTask, queuedBody, queuedResponse } from "./queued.ts";
 import {
   decodePageCursor,
@@ -193,9 +194,17 @@ export function appointmentRoutes(
         },
       });
     }
-    const lead = await getLead(deps.sql, body.lead_id);
+    const lead = await orDatabaseUnavailable(
+      c,
+      "The lead store did not answer",
+      () => getLead(deps.sql, body.lead_id),
+    );
     assertContactable(lead, "booked");
-    const existing = await bookedThatDay(deps.sql, lead.id, body.starts_at);
+    const existing = await orDatabaseUnavailable(
+      c,
+      "The appointment store did not answer",
+      () => bookedThatDay(deps.sql, lead.id, body.starts_at),
+    );
     if (existing !== null) {
       throw new AppError("appointment-exists", 409, "The lead already has a meeting that day", {
         details: {
@@ -242,8 +251,12 @@ export function appointmentRoutes(
     }
     const limit = q.limit;
     const after = q.cursor === undefined ? null : decodePageCursor(q.cursor, AppointmentCursor);
-    const { rows } = await deps.sql.query<AppointmentRow>(
-      `SELECT a.id, a.business_id AS lead_id, b.name AS lead_name, a.starts_at, a.duration_min,
+    const { rows } = await orDatabaseUnavailable(
+      c,
+      "The appointment store did not answer",
+      () =>
+        deps.sql.query<AppointmentRow>(
+          `SELECT a.id, a.business_id AS lead_id, b.name AS lead_name, a.starts_at, a.duration_min,
               a.attendee_email, a.status, a.task_id, a.created_at,
               ${pgMicros("a.starts_at")} AS cursor_ts
          FROM appointments a JOIN businesses b ON b.id = a.business_id
@@ -252,9 +265,10 @@ export function appointmentRoutes(
           AND ($4::timestamptz IS NULL OR (a.starts_at, a.id) > ($4::timestamptz, $5::uuid))
         ORDER BY a.starts_at, a.id
         LIMIT $3`,
-      // Epoch ms, not ISO text: years beyond 9999 or before 1 AD print as text
-      // Postgres cannot read back.
-      [from, to, limit + 1, after?.[0] ?? null, after?.[1] ?? null],
+          // Epoch ms, not ISO text: years beyond 9999 or before 1 AD print as text
+          // Postgres cannot read back.
+          [from, to, limit + 1, after?.[0] ?? null, after?.[1] ?? null],
+        ),
     );
     const page = rows.slice(0, limit);
     const last = page.at(-1);

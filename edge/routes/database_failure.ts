@@ -1,12 +1,13 @@
 /**
  * A database that fails (not refuses: that is the breaker's answer) is 503
  * `dependency-unavailable` with `Retry-After`, never an opaque 500. Shared by
- * the lead, analytics and event routes.
+ * the lead, analytics, event, outreach and appointment routes.
  *
  * @module
  */
 import type { Context } from "hono";
 import { isPlatformOrInputError } from "../../shared/breakers/classify.ts";
+import { DependencyUnavailableError } from "../../shared/errors.ts";
 import { problem } from "../problem.ts";
 
 /** Retry hint of a failed (not refused) query: long enough for a short hiccup to pass. */
@@ -42,4 +43,30 @@ export function databaseFailed(c: Context, err: unknown, detail: string): Respon
     detail: `${detail}; retry after the Retry-After delay`,
     retry_after: FAILURE_RETRY_S,
   }, { "Retry-After": String(FAILURE_RETRY_S) });
+}
+
+/**
+ * Runs `op` (a route's database reads before it hands work on): a database
+ * failure is thrown as 503 `dependency-unavailable`, which the app answers
+ * with `Retry-After` and the idempotency middleware does not store, so the
+ * client's retry runs again once the database is back; anything else (a
+ * domain refusal, a bug) is rethrown as it is. Found by `deno task chaos`: a
+ * connection that Postgres terminated (57P01) was an opaque 500, stored under
+ * the request's Idempotency-Key and replayed to every retry.
+ */
+export async function orDatabaseUnavailable<T>(
+  c: Context,
+  detail: string,
+  op: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (!isDatabaseFailure(err) || c.req.raw.signal.aborted) throw err;
+    c.get("log")?.warn("database query failed", { err, path: c.req.path });
+    throw new DependencyUnavailableError(`${detail}; retry after the Retry-After delay`, {
+      cause: err,
+      details: { retry_after: FAILURE_RETRY_S },
+    });
+  }
 }

@@ -37,6 +37,7 @@ import type { TaskQueue } from "../../shared/queue/queue.ts";
 import { SendEmailPayload } from "../../shared/tasks/catalog.ts";
 import type { AppEnv } from "../app_env.ts";
 import { validationHook } from "../validation.ts";
+import { orDatabaseUnavailable } from "./database_failure.ts";
 import { enqueueTask, queuedBody, queuedResponse } from "./queued.ts";
 import { problemResponses, ProblemSchema } from "./schemas.ts";
 
@@ -155,7 +156,11 @@ export function outreachRoutes(
   app.openapi(sendRoute, async (c) => {
     const body = c.req.valid("json");
     if (!isTemplateName(body.template)) throw new UnknownTemplateError(body.template);
-    const lead = await getLead(deps.sql, body.lead_id);
+    const lead = await orDatabaseUnavailable(
+      c,
+      "The lead store did not answer",
+      () => getLead(deps.sql, body.lead_id),
+    );
     assertContactable(lead, "emailed");
     const to = (body.to ?? lead.email ?? "").trim();
     if (!SendEmailPayload.shape.to.safeParse(to).success) {
@@ -168,13 +173,24 @@ export function outreachRoutes(
         },
       });
     }
-    if (await isSuppressed(deps.sql, to)) {
-      await recordLeadEvent(deps.sql, {
-        lead_id: lead.id,
-        event_type: "email_suppressed",
-        event_data: { template: body.template, refused_by: "api" },
-        source: `api:${c.get("principal").sub}`,
-      });
+    if (
+      await orDatabaseUnavailable(
+        c,
+        "The lead store did not answer",
+        () => isSuppressed(deps.sql, to),
+      )
+    ) {
+      await orDatabaseUnavailable(
+        c,
+        "The lead store did not answer",
+        () =>
+          recordLeadEvent(deps.sql, {
+            lead_id: lead.id,
+            event_type: "email_suppressed",
+            event_data: { template: body.template, refused_by: "api" },
+            source: `api:${c.get("principal").sub}`,
+          }),
+      );
       throw new AppError("recipient-suppressed", 422, "The recipient unsubscribed", {
         details: {
           detail: `The recipient of lead ${lead.id} is on the suppression list: nothing was queued`,
