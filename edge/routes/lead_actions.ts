@@ -20,6 +20,7 @@ import type { Deps } from "../../shared/deps.ts";
 import { addLeadNote, reopenLead } from "../../shared/leads/actions.ts";
 import { transitionLead } from "../../shared/leads/repository.ts";
 import { OUTREACH_STATUSES, PIPELINE } from "../../shared/leads/status.ts";
+import type { LeadScorer } from "../../shared/scoring/champion.ts";
 import type { AppEnv } from "../app_env.ts";
 import { validationHook } from "../validation.ts";
 import type { Guard } from "./lead_guard.ts";
@@ -135,11 +136,16 @@ const reopenRoute = createRoute({
   },
 });
 
-/** Routes of the lead actions; `guard` as for {@linkcode leadRoutes}. */
+/**
+ * Routes of the lead actions; `guard` as for {@linkcode leadRoutes}. With a
+ * `scorer`, a transition or a reopen rescores the lead in its transaction.
+ */
 export function leadActionRoutes(
-  deps: Pick<Deps, "sql">,
+  deps: Pick<Deps, "sql" | "now">,
   guard: Guard | null,
+  options: { scorer?: LeadScorer } = {},
 ): OpenAPIHono<AppEnv> {
+  const scoring = () => options.scorer ? { scorer: options.scorer, now: deps.now() } : {};
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const actor = (sub: string) => `api:${sub}`;
 
@@ -153,6 +159,7 @@ export function leadActionRoutes(
       () =>
         transitionLead(deps.sql, id, to, source, {
           data: reason === undefined ? {} : { reason },
+          ...scoring(),
         }),
     );
     if (out instanceof Response) return out as never;
@@ -180,6 +187,7 @@ export function leadActionRoutes(
       reopenLead(deps.sql, id, {
         reason,
         source,
+        ...scoring(),
         ...(to === undefined ? {} : { to: to as (typeof PIPELINE)[number] }),
       }));
     if (lead instanceof Response) return lead as never;

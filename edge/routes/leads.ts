@@ -74,7 +74,10 @@ export interface LeadRouteOptions {
   queue?: TaskQueue;
   /** Last good answers of the reads. */
   cache?: ResponseCache;
-  /** Scores new leads as they are written (shared/scoring/). @default none */
+  /**
+   * Scores leads as they are written: created, patched, transitioned,
+   * reopened (shared/scoring/, docs/lead-scoring.md §Scoring). @default none
+   */
   scorer?: LeadScorer;
   /**
    * Deadline of a write's transaction, ms (`DB_WRITE_TIMEOUT_MS`): a write on
@@ -101,7 +104,10 @@ export function leadRoutes(
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const actor = (sub: string) => `api:${sub}`;
 
-  app.route("/", leadActionRoutes(deps, guard));
+  app.route(
+    "/",
+    leadActionRoutes(deps, guard, options.scorer ? { scorer: options.scorer } : {}),
+  );
   app.route("/", leadHistoryRoutes(deps, guard));
 
   app.openapi(listRoute, async (c) => {
@@ -194,6 +200,7 @@ export function leadRoutes(
       { guard, payload: key === undefined ? write : { ...write, write_key: key } },
       () =>
         updateLead(deps.sql, id, patch, source, {
+          ...(options.scorer ? { scorer: options.scorer, now: deps.now() } : {}),
           writeKey: key,
           deadlineMs: options.writeTimeoutMs,
         }),

@@ -13,7 +13,8 @@ import { LeadNotFoundError } from "./errors.ts";
 import { insertLeadEvents, type LeadEvent, recordLeadEvents } from "./events.ts";
 import { recordNoteHistory, setChangeSource } from "./history.ts";
 import { type Lead, LEAD_COLUMNS } from "./lead.ts";
-import { lockLead } from "./repository.ts";
+import { lockLead, type ScoringOptions } from "./repository.ts";
+import { rescoreLead } from "../scoring/scores.ts";
 import { type OutreachStatus, PIPELINE } from "./status.ts";
 import { type Queryable, withTransaction } from "./transaction.ts";
 
@@ -107,6 +108,10 @@ export interface ReopenOptions {
    * before it moved to not_interested (from its last `status_changed`), else `new`
    */
   to?: OutreachStatus;
+  /** Rescores the reopened lead in the same transaction (repository.ts, ScoringOptions). */
+  scorer?: ScoringOptions["scorer"];
+  /** Scoring time. @default Date.now() */
+  now?: number;
 }
 
 /**
@@ -147,6 +152,9 @@ export async function reopenLead(sql: Pool, id: string, options: ReopenOptions):
       event_data: { from: "not_interested", to, reason: options.reason },
       source: options.source,
     }]);
-    return rows[0]!;
+    const reopened = rows[0]!;
+    if (!options.scorer) return reopened;
+    const score = await rescoreLead(client, id, options.scorer, options.now ?? Date.now());
+    return { ...reopened, lead_score: score };
   });
 }

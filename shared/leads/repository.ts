@@ -30,7 +30,7 @@ import {
   type NewLead,
 } from "./lead.ts";
 import type { LeadScoreResult } from "../scoring/champion.ts";
-import { applyScores } from "../scoring/scores.ts";
+import { applyScores, manualScore, rescoreLead } from "../scoring/scores.ts";
 import { assertTransition, type OutreachStatus, stepsToReach } from "./status.ts";
 import { type Queryable, withTransaction } from "./transaction.ts";
 import { type IdempotentResult, idempotentWrite, type WriteKey } from "./idempotent_write.ts";
@@ -60,16 +60,32 @@ export interface WriteOptions {
   deadlineMs?: number;
 }
 
-/** Options of {@linkcode createLead}. */
-export interface CreateLeadOptions extends WriteOptions {
-  /**
-   * Scores the new lead in the same transaction (shared/scoring/), unless
-   * the caller gave a `lead_score`, which is kept and marked `manual`.
-   */
+/**
+ * Scoring on write (docs/lead-scoring.md §Scoring): with a scorer, a write
+ * scores the lead it wrote in the SAME transaction. The row is locked by the
+ * write already, scoring is CPU only (the champion is in memory), and the
+ * score then commits or rolls back with the features it was computed from:
+ * no reader sees new features next to an old score, and no crash between
+ * commit and rescore leaves a stale one.
+ */
+export interface ScoringOptions {
   scorer?: { score(lead: Lead, now: number): LeadScoreResult };
   /** Scoring time. @default Date.now() */
   now?: number;
 }
+
+/**
+ * Options of {@linkcode createLead}: a caller-given `lead_score` is kept and
+ * marked `manual`; otherwise the scorer scores the new lead.
+ */
+export interface CreateLeadOptions extends WriteOptions, ScoringOptions {}
+
+/**
+ * Options of {@linkcode updateLead}: a write that changes the lead is
+ * rescored; a patch that sets `lead_score` keeps it, marked `manual`
+ * (`null` hands the lead back to the scorer).
+ */
+export interface UpdateLeadOptions extends WriteOptions, ScoringOptions {}
 
 /** A lead stored as JSON by an idempotent write, with its dates back. */
 function reviveLead(json: unknown): Lead {
@@ -144,9 +160,20 @@ async function insertLead(
   if (!options.scorer) return lead;
   const result: LeadScoreResult = input.lead_score == null
     ? options.scorer.score(lead, options.now ?? Date.now())
-    : { lead_score: input.lead_score, source: "manual", model_version: null, factors: [] };
+    : manualScore(input.lead_score);
   await applyScores(client, [{ id: lead.id, result }]);
   return { ...lead, lead_score: result.lead_score };
+}
+
+/** Rescores the written lead under `options` (see {@linkcode ScoringOptions}). */
+async function scoreWritten(
+  client: Queryable,
+  lead: Lead,
+  options: ScoringOptions,
+): Promise<Lead> {
+  if (!options.scorer) return lead;
+  const score = await rescoreLead(client, lead.id, options.scorer, options.now ?? Date.now());
+  return score === null ? lead : { ...lead, lead_score: score };
 }
 
 /** A lead with its 20 most recent events; {@linkcode LeadNotFoundError} when unknown. */
@@ -360,9 +387,9 @@ export async function updateLead(
   id: string,
   patch: LeadPatch,
   source: string,
-  options: WriteOptions = {},
+  options: UpdateLeadOptions = {},
 ): Promise<Lead> {
-  return await leadWrite(sql, options, (client) => patchLead(client, id, patch, source));
+  return await leadWrite(sql, options, (client) => patchLead(client, id, patch, source, options));
 }
 
 async function patchLead(
@@ -370,29 +397,38 @@ async function patchLead(
   id: string,
   patch: LeadPatch,
   source: string,
+  options: ScoringOptions,
 ): Promise<Lead> {
   await setChangeSource(client, source);
   let lead = await lockLead(client, id);
   const to = patch.outreach_status;
-  if (to !== undefined && to !== lead.outreach_status) {
+  const moved = to !== undefined && to !== lead.outreach_status;
+  if (moved) {
     assertTransition(lead.outreach_status, to, { leadId: id });
     // The row is locked, so the conditional UPDATE cannot miss.
     lead = (await moveStatus(client, lead, [[lead.outreach_status, to]], source, {}))!;
   }
   const fields = EDITABLE_FIELDS.filter((f) => f !== "outreach_status" && patch[f] !== undefined);
-  if (fields.length === 0) return lead;
-  const { rows } = await client.query<Lead>(
-    `UPDATE businesses SET ${fields.map((f, i) => `${f} = $${i + 2}`).join(", ")}
-      WHERE id = $1 RETURNING ${LEAD_COLUMNS}`,
-    [id, ...fields.map((f) => patch[f])],
-  );
-  await recordLeadEvents(client, [{
-    lead_id: id,
-    event_type: "lead_updated",
-    event_data: { fields },
-    source,
-  }]);
-  return rows[0]!;
+  if (fields.length > 0) {
+    const { rows } = await client.query<Lead>(
+      `UPDATE businesses SET ${fields.map((f, i) => `${f} = $${i + 2}`).join(", ")}
+        WHERE id = $1 RETURNING ${LEAD_COLUMNS}`,
+      [id, ...fields.map((f) => patch[f])],
+    );
+    await recordLeadEvents(client, [{
+      lead_id: id,
+      event_type: "lead_updated",
+      event_data: { fields },
+      source,
+    }]);
+    lead = rows[0]!;
+  }
+  if (!moved && fields.length === 0) return lead;
+  if (patch.lead_score != null) {
+    if (options.scorer) await applyScores(client, [{ id, result: manualScore(patch.lead_score) }]);
+    return lead;
+  }
+  return await scoreWritten(client, lead, options);
 }
 
 /** Options of {@linkcode transitionLead}. */
@@ -407,6 +443,13 @@ export interface TransitionOptions {
    * @default "error"
    */
   ifReached?: "error" | "noop";
+  /**
+   * Rescores the lead when its status changed, in the transition's
+   * transaction (the caller's, when it passes a client). @default none
+   */
+  scorer?: ScoringOptions["scorer"];
+  /** Scoring time. @default Date.now() */
+  now?: number;
 }
 
 /** What {@linkcode transitionLead} did. */
@@ -448,7 +491,7 @@ export async function transitionLead(
       }
       if (steps.length === 0) return { lead, from, changed: false };
       const moved = await moveStatus(client, lead, steps, source, options.data ?? {});
-      if (moved) return { lead: moved, from, changed: true };
+      if (moved) return { lead: await scoreWritten(client, moved, options), from, changed: true };
       if (attempt >= 5) {
         throw new Error(`Cannot move lead ${id} to "${to}": its status keeps changing`);
       }

@@ -62,6 +62,31 @@ export async function scoreLeadsById(
   return await applyScores(sql, rows.map((r) => ({ id: r.id, result: score(r) })));
 }
 
+/** A caller-given score: kept as it is, marked `manual`. */
+export function manualScore(leadScore: number): LeadScoreResult {
+  return { lead_score: leadScore, source: "manual", model_version: null, factors: [] };
+}
+
+/**
+ * Rescores lead `id` with `scorer` as of `now` after a write changed it, on
+ * `sql` (the write's transaction client, so the score commits with the
+ * change); returns the new score, null when the lead does not exist.
+ */
+export async function rescoreLead(
+  sql: Queryable,
+  id: string,
+  scorer: { score(lead: FeatureSource, now: number): LeadScoreResult },
+  now: number,
+): Promise<number | null> {
+  let score: number | null = null;
+  await scoreLeadsById(sql, [id], (lead) => {
+    const result = scorer.score(lead, now);
+    score = result.lead_score;
+    return result;
+  });
+  return score;
+}
+
 /** Where a lead's `lead_score` came from, for `GET /v1/leads/:id`. */
 export interface LeadScoreDetails {
   /** `model`, `heuristic` (no champion when it was scored), `manual` (a caller set it); null: never scored. */

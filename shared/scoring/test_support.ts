@@ -6,7 +6,9 @@
  */
 import { generateLead } from "../../dev/seed_data.ts";
 import { isLabelled } from "./labels.ts";
-import type { TrainingRow } from "./train.ts";
+import { type LeadScorer, scoreWith } from "./champion.ts";
+import type { ScoringModel } from "./model.ts";
+import { DEFAULT_TRAIN_PARAMS, trainCandidate, type TrainingRow } from "./train.ts";
 
 /** The labelled rows among the first `count` seed leads of `seed`, as of `now`. */
 export function seededTrainingRows(
@@ -27,4 +29,24 @@ export function seededTrainingRows(
     });
   }
   return rows;
+}
+
+/**
+ * A real champion in memory — a small forest trained on seeded rows — and a
+ * scorer using it with a made-up `version` (what a ChampionWatcher would
+ * hold), for write-path suites on the shared test database, where no suite
+ * may activate a champion.
+ */
+export function trainedChampion(
+  version: number,
+  now: number,
+): { champion: { version: number; model: ScoringModel }; scorer: LeadScorer } {
+  const outcome = trainCandidate(
+    seededTrainingRows(2000, 1, now),
+    { ...DEFAULT_TRAIN_PARAMS, nTrees: 15 },
+    now,
+  );
+  if (outcome.kind !== "trained") throw new Error(`Cannot train: ${outcome.reason}`);
+  const champion = { version, model: outcome.model };
+  return { champion, scorer: { score: (lead, at) => scoreWith(champion, lead, at) } };
 }

@@ -21,6 +21,7 @@
 import type { z } from "zod";
 import { recordLeadEvent } from "../../shared/leads/events.ts";
 import { transitionLead } from "../../shared/leads/repository.ts";
+import type { LeadScorer } from "../../shared/scoring/champion.ts";
 import { withTransaction } from "../../shared/leads/transaction.ts";
 import { PermanentTaskError } from "../../shared/queue/errors.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
@@ -31,6 +32,8 @@ import type { TaskContext } from "../runner.ts";
 export interface BookAppointmentServices {
   /** Enqueues the confirmation email. */
   queue: TaskQueue;
+  /** Rescores the lead moved to meeting_scheduled, in the booking's transaction. @default none */
+  scorer?: LeadScorer;
 }
 
 /** An appointment as stored; `lead_id` is the `business_id` column (one name per concept in results). */
@@ -106,6 +109,7 @@ export function bookAppointmentHandler(s: BookAppointmentServices) {
       await transitionLead(client, lead.id, "meeting_scheduled", source, {
         ifReached: "noop",
         data: { appointment_id: appointment.id },
+        ...(s.scorer ? { scorer: s.scorer, now: ctx.deps.now() } : {}),
       });
       await recordLeadEvent(client, {
         lead_id: lead.id,

@@ -46,7 +46,7 @@ export interface LeadWriteServices {
    * (half-open, probe elsewhere) gives the attempt back. @default none
    */
   breaker?: Breaker;
-  /** Scores the created lead (shared/scoring/). @default none */
+  /** Scores the created or updated lead in the write's transaction (shared/scoring/). @default none */
   scorer?: LeadScorer;
 }
 
@@ -165,7 +165,11 @@ export function leadWriteHandler(s: LeadWriteServices = {}) {
             last_contacted: toDate(last_contacted),
           },
           source,
-          { writeKey: p.write_key, onReplay: () => applied = true },
+          {
+            ...(s.scorer ? { scorer: s.scorer, now: ctx.deps.now() } : {}),
+            writeKey: p.write_key,
+            onReplay: () => applied = true,
+          },
         ), ctx.signal);
       return { status: applied ? "already_applied" : "updated", lead_id: lead.id };
     } catch (err) {

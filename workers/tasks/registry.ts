@@ -33,7 +33,10 @@ export interface WorkerServices {
   queue: TaskQueue;
   breakers: BreakerRegistry;
   email: EmailProvider;
-  /** Scores created and imported leads (the worker's ChampionWatcher). @default none: not scored */
+  /**
+   * Scores leads the tasks write: created, updated, imported, contacted,
+   * booked (the worker's ChampionWatcher). @default none: not scored
+   */
   scorer?: LeadScorer;
   /** Queues model deployment alerts (shared/alerts/producers.ts). @default none */
   sendDeploymentAlert?: DeploymentAlert;
@@ -54,10 +57,14 @@ export function createHandlers(s: WorkerServices): Record<string, Handler> {
         messageIdDomain: s.config.email.messageIdDomain,
         unsubscribeSecret: () => s.config.email.unsubscribeSecret,
         publicBaseUrl: s.config.publicBaseUrl,
+        ...(s.scorer ? { scorer: s.scorer } : {}),
       }),
       s.config.email.provider,
     ),
-    book_appointment: countBookingOutcomes(bookAppointmentHandler({ queue: s.queue })),
+    book_appointment: countBookingOutcomes(bookAppointmentHandler({
+      queue: s.queue,
+      ...(s.scorer ? { scorer: s.scorer } : {}),
+    })),
     apply_lead_write: leadWriteHandler({
       breaker: s.breakers.get("database"),
       ...(s.scorer ? { scorer: s.scorer } : {}),

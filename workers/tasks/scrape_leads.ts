@@ -37,7 +37,7 @@ export interface ScrapeLeadsServices {
   /** The `places` breaker; provider calls go through its fetch. */
   placesBreaker?: Breaker;
   defaultPhoneRegion: string;
-  /** Scores the imported leads (shared/scoring/). @default none */
+  /** Scores the imported leads, new and updated (shared/scoring/). @default none */
   scorer?: LeadScorer;
 }
 
@@ -79,11 +79,16 @@ export function scrapeLeadsHandler(s: ScrapeLeadsServices) {
             source: `worker:scrape_leads:${ctx.taskId}`,
           })),
         );
-        const scorer = s.scorer;
-        if (scorer) {
-          const at = ctx.deps.now();
-          await scoreLeadsById(sql, counts.insertedIds, (lead) => scorer.score(lead, at));
-        }
+      }
+      // New leads and leads whose imported values changed, right after the
+      // upsert (its chunks commit one by one, outside any transaction here).
+      // A crash in between leaves those scores to the next activation's
+      // rescoring; a rerun of the import finds the rows unchanged.
+      const scorer = s.scorer;
+      const written = [...counts.insertedIds, ...counts.updatedIds];
+      if (scorer && written.length > 0) {
+        const at = ctx.deps.now();
+        await scoreLeadsById(sql, written, (lead) => scorer.score(lead, at));
       }
       await finishScrapeRun(sql, run.id, {
         status: "succeeded",

@@ -50,6 +50,8 @@ import { DeferredTaskError, isPermanent, PermanentTaskError } from "../../shared
 import type { SendEmailPayload } from "../../shared/tasks/catalog.ts";
 import { insertLeadEvents } from "../../shared/leads/events.ts";
 import type { Queryable } from "../../shared/leads/transaction.ts";
+import type { LeadScorer } from "../../shared/scoring/champion.ts";
+import { rescoreLead } from "../../shared/scoring/scores.ts";
 import type { TaskContext } from "../runner.ts";
 import type { z } from "zod";
 
@@ -66,6 +68,8 @@ export interface SendEmailServices {
   publicBaseUrl: string;
   /** How long a claim keeps concurrent senders off one ledger row. @default 30_000 */
   claimMs?: number;
+  /** Rescores the lead once its delivery (a new `last_contacted`) is recorded. @default none */
+  scorer?: LeadScorer;
 }
 
 /** The task result. */
@@ -225,6 +229,14 @@ export function sendEmailHandler(s: SendEmailServices) {
     if (!recorded) {
       // Our claim expired mid-send and another sender took the row over; it records the send.
       ctx.log.warn("send claim lost before it was recorded", { message_id: claim.messageId });
+    } else if (s.scorer) {
+      // Right after the delivery's commit: recordDelivered is one statement by
+      // design (no transaction held around the provider call), and the new
+      // last_contacted moves days_since_last_contact. A failure here leaves the
+      // previous score until the next write or activation; the email is sent.
+      await rescoreLead(sql, lead.id, s.scorer, ctx.deps.now()).catch((err) =>
+        ctx.log.warn("rescoring the contacted lead failed", { lead_id: lead.id, err })
+      );
     }
     return {
       status: "sent",

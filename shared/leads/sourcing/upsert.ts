@@ -23,6 +23,8 @@ export interface UpsertResult {
   duplicates: number;
   /** Ids of the new leads (for their `lead_created` events). */
   insertedIds: string[];
+  /** Ids of the existing leads whose values changed (rescored: docs/lead-scoring.md). */
+  updatedIds: string[];
 }
 
 /** Options of {@linkcode upsertLeads}. */
@@ -101,6 +103,7 @@ export async function upsertLeads(
     unchanged: 0,
     duplicates: records.length - unique.length,
     insertedIds: [],
+    updatedIds: [],
   };
   for (let i = 0; i < unique.length; i += chunkSize) {
     const chunk = unique.slice(i, i + chunkSize);
@@ -118,7 +121,7 @@ export async function upsertLeads(
       chunk.map((r) => r.email),
     ]);
     const inserted = rows.filter((r) => r.inserted).length;
-    for (const r of rows) if (r.inserted) result.insertedIds.push(r.id);
+    for (const r of rows) (r.inserted ? result.insertedIds : result.updatedIds).push(r.id);
     result.inserted += inserted;
     result.updated += rows.length - inserted;
     result.unchanged += chunk.length - rows.length;

@@ -44,7 +44,8 @@ Deno.test({
     try {
       await t.step("inserts new leads in chunks", async () => {
         const result = await upsertLeads(sql, leads(source, n), { chunkSize: 500 });
-        const { insertedIds, ...counts } = result;
+        const { insertedIds, updatedIds, ...counts } = result;
+        assert.deepEqual(updatedIds, []);
         assert.deepEqual(counts, { inserted: n, updated: 0, unchanged: 0, duplicates: 0 });
         assert.equal(new Set(insertedIds).size, n, "one id per new lead");
         assert.equal(await count(), n);
@@ -81,6 +82,7 @@ Deno.test({
           unchanged: n,
           duplicates: 0,
           insertedIds: undefined,
+          updatedIds: [],
         });
         assert.deepEqual(result.insertedIds, []);
         const after = await sql.query(
@@ -100,7 +102,7 @@ Deno.test({
             WHERE source = $1 AND external_id IN ('ext-0', 'ext-1')`,
             [source],
           );
-          const result = await upsertLeads(sql, leads(source, n, 1));
+          const { updatedIds, ...result } = await upsertLeads(sql, leads(source, n, 1));
           assert.deepEqual(result, {
             inserted: 0,
             updated: n,
@@ -108,6 +110,7 @@ Deno.test({
             duplicates: 0,
             insertedIds: [],
           });
+          assert.equal(new Set(updatedIds).size, n, "one id per updated lead");
           assert.equal(await count(), n, "no duplicates");
           const { rows } = await sql.query(
             `SELECT external_id, name, reviews, outreach_status, lead_score, email
@@ -142,12 +145,13 @@ Deno.test({
           { ...a!, name: "first" },
           { ...a!, name: "last" },
         ]);
-        assert.deepEqual(result, {
+        assert.deepEqual({ ...result, updatedIds: result.updatedIds.length }, {
           inserted: 0,
           updated: 1,
           unchanged: 0,
           duplicates: 1,
           insertedIds: [],
+          updatedIds: 1,
         });
         const { rows } = await sql.query(
           "SELECT name FROM businesses WHERE source = $1 AND external_id = 'ext-0'",
@@ -160,6 +164,7 @@ Deno.test({
           unchanged: 0,
           duplicates: 0,
           insertedIds: [],
+          updatedIds: [],
         });
       });
 
@@ -172,13 +177,15 @@ Deno.test({
           source: csvSource,
           defaultRegion: "US",
         });
-        assert.deepEqual(await upsertLeads(sql, again.records), {
+        const { updatedIds, ...counts } = await upsertLeads(sql, again.records);
+        assert.deepEqual(counts, {
           inserted: 0,
           updated: 1,
           unchanged: 1,
           duplicates: 0,
           insertedIds: [],
         });
+        assert.equal(updatedIds.length, 1);
         const { rows } = await sql.query(
           "SELECT count(*)::int AS n FROM businesses WHERE source = $1",
           [csvSource],
