@@ -80,6 +80,13 @@ export const ACCESS_POLICY: Policy = [
     ],
   },
   {
+    // Erasure requests (DELETE /v1/leads/{id}: the lead and its personal
+    // data, docs/security.md "Data erasure") are irreversible: admins only.
+    group: "erasure",
+    paths: ["/v1/leads/*"],
+    grants: [{ methods: ["DELETE"], allow: { roles: ["admin"] } }],
+  },
+  {
     // Enqueue (POST) as the control API; the listing (GET: every caller's
     // tasks, with who enqueued them for admins) is admin/operator only.
     // `/v1/tasks/*` (a task's status, the type catalog) stays in "control".

@@ -89,6 +89,11 @@ Deno.test("lead actions: services and operators POST them; reopening is for admi
     [minerva, "GET", "/v1/leads/l1/history", true],
     [viewer, "GET", "/v1/leads/l1/history", true],
     [operator, "GET", "/v1/leads/l1/history", true],
+    // Erasure (DELETE /v1/leads/{id}) is irreversible: admins only.
+    [admin, "DELETE", "/v1/leads/l1", true],
+    [operator, "DELETE", "/v1/leads/l1", false],
+    [viewer, "DELETE", "/v1/leads/l1", false],
+    [minerva, "DELETE", "/v1/leads/l1", false],
   ];
   for (const [who, method, path, allowed] of cases) {
     assert.equal(decide(who, method, path).allowed, allowed, `${who.sub} ${method} ${path}`);
@@ -183,6 +188,7 @@ Deno.test("renderPolicyTable shows one row per grant, ready for the README", () 
       "| control | `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET, POST | services `sa:api-gateway`, `sa:minerva` |",
       "| control | `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET, POST, PATCH | users with role `admin` or `operator` |",
       "| control | `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET | users with role `viewer` |",
+      "| erasure | `/v1/leads/*` | DELETE | users with role `admin` |",
       "| tasks | `/v1/tasks` | POST | services `sa:api-gateway`, `sa:minerva` |",
       "| tasks | `/v1/tasks` | GET, POST | users with role `admin` or `operator` |",
       "| admin | `/v1/admin`, `/v1/admin/*`, `/v1/dlq`, `/v1/dlq/*`, `/v1/breakers`, `/v1/breakers/*`, `/v1/ws/clients`, `/v1/ws/broadcast` | GET, POST, PUT, PATCH, DELETE | users with role `admin` |",

@@ -2,7 +2,9 @@
  * Leads: `GET /v1/leads` (filters, keyset pages), `POST /v1/leads`,
  * `GET /v1/leads/:id` (with its recent events) and `PATCH /v1/leads/:id`
  * (status changes go through the outreach state machine); the POST actions
- * on one lead (transitions, notes, admin reopen) are in edge/routes/lead_actions.ts.
+ * on one lead (transitions, notes, admin reopen) are in edge/routes/lead_actions.ts,
+ * its history in edge/routes/lead_history.ts, its erasure (`DELETE`, admins) in
+ * edge/routes/lead_erasure.ts.
  *
  * Lead JSON uses the column names of `businesses`; timestamps are ISO 8601.
  * Events are recorded with source `api:<principal>`. The schemas and route
@@ -32,6 +34,7 @@ import type { AppEnv } from "../app_env.ts";
 import type { ResponseCache } from "../degraded/response_cache.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";
 import { leadActionRoutes } from "./lead_actions.ts";
+import { leadErasureRoutes } from "./lead_erasure.ts";
 import { leadHistoryRoutes } from "./lead_history.ts";
 import { eventView, leadView } from "./lead_view.ts";
 import { type Guard, runRead, runWrite } from "./lead_guard.ts";
@@ -109,6 +112,7 @@ export function leadRoutes(
     leadActionRoutes(deps, guard, options.scorer ? { scorer: options.scorer } : {}),
   );
   app.route("/", leadHistoryRoutes(deps, guard));
+  app.route("/", leadErasureRoutes(deps, guard));
 
   app.openapi(listRoute, async (c) => {
     const q = c.req.valid("query");

@@ -28,6 +28,7 @@ export const LEAD_EVENT_TYPES = [
   "email_suppressed",
   "note_added",
   "lead_reopened",
+  "lead_erased",
 ] as const;
 
 /** A known event type. */
