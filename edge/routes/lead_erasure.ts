@@ -20,6 +20,7 @@ import { problemResponses } from "./schemas.ts";
 const eraseRoute = createRoute({
   method: "delete",
   path: "/v1/leads/{id}",
+  operationId: "eraseLead",
   tags: ["leads"],
   summary: "Erase a lead and its personal data (erasure requests; admins)",
   description:
