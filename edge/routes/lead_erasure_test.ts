@@ -100,16 +100,27 @@ Deno.test({
           );
           for (const r of rows) found.push(`${table.name}: ${r.row}`);
         }
-        // Only the suppression list keeps the addresses, so that they are never mailed again.
-        const kept = found.filter((f) => !f.startsWith("email_suppressions: "));
+        // Only the suppression list (and its audit) keeps the addresses, so that they are never
+        // mailed again.
+        const kept = found.filter((f) =>
+          !f.startsWith("email_suppressions: ") && !f.startsWith("email_suppression_changes: ")
+        );
         assert.deepEqual(kept, []);
         const { rows } = await sql.query(
-          "SELECT address, reason FROM email_suppressions WHERE address = ANY($1) ORDER BY address",
+          `SELECT address, reason, added_by FROM email_suppressions WHERE address = ANY($1)
+            ORDER BY address`,
           [[email, attendee]],
         );
         assert.deepEqual(rows, [
-          { address: attendee, reason: "erased" },
-          { address: email, reason: "erased" },
+          { address: attendee, reason: "erased", added_by: "api:u-admin" },
+          { address: email, reason: "erased", added_by: "api:u-admin" },
+        ]);
+        const audit = await sql.query(
+          "SELECT action, reason, actor FROM email_suppression_changes WHERE address = $1",
+          [email],
+        );
+        assert.deepEqual(audit.rows, [
+          { action: "added", reason: `erasure of lead ${id}`, actor: "api:u-admin" },
         ]);
       });
 
@@ -165,6 +176,10 @@ Deno.test({
         assert.equal((await res.json()).code, "recipient-suppressed");
       });
     } finally {
+      await sql.query("DELETE FROM email_suppression_changes WHERE address = ANY($1)", [[
+        email,
+        attendee,
+      ]]);
       await sql.query("DELETE FROM email_suppressions WHERE address = ANY($1)", [[
         email,
         attendee,

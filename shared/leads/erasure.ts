@@ -15,8 +15,9 @@
  * - `scrape_runs.rejections`: rejected rows that quote the lead's address,
  *   phone or external id.
  * - `email_suppressions`: every address of the lead (its email, the ledger's
- *   recipients, appointment attendees) is ADDED (reason `erased`) or kept, so
- *   an erased person is never mailed again, even if re-imported.
+ *   recipients, appointment attendees) is ADDED (reason `erased`, with its
+ *   `email_suppression_changes` audit row) or kept, so an erased person is
+ *   never mailed again, even if re-imported.
  *
  * @module
  */
@@ -69,10 +70,16 @@ export async function eraseLead(
        ) a WHERE address IS NOT NULL`,
       [id, lead.email],
     );
+    // Audited like an admin's addition (shared/email/suppressions.ts, migration 011).
     await client.query(
-      `INSERT INTO email_suppressions (address, reason)
-       SELECT unnest($1::text[]), 'erased' ON CONFLICT (address) DO NOTHING`,
-      [addresses.map((a) => a.address)],
+      `WITH inserted AS (
+         INSERT INTO email_suppressions (address, reason, added_by)
+         SELECT unnest($1::text[]), 'erased', $2 ON CONFLICT (address) DO NOTHING
+         RETURNING address
+       )
+       INSERT INTO email_suppression_changes (address, action, reason, actor)
+       SELECT address, 'added', 'erasure of lead ' || $3, $2 FROM inserted`,
+      [addresses.map((a) => a.address), source, id],
     );
     const quoted = [lead.email, lead.phone, lead.external_id].filter((v): v is string => !!v);
     const scrape_runs = quoted.length === 0 ? 0 : await count(
