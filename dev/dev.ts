@@ -1,6 +1,7 @@
 /**
- * `deno task dev [--seed[=N]]`: local stack (or the configured services) →
- * migrations → (with `--seed`, the demo data set of `deno task seed`, seed N,
+ * `deno task dev [--seed[=N]] [--data-dir <path>]`: local stack (or the
+ * configured services; with `--data-dir`, its Redis and PostgreSQL data kept
+ * in that directory across runs) → migrations → (with `--seed`, the demo data set of `deno task seed`, seed N,
  * default 1) → edge + worker, in one log stream. Prints the URLs and a curl
  * example. Ctrl-C (or SIGTERM) stops everything it started.
  *
@@ -40,31 +41,53 @@ function pipeLines(
   });
 }
 
-/** `--seed` / `--seed=N` → the seed number; null without the flag. */
-export function seedFlag(args: readonly string[]): number | null {
-  for (const a of args) {
-    if (a === "--seed") return 1;
-    const m = /^--seed=(\d{1,10})$/.exec(a);
-    if (m) return Number(m[1]);
-    throw new TypeError(
-      `Unknown argument ${JSON.stringify(a)} (usage: deno task dev [--seed[=N]])`,
-    );
+/** The command line of `deno task dev`. */
+export interface DevArgs {
+  /** `--seed` / `--seed=N`: the demo data seed; null without the flag. */
+  seed: number | null;
+  /** `--data-dir <path>` / `--data-dir=<path>`: where the local stack keeps its data; null: a temp directory. */
+  dataDir: string | null;
+}
+
+const USAGE = "usage: deno task dev [--seed[=N]] [--data-dir <path>]";
+
+/** Parses the flags; TypeError with the usage line on anything else. */
+export function parseDevArgs(args: readonly string[]): DevArgs {
+  const out: DevArgs = { seed: null, dataDir: null };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const seed = /^--seed(?:=(\d{1,10}))?$/.exec(a);
+    if (seed) {
+      out.seed = seed[1] === undefined ? 1 : Number(seed[1]);
+      continue;
+    }
+    const dir = /^--data-dir(?:=(.*))?$/.exec(a);
+    if (dir) {
+      const path = dir[1] ?? args[++i];
+      if (path === undefined || path === "" || path.startsWith("--")) {
+        throw new TypeError(`--data-dir needs a path (${USAGE})`);
+      }
+      out.dataDir = path;
+      continue;
+    }
+    throw new TypeError(`Unknown argument ${JSON.stringify(a)} (${USAGE})`);
   }
-  return null;
+  return out;
 }
 
 async function main(): Promise<number> {
-  let seed: number | null;
+  let args: DevArgs;
   try {
-    seed = seedFlag(Deno.args);
+    args = parseDevArgs(Deno.args);
   } catch (err) {
     console.error((err as Error).message);
     return 2;
   }
+  const { seed, dataDir } = args;
   const env = readEnvironment();
   let stack: Stack;
   try {
-    stack = await startStack({ env, onProgress: say });
+    stack = await startStack({ env, onProgress: say, ...(dataDir === null ? {} : { dataDir }) });
   } catch (err) {
     if (err instanceof MissingBinaryError || err instanceof ConfigError) {
       console.error(err.message);
@@ -72,7 +95,20 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  say(stack.settings.local ? "local stack started" : "using the configured services");
+  if (dataDir !== null && !stack.settings.local) {
+    console.error(
+      "--data-dir keeps the LOCAL stack's data; the configured services keep their own",
+    );
+    await stack.stop();
+    return 2;
+  }
+  say(
+    !stack.settings.local
+      ? "using the configured services"
+      : dataDir === null
+      ? "local stack started (data in a temp directory, removed on exit)"
+      : `local stack started (data kept in ${stack.dir})`,
+  );
 
   const children: Supervised[] = [];
   let shuttingDown = false;

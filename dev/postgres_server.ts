@@ -2,7 +2,8 @@
  * A throwaway PostgreSQL server for tests and the local stack: initdb into a
  * directory the caller owns, listen on a free loopback port with scram-sha-256
  * password authentication, and create an application role and database. It can
- * be stopped and started again on the same port and data.
+ * be stopped and started again on the same port and data; with `persistent`,
+ * a later process starts the same cluster again (`deno task dev --data-dir`).
  *
  * @module
  */
@@ -29,6 +30,21 @@ export interface PostgresServerOptions {
    * @default false
    */
   fast?: boolean;
+  /**
+   * Keep the data for a later start: the credentials are written to
+   * `<dir>/pg-credentials.json` (mode 0600), and a `dir` that already holds
+   * an initialised cluster and that file is started as it is (no initdb, no
+   * role creation), on a new free port. @default false
+   */
+  persistent?: boolean;
+}
+
+/** The passwords and names of a persistent cluster, so that a later start can log in. */
+interface Credentials {
+  superPassword: string;
+  appPassword: string;
+  appUser: string;
+  database: string;
 }
 
 /** PostgreSQL could not be initialised, started or set up; the message carries its output. */
@@ -74,6 +90,35 @@ async function lookupSystemUser(name: string): Promise<SystemUser> {
   return { name, uid: Number(fields[2]), gid: Number(fields[3]) };
 }
 
+/**
+ * The credentials of a cluster kept in `dir` by an earlier persistent start,
+ * or null when there is none yet. A cluster without its credentials file
+ * (or the reverse) cannot be logged into: refused with what to do.
+ */
+async function readCredentials(dir: string, file: string): Promise<Credentials | null> {
+  const initialised = await Deno.stat(`${dir}/pg/data/PG_VERSION`).then(() => true, () => false);
+  let text: string | null = null;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  if (!initialised && text === null) return null;
+  const parsed = text === null ? null : JSON.parse(text) as Partial<Credentials>;
+  if (
+    !initialised || typeof parsed?.superPassword !== "string" ||
+    typeof parsed.appPassword !== "string" || typeof parsed.appUser !== "string" ||
+    typeof parsed.database !== "string"
+  ) {
+    throw new PostgresServerError(
+      `Cannot reuse "${dir}": it holds ${
+        initialised ? "a PostgreSQL cluster without a readable" : "no cluster but a"
+      } ${file}; remove the directory to start afresh`,
+    );
+  }
+  return parsed as Credentials;
+}
+
 /** 144 random bits as hex: URL-safe, so it goes into connection strings unescaped. */
 function randomPassword(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(18));
@@ -86,7 +131,7 @@ function checkIdentifier(what: string, value: string): void {
   }
 }
 
-async function prepareLayout(dir: string): Promise<Layout> {
+async function prepareLayout(dir: string, existing: boolean): Promise<Layout> {
   const runAs = Deno.uid() === 0 ? await lookupSystemUser(SYSTEM_USER) : null;
   const base = `${dir}/pg`;
   const layout = { dataDir: `${base}/data`, socketDir: `${base}/s`, runAs };
@@ -96,8 +141,10 @@ async function prepareLayout(dir: string): Promise<Layout> {
     throw new PostgresServerError(`Cannot use "${dir}": the unix socket path would be too long`);
   }
   try {
-    await Deno.mkdir(base, { mode: 0o700 });
-    await Deno.mkdir(layout.socketDir, { mode: 0o700 });
+    if (!existing) {
+      await Deno.mkdir(base, { mode: 0o700 });
+      await Deno.mkdir(layout.socketDir, { mode: 0o700 });
+    }
     if (runAs) {
       await Deno.chown(base, runAs.uid, runAs.gid);
       await Deno.chown(layout.socketDir, runAs.uid, runAs.gid);
@@ -232,10 +279,18 @@ export class PostgresServer {
     }
     const fast = options.fast ?? false;
     const binaries = findPostgresBinaries();
-    const layout = await prepareLayout(options.dir);
-    const superPassword = randomPassword();
-    const appPassword = randomPassword();
-    await initdb(binaries.initdb, layout, superPassword, fast);
+    const credentialsFile = `${options.dir}/pg-credentials.json`;
+    const kept = options.persistent ? await readCredentials(options.dir, credentialsFile) : null;
+    if (kept !== null && (kept.appUser !== appUser || kept.database !== database)) {
+      throw new PostgresServerError(
+        `Cannot reuse "${options.dir}": it holds database "${kept.database}" of role ` +
+          `"${kept.appUser}", not "${database}" of "${appUser}"`,
+      );
+    }
+    const layout = await prepareLayout(options.dir, kept !== null);
+    const superPassword = kept?.superPassword ?? randomPassword();
+    const appPassword = kept?.appPassword ?? randomPassword();
+    if (kept === null) await initdb(binaries.initdb, layout, superPassword, fast);
 
     const [user, db] = [encodeURIComponent(appUser), encodeURIComponent(database)];
     const server = await startWithPortRetry(async (port) => {
@@ -246,6 +301,10 @@ export class PostgresServer {
       await server.#launch();
       return server;
     });
+    if (kept !== null) {
+      server.#startupMs = performance.now() - started;
+      return server;
+    }
     try {
       // psql variables (:"x" identifiers, :'x' literals) do the quoting.
       const sql = [
@@ -265,6 +324,10 @@ export class PostgresServer {
         `Cannot create role "${appUser}" and database "${database}": ${err}\n${output}`,
         { cause: err },
       );
+    }
+    if (options.persistent) {
+      const credentials: Credentials = { superPassword, appPassword, appUser, database };
+      await Deno.writeTextFile(credentialsFile, JSON.stringify(credentials), { mode: 0o600 });
     }
     server.#startupMs = performance.now() - started;
     return server;

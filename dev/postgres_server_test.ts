@@ -172,3 +172,18 @@ Deno.test("PostgresServer in fast mode turns durability off (benchmarks only)", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("PostgresServer.start({ persistent }) refuses a cluster whose credentials file is missing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pgp-" });
+  try {
+    await Deno.mkdir(`${dir}/pg/data`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/pg/data/PG_VERSION`, "15\n");
+    await assert.rejects(
+      PostgresServer.start({ dir, persistent: true }),
+      (err: Error) =>
+        err instanceof PostgresServerError && /Cannot reuse .*without a readable/.test(err.message),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

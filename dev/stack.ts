@@ -2,7 +2,8 @@
  * The self-provisioning local stack. Every entry point (dev task, tests,
  * benches) calls {@linkcode startStack} and gets one typed settings object.
  *
- * Locally it starts, on free loopback ports in one temp directory:
+ * Locally it starts, on free loopback ports in one temp directory (or a
+ * persistent one, `dataDir`, whose data a later stack finds again):
  * redis-server (AOF on) → the Upstash REST bridge in front of it → PostgreSQL
  * (scram app role) → the Neon WebSocket proxy in front of it. When the
  * Upstash/DATABASE_URL variables are configured, nothing is started and those
@@ -44,6 +45,13 @@ export interface StackOptions {
    * `fast` in dev/postgres_server.ts. @default "crash-safe"
    */
   postgresDurability?: "crash-safe" | "fast";
+  /**
+   * Keep Redis's and PostgreSQL's data in this directory (created when
+   * missing) instead of a temp directory removed at the end: a later stack
+   * started with the same directory has the same data (`deno task dev
+   * --data-dir`, docs/operations.md). @default a temp directory
+   */
+  dataDir?: string;
 }
 
 /** A running stack. */
@@ -52,7 +60,7 @@ export interface Stack extends AsyncDisposable {
   /** Local servers, for tests that stop and restart them; null when configured. */
   readonly redisServer: RedisServer | null;
   readonly postgres: PostgresServer | null;
-  /** Temp directory holding all local data; null when configured. */
+  /** Directory holding all local data (temp, or `dataDir`); null when configured. */
   readonly dir: string | null;
   stop(): Promise<void>;
 }
@@ -98,11 +106,44 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   return await startLocalStack(options);
 }
 
+/** Creates `path` when missing; its absolute path. Refuses a file or a symlink loop. */
+async function ensureDataDir(path: string): Promise<string> {
+  await Deno.mkdir(path, { recursive: true, mode: 0o755 });
+  const real = await Deno.realPath(path);
+  if (!(await Deno.stat(real)).isDirectory) {
+    throw new Deno.errors.NotADirectory(`Cannot keep data in "${path}": not a directory`);
+  }
+  return real;
+}
+
+/** The secret stored in `file` (mode 0600), written with a new random one when missing. */
+async function keptSecret(file: string): Promise<string> {
+  try {
+    const kept = (await Deno.readTextFile(file)).trim();
+    if (kept !== "") return kept;
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  const secret = Array.from(
+    crypto.getRandomValues(new Uint8Array(16)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  await Deno.writeTextFile(file, secret + "\n", { mode: 0o600 });
+  return secret;
+}
+
 async function startLocalStack(options: StackOptions): Promise<Stack> {
   const progress = options.onProgress ?? (() => {});
-  const dir = await Deno.makeTempDir({ prefix: "pcs-" });
+  const persistent = options.dataDir !== undefined;
+  const dir = persistent
+    ? await ensureDataDir(options.dataDir!)
+    : await Deno.makeTempDir({ prefix: "pcs-" });
   // Unprivileged postgres must traverse into its data dir inside ours.
   await Deno.chmod(dir, 0o755);
+  // A persistent directory is the user's: never removed, only its servers stopped.
+  const removeDir = persistent
+    ? () => Promise.resolve()
+    : () => Deno.remove(dir, { recursive: true });
   let redisServer: RedisServer | null = null;
   let bridge: UpstashBridge | null = null;
   let postgres: PostgresServer | null = null;
@@ -121,7 +162,7 @@ async function startLocalStack(options: StackOptions): Promise<Stack> {
       }
     }
     try {
-      Deno.removeSync(dir, { recursive: true });
+      if (!persistent) Deno.removeSync(dir, { recursive: true });
     } catch {
       // nothing to remove
     }
@@ -146,7 +187,7 @@ async function startLocalStack(options: StackOptions): Promise<Stack> {
         attempt(async () => await redisServer?.stop()),
         attempt(async () => await postgres?.stop()),
       ]);
-      await attempt(() => Deno.remove(dir, { recursive: true }));
+      await attempt(removeDir);
       globalThis.removeEventListener("unload", onUnload);
       if (errors.length > 0) {
         throw new AggregateError(errors, "Stopping the local stack failed");
@@ -159,11 +200,17 @@ async function startLocalStack(options: StackOptions): Promise<Stack> {
     const started = performance.now();
     const token = randomToken();
     const redisDir = `${dir}/redis`;
-    await Deno.mkdir(redisDir);
+    await Deno.mkdir(redisDir, { recursive: true });
+    // Its password must survive too: the AOF is only readable with the same server config.
+    const redisPassword = persistent ? await keptSecret(`${dir}/redis-password`) : undefined;
     // Redis and Postgres start in parallel: initdb dominates the startup time.
     const [r, p] = await Promise.allSettled([
-      RedisServer.start({ dir: redisDir, appendfsync: options.appendfsync ?? "everysec" }),
-      PostgresServer.start({ dir, fast: options.postgresDurability === "fast" }),
+      RedisServer.start({
+        dir: redisDir,
+        appendfsync: options.appendfsync ?? "everysec",
+        ...(redisPassword === undefined ? {} : { password: redisPassword }),
+      }),
+      PostgresServer.start({ dir, fast: options.postgresDurability === "fast", persistent }),
     ]);
     if (r.status === "fulfilled") redisServer = r.value;
     if (p.status === "fulfilled") postgres = p.value;

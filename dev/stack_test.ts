@@ -143,3 +143,49 @@ Deno.test({
     assert.deepEqual(processesUsing(dir), []);
   },
 });
+
+Deno.test({
+  name: "startStack({ dataDir }) keeps Redis and PostgreSQL data across a stop and a new start",
+  // The Neon Pool's socket ops outlive the query by design (docs/reference/neon-local.md §5).
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const tmp = await Deno.makeTempDir({ prefix: "pcd-" });
+    await Deno.chmod(tmp, 0o755); // the postgres user traverses it
+    const dataDir = `${tmp}/data`;
+    const use = async (fn: (s: Awaited<ReturnType<typeof startStack>>) => Promise<void>) => {
+      const stack = await startStack({ dataDir });
+      const pids = [stack.redisServer!.pid!, stack.postgres!.pid!];
+      try {
+        assert.equal(stack.dir, await Deno.realPath(dataDir));
+        await fn(stack);
+      } finally {
+        await stack.stop();
+      }
+      assert.deepEqual(await waitForExit(pids, 1000), []);
+    };
+    try {
+      await use(async (stack) => {
+        const redis = new Redis({ ...stack.settings.redis, enableTelemetry: false });
+        await redis.set("kept:k", "across restarts");
+        const pool = poolFor(stack.settings.database, { onError: () => {} });
+        await pool.query("CREATE TABLE kept (v text NOT NULL)");
+        await pool.query("INSERT INTO kept VALUES ('committed')");
+        await pool.end();
+      });
+      // Stopped: the directory and its data stay; nothing runs in it.
+      assert.ok((await Deno.stat(`${dataDir}/pg/data/PG_VERSION`)).isFile);
+      assert.deepEqual(processesUsing(dataDir), []);
+      await use(async (stack) => {
+        const redis = new Redis({ ...stack.settings.redis, enableTelemetry: false });
+        assert.equal(await redis.get("kept:k"), "across restarts");
+        const pool = poolFor(stack.settings.database, { onError: () => {} });
+        const { rows } = await pool.query("SELECT v, current_user AS u FROM kept");
+        await pool.end();
+        assert.deepEqual(rows, [{ v: "committed", u: "app" }]);
+      });
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
