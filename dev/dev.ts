@@ -16,6 +16,11 @@ import { ConfigError } from "../shared/errors.ts";
 import { MissingBinaryError } from "./binaries.ts";
 import { forEachLine } from "./lines.ts";
 import { settingsToEnv, type Stack, startStack } from "./stack.ts";
+import {
+  devEnvFilePath,
+  removeDevEnvFile,
+  writeDevEnvFile,
+} from "../shared/config/dev_env_file.ts";
 import { migrateStack } from "./migrate_stack.ts";
 import { mintDevToken } from "./token.ts";
 import { poolFor } from "../shared/db/pool.ts";
@@ -112,10 +117,15 @@ async function main(): Promise<number> {
 
   const children: Supervised[] = [];
   let shuttingDown = false;
+  // The stack's settings for `deno task migrate|seed|dlq` (only a local stack's: configured
+  // services' credentials are the caller's and stay in its environment).
+  const envFile = stack.settings.local ? devEnvFilePath(env) : null;
   const shutdown = async (code: number) => {
     if (shuttingDown) return code;
     shuttingDown = true;
     say("stopping…");
+    // First: from here on, the settings it holds stop working.
+    if (envFile !== null && await removeDevEnvFile(envFile)) say(`removed ${envFile}`);
     await Promise.allSettled(children.map((c) => c.stop()));
     await stack.stop();
     say("stopped");
@@ -123,6 +133,10 @@ async function main(): Promise<number> {
   };
 
   try {
+    if (envFile !== null) {
+      await writeDevEnvFile(envFile, settingsToEnv(stack.settings));
+      say(`env     ${envFile} (the stack's settings for deno task migrate, seed and dlq)`);
+    }
     const applied = await migrateStack(stack.settings);
     say(`migrations applied: ${applied.length === 0 ? "none pending" : applied.join(", ")}`);
     if (seed !== null) {
@@ -247,6 +261,7 @@ async function main(): Promise<number> {
       );
     }
     say(`docs: ${url}/docs`);
+    if (envFile !== null) say(`tools: deno task migrate | seed | dlq list  (settings: ${envFile})`);
     // Both admin listeners log before the edge serves its API; never wait on a dead worker.
     for (const [name, found] of Object.entries(metricsUrls)) {
       let timer: ReturnType<typeof setTimeout> | undefined;

@@ -25,7 +25,8 @@
  */
 import { parseArgs } from "node:util";
 import type { Pool, PoolClient } from "@neondatabase/serverless";
-import { parseConfig, readEnvironment } from "../shared/config/mod.ts";
+import { parseConfig } from "../shared/config/mod.ts";
+import { readToolEnvironment } from "../shared/config/dev_env_file.ts";
 import { ConfigError } from "../shared/errors.ts";
 import { poolFor } from "../shared/db/pool.ts";
 import { generateLeads, type OutreachStatus, type SeedLead } from "./seed_data.ts";
@@ -407,7 +408,8 @@ function describeDatabaseError(err: unknown): string {
 
 if (import.meta.main) {
   try {
-    const summary = await runSeedCli(Deno.args, readEnvironment());
+    // Without a target, the running `deno task dev` stack (shared/config/dev_env_file.ts).
+    const summary = await runSeedCli(Deno.args, readToolEnvironment().env);
     if (summary) console.log(JSON.stringify(summary));
   } catch (err) {
     if (err instanceof SeedUsageError || err instanceof ConfigError) {

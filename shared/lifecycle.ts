@@ -4,14 +4,14 @@
  *
  * @module
  */
-import { activeDevSecrets, type Config, loadConfig } from "./config/mod.ts";
+import { activeDevSecrets, type Config, loadConfig, parseConfig } from "./config/mod.ts";
 import type { Logger } from "./log.ts";
 import { ConfigError } from "./errors.ts";
 
-/** Loads the config; on error prints the list of problems and exits 2. */
-export function loadConfigOrExit(): Config {
+/** Loads the config (from `env` when given); on error prints the list of problems and exits 2. */
+export function loadConfigOrExit(env?: Record<string, string>): Config {
   try {
-    return loadConfig();
+    return env === undefined ? loadConfig() : parseConfig(env);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);

@@ -16,6 +16,8 @@ Deno.test("deno task dev brings up a ready system and Ctrl-C stops everything it
       EDGE_PORT: "0",
       EDGE_ADMIN_PORT: "0",
       WORKER_ADMIN_PORT: "0",
+      // Inside the temp dir: never a developer's own .dev.env, and checked for removal below.
+      DEV_ENV_FILE: `${tmp}/dev.env`,
     },
     clearEnv: true,
     stdin: "null",
@@ -58,6 +60,35 @@ Deno.test("deno task dev brings up a ready system and Ctrl-C stops everything it
       assert.ok(Date.now() < deadline, "the worker never became ready");
       await new Promise((r) => setTimeout(r, 200));
     }
+    // The stack's settings are in the env file (0600), and the tools reach the stack through it.
+    const envFile = `${tmp}/dev.env`;
+    assert.match(stderr, new RegExp(`env {5}${envFile} `));
+    assert.equal((await Deno.stat(envFile)).mode! & 0o777, 0o600);
+    const tool = async (entry: string, ...args: string[]) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", entry, ...args],
+        cwd: ROOT,
+        env: { PATH: Deno.env.get("PATH") ?? "", NO_COLOR: "1", DEV_ENV_FILE: envFile },
+        clearEnv: true,
+        stdin: "null",
+      }).output();
+      const text = {
+        out: new TextDecoder().decode(out.stdout),
+        err: new TextDecoder().decode(out.stderr),
+      };
+      assert.equal(out.code, 0, `${entry}: ${text.err}`);
+      assert.match(text.err, /Using the dev stack of deno task dev \(pid \d+\) from /);
+      return text;
+    };
+    // A fresh stack's queue: the list answers, and it is empty.
+    const dead = JSON.parse((await tool("workers/dlq_cli.ts", "list")).out);
+    assert.equal(dead.total, 0, JSON.stringify(dead));
+    const migrated = (await tool("workers/migrate.ts")).out.split("\n").filter(Boolean)
+      .map((l) => JSON.parse(l));
+    assert.ok(migrated.some((l) => l.msg === "migrations current" && l.applied === 0));
+    const seeded = JSON.parse((await tool("dev/seed.ts", "--leads", "20")).out);
+    assert.equal(seeded.inserted.businesses, 20, JSON.stringify(seeded));
+
     // The console's address is printed, it answers, and it offers the dev sign-in.
     assert.match(stderr, new RegExp(`console ${url}/console \\(one-click dev sign-in\\)`));
     const page = await fetch(`${url}/console`);
@@ -76,6 +107,7 @@ Deno.test("deno task dev brings up a ready system and Ctrl-C stops everything it
     await rest;
     assert.equal(status.code, 0, stderr);
     assert.match(stderr, /\[dev\] stopped/);
+    assert.match(stderr, new RegExp(`removed ${envFile}`));
     const logs = (await stdout).split("\n").filter(Boolean).map((l) => JSON.parse(l));
     assert.ok(logs.some((l) => l.msg === "worker ready"));
     assert.ok(logs.some((l) => l.msg === "edge stopped"));

@@ -14,6 +14,7 @@
 import { parseArgs } from "node:util";
 import { createRedis } from "../shared/deps.ts";
 import { loadConfigOrExit } from "../shared/lifecycle.ts";
+import { readToolEnvironment } from "../shared/config/dev_env_file.ts";
 import {
   listDead,
   purgeAllDead,
@@ -133,7 +134,8 @@ export async function runDlqCommand(
 }
 
 if (import.meta.main) {
-  const config = loadConfigOrExit();
+  // The running `deno task dev` stack when no target is set (shared/config/dev_env_file.ts).
+  const config = loadConfigOrExit(readToolEnvironment().env);
   const queue = queueFromConfig(createRedis(config.redis), config);
   try {
     await runDlqCommand(queue, Deno.args, (obj) => console.log(JSON.stringify(obj)));

@@ -5,13 +5,17 @@
  * @module
  */
 import { closeDeps, makeDeps } from "../shared/deps.ts";
-import { readEnvironment } from "../shared/config/mod.ts";
+import { readToolEnvironment } from "../shared/config/dev_env_file.ts";
 import { loadConfigAndSecretsOrExit } from "../shared/secrets/source.ts";
 import { loadMigrations, migrate, MigrationError, MIGRATIONS_DIR } from "../shared/db/migrate.ts";
 
 if (import.meta.main) {
   // SECRETS_SOURCE=aws works here too (a migration needs DATABASE_URL).
-  const { config, secrets } = await loadConfigAndSecretsOrExit(readEnvironment(), "migrate");
+  // Without a target, the running `deno task dev` stack (shared/config/dev_env_file.ts).
+  const { config, secrets } = await loadConfigAndSecretsOrExit(
+    readToolEnvironment().env,
+    "migrate",
+  );
   secrets.close();
   const deps = makeDeps(config, "migrate");
   let exitCode = 0;

@@ -23,6 +23,9 @@ export function edgeBaseUrl(host: string, port: number): string {
   return `http://${reachable.includes(":") ? `[${reachable}]` : reachable}:${port}`;
 }
 
+/** Where `deno task dev` writes the local stack's settings (shared/config/dev_env_file.ts). */
+export const DEV_ENV_FILE_DEFAULT = ".dev.env";
+
 /** Server: environment, log level, the edge listener, start and stop budgets. */
 export const core = defineArea(
   "Server",
@@ -63,6 +66,12 @@ export const core = defineArea(
         "Public URL of the edge, used in links sent to people (unsubscribe). Default: the edge's own address, `http://EDGE_HOST:EDGE_PORT` (a wildcard host becomes 127.0.0.1); `deno task dev` passes the edge's real address when EDGE_PORT is 0",
       optional: true,
       schema: httpUrl.transform((u) => u.replace(/\/+$/, "")),
+    },
+    DEV_ENV_FILE: {
+      description:
+        "File where `deno task dev` writes the local stack's connection settings (mode 0600, removed when it stops) and where `deno task migrate`, `seed` and `dlq` read them when neither UPSTASH_REDIS_REST_URL nor DATABASE_URL is set; relative to the repository root",
+      default: DEV_ENV_FILE_DEFAULT,
+      schema: z.string().min(1),
     },
   },
   [],
