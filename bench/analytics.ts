@@ -66,7 +66,7 @@ import { bucketSql, bucketStart } from "../shared/analytics/tier.ts";
 import { parseConfig } from "../shared/config/mod.ts";
 import { loadMigrations, migrate, MIGRATIONS_DIR } from "../shared/db/migrate.ts";
 import { poolFor } from "../shared/db/pool.ts";
-import { startEdge } from "../tests/process_support.ts";
+import { startEdge } from "../testing/process.ts";
 import { type CpuSnapshot, cpuSnapshot, cpuSplit } from "./lib/cpu.ts";
 import { runModes, spawnMode } from "./lib/child.ts";
 import {

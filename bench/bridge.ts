@@ -27,7 +27,7 @@
  */
 import { Redis } from "@upstash/redis";
 import { createClient } from "redis";
-import { startBridgeFixture } from "../dev/upstash/test_support.ts";
+import { startBridgeFixture } from "../testing/upstash_bridge.ts";
 import { cpuMicros } from "./lib/cpu.ts";
 import { percentile, round3, runScenario } from "./lib/report.ts";
 import type { BenchLine } from "./lib/report.ts";

@@ -49,7 +49,7 @@ import { parseConfig, readEnvironment } from "../shared/config/mod.ts";
 import { mintDevToken } from "../dev/token.ts";
 import { migrateStack } from "../dev/migrate_stack.ts";
 import { settingsToEnv, startStack } from "../dev/stack.ts";
-import { AppProcess, startEdge } from "../tests/process_support.ts";
+import { AppProcess, startEdge } from "../testing/process.ts";
 import { freePort } from "../dev/ports.ts";
 import type { LoadSummary } from "./load_client.ts";
 import { runJsonChild } from "./lib/child.ts";

@@ -22,7 +22,7 @@ import { poolFor } from "../shared/db/pool.ts";
 import { activateModel, recordRun } from "../shared/scoring/registry.ts";
 import { explainLead, scoreLead } from "../shared/scoring/model.ts";
 import { rescoreOpenLeads } from "../shared/scoring/scores.ts";
-import { seededTrainingRows } from "../shared/scoring/test_support.ts";
+import { seededTrainingRows } from "../testing/scoring.ts";
 import { DEFAULT_TRAIN_PARAMS, trainCandidate, type TrainingRow } from "../shared/scoring/train.ts";
 import { FEATURE_NAMES } from "../shared/scoring/features.ts";
 import { cpuMicros } from "./lib/cpu.ts";

@@ -30,7 +30,7 @@ import { parseConfig, readEnvironment } from "../shared/config/mod.ts";
 import { migrateStack } from "../dev/migrate_stack.ts";
 import { RedisServer } from "../dev/redis_server.ts";
 import { settingsToEnv, startStack } from "../dev/stack.ts";
-import { AppProcess, startEdge } from "../tests/process_support.ts";
+import { AppProcess, startEdge } from "../testing/process.ts";
 import { processTable, TICK_US, treeCpuMicros } from "./lib/cpu.ts";
 import { runWrk } from "./peers/wrk.ts";
 import {

@@ -30,7 +30,7 @@ import { parseConfig, readEnvironment } from "../shared/config/mod.ts";
 import { mintDevToken } from "../dev/token.ts";
 import { settingsToEnv, startStack } from "../dev/stack.ts";
 import { migrateStack } from "../dev/migrate_stack.ts";
-import { AppProcess } from "../tests/process_support.ts";
+import { AppProcess } from "../testing/process.ts";
 import { createRedis } from "../shared/deps.ts";
 import { poolFor } from "../shared/db/pool.ts";
 import { type BenchLine, runScenario, selectedScenarios } from "./lib/report.ts";

@@ -10,7 +10,16 @@
  */
 
 /** Folders whose modules are checked. */
-export const SOURCE_FOLDERS = ["edge", "workers", "shared", "dev", "bench", "tests", "deploy"];
+export const SOURCE_FOLDERS = [
+  "edge",
+  "workers",
+  "shared",
+  "dev",
+  "bench",
+  "tests",
+  "deploy",
+  "testing",
+];
 
 const ROOT = new URL("../", import.meta.url);
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createPool } from "../shared/db/pool.ts";
 import { startNeonProxy } from "./neon_proxy.ts";
 import { PostgresServer } from "./postgres_server.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 /** A TCP server that echoes what it reads; `closed` resolves when a client's connection ends. */
 function startEchoServer() {
@@ -138,8 +139,7 @@ Deno.test("startNeonProxy() closes the WebSocket when the destination refuses TC
 // (docs/reference/deno-runtime.md §2, docs/reference/neon-local.md §5).
 Deno.test({
   name: "The Neon Pool from createPool() works through the proxy against local PostgreSQL",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
 }, async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "neon_proxy_test_" });
   let pg: PostgresServer | null = null;

@@ -4,12 +4,14 @@ import { readEnvironment } from "../shared/config/mod.ts";
 import { poolFor } from "../shared/db/pool.ts";
 import { deleteSeeded, parseSeedArgs, seedDatabase, SeedUsageError } from "./seed.ts";
 import { generateLeads } from "./seed_data.ts";
-import { useTestStack } from "./test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
+import { runTag } from "../testing/namespace.ts";
 
 // The Neon Pool keeps WebSocket ops alive between queries and reports idle
 // errors after end() asynchronously (docs/reference/neon-local.md §5), so the database test
 // runs with the op and resource sanitizers off.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 const NOW = Date.UTC(2026, 5, 1);
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -74,7 +76,7 @@ Deno.test({
     await using stack = await useTestStack();
     const pool = poolFor(stack.settings.database, { max: 2, onError: () => {} });
     // Other suites share this database: every source here is private to this run.
-    const tag = crypto.randomUUID().slice(0, 8);
+    const tag = runTag();
     const source = `seed_test_${tag}`;
     const other = `seed_test_${tag}_other`;
     const cli = `seed_test_${tag}_cli`;
@@ -209,8 +211,7 @@ Deno.test({
   name: "parseSeedArgs() reads the flags and refuses sources a reset could hurt",
   // Pure, but runs after the database tests of this file, whose Neon Pool
   // closes its WebSockets asynchronously (docs/reference/neon-local.md §5).
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
 }, () => {
   const now = () => Date.UTC(2026, 5, 1, 15, 30);
   assert.deepEqual(parseSeedArgs([], { now }), {

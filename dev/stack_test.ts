@@ -4,6 +4,7 @@ import { poolFor } from "../shared/db/pool.ts";
 import { findBinary, MissingBinaryError } from "./binaries.ts";
 import { isAlive, processesUsing, waitForExit } from "./leftovers.ts";
 import { startStack } from "./stack.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -119,8 +120,7 @@ Deno.test("servers die with their parent even when it is SIGKILLed", async () =>
 Deno.test({
   name: "startStack() serves the production clients and stop() leaves no process or directory",
   // The Neon Pool's socket ops outlive the query by design (docs/reference/neon-local.md §5).
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
   async fn() {
     const stack = await startStack();
     const pids = [stack.redisServer!.pid!, stack.postgres!.pid!];
@@ -147,8 +147,7 @@ Deno.test({
 Deno.test({
   name: "startStack({ dataDir }) keeps Redis and PostgreSQL data across a stop and a new start",
   // The Neon Pool's socket ops outlive the query by design (docs/reference/neon-local.md §5).
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
   async fn() {
     const tmp = await Deno.makeTempDir({ prefix: "pcd-" });
     await Deno.chmod(tmp, 0o755); // the postgres user traverses it

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { restartDelay, supervise } from "./supervisor.ts";
-import { waitUntil } from "../shared/breakers/test_support.ts";
+import { waitUntil } from "../testing/wait.ts";
 
 /** A child that runs until killed (or exits at once with `code`). */
 function child(code: number | null) {

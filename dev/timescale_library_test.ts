@@ -6,6 +6,7 @@ import { readTier } from "../shared/analytics/tier.ts";
 import { PostgresServer } from "./postgres_server.ts";
 import { startNeonProxy } from "./neon_proxy.ts";
 import { hasTimescaleLibrary, packageLibraryDir, timescaleSettings } from "./timescale_library.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 const { postgres } = findPostgresBinaries();
 const libraryDir = await packageLibraryDir(postgres);
@@ -41,8 +42,7 @@ Deno.test({
       `(SKIPPED: TimescaleDB is not installed here, no timescaledb.so in ${libraryDir})`,
   ignore: !installed,
   // The Neon Pool keeps WebSocket ops alive (docs/reference/neon-local.md §5).
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "pcove-ts-" });
     const server = await PostgresServer.start({ dir });

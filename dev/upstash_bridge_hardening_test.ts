@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Redis } from "@upstash/redis";
 import { redisCommand } from "./redis_server.ts";
-import { startBridgeFixture, TOKEN } from "./upstash/test_support.ts";
+import { startBridgeFixture, TOKEN } from "../testing/upstash_bridge.ts";
 
 Deno.test("redis-server behind the bridge requires its password; the bridge has it", async () => {
   await using f = await startBridgeFixture();

@@ -7,7 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { Redis } from "@upstash/redis";
-import { isErrorBody, requestHeaders, startBridgeFixture, TOKEN } from "./upstash/test_support.ts";
+import {
+  isErrorBody,
+  requestHeaders,
+  startBridgeFixture,
+  TOKEN,
+} from "../testing/upstash_bridge.ts";
 import { startUpstashBridge } from "./upstash_bridge.ts";
 
 const WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value";

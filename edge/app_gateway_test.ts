@@ -1,15 +1,20 @@
 import assert from "node:assert/strict";
-import { assertThrottledAfterThree, THREE_ANONYMOUS_RATE_LIMITS } from "./routes/test_support.ts";
+import {
+  assertThrottledAfterThree,
+  THREE_ANONYMOUS_RATE_LIMITS,
+} from "../testing/route_harness.ts";
 import fc from "fast-check";
 import { mintDevToken } from "../dev/token.ts";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { claim } from "../shared/queue/leases.ts";
 import { createQueue } from "../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../shared/tasks/catalog.ts";
 import { createApp } from "./app.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
+import { testNamespace } from "../testing/namespace.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "the /v1 gateway chain end to end",
@@ -26,7 +31,7 @@ Deno.test({
     // A private queue namespace: other suites run workers on the shared stack.
     const queue = createQueue(deps.redis, TASK_CATALOG, {
       ...deps.config.queue,
-      namespace: `g${crypto.randomUUID().slice(0, 8)}`,
+      namespace: testNamespace("g"),
     });
     const app = createApp(deps, { queue });
     const auth = deps.config.auth;
@@ -351,7 +356,7 @@ Deno.test({
       RATE_LIMITS: THREE_ANONYMOUS_RATE_LIMITS,
     });
     const queue = createQueue(deps.redis, TASK_CATALOG, {
-      namespace: `a${crypto.randomUUID().slice(0, 8)}`,
+      namespace: testNamespace("a"),
     });
     const app = createApp(deps, { queue });
     // app.request() has no socket, so every caller here is the same "unknown"

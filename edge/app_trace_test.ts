@@ -9,17 +9,17 @@ import {
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
 import { mintDevToken } from "../dev/token.ts";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { createQueue } from "../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../shared/tasks/catalog.ts";
 import { createApp } from "./app.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 Deno.test({
   name:
     "each request runs in handle_api_request with authenticate, rate_limit_check and forward_to_service children",
   // Deps hold a Neon Pool (async socket teardown).
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
   async fn() {
     const exporter = new InMemorySpanExporter();
     const provider = new BasicTracerProvider({

@@ -6,12 +6,13 @@
  * routes that only read Redis answered 500.
  */
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { freePort } from "../dev/ports.ts";
-import { routeHarness } from "./routes/test_support.ts";
+import { routeHarness } from "../testing/route_harness.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "a 503 for an unreachable dependency always carries Retry-After",

@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 import { createApp } from "./app.ts";
 import { PAGE_CSP } from "./middleware/response_headers.ts";
 import { createLiveHub } from "./ws/hub.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
+import { testNamespace } from "../testing/namespace.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 type Media = Record<string, { schema?: Record<string, unknown> }>;
 type Operation = {
@@ -29,7 +31,7 @@ Deno.test({
   async fn(t) {
     await using stack = await useTestStack();
     const deps = stack.makeDeps();
-    const namespace = `o${crypto.randomUUID().slice(0, 8)}`;
+    const namespace = testNamespace("o");
     // Every optional route family is mounted (neither is started: only the routes are read).
     const breakers = createBreakerRegistry({
       redis: deps.redis,

@@ -8,15 +8,16 @@
  * and its second call carries the same Idempotency-Key.
  */
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
-import { startAlertReceiver } from "../shared/alerts/test_support.ts";
+import { useTestStack } from "../testing/stack.ts";
+import { startAlertReceiver } from "../testing/alerts.ts";
 import { parseConfig } from "../shared/config/mod.ts";
 import { createRedis } from "../shared/deps.ts";
 import { claim } from "../shared/queue/leases.ts";
 import { queueFromConfig } from "../shared/queue/from_config.ts";
 import { alertKeys } from "../shared/redis/keys.ts";
-import { AppProcess, privateRedis } from "./process_support.ts";
-import { waitFor } from "./fixtures/effect_worker_process.ts";
+import { AppProcess, privateRedis } from "../testing/process.ts";
+import { waitUntil } from "../testing/wait.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 const EVENTS = 12;
 /** Calls the receiver accepts before it holds one (the worker is killed then). */
@@ -25,8 +26,7 @@ const ACCEPTED_BEFORE_KILL = 5;
 Deno.test({
   name: "alerts made with no process running are delivered once per event across a worker kill -9",
   // The stack's deps hold a Neon Pool (async socket teardown).
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
   async fn() {
     await using stack = await useTestStack();
     const redis = await privateRedis();
@@ -72,7 +72,7 @@ Deno.test({
       );
       const claimed = await claim(queue.ctx, { max: EVENTS, leaseMs: 1, workerId: "abandoned" });
       assert.equal(claimed.tasks.length, EVENTS);
-      await waitFor(async () => {
+      await waitUntil(async () => {
         await claim(queue.ctx, { max: 0, leaseMs: 1, workerId: "housekeeping" });
         return Number((await queue.stats()).dead ?? 0) === EVENTS;
       }, { timeoutMs: 20_000, what: "every abandoned task to be dead-lettered" });
@@ -86,7 +86,7 @@ Deno.test({
         await receiver.waitForCalls(ACCEPTED_BEFORE_KILL + 1);
         const keys = alertKeys();
         // The accepted calls are marked delivered before the kill.
-        await waitFor(async () => {
+        await waitUntil(async () => {
           const marks = await Promise.all(
             receiver.calls.slice(0, ACCEPTED_BEFORE_KILL).map((c) =>
               queueRedis.exists(keys.delivered(c.idempotencyKey!))
@@ -100,7 +100,7 @@ Deno.test({
 
         const second = new AppProcess("workers/main.ts", env);
         workers.push(second);
-        await waitFor(
+        await waitUntil(
           async () => Number((await queue.stats()).succeeded ?? 0) === EVENTS,
           {
             timeoutMs: 60_000,

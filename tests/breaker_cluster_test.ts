@@ -1,18 +1,16 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { createRedis } from "../shared/deps.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 import type { BreakerPolicyInput } from "../shared/breakers/policy.ts";
 import { breakerKeys } from "../shared/breakers/keys.ts";
-import {
-  outcome,
-  startUpstream,
-  testNamespace,
-  waitUntil,
-} from "../shared/breakers/test_support.ts";
+import { outcome, startUpstream } from "../testing/upstream.ts";
+import { testNamespace } from "../testing/namespace.ts";
+import { waitUntil } from "../testing/wait.ts";
 import { wallMs } from "./fixtures/breaker_instance.ts";
 import { BreakerProcess } from "./fixtures/breaker_process.ts";
 import { percentile } from "../bench/lib/report.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 // One breaker instance in this process (A) and one in a child process (B),
 // sharing the test stack's Redis; a loopback upstream counts what reaches it.
@@ -24,8 +22,7 @@ Deno.test({
   // The SDK's SSE subscription is torn down asynchronously (unsubscribe aborts
   // the fetch; its body read settles a tick later), which the op/resource
   // sanitizers can report as a leak under load.
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
 }, async (t) => {
   await using stack = await useTestStack();
   await using upstream = startUpstream();

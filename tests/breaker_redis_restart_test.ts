@@ -5,12 +5,10 @@ import { createRedis } from "../shared/deps.ts";
 import { createLogger } from "../shared/log.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 import type { BreakerTransition } from "../shared/breakers/types.ts";
-import {
-  outcome,
-  startUpstream,
-  testNamespace,
-  waitUntil,
-} from "../shared/breakers/test_support.ts";
+import { outcome, startUpstream } from "../testing/upstream.ts";
+import { testNamespace } from "../testing/namespace.ts";
+import { waitUntil } from "../testing/wait.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 Deno.test({
   name:
@@ -18,8 +16,7 @@ Deno.test({
   // The SDK's SSE subscription is torn down asynchronously (unsubscribe aborts
   // the fetch; its body read settles a tick later), which the op/resource
   // sanitizers can report as a leak under load.
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
 }, async (t) => {
   // A private stack: this test takes its Redis away.
   await using stack = await startStack();

@@ -5,18 +5,19 @@
  * checks every pair against a running app on the test stack.
  */
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { ACCESS_POLICY, compilePolicy } from "../edge/auth/policy.ts";
 import { ROLES } from "../edge/auth/principal.ts";
 import { principalFromClaims, type Role } from "../edge/auth/principal.ts";
 import { PUBLIC_ROUTES } from "../edge/gateway.ts";
-import { routeHarness } from "../edge/routes/test_support.ts";
-import { SHARED_STATE_ACTIONS, v1Routes } from "./policy_support.ts";
+import { routeHarness } from "../testing/route_harness.ts";
+import { SHARED_STATE_ACTIONS, v1Routes } from "../testing/policy.ts";
 import { platformCatalog } from "../shared/queue/from_config.ts";
 import { publicTaskTypes, TASK_CATALOG } from "../shared/tasks/catalog.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 /**
  * Internal task types and the routes (or schedules) that own them. A new

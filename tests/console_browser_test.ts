@@ -20,13 +20,15 @@
 import assert from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
 import axeSource from "axe-core/axe.min.js" with { type: "text" };
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { parseConfig } from "../shared/config/mod.ts";
 import { createRedis } from "../shared/deps.ts";
 import { queueFromConfig } from "../shared/queue/from_config.ts";
 import { claim, fail } from "../shared/queue/leases.ts";
-import { token, waitUntil } from "../edge/ws/test_support.ts";
-import { AppProcess, privateRedis, startEdge } from "./process_support.ts";
+import { token } from "../testing/live_feed.ts";
+import { waitUntil } from "../testing/wait.ts";
+import { AppProcess, privateRedis, startEdge } from "../testing/process.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const SHOTS = new URL("../.tmp/screenshots/", import.meta.url).pathname;
@@ -131,8 +133,7 @@ Deno.test({
   name:
     "the console signs in, follows tasks live, replays a dead letter, operates breakers; a viewer cannot act",
   // Playwright's pipes to Chromium and the processes' streams close after the test body.
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
 }, async () => {
   await using stack = await useTestStack();
   const redis = await privateRedis();

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { AppProcess, blackHole } from "./process_support.ts";
+import { AppProcess } from "../testing/process.ts";
+import { blackHole } from "../testing/ports.ts";
 
 Deno.test("edge exits 2 with one readable list of every config problem, no stack trace", async () => {
   const edge = new AppProcess("edge/main.ts", { EDGE_PORT: "nope", DB_POOL_MAX: "0" });

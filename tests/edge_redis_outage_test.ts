@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { settingsToEnv, startStack } from "../dev/stack.ts";
 import { parseConfig } from "../shared/config/mod.ts";
-import { TestClient, token, waitUntil } from "../edge/ws/test_support.ts";
-import { AppProcess } from "./process_support.ts";
+import { TestClient, token } from "../testing/live_feed.ts";
+import { waitUntil } from "../testing/wait.ts";
+import { AppProcess } from "../testing/process.ts";
 import { startFaultProxy } from "../dev/chaos/fault_proxy.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 /** One task enqueue with its own Idempotency-Key; a refused connection counts as status 0. */
 async function enqueue(url: string, bearer: string, key: string): Promise<Response | null> {
@@ -100,8 +102,7 @@ Deno.test({
   name: "redis-server stopped under an edge with a live-feed socket and enqueues: the edge " +
     "stays up, answers 503 with Retry-After, and serves again once Redis is back",
   // The WebSocket client's socket closes asynchronously after the process exits.
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
 }, async () => {
   // A private stack: this test takes its Redis away.
   await using stack = await startStack();
@@ -116,8 +117,7 @@ Deno.test({
 Deno.test({
   name: "connections to Redis reset (fault proxy) under an edge with a live-feed socket and " +
     "enqueues: the edge stays up, answers 503 with Retry-After, and serves again after",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
 }, async () => {
   await using stack = await startStack();
   const base = settingsToEnv(stack.settings);

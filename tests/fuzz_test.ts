@@ -9,15 +9,16 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { ACCESS_POLICY, compilePolicy } from "../edge/auth/policy.ts";
 import { principalFromClaims, type Role } from "../edge/auth/principal.ts";
 import { PUBLIC_ROUTES } from "../edge/gateway.ts";
-import { routeHarness } from "../edge/routes/test_support.ts";
-import { SHARED_STATE_ACTIONS, v1Routes } from "./policy_support.ts";
+import { routeHarness } from "../testing/route_harness.ts";
+import { SHARED_STATE_ACTIONS, v1Routes } from "../testing/policy.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 Deno.test({

@@ -12,7 +12,9 @@ import { migrateStack } from "../dev/migrate_stack.ts";
 import { settingsToEnv, startStack } from "../dev/stack.ts";
 import { mintDevToken } from "../dev/token.ts";
 import { parseConfig } from "../shared/config/mod.ts";
-import { AppProcess, startEdge } from "./process_support.ts";
+import { AppProcess, startEdge } from "../testing/process.ts";
+import { waitForValue } from "../testing/wait.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 interface OtlpSpan {
   traceId: string;
@@ -53,21 +55,10 @@ function attr(span: OtlpSpan, key: string): unknown {
   return v ? Object.values(v)[0] : undefined;
 }
 
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>) {
-  const deadline = Date.now() + 60_000;
-  while (true) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 Deno.test({
   name: "edge and worker export one trace over OTLP/HTTP: request, gateway stages, enqueue, task",
   // The stack's pools and the child processes' pipes close asynchronously.
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
   async fn() {
     // A private stack: no other suite's worker may claim this test's task.
     await using stack = await startStack();
@@ -103,41 +94,46 @@ Deno.test({
       const { task_id: id } = await res.json();
 
       const spans = receiver.spans;
-      const root = await until(
-        "the request's handle_api_request span",
+      const root = await waitForValue(
         () =>
           spans.find((s) =>
             s.name === "handle_api_request" && attr(s, "http.route") === "/v1/tasks" &&
             attr(s, "http.method") === "POST"
           ),
+        { what: "the request's handle_api_request span", timeoutMs: 60_000, everyMs: 100 },
       );
       assert.equal(root.service, "pc-edge");
       const inTrace = () => spans.filter((s) => s.traceId === root.traceId);
       const child = (name: string) =>
         inTrace().find((s) => s.name === name && s.parentSpanId === root.spanId);
       for (const stage of ["authenticate", "rate_limit_check", "forward_to_service"]) {
-        await until(`${stage} under handle_api_request`, () => child(stage));
+        await waitForValue(() => child(stage), {
+          what: `${stage} under handle_api_request`,
+          timeoutMs: 60_000,
+          everyMs: 100,
+        });
       }
       // Deno's own server span is the root's parent and now knows the route.
-      const server = await until(
-        "Deno's server span",
+      const server = await waitForValue(
         () => inTrace().find((s) => s.spanId === root.parentSpanId),
+        { what: "Deno's server span", timeoutMs: 60_000, everyMs: 100 },
       );
       assert.equal(server.kind, 2);
       assert.equal(attr(server, "http.route"), "/v1/tasks");
       assert.equal(server.name, "POST /v1/tasks");
       // The enqueue script ran in a span named by its script, inside the trace.
-      const enqueue = await until(
-        "the enqueue script span",
-        () => inTrace().find((s) => s.name === "redis enqueue"),
-      );
+      const enqueue = await waitForValue(() => inTrace().find((s) => s.name === "redis enqueue"), {
+        what: "the enqueue script span",
+        timeoutMs: 60_000,
+        everyMs: 100,
+      });
       assert.equal(attr(enqueue, "db.system"), "redis");
       assert.equal(enqueue.kind, 3);
 
       // The worker's task span (its own trace) links to the enqueuing span.
-      const task = await until(
-        "the worker's task span",
+      const task = await waitForValue(
         () => spans.find((s) => s.name === "task noop" && attr(s, "task.id") === id),
+        { what: "the worker's task span", timeoutMs: 60_000, everyMs: 100 },
       );
       assert.equal(task.service, "pc-worker");
       assert.equal(attr(task, "task.id"), id);
@@ -149,9 +145,9 @@ Deno.test({
       );
 
       // Postgres statements: db.system and operation, never the text or parameters.
-      const pg = await until(
-        "a Postgres span",
+      const pg = await waitForValue(
         () => spans.find((s) => attr(s, "db.system") === "postgresql"),
+        { what: "a Postgres span", timeoutMs: 60_000, everyMs: 100 },
       );
       assert.equal(pg.kind, 3);
       assert.match(pg.name, /^postgres [A-Z_a-z]+$/);

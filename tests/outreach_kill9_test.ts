@@ -18,14 +18,17 @@ import type { Pool } from "@neondatabase/serverless";
 import type { AddressInfo } from "node:net";
 // @ts-types="@types/smtp-server"
 import { SMTPServer } from "smtp-server";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { parseConfig } from "../shared/config/mod.ts";
 import { createRedis } from "../shared/deps.ts";
-import { leafParts, parseEntity } from "../shared/email/test_support.ts";
+import { leafParts, parseEntity } from "../testing/email.ts";
 import { queueFromConfig } from "../shared/queue/from_config.ts";
 import type { EnqueueItem, TaskInfo, TaskQueue } from "../shared/queue/queue.ts";
-import { getTasks, waitFor } from "./fixtures/effect_worker_process.ts";
-import { AppProcess, privateRedis } from "./process_support.ts";
+import { getTasks } from "../testing/queue.ts";
+import { waitUntil } from "../testing/wait.ts";
+import { AppProcess, privateRedis } from "../testing/process.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
+import { runTag } from "../testing/namespace.ts";
 
 /** Leads, each sent one `intro`. */
 const LEADS = 300;
@@ -215,7 +218,7 @@ async function killMidBatch(
   const started = performance.now();
   await using stack = await useTestStack();
   const deps = stack.makeDeps();
-  const run = crypto.randomUUID().slice(0, 8);
+  const run = runTag();
   const redis = await privateRedis();
   const env = {
     ...stack.env(),
@@ -258,11 +261,11 @@ async function killMidBatch(
     await survivor.waitForLog("worker ready", 20_000);
 
     // Kill mid-batch: enough delivered to be well under way, and the victim holds leases.
-    await waitFor(
+    await waitUntil(
       async () => outbox.count() >= KILL_AFTER && (await leasesOf(queue, victimId)).length > 0,
       {
         timeoutMs: 20_000,
-        intervalMs: 10,
+        everyMs: 10,
         what: `${KILL_AFTER} deliveries with the victim holding leases`,
         detail: async () => JSON.stringify({ delivered: outbox.count(), ...await queue.stats() }),
       },
@@ -284,9 +287,9 @@ async function killMidBatch(
       const st = await queue.stats();
       return Number(st.succeeded ?? 0) + Number(st.dead ?? 0) >= TASKS;
     };
-    await waitFor(finished, {
+    await waitUntil(finished, {
       timeoutMs: 25_000,
-      intervalMs: 50,
+      everyMs: 50,
       what: `all ${TASKS} tasks to finish`,
       detail: async () => {
         const pending = ((await getTasks(queue, ids)) as TaskInfo[])
@@ -455,8 +458,7 @@ Deno.test({
   name: "a worker SIGKILLed mid-batch of send_email and book_appointment (file provider): " +
     "every task succeeds, each email, appointment and event exactly once",
   // The deps hold a Neon Pool, whose sockets close asynchronously after end().
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
   async fn() {
     const outbox = await fileOutbox();
     try {
@@ -471,8 +473,7 @@ Deno.test({
   name: "the same with the smtp provider against a real SMTP server: every ledger message " +
     "delivered, duplicates only from the documented crash window, with the same Message-ID",
   // The Neon Pool as above; smtp-server's sockets also close after close() resolves.
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
   async fn() {
     const outbox = await smtpOutbox();
     try {

@@ -8,9 +8,10 @@
 import assert from "node:assert/strict";
 import { mintDevToken } from "../dev/token.ts";
 import { freePort } from "../dev/ports.ts";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { parseConfig } from "../shared/config/mod.ts";
-import { AppProcess, startEdge } from "./process_support.ts";
+import { AppProcess, startEdge } from "../testing/process.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 const RULES = new URL("../deploy/prometheus/rules.yml", import.meta.url).pathname;
 
@@ -74,8 +75,7 @@ async function query(url: string, promql: string): Promise<Sample[]> {
 Deno.test({
   name: "Prometheus scrapes a real edge and worker and evaluates the rules on their metrics",
   // Deps hold a Neon Pool (async teardown) in the stack helper.
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
   async fn() {
     await using stack = await useTestStack();
     const env = { ...stack.env(), APP_ENV: "test", LOG_LEVEL: "info" };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { createQueue } from "../shared/queue/queue.ts";
 import {
   countEffects,
@@ -7,12 +7,11 @@ import {
   effectsTableDdl,
   type EffectWorkerFlags,
 } from "./fixtures/effect_worker.ts";
-import {
-  dropNamespace,
-  EffectWorkerProcess,
-  getTasks,
-  waitFor,
-} from "./fixtures/effect_worker_process.ts";
+import { dropNamespace, getTasks } from "../testing/queue.ts";
+import { EffectWorkerProcess } from "./fixtures/effect_worker_process.ts";
+import { waitUntil } from "../testing/wait.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
+import { runTag } from "../testing/namespace.ts";
 
 const TASKS = 500;
 const LEASE_MS = 1500;
@@ -21,12 +20,11 @@ Deno.test({
   name: "a worker SIGKILLed while holding 500 tasks: a second worker completes every one, " +
     "each effect exactly once",
   // The deps hold a Neon Pool, whose sockets close asynchronously after end().
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
   async fn() {
     await using stack = await useTestStack();
     const deps = stack.makeDeps();
-    const suffix = crypto.randomUUID().slice(0, 8);
+    const suffix = runTag();
     const table = `queue_effects_${suffix}`;
     const queue = createQueue(deps.redis, EFFECT_CATALOG, { namespace: `k9${suffix}` });
     const env = { ...stack.env(), APP_ENV: "test", LOG_LEVEL: "info" };
@@ -50,7 +48,7 @@ Deno.test({
       const first = new EffectWorkerProcess({ ...flags, holdMs: 120_000 }, env);
       workers.push(first);
       await first.waitForLog("effect worker ready");
-      await waitFor(
+      await waitUntil(
         async () =>
           (await deps.redis.zcard(queue.ctx.keys.leases)) === TASKS &&
           (await countEffects(deps.sql, table)).rows === TASKS / 2,
@@ -70,7 +68,7 @@ Deno.test({
       // The second worker takes the expired leases back and runs every task again.
       const second = new EffectWorkerProcess({ ...flags, concurrency: 50 }, env);
       workers.push(second);
-      await waitFor(async () => Number((await queue.stats()).succeeded ?? 0) >= TASKS, {
+      await waitUntil(async () => Number((await queue.stats()).succeeded ?? 0) >= TASKS, {
         timeoutMs: 30_000,
         what: "every task to succeed on the second worker",
         detail: async () => JSON.stringify(await queue.stats()),

@@ -10,7 +10,11 @@ import {
   effectsTableDdl,
   type EffectWorkerFlags,
 } from "./fixtures/effect_worker.ts";
-import { EffectWorkerProcess, getTasks, waitFor } from "./fixtures/effect_worker_process.ts";
+import { EffectWorkerProcess } from "./fixtures/effect_worker_process.ts";
+import { getTasks } from "../testing/queue.ts";
+import { waitUntil } from "../testing/wait.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
+import { testNamespace } from "../testing/namespace.ts";
 
 const TASKS = 5000;
 
@@ -18,8 +22,7 @@ Deno.test({
   name: "redis-server restarted twice under 5,000 tasks (a clean stop, then SIGKILL; AOF " +
     "appendfsync always): none lost, every task succeeds, each effect exactly once",
   // The test's pool is a Neon Pool, whose sockets close asynchronously after end().
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
   async fn() {
     // A private stack: this test takes its Redis away.
     const stack = await startStack({ appendfsync: "always" });
@@ -28,7 +31,7 @@ Deno.test({
     const redis = createRedis(config.redis);
     const sql = poolFor(config.database, { max: 2, onError: () => {} });
     const table = "queue_effects";
-    const namespace = `rr${crypto.randomUUID().slice(0, 8)}`;
+    const namespace = testNamespace("rr");
     const queue = createQueue(redis, EFFECT_CATALOG, { namespace });
     const flags: EffectWorkerFlags = {
       namespace,
@@ -59,7 +62,7 @@ Deno.test({
       const restarts: { at: number; downMs: number; kind: string }[] = [];
 
       // 1. A clean stop (SIGTERM: Redis writes the AOF and exits), then a start.
-      await waitFor(async () => (await succeeded()) >= 1000, {
+      await waitUntil(async () => (await succeeded()) >= 1000, {
         timeoutMs: 30_000,
         what: "1,000 tasks to succeed",
       });
@@ -71,7 +74,7 @@ Deno.test({
       restarts.push({ at, downMs: Date.now() - t0, kind: "SIGTERM" });
 
       // 2. A crash: nothing is flushed at exit, the AOF has what was fsynced.
-      await waitFor(async () => (await succeeded()) >= at + 1500, {
+      await waitUntil(async () => (await succeeded()) >= at + 1500, {
         timeoutMs: 30_000,
         what: "1,500 more tasks to succeed after the first restart",
         detail: async () => JSON.stringify(await queue.stats()),
@@ -85,7 +88,7 @@ Deno.test({
       restarts.push({ at, downMs: Date.now() - t0, kind: "SIGKILL" });
       assert.ok(at < TASKS, `the run was over before the second restart (${at} succeeded)`);
 
-      await waitFor(async () => (await succeeded()) >= TASKS, {
+      await waitUntil(async () => (await succeeded()) >= TASKS, {
         timeoutMs: 40_000,
         what: "all 5,000 tasks to succeed",
         detail: async () => JSON.stringify(await queue.stats()),
@@ -96,7 +99,7 @@ Deno.test({
       for (let n = TASKS; n < TASKS + 5; n++) {
         const { id } = await queue.enqueue("effect", { n });
         ids.push(id);
-        await waitFor(async () => (await queue.getTask(id))?.status === "succeeded", {
+        await waitUntil(async () => (await queue.getTask(id))?.status === "succeeded", {
           timeoutMs: 10_000,
           what: `task ${n} after the restarts`,
         });

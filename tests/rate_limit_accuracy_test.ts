@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
-import { AppProcess } from "./process_support.ts";
+import { useTestStack } from "../testing/stack.ts";
+import { AppProcess } from "../testing/process.ts";
 
 const LIMIT = 50;
 const WINDOW_S = 60;

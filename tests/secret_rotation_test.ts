@@ -7,8 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { SignJWT } from "jose";
-import { useTestStack } from "../dev/test_stack.ts";
-import { startEdge } from "./process_support.ts";
+import { useTestStack } from "../testing/stack.ts";
+import { startEdge } from "../testing/process.ts";
+import { waitUntil } from "../testing/wait.ts";
 
 const K1 = "k1:first-rotation-secret-0123456789abcdef";
 const K2 = "k2:second-rotation-secret-0123456789abcdef";
@@ -37,15 +38,6 @@ async function status(url: string, bearer: string): Promise<number> {
   return res.status;
 }
 
-/** Polls until `check` holds (reload rounds are 100 ms; the bound is for a loaded machine). */
-async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within 30 s: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 Deno.test("a rotated JWT_HS256_KEYS_FILE applies without a restart; requests in flight finish", async () => {
   await using stack = await useTestStack();
   const dir = await Deno.makeTempDir({ prefix: "pco-secrets-" });
@@ -72,7 +64,11 @@ Deno.test("a rotated JWT_HS256_KEYS_FILE applies without a restart; requests in 
     await writer.write(new TextEncoder().encode('{"events":'));
 
     await rotate(keysFile, `${K1},${K2}\n`);
-    await eventually("the new kid verifies", async () => await status(url, second) === 200);
+    await waitUntil(async () => await status(url, second) === 200, {
+      what: "the new kid verifies",
+      timeoutMs: 30_000,
+      everyMs: 50,
+    });
     assert.equal(await status(url, first), 200, "the old kid verifies while it is listed");
 
     await writer.write(new TextEncoder().encode("[]}"));
@@ -82,10 +78,11 @@ Deno.test("a rotated JWT_HS256_KEYS_FILE applies without a restart; requests in 
     assert.ok(res.status !== 401 && res.status < 500, `in-flight request got ${res.status}`);
 
     await rotate(keysFile, `${K2}\n`);
-    await eventually(
-      "the removed kid stops verifying",
-      async () => await status(url, first) === 401,
-    );
+    await waitUntil(async () => await status(url, first) === 401, {
+      what: "the removed kid stops verifying",
+      timeoutMs: 30_000,
+      everyMs: 50,
+    });
     assert.equal(await status(url, second), 200);
 
     // An invalid rotation is refused and the keys in force stay.

@@ -1,12 +1,12 @@
 /**
  * The attack suite of issue 13 (part A): one case per hole, each written the
  * way a hostile caller would try it. Every case failed before its fix.
- * In-process apps on the shared test stack (dev/test_stack.ts).
+ * In-process apps on the shared test stack (testing/stack.ts).
  */
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { mintDevToken } from "../dev/token.ts";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { createApp } from "../edge/app.ts";
 import { createQueue } from "../shared/queue/queue.ts";
 import { task, TASK_CATALOG, type TaskCatalog } from "../shared/tasks/catalog.ts";
@@ -15,10 +15,11 @@ import { platformCatalog } from "../shared/queue/from_config.ts";
 import type { Role } from "../edge/auth/principal.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 import { createLead } from "../shared/leads/repository.ts";
-import { testNamespace } from "../shared/breakers/test_support.ts";
+import { testNamespace } from "../testing/namespace.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 const GENEROUS_LIMITS = JSON.stringify({
   default: { limit: 100_000, window_s: 60 },
@@ -54,7 +55,7 @@ Deno.test({
     const deps = stack.makeDeps({ RATE_LIMITS: GENEROUS_LIMITS });
     const queue = createQueue(deps.redis, CATALOG, {
       ...deps.config.queue,
-      namespace: `s${crypto.randomUUID().slice(0, 8)}`,
+      namespace: testNamespace("s"),
     });
     const app = createApp(deps, { queue });
     const token = async (sub: string, roles: Role[] = []) =>

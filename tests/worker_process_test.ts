@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
-import { AppProcess } from "./process_support.ts";
+import { useTestStack } from "../testing/stack.ts";
+import { AppProcess } from "../testing/process.ts";
 
 Deno.test("worker connects, logs readiness and exits 0 on SIGTERM", async () => {
   await using stack = await useTestStack();

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { parseConfig } from "../shared/config/mod.ts";
 import { compareOffsets } from "../shared/ws/topics.ts";
-import { TestClient, token, waitUntil } from "../edge/ws/test_support.ts";
-import { AppProcess } from "./process_support.ts";
+import { TestClient, token } from "../testing/live_feed.ts";
+import { waitUntil } from "../testing/wait.ts";
+import { AppProcess } from "../testing/process.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 const RATE_LIMITS = JSON.stringify({
   default: { limit: 1_000_000, window_s: 60 },
@@ -15,8 +17,7 @@ Deno.test({
   name: "two edge processes: broadcasts from either reach every client once, in order; " +
     "targeted messages reach their user or client; SIGTERM closes sockets with 1001",
   // The WebSocket clients' sockets close asynchronously after the processes exit.
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
 }, async () => {
   await using stack = await useTestStack();
   const env = { ...stack.env(), APP_ENV: "test", EDGE_PORT: "0", RATE_LIMITS };

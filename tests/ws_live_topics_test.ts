@@ -13,16 +13,18 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { parseConfig } from "../shared/config/mod.ts";
-import { type Frame, TestClient, token, waitUntil } from "../edge/ws/test_support.ts";
-import { AppProcess, privateRedis, startEdge } from "./process_support.ts";
+import { type Frame, TestClient, token } from "../testing/live_feed.ts";
+import { waitUntil } from "../testing/wait.ts";
+import { AppProcess, privateRedis, startEdge } from "../testing/process.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
+import { runTag } from "../testing/namespace.ts";
 
 Deno.test({
   name: "a task run by a worker process is followed live on tasks:<id>; a lead on leads:<id>",
   // The WebSocket client's socket closes asynchronously after the processes exit.
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
 }, async () => {
   await using stack = await useTestStack();
   const redis = await privateRedis();
@@ -84,7 +86,7 @@ Deno.test({
       });
     const created = await api("POST", "/v1/leads", {
       name: "Live Feed Bakery",
-      city: `Feedtown-${crypto.randomUUID().slice(0, 8)}`,
+      city: `Feedtown-${runTag()}`,
     });
     assert.equal(created.status, 201, await created.clone().text());
     const lead = await created.json();

@@ -3,15 +3,16 @@ import { settingsToEnv, startStack } from "../dev/stack.ts";
 import { parseConfig } from "../shared/config/mod.ts";
 import { createRedis } from "../shared/deps.ts";
 import { createFeedPublisher } from "../shared/ws/publisher.ts";
-import { TestClient, token, waitUntil } from "../edge/ws/test_support.ts";
-import { AppProcess } from "./process_support.ts";
+import { TestClient, token } from "../testing/live_feed.ts";
+import { waitUntil } from "../testing/wait.ts";
+import { AppProcess } from "../testing/process.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 Deno.test({
   name: "redis-server restarted under a steady broadcast stream: after recovery every client " +
     "of two edge processes has every published message, once, in order",
   // The WebSocket clients' sockets close asynchronously after the processes exit.
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
 }, async () => {
   // A private stack: this test takes its Redis away.
   await using stack = await startStack();

@@ -1,14 +1,17 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
-import { startUpstream, testNamespace, waitUntil } from "../shared/breakers/test_support.ts";
+import { startUpstream } from "../testing/upstream.ts";
+import { runTag, testNamespace } from "../testing/namespace.ts";
+import { waitUntil } from "../testing/wait.ts";
 import { createHttpApiProvider } from "../shared/email/providers/http_api.ts";
 import { createLead } from "../shared/leads/repository.ts";
 import { createQueue } from "../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../shared/tasks/catalog.ts";
-import { failedOnce } from "./breaker_sites_support.ts";
+import { failedOnce } from "../testing/queue.ts";
 import { Runner } from "./runner.ts";
 import { sendEmailHandler } from "./tasks/send_email.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 // The HTTP email provider's call site (docs/breakers.md, Call sites): the
 // provider calls through the email breaker's fetch, as
@@ -16,7 +19,7 @@ import { sendEmailHandler } from "./tasks/send_email.ts";
 // own (workers/tasks/registry.ts). The email API is a loopback server.
 
 // Deps hold a Neon Pool; runner and registry hold SSE subscriptions (async teardown).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "send_email through the HTTP API provider: a refused message charges nothing, a 503 does",
@@ -58,7 +61,7 @@ Deno.test({
     },
   });
   const shared = async () => (await breakers.list()).find((b) => b.name === "email")!;
-  const run = crypto.randomUUID().slice(0, 8);
+  const run = runTag();
   const leads: string[] = [];
   const send = async (tag: string) => {
     const lead = await createLead(deps.sql, {

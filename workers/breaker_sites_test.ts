@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
-import { startUpstream, testNamespace, waitUntil } from "../shared/breakers/test_support.ts";
+import { startUpstream } from "../testing/upstream.ts";
+import { runTag, testNamespace } from "../testing/namespace.ts";
+import { waitUntil } from "../testing/wait.ts";
 import type { EmailProvider } from "../shared/email/provider.ts";
 import { createSmtpProvider } from "../shared/email/providers/smtp.ts";
 import { createLead } from "../shared/leads/repository.ts";
@@ -9,13 +11,15 @@ import { createQueue } from "../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../shared/tasks/catalog.ts";
 import { upstreamTaskCatalog } from "../shared/upstreams/queued_request.ts";
 import { forwardTaskType, type Upstream } from "../shared/upstreams/upstream.ts";
-import { closedPort, failedOnce } from "./breaker_sites_support.ts";
+import { freePort } from "../dev/ports.ts";
+import { failedOnce } from "../testing/queue.ts";
 import { Runner, type TaskContext } from "./runner.ts";
 import { forwardRequestHandlers } from "./tasks/forward_request.ts";
 import { bookAppointmentHandler } from "./tasks/book_appointment.ts";
 import { leadWriteHandler } from "./tasks/lead_write.ts";
 import { scrapeLeadsHandler } from "./tasks/scrape_leads.ts";
 import { sendEmailHandler } from "./tasks/send_email.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 // The worker call sites that run under a breaker (docs/breakers.md, Call
 // sites), through the Runner: a bug or a malformed payload charges nothing
@@ -26,7 +30,7 @@ import { sendEmailHandler } from "./tasks/send_email.ts";
 // the bug (an email API cannot run here).
 
 // Deps hold a Neon Pool; runner and registry hold SSE subscriptions (async teardown).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test(
   { name: "worker breaker call sites: bugs charge nothing, outages do", ...opts },
@@ -51,7 +55,7 @@ Deno.test(
     const unreachable: Upstream = {
       ...control,
       name: "gone",
-      baseUrl: `http://127.0.0.1:${closedPort()}`,
+      baseUrl: `http://127.0.0.1:${freePort()}`,
       breaker: "control",
     };
     const breakers = createBreakerRegistry({
@@ -83,7 +87,7 @@ Deno.test(
       send: () =>
         Promise.reject(new TypeError("Cannot read properties of undefined (reading 'id')")),
     };
-    const smtp = createSmtpProvider(`smtp://127.0.0.1:${closedPort()}`, {
+    const smtp = createSmtpProvider(`smtp://127.0.0.1:${freePort()}`, {
       connectionTimeoutMs: 10_000,
     });
     const applyLeadWrite = leadWriteHandler({ breaker: breakers.get("database") });
@@ -125,7 +129,7 @@ Deno.test(
         idempotency_key: crypto.randomUUID(),
         queued_at: new Date().toISOString(),
       });
-    const run = crypto.randomUUID().slice(0, 8);
+    const run = runTag();
     const leads: string[] = [];
     const scrapes: string[] = [];
     runner.start();
@@ -263,7 +267,7 @@ Deno.test(
         // The same handler against a WebSocket proxy port nobody listens on.
         const wsProxy = stack.settings.database.wsProxy;
         assert.ok(wsProxy, "the test stack fronts PostgreSQL with a WebSocket proxy");
-        const port = closedPort();
+        const port = freePort();
         const dead = stack.makeDeps({ NEON_WS_PROXY: wsProxy.replace(/:\d+/, `:${port}`) });
         const ctx: TaskContext = {
           deps: dead,

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { claim, fail } from "../shared/queue/leases.ts";
-import { testQueue } from "../shared/queue/test_support.ts";
+import { testQueue } from "../testing/queue.ts";
 import type { TaskQueue } from "../shared/queue/queue.ts";
 import { runDlqCommand, UsageError } from "./dlq_cli.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false }; // deps hold a Neon Pool
+const opts = noSanitizers; // deps hold a Neon Pool
 
 async function kill(q: TaskQueue, type: string, payload: unknown): Promise<string> {
   const { id } = await q.enqueue(type, payload);

@@ -1,14 +1,16 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { createBreakerRegistry } from "../shared/breakers/registry.ts";
 import { claim } from "../shared/queue/leases.ts";
 import { createQueue, type TaskInfo, type TaskQueue } from "../shared/queue/queue.ts";
 import { task } from "../shared/tasks/catalog.ts";
 import { Runner } from "./runner.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
+import { testNamespace } from "../testing/namespace.ts";
 
 // Deps hold a Neon Pool; runner and registry hold SSE subscriptions (async teardown).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const CATALOG = {
@@ -26,7 +28,7 @@ Deno.test({
   async fn() {
     await using stack = await useTestStack();
     const { redis } = stack.makeDeps();
-    const q = createQueue(redis, CATALOG, { namespace: `p${crypto.randomUUID().slice(0, 8)}` });
+    const q = createQueue(redis, CATALOG, { namespace: testNamespace("p") });
     const [m1, e1, m2] = await q.enqueueMany([
       { type: "mail", payload: { n: 1 } },
       { type: "echo", payload: { n: 2 } },
@@ -60,7 +62,7 @@ Deno.test({
   async fn() {
     await using stack = await useTestStack();
     const deps = stack.makeDeps();
-    const ns = `r${crypto.randomUUID().slice(0, 8)}`;
+    const ns = testNamespace("r");
     const q = createQueue(deps.redis, CATALOG, { namespace: ns });
     const breakers = createBreakerRegistry({ redis: deps.redis, namespace: ns });
     await breakers.start();

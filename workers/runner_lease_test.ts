@@ -8,14 +8,16 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { startFaultProxy } from "../dev/chaos/fault_proxy.ts";
-import { useTestStack } from "../dev/test_stack.ts";
-import { testQueue } from "../shared/queue/test_support.ts";
-import { waitUntil } from "../shared/breakers/test_support.ts";
+import { useTestStack } from "../testing/stack.ts";
+import { testQueue } from "../testing/queue.ts";
+import { waitUntil } from "../testing/wait.ts";
 import { task } from "../shared/tasks/catalog.ts";
 import { type Handler, Runner } from "./runner.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
+import { testNamespace } from "../testing/namespace.ts";
 
 // Deps hold a Neon Pool and runners fetch streams that end asynchronously.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "a worker whose lease renewals fail abandons the task before another worker takes it",
@@ -28,7 +30,7 @@ Deno.test({
     const depsB = stack.makeDeps();
     // Timeout far longer than the lease: only the lease fence can stop A in time.
     const catalog = { long: task(z.object({}).strict(), { timeoutMs: 60_000, maxAttempts: 3 }) };
-    const namespace = `t${crypto.randomUUID().slice(0, 8)}`;
+    const namespace = testNamespace("t");
     const qA = testQueue(depsA.redis, { namespace }, catalog);
     const qB = testQueue(depsB.redis, { namespace }, catalog);
     const timeline: string[] = [];

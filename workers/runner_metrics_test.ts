@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import { renderMetrics } from "../shared/metrics/metrics.ts";
 import { PermanentTaskError } from "../shared/queue/errors.ts";
-import { testQueue } from "../shared/queue/test_support.ts";
+import { testQueue } from "../testing/queue.ts";
 import { Runner } from "./runner.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 // Deps hold a Neon Pool and the runner an SSE subscription (see runner_test.ts).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 /** Renders until `pattern` shows up (outcomes are counted when the next exchange returns). */
 async function metricsMatching(render: () => Promise<string>, patterns: RegExp[]) {

@@ -1,34 +1,16 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
 import type { Deps } from "../shared/deps.ts";
 import { PermanentTaskError } from "../shared/queue/errors.ts";
-import type { TaskInfo, TaskQueue } from "../shared/queue/queue.ts";
-import { testQueue } from "../shared/queue/test_support.ts";
+import type { TaskQueue } from "../shared/queue/queue.ts";
+import { testQueue, waitForTasks } from "../testing/queue.ts";
 import { type Handler, Runner, type TaskContext } from "./runner.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 // Deps hold a Neon Pool and the runner an SSE subscription whose fetch ops
 // end asynchronously after unsubscribe, so the sanitizers are off here.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(
-  q: TaskQueue,
-  ids: string[],
-  done: (t: TaskInfo) => boolean,
-  timeoutMs = 5000,
-): Promise<TaskInfo[]> {
-  const deadline = Date.now() + timeoutMs;
-  while (true) {
-    const infos = (await Promise.all(ids.map((id) => q.getTask(id)))) as TaskInfo[];
-    if (infos.every((t) => t && done(t))) return infos;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `tasks not done in time: ${JSON.stringify(infos.map((t) => [t?.status, t?.lastError]))}`,
-      );
-    }
-    await sleep(10);
-  }
-}
 
 function runner(deps: Deps, q: TaskQueue, handlers: Record<string, Handler>, extra = {}) {
   return new Runner({ queue: q, deps, handlers, pollMs: 200, random: () => 0.5, ...extra });
@@ -56,7 +38,7 @@ Deno.test({
         const res = await q.enqueueMany(
           Array.from({ length: 20 }, (_, n) => ({ type: "echo", payload: { n } })),
         );
-        const infos = await until(q, res.map((x) => x.id), (x) => x.status === "succeeded");
+        const infos = await waitForTasks(q, res.map((x) => x.id), (x) => x.status === "succeeded");
         assert.deepEqual(
           infos.map((x) => x.result),
           Array.from({ length: 20 }, (_, n) => ({ doubled: n * 2 })),
@@ -79,7 +61,7 @@ Deno.test({
       await sleep(300); // subscribed and idle
       const t0 = Date.now();
       const { id } = await q.enqueue("echo", { n: 1 });
-      await until(q, [id], (x) => x.status === "succeeded", 3000);
+      await waitForTasks(q, [id], (x) => x.status === "succeeded", { timeoutMs: 3000 });
       await r.stop();
       assert.ok(started[0]! - t0 < 1000, `took ${started[0]! - t0} ms with a 60 s poll`);
     });
@@ -96,7 +78,7 @@ Deno.test({
         });
         r.start();
         const { id } = await q.enqueue("echo", { n: 1 });
-        const [info] = await until(q, [id], (x) => x.status === "succeeded");
+        const [info] = await waitForTasks(q, [id], (x) => x.status === "succeeded");
         await r.stop();
         assert.equal(info!.attempts, 2);
         assert.equal(info!.lastError, 'Non-Error thrown: {"reason":"flaky upstream"}');
@@ -122,7 +104,7 @@ Deno.test({
           { type: "echo", payload: { n: 3 } },
         ]);
         const slow = await q.enqueue("slow", { ms: 0 });
-        const infos = await until(
+        const infos = await waitForTasks(
           q,
           [perm!.id, nonJson!.id, ok!.id, slow.id],
           (x) => x.status === "dead" || x.status === "succeeded",
@@ -155,7 +137,7 @@ Deno.test({
       await sleep(50);
       const b = runner(deps, q, handlers, { leaseMs: 150 });
       b.start();
-      await until(q, [id], (x) => x.status === "succeeded");
+      await waitForTasks(q, [id], (x) => x.status === "succeeded");
       await Promise.all([a.stop(), b.stop()]);
       assert.equal(runs, 1);
     });
@@ -175,7 +157,7 @@ Deno.test({
         { type: "echo", payload: { n: 1 } },
         { type: "echo", payload: { n: 2 } },
       ]);
-      await until(q, [short!.id, long!.id], (x) => x.status === "running");
+      await waitForTasks(q, [short!.id, long!.id], (x) => x.status === "running");
       const t0 = Date.now();
       const result = await r.stop();
       assert.deepEqual(result, { finished: 1, released: 1 });
@@ -188,7 +170,7 @@ Deno.test({
 
       const next = runner(deps, q, { echo: () => "second worker" });
       next.start();
-      const [info] = await until(q, [long!.id], (x) => x.status === "succeeded");
+      const [info] = await waitForTasks(q, [long!.id], (x) => x.status === "succeeded");
       await next.stop();
       assert.equal(info!.result, "second worker");
     });
@@ -201,14 +183,14 @@ Deno.test({
         { type: "loose", payload: { data: 1 } },
         { type: "echo", payload: { n: 1 } },
       ]);
-      await until(q, [echo!.id], (x) => x.status === "succeeded");
+      await waitForTasks(q, [echo!.id], (x) => x.status === "succeeded");
       await sleep(250); // a poll or two
       const waiting = await q.getTask(loose!.id);
       assert.deepEqual([waiting?.status, waiting?.attempts], ["pending", 0]);
       await echoOnly.stop();
       const looseWorker = runner(deps, q, { loose: () => "handled" });
       looseWorker.start();
-      const [done] = await until(q, [loose!.id], (x) => x.status === "succeeded");
+      const [done] = await waitForTasks(q, [loose!.id], (x) => x.status === "succeeded");
       await looseWorker.stop();
       assert.equal(done!.result, "handled");
     });
@@ -227,9 +209,9 @@ Deno.test({
       }, { concurrency: 1 });
       r.start();
       const [slow] = await q.enqueueMany([{ type: "slow", payload: { ms: 600 } }]);
-      await until(q, [slow!.id], (x) => x.status === "dead");
+      await waitForTasks(q, [slow!.id], (x) => x.status === "dead");
       const [echo] = await q.enqueueMany([{ type: "echo", payload: { n: 2 } }]);
-      await until(q, [echo!.id], (x) => x.status === "succeeded");
+      await waitForTasks(q, [echo!.id], (x) => x.status === "succeeded");
       await r.stop();
       // With concurrency 1 the echo could not start while the timed-out handler still ran.
       assert.deepEqual(events, ["slow:start", "slow:end", "echo:start"]);

@@ -9,15 +9,15 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
-import { useTestStack } from "../dev/test_stack.ts";
-import { testQueue } from "../shared/queue/test_support.ts";
+import { useTestStack } from "../testing/stack.ts";
+import { testQueue } from "../testing/queue.ts";
 import { Runner } from "./runner.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 Deno.test({
   name: "enqueue stores the W3C traceparent and the worker's task span links to it",
   // Deps hold a Neon Pool and the runner an SSE subscription (async teardown).
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
   async fn() {
     const exporter = new InMemorySpanExporter();
     const provider = new BasicTracerProvider({

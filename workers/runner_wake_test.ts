@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
-import { testQueue } from "../shared/queue/test_support.ts";
+import { useTestStack } from "../testing/stack.ts";
+import { testQueue } from "../testing/queue.ts";
 import { Runner } from "./runner.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 
 Deno.test({
   name: "Runner: work enqueued while the previous task's ack-and-claim is in flight is not missed",
   // Deps hold a Neon Pool and the runner an SSE subscription (async teardown).
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
   async fn() {
     await using stack = await useTestStack();
     const deps = stack.makeDeps();

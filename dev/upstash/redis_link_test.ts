@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Redis } from "@upstash/redis";
-import { isErrorBody, startBridgeFixture, TOKEN } from "./test_support.ts";
+import { isErrorBody, startBridgeFixture, TOKEN } from "../../testing/upstash_bridge.ts";
 
 Deno.test("D: /multi-exec runs atomically on a connection of its own", async (t) => {
   await using fx = await startBridgeFixture();

@@ -8,8 +8,8 @@ import { Ratelimit } from "@upstash/ratelimit";
 import { Redis } from "@upstash/redis";
 import { parseCommand } from "./commands.ts";
 import { rewriteShebang, ScriptRegistry, sha1Hex } from "./scripts.ts";
-import { b64, startBridgeFixture, TOKEN } from "./test_support.ts";
-import type { BridgeFixture } from "./test_support.ts";
+import { b64, startBridgeFixture, TOKEN } from "../../testing/upstash_bridge.ts";
+import type { BridgeFixture } from "../../testing/upstash_bridge.ts";
 
 /**
  * The fixedWindow limit script of @upstash/ratelimit 2.2.0, copied verbatim

@@ -6,8 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { Redis } from "@upstash/redis";
-import { requestHeaders, startBridgeFixture, TOKEN, waitFor } from "./test_support.ts";
-import type { BridgeFixture } from "./test_support.ts";
+import { requestHeaders, startBridgeFixture, TOKEN } from "../../testing/upstash_bridge.ts";
+import { waitUntil } from "../../testing/wait.ts";
+import type { BridgeFixture } from "../../testing/upstash_bridge.ts";
 
 /** Reads an event stream line by line, with a deadline per line. */
 class StreamReader {
@@ -179,7 +180,11 @@ Deno.test("F: subscriptions stream Redis pub/sub as server-sent events", async (
     assert.equal(await numsub(fx, "chat"), 1);
     controller.abort();
     await assert.rejects(stream.line(), { name: "AbortError" });
-    await waitFor("PUBSUB NUMSUB chat to drop to 0", async () => (await numsub(fx, "chat")) === 0);
+    await waitUntil(async () => (await numsub(fx, "chat")) === 0, {
+      what: "PUBSUB NUMSUB chat to drop to 0",
+      timeoutMs: 1000,
+      everyMs: 10,
+    });
     assert.deepEqual((await fx.post("/", ["PUBSUB", "NUMSUB", "chat"])).body, {
       result: ["Y2hhdA==", 0],
     });
@@ -196,7 +201,11 @@ Deno.test("F: subscriptions stream Redis pub/sub as server-sent events", async (
   });
 
   await t.step("no Redis subscription connection is left behind", async () => {
-    await waitFor("subscriber connections to close", async () => (await clientCount(fx)) === 1);
+    await waitUntil(async () => (await clientCount(fx)) === 1, {
+      what: "subscriber connections to close",
+      timeoutMs: 1000,
+      everyMs: 10,
+    });
   });
 });
 
@@ -233,10 +242,11 @@ Deno.test("F8 @upstash/redis subscribes, receives 1,000 messages in order, and r
   } finally {
     await subscriber.unsubscribe();
   }
-  await waitFor(
-    "the subscription connection to close",
-    async () => (await clientCount(fx)) === baseline,
-  );
+  await waitUntil(async () => (await clientCount(fx)) === baseline, {
+    what: "the subscription connection to close",
+    timeoutMs: 1000,
+    everyMs: 10,
+  });
   assert.equal(await numsub(fx, "chat"), 0);
 });
 
@@ -253,10 +263,11 @@ Deno.test("@upstash/redis psubscribe gets JSON pmessages", async () => {
   } finally {
     await subscriber.unsubscribe();
   }
-  await waitFor(
-    "PUBSUB NUMPAT to drop to 0",
-    async () => (await fx.post("/", ["PUBSUB", "NUMPAT"])).text === '{"result":0}',
-  );
+  await waitUntil(async () => (await fx.post("/", ["PUBSUB", "NUMPAT"])).text === '{"result":0}', {
+    what: "PUBSUB NUMPAT to drop to 0",
+    timeoutMs: 1000,
+    everyMs: 10,
+  });
 });
 
 Deno.test("event streams carry keep-alives and end with the bridge or with Redis", async (t) => {
@@ -292,10 +303,11 @@ Deno.test("event streams carry keep-alives and end with the bridge or with Redis
       for (let i = 0; i < 48 && (await numsub(fx, "flood")) === 1; i++) {
         await publish(fx, "flood", mebibyte);
       }
-      await waitFor(
-        "the flooded subscription to be dropped",
-        async () => (await numsub(fx, "flood")) === 0,
-      );
+      await waitUntil(async () => (await numsub(fx, "flood")) === 0, {
+        what: "the flooded subscription to be dropped",
+        timeoutMs: 1000,
+        everyMs: 10,
+      });
     } finally {
       await stream.cancel();
     }

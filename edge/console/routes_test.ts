@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createLogger } from "../../shared/log.ts";
-import { fakeClock, testAuth } from "../auth/test_support.ts";
+import { fakeClock } from "../../testing/clock.ts";
+import { testAuth } from "../../testing/auth.ts";
 import { createVerifier } from "../auth/verify.ts";
 import { type AssetSource, buildAssetTable } from "./assets.ts";
 import { CONSOLE_CSP } from "./page.ts";

@@ -1,16 +1,17 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createBreakerRegistry } from "../../shared/breakers/registry.ts";
-import { testNamespace, waitUntil } from "../../shared/breakers/test_support.ts";
+import { testNamespace } from "../../testing/namespace.ts";
+import { waitUntil } from "../../testing/wait.ts";
 import { guardedRead } from "./fallbacks.ts";
 import { createResponseCache } from "./response_cache.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 Deno.test({
   name: "guardedRead: caches good answers, serves them degraded while open, else 503",
   // The registry holds an SSE subscription (async teardown).
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
 }, async (t) => {
   await using stack = await useTestStack();
   const deps = stack.makeDeps();

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createResponseCache } from "./response_cache.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
+import { testNamespace } from "../../testing/namespace.ts";
 
 Deno.test({
   name: "ResponseCache keeps the last answer, rewrites a key at most once per minRewriteMs",
   // Deps hold a Neon Pool (async WebSocket teardown).
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
 }, async () => {
   await using stack = await useTestStack();
   const { redis } = stack.makeDeps();
@@ -15,7 +16,7 @@ Deno.test({
     redis,
     ttlMs: 60_000,
     minRewriteMs: 1000,
-    namespace: `rc${crypto.randomUUID().slice(0, 8)}`,
+    namespace: testNamespace("rc"),
     now: () => clock,
   });
   const key = await cache.key("analytics", "metrics", "24h");
@@ -37,12 +38,11 @@ Deno.test({
   name:
     "ResponseCache: 10,000 distinct queries leave at most maxEntries answers of a breaker in Redis",
   // Deps hold a Neon Pool (async WebSocket teardown).
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
 }, async () => {
   await using stack = await useTestStack();
   const { redis } = stack.makeDeps();
-  const namespace = `rc${crypto.randomUUID().slice(0, 8)}`;
+  const namespace = testNamespace("rc");
   const cap = 50;
   const cache = createResponseCache({ redis, ttlMs: 60_000, maxEntries: cap, namespace });
   // A viewer looping min_score=0.000001, 0.000002, …: each a distinct canonical query.

@@ -7,14 +7,14 @@ import {
   authApp,
   bearer,
   claims,
-  fakeClock,
-  memoryLog,
   sign,
   signHs256,
   signingKey,
   startJwksServer,
   testAuth,
-} from "../auth/test_support.ts";
+} from "../../testing/auth.ts";
+import { fakeClock } from "../../testing/clock.ts";
+import { memoryLog } from "../../testing/log.ts";
 import { createVerifier } from "../auth/verify.ts";
 
 const MAX_AGE = 600_000;

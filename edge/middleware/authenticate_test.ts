@@ -8,15 +8,15 @@ import {
   bearer,
   claims,
   craft,
-  fakeClock,
-  memoryLog,
   SECRET_1,
   SECRET_2,
   sign,
   signHs256,
   signingKey,
   testAuth,
-} from "../auth/test_support.ts";
+} from "../../testing/auth.ts";
+import { fakeClock } from "../../testing/clock.ts";
+import { memoryLog } from "../../testing/log.ts";
 import { createVerifier } from "../auth/verify.ts";
 import { authenticate } from "./authenticate.ts";
 

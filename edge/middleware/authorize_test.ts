@@ -2,14 +2,9 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import type { AppEnv } from "../app_env.ts";
 import { ACCESS_POLICY } from "../auth/policy.ts";
-import {
-  authApp,
-  claims,
-  fakeClock,
-  memoryLog,
-  signHs256,
-  testAuth,
-} from "../auth/test_support.ts";
+import { authApp, claims, signHs256, testAuth } from "../../testing/auth.ts";
+import { fakeClock } from "../../testing/clock.ts";
+import { memoryLog } from "../../testing/log.ts";
 import { createVerifier } from "../auth/verify.ts";
 import { authorize } from "./authorize.ts";
 

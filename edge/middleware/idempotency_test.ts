@@ -2,16 +2,17 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { requestId } from "hono/request-id";
 import type { Redis } from "@upstash/redis";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createRedis } from "../../shared/deps.ts";
 import { AppError, DependencyUnavailableError } from "../../shared/errors.ts";
 import { ack, claim } from "../../shared/queue/leases.ts";
-import { testQueue } from "../../shared/queue/test_support.ts";
+import { testQueue } from "../../testing/queue.ts";
 import type { AppEnv } from "../app_env.ts";
 import { requestFingerprint } from "../idempotency/request.ts";
 import { createIdempotencyStore, idempotencyKeys } from "../idempotency/store.ts";
 import { problem } from "../problem.ts";
 import { idempotency, type IdempotencyOptions, type IdempotencyVariables } from "./idempotency.ts";
+import { testNamespace } from "../../testing/namespace.ts";
 
 type Env = AppEnv & { Variables: IdempotencyVariables };
 type App = Hono<Env>;
@@ -20,7 +21,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The app's request id + error mapping, a fake authentication and the middleware under test. */
 function testApp(redis: Redis, options: Partial<IdempotencyOptions>, routes: (app: App) => void) {
-  const namespace = `t${crypto.randomUUID().slice(0, 8)}`;
+  const namespace = testNamespace("t");
   const app = new Hono<Env>();
   app.use(requestId({ headerName: "X-Request-Id" }));
   app.use(async (c, next) => {

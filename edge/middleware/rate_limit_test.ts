@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Hono, type MiddlewareHandler } from "hono";
 import type { Redis } from "@upstash/redis";
 import { startStack } from "../../dev/stack.ts";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import type { RateLimitPolicy } from "../../shared/config/mod.ts";
 import { createRedis } from "../../shared/deps.ts";
 import { createLogger } from "../../shared/log.ts";
@@ -12,6 +12,7 @@ import type { TrustedProxies } from "../../shared/net/trusted_proxies.ts";
 import { createMetrics, renderMetrics } from "../../shared/metrics/metrics.ts";
 import { observeRateLimiter } from "../edge_metrics.ts";
 import { rateLimit, type RateLimitMiddleware, type RateLimitOptions } from "./rate_limit.ts";
+import { testNamespace } from "../../testing/namespace.ts";
 
 const WINDOW_MS = 60_000;
 
@@ -36,7 +37,7 @@ function testApp(
   const limiter = rateLimit({
     redis,
     // A fresh namespace per app: tests share one Redis and must not share counters.
-    namespace: `t${crypto.randomUUID().slice(0, 8)}`,
+    namespace: testNamespace("t"),
     group: (c) => c.req.header("x-group") ?? "default",
     ...options,
   });

@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { mintDevToken } from "../../dev/token.ts";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { signUnsubscribeToken } from "../../shared/email/unsubscribe.ts";
 import { createQueue } from "../../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
 import { createApp } from "../app.ts";
 import { PAGE_CSP, responseHeaders } from "./response_headers.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
+import { testNamespace } from "../../testing/namespace.ts";
 
 Deno.test("responseHeaders(): CSP on HTML, no-store on authenticated JSON unless the route chose", async () => {
   const app = new Hono<{ Variables: { principal?: { sub: string } } }>();
@@ -43,13 +45,12 @@ Deno.test("responseHeaders(): CSP on HTML, no-store on authenticated JSON unless
 Deno.test({
   name: "every HTML page of the edge has a CSP without scripts; authenticated JSON is no-store",
   // Deps hold a Neon Pool (async WebSocket teardown).
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
 }, async () => {
   await using stack = await useTestStack();
   const deps = stack.makeDeps();
   const queue = createQueue(deps.redis, TASK_CATALOG, {
-    namespace: `rh${crypto.randomUUID().slice(0, 8)}`,
+    namespace: testNamespace("rh"),
   });
   const app = createApp(deps, { queue });
   const token = encodeURIComponent(

@@ -2,15 +2,17 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { stream } from "hono/streaming";
 import { mintDevToken } from "../../dev/token.ts";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createBreakerRegistry } from "../../shared/breakers/registry.ts";
-import { waitUntil } from "../../shared/breakers/test_support.ts";
+import { waitUntil } from "../../testing/wait.ts";
 import { platformCatalog } from "../../shared/queue/from_config.ts";
 import { createQueue } from "../../shared/queue/queue.ts";
 import { forwardTaskType } from "../../shared/upstreams/upstream.ts";
 import { Runner } from "../../workers/runner.ts";
 import { forwardRequestHandlers } from "../../workers/tasks/forward_request.ts";
 import { createApp } from "../app.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
+import { testNamespace } from "../../testing/namespace.ts";
 
 /** What the controlled upstream saw. */
 interface Seen {
@@ -74,12 +76,11 @@ function startControlUpstream() {
 Deno.test({
   name: "upstream proxy routes: forwarding, breaker, degraded reads, queued writes",
   // Deps hold a Neon Pool and the registry an SSE subscription (async teardown).
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
 }, async (t) => {
   await using stack = await useTestStack();
   const upstream = startControlUpstream();
-  const ns = `px${crypto.randomUUID().slice(0, 8)}`;
+  const ns = testNamespace("px");
   const deps = stack.makeDeps({
     UPSTREAMS: JSON.stringify([{
       name: "control",

@@ -1,20 +1,22 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { bookings, funnel } from "../../shared/analytics/queries.ts";
-import { directMetrics } from "../../shared/analytics/test_support.ts";
+import { directMetrics } from "../../testing/analytics.ts";
 import { bucketStart } from "../../shared/analytics/tier.ts";
 import { createBreakerRegistry } from "../../shared/breakers/registry.ts";
-import { testNamespace, waitUntil } from "../../shared/breakers/test_support.ts";
+import { testNamespace } from "../../testing/namespace.ts";
+import { waitUntil } from "../../testing/wait.ts";
 import type { Deps } from "../../shared/deps.ts";
 import { recordLeadEvents } from "../../shared/leads/events.ts";
 import { createLead } from "../../shared/leads/repository.ts";
 import { createQueue } from "../../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
 import { createApp } from "../app.ts";
-import { routeHarness } from "./test_support.ts";
+import { routeHarness } from "../../testing/route_harness.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // Deps hold a Neon Pool and the registry an SSE subscription (async teardown).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 type Json = Record<string, unknown>;
 const HOUR = 3_600_000;

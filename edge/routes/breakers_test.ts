@@ -1,20 +1,21 @@
 import assert from "node:assert/strict";
 import { mintDevToken } from "../../dev/token.ts";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createBreakerRegistry } from "../../shared/breakers/registry.ts";
 import { createQueue } from "../../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
 import { createApp } from "../app.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
+import { testNamespace } from "../../testing/namespace.ts";
 
 Deno.test({
   name: "/v1/breakers lists breakers and lets an admin force-open, disable and reset them",
   // Deps hold a Neon Pool and the registry an SSE subscription (async teardown).
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
   async fn() {
     await using stack = await useTestStack();
     const deps = stack.makeDeps();
-    const ns = `b${crypto.randomUUID().slice(0, 8)}`;
+    const ns = testNamespace("b");
     const breakers = createBreakerRegistry({
       redis: deps.redis,
       policies: deps.config.breakerPolicies,

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { claim, fail } from "../../shared/queue/leases.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
-import { routeHarness } from "./test_support.ts";
+import { routeHarness } from "../../testing/route_harness.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 /** Enqueues `n` noop tasks with one attempt and fails them in ONE call (one DLQ score). */
 async function killTasks(queue: TaskQueue, n: number): Promise<string[]> {

@@ -1,17 +1,19 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createBreakerRegistry } from "../../shared/breakers/registry.ts";
-import { testNamespace, waitUntil } from "../../shared/breakers/test_support.ts";
+import { testNamespace } from "../../testing/namespace.ts";
+import { waitUntil } from "../../testing/wait.ts";
 import type { Deps } from "../../shared/deps.ts";
 import { createLead } from "../../shared/leads/repository.ts";
 import { createQueue } from "../../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
 import { createApp } from "../app.ts";
-import { routeHarness } from "./test_support.ts";
+import { routeHarness } from "../../testing/route_harness.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // Deps hold a Neon Pool and the registry an SSE subscription (async teardown).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 type Json = Record<string, unknown>;
 type App = ReturnType<typeof createApp>;

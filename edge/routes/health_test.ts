@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { startStack } from "../../dev/stack.ts";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { parseConfig } from "../../shared/config/mod.ts";
 import { createRedis } from "../../shared/deps.ts";
 import { poolFor } from "../../shared/db/pool.ts";
@@ -9,10 +9,11 @@ import { settingsToEnv } from "../../dev/stack.ts";
 import { createApp } from "../app.ts";
 import { READY_MAX_AGE_MS } from "./health.ts";
 import { createMetrics } from "../../shared/metrics/metrics.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // These tests hold Neon Pool connections (WebSocket ops that outlive a single
 // test step by design), so the op and resource sanitizers are off.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "GET /ready is 200 with both dependencies up",

@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import type { FeatureSource } from "../../shared/scoring/features.ts";
 import { featureColumns } from "../../shared/scoring/scores.ts";
-import { trainedChampion } from "../../shared/scoring/test_support.ts";
+import { trainedChampion } from "../../testing/scoring.ts";
 import { createApp } from "../app.ts";
-import { routeHarness } from "./test_support.ts";
+import { routeHarness } from "../../testing/route_harness.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // Deps hold a Neon Pool (async socket teardown).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "PATCH, transitions and reopen rescore the lead with the champion in their transaction",

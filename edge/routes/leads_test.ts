@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createBreakerRegistry } from "../../shared/breakers/registry.ts";
-import { testNamespace, waitUntil } from "../../shared/breakers/test_support.ts";
+import { runTag, testNamespace } from "../../testing/namespace.ts";
+import { waitUntil } from "../../testing/wait.ts";
 import type { Deps } from "../../shared/deps.ts";
 import { createQueue } from "../../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
@@ -10,10 +11,11 @@ import { Runner } from "../../workers/runner.ts";
 import type { TaskContext } from "../../workers/runner.ts";
 import { leadWriteHandler } from "../../workers/tasks/lead_write.ts";
 import { createApp } from "../app.ts";
-import { routeHarness } from "./test_support.ts";
+import { routeHarness } from "../../testing/route_harness.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 type Json = Record<string, unknown>;
 const fieldsOf = (problem: Json) =>
@@ -43,7 +45,7 @@ Deno.test({
         body: options.body === undefined ? undefined : JSON.stringify(options.body),
       });
     };
-    const run = crypto.randomUUID().slice(0, 8);
+    const run = runTag();
     const city = `Leadtown-${run}`;
     const ids: string[] = [];
     const create = async (body: Json, auth?: string) => {

@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createFileProvider } from "../../shared/email/providers/file.ts";
 import type { TaskContext } from "../../workers/runner.ts";
 import { bookAppointmentHandler } from "../../workers/tasks/book_appointment.ts";
 import { scrapeLeadsHandler } from "../../workers/tasks/scrape_leads.ts";
 import { sendEmailHandler } from "../../workers/tasks/send_email.ts";
-import { routeHarness } from "./test_support.ts";
+import { routeHarness } from "../../testing/route_harness.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 type Json = Record<string, unknown>;
 const DAY = 86_400_000;

@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { ChampionWatcher } from "../../shared/scoring/champion.ts";
 import { heuristicScore } from "../../shared/scoring/heuristic.ts";
 import { recordRun } from "../../shared/scoring/registry.ts";
 import { createApp } from "../app.ts";
-import { routeHarness } from "./test_support.ts";
+import { routeHarness } from "../../testing/route_harness.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // Deps hold a Neon Pool (async socket teardown).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "/v1/models: who may read and change the registry, and what it answers",

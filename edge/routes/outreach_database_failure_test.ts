@@ -9,11 +9,12 @@
  */
 import assert from "node:assert/strict";
 import { startFaultProxy } from "../../dev/chaos/fault_proxy.ts";
-import { useTestStack } from "../../dev/test_stack.ts";
-import { routeHarness } from "./test_support.ts";
+import { useTestStack } from "../../testing/stack.ts";
+import { routeHarness } from "../../testing/route_harness.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name:

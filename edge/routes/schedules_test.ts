@@ -1,16 +1,17 @@
 import assert from "node:assert/strict";
 import { mintDevToken } from "../../dev/token.ts";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createQueue } from "../../shared/queue/queue.ts";
 import { Scheduler } from "../../shared/schedules/scheduler.ts";
 import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
 import { createApp } from "../app.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
+import { testNamespace } from "../../testing/namespace.ts";
 
 Deno.test({
   name: "GET /v1/schedules shows last and next runs to admins and operators, not viewers",
   // Deps hold a Neon Pool (async socket teardown).
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
   async fn() {
     await using stack = await useTestStack();
     const made = stack.makeDeps({
@@ -26,7 +27,7 @@ Deno.test({
     // A private namespace: workers of other suites must not claim these tasks.
     const queue = createQueue(deps.redis, TASK_CATALOG, {
       ...deps.config.queue,
-      namespace: `s${crypto.randomUUID().slice(0, 8)}`,
+      namespace: testNamespace("s"),
     });
     const scheduler = new Scheduler({
       queue,

@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { signUnsubscribeToken, unsubscribeUrl } from "../../shared/email/unsubscribe.ts";
 import {
   assertThrottledAfterThree,
   routeHarness,
   THREE_ANONYMOUS_RATE_LIMITS,
-} from "./test_support.ts";
+} from "../../testing/route_harness.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 const ONE_CLICK = "List-Unsubscribe=One-Click";
 const FORM = "application/x-www-form-urlencoded";

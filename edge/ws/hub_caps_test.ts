@@ -1,18 +1,14 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createMetrics, renderMetrics } from "../../shared/metrics/metrics.ts";
 import { observeLiveHub } from "../edge_metrics.ts";
-import {
-  rawUpgrade,
-  startInstance,
-  TestClient,
-  testNamespace,
-  token,
-  waitUntil,
-} from "./test_support.ts";
+import { rawUpgrade, startInstance, TestClient, token } from "../../testing/live_feed.ts";
+import { testNamespace } from "../../testing/namespace.ts";
+import { waitUntil } from "../../testing/wait.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The hub holds an SSE subscription and sockets whose teardown is asynchronous.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "live feed caps: sockets per sub and per instance are refused before the upgrade",

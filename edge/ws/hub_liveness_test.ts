@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createMetrics, renderMetrics } from "../../shared/metrics/metrics.ts";
 import { observeLiveHub } from "../edge_metrics.ts";
-import { rawUpgrade, startPair, TestClient, token, waitUntil } from "./test_support.ts";
+import { rawUpgrade, startPair, TestClient, token } from "../../testing/live_feed.ts";
+import { waitUntil } from "../../testing/wait.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The SDK's SSE streams are torn down asynchronously (the aborted fetch's body
 // settles a tick later), and the stack's deps hold a Neon Pool.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "live feed backpressure and liveness",

@@ -1,18 +1,14 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
-import { mutableSubscriptions } from "../../shared/ws/test_support.ts";
-import {
-  startInstance,
-  startPair,
-  TestClient,
-  testNamespace,
-  token,
-  waitUntil,
-} from "./test_support.ts";
+import { useTestStack } from "../../testing/stack.ts";
+import { mutableSubscriptions } from "../../testing/mutable_subscriptions.ts";
+import { startInstance, startPair, TestClient, token } from "../../testing/live_feed.ts";
+import { testNamespace } from "../../testing/namespace.ts";
+import { waitUntil } from "../../testing/wait.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The SDK's SSE streams are torn down asynchronously (the aborted fetch's body
 // settles a tick later), and the stack's deps hold a Neon Pool.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "live feed protocol",

@@ -1,20 +1,24 @@
 import assert from "node:assert/strict";
-import { assertThrottledAfterThree, THREE_ANONYMOUS_RATE_LIMITS } from "../routes/test_support.ts";
-import { useTestStack } from "../../dev/test_stack.ts";
+import {
+  assertThrottledAfterThree,
+  THREE_ANONYMOUS_RATE_LIMITS,
+} from "../../testing/route_harness.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { compareOffsets } from "../../shared/ws/topics.ts";
 import {
   rawUpgrade,
   startInstance,
   startPair,
   TestClient,
-  testNamespace,
   token,
-  waitUntil,
-} from "./test_support.ts";
+} from "../../testing/live_feed.ts";
+import { testNamespace } from "../../testing/namespace.ts";
+import { waitUntil } from "../../testing/wait.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The SDK's SSE streams are torn down asynchronously (the aborted fetch's body
 // settles a tick later), and the stack's deps hold a Neon Pool.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "live feed across two instances",

@@ -1,16 +1,12 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
-import {
-  type Frame,
-  startInstance,
-  TestClient,
-  testNamespace,
-  token,
-  waitUntil,
-} from "./test_support.ts";
+import { useTestStack } from "../../testing/stack.ts";
+import { type Frame, startInstance, TestClient, token } from "../../testing/live_feed.ts";
+import { testNamespace } from "../../testing/namespace.ts";
+import { waitUntil } from "../../testing/wait.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The SDK's SSE streams are torn down asynchronously and the deps hold a Neon Pool.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 /** A lead event as the relay publishes it (edge/ws/lead_events_relay.ts). */
 const event = (n: number, type: string) => ({

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Redis } from "@upstash/redis";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createRedis, type Deps } from "../../shared/deps.ts";
 import { hashGetAll } from "../../shared/queue/queue.ts";
 import { type NewLeadEvent, recordLeadEvents } from "../../shared/leads/events.ts";
@@ -9,14 +9,16 @@ import { leadFeedKeys, liveFeedKeys } from "../../shared/redis/keys.ts";
 import { readHistory } from "../../shared/ws/history.ts";
 import { createFeedPublisher, type FeedPublisher } from "../../shared/ws/publisher.ts";
 import { bindFeedScripts } from "../../shared/ws/scripts.ts";
-import { testNamespace, waitUntil } from "../../shared/ws/test_support.ts";
+import { testNamespace } from "../../testing/namespace.ts";
+import { waitUntil } from "../../testing/wait.ts";
 import { type LeadEventsRelayOptions, relayLeadEvents } from "./lead_events_relay.ts";
 import type { Relay } from "./relays.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The stack's deps hold a Neon Pool whose sockets close after the test, and
 // the SDK's aborted requests settle a tick later (as in relays_test.ts).
 // Faults are injected by wrapping the real publisher and pool, not by fakes.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 /** A relay on `namespace` with test timings; its hub is a real feed publisher. */
 function relay(

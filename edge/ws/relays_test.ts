@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createBreakerRegistry } from "../../shared/breakers/registry.ts";
 import { queueKeys } from "../../shared/redis/keys.ts";
 import { relayBreakerTransitions, relayDeadLetters } from "./relays.ts";
-import { startPair, TestClient, token, waitUntil } from "./test_support.ts";
+import { startPair, TestClient, token } from "../../testing/live_feed.ts";
+import { waitUntil } from "../../testing/wait.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The SDK's SSE streams are torn down asynchronously (the aborted fetch's body
 // settles a tick later), and the stack's deps hold a Neon Pool.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "breaker transitions and dead-letter alerts reach the live feed once, from any instance",

@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import type { BreakerTransition } from "../breakers/types.ts";
 import { createLogger } from "../log.ts";
-import { testQueue } from "../queue/test_support.ts";
+import { testQueue } from "../../testing/queue.ts";
 import { createModelNotifier } from "../scoring/notify.ts";
 import { alertOnBreakerOpen, breakerOpenEvent, deploymentAlertSender } from "./producers.ts";
-import { ALERT_TEST_CATALOG } from "./test_support.ts";
+import { ALERT_TEST_CATALOG } from "../../testing/alerts.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The stack's deps hold a Neon Pool (async socket teardown).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 const opened: BreakerTransition = {
   name: "email",

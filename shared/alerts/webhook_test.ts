@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { freePort } from "../../dev/ports.ts";
 import { isPermanent } from "../queue/errors.ts";
 import type { AlertEvent } from "./body.ts";
-import { startAlertReceiver } from "./test_support.ts";
+import { startAlertReceiver } from "../../testing/alerts.ts";
 import { failureKind, postAlert, type WebhookSettings } from "./webhook.ts";
 
 const event: AlertEvent = {

@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import type { Pool } from "@neondatabase/serverless";
-import { startTestDatabase } from "../../dev/test_database.ts";
+import { startTestDatabase } from "../../testing/database.ts";
 import { recordLeadEvents } from "../leads/events.ts";
 import { createLead } from "../leads/repository.ts";
 import { createMetrics, renderMetrics } from "../metrics/metrics.ts";
 import { ingestEvents, MAX_EVENT_DATA_BYTES } from "./ingest.ts";
 import { leadMetrics } from "./queries.ts";
 import { bucketStart } from "./tier.ts";
-import { DAY, directMetrics, HOUR, migratedDatabase, noSanitizers } from "./test_support.ts";
+import { DAY, directMetrics, HOUR, migratedDatabase } from "../../testing/analytics.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 const NOW = Date.parse("2031-06-15T12:00:00Z");
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Pool } from "@neondatabase/serverless";
-import { startTestDatabase } from "../../dev/test_database.ts";
+import { startTestDatabase } from "../../testing/database.ts";
 import { type NewLeadEvent, recordLeadEvents } from "../leads/events.ts";
 import {
   bookings,
@@ -10,7 +10,8 @@ import {
   leadMetrics,
 } from "./queries.ts";
 import { refreshLeadMetrics } from "./rollup.ts";
-import { DAY, HOUR, migratedDatabase, noSanitizers } from "./test_support.ts";
+import { DAY, HOUR, migratedDatabase } from "../../testing/analytics.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 const FROM = Date.parse("2031-05-01T00:00:00Z");
 const TO = FROM + 7 * DAY;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Pool } from "@neondatabase/serverless";
-import { startTestDatabase } from "../../dev/test_database.ts";
+import { startTestDatabase } from "../../testing/database.ts";
 import { recordLeadEvents } from "../leads/events.ts";
 import { leadMetrics } from "./queries.ts";
 import { applyRetention } from "./retention.ts";
@@ -11,11 +11,11 @@ import {
   insertEvents,
   leadIds,
   migratedDatabase,
-  noSanitizers,
   prng,
   randomEvents,
   rollupTable,
-} from "./test_support.ts";
+} from "../../testing/analytics.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // 12:34 so that "now − 90 days" is not a midnight: the raw cutoff rounds down to one.
 const NOW = Date.parse("2031-06-01T12:34:00Z");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Pool } from "@neondatabase/serverless";
-import { startTestDatabase } from "../../dev/test_database.ts";
+import { startTestDatabase } from "../../testing/database.ts";
 import { recordLeadEvents } from "../leads/events.ts";
 import { leadMetrics } from "./queries.ts";
 import { invalidateLeadMetrics, refreshLeadMetrics } from "./rollup.ts";
@@ -12,11 +12,11 @@ import {
   insertEvents,
   leadIds,
   migratedDatabase,
-  noSanitizers,
   prng,
   randomEvents,
   rollupTable,
-} from "./test_support.ts";
+} from "../../testing/analytics.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 const T0 = Date.parse("2031-03-10T00:00:00Z");
 const TYPES = ["email_sent", "status_changed", "email_replied", "lead_created"];

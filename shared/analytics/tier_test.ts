@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { AnalyticsTierMissingError, bucketSql, bucketStart, readTier } from "./tier.ts";
-import { noSanitizers } from "./test_support.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 Deno.test("readTier() reports a database that was not migrated", async () => {
   const missing = { code: "42P01", message: 'relation "analytics_tier" does not exist' };

@@ -21,11 +21,12 @@ import {
   HOUR,
   insertEvents,
   leadIds,
-  noSanitizers,
   prng,
   randomEvents,
   rollupTable,
-} from "./test_support.ts";
+} from "../../testing/analytics.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
+import { testNamespace } from "../../testing/namespace.ts";
 
 const env = readEnvironment();
 const url = env.TIMESCALE_DATABASE_URL;
@@ -40,7 +41,7 @@ async function throwawayDatabase(
   pool: (u: URL) => Pool,
 ): Promise<{ sql: Pool; drop: () => Promise<void> }> {
   const admin = pool(base);
-  const name = `pcove_ts_${crypto.randomUUID().slice(0, 8)}`;
+  const name = testNamespace("pcove_ts_");
   try {
     await admin.query(`CREATE DATABASE ${name}`);
   } catch {

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createRedis } from "../deps.ts";
 import { startBackgroundProbe } from "./background_probe.ts";
 import { createBreakerRegistry } from "./registry.ts";
-import { testNamespace, waitUntil } from "./test_support.ts";
+import { testNamespace } from "../../testing/namespace.ts";
+import { waitUntil } from "../../testing/wait.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 const failing = () => Promise.reject(Object.assign(new Error("upstream 503"), { status: 503 }));
 
@@ -11,8 +13,7 @@ Deno.test({
   name:
     "database-style breakers detect hanging calls and recover as soon as the downstream answers",
   // The SDK's SSE subscription is torn down asynchronously (registry_test.ts says why).
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
 }, async (t) => {
   await using stack = await useTestStack();
   const registry = createBreakerRegistry({

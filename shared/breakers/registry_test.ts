@@ -1,12 +1,16 @@
 import assert from "node:assert/strict";
-import { type TestStack, useTestStack } from "../../dev/test_stack.ts";
+import { type TestStack, useTestStack } from "../../testing/stack.ts";
 import { createRedis } from "../deps.ts";
 import { createLogger } from "../log.ts";
 import { type BreakerRegistry, createBreakerRegistry } from "./registry.ts";
 import type { BreakerPolicyInput } from "./policy.ts";
 import type { BreakerTransition } from "./types.ts";
 import { BreakerOpenError, BreakerThrottledError, BreakerTimeoutError } from "./errors.ts";
-import { outcome, startUpstream, testNamespace, waitUntil } from "./test_support.ts";
+import { outcome, startUpstream } from "../../testing/upstream.ts";
+import { testNamespace } from "../../testing/namespace.ts";
+import { waitUntil } from "../../testing/wait.ts";
+import { freePort } from "../../dev/ports.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // Real Redis through the bridge, two registries (= two instances) per test.
 // Sanitizers stay on: stop() unsubscribes and waits for the pending reports.
@@ -45,8 +49,7 @@ Deno.test({
   // The SDK's SSE subscription is torn down asynchronously (unsubscribe aborts
   // the fetch; its body read settles a tick later), which the op/resource
   // sanitizers report as a leak under load. Each step stops its registries.
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
 }, async (t) => {
   stack = await useTestStack();
   try {
@@ -130,10 +133,7 @@ Deno.test({
           upstream.mode = { status: 200, delayMs: 300 };
           await assert.rejects(up.fetch(upstream.url), BreakerTimeoutError);
           // A port nobody listens on.
-          const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-          const closedPort = (listener.addr as Deno.NetAddr).port;
-          listener.close();
-          await assert.rejects(up.fetch(`http://127.0.0.1:${closedPort}/`), TypeError);
+          await assert.rejects(up.fetch(`http://127.0.0.1:${freePort()}/`), TypeError);
           await waitUntil(() => up.state === "open");
           // call(): a timeout aborts the signal handed to fn.
           await a.reset("up");

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import type { Pool } from "@neondatabase/serverless";
-import { startTestDatabase, type TestDatabase } from "../../dev/test_database.ts";
+import { startTestDatabase, type TestDatabase } from "../../testing/database.ts";
 import { loadMigrations, migrate, MigrationError, MIGRATIONS_DIR } from "./migrate.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The Neon Pool keeps WebSocket ops alive between queries and reports idle
 // errors after end() asynchronously (docs/reference/neon-local.md §5), so these tests run
 // with the op and resource sanitizers off.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 async function schemaSnapshot(pool: Pool): Promise<string[]> {
   const { rows } = await pool.query<{ d: string }>(

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { startTestDatabase } from "../../dev/test_database.ts";
+import { startTestDatabase } from "../../testing/database.ts";
 import { createMetrics, renderMetrics } from "../metrics/metrics.ts";
 import { createPool, setPoolDatabaseUrl } from "./pool.ts";
 

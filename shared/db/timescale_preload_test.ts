@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { startTestDatabase } from "../../dev/test_database.ts";
+import { startTestDatabase } from "../../testing/database.ts";
 import {
   preloadedLibraries,
   probeTimescale,
   timescaleNotPreloaded,
   type TimescaleProbe,
 } from "./timescale_preload.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 const base: TimescaleProbe = {
   available: true,
@@ -39,8 +40,7 @@ Deno.test("timescaleNotPreloaded() is true only when CREATE EXTENSION would end 
 Deno.test({
   name: "probeTimescale() reads the server's state as the application role",
   // The Neon Pool keeps WebSocket ops alive (docs/reference/neon-local.md §5).
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...noSanitizers,
   async fn() {
     await using db = await startTestDatabase();
     const pool = db.pool({ database: await db.createDatabase() });

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { composeEml, messageIdFor, unsubscribeHeaders } from "./message.ts";
-import { decodeBody, decodeWords, leafParts, parseEntity, sampleEmail } from "./test_support.ts";
+import {
+  decodeBody,
+  decodeWords,
+  leafParts,
+  parseEntity,
+  sampleEmail,
+} from "../../testing/email.ts";
 
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { poolFor } from "../db/pool.ts";
 import { expireWriteKeys, writeKey, WriteKeyReusedError } from "./idempotent_write.ts";
 import { createLead, updateLead } from "./repository.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
+import { runTag } from "../../testing/namespace.ts";
 
 // The Neon Pool keeps WebSocket ops alive between queries (neon-local.md §5): sanitizers off.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "writes fenced by a key in the database apply once",
@@ -15,7 +17,7 @@ Deno.test({
     const { sql } = stack.makeDeps();
     // A wider pool so that concurrent transactions really run on separate connections.
     const wide = poolFor(stack.settings.database, { max: 8, onError: () => {} });
-    const run = crypto.randomUUID().slice(0, 8);
+    const run = runTag();
     const city = `Keytown-${run}`;
     const scope = `test-${run} POST /v1/leads`;
     try {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Pool } from "@neondatabase/serverless";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { poolFor } from "../db/pool.ts";
 import { InvalidCursorError, LeadExistsError, LeadNotFoundError } from "./errors.ts";
 import { recordLeadEvents } from "./events.ts";
@@ -14,10 +14,12 @@ import {
 } from "./repository.ts";
 import { IllegalTransitionError } from "./status.ts";
 import { withTransaction } from "./transaction.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
+import { runTag } from "../../testing/namespace.ts";
 
 // The Neon Pool keeps WebSocket ops alive between queries and reports idle
 // errors after end() asynchronously (docs/reference/neon-local.md §5): sanitizers off.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 async function eventsOf(sql: Pool, leadId: string, type?: string) {
   const { rows } = await sql.query<{ event_type: string; event_data: Record<string, unknown> }>(
@@ -37,7 +39,7 @@ Deno.test({
     // A wider pool so that races really run on separate connections.
     const wide = poolFor(stack.settings.database, { max: 8, onError: () => {} });
     // Unique per run: suites share the database.
-    const run = crypto.randomUUID().slice(0, 8);
+    const run = runTag();
     const city = (what: string) => `Testville-${run}-${what}`;
     try {
       await t.step("createLead() stores the lead and a lead_created event", async () => {

@@ -6,15 +6,17 @@
  */
 import assert from "node:assert/strict";
 import { startFaultProxy } from "../../dev/chaos/fault_proxy.ts";
-import { useTestStack } from "../../dev/test_stack.ts";
-import { waitUntil } from "../breakers/test_support.ts";
+import { useTestStack } from "../../testing/stack.ts";
+import { waitUntil } from "../../testing/wait.ts";
 import { createPool } from "../db/pool.ts";
 import { writeKey } from "./idempotent_write.ts";
 import { createLead } from "./repository.ts";
 import { TransactionDeadlineError, withTransaction } from "./transaction.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
+import { runTag } from "../../testing/namespace.ts";
 
 // The Neon Pool keeps WebSocket ops alive between queries (neon-local.md §5): sanitizers off.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "a write on a blackholed connection fails at its deadline and its retry applies once",
@@ -35,7 +37,7 @@ Deno.test({
       max: 1,
       onError: () => {},
     });
-    const run = crypto.randomUUID().slice(0, 8);
+    const run = runTag();
     const city = `Deadline-${run}`;
     const input = { name: "Stalled", city, source: "test" };
     const key = await writeKey(`test-${run} POST /v1/leads`, "k1", input);

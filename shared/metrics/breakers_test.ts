@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createBreakerRegistry } from "../breakers/registry.ts";
 import { observeBreakers } from "./breakers.ts";
 import { createMetrics, renderMetrics } from "./metrics.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
+import { testNamespace } from "../../testing/namespace.ts";
 
 // Deps hold a Neon Pool and the registry a subscription (async teardown).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "breaker metrics show each breaker's state, since when, its reset timeout and transitions",
@@ -18,7 +20,7 @@ Deno.test({
       redis: deps.redis,
       policies: deps.config.breakerPolicies,
       // Private: other suites' breakers must not move these.
-      namespace: `b${crypto.randomUUID().slice(0, 8)}`,
+      namespace: testNamespace("b"),
       now: () => t,
     });
     await registry.start();

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { expireDead, getDead, listDead, pageDead } from "./dlq.ts";
 import { startDlqExpiry } from "./dlq_expiry.ts";
 import { claim, fail } from "./leases.ts";
 import type { TaskQueue } from "./queue.ts";
-import { testQueue } from "./test_support.ts";
+import { testQueue } from "../../testing/queue.ts";
 
 const DAY = 86_400_000;
 

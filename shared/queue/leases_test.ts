@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { backoffDelay, DEFAULT_BACKOFF } from "../tasks/catalog.ts";
 import {
   countDead,
@@ -11,10 +11,11 @@ import {
 } from "./dlq.ts";
 import { ack, claim, extendLeases, fail, release } from "./leases.ts";
 import type { TaskQueue } from "./queue.ts";
-import { testQueue } from "./test_support.ts";
+import { testQueue } from "../../testing/queue.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The stack holds a Neon Pool (deps), whose socket ops outlive each test.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function claimer(q: TaskQueue, workerId = "w1", leaseMs = 30_000) {

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { TaskValidationError, UnknownTaskTypeError } from "./errors.ts";
-import { namespaceKeys, testQueue } from "./test_support.ts";
+import { namespaceKeys, testQueue } from "../../testing/queue.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The stack holds a Neon Pool (deps), whose socket ops outlive each test.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "enqueue()",

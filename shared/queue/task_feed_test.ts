@@ -1,16 +1,17 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { liveFeedKeys } from "../redis/keys.ts";
 import { readHistory } from "../ws/history.ts";
 import { bindFeedScripts } from "../ws/scripts.ts";
 import { replayDead } from "./dlq.ts";
 import { ack, claim, fail, release } from "./leases.ts";
 import type { TaskQueue } from "./queue.ts";
-import { testQueue } from "./test_support.ts";
+import { testQueue } from "../../testing/queue.ts";
 import type { Redis } from "@upstash/redis";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The stack holds a Neon Pool (deps), whose socket ops outlive each test.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 interface StatusEvent {
   id: string;

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { claim } from "./leases.ts";
 import { listTasks, type TaskCursor, TYPE_FILTER_BUDGET } from "./task_index.ts";
-import { namespaceKeys, testQueue } from "./test_support.ts";
+import { namespaceKeys, testQueue } from "../../testing/queue.ts";
 import type { TaskQueue } from "./queue.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 /** Every id of a listing, following its cursors `limit` at a time. */
 async function walk(

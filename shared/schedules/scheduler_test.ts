@@ -1,15 +1,17 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createRedis } from "../deps.ts";
 import { createLogger } from "../log.ts";
 import { createQueue, type TaskQueue } from "../queue/queue.ts";
-import { namespaceKeys, TEST_CATALOG, testQueue } from "../queue/test_support.ts";
+import { namespaceKeys, TEST_CATALOG, testQueue } from "../../testing/queue.ts";
 import { type Schedule, slotAt, slotStart } from "./schedule.ts";
 import { Scheduler, type SchedulerOptions } from "./scheduler.ts";
 import { readScheduleStates } from "./state.ts";
+import { fakeClock } from "../../testing/clock.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The test stack may be private to this file (child processes, async teardown).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 const MINUTE = 60_000;
 const T0 = Date.UTC(2030, 0, 1, 12, 0, 0, 250);
@@ -23,16 +25,6 @@ function minutely(overrides: Partial<Schedule> = {}): Schedule {
     offsetMs: 0,
     enabled: true,
     ...overrides,
-  };
-}
-
-/** A fake clock shared by every scheduler of a test. */
-function fakeClock(start = T0) {
-  let t = start;
-  return {
-    now: () => t,
-    advance: (ms: number) => void (t += ms),
-    set: (ms: number) => void (t = ms),
   };
 }
 
@@ -81,7 +73,7 @@ Deno.test({
           createQueue(createRedis(config.redis), TEST_CATALOG, first.ctx.settings),
           createQueue(createRedis(config.redis), TEST_CATALOG, first.ctx.settings),
         ];
-        const clock = fakeClock();
+        const clock = fakeClock(T0);
         const schedulers = queues.map((q) => scheduler(q, [minutely()], { now: clock.now }));
         const enqueuedBy: number[] = [0, 0, 0];
         const slots = new Set<number>();
@@ -117,7 +109,7 @@ Deno.test({
 
     await t.step("the task carries the payload, catalog policy and slot key", async () => {
       const queue = testQueue(createRedis(config.redis));
-      const clock = fakeClock();
+      const clock = fakeClock(T0);
       const [outcome] = await scheduler(queue, [minutely({ payload: { n: 7 } })], {
         now: clock.now,
       }).tick();
@@ -149,7 +141,7 @@ Deno.test({
 
     await t.step("after a 10-slot gap the missed work is enqueued once", async () => {
       const queue = testQueue(createRedis(config.redis));
-      const clock = fakeClock();
+      const clock = fakeClock(T0);
       const logs: string[] = [];
       const s = scheduler(queue, [minutely()], { now: clock.now, logs });
       await s.tick();
@@ -182,7 +174,7 @@ Deno.test({
 
     await t.step("a disabled schedule enqueues nothing and writes nothing", async () => {
       const queue = testQueue(createRedis(config.redis));
-      const clock = fakeClock();
+      const clock = fakeClock(T0);
       const s = scheduler(queue, [minutely({ enabled: false })], { now: clock.now });
       assert.deepEqual(s.schedules, []);
       for (let i = 0; i < 3; i++) {

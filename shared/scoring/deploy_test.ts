@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Pool } from "@neondatabase/serverless";
 import { seedDatabase } from "../../dev/seed.ts";
-import { startTestDatabase, type TestDatabase } from "../../dev/test_database.ts";
+import { startTestDatabase, type TestDatabase } from "../../testing/database.ts";
 import { loadMigrations, migrate, MIGRATIONS_DIR } from "../db/migrate.ts";
 import { createLogger } from "../log.ts";
 import type { Config } from "../config/mod.ts";
@@ -12,9 +12,10 @@ import type { ModelEvent } from "./notify.ts";
 import { runTraining, type TrainingServices } from "./pipeline.ts";
 import { activateModel, championVersion, getRun, listRuns, rollbackChampion } from "./registry.ts";
 import { rescoreOpenLeads } from "./scores.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The Neon Pool reports idle errors after end() asynchronously: sanitizers off.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 const NOW = Date.parse("2026-12-01T00:00:00Z");
 const ML: Config["ml"] = {
   windowMs: 90 * 86_400_000,

@@ -3,7 +3,7 @@ import { buildVocabulary, FEATURE_NAMES, featureVector } from "./features.ts";
 import { applyGate } from "./gate.ts";
 import { heuristicScore } from "./heuristic.ts";
 import { explainLead, scoreLead } from "./model.ts";
-import { seededTrainingRows } from "./test_support.ts";
+import { seededTrainingRows } from "../../testing/scoring.ts";
 import { DEFAULT_TRAIN_PARAMS, holdoutAuc, trainCandidate } from "./train.ts";
 
 const NOW = Date.parse("2026-12-01T00:00:00Z");

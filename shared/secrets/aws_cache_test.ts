@@ -1,15 +1,10 @@
 import assert from "node:assert/strict";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { createLogger } from "../log.ts";
 import { ConfigError } from "../errors.ts";
 import { AwsSecretCache, SecretUnavailableError } from "./aws_cache.ts";
 import { loadConfigAndSecrets, watchSecrets } from "./source.ts";
 import { startFakeSecretsManager } from "./aws_test_server.ts";
-
-function memoryLog() {
-  const lines: string[] = [];
-  return { log: createLogger({ level: "debug", write: (l) => lines.push(l) }), lines };
-}
+import { memoryLog } from "../../testing/log.ts";
 
 /** The official client, pointed at the stand-in (static test credentials, no retries). */
 function client(url: string): SecretsManagerClient {
@@ -52,7 +47,7 @@ Deno.test("AwsSecretCache: the last good value is served while AWS is down; valu
   const aws = startFakeSecretsManager();
   const sm = client(aws.url);
   let t = 0;
-  const { log, lines } = memoryLog();
+  const { log, text: lines } = memoryLog();
   const cache = new AwsSecretCache({ client: sm, ttlMs: 1000, log, now: () => t });
   try {
     aws.secrets.set("app/db", "postgresql://u:hunter2-password@db/x");
@@ -131,7 +126,7 @@ Deno.test("SECRETS_SOURCE=aws: the configuration's secrets come from the three A
 
 Deno.test("SECRETS_SOURCE=aws: a missing secret or a variable also set locally is one ConfigError", async () => {
   const aws = startFakeSecretsManager();
-  const { log, lines } = memoryLog();
+  const { log, text: lines } = memoryLog();
   aws.secrets.set("pc-test/jwt", "not json but secret-ish");
   try {
     await assert.rejects(
@@ -157,7 +152,7 @@ Deno.test("SECRETS_SOURCE=aws: a missing secret or a variable also set locally i
 
 Deno.test("SECRETS_SOURCE=aws: a value rotated in AWS reaches the live config after the TTL", async () => {
   const aws = startFakeSecretsManager();
-  const { log, lines } = memoryLog();
+  const { log, text: lines } = memoryLog();
   const jwt = (keys: string) =>
     JSON.stringify({ hs256_keys: keys, unsubscribe_secret: "aws-unsubscribe-secret-0123456789" });
   aws.secrets.set("pc-test/database", JSON.stringify({ url: "postgresql://app:pw@db.example/pc" }));

@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
-import { createLogger } from "../log.ts";
 import { DEV_HS256_KEY } from "../config/mod.ts";
 import { startSecretReloader } from "./reloader.ts";
-
-function memoryLog() {
-  const lines: string[] = [];
-  return { log: createLogger({ level: "debug", write: (l) => lines.push(l) }), lines };
-}
+import { memoryLog } from "../../testing/log.ts";
 
 const KEYS_1 = "k1:reloader-secret-one-0123456789abcdef";
 const KEYS_2 = "k1:reloader-secret-one-0123456789abcdef,k2:reloader-secret-two-0123456789abcdef";
@@ -14,7 +9,7 @@ const KEYS_2 = "k1:reloader-secret-one-0123456789abcdef,k2:reloader-secret-two-0
 Deno.test("startSecretReloader() applies a changed, valid value once and keeps the last good one otherwise", async () => {
   const files: Record<string, string | Error> = { JWT_HS256_KEYS: `${KEYS_1}\n` };
   const applied: [string, unknown][] = [];
-  const { log, lines } = memoryLog();
+  const { log, text: lines } = memoryLog();
   const reloader = startSecretReloader({
     read: (name) => {
       const f = files[name];

@@ -1,15 +1,18 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createLogger } from "../log.ts";
 import { FeedBus } from "./bus.ts";
 import type { FeedMessage } from "./history.ts";
 import { createFeedPublisher } from "./publisher.ts";
-import { mutableSubscriptions, testNamespace, waitUntil } from "./test_support.ts";
+import { mutableSubscriptions } from "../../testing/mutable_subscriptions.ts";
+import { testNamespace } from "../../testing/namespace.ts";
+import { waitUntil } from "../../testing/wait.ts";
 import { compareOffsets, type Topic } from "./topics.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The SDK's SSE streams are torn down asynchronously (the aborted fetch's body
 // settles a tick later), and the stack's deps hold a Neon Pool.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "FeedBus",

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createClientRegistry } from "./client_registry.ts";
-import { testNamespace, waitUntil } from "./test_support.ts";
+import { testNamespace } from "../../testing/namespace.ts";
+import { waitUntil } from "../../testing/wait.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The stack's deps hold a Neon Pool whose sockets close after the test.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "the client registry lists live clients, drops removed ones and expires the rest",

@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { liveFeedKeys } from "../redis/keys.ts";
 import { readHistory } from "./history.ts";
 import { createFeedPublisher } from "./publisher.ts";
 import { bindFeedScripts } from "./scripts.ts";
-import { testNamespace } from "./test_support.ts";
+import { testNamespace } from "../../testing/namespace.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The stack's deps hold a Neon Pool whose sockets close after the test.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "publish() and readHistory()",

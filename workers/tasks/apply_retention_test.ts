@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { startTestDatabase } from "../../dev/test_database.ts";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { startTestDatabase } from "../../testing/database.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import {
   allEvents,
   DAY,
@@ -8,16 +8,17 @@ import {
   insertEvents,
   leadIds,
   migratedDatabase,
-  noSanitizers,
   prng,
   randomEvents,
   rollupTable,
-} from "../../shared/analytics/test_support.ts";
+} from "../../testing/analytics.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 import { createQueue } from "../../shared/queue/queue.ts";
 import { AnalyticsMaintenancePayload, TASK_CATALOG } from "../../shared/tasks/catalog.ts";
-import { dropNamespace } from "../../tests/fixtures/effect_worker_process.ts";
+import { dropNamespace } from "../../testing/queue.ts";
 import type { TaskContext } from "../runner.ts";
 import { applyRetentionHandler, continuationKey } from "./apply_retention.ts";
+import { testNamespace } from "../../testing/namespace.ts";
 
 // 12:34 so that "now − 90 days" is not a midnight: the raw cutoff rounds down to one.
 const NOW = Date.parse("2031-06-01T12:34:00Z");
@@ -33,7 +34,7 @@ Deno.test({
     const payload = AnalyticsMaintenancePayload.parse({});
     const base = stack.makeDeps();
     const queue = createQueue(base.redis, TASK_CATALOG, {
-      namespace: `ar${crypto.randomUUID().slice(0, 8)}`,
+      namespace: testNamespace("ar"),
     });
     const analytics = {
       retentionMs: 90 * DAY,

@@ -1,19 +1,20 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { enqueueAlert } from "../../shared/alerts/producers.ts";
-import { ALERT_TEST_CATALOG, startAlertReceiver } from "../../shared/alerts/test_support.ts";
+import { ALERT_TEST_CATALOG, startAlertReceiver } from "../../testing/alerts.ts";
 import type { AlertEvent } from "../../shared/alerts/body.ts";
 import type { Config } from "../../shared/config/mod.ts";
 import type { Deps } from "../../shared/deps.ts";
 import { renderMetrics } from "../../shared/metrics/metrics.ts";
 import { PermanentTaskError } from "../../shared/queue/errors.ts";
 import type { TaskInfo, TaskQueue } from "../../shared/queue/queue.ts";
-import { testQueue } from "../../shared/queue/test_support.ts";
+import { testQueue } from "../../testing/queue.ts";
 import { Runner } from "../runner.ts";
 import { deliverAlertHandler } from "./deliver_alert.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // Deps hold a Neon Pool and the runner a subscription (see runner_test.ts).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 type Alerts = Config["alerts"];
 

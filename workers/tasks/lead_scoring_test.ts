@@ -1,20 +1,22 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createFileProvider } from "../../shared/email/providers/file.ts";
 import { createLead } from "../../shared/leads/repository.ts";
 import { createQueue } from "../../shared/queue/queue.ts";
 import type { FeatureSource } from "../../shared/scoring/features.ts";
 import { featureColumns } from "../../shared/scoring/scores.ts";
-import { trainedChampion } from "../../shared/scoring/test_support.ts";
+import { trainedChampion } from "../../testing/scoring.ts";
 import { ApplyLeadWritePayload, TASK_CATALOG } from "../../shared/tasks/catalog.ts";
 import type { TaskContext } from "../runner.ts";
 import { bookAppointmentHandler } from "./book_appointment.ts";
 import { leadWriteHandler } from "./lead_write.ts";
 import { scrapeLeadsHandler } from "./scrape_leads.ts";
 import { sendEmailHandler } from "./send_email.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
+import { runTag } from "../../testing/namespace.ts";
 
 // The Neon Pool keeps WebSocket ops alive between queries (docs/reference/neon-local.md §5).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name:
@@ -25,7 +27,7 @@ Deno.test({
   // A frozen clock: the expected score is computed at the write's `now`.
   const NOW = Date.now();
   const deps = { ...stack.makeDeps(), now: () => NOW };
-  const run = crypto.randomUUID().slice(0, 8);
+  const run = runTag();
   const city = `Rescoreton-${run}`;
   // A real model with a version no registry row has: the shared database
   // must never get a champion (suites that activate use private ones).

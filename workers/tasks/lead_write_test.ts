@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createLead } from "../../shared/leads/repository.ts";
 import { isPermanent } from "../../shared/queue/errors.ts";
 import { ApplyLeadWritePayload } from "../../shared/tasks/catalog.ts";
 import type { TaskContext } from "../runner.ts";
 import { derivedExternalId, leadWriteHandler, taskEventSource } from "./lead_write.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
+import { runTag } from "../../testing/namespace.ts";
 
 // The Neon Pool keeps WebSocket ops alive between queries (docs/reference/neon-local.md §5).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "apply_lead_write applies each queued write once, even when run again",
@@ -15,7 +17,7 @@ Deno.test({
 }, async (t) => {
   await using stack = await useTestStack();
   const deps = stack.makeDeps();
-  const run = crypto.randomUUID().slice(0, 8);
+  const run = runTag();
   const city = `Writeville-${run}`;
   const apply = leadWriteHandler();
   const ctx = (taskId: string, attempt = 1): TaskContext => ({

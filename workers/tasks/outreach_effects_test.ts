@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import { createFileProvider } from "../../shared/email/providers/file.ts";
 import { createLead } from "../../shared/leads/repository.ts";
 import { createQueue } from "../../shared/queue/queue.ts";
@@ -9,9 +9,11 @@ import { bookAppointmentHandler } from "./book_appointment.ts";
 import { ledgerIdFor, sendEmailHandler } from "./send_email.ts";
 import { EmailTransientError } from "../../shared/email/provider.ts";
 import { claimSend, recordDelivered } from "../../shared/leads/email_ledger.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
+import { runTag } from "../../testing/namespace.ts";
 
 // The Neon Pool keeps WebSocket ops alive between queries (docs/reference/neon-local.md §5).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "send_email and book_appointment: the effect happens once under duplicate delivery",
@@ -19,7 +21,7 @@ Deno.test({
 }, async (t) => {
   await using stack = await useTestStack();
   const deps = stack.makeDeps();
-  const run = crypto.randomUUID().slice(0, 8);
+  const run = runTag();
   const outbox = await Deno.makeTempDir({ prefix: "pco-outbox-" });
   const queue = createQueue(deps.redis, TASK_CATALOG, { namespace: `oe${run}` });
   const ctx = (taskId: string): TaskContext => ({

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { startTestDatabase } from "../../dev/test_database.ts";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { startTestDatabase } from "../../testing/database.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import {
   allEvents,
   DAY,
@@ -9,11 +9,11 @@ import {
   insertEvents,
   leadIds,
   migratedDatabase,
-  noSanitizers,
   prng,
   randomEvents,
   rollupTable,
-} from "../../shared/analytics/test_support.ts";
+} from "../../testing/analytics.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 import { recordLeadEvents } from "../../shared/leads/events.ts";
 import { createMetrics, renderMetrics } from "../../shared/metrics/metrics.ts";
 import { AnalyticsMaintenancePayload } from "../../shared/tasks/catalog.ts";

@@ -1,24 +1,25 @@
 import assert from "node:assert/strict";
-import { startTestDatabase } from "../../dev/test_database.ts";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { startTestDatabase } from "../../testing/database.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import {
   DAY,
   insertEvents,
   leadIds,
   migratedDatabase,
-  noSanitizers,
   prng,
   randomEvents,
-} from "../../shared/analytics/test_support.ts";
+} from "../../testing/analytics.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 import { createBreakerRegistry } from "../../shared/breakers/registry.ts";
 import { parseConfig } from "../../shared/config/mod.ts";
 import { emailProviderFromConfig } from "../../shared/email/from_config.ts";
 import { platformCatalog } from "../../shared/queue/from_config.ts";
 import { createQueue, type TaskInfo } from "../../shared/queue/queue.ts";
 import { Scheduler } from "../../shared/schedules/scheduler.ts";
-import { dropNamespace } from "../../tests/fixtures/effect_worker_process.ts";
+import { dropNamespace } from "../../testing/queue.ts";
 import { Runner } from "../runner.ts";
 import { createHandlers } from "./registry.ts";
+import { testNamespace } from "../../testing/namespace.ts";
 
 const NOW = Date.parse("2031-06-01T12:34:00Z");
 
@@ -36,7 +37,7 @@ Deno.test({
     const config = parseConfig({ ...stack.env(), APP_ENV: "test", SCHEDULES: "{}" });
     const base = stack.makeDeps();
     const deps = { ...base, config, sql: await migratedDatabase(db), now: () => NOW };
-    const namespace = `rg${crypto.randomUUID().slice(0, 8)}`;
+    const namespace = testNamespace("rg");
     const queue = createQueue(deps.redis, platformCatalog(config), {
       ...config.queue,
       namespace,

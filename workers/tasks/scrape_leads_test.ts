@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import type { TaskContext } from "../runner.ts";
 import { scrapeLeadsHandler } from "./scrape_leads.ts";
 import { scoreWith } from "../../shared/scoring/champion.ts";
 import { heuristicScore } from "../../shared/scoring/heuristic.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
+import { runTag } from "../../testing/namespace.ts";
 
 /** The handler for file imports (no Places key) and a task context for `taskId`. */
 function fileImporter(deps: TaskContext["deps"]) {
@@ -25,7 +27,7 @@ function fileImporter(deps: TaskContext["deps"]) {
 }
 
 // The Neon Pool keeps WebSocket ops alive between queries (docs/reference/neon-local.md §5).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "scrape_leads imports a CSV with good and bad rows, reruns without duplicates",
@@ -33,7 +35,7 @@ Deno.test({
 }, async (t) => {
   await using stack = await useTestStack();
   const deps = stack.makeDeps();
-  const run = crypto.randomUUID().slice(0, 8);
+  const run = runTag();
   const city = `Scrapeton-${run}`;
   const { handler, ctx } = fileImporter(deps);
   const csv = [
@@ -136,7 +138,7 @@ Deno.test({
 }, async () => {
   await using stack = await useTestStack();
   const deps = stack.makeDeps();
-  const run = crypto.randomUUID().slice(0, 8);
+  const run = runTag();
   const city = `Nulton-${run}`;
   const { handler, ctx } = fileImporter(deps);
   try {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createFileProvider, emlFileName } from "./file.ts";
 import { EmailTransientError } from "../provider.ts";
 import { messageIdFor } from "../message.ts";
-import { leafParts, parseEntity, sampleEmail } from "../test_support.ts";
+import { leafParts, parseEntity, sampleEmail } from "../../../testing/email.ts";
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "email_file_test_" });

@@ -3,7 +3,7 @@ import { Buffer } from "node:buffer";
 import { createHttpApiProvider, type FetchLike } from "./http_api.ts";
 import { EmailPermanentError, EmailProviderConfigError, EmailTransientError } from "../provider.ts";
 import { isPermanent } from "../../queue/errors.ts";
-import { sampleEmail } from "../test_support.ts";
+import { sampleEmail } from "../../../testing/email.ts";
 
 interface Received {
   authorization: string | null;

@@ -5,7 +5,7 @@ import { SMTPServer, type SMTPServerOptions } from "smtp-server";
 import { classifySmtpError, createSmtpProvider } from "./smtp.ts";
 import { EmailPermanentError, EmailProviderConfigError, EmailTransientError } from "../provider.ts";
 import { isPermanent } from "../../queue/errors.ts";
-import { parseEntity, sampleEmail } from "../test_support.ts";
+import { parseEntity, sampleEmail } from "../../../testing/email.ts";
 
 interface Delivered {
   from: string;

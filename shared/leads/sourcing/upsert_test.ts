@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../../dev/test_stack.ts";
+import { useTestStack } from "../../../testing/stack.ts";
 import { parseLeadCsv } from "./csv.ts";
 import type { LeadRecord } from "./record.ts";
 import { finishScrapeRun, startScrapeRun, upsertLeads } from "./upsert.ts";
+import { noSanitizers } from "../../../testing/sanitizers.ts";
 
 // The stack holds a Neon Pool, whose WebSocket ops outlive each test and
 // which reports idle errors after end() asynchronously (docs/reference/neon-local.md §5).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 function leads(source: string, n: number, change = 0): LeadRecord[] {
   return Array.from({ length: n }, (_, i) => ({

@@ -3,22 +3,23 @@
  * app on the test stack with a queue in a private namespace (no worker
  * claims its tasks), optionally a started breaker registry in the same
  * namespace, bearer tokens, a request helper, and leads that are cleaned up
- * afterwards. Imported by `_test.ts` files only.
+ * afterwards.
  *
  * @module
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { mintDevToken } from "../../dev/token.ts";
-import type { TestStack } from "../../dev/test_stack.ts";
-import { type BreakerRegistry, createBreakerRegistry } from "../../shared/breakers/registry.ts";
-import type { Deps } from "../../shared/deps.ts";
-import type { Lead } from "../../shared/leads/lead.ts";
-import { createLead } from "../../shared/leads/repository.ts";
-import { createQueue, type QueueSettings, type TaskQueue } from "../../shared/queue/queue.ts";
-import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
-import { createApp } from "../app.ts";
-import type { AppEnv } from "../app_env.ts";
+import { mintDevToken } from "../dev/token.ts";
+import type { TestStack } from "./stack.ts";
+import { type BreakerRegistry, createBreakerRegistry } from "../shared/breakers/registry.ts";
+import type { Deps } from "../shared/deps.ts";
+import type { Lead } from "../shared/leads/lead.ts";
+import { createLead } from "../shared/leads/repository.ts";
+import { createQueue, type QueueSettings, type TaskQueue } from "../shared/queue/queue.ts";
+import { TASK_CATALOG } from "../shared/tasks/catalog.ts";
+import { createApp } from "../edge/app.ts";
+import type { AppEnv } from "../edge/app_env.ts";
 import assert from "node:assert/strict";
+import { runTag, testNamespace } from "./namespace.ts";
 
 /** Options of one {@linkcode RouteHarness.call}. */
 export interface CallOptions {
@@ -87,7 +88,7 @@ export async function routeHarness(
 ): Promise<RouteHarness> {
   const made = stack.makeDeps(options.env);
   const deps = options.now ? { ...made, now: options.now } : made;
-  const namespace = `r${crypto.randomUUID().slice(0, 8)}`;
+  const namespace = testNamespace("r");
   const queue = createQueue(deps.redis, TASK_CATALOG, {
     ...deps.config.queue,
     ...options.queue,
@@ -111,7 +112,7 @@ export async function routeHarness(
     : null;
   await breakers?.start();
   const app = createApp(deps, breakers ? { queue, breakers } : { queue });
-  const run = crypto.randomUUID().slice(0, 8);
+  const run = runTag();
   const ids: string[] = [];
   let stopped: Promise<void> | null = null;
   const stop = () => stopped ??= breakers?.stop() ?? Promise.resolve();

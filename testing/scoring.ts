@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { generateLead } from "../../dev/seed_data.ts";
-import { isLabelled } from "./labels.ts";
-import { type LeadScorer, scoreWith } from "./champion.ts";
-import type { ScoringModel } from "./model.ts";
-import { DEFAULT_TRAIN_PARAMS, trainCandidate, type TrainingRow } from "./train.ts";
+import { generateLead } from "../dev/seed_data.ts";
+import { isLabelled } from "../shared/scoring/labels.ts";
+import { type LeadScorer, scoreWith } from "../shared/scoring/champion.ts";
+import type { ScoringModel } from "../shared/scoring/model.ts";
+import { DEFAULT_TRAIN_PARAMS, trainCandidate, type TrainingRow } from "../shared/scoring/train.ts";
 
 /** The labelled rows among the first `count` seed leads of `seed`, as of `now`. */
 export function seededTrainingRows(

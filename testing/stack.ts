@@ -1,5 +1,5 @@
 /**
- * Test support: the stack a test file talks to. Under `deno task test` the
+ * The stack a test file talks to. Under `deno task test` the
  * runner has started one shared, migrated stack and exported its settings
  * (PCOVE_SHARED_STACK=1); a test file run on its own starts (and migrates)
  * a private one.
@@ -11,8 +11,8 @@ import { createRedis, type Deps } from "../shared/deps.ts";
 import { createMetrics } from "../shared/metrics/metrics.ts";
 import { poolFor } from "../shared/db/pool.ts";
 import { createLogger } from "../shared/log.ts";
-import { migrateStack } from "./migrate_stack.ts";
-import { settingsToEnv, type StackSettings, startStack } from "./stack.ts";
+import { migrateStack } from "../dev/migrate_stack.ts";
+import { settingsToEnv, type StackSettings, startStack } from "../dev/stack.ts";
 
 const TEST_RATE_LIMITS = JSON.stringify({
   default: { limit: 1_000_000, window_s: 60 },

@@ -1,20 +1,19 @@
 /**
- * Test support for the live-feed hub suites: an edge instance (the real app
+ * Fixtures of the live-feed hub suites: an edge instance (the real app
  * with a hub) on a loopback port, a WebSocket test client that records every
  * frame, token minting, and a raw TCP client for peers that misbehave (never
- * read, never answer pings). Imported by `_test.ts` files only.
+ * read, never answer pings).
  *
  * @module
  */
-import type { Config } from "../../shared/config/mod.ts";
-import type { Deps } from "../../shared/deps.ts";
-import { testNamespace, waitUntil } from "../../shared/ws/test_support.ts";
-import { mintDevToken } from "../../dev/token.ts";
-import { createApp } from "../app.ts";
-import type { Role } from "../auth/principal.ts";
-import { createLiveHub, type LiveHub, type LiveHubOptions } from "./hub.ts";
-
-export { testNamespace, waitUntil };
+import type { Config } from "../shared/config/mod.ts";
+import type { Deps } from "../shared/deps.ts";
+import { testNamespace } from "./namespace.ts";
+import { waitUntil } from "./wait.ts";
+import { mintDevToken } from "../dev/token.ts";
+import { createApp } from "../edge/app.ts";
+import type { Role } from "../edge/auth/principal.ts";
+import { createLiveHub, type LiveHub, type LiveHubOptions } from "../edge/ws/hub.ts";
 
 /** A running edge app with a live hub. */
 export interface Instance extends AsyncDisposable {

@@ -1,5 +1,5 @@
 /**
- * Test support: one throwaway PostgreSQL + Neon proxy per test file, with a
+ * One throwaway PostgreSQL + Neon proxy per test file, with a
  * fresh database per test (CREATE DATABASE is ~50 ms; initdb is seconds).
  * Pools are the production `createPool`, through the proxy.
  *
@@ -7,8 +7,9 @@
  */
 import type { Pool } from "@neondatabase/serverless";
 import { createPool } from "../shared/db/pool.ts";
-import { type NeonProxy, startNeonProxy } from "./neon_proxy.ts";
-import { PostgresServer } from "./postgres_server.ts";
+import { type NeonProxy, startNeonProxy } from "../dev/neon_proxy.ts";
+import { PostgresServer } from "../dev/postgres_server.ts";
+import { runTag } from "./namespace.ts";
 
 /** A running test database server. */
 export interface TestDatabase extends AsyncDisposable {
@@ -64,7 +65,7 @@ export async function startTestDatabase(): Promise<TestDatabase> {
     proxy: p,
     pool,
     async createDatabase() {
-      const name = `t${++counter}_${crypto.randomUUID().slice(0, 8)}`;
+      const name = `t${++counter}_${runTag()}`;
       await admin.query(`CREATE DATABASE ${name} OWNER app`);
       return name;
     },

@@ -1,12 +1,12 @@
 /**
- * Test support for the email suites: a sample message and a small reader for
+ * Fixtures of the email suites: a sample message and a small reader for
  * the MIME that nodemailer writes (headers, parts, base64 bodies), enough to
  * assert on what a receiver would see without a MIME parser dependency.
  *
  * @module
  */
 import { Buffer } from "node:buffer";
-import type { OutgoingEmail } from "./message.ts";
+import type { OutgoingEmail } from "../shared/email/message.ts";
 
 /** A message with text, HTML, an invite attachment and unsubscribe headers. */
 export function sampleEmail(overrides: Partial<OutgoingEmail> = {}): OutgoingEmail {

@@ -1,11 +1,12 @@
 /**
- * Test support for the alert webhook: a loopback receiver that records
+ * Fixtures of the alert webhook: a loopback receiver that records
  * every call and answers with the status a test chooses (per call number).
  *
  * @module
  */
-import { TASK_CATALOG, type TaskCatalog } from "../tasks/catalog.ts";
-import { TEST_CATALOG } from "../queue/test_support.ts";
+import { TASK_CATALOG, type TaskCatalog } from "../shared/tasks/catalog.ts";
+import { TEST_CATALOG } from "./queue.ts";
+import { waitUntil } from "./wait.ts";
 
 /** One recorded call. */
 export interface ReceivedAlert {
@@ -52,13 +53,12 @@ export function startAlertReceiver(
     url: `http://127.0.0.1:${server.addr.port}/hook`,
     calls,
     async waitForCalls(n, timeoutMs = 60_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (calls.length < n) {
-        if (Date.now() > deadline) {
-          throw new Error(`receiver got ${calls.length} of ${n} calls`);
-        }
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitUntil(() => calls.length >= n, {
+        timeoutMs,
+        everyMs: 20,
+        what: `${n} alert calls`,
+        detail: () => `the receiver got ${calls.length}`,
+      });
       return calls;
     },
     async [Symbol.asyncDispose]() {

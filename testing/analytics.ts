@@ -1,18 +1,17 @@
 /**
- * Test support for the analytics suites: a migrated private database, a
+ * Fixtures of the analytics suites: a migrated private database, a
  * seeded random event generator and the reference GROUP BY the rollups and
  * the query API are compared with.
  *
  * @module
  */
 import type { Pool } from "@neondatabase/serverless";
-import type { TestDatabase } from "../../dev/test_database.ts";
-import { loadMigrations, migrate, MIGRATIONS_DIR } from "../db/migrate.ts";
-import { type NewLeadEvent, recordLeadEvents } from "../leads/events.ts";
-import { bucketSql, bucketStart, type BucketWidth, type Tier } from "./tier.ts";
-
-/** The Neon Pool reports idle errors after end() asynchronously (docs/reference/neon-local.md §5). */
-export const noSanitizers = { sanitizeOps: false, sanitizeResources: false };
+import type { TestDatabase } from "./database.ts";
+import { loadMigrations, migrate, MIGRATIONS_DIR } from "../shared/db/migrate.ts";
+import { type NewLeadEvent, recordLeadEvents } from "../shared/leads/events.ts";
+import { bucketSql, bucketStart, type BucketWidth, type Tier } from "../shared/analytics/tier.ts";
+import { runTag } from "./namespace.ts";
+import { mulberry32 } from "../shared/scoring/forest.ts";
 
 export const HOUR = 3_600_000;
 export const DAY = 86_400_000;
@@ -24,17 +23,11 @@ export async function migratedDatabase(db: TestDatabase, max = 4): Promise<Pool>
   return pool;
 }
 
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/**
+ * A seeded PRNG (the scoring model's mulberry32), so a failing case can be
+ * replayed from its seed.
+ */
+export const prng: (seed: number) => () => number = mulberry32;
 
 /** Options of {@linkcode randomEvents}. */
 export interface RandomEventsOptions {
@@ -78,7 +71,7 @@ export async function insertEvents(sql: Pool, events: readonly NewLeadEvent[]): 
 
 /** Event types unique to one run (for suites on a shared database). */
 export function runTypes(n: number): string[] {
-  const run = crypto.randomUUID().slice(0, 8);
+  const run = runTag();
   return Array.from({ length: n }, (_, i) => `test_${run}_t${i}`);
 }
 

@@ -1,9 +1,10 @@
 /**
- * Test support for breaker suites: a loopback upstream whose behaviour the
- * test switches, and small waiting helpers.
+ * A loopback upstream whose behaviour the test switches, for the breaker
+ * suites, and `outcome()` to read a call's status or error name.
  *
  * @module
  */
+import { waitUntil } from "./wait.ts";
 
 /** How the upstream answers. */
 export type UpstreamMode =
@@ -57,26 +58,6 @@ export function startUpstream(): Upstream {
     [Symbol.asyncDispose]: close,
   };
   return upstream;
-}
-
-/** Polls `check` every `everyMs` until true; throws after `timeoutMs`. */
-export async function waitUntil(
-  check: () => boolean | Promise<boolean>,
-  options: { timeoutMs?: number; everyMs?: number; what?: string } = {},
-): Promise<void> {
-  const { timeoutMs = 5000, everyMs = 2, what = "condition" } = options;
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs}ms waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
-/** A fresh key namespace, so tests sharing one Redis never see each other's breakers. */
-export function testNamespace(): string {
-  return `bt${crypto.randomUUID().slice(0, 8)}`;
 }
 
 /** Fetches `url` through `fetcher`, returning the status or the error name. */

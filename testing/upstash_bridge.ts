@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { RedisServer } from "../redis_server.ts";
-import { startUpstashBridge } from "../upstash_bridge.ts";
-import type { UpstashBridge, UpstashBridgeOptions } from "../upstash_bridge.ts";
+import { RedisServer } from "../dev/redis_server.ts";
+import { startUpstashBridge } from "../dev/upstash_bridge.ts";
+import type { UpstashBridge, UpstashBridgeOptions } from "../dev/upstash_bridge.ts";
 
 /** The token every fixture bridge accepts. */
 export const TOKEN = "T";
@@ -127,24 +127,6 @@ export async function startBridgeFixture(
     },
     [Symbol.asyncDispose]: dispose,
   };
-}
-
-/**
- * Polls `check` every 10 ms until it returns true; fails after `timeoutMs`
- * (default 1000), naming `what` it waited for.
- */
-export async function waitFor(
-  what: string,
-  check: () => Promise<boolean>,
-  { timeoutMs = 1000 }: { timeoutMs?: number } = {},
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 /** True for exactly `{"error": "<string>"}`: no `result` key, nothing else. */

@@ -1,12 +1,12 @@
 /**
- * Support for suites that run the real entry points (and test fixtures) as
- * child processes: one place that spawns `deno run`, collects the JSON log
- * lines of stdout, and waits for a line or for the exit.
+ * Child processes for the suites that run the real entry points (and test
+ * fixtures): one place that spawns `deno run`, collects the JSON log lines of
+ * stdout and waits for a line or for the exit; an edge on a free port; a
+ * private redis-server behind its own Upstash bridge.
  *
  * @module
  */
 import { forEachLine } from "../dev/lines.ts";
-
 import { freePort } from "../dev/ports.ts";
 import { RedisServer } from "../dev/redis_server.ts";
 import { startUpstashBridge } from "../dev/upstash_bridge.ts";
@@ -142,32 +142,6 @@ export class AppProcess {
     await this.stop("SIGKILL");
   }
 }
-export function blackHole(): { port: number; close(): Promise<void> } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns: Deno.Conn[] = [];
-  const accepting = (async () => {
-    try {
-      for await (const conn of listener) conns.push(conn);
-    } catch {
-      // listener closed
-    }
-  })();
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    async close() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch {
-          // already closed by the peer
-        }
-      }
-      await accepting;
-    },
-  };
-}
-
 /** Starts edge/main.ts on a free port; resolves once `/health` answers (retries a port taken meanwhile). */
 export async function startEdge(
   env: Record<string, string>,

@@ -1,6 +1,6 @@
 /**
  * Shared by the suites that walk every route against the access policy
- * (capability_test.ts, fuzz_test.ts). Imported by `_test.ts` files only.
+ * (tests/capability_test.ts, tests/fuzz_test.ts).
  *
  * @module
  */

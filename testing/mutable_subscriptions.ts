@@ -1,33 +1,11 @@
 /**
- * Test support for the live-feed suites: namespaces, a polling wait, and a
- * Redis client whose subscription streams a test can silence (a stream that
- * stays open but delivers nothing, as after a Redis restart behind the
- * bridge). Imported by `_test.ts` files only.
+ * A Redis client whose subscription streams a test can silence (a stream
+ * that stays open but delivers nothing, as after a Redis restart behind the
+ * bridge), for the live-feed suites.
  *
  * @module
  */
 import type { Redis } from "@upstash/redis";
-
-/** A fresh key namespace, so suites sharing one Redis never see each other's feed. */
-export function testNamespace(): string {
-  return `wt${crypto.randomUUID().slice(0, 8)}`;
-}
-
-/** Polls `check` until true; throws after `timeoutMs` naming `what` (and `detail()`). */
-export async function waitUntil(
-  check: () => boolean | Promise<boolean>,
-  options: { timeoutMs?: number; everyMs?: number; what?: string; detail?: () => string } = {},
-): Promise<void> {
-  const { timeoutMs = 5000, everyMs = 5, what = "condition" } = options;
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) {
-      const detail = options.detail ? `: ${options.detail()}` : "";
-      throw new Error(`Timed out after ${timeoutMs}ms waiting for ${what}${detail}`);
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 /** A Redis client whose current subscription streams can be silenced. */
 export interface MutableRedis {

@@ -1,7 +1,7 @@
 /**
- * Test helpers for the authentication suites: a fake clock, token signing and
+ * Authentication fixtures: the test keyring and claims, token signing and
  * crafting, a loopback JWKS server and a small app with the auth middleware.
- * Imported by `_test.ts` files only.
+ * The fake clock is testing/clock.ts, the in-memory logger testing/log.ts.
  *
  * @module
  */
@@ -16,27 +16,19 @@ import {
   type JWTPayload,
   SignJWT,
 } from "jose";
-import type { Config } from "../../shared/config/mod.ts";
-import { createLogger, type Logger } from "../../shared/log.ts";
-import type { AppEnv } from "../app_env.ts";
-import { accessLog } from "../middleware/access_log.ts";
-import { authenticate } from "../middleware/authenticate.ts";
-import { authorize } from "../middleware/authorize.ts";
-import type { Policy } from "./policy.ts";
-import type { Verifier } from "./verify.ts";
+import type { Config } from "../shared/config/mod.ts";
+import type { Logger } from "../shared/log.ts";
+import type { AppEnv } from "../edge/app_env.ts";
+import { accessLog } from "../edge/middleware/access_log.ts";
+import { authenticate } from "../edge/middleware/authenticate.ts";
+import { authorize } from "../edge/middleware/authorize.ts";
+import type { Policy } from "../edge/auth/policy.ts";
+import type { Verifier } from "../edge/auth/verify.ts";
 
-/** Mid-2026, in ms; every suite starts its fake clock here. */
-export const T0 = Date.UTC(2026, 5, 1, 12, 0, 0);
 export const ISSUER = "https://issuer.test";
 export const AUDIENCE = "pleasant-cove-api";
 export const SECRET_1 = "first-secret-for-tests-0123456789abcdef";
 export const SECRET_2 = "second-secret-for-tests-0123456789abcdef";
-
-/** A clock that only moves when told to. */
-export function fakeClock(start = T0): { now: () => number; advance: (ms: number) => void } {
-  let t = start;
-  return { now: () => t, advance: (ms) => void (t += ms) };
-}
 
 /** Auth settings with two active HMAC kids (k1, k2) and no JWKS unless overridden. */
 export function testAuth(overrides: Partial<Config["auth"]> = {}): Config["auth"] {
@@ -136,12 +128,6 @@ export function startJwksServer(keys: JWK[]): {
     setStatus: (s) => void (status = s),
     close: () => server.shutdown(),
   };
-}
-
-/** A logger that keeps its lines as parsed objects. */
-export function memoryLog(): { log: Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  return { log: createLogger({ level: "debug", write: (l) => lines.push(JSON.parse(l)) }), lines };
 }
 
 /**
