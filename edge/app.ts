@@ -42,6 +42,8 @@ import { dlqRoutes } from "./routes/dlq.ts";
 import { breakerRoutes } from "./routes/breakers.ts";
 import { scheduleRoutes } from "./routes/schedules.ts";
 import { queueRoutes } from "./routes/queue.ts";
+import { sloRoutes } from "./routes/slo.ts";
+import { createSloSource } from "./slo/slo_status.ts";
 import { httpMetrics } from "./middleware/http_metrics.ts";
 import { observeRateLimiter } from "./edge_metrics.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
@@ -185,6 +187,15 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   if (options.breakers) app.route("/", breakerRoutes(options.breakers));
   app.route("/", scheduleRoutes({ queue, schedules: deps.config.schedules, now: deps.now }));
   app.route("/", queueRoutes(queue));
+  app.route(
+    "/",
+    sloRoutes(createSloSource({
+      url: deps.config.observability.prometheus.url,
+      timeoutMs: deps.config.observability.prometheus.timeoutMs,
+      now: deps.now,
+      log: deps.log,
+    })),
+  );
   if (options.live) app.route("/", liveRoutes(options.live));
   app.route(
     "/",

@@ -3,7 +3,7 @@
  * Chromium, headless) against real edge and worker processes: sign in with
  * the development sign-in, see the overview, watch a task enqueued over the
  * API appear and complete live, replay a dead-lettered task from the DLQ
- * view, force a breaker open and reset it, lose the edge (banner) and catch
+ * view, force a breaker open and reset it, see the SLO panel, lose the edge (banner) and catch
  * up on what happened meanwhile once it is back (resubscribe with `since`), and check that a viewer's buttons
  * are disabled AND that the API refuses the viewer's action anyway.
  *
@@ -191,7 +191,21 @@ Deno.test({
     // Overview: the dead letter is counted, the breakers are listed.
     await page.getByTestId("stat-dead").filter({ hasText: "2" }).waitFor();
     await page.getByTestId("dead-by-type").locator("tr[data-key=noop]").waitFor();
-    assert.match(await page.getByTestId("stat-breakers").innerText(), /\d/);
+    // Waited for, not read at once: the breaker list may still be loading ("—").
+    await page.getByTestId("stat-breakers").filter({ hasText: /\d/ }).waitFor();
+    // The SLO panel: this edge has no PROMETHEUS_URL, so the status is unknown and says why
+    // (tests/prometheus_e2e_test.ts reads real values through the same route).
+    await page.getByTestId("slo-status").filter({ hasText: "PROMETHEUS_URL is not set" }).waitFor();
+    assert.match(await page.getByTestId("slo-status").innerText(), /unknown/i);
+    const objectives = page.getByTestId("slo").locator("tbody tr");
+    assert.deepEqual(
+      (await objectives.allInnerTexts()).map((t) => t.split("\t").map((c) => c.trim())),
+      [
+        ["Edge 5xx ratio (5 min)", "—", "≤ 1 %", "Unknown"],
+        ["Edge p95 latency (5 min)", "—", "≤ 200 ms", "Unknown"],
+        ["Booking success (15 min)", "—", "≥ 99 %", "Unknown"],
+      ],
+    );
 
     // A task enqueued over the API appears and completes live.
     const enqueued = await call("POST", "/v1/tasks", minerva, {

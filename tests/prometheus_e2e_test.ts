@@ -3,7 +3,8 @@
  * (Debian's `prometheus` package) scrapes a real edge and a real worker
  * process every second, evaluates deploy/prometheus/rules.yml, and the test
  * reads the seed's metrics and a recording rule back through Prometheus's
- * HTTP API after real traffic.
+ * HTTP API after real traffic; then the edge's own `GET /v1/slo` reads the
+ * same recording rules from that Prometheus (PROMETHEUS_URL).
  */
 import assert from "node:assert/strict";
 import { mintDevToken } from "../dev/token.ts";
@@ -16,7 +17,11 @@ import { noSanitizers } from "../testing/sanitizers.ts";
 const RULES = new URL("../deploy/prometheus/rules.yml", import.meta.url).pathname;
 
 /** A throwaway Prometheus on a free loopback port; config and data in `dir`. */
-async function startPrometheus(dir: string, targets: { edge: string; worker: string }) {
+async function startPrometheus(
+  dir: string,
+  targets: { edge: string; worker: string },
+  port: number = freePort(),
+) {
   const config = [
     "global: { scrape_interval: 1s, evaluation_interval: 1s }",
     `rule_files: [${JSON.stringify(RULES)}]`,
@@ -25,7 +30,6 @@ async function startPrometheus(dir: string, targets: { edge: string; worker: str
     `  - { job_name: worker, static_configs: [{ targets: [${JSON.stringify(targets.worker)}] }] }`,
   ].join("\n");
   await Deno.writeTextFile(`${dir}/prometheus.yml`, config);
-  const port = freePort();
   const child = new Deno.Command("prometheus", {
     args: [
       `--config.file=${dir}/prometheus.yml`,
@@ -78,7 +82,14 @@ Deno.test({
   ...noSanitizers,
   async fn() {
     await using stack = await useTestStack();
-    const env = { ...stack.env(), APP_ENV: "test", LOG_LEVEL: "info" };
+    // Prometheus's port is chosen first: the edge is told where to ask for the SLO status.
+    const prometheusPort = freePort();
+    const env = {
+      ...stack.env(),
+      APP_ENV: "test",
+      LOG_LEVEL: "info",
+      PROMETHEUS_URL: `http://127.0.0.1:${prometheusPort}`,
+    };
     const dir = await Deno.makeTempDir({ prefix: "pcprom-" });
     const worker = new AppProcess("workers/main.ts", env);
     let edge: AppProcess | null = null;
@@ -93,7 +104,7 @@ Deno.test({
       prometheus = await startPrometheus(dir, {
         edge: new URL(edgeAdmin).host,
         worker: new URL(workerAdmin).host,
-      });
+      }, prometheusPort);
       const token = `Bearer ${await mintDevToken(parseConfig(env).auth, { sub: "sa:minerva" })}`;
       const traffic = async () => {
         const calls = [
@@ -155,6 +166,34 @@ Deno.test({
         const alert = alerts.find((r: { name: string }) => r.name === name);
         assert.equal(alert?.state, "inactive", `${name}: ${JSON.stringify(alert)}`);
       }
+
+      // GET /v1/slo: the same recording rules through the edge, judged by their alerts' bounds.
+      const viewer = await mintDevToken(parseConfig(env).auth, { sub: "vic", roles: ["viewer"] });
+      const slo = await fetch(`${started.url}/v1/slo`, {
+        headers: { authorization: `Bearer ${viewer}` },
+      });
+      assert.equal(slo.status, 200);
+      const report = await slo.json();
+      assert.notEqual(report.status, "unknown", JSON.stringify(report));
+      assert.equal(report.reason, null);
+      const reading = (name: string) =>
+        report.objectives.find((o: { name: string }) => o.name === name);
+      assert.equal(reading("error_rate").value, 0, "no 5xx were sent");
+      assert.equal(reading("error_rate").status, "ok");
+      const latency = reading("p95_latency");
+      assert.ok(latency.value > 0 && latency.value <= 10, JSON.stringify(latency));
+      // A loaded CI machine may well be slower than 200 ms: the verdict follows the value.
+      assert.equal(latency.status, latency.value <= 0.2 ? "ok" : "breach");
+      assert.equal(report.status, latency.status === "breach" ? "breach" : "ok");
+      // No booking ran: the 15-minute success ratio has no sample (its rule drops 0/0).
+      assert.deepEqual(
+        [reading("booking_success_rate").value, reading("booking_success_rate").status],
+        [null, "no_data"],
+      );
+      // Service accounts are not in the status group.
+      const minerva = await fetch(`${started.url}/v1/slo`, { headers: { authorization: token } });
+      assert.equal(minerva.status, 403);
+      await minerva.body?.cancel();
     } finally {
       await prometheus?.stop();
       await edge?.stop("SIGTERM");

@@ -112,11 +112,12 @@ export const ACCESS_POLICY: Policy = [
     grants: [{ methods: METHODS, allow: { roles: ["admin"] } }],
   },
   {
-    // Breaker states (no data, only health): every dashboard role watches
-    // them in the console; changing one stays with the admin group above.
+    // Breaker states and the SLO status (no data, only health): every
+    // dashboard role watches them in the console; changing a breaker stays
+    // with the admin group above.
     group: "status",
-    paths: ["/v1/breakers"],
-    grants: [{ methods: ["GET"], allow: { roles: ["operator", "viewer"] } }],
+    paths: ["/v1/breakers", "/v1/slo"],
+    grants: [{ methods: ["GET"], allow: { roles: ["admin", "operator", "viewer"] } }],
   },
   {
     // The live feed (GET /v1/ws authenticates itself; each topic has its own

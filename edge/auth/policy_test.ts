@@ -192,7 +192,7 @@ Deno.test("renderPolicyTable shows one row per grant, ready for the README", () 
       "| tasks | `/v1/tasks` | POST | services `sa:api-gateway`, `sa:minerva` |",
       "| tasks | `/v1/tasks` | GET, POST | users with role `admin` or `operator` |",
       "| admin | `/v1/admin`, `/v1/admin/*`, `/v1/dlq`, `/v1/dlq/*`, `/v1/breakers`, `/v1/breakers/*`, `/v1/ws/clients`, `/v1/ws/broadcast` | GET, POST, PUT, PATCH, DELETE | users with role `admin` |",
-      "| status | `/v1/breakers` | GET | users with role `operator` or `viewer` |",
+      "| status | `/v1/breakers`, `/v1/slo` | GET | users with role `admin` or `operator` or `viewer` |",
       "| live | `/v1/ws`, `/v1/ws/schema` | GET | any authenticated caller |",
       "| operations | `/v1/schedules`, `/v1/queue` | GET | users with role `admin` or `operator` |",
       "| analytics | `/v1/analytics/*` | GET | services `sa:minerva` |",

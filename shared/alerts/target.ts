@@ -61,6 +61,8 @@ export interface TargetCheckOptions {
   resolve?: Resolver;
   /** Bounds the lookup (the call's time budget). */
   signal?: AbortSignal;
+  /** What the target is, in messages (other outbound calls reuse this check). @default "the alert webhook" */
+  subject?: string;
 }
 
 /** Every A and AAAA address of `host` (an empty list when it has none). */
@@ -94,6 +96,7 @@ function refusal(range: string, allowPrivate: boolean): string | null {
  * host resolves to is allowed (see the module doc).
  */
 export async function checkAlertTarget(url: URL, options: TargetCheckOptions): Promise<void> {
+  const subject = options.subject ?? "the alert webhook";
   const host = url.hostname.replace(/^\[|\]$/g, "");
   const literal = addressRange(host);
   let addresses: string[];
@@ -104,17 +107,17 @@ export async function checkAlertTarget(url: URL, options: TargetCheckOptions): P
     try {
       addresses = await resolve(host, options.signal);
     } catch (err) {
-      throw new AlertTargetRefusedError("the alert webhook's host did not resolve", { cause: err });
+      throw new AlertTargetRefusedError(`${subject}'s host did not resolve`, { cause: err });
     }
     if (addresses.length === 0) {
-      throw new AlertTargetRefusedError("the alert webhook's host has no address");
+      throw new AlertTargetRefusedError(`${subject}'s host has no address`);
     }
   }
   for (const address of addresses) {
     const range = addressRange(address);
     const why = range === null ? "an unparsable address" : refusal(range, options.allowPrivate);
     if (why !== null) {
-      throw new AlertTargetRefusedError(`the alert webhook's host resolves to ${why}`);
+      throw new AlertTargetRefusedError(`${subject}'s host resolves to ${why}`);
     }
   }
 }

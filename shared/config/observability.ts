@@ -64,14 +64,30 @@ export const observability = defineArea(
       default: "5000",
       schema: z.coerce.number().int().min(100).max(25_000),
     },
+    PROMETHEUS_URL: {
+      description:
+        "Prometheus server the edge asks for the SLO status of `GET /v1/slo` (the console's overview), e.g. `http://prometheus:9090`; it must load deploy/prometheus/rules.yml. Unset = the status is `unknown`. No credentials in the URL; link-local/metadata addresses are refused",
+      optional: true,
+      schema: httpUrl.refine((u) => {
+        const url = new URL(u);
+        return url.username === "" && url.password === "";
+      }, "no credentials in the URL").transform((u) => u.replace(/\/+$/, "")),
+    },
+    PROMETHEUS_TIMEOUT_MS: {
+      description:
+        "Time budget of one SLO status read from Prometheus (DNS check, connect, queries)",
+      default: "2000",
+      schema: z.coerce.number().int().min(100).max(10_000),
+    },
   },
   [],
   (v) => ({
-    /** Metrics and the admin listeners (shared/metrics/). */
+    /** Metrics and the admin listeners (shared/metrics/); the SLO source (edge/slo/). */
     observability: {
       metricsEnabled: v.METRICS_ENABLED,
       edgeAdmin: { host: v.EDGE_ADMIN_HOST, port: v.EDGE_ADMIN_PORT },
       workerAdmin: { host: v.WORKER_ADMIN_HOST, port: v.WORKER_ADMIN_PORT },
+      prometheus: { url: v.PROMETHEUS_URL ?? null, timeoutMs: v.PROMETHEUS_TIMEOUT_MS },
     },
     /** The alert webhook (shared/alerts/); `webhookUrl` null = off. */
     alerts: {

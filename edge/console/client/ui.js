@@ -62,6 +62,11 @@ const TONES = {
   meeting_scheduled: "warn",
   client: "ok",
   not_interested: "muted",
+  // SLO status (GET /v1/slo)
+  ok: "ok",
+  breach: "bad",
+  no_data: "muted",
+  unknown: "muted",
 };
 
 /** A state as a colored pill (the word is always shown: color is never the only signal). */

@@ -62,6 +62,38 @@ function QueueDepth({ queue }) {
   `;
 }
 
+/** An SLO reading as people read it: ratios in percent, seconds in milliseconds. */
+function sloValue(unit, v) {
+  if (typeof v !== "number") return "—";
+  return unit === "seconds" ? `${Math.round(v * 1000)} ms` : `${+(v * 100).toFixed(2)} %`;
+}
+
+/** The SLO status (GET /v1/slo): each objective with its value, bound and verdict. */
+function SloStatus({ slo }) {
+  if (slo.error) return html`<${Problem} error=${slo.error} />`;
+  const r = slo.data;
+  if (!r) return html`<p class="note">Loading…</p>`;
+  return html`
+    <p data-testid="slo-status">Overall <${Badge} value=${r.status} />${r.detail
+      ? html`
+        <span class="note">${r.detail}</span>
+      `
+      : null}</p>
+    <${Table} caption="SLO objectives, from Prometheus's recording rules" testid="slo"
+      columns=${[
+        { label: "Objective", cell: (o) => o.title },
+        { label: "Now", num: true, cell: (o) => sloValue(o.unit, o.value) },
+        {
+          label: "Target",
+          num: true,
+          cell: (o) => `${o.comparison === "below" ? "≤" : "≥"} ${sloValue(o.unit, o.threshold)}`,
+        },
+        { label: "Status", cell: (o) => html`<${Badge} value=${o.status} />` },
+      ]}
+      rows=${r.objectives} rowKey=${(o) => o.name} empty="" />
+  `;
+}
+
 function deadByType(queue, dlq) {
   if (queue.data) return Object.entries(queue.data.dead_by_type).filter(([, n]) => n > 0);
   const counts = {};
@@ -76,6 +108,8 @@ export function Overview({ me, live, ticks }) {
   const breakers = useApi("/v1/breakers", [ticks.breakers]);
   const clients = useApi(admin ? "/v1/ws/clients" : null, [ticks.clients]);
   const tier = useApi("/v1/analytics/capabilities", []);
+  // Not on the live feed: reread on activity (the edge caches the answer for 10 s).
+  const slo = useApi("/v1/slo", [ticks.tasks, ticks.breakers]);
   const open = (breakers.data?.breakers ?? []).filter((b) => b.state !== "closed");
   const deadTotal = queue.data?.dead ?? dlq.data?.total;
   const perType = deadByType(queue, dlq);
@@ -124,6 +158,9 @@ export function Overview({ me, live, ticks }) {
                 }]}
                 rows=${perType} rowKey=${(r) => r[0]} empty="No dead letters." />
             `}
+        <//>
+        <${Card} title="SLO status">
+          <${SloStatus} slo=${slo} />
         <//>
         <${Card} title="Breakers">
           ${breakers.error
