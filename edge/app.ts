@@ -77,6 +77,11 @@ export interface AppOptions {
    * (shared/alerts/producers.ts). @default none: log and live feed only
    */
   sendDeploymentAlert?: DeploymentAlert;
+  /**
+   * Receives work the composition root runs at shutdown, after the drain
+   * (the rate limiter gives its leased, unused budget back). @default not run
+   */
+  onShutdown?: (hook: () => Promise<void>) => void;
 }
 
 /** Builds the edge application. */
@@ -126,6 +131,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   const methodsAt = allowedMethods(app.routes);
   const queryParamsAt = declaredQueryParams(() => app.openAPIRegistry.definitions);
   const gateway = buildGateway(deps, queue, { methodsAt, queryParamsAt });
+  options.onShutdown?.(() => gateway.rateLimiter.close());
   if (deps.config.observability.metricsEnabled) {
     observeRateLimiter(deps.metrics, gateway.rateLimiter.metrics);
   }

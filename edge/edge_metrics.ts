@@ -6,13 +6,13 @@
  * @module
  */
 import { type Metrics, mirrorCounter } from "../shared/metrics/metrics.ts";
-import type { RateLimitMetrics } from "./rate_limit/decider.ts";
+import type { RateLimitMetrics } from "./rate_limit/rate_limit_metrics.ts";
 import type { LiveHubMetrics } from "./ws/hub.ts";
 
 /**
- * `rate_limit_decisions_total{outcome}` and
- * `rate_limit_policy_decisions_total{policy,outcome}` from the gateway
- * limiter's counters.
+ * `rate_limit_decisions_total{outcome}`,
+ * `rate_limit_policy_decisions_total{policy,outcome}` and
+ * `rate_limit_lease_events_total{event}` from the gateway limiter's counters.
  */
 export function observeRateLimiter(metrics: Metrics, counters: RateLimitMetrics): void {
   metrics.collectors.push(() => {
@@ -22,6 +22,10 @@ export function observeRateLimiter(metrics: Metrics, counters: RateLimitMetrics)
     mirrorCounter(c, { outcome: "fail_open" }, counters.fallbackDecisions);
     mirrorCounter(c, { outcome: "unavailable" }, counters.unavailable);
     mirrorCounter(c, { outcome: "store_error" }, counters.storeErrors);
+    const l = metrics.rateLimitLeases;
+    mirrorCounter(l, { event: "granted" }, counters.leaseGrants);
+    mirrorCounter(l, { event: "local_decision" }, counters.localDecisions);
+    mirrorCounter(l, { event: "tokens_returned" }, counters.leaseTokensReturned);
     const p = metrics.rateLimitPolicyDecisions;
     for (const [policy, counts] of counters.byPolicy) {
       for (const [outcome, value] of Object.entries(counts)) {

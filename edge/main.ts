@@ -82,7 +82,9 @@ if (import.meta.main) {
   // observes and the deployments its model routes make are queued for it.
   const alerting = config.alerts.webhookUrl !== null;
   const stopBreakerAlerts = alerting ? alertOnBreakerOpen(breakers, queue, deps.log) : null;
+  const shutdownHooks: (() => Promise<void>)[] = [];
   const app = createApp(deps, {
+    onShutdown: (hook) => shutdownHooks.push(hook),
     breakers,
     live,
     scorer,
@@ -131,6 +133,12 @@ if (import.meta.main) {
     ]);
     clearTimeout(timer);
     if (!drained) deps.log.warn("drain timed out; exiting with requests in flight");
+    // Leased rate-limit budget goes back while Redis is still open.
+    await Promise.all(
+      shutdownHooks.map((hook) =>
+        hook().catch((err) => deps.log.warn("a shutdown hook failed", { err }))
+      ),
+    );
     await databaseProbe?.stop();
     // Last: Prometheus may still scrape the final counters while the API drains.
     await admin.shutdown().catch((err) =>

@@ -1,11 +1,13 @@
 /**
  * Rate limiting per route group and caller, shared by every edge process
- * through Redis (`@upstash/ratelimit`).
+ * through Redis (the counts of `@upstash/ratelimit`, leased to each edge in
+ * slices: edge/rate_limit/decider.ts, docs/gateway.md).
  *
  * Every answer carries the draft-11 `RateLimit-Policy` and `RateLimit`
  * headers; a limited request gets a 429 `quota-exceeded` problem with a
  * jittered `Retry-After`. Identities the store has blocked are remembered in
- * process until their window resets, so a flood costs no Redis calls. When the
+ * process until their window resets, so a flood costs no Redis calls; most
+ * admissions are spent from a lease and cost none either. When the
  * store is unreachable (error, or no answer within `timeoutMs`) each policy
  * either falls back to an in-process limiter with the same numbers
  * (`fail_open`, counted in `metrics.fallbackDecisions`) or answers 503
@@ -79,11 +81,15 @@ export interface RateLimitOptions {
   maxCacheEntries?: number;
   /** Source of `Retry-After` jitter, in [0, 1). @default Math.random */
   random?: () => number;
+  /** This edge in the store's lease bookkeeping. @default a random UUID */
+  edgeId?: string;
 }
 
 /** The middleware, with its counters. */
 export type RateLimitMiddleware = MiddlewareHandler<AppEnv> & {
   readonly metrics: RateLimitMetrics;
+  /** Gives leased, unused budget back to the store (shutdown; best effort). */
+  close(): Promise<void>;
 };
 
 const GROUP_NAME = /^[a-z][a-z0-9_]*$/;
@@ -107,6 +113,18 @@ function policyProblems(name: string, p: RateLimitPolicy): string[] {
   }
   if (p.on_store_error !== "fail_open" && p.on_store_error !== "fail_closed") {
     out.push(`${at}: on_store_error must be fail_open or fail_closed`);
+  }
+  const lease = p.lease;
+  if (lease !== undefined && lease !== false) {
+    if (!Number.isInteger(lease.max_tokens) || lease.max_tokens <= 0) {
+      out.push(`${at}: lease.max_tokens must be a positive integer (got ${lease.max_tokens})`);
+    }
+    if (!(lease.fraction > 0 && lease.fraction <= 1)) {
+      out.push(`${at}: lease.fraction must be in (0, 1] (got ${lease.fraction})`);
+    }
+    if (!Number.isInteger(lease.ttl_ms) || lease.ttl_ms <= 0) {
+      out.push(`${at}: lease.ttl_ms must be a positive integer (got ${lease.ttl_ms})`);
+    }
   }
   return out;
 }
@@ -148,6 +166,7 @@ export function rateLimit(options: RateLimitOptions): RateLimitMiddleware {
     now,
     log: options.log ?? silent,
     metrics,
+    ...(options.edgeId ? { edgeId: options.edgeId } : {}),
   });
 
   const middleware: MiddlewareHandler<AppEnv> = async function rateLimit(c, next) {
@@ -203,7 +222,7 @@ export function rateLimit(options: RateLimitOptions): RateLimitMiddleware {
     c.header("RateLimit-Policy", policyHeader);
     c.header("RateLimit", state);
   };
-  return Object.assign(middleware, { metrics });
+  return Object.assign(middleware, { metrics, close: () => decider.close() });
 }
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };

@@ -62,10 +62,10 @@ async function get(
   return res;
 }
 
-/** Counts script calls into Redis (every ratelimit decision is one EVALSHA/EVAL). */
+/** Counts script calls into Redis (every store decision is one EVALSHA/EVAL). */
 function countingRedis(redis: Redis): { redis: Redis; calls: () => number } {
   let calls = 0;
-  const proxy = new Proxy(redis, {
+  const proxy: Redis = new Proxy(redis, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target);
       if (prop === "evalsha" || prop === "eval") {
@@ -74,6 +74,8 @@ function countingRedis(redis: Redis): { redis: Redis; calls: () => number } {
           return (value as (...a: unknown[]) => unknown).apply(target, args);
         };
       }
+      // A script object calls back into the client it was created by: this proxy.
+      if (prop === "createScript") return (value as (...a: unknown[]) => unknown).bind(proxy);
       return typeof value === "function" ? value.bind(target) : value;
     },
   });
@@ -89,11 +91,11 @@ function windowT(before: number, after: number, windowMs = WINDOW_MS): number[] 
 
 /**
  * Counters live in one window: a burst that crossed a window edge would see
- * the previous window weighted in. Waits (rarely, < 3 s) when the edge is near.
+ * the previous window weighted in. Waits (rarely, < marginMs) when the edge is near.
  */
-async function awayFromWindowEdge(windowMs = WINDOW_MS): Promise<void> {
+async function awayFromWindowEdge(windowMs = WINDOW_MS, marginMs = 3000): Promise<void> {
   const left = windowMs - (Date.now() % windowMs);
-  if (left < 3000) await new Promise((r) => setTimeout(r, left + 50));
+  if (left < marginMs) await new Promise((r) => setTimeout(r, left + 50));
 }
 
 Deno.test("rateLimit() against the real stack", async (t) => {
@@ -145,6 +147,10 @@ Deno.test("rateLimit() against the real stack", async (t) => {
         storeErrors: 0,
         fallbackDecisions: 0,
         unavailable: 0,
+        // A limit of 3 leaves no spare: half the budget, split over one edge, is one token.
+        leaseGrants: 0,
+        localDecisions: 0,
+        leaseTokensReturned: 0,
         byPolicy: new Map([["default", { allowed: 3, limited: 1, unavailable: 0, fail_open: 0 }]]),
       },
     );
@@ -291,6 +297,112 @@ Deno.test("rateLimit() against the real stack", async (t) => {
   );
 });
 
+Deno.test("rateLimit() leases budget: most requests make no Redis call, and nothing leased is kept", async (t) => {
+  await using stack = await useTestStack();
+  const redis = createRedis(stack.settings.redis);
+
+  await t.step("400 requests of one caller cost a handful of store calls", async () => {
+    // A lease also ends with its window.
+    await awayFromWindowEdge(60_000, 10_000);
+    const counted = countingRedis(redis);
+    const { app, limiter } = testApp(counted.redis, {
+      // The default lease size; a long lifetime, so a slow machine does not
+      // see leases end (and given back) mid-test.
+      policies: {
+        default: policy({
+          limit: 10_000,
+          lease: { max_tokens: 100, fraction: 0.5, ttl_ms: 30_000 },
+        }),
+      },
+    });
+    const seen: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      const res = await get(app, { "x-test-sub": "alice" });
+      assert.equal(res.status, 200);
+      seen.push(Number(/r=(\d+)/.exec(res.headers.get("ratelimit") ?? "")?.[1]));
+    }
+    // Concurrent requests queue behind one store call instead of each making one.
+    const burst = await Promise.all(
+      Array.from({ length: 100 }, () => get(app, { "x-test-sub": "alice" })),
+    );
+    assert.ok(burst.every((r) => r.status === 200));
+    // Leases of at most 100 tokens (the default max_tokens): 400 requests, ≥ 4 calls.
+    assert.ok(counted.calls() >= 4 && counted.calls() <= 8, `${counted.calls()} store calls`);
+    assert.equal(limiter.metrics.allowed, 400);
+    // Every store decision leased spare tokens; the rest never left the process
+    // (the count of calls may include one EVAL after a NOSCRIPT).
+    assert.ok(limiter.metrics.leaseGrants >= 4 && limiter.metrics.leaseGrants <= counted.calls());
+    assert.equal(limiter.metrics.localDecisions + limiter.metrics.leaseGrants, 400);
+    // One edge: the remaining count is exact and falls by one per request.
+    assert.deepEqual(seen, Array.from({ length: 300 }, (_, i) => 10_000 - 1 - i));
+    // Mirrored for Prometheus at scrape time.
+    const metrics = createMetrics();
+    observeRateLimiter(metrics, limiter.metrics);
+    const lines = (await renderMetrics(metrics)).split("\n");
+    for (
+      const line of [
+        `rate_limit_lease_events_total{event="granted"} ${limiter.metrics.leaseGrants}`,
+        `rate_limit_lease_events_total{event="local_decision"} ${limiter.metrics.localDecisions}`,
+        'rate_limit_lease_events_total{event="tokens_returned"} 0',
+      ]
+    ) assert.ok(lines.includes(line), `${line} missing`);
+  });
+
+  await t.step("lease: false asks the store for every request", async () => {
+    const counted = countingRedis(redis);
+    const { app, limiter } = testApp(counted.redis, {
+      policies: { default: policy({ limit: 10_000, lease: false }) },
+    });
+    for (let i = 0; i < 20; i++) assert.equal((await get(app)).status, 200);
+    assert.equal(counted.calls(), 20);
+    assert.equal(limiter.metrics.localDecisions, 0);
+    assert.equal(limiter.metrics.leaseGrants, 0);
+  });
+
+  await t.step("close() gives the unused leased budget back for other edges", async () => {
+    const namespace = `t${crypto.randomUUID().slice(0, 8)}`;
+    const a = testApp(redis, { namespace, policies: { default: policy({ limit: 100 }) } });
+    const b = testApp(redis, {
+      namespace,
+      policies: { default: policy({ limit: 100, lease: false }) },
+    });
+    const remaining = async (app: Hono<AppEnv>) =>
+      (await get(app)).headers.get("ratelimit")?.match(/r=(\d+)/)?.[1];
+    // Edge a's first request leases half the budget: 50 tokens, 49 unused.
+    assert.equal(await remaining(a.app), "99");
+    assert.equal(await remaining(b.app), "49");
+    await a.limiter.close();
+    assert.equal(a.limiter.metrics.leaseTokensReturned, 49);
+    // 100 − a's 1 − b's 2.
+    assert.equal(await remaining(b.app), "97");
+  });
+
+  await t.step("an ended lease's unused tokens go back at the next decision", async () => {
+    let clock = Date.now();
+    const namespace = `t${crypto.randomUUID().slice(0, 8)}`;
+    const { app, limiter } = testApp(redis, {
+      namespace,
+      now: () => clock,
+      policies: {
+        default: policy({ limit: 100, lease: { max_tokens: 10, fraction: 1, ttl_ms: 500 } }),
+      },
+    });
+    assert.equal((await get(app, { "x-test-sub": "alice" })).status, 200);
+    assert.equal((await get(app, { "x-test-sub": "bob" })).status, 200);
+    clock += 500;
+    // Alice's next request gives her 9 back in its own store call; bob's go
+    // back in the sweep that request runs.
+    assert.equal((await get(app, { "x-test-sub": "alice" })).status, 200);
+    assert.equal(limiter.metrics.leaseTokensReturned, 18);
+    const check = testApp(redis, {
+      namespace,
+      policies: { default: policy({ limit: 100, lease: false }) },
+    });
+    const res = await get(check.app, { "x-test-sub": "bob" });
+    assert.match(res.headers.get("ratelimit") ?? "", /r=98;/);
+  });
+});
+
 Deno.test("rateLimit() with redis-server stopped: fail_open limits locally and counts, fail_closed answers 503, both recover", async () => {
   // A private stack: this test stops its redis-server.
   await using stack = await startStack();
@@ -395,17 +507,31 @@ Deno.test("rateLimit() rejects invalid options when it is built", () => {
     () => rateLimit({ redis, policies: { default: policy({ limit: 1 }) }, timeoutMs: 0 }),
     /timeoutMs must be positive/,
   );
+  assert.throws(
+    () =>
+      rateLimit({
+        redis,
+        policies: {
+          default: policy({ limit: 1, lease: { max_tokens: 0, fraction: 2, ttl_ms: 1.5 } }),
+        },
+      }),
+    (err: Error) =>
+      /lease.max_tokens must be a positive integer \(got 0\)/.test(err.message) &&
+      /lease.fraction must be in \(0, 1\] \(got 2\)/.test(err.message) &&
+      /lease.ttl_ms must be a positive integer \(got 1.5\)/.test(err.message),
+  );
 });
 
 Deno.test("a store that does not answer within timeoutMs counts as unreachable, not as an admission", async () => {
-  // @upstash/ratelimit resolves {success: true, reason: "timeout"} here; a
-  // script call that never settles holds no timer or socket.
+  // A script call that never settles holds no timer or socket.
   let calls = 0;
   const hung = {
-    evalsha: () => {
-      calls++;
-      return new Promise(() => {});
-    },
+    createScript: () => ({
+      exec: () => {
+        calls++;
+        return new Promise(() => {});
+      },
+    }),
   } as unknown as Redis;
   let clock = Date.now();
   const { app, limiter } = testApp(hung, {

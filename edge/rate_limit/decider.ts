@@ -1,78 +1,37 @@
 /**
  * Who decides a rate-limit check: the in-process cache of blocked identities,
- * the shared store (`@upstash/ratelimit` over Redis), or, while the store is
- * unreachable, the policy's `on_store_error` choice (a local limiter, or
- * "unavailable").
+ * a lease of budget this edge already took from the store, the shared store
+ * itself (rate_limit_lease.lua over Redis, with @upstash/ratelimit's counts),
+ * or, while the store is unreachable, the policy's `on_store_error` choice (a
+ * local limiter, or "unavailable").
+ *
+ * Leasing (docs/gateway.md): when a request finds no live lease, one store
+ * call grants it a token plus spare ones for the requests that follow; those
+ * are spent here without a network call. The store counts leased tokens as
+ * used, so the edges together never admit more than the limit; unused tokens
+ * are given back when a lease ends (at the next decision or sweep) or at
+ * shutdown, and a give-back that is lost only admits less.
  *
  * @module
  */
-import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis } from "@upstash/redis";
-import type { RateLimitPolicy } from "../../shared/config/mod.ts";
+import { leaseSettingsOf, type RateLimitPolicy } from "../../shared/config/mod.ts";
 import type { Logger } from "../../shared/log.ts";
-import { rateLimitKeys } from "../../shared/redis/keys.ts";
+import { createLeaseStore, type LeaseStore } from "./lease_store.ts";
+import { createLeaseTable, type GiveBack, type LeaseTable } from "./leases.ts";
 import { createLocalLimiter, type LimitDecision, type LocalLimiter } from "./local_limiter.ts";
+import type { RateLimitMetrics } from "./rate_limit_metrics.ts";
 
-/** Counters of one rate-limit middleware; plain numbers so any exporter can read them. */
-export interface RateLimitMetrics {
-  /** Requests let through (by the store or the local limiter). */
-  allowed: number;
-  /** Requests answered 429 (by the store, the blocked cache or the local limiter). */
-  limited: number;
-  /** 429s answered from the in-process blocked cache, without a store call. */
-  cacheBlocked: number;
-  /** Store calls that failed or timed out. */
-  storeErrors: number;
-  /** Decisions made by the local limiter because the store was unreachable (fail_open). */
-  fallbackDecisions: number;
-  /** 503s because the store was unreachable and the policy fails closed. */
-  unavailable: number;
-  /**
-   * The same decisions per policy name (names come from configuration, so the
-   * map is bounded): allowed, limited, unavailable, and fail_open (decided by
-   * the local limiter; also counted in allowed or limited).
-   */
-  byPolicy: Map<string, PolicyDecisionCounts>;
-}
-
-/** Decisions of one policy (see {@linkcode RateLimitMetrics.byPolicy}). */
-export interface PolicyDecisionCounts {
-  allowed: number;
-  limited: number;
-  unavailable: number;
-  fail_open: number;
-}
-
-/** Counts one decision of `policy` in `metrics.byPolicy`. */
-export function countPolicyDecision(
-  metrics: RateLimitMetrics,
-  policy: string,
-  outcome: keyof PolicyDecisionCounts,
-): void {
-  let counts = metrics.byPolicy.get(policy);
-  if (!counts) {
-    counts = { allowed: 0, limited: 0, unavailable: 0, fail_open: 0 };
-    metrics.byPolicy.set(policy, counts);
-  }
-  counts[outcome]++;
-}
-
-/** Zeroed {@linkcode RateLimitMetrics}. */
-export function createRateLimitMetrics(): RateLimitMetrics {
-  return {
-    allowed: 0,
-    limited: 0,
-    cacheBlocked: 0,
-    storeErrors: 0,
-    fallbackDecisions: 0,
-    unavailable: 0,
-    byPolicy: new Map(),
-  };
-}
+export {
+  countPolicyDecision,
+  createRateLimitMetrics,
+  type PolicyDecisionCounts,
+  type RateLimitMetrics,
+} from "./rate_limit_metrics.ts";
 
 /** Where a decision came from. */
 export type Decision =
-  | (LimitDecision & { source: "store" | "cache" | "local" })
+  | (LimitDecision & { source: "store" | "cache" | "local" | "lease" })
   | { source: "unavailable" };
 
 /** Settings shared by every policy of one middleware. */
@@ -80,69 +39,68 @@ export interface DeciderOptions {
   redis: Redis;
   /** Key namespace. */
   namespace: string;
-  /** Ratelimit `timeout`: slower store answers count as "unreachable". */
+  /** Slower store answers count as "unreachable". */
   timeoutMs: number;
   /** After a store failure, decide without the store for this long. */
   storeRetryMs: number;
-  /** Blocked identities remembered per policy at most. */
+  /** Blocked identities (and leases) remembered per policy at most. */
   maxCacheEntries: number;
   now: () => number;
   log: Logger;
   metrics: RateLimitMetrics;
+  /** This edge in the store's lease bookkeeping. @default a random UUID */
+  edgeId?: string;
 }
 
 /** Decides checks for every configured policy. */
 export interface Decider {
   decide(group: string, identity: string): Promise<Decision>;
+  /** Gives every lease's unused tokens back (best effort; shutdown). */
+  close(): Promise<void>;
 }
 
 interface PolicyState {
   name: string;
   policy: RateLimitPolicy;
-  ratelimit: Ratelimit;
+  /** Spare tokens a lease may hold; 0 when leasing is off. */
+  spare: number;
+  fraction: number;
+  ttlMs: number;
   local: LocalLimiter;
+  leases: LeaseTable;
+  /** identity → the store call in flight for it (leasing only: requests queue behind it). */
+  inFlight: Map<string, Promise<unknown>>;
   /** identity → epoch ms until which the store said "blocked". */
   blocked: Map<string, number>;
 }
 
-function algorithmFor(policy: RateLimitPolicy) {
-  const window = `${Math.round(policy.window_s * 1000)} ms` as const;
-  switch (policy.algorithm) {
-    case "token_bucket":
-      return Ratelimit.tokenBucket(policy.refill ?? policy.limit, window, policy.limit);
-    case "fixed_window":
-      return Ratelimit.fixedWindow(policy.limit, window);
-    case "sliding_window":
-      return Ratelimit.slidingWindow(policy.limit, window);
-  }
-}
-
-/** Builds one `Ratelimit` (and one local limiter) per policy. */
+/** Builds the store, a lease table and a local limiter per policy. */
 export function createDecider(
   policies: Record<string, RateLimitPolicy>,
   options: DeciderOptions,
 ): Decider {
   const { now, log, metrics } = options;
-  const keys = rateLimitKeys(options.namespace);
+  const store: LeaseStore = createLeaseStore(options.redis, {
+    namespace: options.namespace,
+    timeoutMs: options.timeoutMs,
+    edgeId: options.edgeId ?? crypto.randomUUID(),
+  });
   const states = new Map<string, PolicyState>();
+  let sweepEveryMs = Infinity;
   for (const [name, policy] of Object.entries(policies)) {
+    const lease = leaseSettingsOf(policy);
     states.set(name, {
       name,
       policy,
-      ratelimit: new Ratelimit({
-        redis: options.redis,
-        limiter: algorithmFor(policy),
-        prefix: keys.prefix(name),
-        timeout: options.timeoutMs,
-        // Our own cache instead: it reads the injected clock, is bounded, and
-        // is consulted even while the store is skipped after a failure.
-        ephemeralCache: false,
-        analytics: false,
-        enableTelemetry: false,
-      }),
+      spare: lease?.max_tokens ?? 0,
+      fraction: lease?.fraction ?? 1,
+      ttlMs: lease?.ttl_ms ?? 1000,
       local: createLocalLimiter(policy),
+      leases: createLeaseTable(options.maxCacheEntries),
+      inFlight: new Map(),
       blocked: new Map(),
     });
+    if (lease) sweepEveryMs = Math.min(sweepEveryMs, lease.ttl_ms);
   }
 
   // While the store is down every request would otherwise wait `timeoutMs`
@@ -151,6 +109,7 @@ export function createDecider(
   // probes the store again.
   let skipStoreUntil = 0;
   let storeDown = false;
+  let nextSweepAt = now() + sweepEveryMs;
 
   function remember(state: PolicyState, identity: string, reset: number): void {
     const t = now();
@@ -183,42 +142,125 @@ export function createDecider(
     return { source: "local", ...state.local.limit(identity, now()) };
   }
 
+  /** Gives unused tokens back, one store call each; a failure only loses them (admits less). */
+  async function giveBack(state: PolicyState, backs: GiveBack[]): Promise<void> {
+    await Promise.all(backs.map(async (back) => {
+      try {
+        await store.lease(state.name, state.policy, back.identity, {
+          need: 0,
+          spare: 0,
+          fraction: state.fraction,
+          ttlMs: state.ttlMs,
+          giveBack: back,
+        });
+        metrics.leaseTokensReturned += back.tokens;
+      } catch (err) {
+        log.debug("giving back rate-limit lease tokens failed", { group: state.name, err });
+      }
+    }));
+  }
+
+  /** One store call for one request: its token, plus a lease when the policy leases. */
+  async function ask(state: PolicyState, identity: string): Promise<Decision> {
+    const back = state.leases.release(identity);
+    const t0 = now();
+    let grant;
+    try {
+      grant = await store.lease(state.name, state.policy, identity, {
+        need: 1,
+        spare: state.spare,
+        fraction: state.fraction,
+        ttlMs: state.ttlMs,
+        ...(back ? { giveBack: back } : {}),
+      });
+    } catch (err) {
+      storeFailed(state, err);
+      return withoutStore(state, identity);
+    }
+    if (back) metrics.leaseTokensReturned += back.tokens;
+    if (storeDown) {
+      storeDown = false;
+      log.info("rate-limit store reachable again", { group: state.name });
+    }
+    if (grant.granted === 0) {
+      remember(state, identity, grant.reset);
+      return { source: "store", success: false, remaining: 0, reset: grant.reset };
+    }
+    if (grant.granted > 1) {
+      metrics.leaseGrants++;
+      // From before the call: the store's clock started the lease no earlier,
+      // so this end is never later than the store's.
+      state.leases.put(identity, {
+        tokens: grant.granted - 1,
+        expiresAt: t0 + grant.ttlMs,
+        window: grant.window,
+        storeRemaining: grant.remaining,
+        reset: grant.reset,
+      }, t0);
+    }
+    return {
+      source: "store",
+      success: true,
+      remaining: grant.remaining + grant.granted - 1,
+      reset: grant.reset,
+    };
+  }
+
+  async function sweep(t: number): Promise<void> {
+    nextSweepAt = t + sweepEveryMs;
+    await Promise.all([...states.values()].map((s) => giveBack(s, s.leases.sweep(t))));
+  }
+
   async function decide(group: string, identity: string): Promise<Decision> {
     const state = states.get(group)!;
+    if (state.spare === 0) return await decideOnce(state, identity);
+    for (;;) {
+      const until = state.blocked.get(identity);
+      if (until !== undefined) {
+        if (until > now()) return { source: "cache", success: false, remaining: 0, reset: until };
+        state.blocked.delete(identity);
+      }
+      const local = state.leases.take(identity, now());
+      if (local) {
+        metrics.localDecisions++;
+        return { source: "lease", success: true, ...local };
+      }
+      if (now() < skipStoreUntil) return withoutStore(state, identity);
+      // Requests that arrive while this identity's store call is in flight
+      // wait for its lease instead of each calling the store.
+      const pending = state.inFlight.get(identity);
+      if (pending) {
+        await pending;
+        continue;
+      }
+      if (now() >= nextSweepAt) {
+        await sweep(now());
+        continue;
+      }
+      const call = ask(state, identity);
+      state.inFlight.set(identity, call.then(() => {}, () => {}));
+      try {
+        return await call;
+      } finally {
+        state.inFlight.delete(identity);
+      }
+    }
+  }
+
+  /** Leasing off: every request is one store call, as before leasing existed. */
+  async function decideOnce(state: PolicyState, identity: string): Promise<Decision> {
     const until = state.blocked.get(identity);
     if (until !== undefined) {
       if (until > now()) return { source: "cache", success: false, remaining: 0, reset: until };
       state.blocked.delete(identity);
     }
     if (now() < skipStoreUntil) return withoutStore(state, identity);
-    let result: Awaited<ReturnType<Ratelimit["limit"]>>;
-    try {
-      result = await state.ratelimit.limit(keys.identifier(identity));
-    } catch (err) {
-      storeFailed(state, err);
-      return withoutStore(state, identity);
-    }
-    // The library gives up after `timeout` and answers "success" with
-    // reason "timeout": that is an unreachable store, not an admission.
-    if (result.reason === "timeout") {
-      storeFailed(
-        state,
-        new Error(`Rate-limit store did not answer within ${options.timeoutMs} ms`),
-      );
-      return withoutStore(state, identity);
-    }
-    if (storeDown) {
-      storeDown = false;
-      log.info("rate-limit store reachable again", { group: state.name });
-    }
-    if (!result.success) remember(state, identity, result.reset);
-    return {
-      source: "store",
-      success: result.success,
-      remaining: result.remaining,
-      reset: result.reset,
-    };
+    return await ask(state, identity);
   }
 
-  return { decide };
+  async function close(): Promise<void> {
+    await Promise.all([...states.values()].map((s) => giveBack(s, s.leases.drain())));
+  }
+
+  return { decide, close };
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Config, parseConfig } from "./mod.ts";
+import { type Config, DEFAULT_RATE_LIMIT_LEASE, leaseSettingsOf, parseConfig } from "./mod.ts";
 import { ConfigError } from "../errors.ts";
 
 const VALID = {
@@ -179,6 +179,44 @@ Deno.test("parseConfig() merges BREAKER_POLICIES over the seed defaults and reje
     problemsOf(() => parseConfig({ ...VALID, BREAKER_POLICIES: "[1]" }))[0]!,
     /expected a JSON object/,
   );
+});
+
+Deno.test("parseConfig() reads per-policy lease settings: defaults, partial overrides, false, and bad values", () => {
+  const config = parseConfig({
+    ...VALID,
+    RATE_LIMITS: JSON.stringify({
+      default: { limit: 600, window_s: 60 },
+      admin: { limit: 120, window_s: 60, lease: { max_tokens: 10 } },
+      strict: { limit: 5, window_s: 1, lease: false },
+    }),
+  });
+  assert.equal(config.rateLimits.default?.lease, undefined);
+  assert.deepEqual(leaseSettingsOf(config.rateLimits.default!), DEFAULT_RATE_LIMIT_LEASE);
+  assert.deepEqual(config.rateLimits.admin?.lease, {
+    max_tokens: 10,
+    fraction: DEFAULT_RATE_LIMIT_LEASE.fraction,
+    ttl_ms: DEFAULT_RATE_LIMIT_LEASE.ttl_ms,
+  });
+  assert.equal(leaseSettingsOf(config.rateLimits.strict!), null);
+  for (
+    const [lease, field] of [
+      [{ fraction: 0 }, "fraction"],
+      [{ fraction: 1.5 }, "fraction"],
+      [{ ttl_ms: 0 }, "ttl_ms"],
+      [{ max_tokens: 2.5 }, "max_tokens"],
+      [{ size: 3 }, "lease"],
+      [true, "lease"],
+    ] as const
+  ) {
+    const problems = problemsOf(() =>
+      parseConfig({
+        ...VALID,
+        RATE_LIMITS: JSON.stringify({ default: { limit: 1, window_s: 1, lease } }),
+      })
+    );
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, new RegExp(`^RATE_LIMITS: .*${field}`), JSON.stringify(lease));
+  }
 });
 
 Deno.test("parseConfig() validates UPSTREAMS against the breaker policies", () => {

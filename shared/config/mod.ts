@@ -28,7 +28,13 @@ export { edgeBaseUrl, isLoopbackHost } from "./core.ts";
 export { DEV_HS256_KEY, DEV_HS256_KID } from "./auth.ts";
 export { DEV_UNSUBSCRIBE_SECRET } from "./email.ts";
 export type { DatabaseTarget } from "./database.ts";
-export { DEFAULT_RATE_LIMIT_TIMEOUT_MS, type RateLimitPolicy } from "./rate_limits.ts";
+export {
+  DEFAULT_RATE_LIMIT_LEASE,
+  DEFAULT_RATE_LIMIT_TIMEOUT_MS,
+  leaseSettingsOf,
+  type RateLimitLease,
+  type RateLimitPolicy,
+} from "./rate_limits.ts";
 
 /** Options for {@linkcode parseConfig}. */
 export interface ParseConfigOptions {

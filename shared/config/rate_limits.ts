@@ -7,6 +7,31 @@
 import { z } from "zod";
 import { defineArea, positiveInt } from "./spec.ts";
 
+/**
+ * Leasing (edge/rate_limit/leases.ts): an edge takes a slice of a caller's
+ * budget from Redis in one call and spends it locally. The defaults apply
+ * when a policy says nothing; `lease: false` decides every request in Redis.
+ */
+export const DEFAULT_RATE_LIMIT_LEASE = {
+  /** Tokens one lease holds at most beyond the request that takes it. */
+  max_tokens: 100,
+  /** Share of the budget left that one lease may take, split over the edges seen. */
+  fraction: 0.5,
+  /** Longest life of a lease in ms; a lease also ends with the window it was counted in. */
+  ttl_ms: 1000,
+} as const;
+
+const rateLimitLease = z.object({
+  max_tokens: z.number().int().positive().max(1_000_000).default(
+    DEFAULT_RATE_LIMIT_LEASE.max_tokens,
+  ),
+  fraction: z.number().positive().max(1).default(DEFAULT_RATE_LIMIT_LEASE.fraction),
+  ttl_ms: z.number().int().positive().max(60_000).default(DEFAULT_RATE_LIMIT_LEASE.ttl_ms),
+}).strict();
+
+/** Lease settings of a policy, defaults applied. */
+export type RateLimitLease = z.output<typeof rateLimitLease>;
+
 const rateLimitPolicy = z.object({
   algorithm: z.enum(["sliding_window", "token_bucket", "fixed_window"]).default("sliding_window"),
   /** Requests per window (token bucket: capacity). */
@@ -15,10 +40,18 @@ const rateLimitPolicy = z.object({
   /** Token bucket only: tokens added per window. @default limit */
   refill: z.number().int().positive().optional(),
   on_store_error: z.enum(["fail_open", "fail_closed"]).default("fail_open"),
+  /** Leasing settings, or false for one Redis call per request. @default DEFAULT_RATE_LIMIT_LEASE */
+  lease: z.union([z.literal(false), rateLimitLease]).optional(),
 }).strict();
 
 /** A rate-limit policy as configured. */
 export type RateLimitPolicy = z.output<typeof rateLimitPolicy>;
+
+/** The lease settings `policy` runs with: its own, the defaults, or null when leasing is off. */
+export function leaseSettingsOf(policy: RateLimitPolicy): RateLimitLease | null {
+  if (policy.lease === false) return null;
+  return { ...DEFAULT_RATE_LIMIT_LEASE, ...policy.lease };
+}
 
 const rateLimitPolicies = z.string().transform((text, ctx) => {
   let raw: unknown;
@@ -62,7 +95,7 @@ export const rateLimits = defineArea(
   {
     RATE_LIMITS: {
       description:
-        'Rate-limit policies per route group as JSON: `{"default":{"limit":600,"window_s":60}, …}`; fields algorithm (`sliding_window`, `token_bucket`, `fixed_window`), limit, window_s, refill, on_store_error (`fail_open`, `fail_closed`)',
+        'Rate-limit policies per route group as JSON: `{"default":{"limit":600,"window_s":60}, …}`; fields algorithm (`sliding_window`, `token_bucket`, `fixed_window`), limit, window_s, refill, on_store_error (`fail_open`, `fail_closed`), lease (`false`, or `{"max_tokens":100,"fraction":0.5,"ttl_ms":1000}`: how much budget an edge takes from Redis at once, docs/gateway.md)',
       default: DEFAULT_RATE_LIMITS,
       schema: rateLimitPolicies,
     },

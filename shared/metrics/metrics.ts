@@ -60,6 +60,7 @@ export interface Metrics {
   readonly breakerTransitions: Counter<"breaker" | "to">;
   readonly rateLimitDecisions: Counter<"outcome">;
   readonly rateLimitPolicyDecisions: Counter<"policy" | "outcome">;
+  readonly rateLimitLeases: Counter<"event">;
   readonly wsConnections: Gauge;
   readonly wsEvents: Counter<"event">;
   readonly wsRefusals: Counter<"code">;
@@ -194,6 +195,13 @@ export function createMetrics(
       help:
         "Rate-limit decisions per configured policy: allowed, limited, unavailable, fail_open (local limiter; also in allowed or limited)",
       labelNames: ["policy", "outcome"],
+      registers,
+    }),
+    rateLimitLeases: new Counter({
+      name: "rate_limit_lease_events_total",
+      help:
+        "Rate-limit leasing: granted (store calls that leased spare tokens), local_decision (admitted from a lease, no Redis call), tokens_returned (unused leased tokens given back)",
+      labelNames: ["event"],
       registers,
     }),
     wsConnections: new Gauge({

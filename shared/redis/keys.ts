@@ -51,6 +51,15 @@ export function rateLimitKeys(namespace = "pc") {
     prefix: (group: string) => `${namespace}:rl:${group}`,
     /** Ratelimit identifier for a caller identity such as `p:<sub>` or `ip:<address>`. */
     identifier: (identity: string) => `{${identity}}`,
+    /**
+     * The budget of one caller under one policy, as `@upstash/ratelimit`
+     * names it: the token bucket's hash, or the prefix its window counters
+     * append `:<window index>` to (rate_limit_lease.lua builds those).
+     */
+    budget: (group: string, identity: string) => `${namespace}:rl:${group}:{${identity}}`,
+    /** Sorted set: the edges that leased this budget lately (rate_limit_lease.lua). */
+    leaseEdges: (group: string, identity: string) =>
+      `${namespace}:rl:${group}:{${identity}}:lease_edges`,
   };
 }
 

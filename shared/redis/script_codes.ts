@@ -101,6 +101,11 @@ export const SCRIPT_CODES = {
     file: "edge/ws/lead_events_relay.lua",
     codes: { held: 1, taken: 2, heldByAnother: 0 },
   },
+  /** First element of the reply. */
+  rateLimitLease: {
+    file: "shared/redis/scripts/rate_limit_lease.lua",
+    codes: { granted: 1, exhausted: 0, returned: 2 },
+  },
 } as const;
 
 // Short names for the readers of the replies.
@@ -123,3 +128,4 @@ export const IDEMPOTENCY_EXTEND = SCRIPT_CODES.idempotencyExtend.codes;
 export const IDEMPOTENCY_RELEASE = SCRIPT_CODES.idempotencyRelease.codes;
 export const IDEMPOTENCY_SEAL = SCRIPT_CODES.idempotencySeal.codes;
 export const LEAD_EVENTS_RELAY = SCRIPT_CODES.leadEventsRelay.codes;
+export const RATE_LIMIT_LEASE = SCRIPT_CODES.rateLimitLease.codes;
