@@ -360,7 +360,7 @@ Deno.test("rateLimit() leases budget: most requests make no Redis call, and noth
   });
 
   await t.step("close() gives the unused leased budget back for other edges", async () => {
-    const namespace = `t${crypto.randomUUID().slice(0, 8)}`;
+    const namespace = testNamespace("t");
     const a = testApp(redis, { namespace, policies: { default: policy({ limit: 100 }) } });
     const b = testApp(redis, {
       namespace,
@@ -379,7 +379,7 @@ Deno.test("rateLimit() leases budget: most requests make no Redis call, and noth
 
   await t.step("an ended lease's unused tokens go back at the next decision", async () => {
     let clock = Date.now();
-    const namespace = `t${crypto.randomUUID().slice(0, 8)}`;
+    const namespace = testNamespace("t");
     const { app, limiter } = testApp(redis, {
       namespace,
       now: () => clock,

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis } from "@upstash/redis";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
+import { testNamespace } from "../../testing/namespace.ts";
 import type { RateLimitPolicy } from "../../shared/config/mod.ts";
 import { createRedis } from "../../shared/deps.ts";
 import { rateLimitKeys } from "../../shared/redis/keys.ts";
@@ -21,7 +22,7 @@ function lease(over: Partial<LeaseRequest> = {}): LeaseRequest {
 
 /** One store per edge, all in a fresh namespace. */
 function edges(redis: Redis, n: number): { stores: LeaseStore[]; namespace: string } {
-  const namespace = `t${crypto.randomUUID().slice(0, 8)}`;
+  const namespace = testNamespace("t");
   const stores = Array.from(
     { length: n },
     (_, i) => createLeaseStore(redis, { namespace, timeoutMs: 5000, edgeId: `edge-${i}` }),
