@@ -6,8 +6,8 @@
  */
 import { generateLead } from "../dev/seed_data.ts";
 import { isLabelled } from "../shared/scoring/labels.ts";
-import { type LeadScorer, scoreWith } from "../shared/scoring/champion.ts";
-import type { ScoringModel } from "../shared/scoring/model.ts";
+import { type Champions, type LeadScorer, scoreStaged } from "../shared/scoring/champion.ts";
+import type { Population } from "../shared/scoring/features.ts";
 import { DEFAULT_TRAIN_PARAMS, trainCandidate, type TrainingRow } from "../shared/scoring/train.ts";
 
 /** The labelled rows among the first `count` seed leads of `seed`, as of `now`. */
@@ -32,21 +32,24 @@ export function seededTrainingRows(
 }
 
 /**
- * A real champion in memory — a small forest trained on seeded rows — and a
- * scorer using it with a made-up `version` (what a ChampionWatcher would
- * hold), for write-path suites on the shared test database, where no suite
- * may activate a champion.
+ * Real champions in memory — a small forest per population trained on
+ * seeded rows, versions `version` (pre-reply) and `version + 1` (replied) —
+ * and a scorer using them as a ChampionWatcher does, for write-path suites on
+ * the shared test database, where no suite may activate a champion.
  */
-export function trainedChampion(
+export function trainedChampions(
   version: number,
   now: number,
-): { champion: { version: number; model: ScoringModel }; scorer: LeadScorer } {
-  const outcome = trainCandidate(
-    seededTrainingRows(2000, 1, now),
-    { ...DEFAULT_TRAIN_PARAMS, nTrees: 15 },
-    now,
-  );
-  if (outcome.kind !== "trained") throw new Error(`Cannot train: ${outcome.reason}`);
-  const champion = { version, model: outcome.model };
-  return { champion, scorer: { score: (lead, at) => scoreWith(champion, lead, at) } };
+): { champions: Required<Champions>; scorer: LeadScorer } {
+  const rows = seededTrainingRows(2000, 1, now);
+  const train = (population: Population, v: number) => {
+    const out = trainCandidate(rows, { ...DEFAULT_TRAIN_PARAMS, population, nTrees: 15 }, now);
+    if (out.kind !== "trained") throw new Error(`Cannot train: ${out.reason}`);
+    return { version: v, model: out.model };
+  };
+  const champions = {
+    pre_reply: train("pre_reply", version),
+    replied: train("replied", version + 1),
+  };
+  return { champions, scorer: { score: (lead, at) => scoreStaged(champions, lead, at) } };
 }

@@ -63,10 +63,14 @@ export const LeadEventSchema = z.object({
 const ScoreDetailsSchema = z.object({
   source: z.enum(["model", "heuristic", "manual"]).nullable().openapi({
     description:
-      "`model`: the champion's calibrated probability × 100; `heuristic`: no champion when it was scored; `manual`: set by a caller; null: never scored",
+      "`model`: the calibrated probability × 100 from the champion of the lead's population; `heuristic`: that population had no champion when it was scored; `manual`: set by a caller; null: never scored",
   }),
   model_version: z.number().int().nullable().openapi({
     description: "The model that produced `lead_score`",
+  }),
+  model_population: z.enum(["pre_reply", "replied"]).nullable().openapi({
+    description:
+      "The population that model serves: `pre_reply` (leads without a recorded reply, scored from what is known before one) or `replied`; null without a model",
   }),
   top_factors: z.array(z.object({
     feature: z.string(),

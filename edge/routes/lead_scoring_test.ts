@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { useTestStack } from "../../testing/stack.ts";
-import type { FeatureSource } from "../../shared/scoring/features.ts";
+import { type FeatureSource, populationOf } from "../../shared/scoring/features.ts";
 import { featureColumns } from "../../shared/scoring/scores.ts";
-import { trainedChampion } from "../../testing/scoring.ts";
+import { trainedChampions } from "../../testing/scoring.ts";
 import { createApp } from "../app.ts";
 import { routeHarness } from "../../testing/route_harness.ts";
 import { noSanitizers } from "../../testing/sanitizers.ts";
@@ -18,10 +18,10 @@ Deno.test({
     // A frozen clock: the expected score is computed at the write's `now`.
     const NOW = Date.now();
     const h = await routeHarness(stack, { now: () => NOW });
-    // A real model with a version no registry row has: the shared database
+    // Real models with versions no registry row has: the shared database
     // must never get a champion (suites that activate use private ones).
     const version = 900_000 + Math.floor(Math.random() * 90_000);
-    const { scorer } = trainedChampion(version, NOW);
+    const { champions, scorer } = trainedChampions(version, NOW);
     const app = createApp(h.deps, { queue: h.queue, scorer });
     const admin = await h.token("u-admin", ["admin"]);
     const call = async (method: string, path: string, json: unknown, auth = h.tokens.operator) => {
@@ -49,7 +49,8 @@ Deno.test({
       const row = await stored(id);
       const expected = scorer.score(row, NOW);
       assert.equal(row.lead_score_source, "model");
-      assert.equal(row.lead_score_model, version);
+      // The champion of the lead's population as it is after the write.
+      assert.equal(row.lead_score_model, champions[populationOf(row)].version);
       assert.equal(row.lead_score, expected.lead_score);
       if (returned !== undefined) assert.equal(returned, expected.lead_score);
       return row;
@@ -65,7 +66,7 @@ Deno.test({
       const lead = await h.lead({ name: "Rescore Roofing" });
       assert.equal((await stored(lead.id)).lead_score_source, null, "written without a scorer");
 
-      await t.step("PATCH of a feature rescores with the champion", async () => {
+      await t.step("PATCH of a feature rescores with the pre-reply champion", async () => {
         const body = await call("PATCH", `/v1/leads/${lead.id}`, {
           rating: 4.8,
           reviews: 140,
@@ -73,7 +74,8 @@ Deno.test({
           phone_valid: true,
           email_confidence_score: 0.9,
         });
-        await assertScoredByModel(lead.id, body.lead_score);
+        const row = await assertScoredByModel(lead.id, body.lead_score);
+        assert.equal(row.lead_score_model, champions.pre_reply.version);
       });
 
       await t.step("a reply recorded by PATCH (response time) rescores", async () => {
@@ -81,6 +83,7 @@ Deno.test({
         const body = await call("PATCH", `/v1/leads/${lead.id}`, { response_time_hours: 2 });
         const row = await assertScoredByModel(lead.id, body.lead_score);
         assert.equal(row.response_time_hours, 2);
+        assert.equal(row.lead_score_model, champions.replied.version, "the replied model now");
         assert.notEqual(row.lead_score, before, "the reply moved the score");
       });
 

@@ -27,10 +27,16 @@ import type { AppEnv } from "../app_env.ts";
 import { validationHook } from "../validation.ts";
 import { enqueueTask, queuedBody, queuedResponse } from "./queued.ts";
 import { problemResponses } from "./schemas.ts";
+import { POPULATIONS } from "../../shared/scoring/features.ts";
 
 const json = z.record(z.string(), z.unknown());
+const population = z.enum(POPULATIONS).openapi({
+  description:
+    "The leads a model serves: `pre_reply` (no reply recorded yet) or `replied` (a response time recorded); docs/lead-scoring.md §Populations",
+});
 const ModelSchema = z.object({
   version: z.number().int(),
+  population,
   status: z.enum(["candidate", "champion", "retired", "rejected"]),
   status_reason: z.string().openapi({
     description: "Why it has this status (gate result, refusal, who switched it)",
@@ -53,6 +59,7 @@ const ModelSchema = z.object({
 
 const SwitchSchema = z.object({
   version: z.number().int().openapi({ description: "The champion now" }),
+  population,
   previous: z.number().int().nullable().openapi({ description: "The champion it replaced" }),
   action: z.enum(["activate", "rollback"]),
   activation_id: z.number().int().nullable().openapi({
@@ -135,10 +142,17 @@ const rollbackRoute = createRoute({
   operationId: "rollbackModel",
   tags,
   security,
-  summary: "Return to the champion the current one replaced (admin)",
+  summary: "Return a population to the champion the current one replaced (admin)",
+  request: {
+    query: z.object({
+      population: z.enum(POPULATIONS).optional().openapi({
+        description: "Whose champion; default: the population of the latest switch",
+      }),
+    }),
+  },
   responses: {
     200: { description: "The switch", content: { "application/json": { schema: SwitchSchema } } },
-    ...problemResponses(401, 403, 409, 429, 503),
+    ...problemResponses(400, 401, 403, 409, 429, 503),
   },
 });
 
@@ -206,7 +220,8 @@ export function modelRoutes(
 
   app.openapi(rollbackRoute, async (c) => {
     const actor = `api:${c.get("principal").sub}`;
-    return c.json(await switched(await rollbackChampion(deps.sql, actor), actor), 200);
+    const done = await rollbackChampion(deps.sql, actor, c.req.valid("query").population);
+    return c.json(await switched(done, actor), 200);
   });
 
   return app;

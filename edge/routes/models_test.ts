@@ -19,6 +19,7 @@ Deno.test({
     const admin = await h.token("u-admin", ["admin"]);
     // A rejected run in the shared database: it changes no champion.
     const { version } = await recordRun(h.deps.sql, {
+      population: "replied",
       status: "rejected",
       status_reason: "refused: test",
       task_id: `models-test-${h.run}`,
@@ -41,10 +42,11 @@ Deno.test({
       const one = await h.call("GET", `/v1/models/${version}`, { auth: h.tokens.viewer });
       assert.equal(one.status, 200);
       const run = await one.json();
-      assert.deepEqual([run.status, run.status_reason, run.row_counts], [
+      assert.deepEqual([run.status, run.status_reason, run.row_counts, run.population], [
         "rejected",
         "refused: test",
         { total: 3 },
+        "replied",
       ]);
       assert.equal((await h.call("GET", "/v1/models", { auth: h.tokens.minerva })).status, 403);
       assert.equal((await h.call("GET", "/v1/models/999999999", { auth: admin })).status, 404);
@@ -156,6 +158,7 @@ Deno.test({
       assert.deepEqual(detail.score_details, {
         source: "heuristic",
         model_version: null,
+        model_population: null,
         top_factors: [],
       });
       const manualDetail = await (await call("GET", `/v1/leads/${manual.id}`)).json();

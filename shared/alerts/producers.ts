@@ -72,9 +72,13 @@ export function modelEvent(event: ModelEvent, atMs: number): AlertEvent {
         event_id: `model:${event.type}:${event.version}:${atMs}`,
         alert: event.type === "model.activated" ? "ModelActivated" : "ModelRolledBack",
         severity: "info",
-        summary: `Lead-scoring model ${verb} version ${event.version}`,
+        summary: `Lead-scoring model ${verb} version ${event.version} (${event.population} leads)`,
         description: `Previous champion: ${event.previous ?? "none"}; by ${event.actor}`,
-        labels: { ...base.labels, previous: String(event.previous ?? "none") },
+        labels: {
+          ...base.labels,
+          population: event.population,
+          previous: String(event.previous ?? "none"),
+        },
       };
     }
     case "model.trained":
@@ -83,9 +87,10 @@ export function modelEvent(event: ModelEvent, atMs: number): AlertEvent {
         event_id: `model:trained:${event.version}`,
         alert: "ModelTrained",
         severity: event.status === "rejected" ? "ticket" : "info",
-        summary: `Lead-scoring training run ${event.version}: ${event.status}`,
+        summary:
+          `Lead-scoring training run ${event.version} (${event.population} leads): ${event.status}`,
         description: `${event.reason}; ROC AUC ${event.roc_auc ?? "n/a"}`.slice(0, 4000),
-        labels: { ...base.labels, status: event.status },
+        labels: { ...base.labels, population: event.population, status: event.status },
       };
     case "model.rescored":
       return {

@@ -83,10 +83,17 @@ Deno.test({
       log: createLogger({ level: "error" }),
       sendDeploymentAlert: deploymentAlertSender(q, () => 1_765_000_000_000),
     });
-    await notify({ type: "model.activated", version: 7, previous: 6, actor: "u-admin" });
+    await notify({
+      type: "model.activated",
+      version: 7,
+      population: "pre_reply",
+      previous: 6,
+      actor: "u-admin",
+    });
     await notify({
       type: "model.trained",
       version: 8,
+      population: "replied",
       status: "rejected",
       reason: "gate",
       roc_auc: 0.5,
@@ -102,9 +109,9 @@ Deno.test({
       event_id: "model:model.activated:7:1765000000000",
       alert: "ModelActivated",
       severity: "info",
-      summary: "Lead-scoring model activated version 7",
+      summary: "Lead-scoring model activated version 7 (pre_reply leads)",
       description: "Previous champion: 6; by u-admin",
-      labels: { version: "7", previous: "6" },
+      labels: { version: "7", population: "pre_reply", previous: "6" },
       at_ms: 1_765_000_000_000,
     });
     assert.equal((trained?.payload as { severity: string }).severity, "ticket");

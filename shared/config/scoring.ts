@@ -42,7 +42,7 @@ export const scoring = defineArea(
     },
     ML_GATE_MIN_ROC_AUC: {
       description:
-        "Lead scoring gate: the least holdout ROC AUC a candidate needs to become the champion (it must also beat the majority-class baseline's log loss and the champion's AUC on the same holdout)",
+        "Lead scoring gate: the least holdout ROC AUC a candidate needs to become the champion of its population (it must also beat the majority-class baseline's log loss, the heuristic's AUC and the champion's AUC on the same holdout)",
       default: "0.75",
       schema: z.coerce.number().min(0.5).max(1),
     },
@@ -51,6 +51,12 @@ export const scoring = defineArea(
         "Lead scoring gate: how much lower than the current champion's holdout ROC AUC a candidate's may be",
       default: "0",
       schema: z.coerce.number().min(0).max(0.5),
+    },
+    ML_GATE_HEURISTIC_MARGIN: {
+      description:
+        "Lead scoring gate: by how much a candidate's holdout ROC AUC must exceed the heuristic lead_score's on the same holdout (negative: how much worse it may be)",
+      default: "0",
+      schema: z.coerce.number().min(-0.5).max(0.5),
     },
     ML_THRESHOLD: {
       description:
@@ -102,7 +108,11 @@ export const scoring = defineArea(
       minRows: v.ML_MIN_ROWS,
       minClassExamples: v.ML_MIN_CLASS_EXAMPLES,
       seed: v.ML_SEED,
-      gate: { minRocAuc: v.ML_GATE_MIN_ROC_AUC, championTolerance: v.ML_GATE_CHAMPION_TOLERANCE },
+      gate: {
+        minRocAuc: v.ML_GATE_MIN_ROC_AUC,
+        championTolerance: v.ML_GATE_CHAMPION_TOLERANCE,
+        heuristicMargin: v.ML_GATE_HEURISTIC_MARGIN,
+      },
       threshold: v.ML_THRESHOLD,
       autoActivate: v.ML_AUTO_ACTIVATE,
       championCheckMs: v.ML_CHAMPION_CHECK_MS,

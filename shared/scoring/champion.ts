@@ -1,7 +1,9 @@
 /**
- * The champion as each process sees it. A watcher checks the registry's
- * champion version every `intervalMs` (one indexed lookup) and loads the
- * model when it changed, so every edge and worker converges on a new
+ * The champions as each process sees them, one per population (pre-reply
+ * and replied leads, docs/lead-scoring.md §Populations): a lead is scored by
+ * its population's champion, or by the heuristic while that population has
+ * none. A watcher checks the registry's champion versions every `intervalMs`
+ * (one indexed lookup) and loads a model when its version changed, so every edge and worker converges on a new
  * champion within one interval of the activation without a restart — and a
  * process that was down or partitioned during the switch converges at its
  * next check; there is no notice to miss. Scoring never waits on I/O: it
@@ -11,10 +13,10 @@
  */
 import type { Pool } from "@neondatabase/serverless";
 import type { Logger } from "../log.ts";
-import type { FeatureSource } from "./features.ts";
+import { type FeatureSource, type Population, populationOf, POPULATIONS } from "./features.ts";
 import { heuristicScore } from "./heuristic.ts";
 import { type Contribution, explainLead, type ScoringModel } from "./model.ts";
-import { championVersion, loadChampion } from "./registry.ts";
+import { championVersions, loadChampion } from "./registry.ts";
 import { bounded } from "../deadline.ts";
 
 /** A lead's score and where it came from. */
@@ -51,6 +53,18 @@ export function scoreWith(
   return { lead_score, source: "model", model_version: champion.version, factors };
 }
 
+/** The champion of each population that has one. */
+export type Champions = Partial<Record<Population, { version: number; model: ScoringModel }>>;
+
+/** Scores `lead` with its population's champion (the heuristic when there is none). */
+export function scoreStaged(
+  champions: Champions,
+  lead: FeatureSource,
+  now: number,
+): LeadScoreResult {
+  return scoreWith(champions[populationOf(lead)] ?? null, lead, now);
+}
+
 /** Options of {@linkcode ChampionWatcher}. */
 export interface ChampionWatcherOptions {
   sql: Pool;
@@ -64,7 +78,7 @@ export class ChampionWatcher implements LeadScorer, AsyncDisposable {
   #sql: Pool;
   #log: Logger;
   #intervalMs: number;
-  #champion: { version: number; model: ScoringModel } | null = null;
+  #champions: Champions = {};
   #timer: ReturnType<typeof setInterval> | undefined;
   #checking: Promise<void> | null = null;
 
@@ -74,9 +88,11 @@ export class ChampionWatcher implements LeadScorer, AsyncDisposable {
     this.#intervalMs = options.intervalMs ?? 2000;
   }
 
-  /** The champion's version in memory (null: heuristic). */
-  get version(): number | null {
-    return this.#champion?.version ?? null;
+  /** The champion versions in memory; a population without one scores with the heuristic. */
+  get versions(): Partial<Record<Population, number>> {
+    return Object.fromEntries(
+      Object.entries(this.#champions).map(([p, c]) => [p, c.version]),
+    );
   }
 
   /**
@@ -92,7 +108,7 @@ export class ChampionWatcher implements LeadScorer, AsyncDisposable {
       .catch((err) => this.#log.warn("lead-scoring champion not loaded yet", { err }));
   }
 
-  /** Compares the registry's champion version with the one in memory; loads a new one. */
+  /** Compares the registry's champion versions with those in memory; loads new ones. */
   check(): Promise<void> {
     this.#checking ??= this.#check().finally(() => (this.#checking = null));
     return this.#checking;
@@ -100,19 +116,29 @@ export class ChampionWatcher implements LeadScorer, AsyncDisposable {
 
   async #check(): Promise<void> {
     try {
-      const version = await championVersion(this.#sql);
-      if (version === this.version) return;
-      const champion = version === null ? null : await loadChampion(this.#sql);
-      const from = this.version;
-      this.#champion = champion;
-      this.#log.info("lead-scoring champion changed", { from, to: champion?.version ?? null });
+      const versions = await championVersions(this.#sql);
+      const next: Champions = { ...this.#champions };
+      for (const population of POPULATIONS) {
+        const version = versions[population] ?? null;
+        const from = this.#champions[population]?.version ?? null;
+        if (version === from) continue;
+        const champion = version === null ? null : await loadChampion(this.#sql, population);
+        if (champion) next[population] = { version: champion.version, model: champion.model };
+        else delete next[population];
+        this.#log.info("lead-scoring champion changed", {
+          population,
+          from,
+          to: champion?.version ?? null,
+        });
+      }
+      this.#champions = next;
     } catch (err) {
       this.#log.warn("lead-scoring champion check failed", { err });
     }
   }
 
   score(lead: FeatureSource, now: number): LeadScoreResult {
-    return scoreWith(this.#champion, lead, now);
+    return scoreStaged(this.#champions, lead, now);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -28,6 +28,7 @@ export async function afterSwitch(
   await s.notify({
     type: done.action === "rollback" ? "model.rolled_back" : "model.activated",
     version: done.version,
+    population: done.population,
     previous: done.previous,
     actor,
   });

@@ -11,7 +11,7 @@ import { ModelNotActivatableError, NoPreviousChampionError } from "./errors.ts";
 import type { ModelEvent } from "./notify.ts";
 import { runTraining, type TrainingServices } from "./pipeline.ts";
 import { activateModel, championVersion, getRun, listRuns, rollbackChampion } from "./registry.ts";
-import { rescoreOpenLeads } from "./scores.ts";
+import { leadScoreDetails, rescoreOpenLeads } from "./scores.ts";
 import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // The Neon Pool reports idle errors after end() asynchronously: sanitizers off.
@@ -23,7 +23,11 @@ const ML: Config["ml"] = {
   minRows: 100,
   minClassExamples: 10,
   seed: 42,
-  gate: { minRocAuc: 0.75, championTolerance: 0 },
+  // This suite tests deployment: lenient enough that the demo data's models
+  // pass. On the demo data's outcomes no population's model beats the
+  // heuristic, so the configured gate keeps the heuristic
+  // (docs/lead-scoring.md §Results); the gate itself is tested in train_test.ts.
+  gate: { minRocAuc: 0.5, championTolerance: 0, heuristicMargin: -0.5 },
   threshold: 0.5,
   autoActivate: true,
   championCheckMs: 100,
@@ -97,7 +101,9 @@ Deno.test({
       const deploy = { notify: services.notify, enqueueRescore: services.enqueueRescore };
 
       const watcher = child(["watch", ...childArgs]);
-      await watcher.next((l) => l.ready === true && l.version === null);
+      await watcher.next((l) =>
+        l.ready === true && Object.keys(l.versions as Record<string, number>).length === 0
+      );
 
       let first = 0;
       await t.step("training on seeded leads records a champion that passed the gate", async () => {
@@ -105,6 +111,7 @@ Deno.test({
           taskId: "task-1",
           trigger: "test",
           actor: "test",
+          population: "pre_reply",
         });
         assert.equal(result.status, "champion", result.reason);
         first = result.version;
@@ -114,7 +121,8 @@ Deno.test({
           model: { roc_auc: number };
           baseline: { roc_auc: number };
         };
-        assert.ok(metrics.model.roc_auc >= 0.75);
+        assert.ok(metrics.model.roc_auc >= 0.5);
+        assert.equal(run.population, "pre_reply");
         assert.equal(metrics.baseline.roc_auc, 0.5);
         assert.ok(Number(run.row_counts.total) >= 100);
         assert.deepEqual(events.map((e) => e.type), ["model.trained", "model.activated"]);
@@ -124,19 +132,20 @@ Deno.test({
           taskId: "task-1",
           trigger: "test",
           actor: "test",
+          population: "pre_reply",
         });
         assert.deepEqual([again.version, again.created], [first, false]);
         assert.equal(rescores.length, 1);
       });
 
       await t.step("another process sees the activation without a restart", async () => {
-        await watcher.next((l) => l.version === first);
+        await watcher.next((l) => l.population === "pre_reply" && l.version === first);
       });
 
       await t.step("too little data is refused and recorded with its reason", async () => {
         const result = await runTraining(
           { ...services, ml: { ...ML, minRows: 1_000_000 } },
-          { taskId: "task-refused", trigger: "test", actor: "test" },
+          { taskId: "task-refused", trigger: "test", actor: "test", population: "pre_reply" },
         );
         assert.equal(result.status, "rejected");
         assert.match(
@@ -147,7 +156,7 @@ Deno.test({
           activateModel(pool, result.version, "admin"),
           ModelNotActivatableError,
         );
-        assert.equal(await championVersion(pool), first);
+        assert.equal(await championVersion(pool, "pre_reply"), first);
       });
 
       await t.step(
@@ -168,7 +177,8 @@ Deno.test({
             { open: string; scored: string; writes: string; most: string; run: string }
           >(
             `SELECT (SELECT count(*) FROM businesses
-                    WHERE outreach_status IN ('new', 'contacted', 'responded', 'meeting_scheduled')) AS open,
+                    WHERE outreach_status IN ('new', 'contacted', 'responded', 'meeting_scheduled')
+                      AND response_time_hours IS NULL) AS open,
                   (SELECT count(*) FROM businesses WHERE lead_score_model = $1 AND lead_score_source = 'model'
                       AND lead_score_factors IS NOT NULL) AS scored,
                   (SELECT count(*) FROM rescore_writes) AS writes,
@@ -178,8 +188,8 @@ Deno.test({
           );
           const r = rows[0]!;
           assert.ok(Number(r.open) > 100);
-          assert.equal(r.scored, r.open, "every open lead carries the champion's score");
-          assert.equal(r.writes, r.open, "each open lead was written exactly once");
+          assert.equal(r.scored, r.open, "every open pre-reply lead carries the champion's score");
+          assert.equal(r.writes, r.open, "each open pre-reply lead was written exactly once");
           assert.equal(r.most, "1");
           assert.equal(r.run, r.open);
           assert.ok(
@@ -196,21 +206,23 @@ Deno.test({
           const result = await runTraining(
             {
               ...services,
-              ml: { ...ML, seed: 7, gate: { minRocAuc: 0.75, championTolerance: 1 } },
+              ml: { ...ML, seed: 7, gate: { ...ML.gate, championTolerance: 1 } },
             },
-            { taskId: "task-2", trigger: "test", actor: "test" },
+            { taskId: "task-2", trigger: "test", actor: "test", population: "pre_reply" },
           );
           assert.equal(result.status, "champion", result.reason);
           second = result.version;
-          await watcher.next((l) => l.version === second);
+          await watcher.next((l) => l.population === "pre_reply" && l.version === second);
           assert.equal((await getRun(pool, first)).status, "retired");
 
+          // No population named: the one of the latest switch.
           const back = await rollbackChampion(pool, "admin");
           assert.deepEqual([back.version, back.previous, back.action], [first, second, "rollback"]);
           await afterSwitch(deploy, back, "admin");
           assert.equal(events.at(-1)!.type, "model.rolled_back");
-          assert.equal(await championVersion(pool), first);
-          await watcher.next((l) => l.version === first && l !== undefined && true);
+          assert.equal(back.population, "pre_reply");
+          assert.equal(await championVersion(pool, "pre_reply"), first);
+          await watcher.next((l) => l.population === "pre_reply" && l.version === first);
           // The rollback's rescoring writes the first model's scores again.
           await rescoreOpenLeads(pool, back.activation_id!, () => NOW);
           const { rows } = await pool.query<{ n: string }>(
@@ -219,7 +231,10 @@ Deno.test({
           );
           assert.equal(rows[0]!.n, "0");
           // Nothing before the first champion: a second rollback has nowhere to go.
-          await assert.rejects(rollbackChampion(pool, "admin"), NoPreviousChampionError);
+          await assert.rejects(
+            rollbackChampion(pool, "admin", "pre_reply"),
+            NoPreviousChampionError,
+          );
           assert.deepEqual((await listRuns(pool)).map((r) => r.status).slice(0, 3), [
             "retired",
             "rejected",
@@ -228,12 +243,53 @@ Deno.test({
         },
       );
 
+      let replied = 0;
       await t.step(
-        "an in-process watcher scores with the champion, the heuristic without one",
+        "a replied champion serves replied leads only, beside the pre-reply champion",
+        async () => {
+          const result = await runTraining(services, {
+            taskId: "task-1",
+            trigger: "test",
+            actor: "test",
+            population: "replied",
+          });
+          assert.equal(result.status, "champion", result.reason);
+          replied = result.version;
+          assert.equal((await getRun(pool, replied)).population, "replied");
+          await watcher.next((l) => l.population === "replied" && l.version === replied);
+          assert.equal(await championVersion(pool, "pre_reply"), first, "its champion stays");
+          const activation = rescores.at(-1)!;
+          const done = await rescoreOpenLeads(pool, activation, () => NOW);
+          const { rows } = await pool.query<{ population: string; version: number; n: string }>(
+            `SELECT CASE WHEN response_time_hours IS NULL THEN 'pre_reply' ELSE 'replied' END
+                      AS population, lead_score_model AS version, count(*) AS n
+               FROM businesses
+              WHERE outreach_status IN ('new', 'contacted', 'responded', 'meeting_scheduled')
+              GROUP BY 1, 2 ORDER BY 1`,
+          );
+          assert.deepEqual(
+            rows.map((r) => [r.population, r.version]),
+            [["pre_reply", first], ["replied", replied]],
+          );
+          assert.equal(done.total, Number(rows[1]!.n));
+          const lead = await pool.query<{ id: string }>(
+            "SELECT id FROM businesses WHERE lead_score_model = $1 LIMIT 1",
+            [replied],
+          );
+          const details = await leadScoreDetails(pool, lead.rows[0]!.id);
+          assert.deepEqual(
+            [details?.source, details?.model_version, details?.model_population],
+            ["model", replied, "replied"],
+          );
+        },
+      );
+
+      await t.step(
+        "an in-process watcher scores each lead with its population's champion, the heuristic without one",
         async () => {
           await using w = new ChampionWatcher({ sql: pool, log: services.log, intervalMs: 60_000 });
           await w.start();
-          assert.equal(w.version, first);
+          assert.deepEqual(w.versions, { pre_reply: first, replied });
           const lead = {
             category: "plumber",
             city: "Austin",
@@ -250,6 +306,8 @@ Deno.test({
           assert.equal(scored.source, "model");
           assert.equal(scored.model_version, first);
           assert.equal(scored.factors.length, 3);
+          const answered = w.score({ ...lead, response_time_hours: 3 }, NOW);
+          assert.equal(answered.model_version, replied);
           await pool.query("UPDATE ml_models SET status = 'retired' WHERE status = 'champion'");
           await w.check();
           assert.deepEqual(

@@ -47,6 +47,49 @@ export const FEATURE_NAMES = [
 /** A feature name. */
 export type FeatureName = (typeof FEATURE_NAMES)[number];
 
+/**
+ * The populations a model serves (docs/lead-scoring.md §Populations):
+ * `replied` — leads with a recorded reply (a response time); `pre_reply` —
+ * every other lead, still waiting for a reply.
+ */
+export const POPULATIONS = ["pre_reply", "replied"] as const;
+
+/** A population. */
+export type Population = (typeof POPULATIONS)[number];
+
+/**
+ * The features each population's model reads. The replied model reads all.
+ * The pre-reply model reads only what is known about a lead before it
+ * replies, as it was then (point in time): not the response time (it exists
+ * only after a reply), not the days since the last contact (contact stops
+ * when a lead replies or opts out, so on labelled leads it encodes the
+ * outcome), and not the days since creation (a labelled lead is old because
+ * it had time to reach an outcome; a lead waiting for a reply is days old, a
+ * value the model would never have seen on its training rows).
+ */
+export const POPULATION_FEATURES: Readonly<Record<Population, readonly FeatureName[]>> = {
+  pre_reply: [
+    "rating",
+    "reviews",
+    "no_website",
+    "phone_valid",
+    "email_confidence",
+    "category",
+    "city",
+  ],
+  replied: FEATURE_NAMES,
+};
+
+/** The population whose model scores `lead`: replied once a response time is recorded. */
+export function populationOf(lead: Pick<FeatureSource, "response_time_hours">): Population {
+  return lead.response_time_hours === null ? "pre_reply" : "replied";
+}
+
+/** The values of `names` from a full vector (FEATURE_NAMES order), in `names` order. */
+export function selectFeatures(vector: readonly number[], names: readonly string[]): number[] {
+  return names.map((name) => vector[FEATURE_NAMES.indexOf(name as FeatureName)]!);
+}
+
 /** The fill value of each feature when its source is NULL. */
 export const FILL_VALUES: Readonly<Record<FeatureName, number>> = {
   // No rating (no reviews yet): 0, below every real rating (1–5).

@@ -6,8 +6,11 @@
  *    converts" model cannot pass: its AUC is 0.5 whatever the base rate);
  * 2. log loss below the majority-class baseline's (it predicts the base
  *    rate): the calibrated probabilities carry information beyond the rate;
- * 3. ROC AUC not below the current champion's on the SAME holdout minus
- *    `championTolerance`.
+ * 3. ROC AUC not below the current champion's (of the same population) on
+ *    the SAME holdout minus `championTolerance`;
+ * 4. ROC AUC above the heuristic `lead_score`'s on the same holdout plus
+ *    `heuristicMargin`: a model that ranks no better than the score it would
+ *    replace must not replace it (docs/lead-scoring.md §Populations).
  *
  * @module
  */
@@ -19,6 +22,8 @@ export interface GateOptions {
   minRocAuc: number;
   /** @default 0 */
   championTolerance: number;
+  /** @default 0 */
+  heuristicMargin: number;
 }
 
 /** The decision, with every reason it failed (empty when it passed). */
@@ -54,6 +59,14 @@ export function applyGate(
     reasons.push(
       `holdout ROC AUC ${fmt(auc)} is worse than the champion's ${
         fmt(championAuc)
+      } on the same holdout`,
+    );
+  }
+  const heuristic = metrics.heuristic_roc_auc;
+  if (Number.isFinite(heuristic) && !(auc > heuristic + options.heuristicMargin)) {
+    reasons.push(
+      `holdout ROC AUC ${fmt(auc)} does not beat the heuristic's ${fmt(heuristic)}${
+        options.heuristicMargin === 0 ? "" : ` by ${fmt(options.heuristicMargin)}`
       } on the same holdout`,
     );
   }

@@ -5,12 +5,19 @@
  * @module
  */
 import { calibrate, type Platt } from "./calibration.ts";
-import { FEATURE_NAMES, type FeatureSource, featureVector, type Vocabulary } from "./features.ts";
+import {
+  FEATURE_NAMES,
+  type FeatureSource,
+  featureVector,
+  selectFeatures,
+  type Vocabulary,
+} from "./features.ts";
 import { explainForest, type Forest, predictForest } from "./forest.ts";
 
 /** The serialised model (`ml_models.model`). */
 export interface ScoringModel {
   format: "pc-forest-v1";
+  /** The features the forest reads, in its column order: a subset of FEATURE_NAMES. */
   features: string[];
   vocabulary: Vocabulary;
   forest: Forest;
@@ -37,14 +44,25 @@ export interface Score {
 export function assertModel(value: unknown): ScoringModel {
   const m = value as ScoringModel;
   const ok = m !== null && typeof m === "object" && m.format === "pc-forest-v1" &&
-    Array.isArray(m.features) && m.features.join() === FEATURE_NAMES.join() &&
+    Array.isArray(m.features) && m.features.length > 0 &&
+    new Set(m.features).size === m.features.length &&
+    m.features.every((f) => (FEATURE_NAMES as readonly string[]).includes(f)) &&
     Array.isArray(m.forest?.trees) && m.forest.trees.length > 0 &&
     Number.isFinite(m.platt?.a) && Number.isFinite(m.platt?.b);
   if (!ok) throw new TypeError("Stored scoring model has an unknown format or feature list");
   return m;
 }
 
-/** The score of a feature vector. */
+/**
+ * The model's input for `lead` as of `now`: the ONE feature function
+ * (features.ts) and the model's own columns of it — what training and
+ * scoring both use.
+ */
+export function modelVector(model: ScoringModel, lead: FeatureSource, now: number): number[] {
+  return selectFeatures(featureVector(lead, model.vocabulary, now), model.features);
+}
+
+/** The score of a feature vector (the model's columns). */
 export function scoreVector(model: ScoringModel, vector: readonly number[]): Score {
   const probability = calibrate(model.platt, predictForest(model.forest, vector));
   return { lead_score: Math.round(probability * 1000) / 10, probability };
@@ -52,7 +70,7 @@ export function scoreVector(model: ScoringModel, vector: readonly number[]): Sco
 
 /** The score of `lead` as of `now` (epoch ms). */
 export function scoreLead(model: ScoringModel, lead: FeatureSource, now: number): Score {
-  return scoreVector(model, featureVector(lead, model.vocabulary, now));
+  return scoreVector(model, modelVector(model, lead, now));
 }
 
 /** The `count` features that moved the lead's score most (either way), largest first. */
@@ -76,7 +94,7 @@ export function explainLead(
   now: number,
   count = 3,
 ): Score & { factors: Contribution[] } {
-  const vector = featureVector(lead, model.vocabulary, now);
+  const vector = modelVector(model, lead, now);
   const { bias, contributions } = explainForest(model.forest, vector);
   const raw = contributions.reduce((sum, c) => sum + c, bias);
   const probability = calibrate(model.platt, Math.min(1, Math.max(0, raw)));

@@ -7,6 +7,7 @@
  * @module
  */
 import type { Logger } from "../log.ts";
+import type { Population } from "./features.ts";
 import type { FeedPublisher } from "../ws/publisher.ts";
 
 /** What happened. */
@@ -14,12 +15,15 @@ export type ModelEvent =
   | {
     type: "model.activated" | "model.rolled_back";
     version: number;
+    /** The population whose champion switched (docs/lead-scoring.md §Populations). */
+    population: Population;
     previous: number | null;
     actor: string;
   }
   | {
     type: "model.trained";
     version: number;
+    population: Population;
     status: string;
     reason: string;
     roc_auc: number | null;

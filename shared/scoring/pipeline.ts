@@ -1,9 +1,10 @@
 /**
- * One training run end to end: read the labelled leads of the window,
- * train a candidate, compare it with the champion on the candidate's
- * holdout, apply the gate, record the run (whatever its fate), activate it
- * when it passed and auto-activation is on, notify, and log it to MLflow
- * when configured.
+ * One training run end to end, for one population (docs/lead-scoring.md
+ * §Populations): read the labelled leads of the window, train a candidate,
+ * compare it with that population's champion on the candidate's holdout,
+ * apply the gate, record the run (whatever its fate), activate it when it
+ * passed and auto-activation is on, notify, and log it to MLflow when
+ * configured. A training task runs it for every population.
  *
  * @module
  */
@@ -11,7 +12,7 @@ import type { Pool } from "@neondatabase/serverless";
 import type { Config } from "../config/mod.ts";
 import type { Logger } from "../log.ts";
 import { afterSwitch, type DeployServices } from "./deploy.ts";
-import { FEATURE_NAMES } from "./features.ts";
+import { type Population, POPULATION_FEATURES, POPULATIONS } from "./features.ts";
 import { applyGate } from "./gate.ts";
 import { FINAL_STATUSES, SETTLING_STATUSES } from "./labels.ts";
 import type { MlflowClient } from "./mlflow.ts";
@@ -40,6 +41,7 @@ export interface TrainingServices {
 /** What a run did. */
 export interface TrainingResult {
   version: number;
+  population: Population;
   status: "candidate" | "champion" | "rejected";
   reason: string;
   /** False when this task had recorded its run already (a redelivery). */
@@ -78,10 +80,11 @@ export async function loadTrainingRows(
   return rows;
 }
 
-/** The training parameters configuration asks for. */
-export function paramsFromConfig(ml: Config["ml"]): TrainParams {
+/** The training parameters configuration asks for, for `population`. */
+export function paramsFromConfig(ml: Config["ml"], population: Population): TrainParams {
   return {
     ...DEFAULT_TRAIN_PARAMS,
+    population,
     seed: ml.seed,
     threshold: ml.threshold,
     minRows: ml.minRows,
@@ -89,13 +92,35 @@ export function paramsFromConfig(ml: Config["ml"]): TrainParams {
   };
 }
 
-/** Runs one training (see the module comment); `taskId` makes a redelivery a no-op. */
+/** Options of {@linkcode runTraining}. */
+export interface TrainingOptions {
+  /** With the population, makes a redelivery a no-op. */
+  taskId: string | null;
+  trigger: string;
+  actor: string;
+  population: Population;
+}
+
+/** Runs one training of every population, one after the other. */
+export async function runTrainings(
+  s: TrainingServices,
+  options: Omit<TrainingOptions, "population">,
+): Promise<TrainingResult[]> {
+  const results: TrainingResult[] = [];
+  for (const population of POPULATIONS) {
+    results.push(await runTraining(s, { ...options, population }));
+  }
+  return results;
+}
+
+/** Runs one training of one population (see the module comment). */
 export async function runTraining(
   s: TrainingServices,
-  options: { taskId: string | null; trigger: string; actor: string },
+  options: TrainingOptions,
 ): Promise<TrainingResult> {
   const started = s.now();
-  const params = paramsFromConfig(s.ml);
+  const { population } = options;
+  const params = paramsFromConfig(s.ml, population);
   const rows = await loadTrainingRows(s.sql, {
     now: started,
     windowMs: s.ml.windowMs,
@@ -116,7 +141,7 @@ export async function runTraining(
     status = "rejected";
     reason = `refused: ${outcome.reason}`;
   } else {
-    const champion = await loadChampion(s.sql);
+    const champion = await loadChampion(s.sql, population);
     const championAuc = champion ? holdoutAuc(champion.model, outcome.holdout, started) : null;
     const decision = applyGate(outcome.metrics, championAuc, s.ml.gate);
     status = decision.passed ? "candidate" : "rejected";
@@ -127,6 +152,7 @@ export async function runTraining(
     };
   }
   const recorded = await recordRun(s.sql, {
+    population,
     status,
     status_reason: reason,
     task_id: options.taskId,
@@ -134,14 +160,14 @@ export async function runTraining(
     ...window,
     row_counts: { ...outcome.rows },
     metrics,
-    feature_names: FEATURE_NAMES,
+    feature_names: POPULATION_FEATURES[population],
     model: outcome.kind === "trained" && status === "candidate" ? outcome.model : null,
   });
   const version = recorded.version;
   let finalStatus: TrainingResult["status"] = status;
   if (recorded.created) {
     const auc = outcome.kind === "trained" ? outcome.metrics.model.roc_auc : null;
-    await s.notify({ type: "model.trained", version, status, reason, roc_auc: auc });
+    await s.notify({ type: "model.trained", version, population, status, reason, roc_auc: auc });
     await logToMlflow(s, version, { status, reason, started, params: recordedParams, outcome });
   }
   // A redelivered task activates only a model still waiting as a candidate
@@ -152,7 +178,7 @@ export async function runTraining(
     finalStatus = "champion";
     await afterSwitch(s, done, options.actor);
   }
-  return { version, status: finalStatus, reason, created: recorded.created };
+  return { version, population, status: finalStatus, reason, created: recorded.created };
 }
 
 async function logToMlflow(
@@ -177,13 +203,11 @@ async function logToMlflow(
     for (const [k, v] of Object.entries(m.model)) metrics[k] = v;
     for (const [k, v] of Object.entries(m.baseline)) metrics[`baseline_${k}`] = v;
     metrics.heuristic_roc_auc = m.heuristic_roc_auc;
-    metrics.before_reply_roc_auc = m.before_reply.model_roc_auc;
-    metrics.before_reply_heuristic_roc_auc = m.before_reply.heuristic_roc_auc;
     for (const [k, v] of Object.entries(m.importances)) metrics[`importance_${k}`] = v;
   }
   try {
     const runId = await s.mlflow.logRun({
-      runName: `lead-scoring v${version}`,
+      runName: `lead-scoring v${version} (${run.params.population})`,
       startTime: run.started,
       endTime: s.now(),
       status: run.outcome.kind === "trained" ? "FINISHED" : "FAILED",
@@ -191,6 +215,7 @@ async function logToMlflow(
       metrics,
       tags: {
         "pleasant_cove.model_version": String(version),
+        "pleasant_cove.population": String(run.params.population),
         "pleasant_cove.status": run.status,
         "pleasant_cove.reason": run.reason,
       },

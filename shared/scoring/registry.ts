@@ -8,6 +8,7 @@
 import type { Pool } from "@neondatabase/serverless";
 import { type Queryable, withTransaction } from "../leads/transaction.ts";
 import { ModelNotActivatableError, ModelNotFoundError, NoPreviousChampionError } from "./errors.ts";
+import type { Population } from "./features.ts";
 import { assertModel, type ScoringModel } from "./model.ts";
 
 /** Run statuses. */
@@ -16,6 +17,8 @@ export type ModelStatus = "candidate" | "champion" | "retired" | "rejected";
 /** A registry row without the serialised model. */
 export interface ModelRun {
   version: number;
+  /** The leads it serves (migration 012). */
+  population: Population;
   status: ModelStatus;
   status_reason: string;
   task_id: string | null;
@@ -31,11 +34,13 @@ export interface ModelRun {
   retired_at: Date | null;
 }
 
-const RUN_COLUMNS = `version, status, status_reason, task_id, params, window_start, window_end,
+const RUN_COLUMNS =
+  `version, population, status, status_reason, task_id, params, window_start, window_end,
   row_counts, metrics, feature_names, mlflow_run_id, created_at, activated_at, retired_at`;
 
 /** A run to record. */
 export interface NewModelRun {
+  population: Population;
   status: "candidate" | "rejected";
   status_reason: string;
   task_id: string | null;
@@ -50,7 +55,8 @@ export interface NewModelRun {
 
 /**
  * Records a run; returns its version. A task retried after recording gets
- * the version it recorded before (task_id is unique), not a second row.
+ * the version it recorded before ((task_id, population) is unique), not a
+ * second row.
  */
 export async function recordRun(
   sql: Queryable,
@@ -58,9 +64,9 @@ export async function recordRun(
 ): Promise<{ version: number; created: boolean }> {
   const { rows } = await sql.query<{ version: number }>(
     `INSERT INTO ml_models (status, status_reason, task_id, params, window_start, window_end,
-       row_counts, metrics, feature_names, model)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-     ON CONFLICT (task_id) DO NOTHING RETURNING version`,
+       row_counts, metrics, feature_names, model, population)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     ON CONFLICT (task_id, population) DO NOTHING RETURNING version`,
     [
       run.status,
       run.status_reason,
@@ -72,12 +78,13 @@ export async function recordRun(
       run.metrics === null ? null : JSON.stringify(run.metrics),
       [...run.feature_names],
       run.model === null ? null : JSON.stringify(run.model),
+      run.population,
     ],
   );
   if (rows[0]) return { version: rows[0].version, created: true };
   const existing = await sql.query<{ version: number }>(
-    "SELECT version FROM ml_models WHERE task_id = $1",
-    [run.task_id],
+    "SELECT version FROM ml_models WHERE task_id = $1 AND population = $2",
+    [run.task_id, run.population],
   );
   return { version: existing.rows[0]!.version, created: false };
 }
@@ -110,23 +117,46 @@ export async function getRun(sql: Queryable, version: number): Promise<ModelRun>
   return rows[0];
 }
 
-/** The champion's version, or null. */
-export async function championVersion(sql: Queryable): Promise<number | null> {
+/** The champion's version of `population`, or null. */
+export async function championVersion(
+  sql: Queryable,
+  population: Population,
+): Promise<number | null> {
   const { rows } = await sql.query<{ version: number }>(
-    "SELECT version FROM ml_models WHERE status = 'champion'",
+    "SELECT version FROM ml_models WHERE status = 'champion' AND population = $1",
+    [population],
   );
   return rows[0]?.version ?? null;
 }
 
-/** The champion with its model, or null. */
+/** The champion version of every population that has one. */
+export async function championVersions(
+  sql: Queryable,
+): Promise<Partial<Record<Population, number>>> {
+  const { rows } = await sql.query<{ population: Population; version: number }>(
+    "SELECT population, version FROM ml_models WHERE status = 'champion'",
+  );
+  return Object.fromEntries(rows.map((r) => [r.population, r.version]));
+}
+
+/** A champion with its model. */
+export interface Champion {
+  version: number;
+  population: Population;
+  model: ScoringModel;
+}
+
+/** The champion of `population` with its model, or null. */
 export async function loadChampion(
   sql: Queryable,
-): Promise<{ version: number; model: ScoringModel } | null> {
+  population: Population,
+): Promise<Champion | null> {
   const { rows } = await sql.query<{ version: number; model: unknown }>(
-    "SELECT version, model FROM ml_models WHERE status = 'champion'",
+    "SELECT version, model FROM ml_models WHERE status = 'champion' AND population = $1",
+    [population],
   );
   const row = rows[0];
-  return row ? { version: row.version, model: assertModel(row.model) } : null;
+  return row ? { version: row.version, population, model: assertModel(row.model) } : null;
 }
 
 /** The model of one version (for the champion comparison). */
@@ -147,6 +177,8 @@ export interface ChampionSwitch {
   /** The champion it replaced (null when there was none). */
   previous: number | null;
   action: "activate" | "rollback";
+  /** The population whose champion switched. */
+  population: Population;
 }
 
 // Both switches serialise on this advisory lock: two admins activating at
@@ -155,16 +187,17 @@ const LOCK = "SELECT pg_advisory_xact_lock(hashtext('ml_models:champion'))";
 
 async function switchChampion(
   client: Queryable,
-  version: number,
+  target: { version: number; population: Population },
   actor: string,
   action: "activate" | "rollback",
   reason: string,
 ): Promise<ChampionSwitch> {
-  const current = await championVersion(client);
+  const { version, population } = target;
+  const current = await championVersion(client, population);
   await client.query(
     `UPDATE ml_models SET status = 'retired', retired_at = now(), status_reason = $1
-      WHERE status = 'champion'`,
-    [`replaced by version ${version} (${action} by ${actor})`],
+      WHERE status = 'champion' AND population = $2`,
+    [`replaced by version ${version} (${action} by ${actor})`, population],
   );
   await client.query(
     `UPDATE ml_models SET status = 'champion', activated_at = now(), retired_at = NULL,
@@ -176,7 +209,16 @@ async function switchChampion(
      VALUES ($1, $2, $3, $4) RETURNING id`,
     [version, action === "rollback" ? await previousOf(client, version) : current, action, actor],
   );
-  return { activation_id: rows[0]!.id, version, previous: current, action };
+  return { activation_id: rows[0]!.id, version, previous: current, action, population };
+}
+
+/** The population of the latest champion switch; undefined before the first. */
+async function latestSwitchedPopulation(client: Queryable): Promise<Population | undefined> {
+  const { rows } = await client.query<{ population: Population }>(
+    `SELECT m.population FROM ml_model_activations a JOIN ml_models m ON m.version = a.version
+      ORDER BY a.id DESC LIMIT 1`,
+  );
+  return rows[0]?.population;
 }
 
 /** The champion before `version` along the activation chain, or null. */
@@ -190,9 +232,9 @@ async function previousOf(client: Queryable, version: number | null): Promise<nu
 }
 
 /**
- * Makes `version` the champion in one transaction (the old champion is
- * retired). Candidates and retired models qualify; activating the champion
- * again is a no-op that reports `previous: version`.
+ * Makes `version` the champion of its population in one transaction (that
+ * population's champion is retired). Candidates and retired models qualify;
+ * activating the champion again is a no-op that reports `previous: version`.
  */
 export async function activateModel(
   sql: Pool,
@@ -201,35 +243,52 @@ export async function activateModel(
 ): Promise<ChampionSwitch> {
   return await withTransaction(sql, async (client) => {
     await client.query(LOCK);
-    const { rows } = await client.query<{ status: ModelStatus; has_model: boolean }>(
-      "SELECT status, model IS NOT NULL AS has_model FROM ml_models WHERE version = $1 FOR UPDATE",
+    const { rows } = await client.query<
+      { status: ModelStatus; has_model: boolean; population: Population }
+    >(
+      `SELECT status, model IS NOT NULL AS has_model, population FROM ml_models
+        WHERE version = $1 FOR UPDATE`,
       [version],
     );
     const row = rows[0];
     if (!row) throw new ModelNotFoundError(version);
+    const { population } = row;
     if (row.status === "champion") {
-      return { activation_id: null, version, previous: version, action: "activate" };
+      return { activation_id: null, version, previous: version, action: "activate", population };
     }
     if (!row.has_model || row.status === "rejected") {
       throw new ModelNotActivatableError(version, row.status);
     }
-    return await switchChampion(client, version, actor, "activate", `activated by ${actor}`);
+    return await switchChampion(
+      client,
+      { version, population },
+      actor,
+      "activate",
+      `activated by ${actor}`,
+    );
   });
 }
 
 /**
- * Returns to the champion the current one replaced, in one transaction;
- * repeated rollbacks walk further back. {@linkcode NoPreviousChampionError}
- * when there is none.
+ * Returns `population` to the champion the current one replaced, in one
+ * transaction; repeated rollbacks walk further back. Without a population,
+ * the one of the latest switch (what an admin undoes).
+ * {@linkcode NoPreviousChampionError} when there is none.
  */
-export async function rollbackChampion(sql: Pool, actor: string): Promise<ChampionSwitch> {
+export async function rollbackChampion(
+  sql: Pool,
+  actor: string,
+  population?: Population,
+): Promise<ChampionSwitch> {
   return await withTransaction(sql, async (client) => {
     await client.query(LOCK);
-    const previous = await previousOf(client, await championVersion(client));
+    population ??= await latestSwitchedPopulation(client);
+    if (population === undefined) throw new NoPreviousChampionError();
+    const previous = await previousOf(client, await championVersion(client, population));
     if (previous === null) throw new NoPreviousChampionError();
     return await switchChampion(
       client,
-      previous,
+      { version: previous, population },
       actor,
       "rollback",
       `restored by rollback (${actor})`,

@@ -14,7 +14,7 @@
 import type { Pool } from "@neondatabase/serverless";
 import { type Queryable, withTransaction } from "../leads/transaction.ts";
 import { type LeadScoreResult, scoreWith } from "./champion.ts";
-import type { FeatureSource } from "./features.ts";
+import type { FeatureSource, Population } from "./features.ts";
 import { OPEN_STATUSES } from "./labels.ts";
 import { assertModel } from "./model.ts";
 
@@ -92,6 +92,8 @@ export interface LeadScoreDetails {
   /** `model`, `heuristic` (no champion when it was scored), `manual` (a caller set it); null: never scored. */
   source: "model" | "heuristic" | "manual" | null;
   model_version: number | null;
+  /** The population the model serves (`pre_reply`, `replied`); null without a model. */
+  model_population: Population | null;
   /** The features that moved a model score most, in score points. */
   top_factors: unknown[];
 }
@@ -101,9 +103,13 @@ export async function leadScoreDetails(
   sql: Queryable,
   id: string,
 ): Promise<LeadScoreDetails | null> {
-  const { rows } = await sql.query<{ s: string | null; v: number | null; f: unknown[] | null }>(
-    `SELECT lead_score_source AS s, lead_score_model AS v, lead_score_factors AS f
-       FROM businesses WHERE id = $1`,
+  const { rows } = await sql.query<
+    { s: string | null; v: number | null; p: Population | null; f: unknown[] | null }
+  >(
+    `SELECT b.lead_score_source AS s, b.lead_score_model AS v, m.population AS p,
+            b.lead_score_factors AS f
+       FROM businesses b LEFT JOIN ml_models m ON m.version = b.lead_score_model
+      WHERE b.id = $1`,
     [id],
   );
   const row = rows[0];
@@ -111,6 +117,7 @@ export async function leadScoreDetails(
     ? {
       source: row.s as LeadScoreDetails["source"],
       model_version: row.v,
+      model_population: row.v === null ? null : row.p,
       top_factors: row.f ?? [],
     }
     : null;
@@ -136,9 +143,11 @@ export interface RescoreResult {
 }
 
 /**
- * Rescores every open lead with the model of activation `activationId`,
+ * Rescores every open lead of the activated model's population (with or
+ * without a response time) with the model of activation `activationId`,
  * resuming where an earlier call for the same activation stopped; stops
- * early (`superseded`) once a later activation or rollback exists. `now`
+ * early (`superseded`) once a later activation or rollback of that
+ * population exists. `now`
  * gives the scoring time.
  */
 export async function rescoreOpenLeads(
@@ -148,13 +157,17 @@ export async function rescoreOpenLeads(
   options: RescoreOptions = {},
 ): Promise<RescoreResult> {
   const chunkSize = options.chunkSize ?? 1000;
-  const { rows: found } = await sql.query<{ version: number; model: unknown }>(
-    `SELECT a.version, m.model FROM ml_model_activations a JOIN ml_models m ON m.version = a.version
+  const { rows: found } = await sql.query<
+    { version: number; model: unknown; population: Population }
+  >(
+    `SELECT a.version, m.model, m.population FROM ml_model_activations a
+       JOIN ml_models m ON m.version = a.version
       WHERE a.id = $1`,
     [activationId],
   );
   if (!found[0]) throw new RangeError(`Cannot rescore: no activation ${activationId}`);
   const champion = { version: found[0].version, model: assertModel(found[0].model) };
+  const population = found[0].population;
   await sql.query(
     `INSERT INTO ml_rescore_runs (activation_id, model_version) VALUES ($1, $2)
      ON CONFLICT DO NOTHING`,
@@ -168,9 +181,12 @@ export async function rescoreOpenLeads(
         { last_id: string | null; rows_done: string; finished: boolean; champion: boolean }
       >(
         `SELECT r.last_id, r.rows_done, r.finished_at IS NOT NULL AS finished,
-           r.activation_id = (SELECT max(id) FROM ml_model_activations) AS champion
+           r.activation_id = (
+             SELECT max(a.id) FROM ml_model_activations a JOIN ml_models m ON m.version = a.version
+              WHERE m.population = $2
+           ) AS champion
          FROM ml_rescore_runs r WHERE r.activation_id = $1 FOR UPDATE`,
-        [activationId],
+        [activationId, population],
       );
       const state = run.rows[0]!;
       const total = Number(state.rows_done);
@@ -179,8 +195,9 @@ export async function rescoreOpenLeads(
       const leads = await client.query<FeatureSource & { id: string }>(
         `SELECT id, ${featureColumns()} FROM businesses
           WHERE outreach_status = ANY($1::text[]) AND ($2::uuid IS NULL OR id > $2::uuid)
+            AND (response_time_hours IS NOT NULL) = $4 -- populationOf() in SQL
           ORDER BY id LIMIT $3 FOR UPDATE`,
-        [[...OPEN_STATUSES], state.last_id, chunkSize],
+        [[...OPEN_STATUSES], state.last_id, chunkSize, population === "replied"],
       );
       if (leads.rows.length === 0) {
         await client.query(

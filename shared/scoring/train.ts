@@ -7,11 +7,16 @@
  * @module
  */
 import { fitPlatt } from "./calibration.ts";
-import { buildVocabulary, FEATURE_NAMES, type FeatureSource, featureVector } from "./features.ts";
+import {
+  buildVocabulary,
+  type FeatureSource,
+  type Population,
+  POPULATION_FEATURES,
+} from "./features.ts";
 import { predictForest, trainForest } from "./forest.ts";
 import { heuristicScore } from "./heuristic.ts";
 import { baselineMetrics, evaluate, type Metrics, rocAuc } from "./metrics.ts";
-import { scoreVector, type ScoringModel } from "./model.ts";
+import { modelVector, scoreVector, type ScoringModel } from "./model.ts";
 
 /** A labelled lead. */
 export interface TrainingRow extends FeatureSource {
@@ -22,6 +27,13 @@ export interface TrainingRow extends FeatureSource {
 
 /** Training parameters (recorded with every run). */
 export interface TrainParams {
+  /**
+   * Which leads the model serves (docs/lead-scoring.md §Populations):
+   * `replied` trains on the labelled leads with a reply and every feature;
+   * `pre_reply` on every labelled lead as it was before any reply, with the
+   * features known then.
+   */
+  population: Population;
   nTrees: number;
   maxDepth: number;
   /** Features tried per split. */
@@ -43,6 +55,7 @@ export interface TrainParams {
 
 /** Defaults: the seed's 100 trees of depth 10 and 100-row minimum. */
 export const DEFAULT_TRAIN_PARAMS: TrainParams = {
+  population: "replied",
   nTrees: 100,
   maxDepth: 10,
   maxFeatures: 3,
@@ -71,12 +84,6 @@ export interface RunMetrics {
   baseline: Metrics;
   /** The heuristic's scores ranked on the same holdout. */
   heuristic_roc_auc: number;
-  /**
-   * The same holdout as it looked before each lead replied (no response
-   * time): how well the model and the heuristic rank leads still waiting for
-   * a reply (docs/lead-scoring.md §Known limitation).
-   */
-  before_reply: { model_roc_auc: number; heuristic_roc_auc: number };
   importances: Record<string, number>;
 }
 
@@ -102,13 +109,29 @@ function byTime(a: TrainingRow, b: TrainingRow): number {
     (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
-/** Trains a candidate from labelled `rows` as of `now` (epoch ms). Pure and deterministic. */
+/** The labelled rows a population's model learns from and is measured on. */
+export function populationRows(
+  rows: readonly TrainingRow[],
+  population: Population,
+): TrainingRow[] {
+  // Every lead was once waiting for a reply: the pre-reply model learns from
+  // all of them (its features exclude what only a reply or its aftermath
+  // tells); the replied model only from leads that replied.
+  return population === "pre_reply"
+    ? [...rows]
+    : rows.filter((r) => r.response_time_hours !== null);
+}
+
+/**
+ * Trains a candidate for `params.population` from labelled `rows` as of
+ * `now` (epoch ms). Pure and deterministic.
+ */
 export function trainCandidate(
   rows: readonly TrainingRow[],
   params: TrainParams,
   now: number,
 ): TrainOutcome {
-  const sorted = [...rows].sort(byTime);
+  const sorted = populationRows(rows, params.population).sort(byTime);
   const total = sorted.length;
   const holdoutStart = total - Math.max(1, Math.round(total * params.holdoutFraction));
   const calibrationStart = holdoutStart -
@@ -153,8 +176,9 @@ export function trainCandidate(
       }
     }
   }
-  const vocabulary = buildVocabulary(train);
-  const vectors = (part: TrainingRow[]) => part.map((r) => featureVector(r, vocabulary, now));
+  const features = [...POPULATION_FEATURES[params.population]];
+  const shell = { vocabulary: buildVocabulary(train), features } as ScoringModel;
+  const vectors = (part: TrainingRow[]) => part.map((r) => modelVector(shell, r, now));
   const forest = trainForest(vectors(train), train.map(labelOf), {
     nTrees: params.nTrees,
     maxDepth: params.maxDepth,
@@ -166,8 +190,8 @@ export function trainCandidate(
   const calibrationRaw = vectors(calibration).map((v) => predictForest(forest, v));
   const model: ScoringModel = {
     format: "pc-forest-v1",
-    features: [...FEATURE_NAMES],
-    vocabulary,
+    features,
+    vocabulary: shell.vocabulary,
     forest,
     platt: fitPlatt(calibrationRaw, calibration.map(labelOf)),
   };
@@ -184,25 +208,8 @@ export function trainCandidate(
       model: evaluate(probabilities, labels, params.threshold),
       baseline: baselineMetrics(trainRate, labels, params.threshold),
       heuristic_roc_auc: heuristic,
-      before_reply: beforeReply(model, holdout, labels, now),
-      importances: Object.fromEntries(FEATURE_NAMES.map((f, i) => [f, forest.importances[i]!])),
+      importances: Object.fromEntries(features.map((f, i) => [f, forest.importances[i]!])),
     },
-  };
-}
-
-function beforeReply(
-  model: ScoringModel,
-  holdout: readonly TrainingRow[],
-  labels: number[],
-  now: number,
-): RunMetrics["before_reply"] {
-  const waiting = holdout.map((r) => ({ ...r, response_time_hours: null }));
-  return {
-    model_roc_auc: rocAuc(
-      waiting.map((r) => scoreVector(model, featureVector(r, model.vocabulary, now)).probability),
-      labels,
-    ),
-    heuristic_roc_auc: rocAuc(waiting.map(heuristicScore), labels),
   };
 }
 
@@ -213,7 +220,7 @@ export function holdoutAuc(
   now: number,
 ): number {
   return rocAuc(
-    holdout.map((r) => scoreVector(model, featureVector(r, model.vocabulary, now)).probability),
+    holdout.map((r) => scoreVector(model, modelVector(model, r, now)).probability),
     holdout.map(labelOf),
   );
 }

@@ -1,35 +1,96 @@
 import assert from "node:assert/strict";
-import { buildVocabulary, FEATURE_NAMES, featureVector } from "./features.ts";
+import { buildVocabulary, featureVector, POPULATION_FEATURES, POPULATIONS } from "./features.ts";
 import { applyGate } from "./gate.ts";
 import { heuristicScore } from "./heuristic.ts";
-import { explainLead, scoreLead } from "./model.ts";
+import { explainLead, modelVector, scoreLead } from "./model.ts";
 import { seededTrainingRows } from "../../testing/scoring.ts";
-import { DEFAULT_TRAIN_PARAMS, holdoutAuc, trainCandidate } from "./train.ts";
+import { DEFAULT_TRAIN_PARAMS, holdoutAuc, populationRows, trainCandidate } from "./train.ts";
 
 const NOW = Date.parse("2026-12-01T00:00:00Z");
-const GATE = { minRocAuc: 0.75, championTolerance: 0 };
+const GATE = { minRocAuc: 0.75, championTolerance: 0, heuristicMargin: 0 };
 // 4,000 seed leads give ~1,100 labelled rows: enough for the gate, quick in CI.
 const ROWS = seededTrainingRows(4000, 1, NOW);
-const PARAMS = { ...DEFAULT_TRAIN_PARAMS, nTrees: 60 };
+// The pre-reply population learns from every labelled row.
+const PARAMS = { ...DEFAULT_TRAIN_PARAMS, population: "pre_reply" as const, nTrees: 60 };
 
-Deno.test("a candidate trained on seeded leads passes the gate and beats the heuristic and the baseline", () => {
+/**
+ * Rows whose outcome follows the category, which the heuristic ignores: a
+ * model can beat it there (the demo data's own outcomes follow the heuristic's
+ * features, where it cannot: docs/lead-scoring.md §Results).
+ */
+const CATEGORY_ROWS = ROWS.map((r, i) => ({
+  ...r,
+  converted: (["plumber", "electrician", "hvac", "roofer", "locksmith"].includes(r.category!)) !==
+    (i % 10 === 0),
+}));
+
+for (const population of POPULATIONS) {
+  Deno.test(`the ${population} candidate learns from its population, on its own holdout, and is gated against the heuristic`, () => {
+    const params = { ...PARAMS, population };
+    const out = trainCandidate(CATEGORY_ROWS, params, NOW);
+    assert.equal(out.kind, "trained");
+    if (out.kind !== "trained") return;
+    const { model, baseline, heuristic_roc_auc } = out.metrics;
+    assert.deepEqual(out.model.features, [...POPULATION_FEATURES[population]]);
+    assert.deepEqual(Object.keys(out.metrics.importances), [...POPULATION_FEATURES[population]]);
+    const rows = populationRows(CATEGORY_ROWS, population);
+    assert.equal(out.rows.total, rows.length);
+    if (population === "replied") {
+      assert.ok(out.holdout.every((r) => r.response_time_hours !== null));
+      assert.ok(rows.length < CATEGORY_ROWS.length);
+    } else {
+      assert.equal(rows.length, CATEGORY_ROWS.length);
+    }
+    assert.ok(model.roc_auc > heuristic_roc_auc + 0.1, `${model.roc_auc} vs ${heuristic_roc_auc}`);
+    assert.ok(model.log_loss < baseline.log_loss);
+    assert.deepEqual(applyGate(out.metrics, null, GATE), { passed: true, reasons: [] });
+    // Time-based split: every holdout lead is newer than every training lead.
+    const sorted = [...rows].sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
+    const newestTrain = sorted[out.rows.train - 1]!.created_at.getTime();
+    assert.ok(out.holdout.every((r) => r.created_at.getTime() >= newestTrain));
+    assert.equal(out.rows.train + out.rows.calibration + out.rows.holdout, rows.length);
+  });
+}
+
+Deno.test("the gate rejects a candidate that does not beat the heuristic on its holdout", () => {
   const out = trainCandidate(ROWS, PARAMS, NOW);
-  assert.equal(out.kind, "trained");
-  if (out.kind !== "trained") return;
-  const { model, baseline, heuristic_roc_auc } = out.metrics;
-  assert.deepEqual(applyGate(out.metrics, null, GATE), { passed: true, reasons: [] });
-  assert.ok(model.roc_auc > heuristic_roc_auc + 0.05, `${model.roc_auc} vs ${heuristic_roc_auc}`);
-  assert.ok(model.log_loss < baseline.log_loss);
-  assert.deepEqual(Object.keys(out.metrics.importances), [...FEATURE_NAMES]);
-  // Measured, not gated: see docs/lead-scoring.md §Known limitation.
-  const { before_reply } = out.metrics;
-  assert.ok(before_reply.model_roc_auc > 0.5 && before_reply.model_roc_auc < model.roc_auc);
-  assert.ok(Math.abs(before_reply.heuristic_roc_auc - heuristic_roc_auc) < 1e-12);
-  // Time-based split: every holdout lead is newer than every training lead.
-  const sorted = [...ROWS].sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
-  const newestTrain = sorted[out.rows.train - 1]!.created_at.getTime();
-  assert.ok(out.holdout.every((r) => r.created_at.getTime() >= newestTrain));
-  assert.equal(out.rows.train + out.rows.calibration + out.rows.holdout, ROWS.length);
+  if (out.kind !== "trained") throw new Error("expected a model");
+  const metrics = (auc: number, heuristic: number) => ({
+    ...out.metrics,
+    model: { ...out.metrics.model, roc_auc: auc },
+    heuristic_roc_auc: heuristic,
+  });
+  const lenient = { ...GATE, minRocAuc: 0.5 };
+  assert.deepEqual(applyGate(metrics(0.8, 0.7), null, lenient).passed, true);
+  const worse = applyGate(metrics(0.8, 0.82), null, lenient);
+  assert.equal(worse.passed, false);
+  assert.match(worse.reasons.join(), /does not beat the heuristic's 0\.8200/);
+  assert.equal(
+    applyGate(metrics(0.8, 0.78), null, { ...lenient, heuristicMargin: 0.05 }).passed,
+    false,
+  );
+  // On the demo data's own outcomes: the decision follows the measured AUCs.
+  const decision = applyGate(out.metrics, null, lenient);
+  assert.equal(
+    decision.reasons.some((r) => r.includes("heuristic")),
+    !(out.metrics.model.roc_auc > out.metrics.heuristic_roc_auc),
+  );
+});
+
+Deno.test("the pre-reply model reads nothing a reply, a contact or the lead's age tells", () => {
+  const out = trainCandidate(ROWS, { ...PARAMS, nTrees: 10 }, NOW);
+  if (out.kind !== "trained") throw new Error("expected a model");
+  const lead = out.holdout[0]!;
+  const base = scoreLead(out.model, { ...lead, response_time_hours: null }, NOW);
+  for (
+    const changed of [
+      { response_time_hours: 3 },
+      { last_contacted: new Date(NOW - 86_400_000) },
+      { created_at: new Date(NOW - 80 * 86_400_000) },
+    ]
+  ) {
+    assert.deepEqual(scoreLead(out.model, { ...lead, ...changed }, NOW), base);
+  }
 });
 
 Deno.test("a candidate trained on label-shuffled leads is rejected by the gate", () => {
@@ -87,6 +148,7 @@ Deno.test("training and scoring build the identical vector for the same lead", (
   // The scoring path: a lead as read back from the database (a fresh object, no label).
   const { converted: _, ...stored } = structuredClone(lead);
   assert.deepEqual(featureVector(stored, out.model.vocabulary, NOW), training);
+  assert.deepEqual(modelVector(out.model, stored, NOW), modelVector(out.model, lead, NOW));
   assert.deepEqual(buildVocabulary([stored]).categories, [lead.category!.toLowerCase()]);
   const score = scoreLead(out.model, stored, NOW);
   assert.ok(score.lead_score >= 0 && score.lead_score <= 100);

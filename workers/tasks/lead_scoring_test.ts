@@ -3,9 +3,9 @@ import { useTestStack } from "../../testing/stack.ts";
 import { createFileProvider } from "../../shared/email/providers/file.ts";
 import { createLead } from "../../shared/leads/repository.ts";
 import { createQueue } from "../../shared/queue/queue.ts";
-import type { FeatureSource } from "../../shared/scoring/features.ts";
+import { type FeatureSource, populationOf } from "../../shared/scoring/features.ts";
 import { featureColumns } from "../../shared/scoring/scores.ts";
-import { trainedChampion } from "../../testing/scoring.ts";
+import { trainedChampions } from "../../testing/scoring.ts";
 import { ApplyLeadWritePayload, TASK_CATALOG } from "../../shared/tasks/catalog.ts";
 import type { TaskContext } from "../runner.ts";
 import { bookAppointmentHandler } from "./book_appointment.ts";
@@ -29,10 +29,10 @@ Deno.test({
   const deps = { ...stack.makeDeps(), now: () => NOW };
   const run = runTag();
   const city = `Rescoreton-${run}`;
-  // A real model with a version no registry row has: the shared database
+  // Real models with versions no registry row has: the shared database
   // must never get a champion (suites that activate use private ones).
   const version = 900_000 + Math.floor(Math.random() * 90_000);
-  const { scorer } = trainedChampion(version, NOW);
+  const { champions, scorer } = trainedChampions(version, NOW);
   const outbox = await Deno.makeTempDir({ prefix: "pco-rescore-outbox-" });
   const queue = createQueue(deps.redis, TASK_CATALOG, { namespace: `rs${run}` });
   const ctx = (taskId: string): TaskContext => ({
@@ -57,7 +57,8 @@ Deno.test({
   const assertScoredByModel = async (id: string) => {
     const row = await stored(id);
     assert.equal(row.lead_score_source, "model");
-    assert.equal(row.lead_score_model, version);
+    // The champion of the lead's population as it is after the write.
+    assert.equal(row.lead_score_model, champions[populationOf(row)].version);
     assert.equal(row.lead_score, scorer.score(row, NOW).lead_score);
     return row;
   };
@@ -87,6 +88,7 @@ Deno.test({
       assert.equal(out.status, "updated");
       const row = await assertScoredByModel(lead.id);
       assert.equal(row.response_time_hours, 5);
+      assert.equal(row.lead_score_model, champions.replied.version, "a reply: the replied model");
     });
 
     await t.step("send_email: the delivery's new last_contacted rescores the lead", async () => {

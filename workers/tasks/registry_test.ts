@@ -104,9 +104,13 @@ Deno.test({
       }
       assert.deepEqual(infos.map((t) => t?.status), ["succeeded", "succeeded", "succeeded"]);
       const [refresh, retention, training] = infos.map((t) => t!.result as Record<string, unknown>);
-      // No labelled leads in this database: the run is recorded as refused.
-      assert.equal(training!.status, "rejected");
-      assert.match(String(training!.reason), /^refused: 0 labelled leads/);
+      // No labelled leads in this database: each population's run is recorded as refused.
+      const runs = training!.runs as { population: string; status: string; reason: string }[];
+      assert.deepEqual(runs.map((r) => [r.population, r.status]), [
+        ["pre_reply", "rejected"],
+        ["replied", "rejected"],
+      ]);
+      for (const run of runs) assert.match(run.reason, /^refused: 0 labelled leads/);
       assert.equal(refresh!.tier, 3);
       // The first refresh rebuilds everything, unless retention's own refresh held the watermark.
       assert.ok(refresh!.full === true || refresh!.skipped === true, JSON.stringify(refresh));

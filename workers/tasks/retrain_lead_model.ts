@@ -1,8 +1,9 @@
 /**
- * `retrain_lead_model`: one training run (shared/scoring/pipeline.ts) —
- * train, gate, record, activate when it passed, notify, queue the
- * rescoring. A redelivered task finds its recorded run (keyed by task id)
- * and does not train twice.
+ * `retrain_lead_model`: one training run per population
+ * (shared/scoring/pipeline.ts, docs/lead-scoring.md §Populations) — train,
+ * gate, record, activate when it passed, notify, queue the rescoring. A
+ * redelivered task finds its recorded runs (keyed by task id and
+ * population) and does not train twice.
  *
  * @module
  */
@@ -11,7 +12,7 @@ import type { Config } from "../../shared/config/mod.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
 import { createMlflowClient } from "../../shared/scoring/mlflow.ts";
 import { createModelNotifier, type DeploymentAlert } from "../../shared/scoring/notify.ts";
-import { runTraining, type TrainingResult } from "../../shared/scoring/pipeline.ts";
+import { runTrainings, type TrainingResult } from "../../shared/scoring/pipeline.ts";
 import type { RetrainLeadModelPayload } from "../../shared/tasks/catalog.ts";
 import { createFeedPublisher } from "../../shared/ws/publisher.ts";
 import type { TaskContext } from "../runner.ts";
@@ -29,15 +30,15 @@ export function rescoreEnqueuer(queue: TaskQueue) {
   return (activationId: number) => queue.enqueue("rescore_leads", { activation_id: activationId });
 }
 
-/** Builds the handler; the task result is the run's version, status and reason. */
+/** Builds the handler; the task result is each population's run: version, status and reason. */
 export function retrainLeadModelHandler(s: RetrainServices) {
   const mlflow = s.ml.mlflow ? createMlflowClient(s.ml.mlflow) : null;
   return async function retrainLeadModelTask(
     payload: z.output<typeof RetrainLeadModelPayload>,
     ctx: TaskContext,
-  ): Promise<TrainingResult> {
+  ): Promise<{ runs: TrainingResult[] }> {
     const feed = createFeedPublisher({ redis: ctx.deps.redis, instanceId: "worker" });
-    return await runTraining({
+    const runs = await runTrainings({
       sql: ctx.deps.sql,
       log: ctx.log,
       now: ctx.deps.now,
@@ -54,5 +55,6 @@ export function retrainLeadModelHandler(s: RetrainServices) {
       trigger: payload.trigger,
       actor: payload.actor ?? `task:${payload.trigger}`,
     });
+    return { runs };
   };
 }

@@ -1,6 +1,6 @@
 /**
  * A second process for deploy_test.ts: `watch <url> <wsProxy>` follows the
- * champion and prints `{"version":N}` on every change; `rescore <url>
+ * champions and prints `{"population":P,"version":N}` on every change; `rescore <url>
  * <wsProxy> <activationId>` rescores in chunks of 5, printing each chunk.
  */
 import { createPool } from "../../db/pool.ts";
@@ -23,12 +23,14 @@ if (mode === "watch") {
     level: "info",
     write: (line) => {
       const entry = JSON.parse(line);
-      if (entry.msg === "lead-scoring champion changed") print({ version: entry.to });
+      if (entry.msg === "lead-scoring champion changed") {
+        print({ population: entry.population, version: entry.to });
+      }
     },
   });
   const watcher = new ChampionWatcher({ sql, log, intervalMs: 100 });
   await watcher.start();
-  print({ ready: true, version: watcher.version });
+  print({ ready: true, versions: watcher.versions });
 } else {
   await rescoreOpenLeads(sql, Number(activation), Date.now, {
     chunkSize: 5,
