@@ -264,12 +264,14 @@ Deno.test({
           const unknown = await app.request("/v1/foo", { headers: { authorization: who } });
           assert.equal(unknown.status, 404);
           assert.equal((await unknown.json()).code, "not-found");
-          const del = await app.request(lead, {
-            method: "DELETE",
-            headers: { authorization: who },
+          // PUT: no lead route takes it (DELETE is the admins' erasure route).
+          const put = await app.request(lead, {
+            method: "PUT",
+            headers: { authorization: who, "content-type": "application/json" },
+            body: "{}",
           });
-          assert.equal(del.status, 405);
-          assert.equal(del.headers.get("allow"), "GET, HEAD, PATCH");
+          assert.equal(put.status, 405);
+          assert.equal(put.headers.get("allow"), "DELETE, GET, HEAD, PATCH");
         }
         const anonymous = await app.request("/v1/foo");
         assert.equal(anonymous.status, 401);
