@@ -243,7 +243,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
     }
     if (err instanceof HTTPException && err.status < 500) {
       return problem(c, {
-        code: err.status === 400 ? "bad-request" : `http-${err.status}`,
+        code: err.status === 400 ? "bad-request" : "http-error",
         status: err.status,
         title: err.message || "Bad request",
       });

@@ -331,7 +331,8 @@ Deno.test({
         const problem = await missing.json();
         assert.equal(problem.code, "downstream-unavailable");
         assert.equal(problem.breaker, "analytics");
-        assert.equal(problem.title, "Analytics temporarily unavailable");
+        assert.equal(problem.title, "Downstream temporarily unavailable");
+        assert.match(problem.detail, /analytics circuit breaker/);
 
         // Validation needs no database.
         const bad = await call(`/v1/analytics/funnel?${q({ from: "x", to: "y" })}`);
