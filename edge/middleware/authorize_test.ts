@@ -52,6 +52,13 @@ const MATRIX: Row[] = [
   ["operator", "POST", "/v1/tasks", 200],
   ["operator", "PATCH", "/v1/leads/l1", 200],
   ["operator", "DELETE", "/v1/leads/l1", 403],
+  // Erasure (DELETE /v1/leads/{id}) is the admins' alone; the history reads like the lead.
+  ["admin", "DELETE", "/v1/leads/l1", 200],
+  ["viewer", "DELETE", "/v1/leads/l1", 403],
+  ["sa:minerva", "DELETE", "/v1/leads/l1", 403],
+  ["admin", "DELETE", "/v1/leads", 403],
+  ["viewer", "GET", "/v1/leads/l1/history", 200],
+  ["sa:minerva", "GET", "/v1/leads/l1/history", 200],
   ["admin", "PATCH", "/v1/tasks/t1", 200],
   ["viewer", "GET", "/v1/tasks/t1", 200],
   ["viewer", "HEAD", "/v1/tasks/t1", 200],
