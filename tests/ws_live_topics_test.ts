@@ -66,7 +66,7 @@ Deno.test({
     assert.deepEqual(mine().map(status), ["pending", "running", "succeeded"]);
     const [pending, running] = mine().map((m) => m.data as Record<string, unknown>);
     assert.equal(pending!.type, "noop");
-    assert.equal(running!.attempt, 1);
+    assert.equal(running!.attempts, 1);
     // The API's view agrees with the feed's last word.
     const task = await (await fetch(`${url}/v1/tasks/${id}`, {
       headers: { Authorization: `Bearer ${minerva}` },

@@ -161,7 +161,7 @@ export class LiveConnection {
       type: "welcome",
       client_id: this.id,
       instance: this.#host.instanceId,
-      expires_at: this.#token.expiresAt,
+      expires_at: new Date(this.#token.expiresAt).toISOString(),
     });
     this.#token.start();
     if (initialTopics.length > 0) {
@@ -327,6 +327,9 @@ export class LiveConnection {
     this.#token.renew((decodeJwt(token).exp ?? 0) * 1000);
     // Roles may have changed: drop what the new token no longer allows.
     this.#subscriptions.reauthorize(principal);
-    this.#sendJson({ type: "reauthed", expires_at: this.#token.expiresAt });
+    this.#sendJson({
+      type: "reauthed",
+      expires_at: new Date(this.#token.expiresAt).toISOString(),
+    });
   }
 }

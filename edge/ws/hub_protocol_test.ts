@@ -143,7 +143,7 @@ Deno.test({
           }
           keeper.send({ type: "reauth", token: viewer });
           const reauthed = await keeper.waitFor((f) => f.type === "reauthed");
-          assert.ok((reauthed.expires_at as number) > Date.now());
+          assert.ok(Date.parse(reauthed.expires_at as string) > Date.now());
           wrong.send({ type: "reauth", token: "a.b.c" });
           assert.equal((await wrong.waitFor((f) => f.type === "error")).code, "invalid-token");
           impostor.send({ type: "reauth", token: admin });

@@ -385,7 +385,8 @@ function eventData(e: RelayedEvent) {
     event_type: e.event_type,
     event_data: e.event_data,
     source: e.source,
-    time: e.time,
+    // Microseconds stay internal (the relay's progress); clients get milliseconds (docs/api.md "Time").
+    time: new Date(e.time).toISOString(),
   };
 }
 

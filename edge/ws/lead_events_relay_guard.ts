@@ -19,9 +19,17 @@ import { readHistory } from "../../shared/ws/history.ts";
 import type { FeedScripts } from "../../shared/ws/scripts.ts";
 import { compareOffsets } from "../../shared/ws/topics.ts";
 
-/** An event's identity: `lead_events`' primary key is (id, time). */
+/**
+ * An event's identity: `lead_events`' primary key is (id, time). The feed
+ * publishes times in milliseconds (docs/api.md "Time") while the table keeps
+ * microseconds, so both sides are compared at milliseconds: two rows of one
+ * id less than a millisecond apart (an ingest duplicate, never the platform's
+ * own events) would count as one here, and the second would be skipped only
+ * in the takeover window this guard covers.
+ */
 export function eventIdentity(id: unknown, time: unknown): string {
-  return `${id}|${time}`;
+  const ms = typeof time === "string" ? Date.parse(time) : NaN;
+  return `${id}|${Number.isFinite(ms) ? new Date(ms).toISOString() : time}`;
 }
 
 /** Tracks events in doubt; one per relay. */

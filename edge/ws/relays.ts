@@ -90,8 +90,12 @@ export function relayDeadLetters(options: DeadLetterRelayOptions): Relay {
       // A dead task's alert is keyed by its type: `dlq:<type>` follows one task type.
       const type = (alert as { type?: unknown }).type;
       const key = typeof type === "string" && /^[a-z0-9_]{1,64}$/.test(type) ? type : undefined;
+      // The queue's scripts stamp `at` in epoch ms (Redis' clock); the feed
+      // speaks ISO 8601 like every other time of the API (docs/api.md "Time").
+      const at = (alert as { at?: unknown }).at;
+      const data = typeof at === "number" ? { ...alert, at: new Date(at).toISOString() } : alert;
       void sha256Hex(`${channel}\n${text}`).then((digest) =>
-        options.hub.publish("dlq", alert, key ? { key, dedupeId: digest } : { dedupeId: digest })
+        options.hub.publish("dlq", data, key ? { key, dedupeId: digest } : { dedupeId: digest })
       ).catch((err) =>
         options.log?.warn("dead-letter alert not published to the live feed", { err })
       );

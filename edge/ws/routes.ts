@@ -261,8 +261,10 @@ const ClientSchema = z.object({
   id: z.string(),
   instance: z.string(),
   user: z.string(),
-  connected_at: z.number().int(),
-  expires_at: z.number().int(),
+  connected_at: z.string().openapi({ description: "ISO 8601 UTC with milliseconds" }),
+  expires_at: z.string().openapi({
+    description: "When the registry entry expires without a refresh (ISO 8601 UTC)",
+  }),
 }).openapi("LiveClient");
 
 const clientsRoute = createRoute({
@@ -348,7 +350,16 @@ export function liveRoutes(hub: LiveHub): OpenAPIHono<AppEnv> {
   const schema = protocolJsonSchema();
   app.openapi(clientsRoute, async (c) => {
     const { limit } = c.req.valid("query");
-    return c.json(await hub.registry.list(limit), 200);
+    const { total, clients } = await hub.registry.list(limit);
+    const iso = (ms: number) => new Date(ms).toISOString();
+    return c.json({
+      total,
+      clients: clients.map((cl) => ({
+        ...cl,
+        connected_at: iso(cl.connected_at),
+        expires_at: iso(cl.expires_at),
+      })),
+    }, 200);
   });
   app.openapi(schemaRoute, (c) => c.json(schema, 200));
   app.openapi(broadcastRoute, async (c) => {

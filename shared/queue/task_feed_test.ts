@@ -17,7 +17,7 @@ interface StatusEvent {
   id: string;
   status: string;
   type: string;
-  attempt: number;
+  attempts: number;
   max_attempts?: number;
   expired?: boolean;
   reason?: string;
@@ -41,7 +41,7 @@ async function taskEvents(redis: Redis, q: TaskQueue): Promise<StatusEvent[]> {
 }
 
 function statuses(events: StatusEvent[], id: string): string[] {
-  return events.filter((e) => e.id === id).map((e) => `${e.status}@${e.attempt}`);
+  return events.filter((e) => e.id === id).map((e) => `${e.status}@${e.attempts}`);
 }
 
 Deno.test({
@@ -152,7 +152,7 @@ Deno.test({
         assert.deepEqual(statuses(events, id), ["pending@0", "running@1", "dead@1"]);
         assert.deepEqual(statuses(events, other.id), ["pending@0", "running@1", "pending@1"]);
         const recovered = events.find((e) =>
-          e.id === other.id && e.status === "pending" && e.attempt
+          e.id === other.id && e.status === "pending" && e.attempts
         )!;
         assert.equal(recovered.expired, true);
         assert.equal("error" in recovered, false);

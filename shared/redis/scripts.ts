@@ -15,6 +15,7 @@ import nowMs from "./scripts/includes/now_ms.lua" with { type: "text" };
 import deadLetter from "./scripts/includes/dead_letter.lua" with { type: "text" };
 import deadLetterAlert from "./scripts/includes/dead_letter_alert.lua" with { type: "text" };
 import feed from "./scripts/includes/feed.lua" with { type: "text" };
+import isoTime from "./scripts/includes/iso_time.lua" with { type: "text" };
 import streamId from "./scripts/includes/stream_id.lua" with { type: "text" };
 import taskEvents from "./scripts/includes/task_events.lua" with { type: "text" };
 import enqueue from "./scripts/enqueue.lua" with { type: "text" };
@@ -39,6 +40,7 @@ const INCLUDES: Record<string, string> = {
   dead_letter: deadLetter,
   dead_letter_alert: deadLetterAlert,
   feed,
+  iso_time: isoTime,
   stream_id: streamId,
   task_events: taskEvents,
   enqueue_script: enqueue,

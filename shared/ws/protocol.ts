@@ -81,7 +81,9 @@ export const ServerFrame = z.discriminatedUnion("type", [
     type: z.literal("welcome"),
     client_id: z.string().describe("This connection's id (targets, the client registry)"),
     instance: z.string(),
-    expires_at: z.number().describe("Token expiry, epoch ms: a `reauth` is asked for then"),
+    expires_at: z.iso.datetime().describe(
+      "Token expiry, ISO 8601 UTC with milliseconds: a `reauth` is asked for then",
+    ),
   }).meta({ title: "welcome" }),
   z.object({
     type: z.literal("subscribed"),
@@ -98,7 +100,7 @@ export const ServerFrame = z.discriminatedUnion("type", [
     topic: z.enum(TOPICS),
     key: z.string().optional().describe("The key inside the topic, e.g. the task id"),
     offset: Offset,
-    ts: z.number().describe("Publish time, epoch ms"),
+    ts: z.iso.datetime().describe("Publish time, ISO 8601 UTC with milliseconds"),
     data: z.unknown(),
   }).meta({ title: "message" }),
   z.object({ type: z.literal("pong"), id: z.string().optional() }).meta({ title: "pong" }),
@@ -106,7 +108,9 @@ export const ServerFrame = z.discriminatedUnion("type", [
     "The token expired: send `reauth {token}` within the grace period or the socket closes " +
       "with 4001",
   ).meta({ title: "reauth (server)" }),
-  z.object({ type: z.literal("reauthed"), expires_at: z.number() }).meta({ title: "reauthed" }),
+  z.object({ type: z.literal("reauthed"), expires_at: z.iso.datetime() }).meta({
+    title: "reauthed",
+  }),
   z.object({
     type: z.literal("error"),
     code: z.enum(ERROR_CODES),
@@ -191,5 +195,8 @@ export function messageFrame(
   m: { topic: string; key: string | null; offset: string; ts: number; data: string },
 ): string {
   const key = m.key === null ? "" : `,"key":${JSON.stringify(m.key)}`;
-  return `{"type":"message","topic":"${m.topic}"${key},"offset":"${m.offset}","ts":${m.ts},"data":${m.data}}`;
+  // `ts` is epoch ms inside the feed (the history's stream ids); clients get
+  // ISO 8601 like every other time of the API (docs/api.md "Time").
+  const ts = new Date(m.ts).toISOString();
+  return `{"type":"message","topic":"${m.topic}"${key},"offset":"${m.offset}","ts":"${ts}","data":${m.data}}`;
 }

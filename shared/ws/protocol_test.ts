@@ -46,7 +46,7 @@ Deno.test("protocolJsonSchema() documents client and server frames", () => {
   assert.match(JSON.stringify(schema), /4008 slowConsumer/);
 });
 
-Deno.test("messageFrame() embeds the data verbatim", () => {
+Deno.test("messageFrame() embeds the data verbatim, with ts in ISO 8601", () => {
   const frame = messageFrame({
     topic: "tasks",
     key: "t1",
@@ -59,7 +59,7 @@ Deno.test("messageFrame() embeds the data verbatim", () => {
     topic: "tasks",
     key: "t1",
     offset: "5-0",
-    ts: 5,
+    ts: "1970-01-01T00:00:00.005Z",
     data: { a: [1] },
   });
 });

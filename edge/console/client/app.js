@@ -126,7 +126,7 @@ function useLive(token, me) {
         tick(topic);
         if (topic !== "tasks") return;
         const d = frame.data;
-        const bucket = Math.floor(frame.ts / 1000 / BUCKET_S) * BUCKET_S;
+        const bucket = Math.floor(Date.parse(frame.ts) / 1000 / BUCKET_S) * BUCKET_S;
         const c = counts.current.get(bucket) ?? [0, 0];
         if (d.status === "succeeded") c[0]++;
         if (d.status === "dead" || d.status === "retrying") c[1]++;

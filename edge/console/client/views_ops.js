@@ -193,7 +193,7 @@ export function Overview({ me, live, ticks }) {
               },
               { label: "Type", cell: (t) => t.type ?? "—" },
               { label: "Status", cell: (t) => html`<${Badge} value=${t.status} />` },
-              { label: "Attempt", num: true, cell: (t) => t.attempt ?? "—" },
+              { label: "Attempt", num: true, cell: (t) => t.attempts ?? "—" },
               { label: "Updated", cell: (t) => when(t.ts) },
             ]}
             rows=${live.tasks.slice(0, 12)} rowKey=${(t) => t.id}

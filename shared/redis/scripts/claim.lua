@@ -117,7 +117,7 @@ for _, id in ipairs(expired) do
       redis.call('HSET', task_key, 'status', 'pending', 'updated_at', now)
       redis.call('HDEL', task_key, 'lease_token', 'lease_expires')
       redis.call('LPUSH', ready[fields[1]], id)
-      task_event(feed, id, 'pending', { type = redis.call('HGET', task_key, 'type'), attempt = attempts,
+      task_event(feed, id, 'pending', { type = redis.call('HGET', task_key, 'type'), attempts = attempts,
         max_attempts = max_attempts, expired = true })
       recovered = recovered + 1
     end
@@ -154,7 +154,7 @@ for _, list in ipairs(order) do
         local attempts = (tonumber(fields[7]) or 0) + 1
         redis.call('HSET', task_key, 'attempts', attempts, 'status', 'running', 'lease_token', token,
           'lease_expires', expires, 'started_at', now, 'updated_at', now, 'worker', worker)
-        task_event(feed, id, 'running', { type = fields[1], attempt = attempts,
+        task_event(feed, id, 'running', { type = fields[1], attempts = attempts,
           max_attempts = tonumber(fields[3]), worker = worker })
         leased[#leased + 1] = expires
         leased[#leased + 1] = id

@@ -60,7 +60,7 @@ for i, entry in ipairs(entries) do
       redis.call('HDEL', task_key, 'lease_token', 'lease_expires')
       redis.call('ZADD', delayed_key, now + backoff_ms, id)
       redis.call('HINCRBY', stats_key, 'refused', 1)
-      task_event(feed, id, 'retrying', { type = fields[4], attempt = attempts - 1, max_attempts = max_attempts,
+      task_event(feed, id, 'retrying', { type = fields[4], attempts = attempts - 1, max_attempts = max_attempts,
         run_at = now + backoff_ms, refused = true })
       out[i] = 1
     elseif permanent == 1 then
@@ -74,7 +74,7 @@ for i, entry in ipairs(entries) do
       redis.call('HDEL', task_key, 'lease_token', 'lease_expires')
       redis.call('ZADD', delayed_key, now + backoff_ms, id)
       redis.call('HINCRBY', stats_key, 'retried', 1)
-      task_event(feed, id, 'retrying', { type = fields[4], attempt = attempts, max_attempts = max_attempts,
+      task_event(feed, id, 'retrying', { type = fields[4], attempts = attempts, max_attempts = max_attempts,
         run_at = now + backoff_ms })
       out[i] = 1
     end
