@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
+import { routeHarness } from "../testing/route_harness.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 import { PROBLEM_TITLES } from "./problem_titles.ts";
-import { routeHarness } from "./routes/test_support.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 /** Where a problem code is written in the source: a problem() call, an AppError, a refusal. */
 const EMITTERS = [
@@ -23,10 +24,9 @@ async function* sources(dir: string): AsyncGenerator<[string, string]> {
   for await (const entry of Deno.readDir(dir)) {
     const path = `${dir}/${entry.name}`;
     if (entry.isDirectory) yield* sources(path);
-    else if (
-      entry.name.endsWith(".ts") && !entry.name.endsWith("_test.ts") &&
-      entry.name !== "test_support.ts"
-    ) yield [path, await Deno.readTextFile(path)];
+    else if (entry.name.endsWith(".ts") && !entry.name.endsWith("_test.ts")) {
+      yield [path, await Deno.readTextFile(path)];
+    }
   }
 }
 

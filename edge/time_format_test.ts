@@ -4,15 +4,17 @@
  * walked field by field.
  */
 import assert from "node:assert/strict";
-import { useTestStack } from "../dev/test_stack.ts";
+import { useTestStack } from "../testing/stack.ts";
+import { TestClient, token } from "../testing/live_feed.ts";
+import { testNamespace } from "../testing/namespace.ts";
+import { noSanitizers } from "../testing/sanitizers.ts";
 import { createQueue } from "../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../shared/tasks/catalog.ts";
 import { createApp } from "./app.ts";
 import { createLiveHub } from "./ws/hub.ts";
-import { TestClient, testNamespace, token } from "./ws/test_support.ts";
 
 // The SDK's SSE streams are torn down asynchronously and the deps hold a Neon Pool.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 /** Names of time fields: `*_at`, `at`, `time`, `ts`. */

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 import isoTime from "./scripts/includes/iso_time.lua" with { type: "text" };
 
 // The stack holds a Neon Pool (deps), whose socket ops outlive each test.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 Deno.test({
   name: "iso_ms() in Lua writes epoch ms exactly as Date.toISOString() does",
