@@ -9,7 +9,7 @@
 import type { Config } from "../shared/config/mod.ts";
 import type { Deps } from "../shared/deps.ts";
 import { testNamespace } from "./namespace.ts";
-import { waitUntil } from "./wait.ts";
+import { waitForValue, waitUntil } from "./wait.ts";
 import { mintDevToken } from "../dev/token.ts";
 import { createApp } from "../edge/app.ts";
 import type { Role } from "../edge/auth/principal.ts";
@@ -140,14 +140,12 @@ export class TestClient {
   }
 
   /** The first frame (already received or future) matching `match`. */
-  async waitFor(match: (f: Frame) => boolean, what = "a frame", timeoutMs = 3000): Promise<Frame> {
-    let found: Frame | undefined;
-    await waitUntil(() => (found = this.frames.find(match)) !== undefined, {
+  waitFor(match: (f: Frame) => boolean, what = "a frame", timeoutMs = 3000): Promise<Frame> {
+    return waitForValue(() => this.frames.find(match), {
       timeoutMs,
       what,
       detail: () => JSON.stringify(this.frames.slice(-5)),
     });
-    return found!;
   }
 
   /** Subscribes and waits for every `subscribed` (or `error`) answer. */

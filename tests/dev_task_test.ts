@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { processesUsing } from "../dev/leftovers.ts";
+import { waitUntil } from "../testing/wait.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -52,14 +53,11 @@ Deno.test("deno task dev brings up a ready system and Ctrl-C stops everything it
       if (workerAdmin === null && stderr.includes("Ctrl-C stops everything")) break;
     }
     assert.ok(workerAdmin, `dev never printed the worker's metrics URL:\n${stderr}`);
-    const deadline = Date.now() + 90_000;
-    while (true) {
+    await waitUntil(async () => {
       const ready = await fetch(`${workerAdmin}/ready`).catch(() => null);
       await ready?.body?.cancel();
-      if (ready?.status === 200) break;
-      assert.ok(Date.now() < deadline, "the worker never became ready");
-      await new Promise((r) => setTimeout(r, 200));
-    }
+      return ready?.status === 200;
+    }, { timeoutMs: 90_000, everyMs: 200, what: "the worker to become ready" });
     // The stack's settings are in the env file (0600), and the tools reach the stack through it.
     const envFile = `${tmp}/dev.env`;
     assert.match(stderr, new RegExp(`env {5}${envFile} `));

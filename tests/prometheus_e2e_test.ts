@@ -13,6 +13,7 @@ import { useTestStack } from "../testing/stack.ts";
 import { parseConfig } from "../shared/config/mod.ts";
 import { AppProcess, startEdge } from "../testing/process.ts";
 import { noSanitizers } from "../testing/sanitizers.ts";
+import { waitUntil } from "../testing/wait.ts";
 
 const RULES = new URL("../deploy/prometheus/rules.yml", import.meta.url).pathname;
 
@@ -139,21 +140,23 @@ Deno.test({
       };
       const pending = new Set(Object.keys(checks));
       const found: Record<string, Sample[]> = {};
-      const deadline = Date.now() + 90_000;
-      while (pending.size > 0) {
-        if (Date.now() > deadline) {
-          throw new Error(`no values in Prometheus for: ${[...pending].join(", ")}`);
-        }
+      const promUrl = prometheus.url;
+      await waitUntil(async () => {
         await traffic();
         for (const name of [...pending]) {
-          const samples = await query(prometheus.url, checks[name]!);
+          const samples = await query(promUrl, checks[name]!);
           if (samples.some((s) => Number.isFinite(Number(s.value[1])))) {
             found[name] = samples;
             pending.delete(name);
           }
         }
-        await new Promise((r) => setTimeout(r, 250));
-      }
+        return pending.size === 0;
+      }, {
+        timeoutMs: 90_000,
+        everyMs: 250,
+        what: "values in Prometheus",
+        detail: () => `none yet for ${[...pending].join(", ")}`,
+      });
       const p95 = Number(found.p95_record![0]!.value[1]);
       assert.ok(p95 > 0 && p95 <= 10, `p95 ${p95} s`);
       assert.equal(Number(found.error_ratio_record![0]!.value[1]), 0, "no 5xx were sent");

@@ -5,20 +5,23 @@ import { PermanentTaskError } from "../shared/queue/errors.ts";
 import { testQueue } from "../testing/queue.ts";
 import { Runner } from "./runner.ts";
 import { noSanitizers } from "../testing/sanitizers.ts";
+import { waitForValue } from "../testing/wait.ts";
 
 // Deps hold a Neon Pool and the runner an SSE subscription (see runner_test.ts).
 const opts = noSanitizers;
 
 /** Renders until `pattern` shows up (outcomes are counted when the next exchange returns). */
-async function metricsMatching(render: () => Promise<string>, patterns: RegExp[]) {
-  const deadline = Date.now() + 20_000;
-  while (true) {
-    const text = await render();
-    const missing = patterns.filter((p) => !p.test(text));
-    if (missing.length === 0) return text;
-    if (Date.now() > deadline) throw new Error(`never matched ${missing.join(", ")}:\n${text}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+function metricsMatching(render: () => Promise<string>, patterns: RegExp[]): Promise<string> {
+  let text = "";
+  return waitForValue(async () => {
+    text = await render();
+    return patterns.every((p) => p.test(text)) ? text : undefined;
+  }, {
+    timeoutMs: 20_000,
+    everyMs: 20,
+    what: "the metrics",
+    detail: () => `missing ${patterns.filter((p) => !p.test(text)).join(", ")}:\n${text}`,
+  });
 }
 
 Deno.test({

@@ -10,7 +10,7 @@ import {
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
 import { useTestStack } from "../testing/stack.ts";
-import { testQueue } from "../testing/queue.ts";
+import { testQueue, waitForTasks } from "../testing/queue.ts";
 import { Runner } from "./runner.ts";
 import { noSanitizers } from "../testing/sanitizers.ts";
 
@@ -49,9 +49,7 @@ Deno.test({
 
       const runner = new Runner({ queue: q, deps, handlers: { echo: () => "ok" }, pollMs: 100 });
       runner.start();
-      for (let i = 0; i < 200 && (await q.getTask(id))?.status !== "succeeded"; i++) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await waitForTasks(q, [id], (t) => t.status === "succeeded", { everyMs: 10 });
       await runner.stop();
       const taskSpan = exporter.getFinishedSpans().find((s) => s.name === "task echo");
       assert.ok(taskSpan, "the task ran in a span");

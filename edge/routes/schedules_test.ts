@@ -7,6 +7,7 @@ import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
 import { createApp } from "../app.ts";
 import { noSanitizers } from "../../testing/sanitizers.ts";
 import { testNamespace } from "../../testing/namespace.ts";
+import { fakeClock } from "../../testing/clock.ts";
 
 Deno.test({
   name: "GET /v1/schedules shows last and next runs to admins and operators, not viewers",
@@ -22,8 +23,8 @@ Deno.test({
         typo: { task_type: "no_such_task", every_ms: 60_000 },
       }),
     });
-    let t = Date.UTC(2030, 0, 1, 12, 0, 30);
-    const deps = { ...made, now: () => t };
+    const clock = fakeClock(Date.UTC(2030, 0, 1, 12, 0, 30));
+    const deps = { ...made, now: clock.now };
     // A private namespace: workers of other suites must not claim these tasks.
     const queue = createQueue(deps.redis, TASK_CATALOG, {
       ...deps.config.queue,
@@ -36,7 +37,7 @@ Deno.test({
       now: deps.now,
     });
     const [ping] = (await scheduler.tick()).filter((o) => o.schedule === "ping");
-    t += 5_000;
+    clock.advance(5_000);
 
     const app = createApp(deps, { queue });
     const token = async (roles: ("admin" | "operator" | "viewer")[]) =>

@@ -150,12 +150,13 @@ Deno.test({
       ws.onmessage = (e) => frames.push(JSON.parse(e.data as string));
       const closed = new Promise((r) => ws.onclose = r);
       try {
-        const until = async (match: (f: Frame) => boolean) => {
-          for (let i = 0; i < 300 && !frames.some(match); i++) {
-            await new Promise((r) => setTimeout(r, 10));
-          }
-          assert.ok(frames.some(match), JSON.stringify(frames));
-        };
+        const until = (match: (f: Frame) => boolean) =>
+          waitUntil(() => frames.some(match), {
+            timeoutMs: 3000,
+            everyMs: 10,
+            what: "a matching frame",
+            detail: () => JSON.stringify(frames),
+          });
         await until((f) => f.type === "subscribed" && f.topic === "leads");
         await a.hub.publish("leads", event(11, "note_added"), { key: "l1" });
         await a.hub.publish("leads", event(12, "appointment_booked"), { key: "l1" });

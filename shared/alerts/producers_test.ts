@@ -7,6 +7,7 @@ import { createModelNotifier } from "../scoring/notify.ts";
 import { alertOnBreakerOpen, breakerOpenEvent, deploymentAlertSender } from "./producers.ts";
 import { ALERT_TEST_CATALOG } from "../../testing/alerts.ts";
 import { noSanitizers } from "../../testing/sanitizers.ts";
+import { waitUntil } from "../../testing/wait.ts";
 
 // The stack's deps hold a Neon Pool (async socket teardown).
 const opts = noSanitizers;
@@ -57,10 +58,11 @@ Deno.test({
         );
       }
       const idem = q.ctx.keys.idempotency("alert:breaker:email:open:4");
-      const deadline = Date.now() + 20_000;
-      while ((await q.stats()).enqueued !== 1 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitUntil(async () => (await q.stats()).enqueued === 1, {
+        timeoutMs: 20_000,
+        everyMs: 20,
+        what: "one deliver_alert task",
+      });
       const id = await deps.redis.get<string>(idem);
       const task = await q.getTask(String(id));
       assert.equal(task?.type, "deliver_alert");

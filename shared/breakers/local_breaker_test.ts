@@ -1,22 +1,17 @@
 import assert from "node:assert/strict";
 import { LocalBreaker, type LocalTransition } from "./local_breaker.ts";
 import { type BreakerPolicyInput, resolvePolicies } from "./policy.ts";
+import { fakeClock } from "../../testing/clock.ts";
 
 function setup(input: BreakerPolicyInput) {
-  let now = 1_000_000;
+  const clock = fakeClock(1_000_000);
   const transitions: LocalTransition[] = [];
   const policy = resolvePolicies({ t: input }).t!;
   const breaker = new LocalBreaker(policy, {
-    now: () => now,
+    now: clock.now,
     onTransition: (t) => transitions.push(t),
   });
-  return {
-    breaker,
-    transitions,
-    advance: (ms: number) => {
-      now += ms;
-    },
-  };
+  return { breaker, transitions, advance: clock.advance };
 }
 
 Deno.test("LocalBreaker trips after fail_max consecutive failures; a success resets the count", () => {

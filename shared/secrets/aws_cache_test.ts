@@ -5,6 +5,7 @@ import { AwsSecretCache, SecretUnavailableError } from "./aws_cache.ts";
 import { loadConfigAndSecrets, watchSecrets } from "./source.ts";
 import { startFakeSecretsManager } from "./aws_test_server.ts";
 import { memoryLog } from "../../testing/log.ts";
+import { waitUntil } from "../../testing/wait.ts";
 
 /** The official client, pointed at the stand-in (static test credentials, no retries). */
 function client(url: string): SecretsManagerClient {
@@ -173,12 +174,10 @@ Deno.test("SECRETS_SOURCE=aws: a value rotated in AWS reaches the live config af
       jwt("k1:aws-first-secret-0123456789abcdef,k2:aws-second-secret-0123456789abcdef"),
     );
     // The first round serves the cached value and refreshes it; a later one sees the new version.
-    const deadline = Date.now() + 20_000;
-    while (!applied.includes("JWT_HS256_KEYS")) {
-      assert.ok(Date.now() < deadline, "the rotated keys were not applied");
+    await waitUntil(async () => {
       await reloader.check();
-      await new Promise((r) => setTimeout(r, 5));
-    }
+      return applied.includes("JWT_HS256_KEYS");
+    }, { timeoutMs: 20_000, what: "the rotated keys to be applied" });
     assert.deepEqual(config.auth.hs256Keys.map((k) => k.kid), ["k1", "k2"]);
     assert.deepEqual(applied, ["JWT_HS256_KEYS"], "only the changed variable");
     assert.ok(!lines.some((l) => l.includes("aws-second-secret")));

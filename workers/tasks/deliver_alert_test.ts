@@ -8,7 +8,7 @@ import type { Deps } from "../../shared/deps.ts";
 import { renderMetrics } from "../../shared/metrics/metrics.ts";
 import { PermanentTaskError } from "../../shared/queue/errors.ts";
 import type { TaskInfo, TaskQueue } from "../../shared/queue/queue.ts";
-import { testQueue } from "../../testing/queue.ts";
+import { testQueue, waitForTasks } from "../../testing/queue.ts";
 import { Runner } from "../runner.ts";
 import { deliverAlertHandler } from "./deliver_alert.ts";
 import { noSanitizers } from "../../testing/sanitizers.ts";
@@ -46,13 +46,12 @@ function startRunner(deps: Deps, q: TaskQueue, config: ReturnType<typeof alertsC
 }
 
 async function settled(q: TaskQueue, id: string): Promise<TaskInfo> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const t = await q.getTask(id);
-    if (t && (t.status === "succeeded" || t.status === "dead")) return t;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`task ${id} never settled`);
+  const [t] = await waitForTasks(q, [id], (t) => t.status === "succeeded" || t.status === "dead", {
+    timeoutMs: 60_000,
+    everyMs: 25,
+    what: `task ${id} to settle`,
+  });
+  return t!;
 }
 
 const event = (id: string): AlertEvent => ({

@@ -14,9 +14,9 @@ import { createBreakerRegistry } from "../../shared/breakers/registry.ts";
 import { parseConfig } from "../../shared/config/mod.ts";
 import { emailProviderFromConfig } from "../../shared/email/from_config.ts";
 import { platformCatalog } from "../../shared/queue/from_config.ts";
-import { createQueue, type TaskInfo } from "../../shared/queue/queue.ts";
+import { createQueue } from "../../shared/queue/queue.ts";
 import { Scheduler } from "../../shared/schedules/scheduler.ts";
-import { dropNamespace } from "../../testing/queue.ts";
+import { dropNamespace, waitForTasks } from "../../testing/queue.ts";
 import { Runner } from "../runner.ts";
 import { createHandlers } from "./registry.ts";
 import { testNamespace } from "../../testing/namespace.ts";
@@ -95,13 +95,12 @@ Deno.test({
 
       runner.start();
       const ids = outcomes.map((o) => o.taskId);
-      const deadline = Date.now() + 15_000;
-      let infos: (TaskInfo | null)[] = [];
-      while (Date.now() < deadline) {
-        infos = await Promise.all(ids.map((id) => queue.getTask(id)));
-        if (infos.every((t) => t?.status === "succeeded" || t?.status === "dead")) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const infos = await waitForTasks(
+        queue,
+        ids,
+        (t) => t.status === "succeeded" || t.status === "dead",
+        { timeoutMs: 15_000, everyMs: 50 },
+      );
       assert.deepEqual(infos.map((t) => t?.status), ["succeeded", "succeeded", "succeeded"]);
       const [refresh, retention, training] = infos.map((t) => t!.result as Record<string, unknown>);
       // No labelled leads in this database: each population's run is recorded as refused.
