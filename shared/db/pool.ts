@@ -78,8 +78,9 @@ function warnIdleError(error: Error): void {
 
 /**
  * Creates a Pool whose connections use `settings`. An `error` listener is
- * always attached: without one, an idle client's error (e.g. after
- * `pool.end()`) is an uncaught exception that kills the process.
+ * always attached, to the pool and to every client: without one, an idle
+ * client's error (e.g. after `pool.end()`), or a checked-out client's lost
+ * connection, is an uncaught exception that kills the process.
  *
  * @example Local pool through dev/neon_proxy.ts
  * ```ts
@@ -126,6 +127,14 @@ export function createPool(settings: PoolSettings): Pool {
       // Pool queries go through a client's query() too: one span per statement.
       traceQueries(this as unknown as { query: (...args: unknown[]) => unknown }, onCallError);
       if (onCallError) countConnectErrors(this as unknown as { connect: Connect }, onCallError);
+      // A connection that dies while the client is checked out (Postgres shutting down sends
+      // 57P01 "terminating connection due to administrator command", a socket breaks) is told to
+      // the caller twice: the statement in flight (or the next one) rejects, which the caller
+      // handles, AND the client emits "error", which without a listener is an uncaught
+      // exception that kills the process (found by `deno task chaos`: an edge died while
+      // Postgres was stopped). The rejection is the one that matters; the pool's own listener
+      // still drops idle clients that fail.
+      (this as unknown as { on(event: "error", fn: () => void): void }).on("error", () => {});
     }
   }
 

@@ -71,3 +71,26 @@ Deno.test("onCallError counts failed statements, transaction control and connect
   ) assert.ok(lines.includes(line), `${line} missing from:\n${text}`);
   assert.ok(!text.includes("no_such"), "no statement text or database name in the output");
 });
+
+Deno.test("a checked-out connection that Postgres terminates fails its caller's next statement, not the process", async () => {
+  await using db = await startTestDatabase();
+  const pool = db.pool({ max: 2 });
+  const held = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    const { rows } = await held.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+    // What a Postgres shutdown does to every session: FATAL 57P01 while the client sits idle
+    // in the caller's hands (between two statements of a transaction, say).
+    await pool.query("SELECT pg_terminate_backend($1)", [rows[0]!.pid]);
+    // Let the FATAL message arrive: the client emits "error" now, with no statement in flight.
+    await new Promise((r) => setTimeout(r, 300));
+    await assert.rejects(held.query("SELECT 1"), (err: Error) => {
+      broken = err;
+      return true;
+    });
+  } finally {
+    held.release(broken ?? true);
+  }
+  const { rows } = await pool.query<{ ok: number }>("SELECT 1 AS ok");
+  assert.equal(rows[0]!.ok, 1, "the pool serves on with a new connection");
+});
