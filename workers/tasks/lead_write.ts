@@ -34,6 +34,7 @@ import type { Breaker } from "../../shared/breakers/breaker.ts";
 import { AppError } from "../../shared/errors.ts";
 import type { Lead } from "../../shared/leads/lead.ts";
 import { createLead, updateLead } from "../../shared/leads/repository.ts";
+import { withTransaction } from "../../shared/leads/transaction.ts";
 import type { LeadScorer } from "../../shared/scoring/champion.ts";
 import { PermanentTaskError } from "../../shared/queue/errors.ts";
 import type { ApplyLeadWritePayload } from "../../shared/tasks/catalog.ts";
@@ -107,15 +108,20 @@ export function leadWriteHandler(s: LeadWriteServices = {}) {
 
   return async function applyLeadWrite(p: Payload, ctx: TaskContext): Promise<LeadWriteResult> {
     const source = taskEventSource(p.source, ctx.taskId);
+    // The same deadline as the direct write (DB_WRITE_TIMEOUT_MS): on a connection that silently
+    // stops answering, the statement fails at it (a database failure: retried, counted by the
+    // breaker) instead of holding the task until its timeout and the lease beyond.
+    const deadlineMs = ctx.deps.config.database.writeTimeoutMs;
     // Set when the request's Idempotency-Key was already used: the write happened before.
     let applied = false;
     const hasOwnEvent = (leadId: string, eventType?: string) =>
       database(async () => {
-        const { rows } = await ctx.deps.sql.query(
-          `SELECT 1 FROM lead_events WHERE lead_id = $1 AND source = $2
-             AND ($3::text IS NULL OR event_type = $3) LIMIT 1`,
-          [leadId, source, eventType ?? null],
-        );
+        const { rows } = await withTransaction(ctx.deps.sql, (client) =>
+          client.query(
+            `SELECT 1 FROM lead_events WHERE lead_id = $1 AND source = $2
+               AND ($3::text IS NULL OR event_type = $3) LIMIT 1`,
+            [leadId, source, eventType ?? null],
+          ), { deadlineMs });
         return rows.length > 0;
       }, ctx.signal);
     try {
@@ -136,6 +142,7 @@ export function leadWriteHandler(s: LeadWriteServices = {}) {
                 ...(s.scorer ? { scorer: s.scorer, now: ctx.deps.now() } : {}),
                 writeKey: p.write_key,
                 onReplay: () => applied = true,
+                deadlineMs,
               },
             ), ctx.signal);
           return {
@@ -169,6 +176,7 @@ export function leadWriteHandler(s: LeadWriteServices = {}) {
             ...(s.scorer ? { scorer: s.scorer, now: ctx.deps.now() } : {}),
             writeKey: p.write_key,
             onReplay: () => applied = true,
+            deadlineMs,
           },
         ), ctx.signal);
       return { status: applied ? "already_applied" : "updated", lead_id: lead.id };
