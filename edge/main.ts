@@ -6,7 +6,7 @@
  * @module
  */
 import { closeDeps, makeDeps } from "../shared/deps.ts";
-import { onShutdownSignal, warnAboutDevSecrets } from "../shared/lifecycle.ts";
+import { onShutdownSignal, SHUTDOWN_CLEANUP_MS, warnAboutDevSecrets } from "../shared/lifecycle.ts";
 import { readEnvironment } from "../shared/config/mod.ts";
 import { loadConfigAndSecretsOrExit, watchSecrets } from "../shared/secrets/source.ts";
 import { secretApplier } from "../shared/secrets/apply.ts";
@@ -152,5 +152,8 @@ if (import.meta.main) {
     await closeDeps(deps);
     deps.log.info("edge stopped");
     Deno.exit(0);
+  }, {
+    deadlineMs: config.shutdownTimeoutMs + SHUTDOWN_CLEANUP_MS,
+    onDeadline: (ms) => deps.log.error("edge shutdown deadline passed; exiting", { after_ms: ms }),
   });
 }

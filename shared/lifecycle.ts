@@ -37,15 +37,53 @@ export function warnAboutDevSecrets(config: Config, log: Logger): boolean {
 }
 
 /**
- * Runs `shutdown` once on the first SIGTERM or SIGINT; a second signal exits
- * at once with 130 (the operator insists). Returns a function that removes the
- * listeners.
+ * What a stop may take after its drain (SHUTDOWN_TIMEOUT_MS): closing the
+ * pools, the breakers, the admin listener. Past the drain plus this, the
+ * process exits anyway.
  */
-export function onShutdownSignal(shutdown: (signal: Deno.Signal) => Promise<void>): () => void {
+export const SHUTDOWN_CLEANUP_MS = 5_000;
+
+/** Options of {@linkcode onShutdownSignal}. */
+export interface ShutdownOptions {
+  /**
+   * Past this long after the signal the process exits with 1 whatever still
+   * runs: a request hung on a silent database connection holds the pool's
+   * `end()` forever (found by `deno task chaos`, docs/reliability.md).
+   * @default no deadline
+   */
+  deadlineMs?: number;
+  /** Told when the deadline passes, before the exit. @default console.error */
+  onDeadline?: (deadlineMs: number) => void;
+}
+
+/**
+ * Runs `shutdown` once on the first SIGTERM or SIGINT; a second signal exits
+ * at once with 130 (the operator insists). With `deadlineMs`, a shutdown
+ * still running that long after the signal exits with 1. Returns a function
+ * that removes the listeners.
+ */
+export function onShutdownSignal(
+  shutdown: (signal: Deno.Signal) => Promise<void>,
+  options: ShutdownOptions = {},
+): () => void {
+  const { deadlineMs } = options;
+  if (deadlineMs !== undefined && !(Number.isFinite(deadlineMs) && deadlineMs > 0)) {
+    throw new RangeError(`Cannot watch shutdown: deadlineMs must be > 0, got ${deadlineMs}`);
+  }
+  const onDeadline = options.onDeadline ??
+    ((ms: number) => console.error(`shutdown still running after ${ms} ms; exiting`));
   let started = false;
   const handler = (signal: Deno.Signal) => () => {
     if (started) Deno.exit(130);
     started = true;
+    if (deadlineMs !== undefined) {
+      const timer = setTimeout(() => {
+        onDeadline(deadlineMs);
+        Deno.exit(1);
+      }, deadlineMs);
+      // The deadline never keeps an otherwise finished process alive.
+      Deno.unrefTimer(timer);
+    }
     shutdown(signal).catch((err) => {
       console.error("shutdown failed", err);
       Deno.exit(1);

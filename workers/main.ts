@@ -8,7 +8,7 @@
  * @module
  */
 import { closeDeps, type Deps, makeDeps } from "../shared/deps.ts";
-import { onShutdownSignal, warnAboutDevSecrets } from "../shared/lifecycle.ts";
+import { onShutdownSignal, SHUTDOWN_CLEANUP_MS, warnAboutDevSecrets } from "../shared/lifecycle.ts";
 import { readEnvironment } from "../shared/config/mod.ts";
 import { loadConfigAndSecretsOrExit, watchSecrets } from "../shared/secrets/source.ts";
 import { secretApplier } from "../shared/secrets/apply.ts";
@@ -78,6 +78,11 @@ if (import.meta.main) {
     deps.log.info("worker stopping", { signal });
     stop.resolve();
     await Promise.resolve();
+  }, {
+    // In-flight tasks get WORKER_SHUTDOWN_GRACE_MS (then they are released); the rest is cleanup.
+    deadlineMs: config.worker.shutdownGraceMs + SHUTDOWN_CLEANUP_MS,
+    onDeadline: (ms) =>
+      deps.log.error("worker shutdown deadline passed; exiting", { after_ms: ms }),
   });
 
   let runner: Runner | null = null;

@@ -91,6 +91,8 @@ export async function startCluster(say: (m: string) => void): Promise<Cluster> {
             "--allow-env",
             "--allow-read",
             "--allow-sys",
+            // Where an uncaught error was thrown, for the report (Deno prints only its value).
+            "--preload=dev/chaos/uncaught_location.ts",
             ...write.map((w) => `--allow-write=${w}`),
             entry,
           ],
