@@ -15,6 +15,7 @@ import type { Deps } from "../shared/deps.ts";
 import type { Lead } from "../shared/leads/lead.ts";
 import { createLead } from "../shared/leads/repository.ts";
 import { createQueue, type QueueSettings, type TaskQueue } from "../shared/queue/queue.ts";
+import type { LeadScorer } from "../shared/scoring/champion.ts";
 import { TASK_CATALOG } from "../shared/tasks/catalog.ts";
 import { createApp } from "../edge/app.ts";
 import type { AppEnv } from "../edge/app_env.ts";
@@ -68,6 +69,8 @@ export interface HarnessOptions {
    * @default false
    */
   breakers?: boolean;
+  /** The app's lead scorer (e.g. `trainedChampions` from testing/scoring.ts). @default none */
+  scorer?: LeadScorer;
 }
 
 /** A harness built with `breakers: true`. */
@@ -111,7 +114,11 @@ export async function routeHarness(
     })
     : null;
   await breakers?.start();
-  const app = createApp(deps, breakers ? { queue, breakers } : { queue });
+  const app = createApp(deps, {
+    queue,
+    ...(breakers ? { breakers } : {}),
+    ...(options.scorer ? { scorer: options.scorer } : {}),
+  });
   const run = runTag();
   const ids: string[] = [];
   let stopped: Promise<void> | null = null;

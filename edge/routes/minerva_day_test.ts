@@ -7,6 +7,7 @@ import { scrapeLeadsHandler } from "../../workers/tasks/scrape_leads.ts";
 import { sendEmailHandler } from "../../workers/tasks/send_email.ts";
 import { routeHarness } from "../../testing/route_harness.ts";
 import { noSanitizers } from "../../testing/sanitizers.ts";
+import { trainedChampions } from "../../testing/scoring.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
 const opts = noSanitizers;
@@ -17,11 +18,15 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 Deno.test({
   name:
-    "Minerva's day through the public API as sa:minerva: import → email → reply → transition → book → analytics",
+    "Minerva's day through the public API as sa:minerva: import → score → email → reply → transition → book → analytics",
   ...opts,
   async fn(t) {
     await using stack = await useTestStack();
-    const h = await routeHarness(stack);
+    // Real trained champions in memory, with versions no registry row has:
+    // suites share the database and none may activate a champion in it.
+    const version = 900_000 + Math.floor(Math.random() * 90_000);
+    const { champions, scorer } = trainedChampions(version, Date.now());
+    const h = await routeHarness(stack, { scorer });
     const outbox = await Deno.makeTempDir({ prefix: "pco-minerva-" });
     const config = h.deps.config;
     // The workers' handlers, run on the tasks the API queued (the harness's
@@ -30,6 +35,7 @@ Deno.test({
       scrape_leads: scrapeLeadsHandler({
         places: config.places,
         defaultPhoneRegion: config.defaultPhoneRegion,
+        scorer,
       }) as never,
       send_email: sendEmailHandler({
         provider: createFileProvider({ dir: outbox }),
@@ -96,6 +102,26 @@ Deno.test({
         assert.equal(page.data[0].outreach_status, "new");
       });
 
+      await t.step("score: the champion scored the import; Minerva finds it by score", async () => {
+        const lead = await json(await h.call("GET", `/v1/leads/${leadId}`), 200);
+        const details = lead.score_details as Json;
+        assert.equal(details.source, "model", JSON.stringify(details));
+        // No reply yet: the pre-reply population's champion scored it.
+        assert.equal(details.model_version, champions.pre_reply.version);
+        assert.ok((details.top_factors as Json[]).length > 0, "the score says why");
+        assert.equal(typeof lead.lead_score, "number");
+        const page = await json(
+          await h.call(
+            "GET",
+            `/v1/leads?city=${
+              encodeURIComponent(`Routetown-${h.run}`)
+            }&min_score=${lead.lead_score}&sort=lead_score&order=desc`,
+          ),
+          200,
+        );
+        assert.deepEqual(page.data.map((l: Json) => l.id), [leadId]);
+      });
+
       await t.step("email: the intro is queued, sent, and the lead is contacted", async () => {
         const queued = await json(
           await h.call("POST", "/v1/outreach/emails", {
@@ -139,6 +165,8 @@ Deno.test({
           200,
         );
         assert.deepEqual([moved.from, moved.to, moved.changed], ["contacted", "responded", true]);
+        const lead = await json(await h.call("GET", `/v1/leads/${leadId}`), 200);
+        assert.equal((lead.score_details as Json).source, "model", "rescored with the transition");
         await json(
           await h.call("POST", `/v1/leads/${leadId}/notes`, {
             json: { text: "Wants a quote for a one-page site" },
