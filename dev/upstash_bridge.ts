@@ -5,16 +5,13 @@
  * account. The contract is docs/reference/upstash-rest-protocol.md; the pieces live in
  * `dev/upstash/`.
  *
- * Redis client: node-redis (`redis`), not ioredis. Picked by a pipelined
- * burst through this bridge: 10,000 SET/GET from 64 concurrent
- * `@upstash/redis` callers (auto-pipelined, ~32 commands per request), Deno
- * 2.9.6 on 2 shared cores, medians of 8 interleaved runs: node-redis 66k–67k
- * ops/s, ioredis 42k–44k ops/s (one `pipeline()` of `callBuffer` per
- * request). On the Redis side alone a 32-command batch cost about 70 CPU µs
- * with node-redis and 135 with ioredis. node-redis's `sendCommand` is also
- * raw, where ioredis rewrites `hgetall` replies into objects even through
- * `callBuffer`. node-redis's default 5 s per-command timeout is turned off
- * (`dev/upstash/redis_link.ts`): it arms a timer per command and tripled the cost.
+ * Redis client: node-redis (`redis`), not ioredis: it pushed a pipelined burst
+ * through this bridge about half again as fast, at half the Redis CPU per
+ * batch (docs/benchmarks.md, Design measurements). node-redis's
+ * `sendCommand` is also raw, where ioredis rewrites `hgetall` replies into
+ * objects even through `callBuffer`. node-redis's default 5 s per-command
+ * timeout is turned off (`dev/upstash/redis_link.ts`): it arms a timer per
+ * command and tripled the cost.
  *
  * Hardening (the bridge listens on loopback, but anything on the machine can
  * reach it): the bearer token is compared in constant time, request bodies
