@@ -326,13 +326,15 @@ Deno.test("rateLimit() leases budget: most requests make no Redis call, and noth
       Array.from({ length: 100 }, () => get(app, { "x-test-sub": "alice" })),
     );
     assert.ok(burst.every((r) => r.status === 200));
-    // Leases of at most 100 tokens (the default max_tokens): 400 requests, ≥ 4 calls.
-    assert.ok(counted.calls() >= 4 && counted.calls() <= 8, `${counted.calls()} store calls`);
+    // Grants of 1, 2, 4, … 64, then 100 (the default max_tokens) while the
+    // caller keeps spending them: 400 requests, 10 store decisions.
+    assert.ok(counted.calls() >= 10 && counted.calls() <= 12, `${counted.calls()} store calls`);
     assert.equal(limiter.metrics.allowed, 400);
     // Every store decision leased spare tokens; the rest never left the process
     // (the count of calls may include one EVAL after a NOSCRIPT).
-    assert.ok(limiter.metrics.leaseGrants >= 4 && limiter.metrics.leaseGrants <= counted.calls());
-    assert.equal(limiter.metrics.localDecisions + limiter.metrics.leaseGrants, 400);
+    // The first call granted one token (no lease); the other nine leased spares.
+    assert.equal(limiter.metrics.leaseGrants, 9);
+    assert.equal(limiter.metrics.localDecisions, 400 - 10);
     // One edge: the remaining count is exact and falls by one per request.
     assert.deepEqual(seen, Array.from({ length: 300 }, (_, i) => 10_000 - 1 - i));
     // Mirrored for Prometheus at scrape time.
@@ -341,7 +343,7 @@ Deno.test("rateLimit() leases budget: most requests make no Redis call, and noth
     const lines = (await renderMetrics(metrics)).split("\n");
     for (
       const line of [
-        `rate_limit_lease_events_total{event="granted"} ${limiter.metrics.leaseGrants}`,
+        'rate_limit_lease_events_total{event="granted"} 9',
         `rate_limit_lease_events_total{event="local_decision"} ${limiter.metrics.localDecisions}`,
         'rate_limit_lease_events_total{event="tokens_returned"} 0',
       ]
@@ -368,14 +370,38 @@ Deno.test("rateLimit() leases budget: most requests make no Redis call, and noth
     });
     const remaining = async (app: Hono<AppEnv>) =>
       (await get(app)).headers.get("ratelimit")?.match(/r=(\d+)/)?.[1];
-    // Edge a's first request leases half the budget: 50 tokens, 49 unused.
-    assert.equal(await remaining(a.app), "99");
-    assert.equal(await remaining(b.app), "49");
+    // Edge a's grants: 1, 2 (one spent locally), 4 (3 left unused): 7 counted.
+    for (const r of ["99", "98", "97", "96"]) assert.equal(await remaining(a.app), r);
+    assert.equal(a.limiter.metrics.localDecisions, 1);
+    assert.equal(await remaining(b.app), "92");
     await a.limiter.close();
-    assert.equal(a.limiter.metrics.leaseTokensReturned, 49);
-    // 100 − a's 1 − b's 2.
-    assert.equal(await remaining(b.app), "97");
+    assert.equal(a.limiter.metrics.leaseTokensReturned, 3);
+    // 100 − a's 4 − b's 2.
+    assert.equal(await remaining(b.app), "94");
   });
+
+  await t.step(
+    "a caller that comes back less often than a lease lives costs one call per request, as without leasing",
+    async () => {
+      let clock = Date.now();
+      const counted = countingRedis(redis);
+      const { app, limiter } = testApp(counted.redis, {
+        now: () => clock,
+        policies: {
+          default: policy({ limit: 100, lease: { max_tokens: 10, fraction: 1, ttl_ms: 500 } }),
+        },
+      });
+      await get(app); // the script is loaded (EVALSHA may have met NOSCRIPT)
+      const before = counted.calls();
+      for (let i = 0; i < 5; i++) {
+        clock += 600;
+        assert.equal((await get(app)).status, 200);
+      }
+      assert.equal(counted.calls() - before, 5);
+      assert.equal(limiter.metrics.leaseGrants, 0);
+      assert.equal(limiter.metrics.leaseTokensReturned, 0);
+    },
+  );
 
   await t.step("an ended lease's unused tokens go back at the next decision", async () => {
     let clock = Date.now();
@@ -387,19 +413,22 @@ Deno.test("rateLimit() leases budget: most requests make no Redis call, and noth
         default: policy({ limit: 100, lease: { max_tokens: 10, fraction: 1, ttl_ms: 500 } }),
       },
     });
-    assert.equal((await get(app, { "x-test-sub": "alice" })).status, 200);
-    assert.equal((await get(app, { "x-test-sub": "bob" })).status, 200);
+    // Two requests each: grants of 1 and 2, one token of each caller unused.
+    for (const sub of ["alice", "alice", "bob", "bob"]) {
+      assert.equal((await get(app, { "x-test-sub": sub })).status, 200);
+    }
+    assert.equal(limiter.metrics.leaseTokensReturned, 0);
     clock += 500;
-    // Alice's next request gives her 9 back in its own store call; bob's go
-    // back in the sweep that request runs.
+    // Both leases ended: the next decision (alice's) sweeps them back first.
     assert.equal((await get(app, { "x-test-sub": "alice" })).status, 200);
-    assert.equal(limiter.metrics.leaseTokensReturned, 18);
+    assert.equal(limiter.metrics.leaseTokensReturned, 2);
     const check = testApp(redis, {
       namespace,
       policies: { default: policy({ limit: 100, lease: false }) },
     });
+    // Bob: 3 counted, 1 given back, 1 more now.
     const res = await get(check.app, { "x-test-sub": "bob" });
-    assert.match(res.headers.get("ratelimit") ?? "", /r=98;/);
+    assert.match(res.headers.get("ratelimit") ?? "", /r=97;/);
   });
 });
 

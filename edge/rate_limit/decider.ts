@@ -62,8 +62,8 @@ export interface Decider {
 interface PolicyState {
   name: string;
   policy: RateLimitPolicy;
-  /** Spare tokens a lease may hold; 0 when leasing is off. */
-  spare: number;
+  /** The most one grant may hold (`max_tokens`); 0 when leasing is off. */
+  maxTokens: number;
   fraction: number;
   ttlMs: number;
   local: LocalLimiter;
@@ -92,7 +92,7 @@ export function createDecider(
     states.set(name, {
       name,
       policy,
-      spare: lease?.max_tokens ?? 0,
+      maxTokens: lease?.max_tokens ?? 0,
       fraction: lease?.fraction ?? 1,
       ttlMs: lease?.ttl_ms ?? 1000,
       local: createLocalLimiter(policy),
@@ -162,13 +162,16 @@ export function createDecider(
 
   /** One store call for one request: its token, plus a lease when the policy leases. */
   async function ask(state: PolicyState, identity: string): Promise<Decision> {
-    const back = state.leases.release(identity);
     const t0 = now();
+    const back = state.leases.release(identity, t0);
+    const spare = state.maxTokens === 0
+      ? 0
+      : state.leases.nextSize(identity, t0, state.ttlMs, state.maxTokens);
     let grant;
     try {
       grant = await store.lease(state.name, state.policy, identity, {
         need: 1,
-        spare: state.spare,
+        spare,
         fraction: state.fraction,
         ttlMs: state.ttlMs,
         ...(back ? { giveBack: back } : {}),
@@ -186,11 +189,13 @@ export function createDecider(
       remember(state, identity, grant.reset);
       return { source: "store", success: false, remaining: 0, reset: grant.reset };
     }
-    if (grant.granted > 1) {
-      metrics.leaseGrants++;
-      // From before the call: the store's clock started the lease no earlier,
+    if (state.maxTokens > 0) {
+      if (grant.granted > 1) metrics.leaseGrants++;
+      // Kept even when empty: what it spent sizes the next one. Its end is
+      // from before the call: the store's clock started the lease no earlier,
       // so this end is never later than the store's.
       state.leases.put(identity, {
+        granted: grant.granted,
         tokens: grant.granted - 1,
         expiresAt: t0 + grant.ttlMs,
         window: grant.window,
@@ -213,7 +218,7 @@ export function createDecider(
 
   async function decide(group: string, identity: string): Promise<Decision> {
     const state = states.get(group)!;
-    if (state.spare === 0) return await decideOnce(state, identity);
+    if (state.maxTokens === 0) return await decideOnce(state, identity);
     for (;;) {
       const until = state.blocked.get(identity);
       if (until !== undefined) {

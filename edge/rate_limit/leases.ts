@@ -4,11 +4,20 @@
  * call until they run out or the lease ends. Ended and evicted leases are
  * collected with their unused tokens, to be given back to the store.
  *
+ * The size to ask for follows the caller's demand: a caller without a recent
+ * lease asks for its one token only, so a caller sending a request now and
+ * then costs one store call per request, as without leasing, and leaves
+ * nothing to give back; a caller that ran out of a lease before it ended asks
+ * for twice as much next time, up to the policy's `max_tokens`; a lease that
+ * ended with tokens left sizes the next one by what it spent in its lifetime.
+ *
  * @module
  */
 
 /** A live lease on one identity's budget. */
 export interface Lease {
+  /** Tokens the store granted, the asking request's included. */
+  granted: number;
   /** Tokens left to spend locally. */
   tokens: number;
   /** Local epoch ms after which the lease must not be spent. */
@@ -42,11 +51,17 @@ export interface LeaseTable {
   /** Stores a grant's unused tokens (replacing nothing: the caller released first). */
   put(identity: string, lease: Lease, now: number): void;
   /** Removes `identity`'s lease (ended or empty) and returns its unused tokens, if any. */
-  release(identity: string): GiveBack | null;
-  /** Removes ended leases; returns their unused tokens and those of evicted ones. */
+  release(identity: string, now: number): GiveBack | null;
+  /** Removes leases past their end; returns their unused tokens and those of evicted ones. */
   sweep(now: number): GiveBack[];
   /** Removes every lease (shutdown); returns all unused tokens. */
   drain(): GiveBack[];
+  /**
+   * Tokens to ask for when `identity` has no usable lease (at most `max`):
+   * one, unless its last lease ended within `ttlMs`; then twice that lease
+   * if the caller ran out of it before its end, else what it spent.
+   */
+  nextSize(identity: string, now: number, ttlMs: number, max: number): number;
   /** Leases held. */
   readonly size: number;
 }
@@ -54,9 +69,30 @@ export interface LeaseTable {
 /** A table holding at most `maxEntries` leases (the oldest are evicted, their tokens given back). */
 export function createLeaseTable(maxEntries: number): LeaseTable {
   const leases = new Map<string, Lease>();
+  /** identity → its last lease: size, tokens spent, whether it ran out early, when it ended. */
+  const history = new Map<
+    string,
+    { granted: number; spent: number; ranOut: boolean; endedAt: number }
+  >();
   let evicted: GiveBack[] = [];
 
-  function giveBackOf(identity: string, lease: Lease): GiveBack | null {
+  /** Removes a lease, remembering what it spent; returns its unused tokens. */
+  function end(identity: string, lease: Lease, now: number): GiveBack | null {
+    leases.delete(identity);
+    history.delete(identity);
+    if (history.size >= maxEntries) {
+      for (const id of history.keys()) {
+        if (history.size < maxEntries) break;
+        history.delete(id);
+      }
+    }
+    // An ended lease ended at its expiry, however late the sweep noticed.
+    history.set(identity, {
+      granted: lease.granted,
+      spent: lease.granted - lease.tokens,
+      ranOut: lease.tokens === 0 && now < lease.expiresAt,
+      endedAt: Math.min(now, lease.expiresAt),
+    });
     return lease.tokens > 0 ? { identity, tokens: lease.tokens, window: lease.window } : null;
   }
 
@@ -75,28 +111,26 @@ export function createLeaseTable(maxEntries: number): LeaseTable {
       // Map iteration is insertion order: the first keys are the oldest.
       for (const [id, old] of leases) {
         if (leases.size < maxEntries) break;
-        leases.delete(id);
-        const back = giveBackOf(id, old);
+        const back = end(id, old, now);
         if (back) evicted.push(back);
       }
     }
     leases.set(identity, lease);
   }
 
-  function release(identity: string): GiveBack | null {
+  function release(identity: string, now: number): GiveBack | null {
     const lease = leases.get(identity);
-    if (!lease) return null;
-    leases.delete(identity);
-    return giveBackOf(identity, lease);
+    return lease ? end(identity, lease, now) : null;
   }
 
   function sweep(now: number): GiveBack[] {
     const out = evicted;
     evicted = [];
     for (const [identity, lease] of leases) {
-      if (lease.tokens > 0 && now < lease.expiresAt) continue;
-      leases.delete(identity);
-      const back = giveBackOf(identity, lease);
+      // An empty lease still alive stays: whether the caller runs out before
+      // its end is what sizes the next one.
+      if (now < lease.expiresAt) continue;
+      const back = end(identity, lease, now);
       if (back) out.push(back);
     }
     return out;
@@ -106,11 +140,17 @@ export function createLeaseTable(maxEntries: number): LeaseTable {
     const out = evicted;
     evicted = [];
     for (const [identity, lease] of leases) {
-      const back = giveBackOf(identity, lease);
-      if (back) out.push(back);
+      if (lease.tokens > 0) out.push({ identity, tokens: lease.tokens, window: lease.window });
     }
     leases.clear();
     return out;
+  }
+
+  function nextSize(identity: string, now: number, ttlMs: number, max: number): number {
+    const last = history.get(identity);
+    if (!last || now - last.endedAt > ttlMs) return 1;
+    if (last.ranOut) return Math.min(max, 2 * last.granted);
+    return Math.max(1, Math.min(max, last.spent));
   }
 
   return {
@@ -119,6 +159,7 @@ export function createLeaseTable(maxEntries: number): LeaseTable {
     release,
     sweep,
     drain,
+    nextSize,
     get size() {
       return leases.size;
     },
