@@ -8,7 +8,8 @@
  *
  * - `health`: bare `GET /health` (no auth, no Redis), closed loop;
  * - `me`: `GET /v1/me` with a bearer token: the whole /v1 chain (JWT verify,
- *   one rate-limit decision in Redis), closed loop; `ratio_to_health`;
+ *   one rate-limit decision: most from a lease, one Redis call per grant,
+ *   docs/gateway.md), closed loop; `ratio_to_health`;
  * - `post_task`: `POST /v1/tasks {type:"noop"}` with a unique Idempotency-Key
  *   per request (claim + complete in Redis, body validation, enqueue), closed
  *   loop; `ratio_to_health`;
