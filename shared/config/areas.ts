@@ -6,6 +6,7 @@
  * @module
  */
 import { analytics } from "./analytics.ts";
+import { appointments } from "./appointments.ts";
 import { auth } from "./auth.ts";
 import { breakers } from "./breakers.ts";
 import { core } from "./core.ts";
@@ -41,6 +42,7 @@ export const AREAS = [
   breakers,
   perimeter,
   email,
+  appointments,
   leads,
   liveFeed,
   secrets,

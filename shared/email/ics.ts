@@ -27,6 +27,8 @@ export interface InviteEvent {
   summary: string;
   description?: string;
   location?: string;
+  /** Where to join (URL property, RFC 5545 §3.8.4.6): an http(s) URL. */
+  url?: string;
   organizer: CalendarParty;
   attendee: CalendarParty;
   /** Bump for each update of the same event. @default 0 */
@@ -93,6 +95,18 @@ function cn(party: CalendarParty): string {
   return clean ? `;CN="${clean}"` : "";
 }
 
+/** True for an http(s) URL without control characters or spaces (it goes into a content line as is). */
+function isHttpUrl(value: string): boolean {
+  // deno-lint-ignore no-control-regex
+  if (/[\x00-\x20\x7f]/.test(value)) return false;
+  try {
+    const url = new URL(value);
+    return url.protocol === "http:" || url.protocol === "https:";
+  } catch {
+    return false;
+  }
+}
+
 /** The invite as an .ics document (CRLF line endings, folded at 75 octets). */
 export function buildInvite(event: InviteEvent): string {
   if (!Number.isFinite(event.durationMin) || event.durationMin <= 0) {
@@ -101,6 +115,9 @@ export function buildInvite(event: InviteEvent): string {
   const sequence = event.sequence ?? 0;
   if (!Number.isInteger(sequence) || sequence < 0) {
     throw new RangeError(`Invalid SEQUENCE ${sequence}`);
+  }
+  if (event.url !== undefined && !isHttpUrl(event.url)) {
+    throw new RangeError(`Invalid event URL ${JSON.stringify(event.url)}`);
   }
   const organizer = mailto(event.organizer, "organizer");
   const attendee = mailto(event.attendee, "attendee");
@@ -120,6 +137,8 @@ export function buildInvite(event: InviteEvent): string {
     `SUMMARY:${escapeText(event.summary)}`,
     ...(event.description ? [`DESCRIPTION:${escapeText(event.description)}`] : []),
     ...(event.location ? [`LOCATION:${escapeText(event.location)}`] : []),
+    // A URI value, not TEXT: commas and semicolons stay as they are.
+    ...(event.url ? [`URL:${event.url}`] : []),
     `ORGANIZER${cn(event.organizer)}:${organizer}`,
     `ATTENDEE${
       cn(event.attendee)

@@ -135,3 +135,29 @@ Deno.test("inviteAttachment() labels the invite with the REQUEST method", () => 
   assert.equal(a.contentType, ICS_CONTENT_TYPE);
   assert.match(a.contentType, /method=REQUEST/);
 });
+
+Deno.test("buildInvite() writes the meeting link as URL and LOCATION, and SEQUENCE", () => {
+  const url = "https://meet.example/harbor-bakery?pwd=a,b;c";
+  const props = parse(buildInvite({
+    ...event,
+    location: url,
+    url,
+    description: `Join the call: ${url}`,
+    sequence: 2,
+  }));
+  // URL is a URI value: its commas and semicolons are not TEXT-escaped.
+  assert.equal(props.get("URL")?.value, url);
+  assert.equal(props.get("LOCATION")?.value, url);
+  assert.equal(props.get("DESCRIPTION")?.value, `Join the call: ${url}`);
+  assert.equal(props.get("SEQUENCE")?.value, "2");
+  assert.match(
+    buildInvite({ ...event, url }),
+    /\r\nURL:https:\/\/meet\.example\/harbor-bakery\?pwd=a,b;c\r\n/,
+  );
+  assert.throws(() => buildInvite({ ...event, url: "javascript:alert(1)" }), RangeError);
+  assert.throws(
+    () => buildInvite({ ...event, url: "https://x.example/a\r\nATTENDEE:x" }),
+    RangeError,
+  );
+  assert.doesNotMatch(buildInvite(event), /\r\nURL:/);
+});

@@ -25,6 +25,7 @@ export const LEAD_EVENT_TYPES = [
   "email_replied",
   "appointment_booked",
   "appointment_cancelled",
+  "appointment_rescheduled",
   "email_suppressed",
   "note_added",
   "lead_reopened",

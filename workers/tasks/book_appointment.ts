@@ -1,8 +1,10 @@
 /**
- * `book_appointment`: books one meeting with a lead. At most one appointment
- * BOOKED appointment per lead per UTC calendar day (the seed's rule), enforced
+ * `book_appointment`: books one meeting with a lead. At most one BOOKED
+ * appointment per lead per calendar day in the booking time zone
+ * (BOOKING_TIME_ZONE, default UTC; shared/leads/appointments.ts), enforced
  * race-free by a unique index on (business_id, day) WHERE status = 'booked'
- * with `ON CONFLICT DO NOTHING` (a cancelled one does not block rebooking):
+ * with `ON CONFLICT DO NOTHING` (a cancelled one does not block rebooking; a
+ * reschedule moves `day` under the same index):
  *
  * - a booking for a lead that already has one that day (from another
  *   request) → `{"status":"duplicate_prevented","existing_appointment":…}`;
@@ -44,6 +46,7 @@ export interface Appointment {
   duration_min: number;
   attendee_email: string;
   day: string;
+  time_zone: string;
   status: string;
   task_id: string | null;
   created_at: string;
@@ -53,11 +56,13 @@ export interface Appointment {
 export type BookAppointmentResult =
   | { status: "booked"; appointment: Appointment; confirmation_task_id: string }
   | { status: "duplicate_prevented"; existing_appointment: Appointment }
-  | { status: "lead_not_interested"; skipped: true };
+  | { status: "lead_not_interested"; skipped: true }
+  /** A rerun of this task after its appointment was cancelled: no confirmation is sent. */
+  | { status: "cancelled_since"; skipped: true; appointment: Appointment };
 
 const COLUMNS =
   `id, business_id AS lead_id, starts_at, duration_min, attendee_email, day::text AS day,
-  status, task_id, created_at`;
+  time_zone, status, task_id, created_at`;
 
 function toJson(row: Record<string, unknown>): Appointment {
   const iso = (v: unknown) => v instanceof Date ? v.toISOString() : String(v);
@@ -71,6 +76,7 @@ export function bookAppointmentHandler(s: BookAppointmentServices) {
     ctx: TaskContext,
   ): Promise<BookAppointmentResult> {
     const source = `worker:book_appointment:${ctx.taskId}`;
+    const timeZone = ctx.deps.config.booking.timeZone;
     const booked = await withTransaction(ctx.deps.sql, async (client) => {
       const { rows: leads } = await client.query<
         { id: string; name: string; outreach_status: string }
@@ -84,19 +90,40 @@ export function bookAppointmentHandler(s: BookAppointmentServices) {
       // queued. The row lock (taken later anyway for the status change) keeps
       // the check and the booking consistent; FOR SHARE would deadlock two runs.
       if (lead.outreach_status === "not_interested") return { closed: true as const };
+      // A run of this task already booked (crash after commit, lease expiry):
+      // its appointment may have been rescheduled or cancelled since, so the
+      // day's unique index would not find it. Its appointment_booked event,
+      // written in the booking's transaction, does (lead_events by lead).
+      const { rows: mine } = await client.query<{ id: string }>(
+        `SELECT event_data->>'appointment_id' AS id FROM lead_events
+          WHERE lead_id = $1 AND event_type = 'appointment_booked' AND source = $2 LIMIT 1`,
+        [lead.id, source],
+      );
+      if (mine[0]) {
+        const { rows } = await client.query(`SELECT ${COLUMNS} FROM appointments WHERE id = $1`, [
+          mine[0].id,
+        ]);
+        if (rows[0]) {
+          const own = toJson(rows[0]);
+          if (own.status === "cancelled") return { cancelled: true as const, appointment: own };
+          return { duplicate: false as const, appointment: own, lead };
+        }
+      }
       const inserted = await client.query(
-        `INSERT INTO appointments (business_id, starts_at, duration_min, attendee_email, day, task_id)
-         VALUES ($1, $2::timestamptz, $3, lower($4), ($2::timestamptz AT TIME ZONE 'UTC')::date, $5)
+        `INSERT INTO appointments (business_id, starts_at, duration_min, attendee_email, day,
+                                   time_zone, task_id)
+         VALUES ($1, $2::timestamptz, $3, lower($4), ($2::timestamptz AT TIME ZONE $6)::date, $6,
+                 $5)
          ON CONFLICT (business_id, day) WHERE status = 'booked' DO NOTHING
          RETURNING ${COLUMNS}`,
-        [lead.id, p.starts_at, p.duration_min, p.attendee_email, ctx.taskId],
+        [lead.id, p.starts_at, p.duration_min, p.attendee_email, ctx.taskId, timeZone],
       );
       if (inserted.rows.length === 0) {
         const { rows } = await client.query(
           `SELECT ${COLUMNS} FROM appointments
-            WHERE business_id = $1 AND day = ($2::timestamptz AT TIME ZONE 'UTC')::date
+            WHERE business_id = $1 AND day = ($2::timestamptz AT TIME ZONE $3)::date
               AND status = 'booked'`,
-          [lead.id, p.starts_at],
+          [lead.id, p.starts_at, timeZone],
         );
         const existing = toJson(rows[0]!);
         if (existing.task_id !== ctx.taskId) {
@@ -124,6 +151,9 @@ export function bookAppointmentHandler(s: BookAppointmentServices) {
       return { duplicate: false as const, appointment, lead };
     });
     if ("closed" in booked) return { status: "lead_not_interested", skipped: true };
+    if ("cancelled" in booked) {
+      return { status: "cancelled_since", skipped: true, appointment: booked.appointment };
+    }
     if (booked.duplicate) {
       return { status: "duplicate_prevented", existing_appointment: booked.appointment };
     }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { useTestStack } from "../../testing/stack.ts";
 import { createFileProvider } from "../../shared/email/providers/file.ts";
 import { createLead } from "../../shared/leads/repository.ts";
@@ -14,6 +15,25 @@ import { runTag } from "../../testing/namespace.ts";
 
 // The Neon Pool keeps WebSocket ops alive between queries (docs/reference/neon-local.md §5).
 const opts = noSanitizers;
+
+/** The text/calendar part of an .eml, its transfer encoding undone. */
+function calendarPart(eml: string): string {
+  const start = eml.search(/^Content-Type: text\/calendar/im);
+  assert.ok(start >= 0, "a text/calendar part");
+  const headerEnd = eml.indexOf("\r\n\r\n", start);
+  const headers = eml.slice(start, headerEnd);
+  const body = eml.slice(headerEnd + 4, eml.indexOf("\r\n--", headerEnd));
+  const encoding = /Content-Transfer-Encoding: *([\w-]+)/i.exec(headers)?.[1]?.toLowerCase();
+  if (encoding === "base64") return Buffer.from(body.replace(/\s+/g, ""), "base64").toString();
+  if (encoding === "quoted-printable") {
+    const bytes = body.replace(/=\r\n/g, "").replace(
+      /=([0-9A-F]{2})/gi,
+      (_, h: string) => String.fromCharCode(parseInt(h, 16)),
+    );
+    return new TextDecoder().decode(Uint8Array.from(bytes, (c) => c.charCodeAt(0)));
+  }
+  return body;
+}
 
 Deno.test({
   name: "send_email and book_appointment: the effect happens once under duplicate delivery",
@@ -291,6 +311,8 @@ Deno.test({
           sender_name: "Ana",
           starts_at: startsAt.toISOString(),
           duration_min: 30,
+          meeting_url: "https://meet.example/harbor",
+          agenda: "Your new site",
         },
       }, ctx("confirm-1"));
       assert.equal(res.status, "sent");
@@ -299,6 +321,14 @@ Deno.test({
       const texts = await Promise.all(files.map((f) => Deno.readTextFile(`${outbox}/${f.name}`)));
       const invite = texts.find((x) => x.includes("text/calendar"));
       assert.ok(invite, "an email with a text/calendar part");
+      // The calendar part, decoded (nodemailer may base64 or quoted-printable it).
+      const ics = calendarPart(invite).replace(/\r\n /g, ""); // unfolded
+      assert.match(ics, /\r\nURL:https:\/\/meet\.example\/harbor\r\n/);
+      assert.match(ics, /\r\nLOCATION:https:\/\/meet\.example\/harbor\r\n/);
+      assert.match(
+        ics,
+        /\r\nDESCRIPTION:What we'll cover: Your new site\\nJoin the call: https:\/\/meet\.example\/harbor\r\n/,
+      );
     });
     await t.step("a cancelled appointment does not block rebooking that day", async () => {
       await deps.sql.query("UPDATE appointments SET status = 'cancelled' WHERE business_id = $1", [

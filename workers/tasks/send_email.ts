@@ -102,6 +102,7 @@ interface AppointmentRow {
   starts_at: Date;
   duration_min: number;
   attendee_email: string;
+  sequence: number;
   created_at: Date;
 }
 
@@ -173,7 +174,9 @@ export function sendEmailHandler(s: SendEmailServices) {
       // Unknown template or bad variables: retrying cannot fix it.
       throw new PermanentTaskError((err as Error).message, { cause: err });
     }
-    const attachments = p.appointment_id ? [await invite(sql, p.appointment_id, s.from, to)] : [];
+    const attachments = p.appointment_id
+      ? [await invite(sql, p.appointment_id, { from: s.from, to, variables: p.variables })]
+      : [];
     const source = `worker:send_email:${ctx.taskId}`;
 
     const claim = await claimSend(sql, {
@@ -270,28 +273,53 @@ async function deliver(
   return outcome.ok;
 }
 
+/** A confirmation variable as one trimmed line, or undefined when absent or blank. */
+function variable(variables: Record<string, unknown>, name: string): string | undefined {
+  const raw = variables[name];
+  if (raw === undefined || raw === null) return undefined;
+  const value = String(raw).replace(/\s+/g, " ").trim();
+  return value === "" ? undefined : value;
+}
+
+/**
+ * The .ics of an appointment. Where to meet comes from the confirmation's
+ * variables (validated by the template render before this runs): the
+ * meeting link is the URL and, without a `location`, the LOCATION too (the
+ * field calendar apps show and make clickable); DESCRIPTION carries the
+ * agenda and the link, for clients that show neither property.
+ */
 async function invite(
   sql: TaskContext["deps"]["sql"],
   appointmentId: string,
-  from: string,
-  to: string,
+  mail: { from: string; to: string; variables: Record<string, unknown> },
 ) {
   const { rows } = await sql.query<AppointmentRow>(
-    `SELECT id, starts_at, duration_min, attendee_email, created_at
+    `SELECT id, starts_at, duration_min, attendee_email, sequence, created_at
        FROM appointments WHERE id = $1`,
     [appointmentId],
   );
   const a = rows[0];
   if (!a) throw new PermanentTaskError(`Appointment ${appointmentId} does not exist`);
-  const organizer = /<([^>]+)>/.exec(from)?.[1] ?? from;
+  const organizer = /<([^>]+)>/.exec(mail.from)?.[1] ?? mail.from;
+  const meetingUrl = variable(mail.variables, "meeting_url");
+  const location = variable(mail.variables, "location") ?? meetingUrl;
+  const agenda = variable(mail.variables, "agenda");
+  const description = [
+    ...(agenda ? [`What we'll cover: ${agenda}`] : []),
+    ...(meetingUrl ? [`Join the call: ${meetingUrl}`] : []),
+  ].join("\n");
   return inviteAttachment(buildInvite({
     id: a.id,
     start: new Date(a.starts_at),
     durationMin: a.duration_min,
     // The booking time, not now: every attempt attaches identical bytes.
     stamp: new Date(a.created_at),
+    sequence: a.sequence,
     summary: "Pleasant Cove — website consultation",
+    ...(description ? { description } : {}),
+    ...(location ? { location } : {}),
+    ...(meetingUrl ? { url: meetingUrl } : {}),
     organizer: { email: organizer, name: "Pleasant Cove" },
-    attendee: { email: to },
+    attendee: { email: mail.to },
   }));
 }
