@@ -36,6 +36,7 @@ import { outreachTemplateRoutes } from "./routes/outreach_templates.ts";
 import { sentEmailRoutes } from "./routes/outreach_emails.ts";
 import { suppressionRoutes } from "./routes/suppressions.ts";
 import { appointmentRoutes } from "./routes/appointments.ts";
+import { appointmentActionRoutes } from "./routes/appointment_actions.ts";
 import { scrapeJobRoutes } from "./routes/scrape_jobs.ts";
 import { unsubscribeRoutes } from "./routes/unsubscribe.ts";
 import { dlqRoutes } from "./routes/dlq.ts";
@@ -188,6 +189,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   app.route("/", sentEmailRoutes(deps));
   app.route("/", suppressionRoutes(deps));
   app.route("/", appointmentRoutes(deps, queue));
+  app.route("/", appointmentActionRoutes(deps));
   app.route("/", unsubscribeRoutes(deps));
   app.route("/", dlqRoutes(queue));
   if (options.breakers) app.route("/", breakerRoutes(options.breakers));

@@ -57,6 +57,7 @@ const CONTROL_PATHS = [
   "/v1/leads/*",
   "/v1/outreach/*",
   "/v1/appointments",
+  "/v1/appointments/*",
   "/v1/scrape-jobs",
 ] as const;
 

@@ -185,9 +185,9 @@ Deno.test("renderPolicyTable shows one row per grant, ready for the README", () 
       "| group | paths | methods | allowed |",
       "| --- | --- | --- | --- |",
       "| self | `/v1/me` | GET | any authenticated caller |",
-      "| control | `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET, POST | services `sa:api-gateway`, `sa:minerva` |",
-      "| control | `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET, POST, PATCH | users with role `admin` or `operator` |",
-      "| control | `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/scrape-jobs` | GET | users with role `viewer` |",
+      "| control | `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/appointments/*`, `/v1/scrape-jobs` | GET, POST | services `sa:api-gateway`, `sa:minerva` |",
+      "| control | `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/appointments/*`, `/v1/scrape-jobs` | GET, POST, PATCH | users with role `admin` or `operator` |",
+      "| control | `/v1/tasks/*`, `/v1/leads`, `/v1/leads/*`, `/v1/outreach/*`, `/v1/appointments`, `/v1/appointments/*`, `/v1/scrape-jobs` | GET | users with role `viewer` |",
       "| erasure | `/v1/leads/*` | DELETE | users with role `admin` |",
       "| tasks | `/v1/tasks` | POST | services `sa:api-gateway`, `sa:minerva` |",
       "| tasks | `/v1/tasks` | GET, POST | users with role `admin` or `operator` |",
@@ -207,7 +207,7 @@ Deno.test("renderPolicyTable shows one row per grant, ready for the README", () 
   );
 });
 
-Deno.test("outreach: templates and sent emails for every control reader; suppressions for admins only", () => {
+Deno.test("outreach: templates, sent emails and appointments for control readers; changes for those who book; suppressions for admins only", () => {
   const decide = compilePolicy(ACCESS_POLICY);
   const operator: Principal = { kind: "user", sub: "o", roles: ["operator"] };
   const admin: Principal = { kind: "user", sub: "a", roles: ["admin"] };
@@ -230,6 +230,19 @@ Deno.test("outreach: templates and sent emails for every control reader; suppres
     [admin, "GET", "/v1/admin/suppressions/changes", true],
     [admin, "POST", "/v1/admin/suppressions", true],
     [admin, "POST", "/v1/admin/suppressions/remove", true],
+    // Appointments: read by every control reader; cancelled and moved by those who book.
+    ...readers.map((p): [Principal, string, string, boolean] => [
+      p,
+      "GET",
+      "/v1/appointments/a1",
+      true,
+    ]),
+    ...[minerva, operator, admin].flatMap((p): [Principal, string, string, boolean][] => [
+      [p, "POST", "/v1/appointments/a1/cancel", true],
+      [p, "POST", "/v1/appointments/a1/reschedule", true],
+    ]),
+    [viewer, "POST", "/v1/appointments/a1/cancel", false],
+    [viewer, "POST", "/v1/appointments/a1/reschedule", false],
   ];
   for (const [who, method, path, allowed] of cases) {
     assert.equal(decide(who, method, path).allowed, allowed, `${who.sub} ${method} ${path}`);

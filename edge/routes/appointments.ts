@@ -7,11 +7,13 @@
  * A booking is refused before it is queued when it starts in the past (422
  * `time-in-past`), names an unknown lead (404), or carries confirmation
  * variables the `meeting_confirmation` email could not render (422), names a
- * `not_interested` lead (409 `lead-not-interested`), or falls on a UTC day
- * on which the lead already has a booked meeting (409 `appointment-exists`,
- * naming it). The one-per-lead-per-day rule counts UTC calendar days; the
- * worker enforces it again race-free (a UNIQUE constraint): a second booking
- * that slips in between completes as `duplicate_prevented`.
+ * `not_interested` lead (409 `lead-not-interested`), or falls on a day on
+ * which the lead already has a booked meeting (409 `appointment-exists`,
+ * naming it). The one-per-lead-per-day rule counts calendar days in
+ * BOOKING_TIME_ZONE (shared/leads/appointments.ts); the worker enforces it
+ * again race-free (a UNIQUE constraint): a second booking that slips in
+ * between completes as `duplicate_prevented`. Reading one appointment,
+ * cancelling and rescheduling are edge/routes/appointment_actions.ts.
  *
  * Idempotency: the queue key is derived from the payload, so the same booking
  * request repeated within QUEUE_IDEMPOTENCY_WINDOW_MS returns the first task.
@@ -20,12 +22,17 @@
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Deps } from "../../shared/deps.ts";
-import { AppError } from "../../shared/errors.ts";
 import { VARIABLE_EXAMPLES } from "../../shared/email/template_examples.ts";
 import { renderTemplate } from "../../shared/email/templates.ts";
 import { assertContactable } from "../../shared/leads/actions.ts";
 import { getLead } from "../../shared/leads/repository.ts";
-import type { Queryable } from "../../shared/leads/transaction.ts";
+import {
+  APPOINTMENT_COLUMNS,
+  AppointmentExistsError,
+  appointmentView,
+  bookedOnDay,
+  TimeInPastError,
+} from "../../shared/leads/appointments.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
 import type { AppEnv } from "../app_env.ts";
 import { RequestValidationError, validationHook } from "../validation.ts";
@@ -71,7 +78,8 @@ const BookBody = z.object({
     }),
 }).strict().openapi("BookAppointmentRequest");
 
-const AppointmentSchema = z.object({
+/** An appointment as every appointment route answers it (shared/leads/appointments.ts). */
+export const AppointmentSchema = z.object({
   id: z.uuid(),
   lead_id: z.uuid(),
   lead_name: z.string(),
@@ -79,8 +87,22 @@ const AppointmentSchema = z.object({
   duration_min: z.number().int(),
   attendee_email: z.string(),
   status: z.enum(["booked", "cancelled"]),
+  day: z.string().openapi({
+    description: "The start's calendar day in `time_zone`: the one-per-lead-per-day rule's key",
+    example: "2026-03-03",
+  }),
+  time_zone: z.string().openapi({
+    description: "The zone `day` was computed in (BOOKING_TIME_ZONE when booked or rescheduled)",
+    example: "UTC",
+  }),
+  sequence: z.number().int().openapi({
+    description: "The invite's iCalendar SEQUENCE: 0 when booked, +1 per reschedule",
+  }),
   task_id: z.string().nullable().openapi({ description: "The book_appointment task" }),
   created_at: z.string(),
+  updated_at: z.string(),
+  cancelled_at: z.string().nullable(),
+  cancel_reason: z.string().nullable(),
 }).openapi("Appointment");
 
 const AppointmentListSchema = pageSchema(AppointmentSchema, "AppointmentList");
@@ -111,7 +133,9 @@ const bookRoute = createRoute({
   path: "/v1/appointments",
   operationId: "bookAppointment",
   tags: ["appointments"],
-  summary: "Queue a meeting booking with a lead (one per lead per UTC day)",
+  summary: "Queue a meeting booking with a lead (one per lead per day in BOOKING_TIME_ZONE)",
+  description:
+    "Who: services sa:minerva and sa:api-gateway, users with role admin or operator. The one-per-day rule counts calendar days in BOOKING_TIME_ZONE (default UTC; leads store no time zone); a cancelled appointment does not count.",
   security: [{ bearer: [] }],
   request: {
     headers: OptionalKey,
@@ -138,6 +162,8 @@ const listRoute = createRoute({
   operationId: "listAppointments",
   tags: ["appointments"],
   summary: "Appointments starting in [from, to), earliest first",
+  description:
+    "Who: services sa:minerva and sa:api-gateway, users with role admin, operator or viewer. Cancelled ones are listed too (`status`).",
   security: [{ bearer: [] }],
   request: { query: ListQuery },
   responses: {
@@ -149,72 +175,34 @@ const listRoute = createRoute({
   },
 });
 
-interface AppointmentRow {
-  id: string;
-  lead_id: string;
-  lead_name: string;
-  starts_at: Date;
-  duration_min: number;
-  attendee_email: string;
-  status: "booked" | "cancelled";
-  task_id: string | null;
-  created_at: Date;
-  cursor_ts: string;
-}
-
-/**
- * The booked appointment of a lead on the UTC day of `startsAt`, if any: the
- * worker's one-per-day rule (a UNIQUE constraint on the UTC day), asked up front.
- */
-async function bookedThatDay(sql: Queryable, leadId: string, startsAt: string) {
-  const { rows } = await sql.query<{ id: string }>(
-    `SELECT id FROM appointments
-      WHERE business_id = $1 AND day = ($2::timestamptz AT TIME ZONE 'UTC')::date
-        AND status = 'booked'`,
-    [leadId, startsAt],
-  );
-  return rows[0]?.id ?? null;
-}
+type Cursor = { cursor_ts: string };
 
 /** Routes of `/v1/appointments`. */
 export function appointmentRoutes(
-  deps: Pick<Deps, "sql" | "now">,
+  deps: Pick<Deps, "sql" | "now" | "config">,
   queue: TaskQueue,
 ): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const booking = deps.config.booking;
 
   app.openapi(bookRoute, async (c) => {
     const body = c.req.valid("json");
     const now = deps.now();
-    if (Date.parse(body.starts_at) <= now) {
-      throw new AppError("time-in-past", 422, "The appointment would start in the past", {
-        details: {
-          detail: `starts_at ${body.starts_at} is not after ${new Date(now).toISOString()}`,
-          starts_at: body.starts_at,
-        },
-      });
-    }
+    if (Date.parse(body.starts_at) <= now) throw new TimeInPastError(body.starts_at, now);
     const lead = await orDatabaseUnavailable(
       c,
       "The lead store did not answer",
       () => getLead(deps.sql, body.lead_id),
     );
     assertContactable(lead, "booked");
+    // The worker's one-per-day rule (a UNIQUE constraint on the day), asked up front.
+    const slot = { leadId: lead.id, startsAt: body.starts_at, timeZone: booking.timeZone };
     const existing = await orDatabaseUnavailable(
       c,
       "The appointment store did not answer",
-      () => bookedThatDay(deps.sql, lead.id, body.starts_at),
+      () => bookedOnDay(deps.sql, slot),
     );
-    if (existing !== null) {
-      throw new AppError("appointment-exists", 409, "The lead already has a meeting that day", {
-        details: {
-          detail:
-            `Lead ${lead.id} has appointment ${existing} on the UTC day of ${body.starts_at}: one per lead per UTC day`,
-          lead_id: lead.id,
-          appointment_id: existing,
-        },
-      });
-    }
+    if (existing !== null) throw new AppointmentExistsError(lead.id, existing, slot);
     // The confirmation email the worker queues after booking, with the same
     // merge (workers/tasks/book_appointment.ts): refuse now what it could not send.
     renderTemplate("meeting_confirmation", {
@@ -255,10 +243,8 @@ export function appointmentRoutes(
       c,
       "The appointment store did not answer",
       () =>
-        deps.sql.query<AppointmentRow>(
-          `SELECT a.id, a.business_id AS lead_id, b.name AS lead_name, a.starts_at, a.duration_min,
-              a.attendee_email, a.status, a.task_id, a.created_at,
-              ${pgMicros("a.starts_at")} AS cursor_ts
+        deps.sql.query<Parameters<typeof appointmentView>[0] & Cursor>(
+          `SELECT ${APPOINTMENT_COLUMNS}, ${pgMicros("a.starts_at")} AS cursor_ts
          FROM appointments a JOIN businesses b ON b.id = a.business_id
         WHERE a.starts_at >= to_timestamp($1::float8 / 1000)
           AND a.starts_at < to_timestamp($2::float8 / 1000)
@@ -272,11 +258,7 @@ export function appointmentRoutes(
     );
     const page = rows.slice(0, limit);
     const last = page.at(-1);
-    const data = page.map(({ cursor_ts: _, ...r }) => ({
-      ...r,
-      starts_at: new Date(r.starts_at).toISOString(),
-      created_at: new Date(r.created_at).toISOString(),
-    }));
+    const data = page.map(({ cursor_ts: _, ...r }) => appointmentView(r));
     const next_cursor = rows.length > limit && last
       ? encodePageCursor([last.cursor_ts, last.id])
       : null;

@@ -155,14 +155,20 @@ Deno.test({
         );
         assert.deepEqual(Object.keys(page.data[0]).sort(), [
           "attendee_email",
+          "cancel_reason",
+          "cancelled_at",
           "created_at",
+          "day",
           "duration_min",
           "id",
           "lead_id",
           "lead_name",
+          "sequence",
           "starts_at",
           "status",
           "task_id",
+          "time_zone",
+          "updated_at",
         ]);
         assert.equal(page.data[0].lead_id, lead.id);
         assert.equal(page.data[0].status, "booked");
