@@ -26,6 +26,7 @@ import {
 import type { AppEnv } from "../app_env.ts";
 import { validationHook } from "../validation.ts";
 import { AppointmentSchema } from "./appointments.ts";
+import { orDatabaseUnavailable } from "./database_failure.ts";
 import { problemResponses, ProblemSchema } from "./schemas.ts";
 
 const IdParam = z.object({ id: z.uuid() });
@@ -144,27 +145,35 @@ export function appointmentActionRoutes(
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const source = (sub: string) => `api:${sub}`;
 
+  const store = "The appointment store did not answer";
+
   app.openapi(getRoute, async (c) => {
-    return c.json(await getAppointment(deps.sql, c.req.valid("param").id), 200);
+    const id = c.req.valid("param").id;
+    return c.json(await orDatabaseUnavailable(c, store, () => getAppointment(deps.sql, id)), 200);
   });
 
   app.openapi(cancelRoute, async (c) => {
     // No body at all is no reason (docs/api.md, "Request bodies and validation").
     const body = c.req.valid("json") ?? {};
-    const out = await cancelAppointment(deps.sql, c.req.valid("param").id, {
-      ...(body.reason === undefined ? {} : { reason: body.reason }),
-      source: source(c.get("principal").sub),
-    });
+    const id = c.req.valid("param").id;
+    const out = await orDatabaseUnavailable(c, store, () =>
+      cancelAppointment(deps.sql, id, {
+        ...(body.reason === undefined ? {} : { reason: body.reason }),
+        source: source(c.get("principal").sub),
+      }));
     return c.json(out, 200);
   });
 
   app.openapi(rescheduleRoute, async (c) => {
-    const out = await rescheduleAppointment(deps.sql, c.req.valid("param").id, {
-      startsAt: c.req.valid("json").starts_at,
-      timeZone: deps.config.booking.timeZone,
-      now: deps.now(),
-      source: source(c.get("principal").sub),
-    });
+    const id = c.req.valid("param").id;
+    const startsAt = c.req.valid("json").starts_at;
+    const out = await orDatabaseUnavailable(c, store, () =>
+      rescheduleAppointment(deps.sql, id, {
+        startsAt,
+        timeZone: deps.config.booking.timeZone,
+        now: deps.now(),
+        source: source(c.get("principal").sub),
+      }));
     return c.json(out, 200);
   });
 

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { useTestStack } from "../../dev/test_stack.ts";
+import { useTestStack } from "../../testing/stack.ts";
 import type { TaskContext } from "../../workers/runner.ts";
 import { bookAppointmentHandler } from "../../workers/tasks/book_appointment.ts";
-import { routeHarness } from "./test_support.ts";
+import { routeHarness } from "../../testing/route_harness.ts";
+import { noSanitizers } from "../../testing/sanitizers.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = noSanitizers;
 
 type Json = Record<string, unknown>;
 const HOUR = 3_600_000;

@@ -33,6 +33,7 @@ import {
   pageQuery,
   pageSchema,
 } from "./list_page.ts";
+import { orDatabaseUnavailable } from "./database_failure.ts";
 import { problemResponses, ProblemSchema } from "./schemas.ts";
 
 const WHO =
@@ -143,6 +144,8 @@ const getRoute = createRoute({
   },
 });
 
+const STORE = "The send ledger did not answer";
+
 type Query = z.output<typeof LeadListQuery> & { lead_id?: string | undefined };
 
 function filterOf(q: Query) {
@@ -170,7 +173,8 @@ export function sentEmailRoutes(deps: Pick<Deps, "sql">): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
   app.openapi(listRoute, async (c) => {
-    const page = await listSentEmails(deps.sql, filterOf(c.req.valid("query")));
+    const filter = filterOf(c.req.valid("query"));
+    const page = await orDatabaseUnavailable(c, STORE, () => listSentEmails(deps.sql, filter));
     const next_cursor = page.next ? encodePageCursor(page.next) : null;
     return c.json({ data: page.rows, next_cursor }, 200);
   });
@@ -178,16 +182,18 @@ export function sentEmailRoutes(deps: Pick<Deps, "sql">): OpenAPIHono<AppEnv> {
   app.openapi(leadListRoute, async (c) => {
     const { id } = c.req.valid("param");
     const filter = filterOf({ ...c.req.valid("query"), lead_id: id });
-    const { rows } = await deps.sql.query("SELECT 1 FROM businesses WHERE id = $1", [id]);
-    if (rows.length === 0) throw new LeadNotFoundError(id);
-    const page = await listSentEmails(deps.sql, filter);
+    const page = await orDatabaseUnavailable(c, STORE, async () => {
+      const { rows } = await deps.sql.query("SELECT 1 FROM businesses WHERE id = $1", [id]);
+      if (rows.length === 0) throw new LeadNotFoundError(id);
+      return await listSentEmails(deps.sql, filter);
+    });
     const next_cursor = page.next ? encodePageCursor(page.next) : null;
     return c.json({ data: page.rows, next_cursor }, 200);
   });
 
   app.openapi(getRoute, async (c) => {
     const { id } = c.req.valid("param");
-    const email = await getSentEmail(deps.sql, id);
+    const email = await orDatabaseUnavailable(c, STORE, () => getSentEmail(deps.sql, id));
     if (email === null) {
       throw new AppError("email-not-found", 404, "No such email", {
         details: { detail: `No sent email has id ${id}`, email_id: id },

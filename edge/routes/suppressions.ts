@@ -34,9 +34,11 @@ import {
   pageQuery,
   pageSchema,
 } from "./list_page.ts";
+import { orDatabaseUnavailable } from "./database_failure.ts";
 import { problemResponses, ProblemSchema } from "./schemas.ts";
 
 const WHO = "Who: users with role admin.";
+const STORE = "The suppression list did not answer";
 
 const address = z.string().trim().toLowerCase().pipe(z.email().max(254)).openapi({
   description: "Email address (compared case-insensitively)",
@@ -161,30 +163,33 @@ export function suppressionRoutes(deps: Pick<Deps, "sql">): OpenAPIHono<AppEnv> 
 
   app.openapi(listRoute, async (c) => {
     const q = c.req.valid("query");
-    const page = await listSuppressions(deps.sql, {
-      ...(q.address === undefined ? {} : { address: q.address }),
-      ...(q.cursor === undefined ? {} : { after: decodePageCursor(q.cursor, SuppressionCursor) }),
-      limit: q.limit,
-    });
+    const page = await orDatabaseUnavailable(c, STORE, () =>
+      listSuppressions(deps.sql, {
+        ...(q.address === undefined ? {} : { address: q.address }),
+        ...(q.cursor === undefined ? {} : { after: decodePageCursor(q.cursor, SuppressionCursor) }),
+        limit: q.limit,
+      }));
     return c.json({ data: page.rows, next_cursor: page.next && encodePageCursor(page.next) }, 200);
   });
 
   app.openapi(changesRoute, async (c) => {
     const q = c.req.valid("query");
-    const page = await listSuppressionChanges(deps.sql, {
-      ...(q.address === undefined ? {} : { address: q.address }),
-      ...(q.cursor === undefined ? {} : { after: decodePageCursor(q.cursor, ChangeCursor) }),
-      limit: q.limit,
-    });
+    const page = await orDatabaseUnavailable(c, STORE, () =>
+      listSuppressionChanges(deps.sql, {
+        ...(q.address === undefined ? {} : { address: q.address }),
+        ...(q.cursor === undefined ? {} : { after: decodePageCursor(q.cursor, ChangeCursor) }),
+        limit: q.limit,
+      }));
     return c.json({ data: page.rows, next_cursor: page.next && encodePageCursor(page.next) }, 200);
   });
 
   app.openapi(addRoute, async (c) => {
     const body = c.req.valid("json");
-    const out = await addSuppression(deps.sql, {
-      ...body,
-      actor: actor(c.get("principal").sub),
-    });
+    const out = await orDatabaseUnavailable(c, STORE, () =>
+      addSuppression(deps.sql, {
+        ...body,
+        actor: actor(c.get("principal").sub),
+      }));
     if (out.added) {
       c.get("log")?.info("suppression added", { actor: actor(c.get("principal").sub) });
       return c.json(out.suppression, 201);
@@ -194,10 +199,11 @@ export function suppressionRoutes(deps: Pick<Deps, "sql">): OpenAPIHono<AppEnv> 
 
   app.openapi(removeRoute, async (c) => {
     const body = c.req.valid("json");
-    const out = await removeSuppression(deps.sql, {
-      ...body,
-      actor: actor(c.get("principal").sub),
-    });
+    const out = await orDatabaseUnavailable(c, STORE, () =>
+      removeSuppression(deps.sql, {
+        ...body,
+        actor: actor(c.get("principal").sub),
+      }));
     if (out === null) {
       throw new AppError(
         "suppression-not-found",
