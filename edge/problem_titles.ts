@@ -61,6 +61,8 @@ export const PROBLEM_TITLES: Readonly<Record<string, string>> = {
   "invalid-unsubscribe-token": "Invalid unsubscribe link",
   "appointment-exists": "The lead already has a meeting that day",
   "time-in-past": "The appointment would start in the past",
+  "appointment-not-found": "No such appointment",
+  "appointment-cancelled": "The appointment is cancelled",
   "places-not-configured": "Lead search is not configured",
   // Tasks and the dead-letter queue.
   "task-not-found": "No such task",
