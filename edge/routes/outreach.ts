@@ -91,6 +91,8 @@ const sendRoute = createRoute({
   tags: ["outreach"],
   summary:
     "Queue one templated email to a lead (at most one per recipient, template, lead and day)",
+  description:
+    "Who: services sa:minerva and sa:api-gateway, users with role admin or operator. The templates, their variables and a rendered preview: `GET /v1/outreach/templates`; what was sent: `GET /v1/outreach/emails`. A recipient on the suppression list (`/v1/admin/suppressions`) is refused with 422 `recipient-suppressed`.",
   security: [{ bearer: [] }],
   request: {
     headers: OptionalKey,
