@@ -211,9 +211,14 @@ export function createDecider(
     };
   }
 
+  // A sweep runs inside one request: it gives back at most this many leases
+  // per policy in parallel (one round trip); the rest wait for the next sweep
+  // or go back with their caller's next store call.
+  const SWEEP_BATCH = 64;
+
   async function sweep(t: number): Promise<void> {
     nextSweepAt = t + sweepEveryMs;
-    await Promise.all([...states.values()].map((s) => giveBack(s, s.leases.sweep(t))));
+    await Promise.all([...states.values()].map((s) => giveBack(s, s.leases.sweep(t, SWEEP_BATCH))));
   }
 
   async function decide(group: string, identity: string): Promise<Decision> {
@@ -264,7 +269,13 @@ export function createDecider(
   }
 
   async function close(): Promise<void> {
-    await Promise.all([...states.values()].map((s) => giveBack(s, s.leases.drain())));
+    for (const state of states.values()) {
+      const backs = state.leases.drain();
+      // In batches: thousands of callers must not mean thousands of requests at once.
+      for (let i = 0; i < backs.length; i += SWEEP_BATCH) {
+        await giveBack(state, backs.slice(i, i + SWEEP_BATCH));
+      }
+    }
   }
 
   return { decide, close };

@@ -52,8 +52,12 @@ export interface LeaseTable {
   put(identity: string, lease: Lease, now: number): void;
   /** Removes `identity`'s lease (ended or empty) and returns its unused tokens, if any. */
   release(identity: string, now: number): GiveBack | null;
-  /** Removes leases past their end; returns their unused tokens and those of evicted ones. */
-  sweep(now: number): GiveBack[];
+  /**
+   * Removes leases past their end; returns the unused tokens of evicted and
+   * ended leases, at most `max` entries (the rest wait for the next sweep or
+   * for their caller's next store call). @default max Infinity
+   */
+  sweep(now: number, max?: number): GiveBack[];
   /** Removes every lease (shutdown); returns all unused tokens. */
   drain(): GiveBack[];
   /**
@@ -74,7 +78,7 @@ export function createLeaseTable(maxEntries: number): LeaseTable {
     string,
     { granted: number; spent: number; ranOut: boolean; endedAt: number }
   >();
-  let evicted: GiveBack[] = [];
+  const evicted: GiveBack[] = [];
 
   /** Removes a lease, remembering what it spent; returns its unused tokens. */
   function end(identity: string, lease: Lease, now: number): GiveBack | null {
@@ -105,9 +109,11 @@ export function createLeaseTable(maxEntries: number): LeaseTable {
 
   function put(identity: string, lease: Lease, now: number): void {
     if (!leases.has(identity) && leases.size >= maxEntries) {
-      // Read `evicted` after sweep(): it replaces the array.
+      // Read `evicted` after sweep(): it takes the evicted entries out first.
       const ended = sweep(now);
       evicted.push(...ended);
+      // Bounded too: a give-back dropped here only admits less.
+      if (evicted.length > maxEntries) evicted.splice(0, evicted.length - maxEntries);
       // Map iteration is insertion order: the first keys are the oldest.
       for (const [id, old] of leases) {
         if (leases.size < maxEntries) break;
@@ -123,13 +129,13 @@ export function createLeaseTable(maxEntries: number): LeaseTable {
     return lease ? end(identity, lease, now) : null;
   }
 
-  function sweep(now: number): GiveBack[] {
-    const out = evicted;
-    evicted = [];
+  function sweep(now: number, max = Infinity): GiveBack[] {
+    const out = evicted.splice(0, max);
     for (const [identity, lease] of leases) {
       // An empty lease still alive stays: whether the caller runs out before
       // its end is what sizes the next one.
       if (now < lease.expiresAt) continue;
+      if (lease.tokens > 0 && out.length >= max) continue;
       const back = end(identity, lease, now);
       if (back) out.push(back);
     }
@@ -137,8 +143,7 @@ export function createLeaseTable(maxEntries: number): LeaseTable {
   }
 
   function drain(): GiveBack[] {
-    const out = evicted;
-    evicted = [];
+    const out = evicted.splice(0);
     for (const [identity, lease] of leases) {
       if (lease.tokens > 0) out.push({ identity, tokens: lease.tokens, window: lease.window });
     }

@@ -83,3 +83,14 @@ Deno.test("nextSize(): one token without a recent lease; twice a lease the calle
   assert.deepEqual(table.sweep(600), []);
   assert.equal(table.nextSize("b", 600, ttl, 100), 1);
 });
+
+Deno.test("sweep() hands back at most `max` leases at a time; the rest stay for the next sweep", () => {
+  const table = createLeaseTable(10);
+  for (const id of ["a", "b", "c"]) table.put(id, lease({ tokens: 2, expiresAt: 100 }), 0);
+  table.put("empty", lease({ tokens: 0, expiresAt: 100 }), 0);
+  assert.deepEqual(table.sweep(200, 2).map((b) => b.identity), ["a", "b"]);
+  // The empty one needed no give-back and is gone; c waited.
+  assert.equal(table.size, 1);
+  assert.deepEqual(table.sweep(200, 2).map((b) => b.identity), ["c"]);
+  assert.equal(table.size, 0);
+});
