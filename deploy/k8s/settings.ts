@@ -34,7 +34,7 @@ export const INGRESS_GATEWAY_PRINCIPAL =
   "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account";
 /** kube-prometheus' Prometheus service account. */
 export const PROMETHEUS_PRINCIPAL = "cluster.local/ns/monitoring/sa/prometheus-k8s";
-/** The Prometheus query API KEDA asks for queue depth. */
+/** The Prometheus query API: KEDA asks it for queue depth, the edge for the SLO status. */
 export const PROMETHEUS_URL = "http://prometheus-operated.monitoring.svc:9090";
 
 /** The mesh principal of a service account of the namespace. */
@@ -77,6 +77,8 @@ export const PROCESS_SETTINGS: Record<
       EDGE_ADMIN_HOST: "0.0.0.0",
       EDGE_ADMIN_PORT: String(PORTS.edgeAdmin),
       SHUTDOWN_TIMEOUT_MS: "10000",
+      // GET /v1/slo (the console's SLO panel) reads the recording rules here.
+      PROMETHEUS_URL,
     },
     secrets: ["UPSTASH_REDIS_REST_TOKEN", "DATABASE_URL", "JWT_HS256_KEYS", "UNSUBSCRIBE_SECRET"],
   },
