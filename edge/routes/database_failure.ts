@@ -30,12 +30,19 @@ export function isDatabaseFailure(err: unknown): boolean {
 
 /**
  * The 503 for a database failure, with `detail` saying what did not answer;
- * anything else (and a request the client already aborted) is rethrown to
- * the app's error handler.
+ * anything else is rethrown to the app's error handler. A request the
+ * client already gave up on gets the 503 too: nobody reads it, but the
+ * idempotency middleware does, and a 500 there would be stored and replayed
+ * to every retry of the key (found by `deno task chaos`: an edge paused past
+ * the client's timeout turned one lead write into a day of 500s).
  */
 export function databaseFailed(c: Context, err: unknown, detail: string): Response {
-  if (!isDatabaseFailure(err) || c.req.raw.signal.aborted) throw err;
-  c.get("log")?.warn("database query failed", { err, path: c.req.path });
+  if (!isDatabaseFailure(err)) throw err;
+  c.get("log")?.warn("database query failed", {
+    err,
+    path: c.req.path,
+    client_aborted: c.req.raw.signal.aborted,
+  });
   return problem(c, {
     code: "dependency-unavailable",
     status: 503,
@@ -62,8 +69,12 @@ export async function orDatabaseUnavailable<T>(
   try {
     return await op();
   } catch (err) {
-    if (!isDatabaseFailure(err) || c.req.raw.signal.aborted) throw err;
-    c.get("log")?.warn("database query failed", { err, path: c.req.path });
+    if (!isDatabaseFailure(err)) throw err;
+    c.get("log")?.warn("database query failed", {
+      err,
+      path: c.req.path,
+      client_aborted: c.req.raw.signal.aborted,
+    });
     throw new DependencyUnavailableError(`${detail}; retry after the Retry-After delay`, {
       cause: err,
       details: { retry_after: FAILURE_RETRY_S },

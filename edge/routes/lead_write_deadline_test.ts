@@ -64,3 +64,56 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a lead write whose client gave up and whose database failed is a 503, not a stored 500",
+  ...opts,
+  async fn() {
+    await using stack = await useTestStack();
+    const [address, ...path] = stack.settings.database.wsProxy!.split("/");
+    await using proxy = await startFaultProxy({ upstreamPort: Number(address!.split(":")[1]) });
+    await using h = await routeHarness(stack, {
+      env: {
+        NEON_WS_PROXY: `127.0.0.1:${proxy.port}/${path.join("/")}`,
+        DB_POOL_MAX: "1",
+        DB_WRITE_TIMEOUT_MS: "300",
+      },
+    });
+    const { sql } = stack.makeDeps();
+    const city = `Gone-${h.run}`;
+    const headers = {
+      authorization: h.tokens.minerva,
+      "content-type": "application/json",
+      "idempotency-key": `gone-${h.run}`,
+    };
+    const body = JSON.stringify({ name: "Gone", city });
+    try {
+      await h.deps.sql.query("SELECT 1");
+      proxy.setFault({ kind: "blackhole" });
+      // The client times out (an edge paused past its patience, found by deno task chaos).
+      const controller = new AbortController();
+      const pending = h.app.request("/v1/leads", {
+        method: "POST",
+        headers,
+        body,
+        signal: controller.signal,
+      });
+      controller.abort();
+      const failed = await pending;
+      assert.equal(failed.status, 503, await failed.clone().text());
+      await failed.body?.cancel();
+
+      proxy.setFault({ kind: "pass" });
+      const retried = await h.app.request("/v1/leads", { method: "POST", headers, body });
+      assert.equal(retried.status, 201, await retried.clone().text());
+      assert.equal(retried.headers.get("idempotency-replayed"), null);
+      await retried.body?.cancel();
+    } finally {
+      await sql.query(
+        "DELETE FROM lead_events WHERE lead_id IN (SELECT id FROM businesses WHERE city = $1)",
+        [city],
+      );
+      await sql.query("DELETE FROM businesses WHERE city = $1", [city]);
+    }
+  },
+});
