@@ -330,6 +330,49 @@ Deno.test({
         /\r\nDESCRIPTION:What we'll cover: Your new site\\nJoin the call: https:\/\/meet\.example\/harbor\r\n/,
       );
     });
+    await t.step("a meeting email describes the appointment as it is when sent", async () => {
+      const { rows } = await deps.sql.query("SELECT id FROM appointments WHERE business_id = $1", [
+        lead.id,
+      ]);
+      const id = rows[0].id;
+      // Moved after the email was queued: the queued variables still name the old start.
+      const moved = new Date(startsAt.getTime() + 90 * 60_000);
+      await deps.sql.query(
+        "UPDATE appointments SET starts_at = $2, sequence = sequence + 1 WHERE id = $1",
+        [id, moved.toISOString()],
+      );
+      const stale = {
+        lead_id: lead.id,
+        template: "meeting_confirmation",
+        appointment_id: id,
+        variables: { sender_name: "Ana", starts_at: startsAt.toISOString(), duration_min: 30 },
+      };
+      const before = new Set(emails().map((f) => f.name));
+      const res = await sendEmail({ ...stale, to: `moved-${run}@harbor.test` }, ctx("confirm-2"));
+      assert.equal(res.status, "sent");
+      const file = emails().find((f) => !before.has(f.name))!;
+      const eml = await Deno.readTextFile(`${outbox}/${file.name}`);
+      const ics = calendarPart(eml).replace(/\r\n /g, "");
+      const utc = moved.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+      assert.match(ics, new RegExp(`\r\nDTSTART:${utc}\r\n`));
+      assert.match(ics, /\r\nSEQUENCE:1\r\n/);
+      // The body's time is the row's too (4:30 PM UTC, not 3:00 PM).
+      assert.match(eml, /4:30 PM to 5:00 PM UTC/);
+      assert.doesNotMatch(eml, /3:00 PM to 3:30 PM UTC/);
+      // Cancelled before the email went out: nothing is sent.
+      await deps.sql.query("UPDATE appointments SET status = 'cancelled' WHERE id = $1", [id]);
+      const count = emails().length;
+      const skipped = await sendEmail(
+        { ...stale, to: `cancelled-${run}@harbor.test` },
+        ctx("confirm-3"),
+      );
+      assert.deepEqual(skipped, {
+        status: "appointment_cancelled",
+        skipped: true,
+        appointment_id: id,
+      });
+      assert.equal(emails().length, count);
+    });
     await t.step("a cancelled appointment does not block rebooking that day", async () => {
       await deps.sql.query("UPDATE appointments SET status = 'cancelled' WHERE business_id = $1", [
         lead.id,

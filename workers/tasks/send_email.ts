@@ -77,7 +77,9 @@ export type SendEmailResult =
   | { status: "sent"; message_id: string; provider: string; response: string }
   | { status: "already_sent"; skipped: true; message_id: string }
   | { status: "suppressed"; to: string }
-  | { status: "lead_not_interested"; skipped: true };
+  | { status: "lead_not_interested"; skipped: true }
+  /** A meeting email whose appointment was cancelled after it was queued. */
+  | { status: "appointment_cancelled"; skipped: true; appointment_id: string };
 
 /** A deterministic UUID (v8 layout) from the once-per-day key. */
 export function ledgerIdFor(to: string, template: string, leadId: string, day: string): string {
@@ -102,8 +104,19 @@ interface AppointmentRow {
   starts_at: Date;
   duration_min: number;
   attendee_email: string;
+  status: "booked" | "cancelled";
   sequence: number;
   created_at: Date;
+}
+
+async function loadAppointment(sql: Queryable, id: string): Promise<AppointmentRow> {
+  const { rows } = await sql.query<AppointmentRow>(
+    `SELECT id, starts_at, duration_min, attendee_email, status, sequence, created_at
+       FROM appointments WHERE id = $1`,
+    [id],
+  );
+  if (!rows[0]) throw new PermanentTaskError(`Appointment ${id} does not exist`);
+  return rows[0];
 }
 
 /**
@@ -163,19 +176,32 @@ export function sendEmailHandler(s: SendEmailServices) {
         typeof s.unsubscribeSecret === "function" ? s.unsubscribeSecret() : s.unsubscribeSecret,
       ),
     );
+    // A meeting email describes the appointment as it is now: it may have been
+    // moved since this email was queued (the row wins over the queued start),
+    // or cancelled (then nothing is sent).
+    const appointment = p.appointment_id ? await loadAppointment(sql, p.appointment_id) : null;
+    if (appointment?.status === "cancelled") {
+      return { status: "appointment_cancelled", skipped: true, appointment_id: appointment.id };
+    }
     let rendered;
     try {
       rendered = renderTemplate(p.template, {
         business_name: lead.name,
         ...(lead.city ? { city: lead.city } : {}),
         ...p.variables,
+        ...(appointment
+          ? {
+            starts_at: new Date(appointment.starts_at).toISOString(),
+            duration_min: appointment.duration_min,
+          }
+          : {}),
       }, { unsubscribeUrl: link });
     } catch (err) {
       // Unknown template or bad variables: retrying cannot fix it.
       throw new PermanentTaskError((err as Error).message, { cause: err });
     }
-    const attachments = p.appointment_id
-      ? [await invite(sql, p.appointment_id, { from: s.from, to, variables: p.variables })]
+    const attachments = appointment
+      ? [invite(appointment, { from: s.from, to, variables: p.variables })]
       : [];
     const source = `worker:send_email:${ctx.taskId}`;
 
@@ -288,18 +314,10 @@ function variable(variables: Record<string, unknown>, name: string): string | un
  * field calendar apps show and make clickable); DESCRIPTION carries the
  * agenda and the link, for clients that show neither property.
  */
-async function invite(
-  sql: TaskContext["deps"]["sql"],
-  appointmentId: string,
+function invite(
+  a: AppointmentRow,
   mail: { from: string; to: string; variables: Record<string, unknown> },
 ) {
-  const { rows } = await sql.query<AppointmentRow>(
-    `SELECT id, starts_at, duration_min, attendee_email, sequence, created_at
-       FROM appointments WHERE id = $1`,
-    [appointmentId],
-  );
-  const a = rows[0];
-  if (!a) throw new PermanentTaskError(`Appointment ${appointmentId} does not exist`);
   const organizer = /<([^>]+)>/.exec(mail.from)?.[1] ?? mail.from;
   const meetingUrl = variable(mail.variables, "meeting_url");
   const location = variable(mail.variables, "location") ?? meetingUrl;
