@@ -141,12 +141,13 @@ Deno.test("rate_limit_lease.lua on a real redis-server", async (t) => {
   });
 
   await t.step(
-    "without spare tokens (leasing off) a call grants one token and tracks no edges",
+    "a call that cannot lease (spare ≤ need) grants exactly its need and tracks no edges",
     async () => {
       const p = policy({ limit: 100 });
       const { stores: [a], namespace } = edges(redis, 1);
-      for (let i = 0; i < 3; i++) {
-        const g = await a!.lease("g", p, "p:a", lease({ spare: 0 }));
+      // spare 0 (leasing off) and spare 1 (a caller's first ask): one token each.
+      for (let i = 0; i < 4; i++) {
+        const g = await a!.lease("g", p, "p:a", lease({ spare: i % 2 }));
         assert.equal(g.granted, 1);
         assert.equal(g.remaining, 100 - (i + 1));
       }

@@ -55,9 +55,10 @@ local GRANTED, EXHAUSTED, RETURNED = 1, 0, 2
 local now = now_ms()
 
 -- Edges competing for this budget: each lease is split over them, so one
--- edge cannot sit on the budget the others need.
+-- edge cannot sit on the budget the others need. A call that cannot grant
+-- more than it needs leases nothing and skips the bookkeeping.
 local function edges_seen()
-  if spare <= 0 then return 1 end
+  if spare <= need then return 1 end
   redis.call('ZADD', edges_key, now, edge_id)
   redis.call('ZREMRANGEBYSCORE', edges_key, '-inf', now - 2 * max_ttl)
   redis.call('PEXPIRE', edges_key, 2 * max_ttl)
