@@ -12,26 +12,33 @@
  *    present ~ B(0.94), valid ~ B(0.88); email present ~ B(0.92 with a website,
  *    0.78 without), its confidence high when found on a site or listing and low
  *    when guessed.
- * 2. A latent quality `s` = 0.9·(rating − 4.2) + 0.55·(log10(1 + reviews) − 1.6)
- *    + (valid phone ? 0.35 : −0.45) + 1.6·(email confidence − 0.6)
- *    + (has website ? −1.0 : 0.35) + category effect + city effect + N(0, 0.35).
- * 3. Outcomes along the state machine, each step a logistic draw on `s`:
+ * 2. A latent quality `s` = 3·q(features) + N(0, 0.3), where q (see
+ *    latentQuality) mixes interactions and non-linear shapes: the trade ×
+ *    whether it has a website, a rating that counts only with enough reviews
+ *    (and peaks at 4.5), a sweet spot in the review count, a step in the email
+ *    confidence, a valid phone, the city. Plus an urgency `u` ~ N(0, 1) that
+ *    no feature shows before a reply (docs/lead-scoring.md §What the demo
+ *    data encodes).
+ * 3. Outcomes along the state machine, each step a logistic draw:
  *    contacted (every lead with an email, 2–72 h after it was found) →
- *    responded with σ(1.2·s − 2), after lognormal(18 h · e^(−0.35·s)) hours
- *    → meeting_scheduled with σ(s − 0.6) → client with σ(0.9·s − 0.5).
- *    Non-responders get two follow-ups (days 3 and 7) and opt out
- *    (not_interested, half of them unsubscribing) with 0.18; decliners after a
- *    reply 0.75 and after a meeting 0.65 (40 % of those cancel the appointment
- *    first). Guessed addresses (confidence < 0.35) hard-bounce with 0.12.
- *    With seed 1 this gives ~22 % replies and ~9 % clients among contacted
- *    leads; ~26 % clients among strong leads vs ~3 % among weak ones.
+ *    responded with σ(1.1·s + 0.5·u − 1.2), after
+ *    lognormal(16 h · e^(−0.9·u − 0.2·s), 0.35) hours (a fast reply is an
+ *    urgent one) → meeting_scheduled with σ(s + 1.6·u − 0.3) → client with
+ *    σ(s + 1.2·u − 0.6). Non-responders get two follow-ups (days 3 and 7)
+ *    and opt out (not_interested, half of them unsubscribing) with 0.18;
+ *    decliners after a reply 0.75 and after a meeting 0.65 (40 % of those
+ *    cancel the appointment first). Guessed addresses (confidence < 0.35)
+ *    hard-bounce with 0.12. With seed 1 this gives ~20 % replies, ~15 %
+ *    meetings and ~11 % clients among contacted leads.
  * 4. Time. Leads are found uniformly over the 90 days before `now`; a step
  *    that would happen after `now` has not happened yet, so the lead stays at
  *    the last state reached (every prefix of a legal path is legal).
  *
- * `lead_score` is the platform's current heuristic: the same features with
- * rougher weights and without category, city and noise, so a trained model
- * has something to beat.
+ * `lead_score` is the platform's current heuristic (shared/scoring/heuristic.ts):
+ * a weighted sum of the seed pipeline's features, unchanged. It gets the
+ * direction of most effects right and none of their shapes or interactions,
+ * and cannot see category, city or the reply's speed: that is what a trained
+ * model has to learn to beat it.
  *
  * Safety: every address is under the reserved `.example` TLD (RFC 2606), so
  * no seeded lead can receive a real email; phone numbers are random.
@@ -233,7 +240,7 @@ interface City {
   weight: number;
   /** Standard-time UTC offset in hours (DST ignored: meetings land within an hour). */
   utcOffset: number;
-  /** Additive effect on the latent quality (local market). */
+  /** Additive effect on the latent quality (local market: growing cities compete online). */
   effect: number;
 }
 
@@ -245,21 +252,21 @@ function table(text: string): string[][] {
 
 const CITIES: readonly City[] = table(`
   # name         | area codes  | weight | UTC offset | effect
-  Austin         | 512 737     | 9      | -6         | 0.15
-  Denver         | 303 720     | 8      | -7         | 0.1
-  Portland       | 503 971     | 7      | -8         | 0.05
-  Nashville      | 615 629     | 7      | -6         | 0.1
-  Raleigh        | 919 984     | 5      | -5         | 0.05
+  Austin         | 512 737     | 9      | -6         | 0.4
+  Denver         | 303 720     | 8      | -7         | 0.3
+  Portland       | 503 971     | 7      | -8         | 0.1
+  Nashville      | 615 629     | 7      | -6         | 0.3
+  Raleigh        | 919 984     | 5      | -5         | 0.2
   Phoenix        | 602 480 623 | 10     | -7         | 0
-  San Diego      | 619 858     | 9      | -8         | -0.05
+  San Diego      | 619 858     | 9      | -8         | -0.1
   Columbus       | 614 380     | 7      | -5         | 0
-  Tampa          | 813         | 6      | -5         | -0.05
-  Minneapolis    | 612 763     | 6      | -6         | 0.05
-  Charlotte      | 704 980     | 7      | -5         | 0
-  Salt Lake City | 801 385     | 4      | -7         | 0.1
-  Kansas City    | 816         | 5      | -6         | -0.1
-  Sacramento     | 916 279     | 5      | -8         | -0.1
-  Richmond       | 804         | 4      | -5         | -0.15
+  Tampa          | 813         | 6      | -5         | -0.2
+  Minneapolis    | 612 763     | 6      | -6         | 0.1
+  Charlotte      | 704 980     | 7      | -5         | 0.1
+  Salt Lake City | 801 385     | 4      | -7         | 0.3
+  Kansas City    | 816         | 5      | -6         | -0.3
+  Sacramento     | 916 279     | 5      | -8         | -0.3
+  Richmond       | 804         | 4      | -5         | -0.4
 `).map(([name, codes, weight, offset, effect]) => ({
   name: name!,
   areaCodes: codes!.split(" "),
@@ -277,38 +284,46 @@ interface Category {
   reviews: number;
   /** Shift of the mean rating. */
   rating: number;
-  /** Additive effect on the latent quality (how much the trade values a web presence). */
-  effect: number;
+  /**
+   * Additive effect on the latent quality without a website and with one: how
+   * much the trade needs what Pleasant Cove sells. Trades live on "near me"
+   * searches and buy a first site; practices buy redesigns and online
+   * booking; salons and food places get by with booking apps, delivery apps
+   * and social pages.
+   */
+  needWithout: number;
+  needWith: number;
 }
 
 const CATEGORIES: readonly Category[] = table(`
-  # id             | median reviews | rating shift | effect | name endings
-  plumber          | 45             | 0            | 0.35   | Plumbing, Plumbing & Drain, Rooter
-  electrician      | 35             | 0.05         | 0.3    | Electric, Electrical Services
-  hvac             | 60             | 0            | 0.3    | Heating & Air, HVAC, Comfort Systems
-  roofer           | 30             | -0.1         | 0.25   | Roofing, Roofing & Gutters
-  landscaper       | 25             | 0            | 0.2    | Landscaping, Lawn & Garden
-  cleaning_service | 40             | 0            | 0.1    | Cleaning Co., Maid Service
-  auto_repair      | 90             | -0.15        | 0      | Auto Repair, Automotive, Auto Care
-  dentist          | 120            | 0.2          | 0.15   | Dental, Family Dentistry, Smiles
-  chiropractor     | 55             | 0.25         | 0.1    | Chiropractic, Spine & Wellness
-  veterinarian     | 150            | 0.1          | 0      | Animal Hospital, Veterinary Clinic
-  salon            | 80             | 0.1          | -0.05  | Salon, Hair Studio, Beauty Bar
-  barber           | 70             | 0.15         | -0.15  | Barbershop, Barber Co.
-  nail_salon       | 60             | -0.1         | -0.2   | Nails, Nail Spa, Nail Lounge
-  bakery           | 110            | 0.15         | -0.1   | Bakery, Bake Shop, Bakehouse
-  cafe             | 160            | 0.05         | -0.25  | Cafe, Coffee House, Coffee Co.
-  restaurant       | 220            | -0.1         | -0.35  | Kitchen, Grill, Bistro, Diner
-  florist          | 40             | 0.1          | 0.05   | Flowers, Florist, Floral Design
-  fitness_studio   | 50             | 0.15         | 0.05   | Fitness, Yoga Studio, Pilates
-  pet_grooming     | 45             | 0.05         | 0      | Pet Grooming, Dog Spa
-  locksmith        | 20             | -0.2         | 0.2    | Locksmith, Lock & Key
-`).map(([id, reviews, rating, effect, kinds]) => ({
+  # id             | median reviews | rating shift | no site | site | name endings
+  plumber          | 45             | 0            | 1.0     | -0.5 | Plumbing, Plumbing & Drain, Rooter
+  electrician      | 35             | 0.05         | 0.9     | -0.5 | Electric, Electrical Services
+  hvac             | 60             | 0            | 0.9     | -0.4 | Heating & Air, HVAC, Comfort Systems
+  roofer           | 30             | -0.1         | 0.8     | -0.6 | Roofing, Roofing & Gutters
+  landscaper       | 25             | 0            | 0.6     | -0.7 | Landscaping, Lawn & Garden
+  cleaning_service | 40             | 0            | 0.5     | -0.7 | Cleaning Co., Maid Service
+  locksmith        | 20             | -0.2         | 0.8     | -0.6 | Locksmith, Lock & Key
+  auto_repair      | 90             | -0.15        | 0.4     | -0.6 | Auto Repair, Automotive, Auto Care
+  dentist          | 120            | 0.2          | 0.2     | 0.6  | Dental, Family Dentistry, Smiles
+  chiropractor     | 55             | 0.25         | 0.1     | 0.5  | Chiropractic, Spine & Wellness
+  veterinarian     | 150            | 0.1          | 0.1     | 0.4  | Animal Hospital, Veterinary Clinic
+  salon            | 80             | 0.1          | -0.3    | -0.8 | Salon, Hair Studio, Beauty Bar
+  barber           | 70             | 0.15         | -0.4    | -0.9 | Barbershop, Barber Co.
+  nail_salon       | 60             | -0.1         | -0.5    | -0.9 | Nails, Nail Spa, Nail Lounge
+  fitness_studio   | 50             | 0.15         | -0.1    | -0.5 | Fitness, Yoga Studio, Pilates
+  pet_grooming     | 45             | 0.05         | -0.2    | -0.7 | Pet Grooming, Dog Spa
+  florist          | 40             | 0.1          | -0.2    | -0.8 | Flowers, Florist, Floral Design
+  bakery           | 110            | 0.15         | -0.7    | -1.0 | Bakery, Bake Shop, Bakehouse
+  cafe             | 160            | 0.05         | -0.9    | -1.1 | Cafe, Coffee House, Coffee Co.
+  restaurant       | 220            | -0.1         | -1.0    | -1.2 | Kitchen, Grill, Bistro, Diner
+`).map(([id, reviews, rating, needWithout, needWith, kinds]) => ({
   id: id!,
   kinds: kinds!.split(", "),
   reviews: Number(reviews),
   rating: Number(rating),
-  effect: Number(effect),
+  needWithout: Number(needWithout),
+  needWith: Number(needWith),
 }));
 
 const SURNAMES = "Alvarez Anderson Baker Bennett Brooks Castillo Chen Collins Delgado Dunn Evans " +
@@ -430,13 +445,35 @@ function drawFeatures(r: Rng): Features {
   };
 }
 
-/** The observable part of the latent quality (shared by `lead_score` and the outcome model). */
-function featureSignal(f: Features, weights: { phone: number; email: number }): number {
-  return 0.9 * ((f.rating ?? 3.8) - 4.2) +
-    0.55 * (Math.log10(1 + f.reviews) - 1.6) +
-    (f.phoneValid ? weights.phone : -weights.phone - 0.1) +
-    (f.emailConfidence === null ? -1 : weights.email * (f.emailConfidence - 0.6)) +
-    (f.hasWebsite ? -1.0 : 0.35);
+/**
+ * The observable part of the latent quality: how a business's features move
+ * its chance of buying, the way the demo data encodes it (docs/lead-scoring.md
+ * §What the demo data encodes). Interactions and non-linear shapes, on purpose
+ * beyond what a hand-set weighted sum captures:
+ *
+ * - need: the trade × whether it has a website (Category.needWithout/needWith);
+ * - reputation: the rating counts only as far as enough reviews back it (a
+ *   ramp from 10 to 40 reviews), then strongly;
+ * - size: a sweet spot around 60 reviews (established, not yet saturated with
+ *   work); very small businesses lack budget, very busy ones lack need;
+ * - reachability: a valid phone, and an address that was found rather than
+ *   guessed (a step: beyond "found", more confidence adds little);
+ * - the local market (City.effect).
+ */
+function latentQuality(f: Features): number {
+  const need = f.hasWebsite ? f.category.needWith : f.category.needWithout;
+  const backing = clamp((f.reviews - 10) / 30, 0, 1);
+  const reputation = f.rating === null
+    ? 0
+    : backing * (f.rating <= 4.5 ? 1.6 * (f.rating - 4.2) : 0.48 - 2 * (f.rating - 4.5));
+  const size = -1.5 * (Math.log10(1 + f.reviews) - 1.8) ** 2;
+  const phone = f.phoneValid ? 0.3 : -0.4;
+  const email = f.emailConfidence === null
+    ? -1
+    : f.emailConfidence < 0.5
+    ? -0.7
+    : 0.3 * (f.emailConfidence - 0.75);
+  return need + reputation + size + phone + email + f.city.effect;
 }
 
 /** The platform's heuristic (shared/scoring/heuristic.ts: the observable signal, rougher weights). */
@@ -486,8 +523,10 @@ export function generateLead(index: number, options: GenerateOptions): SeedLead 
   // Steps due after the horizon have not happened yet.
   const horizon = options.now - 10 * 60_000;
   const createdAt = toSecond(options.now - between(r, 0, HISTORY_DAYS * DAY));
-  const s = featureSignal(f, { phone: 0.35, email: 1.6 }) + f.category.effect + f.city.effect +
-    normal(r, 0, 0.35);
+  const s = 3 * latentQuality(f) + normal(r, 0, 0.3);
+  // Urgency: how pressing the need is right now. Nothing before a reply shows
+  // it; the reply's speed does (a fast reply is an interested one).
+  const u = normal(r, 0, 1);
 
   const events: LeadEventRow[] = [];
   const emails: EmailMessageRow[] = [];
@@ -543,16 +582,19 @@ export function generateLead(index: number, options: GenerateOptions): SeedLead 
   // horizon never changes how much randomness a lead consumes.
   const contactAt = createdAt + between(r, 2, 72) * HOUR;
   const bounces = (f.emailConfidence ?? 1) < 0.35 && chance(r, 0.12);
-  const responds = chance(r, sigmoid(1.2 * s - 2.0));
-  const rtHours = round(clamp(Math.exp(normal(r, Math.log(18) - 0.35 * s, 0.9)), 0.25, 336), 1);
+  const responds = chance(r, sigmoid(1.1 * s + 0.5 * u - 1.2));
+  const rtHours = round(
+    clamp(Math.exp(normal(r, Math.log(16) - 0.9 * u - 0.2 * s, 0.35)), 0.25, 336),
+    1,
+  );
   const optsOut = chance(r, 0.18);
   const optOutAt = contactAt + between(r, 0.5, 10) * DAY;
   const followUps = [3, 7].map((d) => contactAt + (d + between(r, 0, 0.5)) * DAY);
-  const meets = chance(r, sigmoid(s - 0.6));
+  const meets = chance(r, sigmoid(s + 1.6 * u - 0.3));
   const declinesReply = chance(r, 0.75);
   const replyDeclineAt = between(r, 0.2, 24) * HOUR;
   const bookDelay = between(r, 1, 36) * HOUR;
-  const wins = chance(r, sigmoid(0.9 * s - 0.5));
+  const wins = chance(r, sigmoid(s + 1.2 * u - 0.6));
   const declinesMeeting = chance(r, 0.65);
   const cancels = chance(r, 0.4);
   const afterMeeting = between(r, 1, 96) * HOUR;

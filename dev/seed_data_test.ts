@@ -139,6 +139,45 @@ Deno.test("outcomes correlate with the features a scoring model can see", () => 
   assert.ok(mean(contacted.filter(client)) > mean(contacted.filter((l) => !client(l))) + 10);
 });
 
+Deno.test("outcomes follow the shapes the demo data encodes, beyond the heuristic's weighted sum", () => {
+  // docs/lead-scoring.md §What the demo data encodes.
+  const contacted = generateLeads(8000, { seed: 5, now: NOW })
+    .filter((l) => l.business.outreach_status !== "new");
+  const rate = (f: (b: SeedLead["business"]) => boolean) => {
+    const xs = contacted.filter((l) => f(l.business));
+    assert.ok(xs.length >= 50, `only ${xs.length} leads in a group`);
+    return xs.filter((l) => l.business.outreach_status === "client").length / xs.length;
+  };
+  // Trade × website: trades without a site buy; food places without one rarely do.
+  const trades = ["plumber", "electrician", "hvac", "roofer", "locksmith"];
+  const food = ["restaurant", "cafe", "bakery"];
+  const trade = rate((b) => trades.includes(b.category) && !b.has_website);
+  const eatery = rate((b) => food.includes(b.category) && !b.has_website);
+  assert.ok(trade > 2 * eatery, `trades ${trade} vs food ${eatery}`);
+  // Practices buy redesigns: with a website they convert more than trades with one.
+  const practice = rate((b) =>
+    ["dentist", "chiropractor", "veterinarian"].includes(b.category) &&
+    b.has_website
+  );
+  assert.ok(practice > rate((b) => trades.includes(b.category) && b.has_website));
+  // A sweet spot in the review count: established beats tiny and saturated.
+  const middle = rate((b) => b.reviews >= 30 && b.reviews <= 150);
+  assert.ok(middle > rate((b) => b.reviews <= 8) + 0.05);
+  assert.ok(middle > rate((b) => b.reviews >= 500) + 0.05);
+  // The rating counts with enough reviews only.
+  const rated = (lo: number, hi: number, few: boolean) =>
+    rate((b) =>
+      b.rating !== null && b.rating >= lo && b.rating < hi &&
+      (few ? b.reviews < 12 : b.reviews >= 40)
+    );
+  assert.ok(rated(4.2, 4.7, false) > rated(1, 3.8, false) + 0.1);
+  assert.ok(Math.abs(rated(4.2, 4.7, true) - rated(1, 3.8, true)) < 0.1);
+  // Among leads that replied, a fast reply converts far more often than a slow one.
+  const fast = rate((b) => b.response_time_hours !== null && b.response_time_hours <= 6);
+  const slow = rate((b) => b.response_time_hours !== null && b.response_time_hours >= 24);
+  assert.ok(fast > slow + 0.3, `fast ${fast} vs slow ${slow}`);
+});
+
 Deno.test("generateLeads() rejects a negative count and a seed beyond 32 bits", () => {
   assert.throws(() => generateLeads(-1, { seed: 1, now: NOW }), RangeError);
   assert.throws(() => generateLeads(1, { seed: 2 ** 32, now: NOW }), RangeError);

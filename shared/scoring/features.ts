@@ -112,14 +112,42 @@ export const FILL_VALUES: Readonly<Record<FeatureName, number>> = {
 
 const DAY_MS = 86_400_000;
 
-/** Sorted distinct non-null categories and cities of `rows`. */
-export function buildVocabulary(rows: readonly FeatureSource[]): Vocabulary {
-  const distinct = (values: (string | null)[]) =>
-    [...new Set(values.filter((v): v is string => v !== null).map(normalise))].sort();
-  return {
-    categories: distinct(rows.map((r) => r.category)),
-    cities: distinct(rows.map((r) => r.city)),
+/** A row for {@linkcode buildVocabulary}: labelled when `converted` is given. */
+export type VocabularyRow = Pick<FeatureSource, "category" | "city"> & { converted?: boolean };
+
+/**
+ * The distinct non-null categories and cities of `rows` (normalised). Without
+ * labels, sorted alphabetically. With labels (the training rows), each list
+ * is ordered by its smoothed conversion rate ((clients + 1) / (rows + 2)),
+ * ties alphabetically: for a binary outcome the best split of a categorical
+ * feature is then a threshold on its code (Breiman's ordering), so a tree
+ * separates the trades that buy from those that do not in one split instead
+ * of a chain of range splits over alphabetical codes (docs/lead-scoring.md
+ * §Features). Only the training rows set the order; the vocabulary is stored
+ * with the model, so scoring uses the same codes.
+ */
+export function buildVocabulary(rows: readonly VocabularyRow[]): Vocabulary {
+  const order = (key: (row: VocabularyRow) => string | null) => {
+    const counts = new Map<string, { rows: number; converted: number }>();
+    let labelled = true;
+    for (const row of rows) {
+      const value = key(row);
+      if (value === null) continue;
+      const name = normalise(value);
+      const count = counts.get(name) ?? { rows: 0, converted: 0 };
+      count.rows++;
+      if (row.converted === undefined) labelled = false;
+      else if (row.converted) count.converted++;
+      counts.set(name, count);
+    }
+    const rate = (name: string) => {
+      const count = counts.get(name)!;
+      return (count.converted + 1) / (count.rows + 2);
+    };
+    const names = [...counts.keys()].sort();
+    return labelled ? names.sort((a, b) => rate(a) - rate(b)) : names;
   };
+  return { categories: order((r) => r.category), cities: order((r) => r.city) };
 }
 
 function normalise(text: string): string {

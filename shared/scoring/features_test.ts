@@ -47,3 +47,27 @@ Deno.test("featureVector() encodes the seed's features, days and vocabulary code
   );
   assert.deepEqual(vector, [4.5, 12, 1, 1, 0.8, 10, 3, 2, 1, 0]);
 });
+
+Deno.test("buildVocabulary() orders labelled rows' codes by conversion rate, ties alphabetically", () => {
+  const row = (category: string, city: string, converted: boolean) => ({
+    category,
+    city,
+    converted,
+  });
+  const vocabulary = buildVocabulary([
+    row("plumber", "Austin", true),
+    row("Plumber", "Denver", true),
+    row("restaurant", "Austin", false),
+    row("restaurant", "Denver", false),
+    row("dentist", "Austin", true),
+    row("dentist", "Denver", false),
+    row("cafe", "Denver", false),
+    row("cafe", "Austin", false),
+  ]);
+  // Rates (smoothed): restaurant 1/4, cafe 1/4, dentist 2/4, plumber 3/4;
+  // Denver 2/6, Austin 3/6.
+  assert.deepEqual(vocabulary, {
+    categories: ["cafe", "restaurant", "dentist", "plumber"],
+    cities: ["denver", "austin"],
+  });
+});
