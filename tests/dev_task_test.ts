@@ -4,11 +4,11 @@ import { waitUntil } from "../testing/wait.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
-Deno.test("deno task dev brings up a ready system and Ctrl-C stops everything it started", async () => {
+Deno.test("deno task dev --seed brings up a ready system that trains a champion per population, and Ctrl-C stops everything it started", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "pcd-" });
   await Deno.chmod(tmp, 0o755);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "dev/dev.ts"],
+    args: ["run", "-A", "dev/dev.ts", "--seed"],
     cwd: ROOT,
     env: {
       PATH: Deno.env.get("PATH") ?? "",
@@ -25,7 +25,14 @@ Deno.test("deno task dev brings up a ready system and Ctrl-C stops everything it
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const stdout = new Response(child.stdout).text();
+  let out = "";
+  const stdout = (async () => {
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) out += chunk;
+  })();
+  const logs = () =>
+    out.split("\n").filter((l) => l.startsWith("{")).map((l) =>
+      JSON.parse(l) as Record<string, unknown>
+    );
   let stderr = "";
   try {
     const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
@@ -58,6 +65,20 @@ Deno.test("deno task dev brings up a ready system and Ctrl-C stops everything it
       await ready?.body?.cancel();
       return ready?.status === 200;
     }, { timeoutMs: 90_000, everyMs: 200, what: "the worker to become ready" });
+    // The whole loop from --seed (docs/lead-scoring.md §Operations): the worker's
+    // scheduler queues this week's training at start, after the seed, and on the
+    // seeded leads each population's model passes the default gate.
+    assert.match(stderr, /demo data seeded: \{"businesses":5000,/);
+    const activated = () =>
+      new Set(
+        logs().filter((l) => l.msg === "lead-scoring model.activated").map((l) => l.population),
+      );
+    await waitUntil(() => activated().size === 2, {
+      timeoutMs: 120_000,
+      everyMs: 250,
+      what: "a champion for each population",
+      detail: () => JSON.stringify(logs().filter((l) => l.type === "model.trained")),
+    });
     // The stack's settings are in the env file (0600), and the tools reach the stack through it.
     const envFile = `${tmp}/dev.env`;
     assert.match(stderr, new RegExp(`env {5}${envFile} `));
@@ -84,7 +105,9 @@ Deno.test("deno task dev brings up a ready system and Ctrl-C stops everything it
     const migrated = (await tool("workers/migrate.ts")).out.split("\n").filter(Boolean)
       .map((l) => JSON.parse(l));
     assert.ok(migrated.some((l) => l.msg === "migrations current" && l.applied === 0));
-    const seeded = JSON.parse((await tool("dev/seed.ts", "--leads", "20")).out);
+    const seeded = JSON.parse(
+      (await tool("dev/seed.ts", "--leads", "20", "--source", "seed_dev_test")).out,
+    );
     assert.equal(seeded.inserted.businesses, 20, JSON.stringify(seeded));
 
     // The console's address is printed, it answers, and it offers the dev sign-in.
@@ -106,9 +129,9 @@ Deno.test("deno task dev brings up a ready system and Ctrl-C stops everything it
     assert.equal(status.code, 0, stderr);
     assert.match(stderr, /\[dev\] stopped/);
     assert.match(stderr, new RegExp(`removed ${envFile}`));
-    const logs = (await stdout).split("\n").filter(Boolean).map((l) => JSON.parse(l));
-    assert.ok(logs.some((l) => l.msg === "worker ready"));
-    assert.ok(logs.some((l) => l.msg === "edge stopped"));
+    await stdout;
+    assert.ok(logs().some((l) => l.msg === "worker ready"));
+    assert.ok(logs().some((l) => l.msg === "edge stopped"));
     assert.deepEqual([...Deno.readDirSync(tmp)], [], "temp directories left behind");
     assert.deepEqual(processesUsing(tmp), []);
   } finally {
@@ -118,7 +141,7 @@ Deno.test("deno task dev brings up a ready system and Ctrl-C stops everything it
       // exited
     }
     await child.status;
-    await stdout.catch(() => "");
+    await stdout.catch(() => {});
     await Deno.remove(tmp, { recursive: true });
   }
 });
