@@ -21,7 +21,7 @@
  *
  * @module
  */
-import type { Pool } from "@neondatabase/serverless";
+import type { Pool, PoolClient } from "@neondatabase/serverless";
 import { recordLeadEvents } from "./events.ts";
 import { lockLead } from "./repository.ts";
 import { withTransaction } from "./transaction.ts";
@@ -90,16 +90,7 @@ export async function eraseLead(
         WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) q WHERE strpos(rejections::text, q) > 0)`,
       [quoted],
     );
-    const lead_events = await count(
-      `UPDATE lead_events SET event_data = (
-         SELECT coalesce(jsonb_object_agg(d.key, d.value), '{}'::jsonb)
-           FROM jsonb_each(event_data) AS d
-          WHERE d.key = ANY($2::text[])
-             OR (d.key IN ('from', 'to') AND event_type = ANY($3::text[]))
-       ) || '{"erased": true}'::jsonb
-       WHERE lead_id = $1`,
-      [id, KEPT_EVENT_KEYS, STATUS_EVENTS],
-    );
+    const lead_events = await redactLeadEvents(client, id);
     const idempotent_writes = await count(
       "DELETE FROM idempotent_writes WHERE result->>'id' = $1",
       [id],
@@ -127,4 +118,62 @@ export async function eraseLead(
     }]);
     return report;
   });
+}
+
+/** The part of a client {@linkcode redactLeadEvents} uses. */
+export type EventsClient = Pick<PoolClient, "query">;
+
+const REDACT_EVENTS = `UPDATE lead_events SET event_data = (
+     SELECT coalesce(jsonb_object_agg(d.key, d.value), '{}'::jsonb)
+       FROM jsonb_each(event_data) AS d
+      WHERE d.key = ANY($2::text[])
+         OR (d.key IN ('from', 'to') AND event_type = ANY($3::text[]))
+   ) || '{"erased": true}'::jsonb
+   WHERE lead_id = $1`;
+
+/**
+ * Decompresses the compressed chunks of `lead_events` whose time range
+ * holds an event of lead $1 (docs/reference/timescale-tiers.md §5.1:
+ * `timescaledb_information.chunks`). The compression policy compresses them
+ * again on its next run.
+ */
+const DECOMPRESS_LEAD_CHUNKS = `SELECT decompress_chunk(
+       format('%I.%I', c.chunk_schema, c.chunk_name)::regclass, true)
+   FROM timescaledb_information.chunks c,
+        (SELECT min(time) AS lo, max(time) AS hi FROM lead_events WHERE lead_id = $1) r
+  WHERE c.hypertable_name = 'lead_events' AND c.is_compressed
+    AND c.range_end > r.lo AND c.range_start <= r.hi`;
+
+/**
+ * TimescaleDB before 2.11 refuses to change rows of a compressed chunk with
+ * SQLSTATE 0A000 (feature_not_supported), "cannot update/delete rows from
+ * chunk … as it is compressed"; later versions update them in place.
+ */
+export function isCompressedChunkRefusal(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return e?.code === "0A000" && /compressed/i.test(String(e.message ?? ""));
+}
+
+/**
+ * Cuts lead `id`'s event payloads to {@linkcode KEPT_EVENT_KEYS} (inside the
+ * erasure's transaction). Where TimescaleDB refuses because some of them
+ * sit in compressed chunks (lead_events compress after 7 days, migration
+ * 005), those chunks are decompressed and the update runs again, so an
+ * erasure never depends on the TimescaleDB version. Returns the rows changed.
+ */
+export async function redactLeadEvents(client: EventsClient, id: string): Promise<number> {
+  const update = async () =>
+    (await client.query(REDACT_EVENTS, [id, KEPT_EVENT_KEYS, STATUS_EVENTS])).rowCount ?? 0;
+  // A savepoint: the refused statement must not abort the whole erasure.
+  await client.query("SAVEPOINT redact_lead_events");
+  try {
+    const n = await update();
+    await client.query("RELEASE SAVEPOINT redact_lead_events");
+    return n;
+  } catch (err) {
+    if (!isCompressedChunkRefusal(err)) throw err;
+    await client.query("ROLLBACK TO SAVEPOINT redact_lead_events");
+    await client.query(DECOMPRESS_LEAD_CHUNKS, [id]);
+    return await update();
+  }
 }
