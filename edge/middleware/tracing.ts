@@ -8,11 +8,32 @@
  *
  * @module
  */
-import { context, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import {
+  context,
+  ProxyTracerProvider,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from "@opentelemetry/api";
 import type { MiddlewareHandler } from "hono";
 import { routeTemplate } from "./http_metrics.ts";
 
 const TRACER = "pleasant-cove-edge";
+
+/**
+ * True when a tracer provider is registered (Deno's own with OTEL_DENO=true,
+ * or one a test installs). Without one every span is a no-op, yet starting
+ * six of them per request and switching contexts around each stage cost the
+ * chain measurable CPU (docs/benchmarks.md, "Where the edge's µs go"), so the
+ * middleware below then only calls through. Asked per request: a provider
+ * registered after the app was built is still honoured.
+ */
+export function tracingActive(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) ||
+    provider.getDelegateTracer(TRACER) !== undefined;
+}
 
 function finish(span: Span, err?: unknown): void {
   if (err !== undefined) {
@@ -29,6 +50,7 @@ function finish(span: Span, err?: unknown): void {
 export function requestSpan(): MiddlewareHandler {
   const tracer = trace.getTracer(TRACER);
   return async function requestSpan(c, next) {
+    if (!tracingActive()) return await next();
     // Deno's own server span (OTEL_DENO=true) knows no router: it gets the
     // route template too, so collectors can group its duration by route.
     const serverSpan = trace.getActiveSpan();
@@ -70,6 +92,7 @@ export function requestSpan(): MiddlewareHandler {
 export function traced(name: string, mw: MiddlewareHandler): MiddlewareHandler {
   const tracer = trace.getTracer(TRACER);
   return async function tracedMiddleware(c, next) {
+    if (!tracingActive()) return await mw(c, next);
     const span = tracer.startSpan(name);
     let ended = false;
     const end = (err?: unknown) => {
@@ -104,6 +127,7 @@ export function traced(name: string, mw: MiddlewareHandler): MiddlewareHandler {
 export function forwardSpan(): MiddlewareHandler {
   const tracer = trace.getTracer(TRACER);
   return async function forwardSpan(c, next) {
+    if (!tracingActive()) return await next();
     await tracer.startActiveSpan("forward_to_service", async (span) => {
       let failure: unknown;
       try {
