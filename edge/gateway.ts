@@ -121,7 +121,7 @@ export interface Gateway {
 /** What the chain needs to know about the app's routes. */
 export interface GatewayRoutes {
   /** The methods the app serves at a request's path (`allowedMethods(app.routes)`). */
-  methodsAt: (c: Context) => string[];
+  methodsAt: (c: Context) => readonly string[];
   /** The query parameters the request's route declares (`declaredQueryParams`). @default none checked */
   queryParamsAt?: QueryParamsAt;
 }

@@ -106,21 +106,45 @@ function patternToRegExp(path: string): RegExp {
 }
 
 /**
+ * Paths remembered by the per-path lookups below. The answer for a path never
+ * changes once the routes are registered, and walking every route's pattern
+ * on each request was a measurable part of the chain (docs/benchmarks.md,
+ * "Where the edge's µs go"); the bound keeps paths carrying ids from growing
+ * the memory without limit (the table is emptied when full).
+ */
+const PATH_CACHE_ENTRIES = 1_024;
+
+/** A bounded memo of `compute(key)`: cleared when it holds `PATH_CACHE_ENTRIES`. */
+function memoByKey<T>(compute: (key: string) => T): (key: string) => T {
+  const cache = new Map<string, T>();
+  return (key) => {
+    const hit = cache.get(key);
+    if (hit !== undefined || cache.has(key)) return hit as T;
+    const value = compute(key);
+    if (cache.size >= PATH_CACHE_ENTRIES) cache.clear();
+    cache.set(key, value);
+    return value;
+  };
+}
+
+/**
  * For the notFound handler: the methods the app serves at this path, so a
- * wrong method gets 405 + Allow instead of 404.
+ * wrong method gets 405 + Allow instead of 404. The answer is shared between
+ * requests (frozen): read it, don't change it.
  */
 export function allowedMethods(
   routes: { method: string; path: string }[],
-): (c: Context) => string[] {
+): (c: Context) => readonly string[] {
   let table: { re: RegExp; method: string }[] | null = null;
-  return (c) => {
+  const at = memoByKey((path) => {
     table ??= routes
       .filter((r) => r.method !== "ALL" && !r.path.endsWith("*"))
       .map((r) => ({ re: patternToRegExp(r.path), method: r.method }));
-    const methods = new Set(table.filter((r) => r.re.test(c.req.path)).map((r) => r.method));
+    const methods = new Set(table.filter((r) => r.re.test(path)).map((r) => r.method));
     if (methods.has("GET")) methods.add("HEAD");
-    return [...methods].sort();
-  };
+    return Object.freeze([...methods].sort());
+  });
+  return (c) => at(c.req.path);
 }
 
 /** The 404 or 405 (with `Allow`) of a request no route serves; `allow` as {@linkcode allowedMethods} gives it. */
@@ -144,7 +168,7 @@ export function noRoute(c: Context, allow: readonly string[]): Response {
 /** Options of {@linkcode routeFirst}. */
 export interface RouteFirstOptions {
   /** The methods served at the request's path ({@linkcode allowedMethods} of the app's routes). */
-  methodsAt: (c: Context) => string[];
+  methodsAt: (c: Context) => readonly string[];
   /**
    * Paths served by catch-all handlers (the upstream proxy's prefixes), which
    * the route table cannot list: every method passes. @default none
@@ -189,7 +213,8 @@ export interface RejectUnknownQueryOptions {
  */
 export function rejectUnknownQuery(options: RejectUnknownQueryOptions): MiddlewareHandler {
   return async function rejectUnknownQuery(c, next) {
-    const known = options.paramsAt(c);
+    // No query string, nothing to check: skips the route lookup and URL parse.
+    const known = c.req.url.includes("?") ? options.paramsAt(c) : null;
     if (known !== null) {
       const params = new URL(c.req.url).searchParams;
       const names = [...new Set(params.keys())];
@@ -230,7 +255,11 @@ export function declaredQueryParams(
   definitions: () => readonly unknown[],
 ): QueryParamsAt {
   let table: { method: string; re: RegExp; params: Set<string> | null }[] | null = null;
-  return (c) => {
+  const at = memoByKey((key) => {
+    // "METHOD /path": methods hold no space.
+    const space = key.indexOf(" ");
+    const method = key.slice(0, space);
+    const path = key.slice(space + 1);
     table ??= definitions().flatMap((d) => {
       const def = d as {
         type?: string;
@@ -250,8 +279,8 @@ export function declaredQueryParams(
           : null,
       }];
     });
-    const method = c.req.method === "HEAD" ? "GET" : c.req.method;
-    const hit = table.find((r) => r.method === method && r.re.test(c.req.path));
+    const hit = table.find((r) => r.method === method && r.re.test(path));
     return hit?.params ?? null;
-  };
+  });
+  return (c) => at(`${c.req.method === "HEAD" ? "GET" : c.req.method} ${c.req.path}`);
 }

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { requireJson } from "./http_rules.ts";
+import type { Context } from "hono";
+import {
+  allowedMethods,
+  declaredQueryParams,
+  rejectUnknownQuery,
+  requireJson,
+  routeFirst,
+} from "./http_rules.ts";
 
 Deno.test("requireJson() admits JSON everywhere and other types only on their exempted path", async () => {
   const app = new Hono();
@@ -70,4 +77,101 @@ Deno.test("requireJson() checks its exemptions once, listing every mistake", () 
     },
   );
   assert.doesNotThrow(() => requireJson());
+});
+
+/** Runs `f` on a Hono context of `method url` (the lookups only read the request). */
+async function onRequest<T>(method: string, url: string, f: (c: Context) => T): Promise<T> {
+  const app = new Hono();
+  let out: T | undefined;
+  app.all("*", (c) => {
+    out = f(c);
+    return c.body(null, 204);
+  });
+  await app.request(url, { method });
+  return out as T;
+}
+
+Deno.test("allowedMethods() answers each path alike on every call, remembered or not", async () => {
+  const at = allowedMethods([
+    { method: "GET", path: "/v1/leads/:id" },
+    { method: "PATCH", path: "/v1/leads/:id" },
+    { method: "POST", path: "/v1/tasks" },
+    { method: "ALL", path: "/v1/*" },
+  ]);
+  for (let round = 0; round < 2; round++) {
+    assert.deepEqual(await onRequest("GET", "/v1/leads/a", at), ["GET", "HEAD", "PATCH"]);
+    assert.deepEqual(await onRequest("DELETE", "/v1/leads/b/", at), ["GET", "HEAD", "PATCH"]);
+    assert.deepEqual(await onRequest("GET", "/v1/tasks", at), ["POST"]);
+    assert.deepEqual(await onRequest("GET", "/v1/nothing", at), []);
+  }
+  // More distinct paths than the memo holds: answers stay right after it empties.
+  for (let i = 0; i < 2_100; i++) {
+    assert.deepEqual(await onRequest("GET", `/v1/leads/${i}`, at), ["GET", "HEAD", "PATCH"]);
+  }
+  assert.deepEqual(await onRequest("GET", "/v1/tasks", at), ["POST"]);
+  // Shared between requests, so nobody may change it.
+  assert.ok(Object.isFrozen(await onRequest("GET", "/v1/tasks", at)));
+});
+
+Deno.test("routeFirst() answers 405 with Allow and 404 the same way on repeated requests", async () => {
+  const app = new Hono();
+  const methodsAt = allowedMethods(app.routes);
+  app.use(routeFirst({ methodsAt }));
+  app.get("/v1/me", (c) => c.text("me"));
+  for (let round = 0; round < 2; round++) {
+    assert.equal((await app.request("/v1/me")).status, 200);
+    const wrong = await app.request("/v1/me", { method: "DELETE" });
+    assert.equal(wrong.status, 405);
+    assert.equal(wrong.headers.get("allow"), "GET, HEAD");
+    const missing = await app.request("/v1/nope");
+    assert.equal(missing.status, 404);
+    assert.equal((await missing.json()).code, "not-found");
+  }
+});
+
+Deno.test("declaredQueryParams() finds the route by method (HEAD as GET) and path", async () => {
+  const route = (method: string, path: string, query?: object) => ({
+    type: "route",
+    route: { method, path, ...(query ? { request: { query } } : {}) },
+  });
+  const at = declaredQueryParams(() => [
+    route("get", "/v1/leads", { shape: { status: {}, limit: {} } }),
+    route("post", "/v1/leads"),
+    route("get", "/v1/leads/{id}", {}),
+    { type: "schema" },
+  ]);
+  for (let round = 0; round < 2; round++) {
+    assert.deepEqual(await onRequest("GET", "/v1/leads", at), new Set(["status", "limit"]));
+    assert.deepEqual(await onRequest("HEAD", "/v1/leads", at), new Set(["status", "limit"]));
+    assert.deepEqual(await onRequest("POST", "/v1/leads", at), new Set());
+    // A query schema that is not a plain object is left to the route's validator.
+    assert.equal(await onRequest("GET", "/v1/leads/x", at), null);
+    assert.equal(await onRequest("DELETE", "/v1/leads", at), null);
+  }
+});
+
+Deno.test("rejectUnknownQuery() looks the route up only when the URL has a query", async () => {
+  const app = new Hono();
+  let lookups = 0;
+  app.use(rejectUnknownQuery({
+    paramsAt: () => {
+      lookups++;
+      return new Set(["status"]);
+    },
+  }));
+  app.get("/v1/leads", (c) => c.text("ok"));
+  assert.equal((await app.request("/v1/leads")).status, 200);
+  assert.equal(lookups, 0);
+  // A bare "?" carries no parameter: looked up, nothing to refuse.
+  assert.equal((await app.request("/v1/leads?")).status, 200);
+  assert.equal((await app.request("/v1/leads?status=new")).status, 200);
+  assert.equal(lookups, 2);
+  const unknown = await app.request("/v1/leads?stauts=new");
+  assert.equal(unknown.status, 400);
+  assert.deepEqual((await unknown.json()).invalid_fields.map((f: { field: string }) => f.field), [
+    "query.stauts",
+  ]);
+  const empty = await app.request("/v1/leads?status=");
+  assert.equal(empty.status, 400);
+  assert.equal((await empty.json()).code, "invalid-request");
 });
