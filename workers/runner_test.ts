@@ -125,17 +125,20 @@ Deno.test({
     await t.step("the heartbeat keeps a task longer than its lease on one worker", async () => {
       const q = testQueue(deps.redis);
       let runs = 0;
+      // The task outlives its lease three times over. The lease is long
+      // enough that a loaded CI machine's event-loop stalls do not lose it
+      // (a 150 ms lease did, twice, at load 10).
       const handlers = {
         echo: async () => {
           runs++;
-          await sleep(500);
+          await sleep(1_200);
         },
       };
-      const a = runner(deps, q, handlers, { leaseMs: 150 });
+      const a = runner(deps, q, handlers, { leaseMs: 400 });
       a.start();
       const { id } = await q.enqueue("echo", { n: 1 }, { timeoutMs: 5000 });
       await sleep(50);
-      const b = runner(deps, q, handlers, { leaseMs: 150 });
+      const b = runner(deps, q, handlers, { leaseMs: 400 });
       b.start();
       await waitForTasks(q, [id], (x) => x.status === "succeeded");
       await Promise.all([a.stop(), b.stop()]);
