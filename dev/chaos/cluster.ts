@@ -104,12 +104,12 @@ export async function startCluster(say: (m: string) => void): Promise<Cluster> {
           stderr: "piped",
         }).spawn();
         const keep = (line: string) => {
-          if (/"level":"(error|fatal)"/.test(line)) errors.push(`${name}: ${line.slice(0, 500)}`);
+          if (/"level":"(error|fatal)"/.test(line)) errors.push(`${name}: ${line.slice(0, 1500)}`);
         };
         forEachLine(child.stdout, keep).catch(() => {});
         // An uncaught exception is printed as plain text ("error: Uncaught …").
         forEachLine(child.stderr, (line) => {
-          if (/^error: |Uncaught/.test(line)) errors.push(`${name}: ${line.slice(0, 500)}`);
+          if (/^error: |Uncaught/.test(line)) errors.push(`${name}: ${line.slice(0, 1500)}`);
           else keep(line);
         }).catch(() => {});
         return child;

@@ -37,3 +37,60 @@ globalThis.addEventListener("unhandledrejection", (e) => {
     error: describe(e.reason),
   }));
 });
+
+/**
+ * For a thrown non-Error (which has no stack of its own): callbacks of
+ * timers, microtasks and event listeners are wrapped so that such a throw
+ * is logged with the stack of the code that SCHEDULED the callback, then
+ * rethrown unchanged. A stack per scheduled callback costs a few
+ * microseconds; only the campaign's children pay it.
+ */
+function traced<F extends (...args: never[]) => unknown>(fn: F, kind: string): F {
+  const origin = new Error(`${kind} scheduled here`);
+  return function (this: unknown, ...args: Parameters<F>) {
+    try {
+      return fn.apply(this, args);
+    } catch (err) {
+      if (!(err instanceof Error)) {
+        console.error(JSON.stringify({
+          level: "error",
+          msg: "a callback threw a non-Error (the process ends)",
+          thrown: describe(err),
+          scheduled: origin.stack,
+        }));
+      }
+      throw err;
+    }
+  } as F;
+}
+
+type Scheduler = (...args: unknown[]) => number;
+const plainSetTimeout = globalThis.setTimeout as unknown as Scheduler;
+const plainSetInterval = globalThis.setInterval as unknown as Scheduler;
+const plainQueueMicrotask = globalThis.queueMicrotask;
+const tracedArg = (fn: unknown, kind: string) =>
+  typeof fn === "function" ? traced(fn as () => void, kind) : fn;
+globalThis.setTimeout =
+  ((fn: unknown, ...rest: unknown[]) =>
+    plainSetTimeout(tracedArg(fn, "setTimeout"), ...rest)) as unknown as typeof setTimeout;
+globalThis.setInterval =
+  ((fn: unknown, ...rest: unknown[]) =>
+    plainSetInterval(tracedArg(fn, "setInterval"), ...rest)) as unknown as typeof setInterval;
+globalThis.queueMicrotask = (fn: VoidFunction) => plainQueueMicrotask(traced(fn, "queueMicrotask"));
+
+const wrappedListeners = new WeakMap<object, EventListener>();
+const plainAdd = EventTarget.prototype.addEventListener;
+const plainRemove = EventTarget.prototype.removeEventListener;
+EventTarget.prototype.addEventListener = function (type, listener, options) {
+  if (typeof listener !== "function") return plainAdd.call(this, type, listener, options);
+  let wrapped = wrappedListeners.get(listener);
+  if (wrapped === undefined) {
+    wrapped = traced(listener as EventListener, `"${type}" listener`);
+    wrappedListeners.set(listener, wrapped);
+  }
+  return plainAdd.call(this, type, wrapped, options);
+};
+EventTarget.prototype.removeEventListener = function (type, listener, options) {
+  const wrapped = typeof listener === "function" ? wrappedListeners.get(listener) : undefined;
+  return plainRemove.call(this, type, wrapped ?? listener, options);
+};
