@@ -84,7 +84,7 @@ Deno.test({
       headers: { Authorization: `Bearer ${admin}` },
     })).json();
     const ids = new Set(clients.map((c) => c.clientId));
-    const ours = listed.clients.filter((x: { id: string }) => ids.has(x.id));
+    const ours = listed.data.filter((x: { id: string }) => ids.has(x.id));
     assert.equal(ours.length, 6);
     assert.equal(new Set(ours.map((x: { instance: string }) => x.instance)).size, 2);
 

@@ -211,7 +211,7 @@ Deno.test({
           let listed: { id: string; instance: string; user: string }[] = [];
           await waitUntil(async () => {
             const body = await (await get(admin)).json();
-            listed = body.clients.filter((x: { id: string }) =>
+            listed = body.data.filter((x: { id: string }) =>
               [c1.clientId, c2.clientId].includes(x.id)
             );
             return listed.length === 2;
@@ -226,7 +226,7 @@ Deno.test({
           await c1.close();
           await waitUntil(async () => {
             const body = await (await get(admin)).json();
-            return !body.clients.some((x: { id: string }) => x.id === c1.clientId);
+            return !body.data.some((x: { id: string }) => x.id === c1.clientId);
           }, { what: "the closed client to be unregistered" });
           const schema = await fetch(`${a.url}/v1/ws/schema`, {
             headers: { Authorization: `Bearer ${viewer}` },

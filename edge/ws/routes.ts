@@ -37,6 +37,7 @@ import type { Verifier } from "../auth/verify.ts";
 import { problem } from "../problem.ts";
 import { limitFailedAuthentication } from "../gateway.ts";
 import { problemResponses, ProblemSchema } from "../routes/schemas.ts";
+import { decodePageCursor, encodePageCursor, pageQuery, pageSchema } from "../routes/list_page.ts";
 import { validationHook } from "../validation.ts";
 import type { LiveHub } from "./hub.ts";
 
@@ -267,6 +268,9 @@ const ClientSchema = z.object({
   }),
 }).openapi("LiveClient");
 
+/** A client-list cursor: the last client's registry expiry (epoch ms) and id. */
+const CLIENT_CURSOR = z.tuple([z.number().int().nonnegative(), z.string().min(1).max(200)]);
+
 const clientsRoute = createRoute({
   method: "get",
   path: "/v1/ws/clients",
@@ -274,15 +278,19 @@ const clientsRoute = createRoute({
   tags: ["live feed"],
   summary: "Connected live-feed clients across every edge instance (admin)",
   security: [{ bearer: [] }],
+  description:
+    "Who: admins. The list envelope, in keyset pages ordered by registry expiry then id. The registry is live: a client that refreshes while you page moves later and may be listed again; one connected for the whole iteration is listed at least once.",
   request: {
-    query: z.object({ limit: z.coerce.number().int().min(1).max(10_000).default(1000) }),
+    query: z.object(pageQuery({ defaultLimit: 1000, maxLimit: 10_000 })),
   },
   responses: {
     200: {
       description: "Registered clients (entries expire 5 minutes after their last refresh)",
       content: {
         "application/json": {
-          schema: z.object({ total: z.number().int(), clients: z.array(ClientSchema) }),
+          schema: pageSchema(ClientSchema, "LiveClientPage", {
+            total: "Live clients across every instance, on every page",
+          }),
         },
       },
     },
@@ -349,16 +357,20 @@ export function liveRoutes(hub: LiveHub): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const schema = protocolJsonSchema();
   app.openapi(clientsRoute, async (c) => {
-    const { limit } = c.req.valid("query");
-    const { total, clients } = await hub.registry.list(limit);
+    const { limit, cursor } = c.req.valid("query");
+    const after = cursor === undefined
+      ? undefined
+      : (([expires_at, id]) => ({ expires_at, id }))(decodePageCursor(cursor, CLIENT_CURSOR));
+    const { total, clients, next } = await hub.registry.list(limit, after);
     const iso = (ms: number) => new Date(ms).toISOString();
     return c.json({
-      total,
-      clients: clients.map((cl) => ({
+      data: clients.map((cl) => ({
         ...cl,
         connected_at: iso(cl.connected_at),
         expires_at: iso(cl.expires_at),
       })),
+      next_cursor: next ? encodePageCursor([next.expires_at, next.id]) : null,
+      total,
     }, 200);
   });
   app.openapi(schemaRoute, (c) => c.json(schema, 200));

@@ -27,6 +27,20 @@ export interface RegisteredClient extends ClientInfo {
   expires_at: number;
 }
 
+/** Where a page of {@linkcode ClientRegistry.list} starts: after this client. */
+export interface ClientListCursor {
+  expires_at: number;
+  id: string;
+}
+
+/** A page of {@linkcode ClientRegistry.list}. */
+export interface ClientListPage {
+  total: number;
+  clients: RegisteredClient[];
+  /** The last client of this page when another page follows, else null. */
+  next: ClientListCursor | null;
+}
+
 /** Options for {@linkcode createClientRegistry}. */
 export interface ClientRegistryOptions {
   redis: Redis;
@@ -42,8 +56,11 @@ export interface ClientRegistry {
   /** Registers clients (or refreshes them with `info` null: an entry already gone stays gone). */
   touch(clients: readonly { id: string; info: ClientInfo | null }[]): Promise<void>;
   remove(ids: readonly string[]): Promise<void>;
-  /** Live clients (oldest refresh first) and the total count. */
-  list(limit?: number): Promise<{ total: number; clients: RegisteredClient[] }>;
+  /**
+   * One page of live clients ordered by (expiry, id) — `after` is the last
+   * client of the previous page — the total count, and whether more follow.
+   */
+  list(limit?: number, after?: ClientListCursor): Promise<ClientListPage>;
 }
 
 /** Creates the registry; validates options now. */
@@ -73,10 +90,14 @@ export function createClientRegistry(options: ClientRegistryOptions): ClientRegi
         await scripts.removeClients.run(pair, [JSON.stringify(ids.slice(i, i + BATCH))]);
       }
     },
-    async list(limit = 1000) {
-      const out = await scripts.listClients.run<unknown[]>(pair, [limit]);
+    async list(limit = 1000, after) {
+      const out = await scripts.listClients.run<unknown[]>(pair, [
+        limit,
+        after ? after.expires_at : "",
+        after ? after.id : "",
+      ]);
       const clients: RegisteredClient[] = [];
-      for (let i = 1; i + 2 < out.length; i += 3) {
+      for (let i = 2; i + 2 < out.length; i += 3) {
         let info: Partial<ClientInfo> = {};
         try {
           info = JSON.parse(String(out[i + 2]));
@@ -91,7 +112,11 @@ export function createClientRegistry(options: ClientRegistryOptions): ClientRegi
           expires_at: Number(out[i + 1]),
         });
       }
-      return { total: Number(out[0]), clients };
+      const last = clients.at(-1);
+      const next = Number(out[1]) === 1 && last
+        ? { expires_at: last.expires_at, id: last.id }
+        : null;
+      return { total: Number(out[0]), clients, next };
     },
   };
 }

@@ -44,3 +44,32 @@ Deno.test({
     assert.deepEqual((await long.list()).clients.map((c) => c.id), ["c1"]);
   },
 });
+
+Deno.test({
+  name:
+    "the client registry pages by (expiry, id): every client once, ties included, next null at the end",
+  ...opts,
+  async fn() {
+    await using stack = await useTestStack();
+    const { redis } = stack.makeDeps();
+    const registry = createClientRegistry({ redis, namespace: testNamespace() });
+    const info = { instance: "A", user: "u", connected_at: 1 };
+    // One touch call: many clients share the same expiry (ties broken by id).
+    const ids = Array.from({ length: 23 }, (_, i) => `c${String(i).padStart(2, "0")}`);
+    await registry.touch(ids.map((id) => ({ id, info })));
+    const seen: string[] = [];
+    let after: { expires_at: number; id: string } | undefined;
+    for (let page = 0; page < 10; page++) {
+      const got = await registry.list(5, after);
+      assert.equal(got.total, 23);
+      seen.push(...got.clients.map((c) => c.id));
+      if (got.next === null) break;
+      assert.equal(got.clients.length, 5);
+      after = got.next;
+    }
+    assert.deepEqual(seen.sort(), ids, "each client exactly once");
+    const whole = await registry.list(23);
+    assert.equal(whole.next, null, "no next page when everything fit");
+    assert.equal(whole.clients.length, 23);
+  },
+});

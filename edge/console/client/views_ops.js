@@ -116,7 +116,7 @@ export function Overview({ me, live, ticks }) {
   const ready = queue.data
     ? queue.data.ready.high + queue.data.ready.normal + queue.data.ready.low
     : null;
-  const clientList = clients.data?.clients ?? [];
+  const clientList = clients.data?.data ?? [];
   const perInstance = {};
   for (const c of clientList) perInstance[c.instance] = (perInstance[c.instance] ?? 0) + 1;
 
