@@ -33,6 +33,7 @@ import type { Logger } from "../../shared/log.ts";
 import type { AppEnv } from "../app_env.ts";
 import { addressBucket, clientAddressOf } from "../client_address.ts";
 import { problem } from "../problem.ts";
+import { setHeadersAfter } from "./set_headers.ts";
 import {
   countPolicyDecision,
   createDecider,
@@ -169,11 +170,16 @@ export function rateLimit(options: RateLimitOptions): RateLimitMiddleware {
     ...(options.edgeId ? { edgeId: options.edgeId } : {}),
   });
 
+  // `RateLimit-Policy` depends on the policy only: built once, not per request.
+  const policyHeaders = new Map(
+    Object.entries(policies).map(([name, policy]) => [name, formatPolicy(name, policy)]),
+  );
+
   const middleware: MiddlewareHandler<AppEnv> = async function rateLimit(c, next) {
     const wanted = group(c);
     const name = Object.hasOwn(policies, wanted) ? wanted : "default";
     const policy = policies[name]!;
-    const policyHeader = formatPolicy(name, policy);
+    const policyHeader = policyHeaders.get(name)!;
     const decision = await decider.decide(name, identify(c));
 
     if (decision.source === "unavailable") {
@@ -219,8 +225,7 @@ export function rateLimit(options: RateLimitOptions): RateLimitMiddleware {
     countPolicyDecision(metrics, name, "allowed");
     if (decision.source === "local") countPolicyDecision(metrics, name, "fail_open");
     await next();
-    c.header("RateLimit-Policy", policyHeader);
-    c.header("RateLimit", state);
+    setHeadersAfter(c, [["RateLimit-Policy", policyHeader], ["RateLimit", state]]);
   };
   return Object.assign(middleware, { metrics, close: () => decider.close() });
 }

@@ -14,6 +14,7 @@
  * @module
  */
 import type { MiddlewareHandler } from "hono";
+import { setHeadersAfter } from "./set_headers.ts";
 
 /** The policy of every HTML page the edge serves. */
 export const PAGE_CSP = [
@@ -47,14 +48,6 @@ export function responseHeaders(): MiddlewareHandler {
     if (authenticated && isJson(type) && !c.res.headers.has("cache-control")) {
       set.push(["Cache-Control", "no-store"]);
     }
-    if (set.length === 0) return;
-    try {
-      for (const [name, value] of set) c.res.headers.set(name, value);
-    } catch {
-      // Immutable headers (a fetched Response passed through): copy it once.
-      const copy = new Response(c.res.body, c.res);
-      for (const [name, value] of set) copy.headers.set(name, value);
-      c.res = copy;
-    }
+    setHeadersAfter(c, set);
   };
 }

@@ -91,7 +91,7 @@ export function requestSpan(): MiddlewareHandler {
  */
 export function traced(name: string, mw: MiddlewareHandler): MiddlewareHandler {
   const tracer = trace.getTracer(TRACER);
-  return async function tracedMiddleware(c, next) {
+  const handler: MiddlewareHandler = async function tracedMiddleware(c, next) {
     if (!tracingActive()) return await mw(c, next);
     const span = tracer.startSpan(name);
     let ended = false;
@@ -121,6 +121,8 @@ export function traced(name: string, mw: MiddlewareHandler): MiddlewareHandler {
     }
     return result;
   };
+  // Named after its stage, so CPU profiles tell the stages apart.
+  return Object.defineProperty(handler, "name", { value: `traced ${name}` });
 }
 
 /** Wraps the route handler stage in a `forward_to_service` span. */
