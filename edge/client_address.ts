@@ -19,13 +19,36 @@ export type ClientAddressVariables = { clientAddress: string };
 export const UNKNOWN_ADDRESS = "unknown";
 
 /** The address in canonical text (IPv4-mapped IPv6 as IPv4), or null when it is not one. */
-function canonical(text: string | undefined): string | null {
-  if (!text) return null;
+function parseCanonical(text: string): string | null {
   try {
     return ipaddr.process(text.trim()).toString();
   } catch {
     return null;
   }
+}
+
+/**
+ * Recent answers of {@linkcode parseCanonical}: parsing the same peer address
+ * on every request was a measurable share of the chain (docs/benchmarks.md,
+ * "Where the edge's µs go"). Bounded in entries (emptied when full) and in
+ * the text it keeps: nothing longer than an address's longest text form, so
+ * an `X-Forwarded-For` full of long garbage is parsed, not stored.
+ */
+const canonicalMemo = new Map<string, string | null>();
+const MEMO_ENTRIES = 4_096;
+/** An IPv4-mapped IPv6 address with a zone id is the longest text that can parse. */
+const MEMO_MAX_TEXT = 64;
+
+function canonical(text: string | undefined): string | null {
+  if (!text) return null;
+  const hit = canonicalMemo.get(text);
+  if (hit !== undefined) return hit;
+  const value = parseCanonical(text);
+  if (text.length <= MEMO_MAX_TEXT) {
+    if (canonicalMemo.size >= MEMO_ENTRIES) canonicalMemo.clear();
+    canonicalMemo.set(text, value);
+  }
+  return value;
 }
 
 function socketPeer(c: Context): string | null {

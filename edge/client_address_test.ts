@@ -71,3 +71,19 @@ Deno.test("addressBucket() keys IPv6 by its /64 and IPv4 by the address", () => 
   assert.equal(addressBucket("::ffff:192.0.2.1"), "192.0.2.1");
   assert.equal(addressBucket("unknown"), "unknown");
 });
+
+Deno.test("repeated addresses resolve the same as the first time, garbage and long text included", async () => {
+  const long = `${"1".repeat(70)}`;
+  for (let round = 0; round < 3; round++) {
+    assert.equal(await resolve("1", "::ffff:10.0.0.1", " ::ffff:198.51.100.7 "), "198.51.100.7");
+    assert.equal(await resolve("1", "10.0.0.1", "not-an-ip"), "10.0.0.1");
+    assert.equal(await resolve("1", "10.0.0.1", long), "10.0.0.1");
+    assert.equal(await resolve("", "2001:DB8:0:0::1"), "2001:db8::1");
+  }
+  // More distinct addresses than the memo holds: still right after it empties.
+  for (let i = 0; i < 4_200; i++) {
+    const a = `198.51.${i >> 8}.${i & 255}`;
+    assert.equal(await resolve("1", "10.0.0.1", a), a);
+  }
+  assert.equal(await resolve("1", "10.0.0.1", "not-an-ip"), "10.0.0.1");
+});
