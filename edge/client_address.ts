@@ -102,7 +102,9 @@ export function clientAddress(resolve: AddressResolver): MiddlewareHandler {
 
 /** The address set by {@linkcode clientAddress}, or the socket peer when it did not run. */
 export function clientAddressOf(c: Context): string {
-  return (c.var as Partial<ClientAddressVariables>).clientAddress ?? socketPeer(c) ??
+  // c.get(), not c.var: Hono builds c.var anew from every variable per read.
+  return (c.get("clientAddress") as ClientAddressVariables["clientAddress"] | undefined) ??
+    socketPeer(c) ??
     UNKNOWN_ADDRESS;
 }
 

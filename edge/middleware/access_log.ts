@@ -20,7 +20,8 @@ export function accessLog(deps: Pick<Deps, "log" | "now">): MiddlewareHandler {
     // Probes would flood the log at one line per second per instance.
     if (c.req.path === "/health") return;
     // Read after next(): authentication runs downstream of this middleware.
-    const principal = (c.var as { principal?: { sub: string } }).principal;
+    // c.get(), not c.var: Hono builds c.var anew from every variable per read.
+    const principal = c.get("principal") as { sub: string } | undefined;
     log.info("request", {
       ...(principal ? { "user.id": principal.sub } : {}),
       "client.address": clientAddressOf(c),

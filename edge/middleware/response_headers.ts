@@ -44,7 +44,8 @@ export function responseHeaders(): MiddlewareHandler {
     if (type === "text/html" && !c.res.headers.has("content-security-policy")) {
       set.push(["Content-Security-Policy", PAGE_CSP]);
     }
-    const authenticated = (c.var as { principal?: unknown }).principal !== undefined;
+    // c.get(), not c.var: Hono builds c.var anew from every variable per read.
+    const authenticated = c.get("principal") !== undefined;
     if (authenticated && isJson(type) && !c.res.headers.has("cache-control")) {
       set.push(["Cache-Control", "no-store"]);
     }

@@ -71,7 +71,7 @@ export function requestSpan(): MiddlewareHandler {
           serverSpan?.setAttribute("http.route", route);
           serverSpan?.updateName(`${c.req.method} ${route}`);
           span.setAttribute("http.status_code", c.res.status);
-          const principal = (c.var as { principal?: { sub: string } }).principal;
+          const principal = c.get("principal") as { sub: string } | undefined;
           if (principal) span.setAttribute("user.id", principal.sub);
           if (failure === undefined && c.error) failure = c.error;
           if (failure === undefined && c.res.status >= 500) {
