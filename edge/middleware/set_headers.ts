@@ -16,6 +16,14 @@ import type { Context } from "hono";
 /** Sets `headers` on `c.res`, in place where its headers allow it, else on one copy. */
 export function setHeadersAfter(c: Context, headers: readonly [string, string][]): void {
   if (headers.length === 0) return;
+  if (!c.finalized) {
+    // No response yet (a caller that runs this middleware with its own
+    // `next`, like limitFailedAuthentication): c.header() copies nothing
+    // then, and reading c.res here would create a response whose headers
+    // Hono later merges into whatever the caller returns.
+    for (const [name, value] of headers) c.header(name, value);
+    return;
+  }
   try {
     for (const [name, value] of headers) c.res.headers.set(name, value);
   } catch {

@@ -53,3 +53,24 @@ Deno.test("setHeadersAfter() with no headers leaves the response alone", async (
   assert.equal(res.status, 302);
   await res.body?.cancel();
 });
+
+Deno.test("setHeadersAfter() before any response behaves as c.header(): a response returned later does not get them", async () => {
+  // The shape of limitFailedAuthentication: a 401 made first, then the limiter
+  // run with a `next` that produces no response, then the 401 returned.
+  const run = async (set: (c: Parameters<typeof setHeadersAfter>[0]) => void) => {
+    const app = new Hono();
+    app.use(async (c) => {
+      const denied = c.json({ code: "invalid-token" }, 401);
+      await (async () => set(c))();
+      return denied;
+    });
+    app.get("/", (c) => c.text("never"));
+    const res = await app.request("/");
+    await res.body?.cancel();
+    return { status: res.status, ratelimit: res.headers.get("ratelimit") };
+  };
+  const viaHono = await run((c) => c.header("RateLimit", "r"));
+  const viaHelper = await run((c) => setHeadersAfter(c, [["RateLimit", "r"]]));
+  assert.deepEqual(viaHelper, viaHono);
+  assert.deepEqual(viaHelper, { status: 401, ratelimit: null });
+});
