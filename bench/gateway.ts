@@ -29,8 +29,8 @@
  * splits them ("network" for failed fetches). `cpu_ratio_to_health` is the
  * edge's CPU per /health ÷ its CPU per request of the scenario: the req/s
  * ratio the edge alone would allow, whatever the load client costs. Whether
- * the spec's targets were met (authenticated GET ≥ 25% of /health req/s;
- * p99 ≤ 10 ms at 1,000 req/s) is printed on stderr.
+ * the targets were met (issue 21: authenticated GET ≥ 0.5× /health, by req/s
+ * and by the edge's CPU; p99 ≤ 10 ms at 1,000 req/s) is printed on stderr.
  *
  * `cpu_us_per_op` is the edge process's CPU per request; `cpu_split_us_per_op`
  * adds the load client, this process (which hosts the Upstash bridge and the
@@ -69,7 +69,7 @@ const DURATION_S = 10;
 const WARMUP_S = 1;
 const PACED_RATE = 1_000;
 /** Targets on 2 cores: authenticated GET vs bare /health, and p99 at PACED_RATE. */
-const TARGET_RATIO = 0.25;
+const TARGET_RATIO = 0.5;
 const TARGET_P99_MS = 10;
 /** Metrics cost targets: req/s lost and edge CPU added per request. */
 const TARGET_METRICS_PCT = 3;
@@ -149,8 +149,9 @@ function reportTargets(lines: BenchLine[]): void {
   const checks: [string, boolean][] = [];
   if (me) {
     checks.push([
-      `GET /v1/me at ${me.ratio_to_health} of /health req/s (target >= ${TARGET_RATIO})`,
-      (me.ratio_to_health as number) >= TARGET_RATIO,
+      `GET /v1/me at ${me.ratio_to_health} of /health req/s and ${me.cpu_ratio_to_health} by the edge's CPU (target >= ${TARGET_RATIO})`,
+      (me.ratio_to_health as number) >= TARGET_RATIO &&
+      (me.cpu_ratio_to_health as number) >= TARGET_RATIO,
     ]);
   }
   const overhead = by.get("metrics_overhead");

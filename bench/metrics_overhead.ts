@@ -8,7 +8,8 @@
  * times the target it is meant to check (≤ 5 µs). Here the only thing that
  * differs between A and B is the metrics middleware (`httpMetrics`, the one
  * piece of per-request work METRICS_ENABLED adds; the other counters are
- * plain numbers mirrored at scrape time, see edge/edge_metrics.ts): the same
+ * plain numbers mirrored at scrape time, see edge/edge_metrics.ts), mounted
+ * as edge/app.ts mounts it (wrapping the request span): the same
  * Hono app with the app's own route shapes, called through `app.fetch` in
  * alternating blocks, CPU read with `process.cpuUsage()` (µs resolution).
  * The figure is the median over rounds of (B − A) per request, so drift and
@@ -23,6 +24,7 @@
 import process from "node:process";
 import { Hono } from "hono";
 import { httpMetrics } from "../edge/middleware/http_metrics.ts";
+import { requestSpan } from "../edge/middleware/tracing.ts";
 import { createMetrics, renderMetrics } from "../shared/metrics/metrics.ts";
 import { percentile, round3 } from "./lib/report.ts";
 
@@ -57,7 +59,8 @@ function cpuMicros(): number {
 /** The same app shape on both sides; only `metrics` differs. */
 function app(metrics: ReturnType<typeof createMetrics> | null): Hono {
   const a = new Hono();
-  if (metrics) a.use(httpMetrics(metrics));
+  // As edge/app.ts mounts them: the request span alone, or inside the metrics.
+  a.use(metrics ? httpMetrics(metrics, requestSpan()) : requestSpan());
   a.get("/v1/me", (c) => c.json({ sub: "sa:minerva", roles: [] }));
   a.get("/v1/leads/:id", (c) => c.json({ id: c.req.param("id") }));
   a.post("/v1/tasks", (c) => c.json({ id: "t" }, 202));

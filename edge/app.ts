@@ -90,8 +90,12 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const queue = options.queue ?? queueFromConfig(deps.redis, deps.config);
 
-  if (deps.config.observability.metricsEnabled) app.use(httpMetrics(deps.metrics));
-  app.use(requestSpan());
+  // The request metrics wrap the request span in one layer of the chain.
+  app.use(
+    deps.config.observability.metricsEnabled
+      ? httpMetrics(deps.metrics, requestSpan())
+      : requestSpan(),
+  );
   app.use(requestId({ headerName: "X-Request-Id" }));
   // Before the access log and every limiter: all of them key on this one address.
   app.use(clientAddress(addressResolver(deps.config.perimeter.trustedProxies)));

@@ -26,13 +26,20 @@ export function methodLabel(c: Context): string {
   return METHODS.has(m) ? m : "other";
 }
 
-/** Counts and times every request; mount it first, before anything that may answer. */
-export function httpMetrics(metrics: Metrics): MiddlewareHandler {
+/**
+ * Counts and times every request; mount it first, before anything that may
+ * answer. `inner`, when given, is the middleware that would otherwise be
+ * mounted right after this one (the request span): it is called directly
+ * instead of through another layer of Hono's chain, which costs more than
+ * the two metrics themselves (docs/benchmarks.md, `metrics_overhead`).
+ */
+export function httpMetrics(metrics: Metrics, inner?: MiddlewareHandler): MiddlewareHandler {
   const { httpDuration, httpRequests } = metrics;
   return async function httpMetrics(c, next) {
     const started = performance.now();
     try {
-      await next();
+      if (inner) await inner(c, next);
+      else await next();
     } finally {
       const labels = {
         method: methodLabel(c),
