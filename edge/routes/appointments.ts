@@ -21,6 +21,7 @@
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { keysetPage, microsTimestampSql } from "../../shared/db/keyset.ts";
 import type { Deps } from "../../shared/deps.ts";
 import { VARIABLE_EXAMPLES } from "../../shared/email/template_examples.ts";
 import { renderTemplate } from "../../shared/email/templates.ts";
@@ -44,7 +45,6 @@ import {
   MICROS_TIMESTAMP,
   pageQuery,
   pageSchema,
-  pgMicros,
 } from "./list_page.ts";
 import { problemResponses, ProblemSchema } from "./schemas.ts";
 
@@ -244,7 +244,7 @@ export function appointmentRoutes(
       "The appointment store did not answer",
       () =>
         deps.sql.query<Parameters<typeof appointmentView>[0] & Cursor>(
-          `SELECT ${APPOINTMENT_COLUMNS}, ${pgMicros("a.starts_at")} AS cursor_ts
+          `SELECT ${APPOINTMENT_COLUMNS}, ${microsTimestampSql("a.starts_at")} AS cursor_ts
          FROM appointments a JOIN businesses b ON b.id = a.business_id
         WHERE a.starts_at >= to_timestamp($1::float8 / 1000)
           AND a.starts_at < to_timestamp($2::float8 / 1000)
@@ -256,12 +256,9 @@ export function appointmentRoutes(
           [from, to, limit + 1, after?.[0] ?? null, after?.[1] ?? null],
         ),
     );
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
+    const { page, last } = keysetPage(rows, limit);
     const data = page.map(({ cursor_ts: _, ...r }) => appointmentView(r));
-    const next_cursor = rows.length > limit && last
-      ? encodePageCursor([last.cursor_ts, last.id])
-      : null;
+    const next_cursor = last ? encodePageCursor([last.cursor_ts, last.id]) : null;
     return c.json({ data, next_cursor }, 200);
   });
 

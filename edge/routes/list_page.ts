@@ -11,6 +11,7 @@
  */
 import { Buffer } from "node:buffer";
 import { z } from "@hono/zod-openapi";
+import { MICROS_TIMESTAMP_PATTERN } from "../../shared/db/keyset.ts";
 import { RequestValidationError } from "../validation.ts";
 
 /** What a decoded cursor must look like, e.g. `z.tuple([z.string(), z.uuid()])`. */
@@ -71,16 +72,5 @@ export function decodePageCursor<T>(text: string, shape: CursorShape<T>): T {
   }]);
 }
 
-/** UTC with microseconds, as Postgres renders it with {@linkcode pgMicros}. */
-export const MICROS_TIMESTAMP = z.string().regex(
-  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/,
-);
-
-/**
- * SQL rendering the timestamptz `column` with microseconds for a cursor: a JS
- * Date keeps milliseconds only, and rows in the same millisecond would be
- * skipped or repeated between pages.
- */
-export function pgMicros(column: string): string {
-  return `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-}
+/** A cursor's timestamp: UTC with microseconds, as shared/db/keyset.ts renders it. */
+export const MICROS_TIMESTAMP = z.string().regex(MICROS_TIMESTAMP_PATTERN);

@@ -22,6 +22,7 @@
  *
  * @module
  */
+import { microsTimestampSql } from "../../shared/db/keyset.ts";
 import type { Queryable } from "../../shared/leads/transaction.ts";
 
 /** Position inside a target snapshot: the last event published, in page order. */
@@ -105,7 +106,7 @@ SELECT snap.s::text AS snapshot, e.*
   FROM snap LEFT JOIN LATERAL (
     SELECT e.ingest_xid::text AS xid, e.id::text AS id, e.lead_id::text AS lead_id,
            e.event_type, e.event_data, e.source,
-           to_char(e.time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS time
+           ${microsTimestampSql("e.time")} AS time
       FROM lead_events e
      WHERE e.ingest_xid >= $1::bigint
        AND NOT pg_visible_in_snapshot(e.ingest_xid::text::xid8, $2::pg_snapshot)

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { keysetPage, microsTimestampSql } from "../db/keyset.ts";
 import type { Queryable } from "../leads/transaction.ts";
 
 /** A suppressed address. */
@@ -35,9 +36,6 @@ export interface Page<T> {
   next: [string, string] | null;
 }
 
-const MICROS = (column: string) =>
-  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-
 type SuppressionRow = Omit<Suppression, "created_at"> & { created_at: Date; cursor_ts: string };
 type ChangeRow = Omit<SuppressionChange, "at"> & { at: Date; cursor_ts: string };
 
@@ -55,7 +53,7 @@ export async function listSuppressions(
   options: { address?: string; after?: readonly [string, string]; limit: number },
 ): Promise<Page<Suppression>> {
   const { rows } = await sql.query<SuppressionRow>(
-    `SELECT address, reason, added_by, created_at, ${MICROS("created_at")} AS cursor_ts
+    `SELECT address, reason, added_by, created_at, ${microsTimestampSql("created_at")} AS cursor_ts
        FROM email_suppressions
       WHERE ($1::text IS NULL OR address = lower($1::text))
         AND ($2::timestamptz IS NULL OR (created_at, address) < ($2::timestamptz, $3::text))
@@ -68,12 +66,8 @@ export async function listSuppressions(
       options.limit + 1,
     ],
   );
-  const page = rows.slice(0, options.limit);
-  const last = page.at(-1);
-  return {
-    rows: page.map(suppressionView),
-    next: rows.length > options.limit && last ? [last.cursor_ts, last.address] : null,
-  };
+  const { page, last } = keysetPage(rows, options.limit);
+  return { rows: page.map(suppressionView), next: last ? [last.cursor_ts, last.address] : null };
 }
 
 /** The audit log, newest first; `address` narrows it to one address. */
@@ -82,7 +76,7 @@ export async function listSuppressionChanges(
   options: { address?: string; after?: readonly [string, string]; limit: number },
 ): Promise<Page<SuppressionChange>> {
   const { rows } = await sql.query<ChangeRow>(
-    `SELECT id, address, action, reason, actor, at, ${MICROS("at")} AS cursor_ts
+    `SELECT id, address, action, reason, actor, at, ${microsTimestampSql("at")} AS cursor_ts
        FROM email_suppression_changes
       WHERE ($1::text IS NULL OR address = lower($1::text))
         AND ($2::timestamptz IS NULL OR (at, id) < ($2::timestamptz, $3::uuid))
@@ -95,12 +89,8 @@ export async function listSuppressionChanges(
       options.limit + 1,
     ],
   );
-  const page = rows.slice(0, options.limit);
-  const last = page.at(-1);
-  return {
-    rows: page.map(changeView),
-    next: rows.length > options.limit && last ? [last.cursor_ts, last.id] : null,
-  };
+  const { page, last } = keysetPage(rows, options.limit);
+  return { rows: page.map(changeView), next: last ? [last.cursor_ts, last.id] : null };
 }
 
 /** What a change is about: the address (any case), why, and who (`api:<principal>`). */

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { MICROS_TIMESTAMP_PATTERN } from "../db/keyset.ts";
 import { InvalidCursorError } from "./errors.ts";
 
 /** The orders of `GET /v1/leads` (migration 009 indexes each with its id tie-break). */
@@ -28,12 +29,7 @@ export interface CursorPosition {
   id: string;
 }
 
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** SQL rendering the timestamptz `column` in the cursor's timestamp format. */
-export const cursorTimestampSql = (column: string) =>
-  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /** Encodes a position as an opaque base64url string. */
 export function encodeCursor(position: CursorPosition): string {
@@ -45,7 +41,8 @@ function validKey(sort: unknown, key: unknown): boolean {
   if (sort === "lead_score") {
     return typeof key === "number" && Number.isFinite(key) && key >= -1 && key <= 100;
   }
-  return typeof key === "string" && TIMESTAMP.test(key) && Number.isFinite(Date.parse(key));
+  return typeof key === "string" && MICROS_TIMESTAMP_PATTERN.test(key) &&
+    Number.isFinite(Date.parse(key));
 }
 
 /**

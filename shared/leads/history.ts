@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { cursorTimestampSql } from "./cursor.ts";
+import { keysetPage, microsTimestampSql } from "../db/keyset.ts";
 import { LeadNotFoundError } from "./errors.ts";
 import type { Queryable } from "./transaction.ts";
 
@@ -122,7 +122,7 @@ export async function listLeadHistory(
   }
   const dir = desc ? "DESC" : "ASC";
   const { rows } = await sql.query<HistoryEntry & { at_key: string }>(
-    `SELECT h.id::text AS id, h.lead_id, h.at, ${cursorTimestampSql("h.at")} AS at_key, h.source,
+    `SELECT h.id::text AS id, h.lead_id, h.at, ${microsTimestampSql("h.at")} AS at_key, h.source,
             h.action, h.changes
        FROM businesses b JOIN lead_history h ON h.lead_id = b.id
       WHERE b.id = $1 ${after}
@@ -134,11 +134,9 @@ export async function listLeadHistory(
     const exists = await sql.query("SELECT 1 FROM businesses WHERE id = $1", [leadId]);
     if (exists.rows.length === 0) throw new LeadNotFoundError(leadId);
   }
-  const more = rows.length > limit;
-  const page = more ? rows.slice(0, limit) : rows;
-  const last = page.at(-1);
+  const { page, last } = keysetPage(rows, limit);
   return {
     data: page.map(({ at_key: _, ...entry }) => entry),
-    next: more && last ? { at: last.at_key, id: last.id } : null,
+    next: last ? { at: last.at_key, id: last.id } : null,
   };
 }

@@ -11,13 +11,8 @@
  * @module
  */
 import { Pool } from "@neondatabase/serverless";
-import {
-  cursorTimestampSql,
-  decodeCursor,
-  encodeCursor,
-  type LeadSort,
-  type SortOrder,
-} from "./cursor.ts";
+import { keysetPage, microsTimestampSql } from "../db/keyset.ts";
+import { decodeCursor, encodeCursor, type LeadSort, type SortOrder } from "./cursor.ts";
 import { LeadExistsError, LeadNotFoundError } from "./errors.ts";
 import { type LeadEvent, type NewLeadEvent, recentLeadEvents, recordLeadEvents } from "./events.ts";
 import {
@@ -244,12 +239,12 @@ const SORT_KEYS: Record<LeadSort, { expr: string; cast: string; render: string }
   created_at: {
     expr: "created_at",
     cast: "timestamptz",
-    render: cursorTimestampSql("created_at"),
+    render: microsTimestampSql("created_at"),
   },
   updated_at: {
     expr: "updated_at",
     cast: "timestamptz",
-    render: cursorTimestampSql("updated_at"),
+    render: microsTimestampSql("updated_at"),
   },
   lead_score: {
     expr: "COALESCE(lead_score, -1)",
@@ -323,14 +318,10 @@ export async function listLeads(sql: Queryable, filter: LeadFilter = {}): Promis
       LIMIT ${param(limit + 1)}`,
     params,
   );
-  const more = rows.length > limit;
-  const page = more ? rows.slice(0, limit) : rows;
-  const last = page.at(-1);
+  const { page, last } = keysetPage(rows, limit);
   return {
     data: page.map(({ cursor_key: _, ...lead }) => lead),
-    next_cursor: more && last
-      ? encodeCursor({ sort, order, key: last.cursor_key, id: last.id })
-      : null,
+    next_cursor: last ? encodeCursor({ sort, order, key: last.cursor_key, id: last.id }) : null,
   };
 }
 

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { keysetPage, microsTimestampSql } from "../db/keyset.ts";
 import type { Queryable } from "./transaction.ts";
 
 /** Ledger states: `pending` and `sending` are in flight, `sent` and `failed` final. */
@@ -65,7 +66,7 @@ type Row = Omit<SentEmail, "created_at" | "sent_at"> & {
 const COLUMNS = `id, business_id AS lead_id, to_address AS "to", template, subject, status,
   provider, message_id, provider_response, task_id, attempts, send_day::text AS send_day,
   created_at, sent_at,
-  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_ts`;
+  ${microsTimestampSql("created_at")} AS cursor_ts`;
 
 function view({ cursor_ts: _, ...r }: Row): SentEmail {
   return {
@@ -101,12 +102,8 @@ export async function listSentEmails(
       filter.limit + 1,
     ],
   );
-  const page = rows.slice(0, filter.limit);
-  const last = page.at(-1);
-  return {
-    rows: page.map(view),
-    next: rows.length > filter.limit && last ? [last.cursor_ts, last.id] : null,
-  };
+  const { page, last } = keysetPage(rows, filter.limit);
+  return { rows: page.map(view), next: last ? [last.cursor_ts, last.id] : null };
 }
 
 /** One sent email by id, or null. */
