@@ -180,6 +180,20 @@ export interface RawPeer {
   close(): void;
 }
 
+/** `buf` with the next bytes read from `conn` appended; null when the peer closed. */
+async function readMore(
+  conn: Deno.Conn,
+  buf: Uint8Array,
+  chunk = new Uint8Array(4096),
+): Promise<Uint8Array<ArrayBuffer> | null> {
+  const n = await conn.read(chunk);
+  if (n === null) return null;
+  const next = new Uint8Array(buf.length + n);
+  next.set(buf);
+  next.set(chunk.subarray(0, n), buf.length);
+  return next;
+}
+
 /** Sends an upgrade request by hand; does not read anything after the response head. */
 export async function rawUpgrade(
   port: number,
@@ -201,13 +215,9 @@ export async function rawUpgrade(
   let buf = new Uint8Array(0);
   let end = -1;
   while (end < 0) {
-    const chunk = new Uint8Array(4096);
-    const n = await conn.read(chunk);
-    if (n === null) break;
-    const next = new Uint8Array(buf.length + n);
-    next.set(buf);
-    next.set(chunk.subarray(0, n), buf.length);
-    buf = next;
+    const more = await readMore(conn, buf);
+    if (more === null) break;
+    buf = more;
     end = new TextDecoder().decode(buf).indexOf("\r\n\r\n");
   }
   const head = new TextDecoder().decode(buf.subarray(0, Math.max(end, 0)));
@@ -221,13 +231,9 @@ export async function rawUpgrade(
     async body() {
       const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
       while (pending.length < length) {
-        const chunk = new Uint8Array(4096);
-        const n = await conn.read(chunk);
-        if (n === null) break;
-        const next = new Uint8Array(pending.length + n);
-        next.set(pending);
-        next.set(chunk.subarray(0, n), pending.length);
-        pending = next;
+        const more = await readMore(conn, pending);
+        if (more === null) break;
+        pending = more;
       }
       return new TextDecoder().decode(pending.subarray(0, length));
     },
@@ -259,12 +265,9 @@ export async function rawUpgrade(
             return { code, reason: new TextDecoder().decode(payload.subarray(2)), frames };
           }
         }
-        const n = await conn.read(chunk);
-        if (n === null) break;
-        const next = new Uint8Array(pending.length + n);
-        next.set(pending);
-        next.set(chunk.subarray(0, n), pending.length);
-        pending = next;
+        const more = await readMore(conn, pending, chunk);
+        if (more === null) break;
+        pending = more;
       }
       throw new Error(`no close frame within ${timeoutMs} ms (${frames} frames read)`);
     },

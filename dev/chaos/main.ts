@@ -76,41 +76,44 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Runs `script` (a chaos client under dev/chaos/) with `options` as its
+ * argument, handing each JSON line of its stdout to `onLine`; resolves when
+ * it has exited and its output is read.
+ */
+function chaosClient<Line>(
+  script: string,
+  options: unknown,
+  onLine: (line: Line) => void,
+): Promise<void> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", `dev/chaos/${script}`, JSON.stringify(options)],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = forEachLine(child.stdout, (line) => onLine(JSON.parse(line) as Line));
+  return Promise.all([lines, child.status]).then(() => {});
+}
+
 /** Spawns one load client; its JSON lines go to `attempts` and `done`. */
 function loadClient(
   options: LoadOptions,
   attempts: AttemptLine[],
   done: DoneLine[],
 ): Promise<void> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "dev/chaos/load.ts", JSON.stringify(options)],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines = forEachLine(child.stdout, (line) => {
-    const parsed = JSON.parse(line) as AttemptLine | DoneLine;
+  return chaosClient<AttemptLine | DoneLine>("load.ts", options, (parsed) => {
     if (parsed.t === "attempt") attempts.push(parsed);
     else done.push(parsed);
   });
-  return Promise.all([lines, child.status]).then(() => {});
 }
 
 /** Spawns one WebSocket follower; its report goes to `reports`. */
 function followerClient(options: FollowerOptions, reports: FollowerReport[]): Promise<void> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "dev/chaos/follower.ts", JSON.stringify(options)],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines = forEachLine(child.stdout, (line) => {
-    const parsed = JSON.parse(line) as FollowerReport;
+  return chaosClient<FollowerReport>("follower.ts", options, (parsed) => {
     if (parsed.t === "follower") reports.push(parsed);
   });
-  return Promise.all([lines, child.status]).then(() => {});
 }
 
 /**
