@@ -606,10 +606,10 @@ async function queryScenarios(stack: Stack, s: Settings): Promise<void> {
             const ms = (us: number | undefined) => round3((us ?? NaN) / 1000);
             const side = (split.bench ?? 0) > (split.postgres ?? 0) ? "client" : "database";
             return `mostly the ${side} side: per query ${ms(split.bench)} ms CPU ` +
-              `in this process (parsing the ${rollup.last.length} rows' JSON answer, the ` +
+              `in this process (parsing the ${rollup.last.length} rows' text answer, the ` +
               `in-process proxy) vs ${ms(split.postgres)} ms in PostgreSQL (the query and ` +
-              `building that JSON); 4 round trips ` +
-              `(BEGIN, state, data, COMMIT) at ${p(roundTrip.ms, 50)} ms each; the rows alone ` +
+              `building that text); one statement, a round trip of ` +
+              `${p(roundTrip.ms, 50)} ms (SELECT 1); the rows alone ` +
               `take ${p(rowsOnly.ms, 50)} ms in one statement; other processes used ` +
               `${ms(cpu.cpu_other_us_per_event as number)} ms CPU per query meanwhile`;
           })(),

@@ -118,8 +118,7 @@ SELECT l.b, e.event_type, count(*)::int, count(DISTINCT e.lead_id)::int
   FROM live l
   JOIN lead_events e ON e.time >= l.b AND e.time < l.b + ${step}
  WHERE $3::text IS NULL OR e.event_type = $3::text
- GROUP BY l.b, e.event_type
- ORDER BY 1, 2`;
+ GROUP BY l.b, e.event_type`;
 }
 
 function aggregateSql(width: BucketWidth): string {
@@ -131,84 +130,57 @@ SELECT ${column} AS bucket, event_type, event_count::int AS event_count,
        unique_leads::int AS unique_leads
   FROM ${table}
  WHERE ${column} >= $1::timestamptz AND ${column} < $2::timestamptz
-   AND ($3::text IS NULL OR event_type = $3::text)
- ORDER BY 1, 2`;
-}
-
-/** The tier (unless known) and the refresh horizon, in one round trip. */
-async function readState(
-  client: Queryable,
-  known: Tier | undefined,
-): Promise<{ tier: Tier; horizon: string | null } | null> {
-  const { rows } = await client.query<{ tier: number; horizon: string | null }>(
-    `SELECT t.tier, s.horizon::text AS horizon
-       FROM analytics_tier t CROSS JOIN lead_metrics_state s`,
-  );
-  if (!rows[0]) return null;
-  return { tier: known ?? (Number(rows[0].tier) as Tier), horizon: rows[0].horizon };
+   AND ($3::text IS NULL OR event_type = $3::text)`;
 }
 
 /**
- * Wraps a metrics query so Postgres returns its rows as ONE JSON text of
- * compact `[bucket epoch ms, type, count, unique]` arrays: one row and one
- * JSON.parse instead of the driver decoding thousands of rows and dates, and
- * no per-row key names or date formatting in the database (docs/benchmarks.md,
- * design measurements). Text, not json, so the driver hands it over untouched.
+ * Wraps a metrics query (unordered rows of bucket, event_type, event_count,
+ * unique_leads) so that Postgres returns them as ONE text, in order:
+ * `<bucket epoch s>,<count>,<unique>,<type>` joined by `;` (empty without
+ * rows). One value to hand over instead of the driver decoding thousands of
+ * rows and dates, and cheaper for Postgres to build than JSON arrays (no
+ * per-row json_build_array; date_part, a float, instead of extract's numeric:
+ * docs/benchmarks.md, design measurements). Event types need no escaping:
+ * `lead_events.event_type`'s CHECK allows only `[a-z0-9_.]`.
  */
-function asJsonSql(rowsSql: string): string {
+function asTextSql(rowsSql: string): string {
   return `
-SELECT coalesce(json_agg(json_build_array(
-         (extract(epoch FROM m.bucket) * 1000)::bigint, m.event_type, m.event_count, m.unique_leads)
-         ORDER BY m.bucket, m.event_type), '[]')::text AS rows
+SELECT coalesce(string_agg(
+         date_part('epoch', m.bucket)::bigint || ',' || m.event_count || ',' || m.unique_leads
+           || ',' || m.event_type,
+         ';' ORDER BY m.bucket, m.event_type), '') AS rows
   FROM (${rowsSql}) m`;
 }
 
-/** The rows of {@linkcode asJsonSql}'s text as the API's objects. */
+/** The rows of {@linkcode asTextSql}'s text as the API's objects. */
 function parseRows(text: string): LeadMetricsRow[] {
-  return (JSON.parse(text) as [number, string, number, number][]).map((
-    [bucket, event_type, event_count, unique_leads],
-  ) => ({ bucket: new Date(bucket).toISOString(), event_type, event_count, unique_leads }));
+  if (text === "") return [];
+  const out: LeadMetricsRow[] = [];
+  // Rows come bucket by bucket: each bucket's ISO text is made once.
+  let epoch = "";
+  let bucket = "";
+  for (const row of text.split(";")) {
+    const [s, count, unique, event_type] = row.split(",") as [string, string, string, string];
+    if (s !== epoch) {
+      epoch = s;
+      bucket = new Date(Number(s) * 1000).toISOString();
+    }
+    out.push({ bucket, event_type, event_count: Number(count), unique_leads: Number(unique) });
+  }
+  return out;
 }
 
-type JsonRow = { rows: string };
+/** The recorded tier per pool: migration 004 records it once (docs/analytics.md). */
+const tiers = new WeakMap<object, Tier>();
 
-/**
- * The tier, the refresh horizon and the data from ONE snapshot (a read-only
- * repeatable-read transaction), so the horizon matches the rollup read. JIT
- * is off: the planner's estimates for the tail grow with the table whatever
- * the real tail, and compiling took a hundred times longer than the query
- * (docs/benchmarks.md, design measurements).
- */
-async function readWithTail(
-  sql: Pool,
-  options: LeadMetricsOptions,
-  params: (string | null)[],
-): Promise<string | null> {
-  const client = await sql.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL jit = off");
-    const state = await readState(client, options.tier);
-    let rows: string | null = null;
-    if (state) {
-      const sqlText = state.tier === 1
-        ? aggregateSql(options.bucket)
-        : tailSql(state.tier, options.bucket);
-      rows = (await client.query<JsonRow>(
-        asJsonSql(sqlText),
-        state.tier === 1 ? params : [...params, state.horizon],
-      )).rows[0]!.rows;
-    }
-    await client.query("COMMIT");
-    return rows;
-  } catch (err) {
-    await client.query("ROLLBACK").catch((e) => {
-      broken = e instanceof Error ? e : new Error(String(e));
-    });
-    throw err;
-  } finally {
-    client.release(broken);
+async function tierOf(sql: Pool, known: Tier | undefined): Promise<Tier> {
+  if (known !== undefined) return known;
+  let tier = tiers.get(sql);
+  if (tier === undefined) {
+    tier = (await readTier(sql)).tier;
+    tiers.set(sql, tier);
   }
+  return tier;
 }
 
 /**
@@ -238,20 +210,24 @@ export async function leadMetrics(
     new Date(bucketStart(range.to - 1, options.bucket) + size).toISOString(),
     options.eventType ?? null,
   ];
+  const tier = await tierOf(sql, options.tier);
+  const query = asTextSql(
+    tier === 1 ? aggregateSql(options.bucket) : tailSql(tier, options.bucket),
+  );
   let rows: string | null;
   try {
-    rows = options.tier === 1
-      ? (await sql.query<JsonRow>(asJsonSql(aggregateSql(options.bucket)), params)).rows[0]!.rows
-      : await readWithTail(sql, options, params);
+    // ONE statement (migration 014): the horizon read and the data on one
+    // snapshot, the query planned with the horizon's value, JIT off.
+    rows = (await sql.query<{ rows: string | null }>(
+      "SELECT read_lead_metrics($1, $2, $3, $4) AS rows",
+      [query, ...params],
+    )).rows[0]!.rows;
   } catch (err) {
     // Not migrated: readTier() throws the error that says so.
     await readTier(sql);
     throw err;
   }
-  if (rows === null) {
-    await readTier(sql);
-    return [];
-  }
+  if (rows === null) return [];
   return parseRows(rows);
 }
 

@@ -35,6 +35,11 @@ async function record(sql: Pool, events: NewLeadEvent[]): Promise<void> {
   await recordLeadEvents(sql, events);
 }
 
+async function currentDatabase(sql: Pool): Promise<string> {
+  const { rows } = await sql.query<{ name: string }>("SELECT current_database() AS name");
+  return rows[0]!.name;
+}
+
 Deno.test({
   name: "the analytics queries on plain Postgres",
   ...noSanitizers,
@@ -167,8 +172,7 @@ Deno.test({
       async () => {
         // Postgres builds the answer (bucket text included): a session in
         // another zone must not shift the buckets it prints.
-        const { rows } = await sql.query<{ name: string }>("SELECT current_database() AS name");
-        const name = rows[0]!.name;
+        const name = await currentDatabase(sql);
         await sql.query(`ALTER DATABASE "${name}" SET timezone = 'Asia/Kolkata'`);
         const shifted = db.pool({ database: name, max: 1 });
         try {
@@ -205,6 +209,32 @@ Deno.test({
         } finally {
           await shifted.end();
           await sql.query(`ALTER DATABASE "${name}" RESET timezone`);
+        }
+      },
+    );
+
+    await t.step(
+      "leadMetrics() is one statement per read once the pool's tier is known",
+      async () => {
+        const pool = db.pool({ database: await currentDatabase(sql), max: 1 });
+        try {
+          const statements: string[] = [];
+          const query = pool.query.bind(pool);
+          pool.query = ((text: string, values?: unknown[]) => {
+            statements.push(text);
+            return query(text, values);
+          }) as typeof pool.query;
+          const o = { from: new Date(FROM), to: new Date(FROM + 2 * HOUR), bucket: "1h" as const };
+          const first = await leadMetrics(pool, o);
+          assert.equal(statements.length, 2, "the tier, then the read");
+          statements.length = 0;
+          assert.deepEqual(await leadMetrics(pool, o), first);
+          assert.deepEqual(await leadMetrics(pool, { ...o, eventType: "no_such_type" }), []);
+          assert.equal(statements.length, 2);
+          assert.match(statements[0]!, /^SELECT read_lead_metrics\(/);
+          assert.ok(first.length > 0);
+        } finally {
+          await pool.end();
         }
       },
     );
