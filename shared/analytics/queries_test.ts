@@ -213,6 +213,29 @@ Deno.test({
       },
     );
 
+    await t.step("the type index holds the funnel's and bookings' types only", async () => {
+      const client = await sql.connect();
+      try {
+        await client.query("BEGIN");
+        // Whether the index CAN serve a read, whatever the planner would pick on this tiny table.
+        await client.query("SET LOCAL enable_seqscan = off");
+        const plan = async (type: string) =>
+          (await client.query<{ "QUERY PLAN": string }>(
+            `EXPLAIN SELECT count(*) FROM lead_events
+              WHERE event_type = '${type}' AND time >= $1 AND time < $2`,
+            [new Date(FROM).toISOString(), new Date(TO).toISOString()],
+          )).rows.map((r) => r["QUERY PLAN"]).join("\n");
+        for (const type of ["status_changed", "appointment_booked", "appointment_cancelled"]) {
+          assert.match(await plan(type), /lead_events_type_time_idx/, type);
+        }
+        // Ingested types (POST /v1/events) are not in it.
+        assert.doesNotMatch(await plan("page_view"), /lead_events_type_time_idx/);
+      } finally {
+        await client.query("ROLLBACK");
+        client.release();
+      }
+    });
+
     await t.step(
       "leadMetrics() is one statement per read once the pool's tier is known",
       async () => {
