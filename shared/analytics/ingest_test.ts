@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import type { Pool } from "@neondatabase/serverless";
 import { startTestDatabase } from "../../testing/database.ts";
 import { recordLeadEvents } from "../leads/events.ts";
 import { createLead } from "../leads/repository.ts";
 import { createMetrics, renderMetrics } from "../metrics/metrics.ts";
-import { ingestEvents, MAX_EVENT_DATA_BYTES } from "./ingest.ts";
+import { eventSchema, ingestEvents, MAX_EVENT_DATA_BYTES, plainValidEvent } from "./ingest.ts";
 import { leadMetrics } from "./queries.ts";
 import { bucketStart } from "./tier.ts";
 import { DAY, directMetrics, HOUR, migratedDatabase } from "../../testing/analytics.ts";
@@ -286,4 +287,98 @@ Deno.test({
       );
     });
   },
+});
+
+Deno.test("the plain-object fast path accepts only what the event schema accepts, as it is", () => {
+  const now = Date.parse("2031-06-15T12:00:00Z");
+  const maxFutureMs = 300_000;
+  const schema = eventSchema(now, maxFutureMs);
+  const pick = <T>(...xs: T[]) => fc.constantFrom(...xs);
+  // Mostly valid values, so that whole events often are.
+  const mix = (valid: unknown[], invalid: unknown[]) =>
+    fc.oneof({ arbitrary: pick(...valid), weight: 5 }, { arbitrary: pick(...invalid), weight: 1 });
+  const ids = mix([
+    "0b0c6a4e-5f1d-4c2b-9a3e-7d8f9a0b1c2d",
+    "0B0C6A4E-5F1D-4C2B-9A3E-7D8F9A0B1C2D",
+    "00000000-0000-0000-0000-000000000000",
+  ], [
+    "0b0c6a4e-5f1d-0c2b-9a3e-7d8f9a0b1c2d", // version 0
+    "0b0c6a4e5f1d4c2b9a3e7d8f9a0b1c2d",
+    "",
+    42,
+    null,
+  ]);
+  const field = {
+    time: mix([
+      "2031-06-15T11:00:00Z",
+      "2031-06-15T13:30:00+02:00",
+      "2031-06-15T11:00:00.123456Z",
+      "2031-06-15T12:04:59Z", // inside the 5 minutes ahead
+      "2028-02-29T00:00:00Z",
+    ], [
+      "2031-06-15T12:05:01Z", // beyond
+      "2031-02-29T00:00:00Z", // not a leap year
+      "2031-06-15T11:00:00", // no offset
+      "2031-06-15 11:00:00Z",
+      "2031-06-15T24:00:00Z",
+      "yesterday",
+      1_800_000_000_000,
+    ]),
+    event_type: mix(["page_view", "email_replied"], ["status_changed", "Page_View", "nope", 7]),
+    event_data: mix([undefined, {}, { path: "/x", n: 1, nested: { a: [1, "b"] } }], [
+      { bad: "nul\0" },
+      { ["key\0"]: 1 },
+      { lone: "\ud800" },
+      { big: "x".repeat(MAX_EVENT_DATA_BYTES) },
+      { wide: "\u00e9".repeat(3000) }, // 6,000 units, over 8 KiB as UTF-8
+      JSON.parse('{"__proto__": {"a": 1}}'),
+      [],
+      "text",
+      null,
+      new Date(0),
+    ]),
+    source: mix([undefined, "site", "x".repeat(100)], ["", "a:b", "x".repeat(101), "n\0", 3]),
+  };
+  const arbitraryEvent = fc.record({
+    id: ids,
+    time: field.time,
+    lead_id: ids,
+    event_type: field.event_type,
+    event_data: field.event_data,
+    source: field.source,
+    extra: mix([undefined], [1]),
+  }, { requiredKeys: ["id", "time", "lead_id", "event_type"] }).map((e) => {
+    const out: Record<string, unknown> = { ...e };
+    if (out.extra === undefined) delete out.extra;
+    return out;
+  });
+  let fast = 0;
+  fc.assert(
+    fc.property(arbitraryEvent, (raw) => {
+      const plain = plainValidEvent(raw, now, maxFutureMs);
+      const parsed = schema.safeParse(raw);
+      if (plain === null) return;
+      fast++;
+      assert.ok(
+        parsed.success,
+        `fast path accepted what the schema refuses: ${JSON.stringify(raw)}`,
+      );
+      assert.equal(plain, raw);
+      for (const [k, v] of Object.entries(parsed.data)) {
+        if (k !== "event_data") assert.deepEqual(v, raw[k], k);
+      }
+    }),
+    { numRuns: 3000 },
+  );
+  assert.ok(fast > 100, `the fast path took only ${fast} events`);
+  // The common shape takes the fast path.
+  const common = {
+    id: "0b0c6a4e-5f1d-4c2b-9a3e-7d8f9a0b1c2d",
+    time: "2031-06-15T11:00:00.000Z",
+    lead_id: "1b0c6a4e-5f1d-4c2b-9a3e-7d8f9a0b1c2d",
+    event_type: "page_view",
+    event_data: { campaign: "bench", n: 1 },
+  };
+  assert.equal(plainValidEvent(common, now, maxFutureMs), common);
+  assert.equal(plainValidEvent({ ...common, source: "site" }, now, maxFutureMs)?.source, "site");
 });
