@@ -275,7 +275,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * {@linkcode eventSchema} (the same patterns, limits and refinements), else
  * null, and zod then says why. It accepts only plain JSON objects, so it
  * never accepts what the schema refuses (ingest_test.ts compares the two);
- * zod's parsing per event was most of ingest's own CPU (docs/benchmarks.md).
+ * zod's parsing per event was most of ingest's own CPU (docs/benchmarks.md,
+ * design measurements).
  */
 export function plainValidEvent(
   raw: unknown,

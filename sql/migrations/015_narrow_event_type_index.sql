@@ -5,9 +5,9 @@
 -- (lead_events_lead_time_idx), by time (lead_events_time_idx: rollup refresh,
 -- retention, the lead-metrics tail) or by ingest_xid (the BRIN index), and
 -- lead metrics per type come from the rollups. Migration 002's index on every
--- row cost each ingested event a B-tree insert at a random place in a large
--- index for no reader: a quarter to a third of the database's time per
--- ingested batch (docs/benchmarks.md). The types ingest accepts
+-- row cost each ingested event an insert into a large B-tree that no query
+-- read: about a quarter of the database's time per ingested batch
+-- (docs/benchmarks.md, design measurements). The types ingest accepts
 -- (shared/analytics/ingest.ts) are none of these three, so ingested events
 -- never enter the new index.
 --
