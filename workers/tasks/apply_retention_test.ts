@@ -19,6 +19,7 @@ import { dropNamespace } from "../../testing/queue.ts";
 import type { TaskContext } from "../runner.ts";
 import { applyRetentionHandler, continuationKey } from "./apply_retention.ts";
 import { testNamespace } from "../../testing/namespace.ts";
+import { taskContext } from "../../testing/tasks.ts";
 
 // 12:34 so that "now − 90 days" is not a midnight: the raw cutoff rounds down to one.
 const NOW = Date.parse("2031-06-01T12:34:00Z");
@@ -54,14 +55,7 @@ Deno.test({
           types: ["email_sent", "status_changed"],
         }),
       );
-      const ctx = (taskId: string = crypto.randomUUID()): TaskContext => ({
-        deps,
-        taskId,
-        attempt: 1,
-        leaseToken: "t",
-        signal: new AbortController().signal,
-        log: deps.log,
-      });
+      const ctx = (taskId: string = crypto.randomUUID()): TaskContext => taskContext(deps, taskId);
       const count = async (where: string) =>
         (await deps.sql.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM lead_events WHERE ${where}`,

@@ -14,6 +14,7 @@ import { scrapeLeadsHandler } from "./scrape_leads.ts";
 import { sendEmailHandler } from "./send_email.ts";
 import { noSanitizers } from "../../testing/sanitizers.ts";
 import { runTag } from "../../testing/namespace.ts";
+import { taskContext } from "../../testing/tasks.ts";
 
 // The Neon Pool keeps WebSocket ops alive between queries (docs/reference/neon-local.md §5).
 const opts = noSanitizers;
@@ -35,14 +36,7 @@ Deno.test({
   const { champions, scorer } = trainedChampions(version, NOW);
   const outbox = await Deno.makeTempDir({ prefix: "pco-rescore-outbox-" });
   const queue = createQueue(deps.redis, TASK_CATALOG, { namespace: `rs${run}` });
-  const ctx = (taskId: string): TaskContext => ({
-    deps,
-    taskId,
-    attempt: 1,
-    leaseToken: "t",
-    signal: new AbortController().signal,
-    log: deps.log,
-  });
+  const ctx = (taskId: string): TaskContext => taskContext(deps, taskId);
   type Stored = FeatureSource & {
     lead_score: number | null;
     lead_score_model: number | null;

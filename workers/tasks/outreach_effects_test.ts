@@ -12,6 +12,7 @@ import { EmailTransientError } from "../../shared/email/provider.ts";
 import { claimSend, recordDelivered } from "../../shared/leads/email_ledger.ts";
 import { noSanitizers } from "../../testing/sanitizers.ts";
 import { runTag } from "../../testing/namespace.ts";
+import { taskContext, testEmailServices } from "../../testing/tasks.ts";
 
 // The Neon Pool keeps WebSocket ops alive between queries (docs/reference/neon-local.md §5).
 const opts = noSanitizers;
@@ -44,21 +45,8 @@ Deno.test({
   const run = runTag();
   const outbox = await Deno.makeTempDir({ prefix: "pco-outbox-" });
   const queue = createQueue(deps.redis, TASK_CATALOG, { namespace: `oe${run}` });
-  const ctx = (taskId: string): TaskContext => ({
-    deps,
-    taskId,
-    attempt: 1,
-    leaseToken: "t",
-    signal: new AbortController().signal,
-    log: deps.log,
-  });
-  const sendEmail = sendEmailHandler({
-    provider: createFileProvider({ dir: outbox }),
-    from: "Pleasant Cove <hello@pleasantcove.test>",
-    messageIdDomain: "pleasantcove.test",
-    unsubscribeSecret: "test-unsubscribe-secret-0123456789",
-    publicBaseUrl: "http://127.0.0.1:8787",
-  });
+  const ctx = (taskId: string): TaskContext => taskContext(deps, taskId);
+  const sendEmail = sendEmailHandler(testEmailServices(createFileProvider({ dir: outbox })));
   const book = bookAppointmentHandler({ queue });
   const lead = await createLead(deps.sql, {
     name: `Harbor Bakery ${run}`,
@@ -183,21 +171,15 @@ Deno.test({
       "a failed provider call gives the claim back; the retry sends at once",
       async () => {
         let calls = 0;
-        const flaky = sendEmailHandler({
-          provider: {
-            name: "flaky",
-            send: () => {
-              calls++;
-              return calls === 1
-                ? Promise.reject(new EmailTransientError("451 try later", { provider: "flaky" }))
-                : Promise.resolve({ response: "250 ok" });
-            },
+        const flaky = sendEmailHandler(testEmailServices({
+          name: "flaky",
+          send: () => {
+            calls++;
+            return calls === 1
+              ? Promise.reject(new EmailTransientError("451 try later", { provider: "flaky" }))
+              : Promise.resolve({ response: "250 ok" });
           },
-          from: "Pleasant Cove <hello@pleasantcove.test>",
-          messageIdDomain: "pleasantcove.test",
-          unsubscribeSecret: "test-unsubscribe-secret-0123456789",
-          publicBaseUrl: "http://127.0.0.1:8787",
-        });
+        }));
         const payload = {
           lead_id: lead.id,
           template: "intro",

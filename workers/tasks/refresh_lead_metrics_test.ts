@@ -19,6 +19,7 @@ import { createMetrics, renderMetrics } from "../../shared/metrics/metrics.ts";
 import { AnalyticsMaintenancePayload } from "../../shared/tasks/catalog.ts";
 import type { TaskContext } from "../runner.ts";
 import { refreshLeadMetricsHandler } from "./refresh_lead_metrics.ts";
+import { taskContext } from "../../testing/tasks.ts";
 
 const NOW = Date.parse("2031-06-01T12:34:00Z");
 
@@ -39,14 +40,7 @@ Deno.test({
         // Scrapes happen 90 s after the task's clock: the lag gauge reads 90.
         metrics: createMetrics({ now: () => NOW + 90_000 }),
       };
-      return (taskId = crypto.randomUUID()): TaskContext => ({
-        deps,
-        taskId,
-        attempt: 1,
-        leaseToken: "t",
-        signal: new AbortController().signal,
-        log: deps.log,
-      });
+      return (taskId = crypto.randomUUID()): TaskContext => taskContext(deps, taskId);
     };
     const leads = leadIds(15);
     const events = (seed: number, count: number) =>

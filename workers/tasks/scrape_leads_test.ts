@@ -6,6 +6,7 @@ import { scoreWith } from "../../shared/scoring/champion.ts";
 import { heuristicScore } from "../../shared/scoring/heuristic.ts";
 import { noSanitizers } from "../../testing/sanitizers.ts";
 import { runTag } from "../../testing/namespace.ts";
+import { taskContext } from "../../testing/tasks.ts";
 
 /** The handler for file imports (no Places key) and a task context for `taskId`. */
 function fileImporter(deps: TaskContext["deps"]) {
@@ -15,14 +16,7 @@ function fileImporter(deps: TaskContext["deps"]) {
     // What a worker's ChampionWatcher does while there is no champion.
     scorer: { score: (lead, now) => scoreWith(null, lead, now) },
   });
-  const ctx = (taskId: string): TaskContext => ({
-    deps,
-    taskId,
-    attempt: 1,
-    leaseToken: "t",
-    signal: new AbortController().signal,
-    log: deps.log,
-  });
+  const ctx = (taskId: string): TaskContext => taskContext(deps, taskId);
   return { handler, ctx };
 }
 
