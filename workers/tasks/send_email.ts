@@ -6,7 +6,7 @@
  * The effect is made idempotent by the database, not by check-then-act
  * (shared/leads/email_ledger.ts):
  *
- * 1. CLAIM: one statement inserts the ledger row (UNIQUE on the rule's four
+ * 1. CLAIM: one call inserts the ledger row (UNIQUE on the rule's four
  *    columns) as `sending` with a claim token and expiry, or takes over a row
  *    that is neither sent nor claimed by a live sender. A row already `sent`
  *    → `{"status":"already_sent","skipped":true}`; a row another task's live
@@ -18,7 +18,7 @@
  *    attempt carries the same one; the Date header is the enqueue time, so
  *    retries compose the same message). The file provider (same file name)
  *    and HTTP APIs (`Idempotency-Key`) deduplicate a repeated send.
- * 3. RECORD: one statement marks the row sent — only while the claim is held
+ * 3. RECORD: one call marks the row sent — only while the claim is held
  *    — moves the lead to `contacted`, stamps `last_contacted` and writes the
  *    lead events.
  *
@@ -26,7 +26,12 @@
  * one window that cannot be closed is SMTP's: the server accepted the message
  * and this process died before step 3. The task's redelivery takes the claim
  * over once it expires and sends a second copy with the same Message-ID
- * (receivers that dedupe by Message-ID drop it). The window is one statement.
+ * (receivers that dedupe by Message-ID drop it). The window is one call.
+ *
+ * The database steps of a worker's concurrent sends (the lead read, CLAIM,
+ * RECORD and the rescore) go in batches: one statement or SQL function call
+ * per batch (migration 016, shared/db/batcher.ts) with the same outcome per
+ * send as a call of its own. A batch never holds two sends of one lead.
  *
  * Suppression is checked in the same statement that loads the lead; an
  * unsubscribe that commits between that check and the provider call (a few
@@ -45,13 +50,21 @@ import {
 import type { EmailProvider, SendResult } from "../../shared/email/provider.ts";
 import { renderTemplate } from "../../shared/email/templates.ts";
 import { signUnsubscribeToken, unsubscribeUrl } from "../../shared/email/unsubscribe.ts";
-import { claimSend, recordDelivered, releaseClaim } from "../../shared/leads/email_ledger.ts";
+import {
+  type ClaimOutcome,
+  claimSends,
+  type Delivery,
+  recordDeliveries,
+  releaseClaim,
+  type SendClaim,
+} from "../../shared/leads/email_ledger.ts";
+import { createBatcher } from "../../shared/db/batcher.ts";
 import { DeferredTaskError, isPermanent, PermanentTaskError } from "../../shared/queue/errors.ts";
 import type { SendEmailPayload } from "../../shared/tasks/catalog.ts";
 import { insertLeadEvents } from "../../shared/leads/events.ts";
 import type { Queryable } from "../../shared/leads/transaction.ts";
 import type { LeadScorer } from "../../shared/scoring/champion.ts";
-import { rescoreLead } from "../../shared/scoring/scores.ts";
+import { scoreLeadsById } from "../../shared/scoring/scores.ts";
 import type { TaskContext } from "../runner.ts";
 import type { z } from "zod";
 
@@ -109,6 +122,49 @@ interface AppointmentRow {
   created_at: Date;
 }
 
+/** The leads of many sends in ONE statement; null for a lead that does not exist. */
+async function loadLeads(
+  sql: Queryable,
+  wanted: readonly { leadId: string; to: string | null }[],
+): Promise<(LeadRow | null)[]> {
+  const { rows } = await sql.query<LeadRow & { n: string }>(
+    `SELECT i.n, b.id, b.name, b.email, b.city, b.outreach_status,
+            EXISTS (SELECT 1 FROM email_suppressions s
+                     WHERE s.address = lower(btrim(coalesce(i.to_address, b.email, '')))) AS suppressed
+       FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS i(id, to_address, n)
+       JOIN businesses b ON b.id = i.id`,
+    [wanted.map((w) => w.leadId), wanted.map((w) => w.to)],
+  );
+  const out = wanted.map((): LeadRow | null => null);
+  for (const { n, ...lead } of rows) out[Number(n) - 1] = lead;
+  return out;
+}
+
+/**
+ * A worker's concurrent sends share their statements: the lead reads, the
+ * claims, the records and the rescores of one moment each go as one batch
+ * (shared/db/batcher.ts). Two sends to one lead never share a claim, record
+ * or rescore batch, so they are decided one after the other.
+ */
+function ledgerBatchers(sql: Queryable, scorer: LeadScorer | undefined, now: () => number) {
+  const byLead = { keyOf: (x: { leadId: string }) => x.leadId };
+  return {
+    loadLead: createBatcher((w: { leadId: string; to: string | null }[]) => loadLeads(sql, w)),
+    claim: createBatcher((c: SendClaim[]) => claimSends(sql, c), byLead),
+    record: createBatcher(
+      (d: (Delivery & { leadId: string })[]) => recordDeliveries(sql, d),
+      byLead,
+    ),
+    rescore: createBatcher(async (leads: { leadId: string }[]) => {
+      if (scorer) {
+        const at = now();
+        await scoreLeadsById(sql, leads.map((l) => l.leadId), (lead) => scorer.score(lead, at));
+      }
+      return leads.map(() => undefined);
+    }, byLead),
+  };
+}
+
 async function loadAppointment(sql: Queryable, id: string): Promise<AppointmentRow> {
   const { rows } = await sql.query<AppointmentRow>(
     `SELECT id, starts_at, duration_min, attendee_email, status, sequence, created_at
@@ -141,19 +197,19 @@ async function recordSuppressed(
 
 /** Builds the handler. */
 export function sendEmailHandler(s: SendEmailServices) {
+  const batchers = new WeakMap<Queryable, ReturnType<typeof ledgerBatchers>>();
+  const batchersFor = (deps: TaskContext["deps"]) => {
+    let b = batchers.get(deps.sql);
+    if (!b) batchers.set(deps.sql, b = ledgerBatchers(deps.sql, s.scorer, deps.now));
+    return b;
+  };
   return async function sendEmail(
     p: z.output<typeof SendEmailPayload>,
     ctx: TaskContext,
   ): Promise<SendEmailResult> {
     const sql = ctx.deps.sql;
-    const { rows: leads } = await sql.query<LeadRow>(
-      `SELECT b.id, b.name, b.email, b.city, b.outreach_status,
-              EXISTS (SELECT 1 FROM email_suppressions s
-                       WHERE s.address = lower(btrim(coalesce($2::text, b.email, '')))) AS suppressed
-         FROM businesses b WHERE b.id = $1`,
-      [p.lead_id, p.to ?? null],
-    );
-    const lead = leads[0];
+    const ledger = batchersFor(ctx.deps);
+    const lead = await ledger.loadLead({ leadId: p.lead_id, to: p.to ?? null });
     if (!lead) throw new PermanentTaskError(`Lead ${p.lead_id} does not exist`);
     const to = (p.to ?? lead.email ?? "").trim().toLowerCase();
     if (!to) throw new PermanentTaskError(`Lead ${p.lead_id} has no email address`);
@@ -205,7 +261,7 @@ export function sendEmailHandler(s: SendEmailServices) {
       : [];
     const source = `worker:send_email:${ctx.taskId}`;
 
-    const claim = await claimSend(sql, {
+    const claim: ClaimOutcome = await ledger.claim({
       ledgerId,
       leadId: lead.id,
       to,
@@ -248,7 +304,8 @@ export function sendEmailHandler(s: SendEmailServices) {
       );
       throw err;
     }
-    const recorded = await recordDelivered(sql, {
+    const recorded = await ledger.record({
+      leadId: lead.id,
       ledgerId,
       token: claim.token,
       response: result.response,
@@ -259,11 +316,11 @@ export function sendEmailHandler(s: SendEmailServices) {
       // Our claim expired mid-send and another sender took the row over; it records the send.
       ctx.log.warn("send claim lost before it was recorded", { message_id: claim.messageId });
     } else if (s.scorer) {
-      // Right after the delivery's commit: recordDelivered is one statement by
-      // design (no transaction held around the provider call), and the new
+      // Right after the delivery's commit: the record is one call by design
+      // (no transaction held around the provider call), and the new
       // last_contacted moves days_since_last_contact. A failure here leaves the
       // previous score until the next write or activation; the email is sent.
-      await rescoreLead(sql, lead.id, s.scorer, ctx.deps.now()).catch((err) =>
+      await ledger.rescore({ leadId: lead.id }).catch((err) =>
         ctx.log.warn("rescoring the contacted lead failed", { lead_id: lead.id, err })
       );
     }
