@@ -18,12 +18,20 @@
  * enqueued under a key derived from the appointment, so it is enqueued once
  * however often this runs.
  *
+ * A worker's concurrent bookings share one transaction: their leads are
+ * locked in one statement and booked by one call of `book_appointments`
+ * (migration 017), each with the outcome above; a batch never holds two
+ * bookings of one lead.
+ *
  * @module
  */
 import type { z } from "zod";
-import { recordLeadEvent } from "../../shared/leads/events.ts";
-import { transitionLead } from "../../shared/leads/repository.ts";
+import type { Pool } from "@neondatabase/serverless";
+import { createBatcher } from "../../shared/db/batcher.ts";
+import { setChangeSource } from "../../shared/leads/history.ts";
+import { type OutreachStatus, stepsToReach } from "../../shared/leads/status.ts";
 import type { LeadScorer } from "../../shared/scoring/champion.ts";
+import { rescoreLead } from "../../shared/scoring/scores.ts";
 import { withTransaction } from "../../shared/leads/transaction.ts";
 import { PermanentTaskError } from "../../shared/queue/errors.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
@@ -69,87 +77,116 @@ function toJson(row: Record<string, unknown>): Appointment {
   return { ...row, starts_at: iso(row.starts_at), created_at: iso(row.created_at) } as Appointment;
 }
 
+/** One booking of a batch. */
+interface Booking {
+  p: z.output<typeof BookAppointmentPayload>;
+  taskId: string;
+  source: string;
+}
+
+type LockedLead = { id: string; name: string; outreach_status: OutreachStatus };
+
+/** What the booking's transaction decided. */
+type Booked =
+  | { missing: true }
+  | { closed: true }
+  | { cancelled: true; appointment: Appointment }
+  | { duplicate: boolean; appointment: Appointment; lead: LockedLead };
+
+/**
+ * Books a batch of bookings (one per lead) in ONE transaction: the leads are
+ * locked in lead order, the state machine decides each lead's steps, and
+ * `book_appointments` (migration 017) makes every booking with the outcome
+ * its own statements had. With a scorer, each lead that moved is rescored in
+ * the transaction, its history naming the booking.
+ */
+async function bookBatch(
+  sql: Pool,
+  timeZone: string,
+  batch: Booking[],
+  scorer: LeadScorer | undefined,
+  now: () => number,
+): Promise<Booked[]> {
+  return await withTransaction(sql, async (client) => {
+    const { rows: leads } = await client.query<LockedLead>(
+      `SELECT id, name, outreach_status FROM businesses WHERE id = ANY($1::uuid[])
+        ORDER BY id FOR UPDATE`,
+      [batch.map((b) => b.p.lead_id)],
+    );
+    const byId = new Map(leads.map((l) => [l.id, l]));
+    const out: Booked[] = batch.map((b) => {
+      const lead = byId.get(b.p.lead_id);
+      // The edge refuses not_interested up front; a lead can say no after the
+      // booking was queued. The row lock keeps the check and the booking consistent.
+      return !lead ? { missing: true } : { closed: true };
+    });
+    const open = batch.flatMap((b, i) => {
+      const lead = byId.get(b.p.lead_id);
+      return lead && lead.outreach_status !== "not_interested" ? [{ b, i, lead }] : [];
+    });
+    if (open.length === 0) return out;
+    const steps = open.map(({ lead }) =>
+      stepsToReach(lead.outreach_status, "meeting_scheduled").map(([from, to]) => ({ from, to }))
+    );
+    const { rows } = await client.query<Record<string, unknown> & { n: string; outcome: string }>(
+      `SELECT n, outcome, ${COLUMNS.replace("business_id AS lead_id", "lead_id")}
+         FROM book_appointments($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],
+                                $6::text[], $7::text[], $8::text[], $9::jsonb[])`,
+      [
+        open.map(({ lead }) => lead.id),
+        open.map(({ b }) => b.source),
+        open.map(({ b }) => b.taskId),
+        open.map(({ b }) => b.p.starts_at),
+        open.map(({ b }) => b.p.duration_min),
+        open.map(({ b }) => b.p.attendee_email),
+        open.map(() => timeZone),
+        open.map(({ lead }) => lead.outreach_status),
+        steps.map((s) => JSON.stringify(s)),
+      ],
+    );
+    for (const { n, outcome, ...row } of rows) {
+      const k = Number(n) - 1;
+      const { i, lead, b } = open[k]!;
+      if (row.id === null) throw new Error(`Booking for lead ${lead.id}: no appointment found`);
+      const appointment = toJson(row);
+      if (outcome === "cancelled") {
+        out[i] = { cancelled: true, appointment };
+      } else {
+        out[i] = { duplicate: outcome === "duplicate", appointment, lead };
+        if (outcome === "booked" && steps[k]!.length > 0 && scorer) {
+          await setChangeSource(client, b.source);
+          await rescoreLead(client, lead.id, scorer, now());
+        }
+      }
+    }
+    return out;
+  });
+}
+
 /** Builds the handler. */
 export function bookAppointmentHandler(s: BookAppointmentServices) {
+  // A worker's concurrent bookings share one transaction and one call
+  // (shared/db/batcher.ts); two bookings of one lead never share a batch.
+  const batchers = new WeakMap<Pool, (b: Booking) => Promise<Booked>>();
+  const batcherFor = (deps: TaskContext["deps"]) => {
+    let book = batchers.get(deps.sql);
+    if (!book) {
+      const timeZone = deps.config.booking.timeZone;
+      book = createBatcher(
+        (batch: Booking[]) => bookBatch(deps.sql, timeZone, batch, s.scorer, deps.now),
+        { keyOf: (b) => b.p.lead_id },
+      );
+      batchers.set(deps.sql, book);
+    }
+    return book;
+  };
   return async function bookAppointment(
     p: z.output<typeof BookAppointmentPayload>,
     ctx: TaskContext,
   ): Promise<BookAppointmentResult> {
     const source = `worker:book_appointment:${ctx.taskId}`;
-    const timeZone = ctx.deps.config.booking.timeZone;
-    const booked = await withTransaction(ctx.deps.sql, async (client) => {
-      const { rows: leads } = await client.query<
-        { id: string; name: string; outreach_status: string }
-      >(
-        "SELECT id, name, outreach_status FROM businesses WHERE id = $1 FOR UPDATE",
-        [p.lead_id],
-      );
-      const lead = leads[0];
-      if (!lead) throw new PermanentTaskError(`Lead ${p.lead_id} does not exist`);
-      // The edge refuses these up front; a lead can say no after the booking was
-      // queued. The row lock (taken later anyway for the status change) keeps
-      // the check and the booking consistent; FOR SHARE would deadlock two runs.
-      if (lead.outreach_status === "not_interested") return { closed: true as const };
-      // A run of this task already booked (crash after commit, lease expiry):
-      // its appointment may have been rescheduled or cancelled since, so the
-      // day's unique index would not find it. Its appointment_booked event,
-      // written in the booking's transaction, does (lead_events by lead).
-      const { rows: mine } = await client.query<{ id: string }>(
-        `SELECT event_data->>'appointment_id' AS id FROM lead_events
-          WHERE lead_id = $1 AND event_type = 'appointment_booked' AND source = $2 LIMIT 1`,
-        [lead.id, source],
-      );
-      if (mine[0]) {
-        const { rows } = await client.query(`SELECT ${COLUMNS} FROM appointments WHERE id = $1`, [
-          mine[0].id,
-        ]);
-        if (rows[0]) {
-          const own = toJson(rows[0]);
-          if (own.status === "cancelled") return { cancelled: true as const, appointment: own };
-          return { duplicate: false as const, appointment: own, lead };
-        }
-      }
-      const inserted = await client.query(
-        `INSERT INTO appointments (business_id, starts_at, duration_min, attendee_email, day,
-                                   time_zone, task_id)
-         VALUES ($1, $2::timestamptz, $3, lower($4), ($2::timestamptz AT TIME ZONE $6)::date, $6,
-                 $5)
-         ON CONFLICT (business_id, day) WHERE status = 'booked' DO NOTHING
-         RETURNING ${COLUMNS}`,
-        [lead.id, p.starts_at, p.duration_min, p.attendee_email, ctx.taskId, timeZone],
-      );
-      if (inserted.rows.length === 0) {
-        const { rows } = await client.query(
-          `SELECT ${COLUMNS} FROM appointments
-            WHERE business_id = $1 AND day = ($2::timestamptz AT TIME ZONE $3)::date
-              AND status = 'booked'`,
-          [lead.id, p.starts_at, timeZone],
-        );
-        const existing = toJson(rows[0]!);
-        if (existing.task_id !== ctx.taskId) {
-          return { duplicate: true as const, appointment: existing, lead };
-        }
-        // Our own earlier run committed the booking: only the follow-ups remain.
-        return { duplicate: false as const, appointment: existing, lead };
-      }
-      const appointment = toJson(inserted.rows[0]!);
-      await transitionLead(client, lead.id, "meeting_scheduled", source, {
-        ifReached: "noop",
-        data: { appointment_id: appointment.id },
-        ...(s.scorer ? { scorer: s.scorer, now: ctx.deps.now() } : {}),
-      });
-      await recordLeadEvent(client, {
-        lead_id: lead.id,
-        event_type: "appointment_booked",
-        event_data: {
-          appointment_id: appointment.id,
-          starts_at: appointment.starts_at,
-          duration_min: appointment.duration_min,
-        },
-        source,
-      });
-      return { duplicate: false as const, appointment, lead };
-    });
+    const booked = await batcherFor(ctx.deps)({ p, taskId: ctx.taskId, source });
+    if ("missing" in booked) throw new PermanentTaskError(`Lead ${p.lead_id} does not exist`);
     if ("closed" in booked) return { status: "lead_not_interested", skipped: true };
     if ("cancelled" in booked) {
       return { status: "cancelled_since", skipped: true, appointment: booked.appointment };
