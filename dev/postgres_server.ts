@@ -37,6 +37,13 @@ export interface PostgresServerOptions {
    * role creation), on a new free port. @default false
    */
   persistent?: boolean;
+  /**
+   * `shared_buffers`, PostgreSQL's own page cache. Small by default, so that
+   * the many servers of a test run stay light; a benchmark may size it like a
+   * real database's (`bench:analytics --postgres-shared-buffers`).
+   * @default "16MB"
+   */
+  sharedBuffers?: string;
 }
 
 /** The passwords and names of a persistent cluster, so that a later start can log in. */
@@ -242,6 +249,7 @@ export class PostgresServer {
   readonly #binary: string;
   readonly #layout: Layout;
   readonly #fast: boolean;
+  readonly #sharedBuffers: string;
   #process: ServerProcess | null = null;
   #startupMs = 0;
 
@@ -251,6 +259,7 @@ export class PostgresServer {
     port: number,
     urls: { databaseUrl: string; adminUrl: string },
     fast: boolean,
+    sharedBuffers: string,
   ) {
     this.#binary = binary;
     this.#layout = layout;
@@ -258,6 +267,7 @@ export class PostgresServer {
     this.databaseUrl = urls.databaseUrl;
     this.adminUrl = urls.adminUrl;
     this.#fast = fast;
+    this.#sharedBuffers = sharedBuffers;
   }
 
   /**
@@ -278,6 +288,12 @@ export class PostgresServer {
       throw new RangeError(`Cannot use appUser "${appUser}": it is the superuser's name`);
     }
     const fast = options.fast ?? false;
+    const sharedBuffers = options.sharedBuffers ?? "16MB";
+    if (!/^\d+(kB|MB|GB)$/.test(sharedBuffers)) {
+      throw new RangeError(
+        `Cannot start PostgreSQL: sharedBuffers must be like 128MB, got ${sharedBuffers}`,
+      );
+    }
     const binaries = findPostgresBinaries();
     const credentialsFile = `${options.dir}/pg-credentials.json`;
     const kept = options.persistent ? await readCredentials(options.dir, credentialsFile) : null;
@@ -294,10 +310,17 @@ export class PostgresServer {
 
     const [user, db] = [encodeURIComponent(appUser), encodeURIComponent(database)];
     const server = await startWithPortRetry(async (port) => {
-      const server = new PostgresServer(binaries.postgres, layout, port, {
-        databaseUrl: `postgresql://${user}:${appPassword}@127.0.0.1:${port}/${db}`,
-        adminUrl: `postgresql://${SUPERUSER}:${superPassword}@127.0.0.1:${port}/${db}`,
-      }, fast);
+      const server = new PostgresServer(
+        binaries.postgres,
+        layout,
+        port,
+        {
+          databaseUrl: `postgresql://${user}:${appPassword}@127.0.0.1:${port}/${db}`,
+          adminUrl: `postgresql://${SUPERUSER}:${superPassword}@127.0.0.1:${port}/${db}`,
+        },
+        fast,
+        sharedBuffers,
+      );
       await server.#launch();
       return server;
     });
@@ -367,7 +390,7 @@ export class PostgresServer {
       port: String(this.port),
       unix_socket_directories: this.#layout.socketDir,
       password_encryption: "scram-sha-256",
-      shared_buffers: "16MB",
+      shared_buffers: this.#sharedBuffers,
       ...(this.#fast ? { fsync: "off", synchronous_commit: "off", full_page_writes: "off" } : {}),
       // An installation with TimescaleDB gets it preloaded, hence tier 1 analytics.
       ...(await timescaleSettings(this.#binary)),

@@ -160,13 +160,15 @@ Deno.test("PostgresServer is crash-safe by default: answered commits survive kil
   }
 });
 
-Deno.test("PostgresServer in fast mode turns durability off (benchmarks only)", async () => {
+Deno.test("PostgresServer in fast mode turns durability off; shared_buffers as given (benchmarks only)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "pg_fast_test_" });
   let server: PostgresServer | null = null;
   try {
-    server = await PostgresServer.start({ dir, fast: true });
+    await assert.rejects(PostgresServer.start({ dir, sharedBuffers: "lots" }), RangeError);
+    server = await PostgresServer.start({ dir, fast: true, sharedBuffers: "32MB" });
     assert.equal(await query(server.databaseUrl, "SHOW fsync"), "off");
     assert.equal(await query(server.databaseUrl, "SHOW synchronous_commit"), "off");
+    assert.equal(await query(server.databaseUrl, "SHOW shared_buffers"), "32MB");
   } finally {
     await server?.stop();
     await Deno.remove(dir, { recursive: true });

@@ -45,6 +45,8 @@ export interface StackOptions {
    * `fast` in dev/postgres_server.ts. @default "crash-safe"
    */
   postgresDurability?: "crash-safe" | "fast";
+  /** `shared_buffers` of the local PostgreSQL (`sharedBuffers` in dev/postgres_server.ts). @default "16MB" */
+  postgresSharedBuffers?: string;
   /**
    * Keep Redis's and PostgreSQL's data in this directory (created when
    * missing) instead of a temp directory removed at the end: a later stack
@@ -210,7 +212,12 @@ async function startLocalStack(options: StackOptions): Promise<Stack> {
         appendfsync: options.appendfsync ?? "everysec",
         ...(redisPassword === undefined ? {} : { password: redisPassword }),
       }),
-      PostgresServer.start({ dir, fast: options.postgresDurability === "fast", persistent }),
+      PostgresServer.start({
+        dir,
+        fast: options.postgresDurability === "fast",
+        persistent,
+        ...(options.postgresSharedBuffers ? { sharedBuffers: options.postgresSharedBuffers } : {}),
+      }),
     ]);
     if (r.status === "fulfilled") redisServer = r.value;
     if (p.status === "fulfilled") postgres = p.value;
