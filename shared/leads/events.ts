@@ -165,7 +165,9 @@ export async function insertLeadEvents(
            AND x.time >= i.time - $7::double precision * interval '1 millisecond'
            AND x.time <= i.time + $7::double precision * interval '1 millisecond')
      ON CONFLICT DO NOTHING`;
-  const { rows } = await sql.query<{ id: string }>(
+  // The written ids come back as ONE comma-joined text, not as a row each (a
+  // protocol message per event that the proxy forwards and the driver decodes).
+  const { rows } = await sql.query<{ ids: string }>(
     `WITH clock AS (SELECT clock_timestamp() AS ts),
      input AS (
        SELECT coalesce(e.id, gen_random_uuid()) AS id, e.lead_id, e.event_type,
@@ -174,15 +176,19 @@ export async function insertLeadEvents(
          FROM clock, unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
                             $6::timestamptz[])
               WITH ORDINALITY AS e(id, lead_id, event_type, event_data, source, time, n)
+     ),
+     written AS (
+       INSERT INTO lead_events (id, lead_id, event_type, event_data, source, time)
+       SELECT i.id, i.lead_id, i.event_type, i.event_data, i.source, i.time FROM input i${skip}
+       RETURNING id
      )
-     INSERT INTO lead_events (id, lead_id, event_type, event_data, source, time)
-     SELECT i.id, i.lead_id, i.event_type, i.event_data, i.source, i.time FROM input i${skip}
-     RETURNING id`,
+     SELECT coalesce(string_agg(id::text, ','), '') AS ids FROM written`,
     windowMs === undefined
       ? [ids, leads, types, data, sources, times]
       : [ids, leads, types, data, sources, times, windowMs],
   );
-  return rows.map((r) => r.id);
+  const written = rows[0]!.ids;
+  return written === "" ? [] : written.split(",");
 }
 
 /**
