@@ -23,6 +23,7 @@ import type { Target } from "../../shared/ws/publisher.ts";
 import type { Topic } from "../../shared/ws/topics.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { Verifier } from "../auth/verify.ts";
+import type { Deadlines } from "./deadlines.ts";
 import { type DropReason, SendQueue } from "./send_queue.ts";
 import { Subscriptions } from "./subscriptions.ts";
 import { TokenLifetime } from "./token_lifetime.ts";
@@ -41,6 +42,8 @@ export interface ConnectionHost {
   readonly instanceId: string;
   readonly settings: ConnectionSettings;
   readonly log: Logger;
+  /** The hub's shared deadlines (token expiry, reauth grace). */
+  readonly deadlines: Deadlines;
   now(): number;
   lastOffset(topic: Topic): string | null;
   readHistory(topic: Topic, since: string | null): Promise<HistoryRead>;
@@ -77,9 +80,12 @@ export class LiveConnection {
   readonly #socket: ConnectionSocket;
   readonly #verifier: Pick<Verifier, "verify">;
   readonly #queue: SendQueue;
-  readonly #subscriptions: Subscriptions;
   readonly #token: TokenLifetime;
-  readonly #log: Logger;
+  // Built on first use: an idle socket never logs nor subscribes, and
+  // thousands of them are held per instance (memory per idle connection,
+  // docs/benchmarks.md).
+  #subs: Subscriptions | null = null;
+  #logger: Logger | null = null;
   #principal: Principal;
   #violations = 0;
   #inFlight = 0;
@@ -103,31 +109,16 @@ export class LiveConnection {
     this.#principal = init.principal;
     this.#verifier = init.verifier;
     this.connectedAt = host.now();
-    this.#log = host.log.child({ client_id: init.id, "user.id": init.principal.sub });
     this.#queue = new SendQueue(init.socket, {
       ...host.settings.queue,
       onOverflow: () => this.#slow(),
       onDrop: (reason, frames) => host.dropped(reason, frames),
     });
-    this.#subscriptions = new Subscriptions({
-      log: this.#log,
-      // The subscriptions only ever pass this connection's principals back.
-      mayFollow: (who, topic) => host.mayFollow(who as Principal, topic),
-      maxKeys: host.settings.maxKeys,
-      maxPending: host.settings.queue.maxMessages,
-      lastOffset: (topic) => host.lastOffset(topic),
-      readHistory: (topic, since) => host.readHistory(topic, since),
-      index: (topic, following) => host.index(this, topic, following),
-      isTarget: (target) => this.#isTarget(target),
-      push: (frame) => this.#push(frame),
-      error: (code, message, topic) => this.#error(code, message, topic),
-      violation: (code, message, topic) => this.#violation(code, message, topic),
-      slow: () => this.#slow(),
-    });
     this.#token = new TokenLifetime({
       expiresAt: init.expiresAt,
       graceMs: host.settings.reauthGraceMs,
       now: () => host.now(),
+      deadlines: host.deadlines,
       onExpiry: () => this.#sendJson({ type: "reauth" }),
       onGraceOver: () => {
         this.#host.count("expiredCloses");
@@ -152,7 +143,34 @@ export class LiveConnection {
 
   /** Topic names this socket follows (`tasks`, `tasks:<key>`, …). */
   get topics(): string[] {
-    return this.#subscriptions.names;
+    return this.#subs?.names ?? [];
+  }
+
+  get #log(): Logger {
+    return this.#logger ??= this.#host.log.child({
+      client_id: this.id,
+      "user.id": this.#principal.sub,
+    });
+  }
+
+  #subscriptions(): Subscriptions {
+    if (this.#subs !== null) return this.#subs;
+    const host = this.#host;
+    return this.#subs = new Subscriptions({
+      log: this.#log,
+      // The subscriptions only ever pass this connection's principals back.
+      mayFollow: (who, topic) => host.mayFollow(who as Principal, topic),
+      maxKeys: host.settings.maxKeys,
+      maxPending: host.settings.queue.maxMessages,
+      lastOffset: (topic) => host.lastOffset(topic),
+      readHistory: (topic, since) => host.readHistory(topic, since),
+      index: (topic, following) => host.index(this, topic, following),
+      isTarget: (target) => this.#isTarget(target),
+      push: (frame) => this.#push(frame),
+      error: (code, message, topic) => this.#error(code, message, topic),
+      violation: (code, message, topic) => this.#violation(code, message, topic),
+      slow: () => this.#slow(),
+    });
   }
 
   /** The socket is open: greets the client, arms the expiry timer, applies `?topics=` (and `?types=`). */
@@ -199,7 +217,7 @@ export class LiveConnection {
   /** A feed message for a topic this socket may follow; `frame` is its text. */
   deliver(message: FeedMessage, frame: string): void {
     if (this.#closed) return;
-    this.#subscriptions.deliver(message, frame);
+    this.#subs?.deliver(message, frame);
   }
 
   /** Moves queued frames on; true while a backlog remains. */
@@ -228,13 +246,13 @@ export class LiveConnection {
     this.#closed = true;
     this.#queue.discard();
     this.#token.stop();
-    this.#subscriptions.close();
+    this.#subs?.close();
     this.#host.detach(this);
   }
 
   /** Tells the client its gap on `topic` could not be filled (reload state). */
   gap(topic: Topic): void {
-    this.#subscriptions.gap(topic);
+    this.#subs?.gap(topic);
   }
 
   #slow(): void {
@@ -300,9 +318,9 @@ export class LiveConnection {
         this.#sendJson(frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id });
         return;
       case "subscribe":
-        return await this.#subscriptions.subscribe(this.#principal, frame);
+        return await this.#subscriptions().subscribe(this.#principal, frame);
       case "unsubscribe":
-        return this.#subscriptions.unsubscribe(frame.topics);
+        return this.#subscriptions().unsubscribe(frame.topics);
       case "reauth":
         return await this.#reauth(frame.token);
     }
@@ -326,7 +344,7 @@ export class LiveConnection {
     this.#principal = principal;
     this.#token.renew((decodeJwt(token).exp ?? 0) * 1000);
     // Roles may have changed: drop what the new token no longer allows.
-    this.#subscriptions.reauthorize(principal);
+    this.#subs?.reauthorize(principal);
     this.#sendJson({
       type: "reauthed",
       expires_at: new Date(this.#token.expiresAt).toISOString(),

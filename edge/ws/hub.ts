@@ -16,7 +16,9 @@
  *   silence (WebSocket ping frames, answered by every browser) and closes it
  *   when no pong follows within another `pingIntervalMs`.
  * - Registry: a socket is registered when it opens and removed when it
- *   closes; every `registryRefreshMs` the hub extends all of its entries.
+ *   closes, sockets of the same few milliseconds in one call
+ *   (edge/ws/registry_batch.ts); every `registryRefreshMs` the hub extends
+ *   all of its entries.
  *
  * @module
  */
@@ -42,6 +44,8 @@ import type { Principal } from "../auth/principal.ts";
 import type { Verifier } from "../auth/verify.ts";
 import { createLocalLimiter, type LocalLimiter } from "../rate_limit/local_limiter.ts";
 import { type ConnectionHost, type ConnectionSettings, LiveConnection } from "./connection.ts";
+import { Deadlines } from "./deadlines.ts";
+import { RegistryBatch } from "./registry_batch.ts";
 import type { DropReason } from "./send_queue.ts";
 
 /** Options for {@linkcode createLiveHub}; every limit has a production default. */
@@ -185,6 +189,7 @@ class Hub implements LiveHub, ConnectionHost {
   readonly bus: FeedBus;
   readonly registry: ClientRegistry;
   readonly now: () => number;
+  readonly deadlines: Deadlines;
   readonly #decide: Authorizer;
   readonly #publisher: FeedPublisher;
   readonly #history: {
@@ -194,8 +199,8 @@ class Hub implements LiveHub, ConnectionHost {
   readonly #byTopic = new Map<Topic, Set<LiveConnection>>();
   readonly #all = new Set<LiveConnection>();
   readonly #backlogged = new Set<LiveConnection>();
-  /** Each socket's registration, so that its removal never overtakes it. */
-  readonly #registered = new Map<LiveConnection, Promise<unknown>>();
+  /** Registrations and removals, coalesced (a removal never overtakes its registration). */
+  readonly #registrations: RegistryBatch;
   readonly #pingIntervalMs: number;
   readonly #flushMs: number;
   readonly #refreshMs: number;
@@ -213,6 +218,10 @@ class Hub implements LiveHub, ConnectionHost {
     this.instanceId = o.instanceId ?? `e-${crypto.randomUUID().slice(0, 8)}`;
     this.log = o.log.child({ instance: this.instanceId });
     this.now = o.now ?? Date.now;
+    this.deadlines = new Deadlines({
+      now: this.now,
+      onError: (err) => this.log.error("live feed deadline failed", { err }),
+    });
     this.#decide = o.decide ?? compilePolicy(ACCESS_POLICY);
     const namespace = o.namespace ?? "pc";
     this.settings = {
@@ -248,6 +257,7 @@ class Hub implements LiveHub, ConnectionHost {
     });
     this.#history = { scripts: bindFeedScripts(o.redis), keys: liveFeedKeys(namespace) };
     this.registry = createClientRegistry({ redis: o.redis, namespace, ttlMs: o.clientTtlMs });
+    this.#registrations = new RegistryBatch({ registry: this.registry, log: this.log });
     this.bus = new FeedBus({
       redis: o.redis,
       instanceId: this.instanceId,
@@ -272,10 +282,12 @@ class Hub implements LiveHub, ConnectionHost {
     this.#stopped = true;
     clearInterval(this.#refreshTimer);
     clearInterval(this.#flushTimer);
+    this.deadlines.stop();
     const ids = [...this.#all].map((c) => c.id);
-    const registrations = [...this.#registered.values()];
     for (const conn of [...this.#all]) conn.close(CLOSE_CODES.goingAway, "server shutting down");
-    await Promise.all(registrations);
+    // Registrations not sent are dropped; those in flight land before the removal below.
+    this.#registrations.discard();
+    await this.#registrations.flush();
     await this.registry.remove(ids).catch((err) =>
       this.log.warn("live feed registry cleanup failed", { err })
     );
@@ -326,13 +338,7 @@ class Hub implements LiveHub, ConnectionHost {
     this.#all.delete(conn);
     this.#backlogged.delete(conn);
     this.metrics.connections = this.#all.size;
-    const registered = this.#registered.get(conn) ?? Promise.resolve();
-    this.#registered.delete(conn);
-    if (this.#stopped) return;
-    // After the registration landed, or a late one would outlive the socket.
-    void registered.then(() => this.registry.remove([conn.id])).catch((err) =>
-      this.log.warn("live feed client unregistration failed", { err })
-    );
+    if (!this.#stopped) this.#registrations.unregister(conn.id);
   }
 
   count(event: "slowConsumers" | "violations" | "expiredCloses" | "sent"): void {
@@ -446,17 +452,11 @@ class Hub implements LiveHub, ConnectionHost {
       this.#all.add(conn);
       this.metrics.accepted++;
       this.metrics.connections = this.#all.size;
-      const info = {
+      this.#registrations.register(conn.id, {
         instance: this.instanceId,
         user: request.principal.sub,
         connected_at: conn.connectedAt,
-      };
-      this.#registered.set(
-        conn,
-        this.registry.touch([{ id: conn.id, info }]).catch((err) =>
-          this.log.warn("live feed client registration failed", { err })
-        ),
-      );
+      });
       conn.open(request.topics, request.types);
     };
     socket.onmessage = (evt) => conn?.receive(evt.data);

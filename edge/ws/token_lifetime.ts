@@ -3,9 +3,12 @@
  * client is asked for a fresh one (`onExpiry`, a `reauth` frame); when none
  * has arrived after the grace period, `onGraceOver` closes the socket (4001).
  * A fresh token (`renew`) ends the grace period and re-arms the expiry.
+ * Both deadlines live in the hub's shared {@linkcode Deadlines}, not in
+ * timers of their own.
  *
  * @module
  */
+import type { Deadline, Deadlines } from "./deadlines.ts";
 
 /** Options for {@linkcode TokenLifetime}. */
 export interface TokenLifetimeOptions {
@@ -14,21 +17,20 @@ export interface TokenLifetimeOptions {
   /** Time between the reauth request and the close, ms. */
   graceMs: number;
   now: () => number;
+  /** Where the deadlines wait (one per hub). */
+  deadlines: Deadlines;
   /** The token expired: ask the client for a fresh one. */
   onExpiry: () => void;
   /** The grace period passed without a fresh token. */
   onGraceOver: () => void;
 }
 
-// setTimeout's largest delay; tokens may live longer (up to 30 days).
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** One socket's token expiry and reauth grace timers. */
+/** One socket's token expiry and reauth grace deadlines. */
 export class TokenLifetime {
   readonly #options: TokenLifetimeOptions;
   #expiresAt: number;
-  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
-  #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  #expiry: Deadline | undefined;
+  #grace: Deadline | undefined;
   #stopped = false;
 
   constructor(options: TokenLifetimeOptions) {
@@ -46,36 +48,39 @@ export class TokenLifetime {
     this.#armExpiry();
   }
 
-  /** A fresh token was accepted: no close pending, the expiry timer re-armed. */
+  /** A fresh token was accepted: no close pending, the expiry re-armed. */
   renew(expiresAt: number): void {
     this.#expiresAt = expiresAt;
-    clearTimeout(this.#graceTimer);
-    this.#graceTimer = undefined;
+    this.#options.deadlines.cancel(this.#grace);
+    this.#grace = undefined;
     this.#armExpiry();
   }
 
-  /** The socket is over: timers off, no callback runs any more. */
+  /** The socket is over: deadlines off, no callback runs any more. */
   stop(): void {
     this.#stopped = true;
-    clearTimeout(this.#expiryTimer);
-    clearTimeout(this.#graceTimer);
+    this.#options.deadlines.cancel(this.#expiry);
+    this.#options.deadlines.cancel(this.#grace);
+    this.#expiry = this.#grace = undefined;
   }
 
   /** At the token's expiry: ask for a fresh one, give up after the grace period. */
   #armExpiry(): void {
-    clearTimeout(this.#expiryTimer);
-    const wait = this.#expiresAt - this.#options.now();
-    this.#expiryTimer = setTimeout(() => {
+    const { deadlines } = this.#options;
+    deadlines.cancel(this.#expiry);
+    this.#expiry = deadlines.add(this.#expiresAt, () => {
+      this.#expiry = undefined;
       if (this.#stopped) return;
       if (this.#expiresAt > this.#options.now()) return this.#armExpiry();
       this.#options.onExpiry();
       // Sending the reauth request may itself close the socket (a full send queue).
       if (this.#stopped) return;
-      clearTimeout(this.#graceTimer);
-      this.#graceTimer = setTimeout(() => {
+      deadlines.cancel(this.#grace);
+      this.#grace = deadlines.add(this.#options.now() + this.#options.graceMs, () => {
+        this.#grace = undefined;
         if (this.#stopped || this.#expiresAt > this.#options.now()) return;
         this.#options.onGraceOver();
-      }, this.#options.graceMs);
-    }, Math.min(Math.max(0, wait), MAX_TIMER_MS));
+      });
+    });
   }
 }
