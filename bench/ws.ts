@@ -13,9 +13,11 @@
  *   each message's due time, and the edges' CPU per delivery;
  * - `idle`: 10,000 idle connections on one edge → its resident memory per
  *   connection;
- * - `lead_events`: 20,000 lead events inserted into Postgres → how fast the
- *   edges' relay publishes them on `leads` (ws_lead_events.ts; no target in
- *   the issue, measured so regressions show).
+ * - `lead_events`: 20,000 lead events inserted into Postgres as fast as they
+ *   go → how fast the edges' relay publishes them on `leads`
+ *   (ws_lead_events.ts);
+ * - `lead_events_paced`: the same at 5,000 events/s → the relay's lag p99
+ *   (issue 21: ≤ 500 ms).
  *
  * `--only=burst,paced` runs just the named scenarios (bench:peers does);
  * `--send-queue-max-messages=N` changes the edges' slow-consumer bound.
@@ -110,6 +112,9 @@ async function main(): Promise<void> {
             instances: 2,
             deliveries: s.deliveries,
             publish_per_s: s.publish_per_s,
+            load_cpu_pct: s.load_cpu_pct,
+            edge_cpu_pct: s.edge_cpu_pct,
+            cpu_split_us_per_delivery: s.cpu_split_us_per_delivery,
             closed_by_server: s.closed_by_server,
             ...(sendQueueMaxMessages
               ? { send_queue_max_messages: Number(sendQueueMaxMessages) }
@@ -142,6 +147,10 @@ async function main(): Promise<void> {
             clients: s.clients,
             instances: 2,
             deliveries: s.deliveries,
+            send_lag_p99_ms: s.send_lag_p99_ms,
+            publish_p99_ms: s.publish_p99_ms,
+            fan_out_p50_ms: s.fan_out_p50_ms,
+            fan_out_p99_ms: s.fan_out_p99_ms,
             closed_by_server: s.closed_by_server,
           };
         }),
@@ -169,14 +178,17 @@ async function main(): Promise<void> {
         }),
       );
     }
-    if (selected("lead_events")) {
+    for (
+      const [scenario, rate] of [["lead_events", undefined], ["lead_events_paced", 5000]] as const
+    ) {
+      if (!selected(scenario)) continue;
       const sql = poolFor(config.database, { max: 4 });
       try {
         lines.push(
           await runScenario(async () => ({
             bench: BENCH,
-            scenario: "lead_events",
-            ...(await leadEventsScenario(createRedis(config.redis), sql, 20_000)),
+            scenario,
+            ...(await leadEventsScenario(createRedis(config.redis), sql, 20_000, rate)),
           })),
         );
       } finally {
@@ -199,6 +211,13 @@ async function main(): Promise<void> {
       checks.push([
         `idle: ${idle.bytes_per_connection} bytes per connection (target <= 20480)`,
         (idle.bytes_per_connection as number) <= 20_480,
+      ]);
+    }
+    const leadPaced = byName("lead_events_paced");
+    if (leadPaced) {
+      checks.push([
+        `lead_events_paced: lag p99 ${leadPaced.p99_ms} ms at 5000 events/s, ${leadPaced.lost} lost (target <= 500 ms, 0 lost)`,
+        leadPaced.p99_ms! <= 500 && leadPaced.lost === 0,
       ]);
     }
     for (const [text, met] of checks) console.error(`[ws] ${met ? "met" : "MISSED"}: ${text}`);

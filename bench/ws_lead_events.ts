@@ -13,6 +13,11 @@
  *   process read them: `history_gaps` counts such reads), `duplicates`: events
  *   published more than once.
  *
+ * With `rate` (the `lead_events_paced` scenario), events are inserted at that
+ * rate instead, in batches of 100 due every 100 / rate s (a late batch is not
+ * forgiven: its lag still counts from when it returned), so the lag is the
+ * relay's at that load rather than a backlog's.
+ *
  * @module
  */
 import type { Redis } from "@upstash/redis";
@@ -24,6 +29,7 @@ import { bindFeedScripts } from "../shared/ws/scripts.ts";
 import { percentile, round3 } from "./lib/report.ts";
 
 const BATCH = 1000;
+const PACED_BATCH = 100;
 const IN_FLIGHT = 4;
 
 /** Runs the scenario; returns the fields of its bench line. */
@@ -31,7 +37,9 @@ export async function leadEventsScenario(
   redis: Redis,
   sql: Pool,
   n: number,
+  rate?: number,
 ): Promise<Record<string, unknown>> {
+  const batchSize = rate === undefined ? BATCH : PACED_BATCH;
   const run = crypto.randomUUID().slice(0, 8);
   const source = `bench:ws:${run}`;
   const ctx = { scripts: bindFeedScripts(redis), keys: liveFeedKeys("pc") };
@@ -62,9 +70,9 @@ export async function leadEventsScenario(
 
   const t0 = Date.now();
   const batches = Array.from(
-    { length: Math.ceil(n / BATCH) },
+    { length: Math.ceil(n / batchSize) },
     (_, b) =>
-      Array.from({ length: Math.min(BATCH, n - b * BATCH) }, (): NewLeadEvent => ({
+      Array.from({ length: Math.min(batchSize, n - b * batchSize) }, (): NewLeadEvent => ({
         id: crypto.randomUUID(),
         lead_id: crypto.randomUUID(),
         event_type: "email.opened",
@@ -75,7 +83,12 @@ export async function leadEventsScenario(
   let next = 0;
   await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
     while (next < batches.length) {
-      const batch = batches[next++]!;
+      const b = next++;
+      const batch = batches[b]!;
+      if (rate !== undefined) {
+        const wait = t0 + (b * batchSize * 1000) / rate - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
       await insertLeadEvents(sql, batch);
       const at = Date.now();
       for (const e of batch) insertedAt.set(e.id!, at);
@@ -95,6 +108,7 @@ export async function leadEventsScenario(
   const totalS = (last - t0) / 1000;
   return {
     n,
+    ...(rate === undefined ? {} : { rate }),
     events_per_s: Math.round(publishedAt.size / totalS),
     insert_events_per_s: Math.round(n / insertS),
     p50_ms: round3(percentile(lags, 50)),

@@ -46,6 +46,8 @@ interface Client {
 const edgePids = args["edge-pids"]!.split(",").filter(Boolean).map(Number);
 
 const latencies: number[] = [];
+/** Paced only: Redis's publish time (the frame's `ts`, ms) → received here, by Date.now(). */
+const fanOutLatencies: number[] = [];
 let delivered = 0;
 let lastDelivery = 0;
 
@@ -63,9 +65,10 @@ async function open(count: number, size: number, subscribe: boolean): Promise<Cl
           const now = performance.now();
           const text = e.data as string;
           if (text.startsWith('{"type":"message"')) {
-            const { data } = JSON.parse(text) as { data: { n: number; t: number } };
+            const { data, ts } = JSON.parse(text) as { data: { n: number; t: number }; ts: string };
             client.seen[data.n]!++;
             latencies.push(now - data.t);
+            if (args.scenario === "paced") fanOutLatencies.push(Date.now() - Date.parse(ts));
             delivered++;
             lastDelivery = now;
           } else if (!subscribe || text.includes('"subscribed"')) {
@@ -130,6 +133,7 @@ let summary: Record<string, unknown>;
 if (args.scenario === "burst") {
   const n = Number(args.n);
   const clients = await open(CLIENTS, n, true);
+  const cpu0 = [processCpuMicros("self"), ...edgePids.map((pid) => processCpuMicros(pid))];
   const t0 = performance.now();
   let next = 0;
   await Promise.all(Array.from({ length: 64 }, async () => {
@@ -141,12 +145,23 @@ if (args.scenario === "burst") {
   const published = performance.now();
   lastDelivery = performance.now();
   await drain(CLIENTS * n);
+  const [load, ...edges] = [processCpuMicros("self"), ...edgePids.map((p) => processCpuMicros(p))]
+    .map((v, i) => v - cpu0[i]!);
+  const wallUs = (lastDelivery - t0) * 1000;
   summary = {
     clients: CLIENTS,
     n,
     deliveries: delivered,
     deliveries_per_s: round3(delivered / ((lastDelivery - t0) / 1000)),
     publish_per_s: round3(n / ((published - t0) / 1000)),
+    // Is the load process the bottleneck? Its CPU over the burst's wall time
+    // (100 % = one core: it cannot go faster), next to each edge's.
+    load_cpu_pct: round3((load! / wallUs) * 100),
+    edge_cpu_pct: edges.map((e) => round3((e / wallUs) * 100)),
+    cpu_split_us_per_delivery: {
+      load: round3(load! / delivered),
+      edges: round3(edges.reduce((a, b) => a + b, 0) / delivered),
+    },
     p50_ms: round3(percentile(latencies, 50)),
     p99_ms: round3(percentile(latencies, 99)),
     ...tally(clients, n),
@@ -159,12 +174,20 @@ if (args.scenario === "burst") {
   const cpu0 = edgePids.map((pid) => processCpuMicros(pid));
   const t0 = performance.now();
   const sends: Promise<unknown>[] = [];
+  const sendLags: number[] = [];
+  const publishMs: number[] = [];
   for (let i = 0; i < n; i++) {
     const due = t0 + (i * 1000) / rate;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     // Latency counts from the due time: a late send is not forgiven.
-    sends.push(publisher.publish("broadcast", { n: i, t: due }));
+    const sent = performance.now();
+    sendLags.push(sent - due);
+    sends.push(
+      publisher.publish("broadcast", { n: i, t: due }).then(() =>
+        publishMs.push(performance.now() - sent)
+      ),
+    );
   }
   await Promise.all(sends);
   lastDelivery = performance.now();
@@ -179,6 +202,13 @@ if (args.scenario === "burst") {
     p50_ms: round3(percentile(latencies, 50)),
     p99_ms: round3(percentile(latencies, 99)),
     max_ms: round3(latencies.reduce((a, b) => Math.max(a, b), 0)),
+    // Where the latency goes: this process late to publish (timer, event
+    // loop), the publish call's round trip, and Redis's publish time → the
+    // frame here (bridge SSE, edge fan-out, socket, this event loop; ms clock).
+    send_lag_p99_ms: round3(percentile(sendLags, 99)),
+    publish_p99_ms: round3(percentile(publishMs, 99)),
+    fan_out_p50_ms: round3(percentile(fanOutLatencies, 50)),
+    fan_out_p99_ms: round3(percentile(fanOutLatencies, 99)),
     ...tally(clients, n),
   };
   await closeAll(clients);
