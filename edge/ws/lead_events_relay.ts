@@ -64,11 +64,11 @@ export interface LeadEventsRelayOptions {
   hub: Pick<LiveHub, "publish" | "publishMany" | "instanceId">;
   /** Redis key namespace. @default "pc" */
   namespace?: string;
-  /** Pause between polls when caught up, ms. @default 250 */
+  /** Pause between polls when caught up, ms. @default 100 */
   pollMs?: number;
-  /** Most events read and published per poll. @default 500 */
+  /** Most events read and published per poll. @default 2000 */
   pageSize?: number;
-  /** Most events per publish call (one script call each, in order). @default 100 */
+  /** Most events per publish call (one script call each, in order). @default 500 */
   batchSize?: number;
   /** Leader lease; at least 4 × pollMs, ms. @default 5000, or 4 × pollMs when that is longer */
   leaseMs?: number;
@@ -134,9 +134,9 @@ class LeadEventsRelay implements Relay {
       throw new TypeError(`Lead events relay option "namespace" is invalid: got ${namespace}`);
     }
     this.#o = o;
-    this.#pollMs = positiveInt("pollMs", o.pollMs ?? 250);
-    this.#pageSize = positiveInt("pageSize", o.pageSize ?? 500, 10_000);
-    this.#batchSize = positiveInt("batchSize", o.batchSize ?? 100, 1000);
+    this.#pollMs = positiveInt("pollMs", o.pollMs ?? 100);
+    this.#pageSize = positiveInt("pageSize", o.pageSize ?? 2000, 10_000);
+    this.#batchSize = positiveInt("batchSize", o.batchSize ?? 500, 1000);
     this.#leaseMs = positiveInt("leaseMs", o.leaseMs ?? Math.max(5000, 4 * this.#pollMs));
     if (this.#leaseMs < 4 * this.#pollMs) {
       throw new RangeError(

@@ -368,3 +368,42 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "relayLeadEvents() by default publishes a backlog in calls of up to 500 events",
+  ...opts,
+  async fn() {
+    await using stack = await useTestStack();
+    const deps = stack.makeDeps();
+    const namespace = testNamespace();
+    const lead = crypto.randomUUID();
+    const sizes: number[] = [];
+    // The defaults (page 2,000, batch 500), not the suite's small pages.
+    const r = relay(deps, namespace, "A", {
+      pageSize: undefined,
+      wrap: (p) => ({
+        ...p,
+        publishMany(topic, items) {
+          sizes.push(items.length);
+          return p.publishMany(topic, items);
+        },
+      }),
+    });
+    try {
+      await r.start();
+      await progressRecorded(deps.redis, namespace);
+      const list = events(lead, 1_200, "test:backlog");
+      await withTransaction(deps.sql, (c) => recordLeadEvents(c, list));
+      await waitUntil(
+        async () => (await published(deps.redis, namespace, [lead])).length >= list.length,
+        { what: "the backlog", timeoutMs: 10_000 },
+      );
+      // Other suites' events share the table: the calls carrying ours, not their count.
+      assert.equal(Math.max(...sizes), 500);
+      const got = await published(deps.redis, namespace, [lead]);
+      assert.deepEqual(sorted(got), sorted(ids(list)));
+    } finally {
+      await r.stop();
+    }
+  },
+});

@@ -93,7 +93,7 @@ export const liveFeed = defineArea(
     WS_LEAD_EVENTS_POLL_MS: {
       description:
         "Live feed: how often the leader edge publishes newly committed lead events on `leads`",
-      default: "250",
+      default: "100",
       schema: positiveInt,
     },
   },
