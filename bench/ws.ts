@@ -151,6 +151,7 @@ async function main(): Promise<void> {
             publish_p99_ms: s.publish_p99_ms,
             fan_out_p50_ms: s.fan_out_p50_ms,
             fan_out_p99_ms: s.fan_out_p99_ms,
+            load_loop_lag_p99_ms: s.load_loop_lag_p99_ms,
             closed_by_server: s.closed_by_server,
           };
         }),

@@ -172,6 +172,14 @@ if (args.scenario === "burst") {
   const n = rate * Number(args.duration);
   const clients = await open(CLIENTS, n, true);
   const cpu0 = edgePids.map((pid) => processCpuMicros(pid));
+  // This process's own event-loop delay: a 5 ms timer's lateness.
+  const loopLags: number[] = [];
+  let tick = performance.now();
+  const probe = setInterval(() => {
+    const now = performance.now();
+    loopLags.push(Math.max(0, now - tick - 5));
+    tick = now;
+  }, 5);
   const t0 = performance.now();
   const sends: Promise<unknown>[] = [];
   const sendLags: number[] = [];
@@ -192,6 +200,7 @@ if (args.scenario === "burst") {
   await Promise.all(sends);
   lastDelivery = performance.now();
   await drain(CLIENTS * n);
+  clearInterval(probe);
   const edgeCpu = edgePids.map((p, i) => processCpuMicros(p) - cpu0[i]!).reduce((a, b) => a + b, 0);
   summary = {
     cpu_us_per_delivery: round3(edgeCpu / delivered),
@@ -209,6 +218,7 @@ if (args.scenario === "burst") {
     publish_p99_ms: round3(percentile(publishMs, 99)),
     fan_out_p50_ms: round3(percentile(fanOutLatencies, 50)),
     fan_out_p99_ms: round3(percentile(fanOutLatencies, 99)),
+    load_loop_lag_p99_ms: round3(percentile(loopLags, 99)),
     ...tally(clients, n),
   };
   await closeAll(clients);

@@ -51,4 +51,9 @@ Deno.test("compareOffsets() orders by time, then sequence, numerically", () => {
   assert.ok(compareOffsets("10-2", "9-5") > 0);
   assert.ok(compareOffsets("10-9", "10-10") < 0);
   assert.equal(compareOffsets("0-0", "0-0"), 0);
+  assert.equal(compareOffsets("1733570000000-7", "1733570000000-7"), 0);
+  assert.ok(compareOffsets("1733570000000-0", "999999999999-99") > 0, "more digits is later");
+  assert.ok(compareOffsets("1733570000001-0", "1733570000000-123") > 0);
+  assert.ok(compareOffsets("1733570000000-99", "1733570000000-100") < 0);
+  assert.ok(compareOffsets("999999999999999-999999999999999", "999999999999999-999999999999998") > 0);
 });
