@@ -91,6 +91,11 @@ async function main(): Promise<void> {
       "redis-url": stack.settings.redis.url,
       "redis-token": stack.settings.redis.token,
       "edge-pids": edges.map((e) => e.child.pid).join(","),
+      // The bridge runs in this process when the stack is local.
+      "other-pids": [
+        ...(stack.settings.local ? [`bench=${Deno.pid}`] : []),
+        ...(stack.redisServer?.pid ? [`redis=${stack.redisServer.pid}`] : []),
+      ].join(","),
     };
     const lines: BenchLine[] = [];
     const selected = selectedScenarios();
@@ -114,6 +119,7 @@ async function main(): Promise<void> {
             publish_per_s: s.publish_per_s,
             load_cpu_pct: s.load_cpu_pct,
             edge_cpu_pct: s.edge_cpu_pct,
+            other_cpu_pct: s.other_cpu_pct,
             cpu_split_us_per_delivery: s.cpu_split_us_per_delivery,
             closed_by_server: s.closed_by_server,
             ...(sendQueueMaxMessages
@@ -158,6 +164,21 @@ async function main(): Promise<void> {
       );
     }
     if (selected("idle")) {
+      // The runtime's own share first, in a fresh process (ws_bare_server.ts).
+      const bare = new AppProcess("bench/ws_bare_server.ts", {});
+      let floor: Record<string, unknown>;
+      try {
+        const url = (await bare.waitForLog("edge listening", 30_000)).url as string;
+        floor = await runLoad({
+          ...common,
+          urls: url,
+          "edge-pids": String(bare.child.pid),
+          scenario: "idle",
+          clients: 10_000,
+        });
+      } finally {
+        await bare.stop("SIGTERM");
+      }
       lines.push(
         await runScenario(async () => {
           const s = await runLoad({
@@ -174,6 +195,8 @@ async function main(): Promise<void> {
             bytes_per_connection: s.bytes_per_connection,
             rss_before_mib: s.rss_before_mib,
             rss_after_mib: s.rss_after_mib,
+            // The same 10,000 sockets on bare Deno.serve (no hub): the runtime's floor.
+            runtime_bytes_per_connection: floor.bytes_per_connection,
             closed_by_server: s.closed_by_server,
           };
         }),

@@ -30,6 +30,8 @@ const args = parseArgs({
     "hold-ms": { type: "string", default: "3000" },
     /** Edge process ids: CPU (paced) and memory (idle) are read from /proc. */
     "edge-pids": { type: "string", default: "" },
+    /** Other processes whose CPU over the burst is reported, as name=pid,… (bridge, redis). */
+    "other-pids": { type: "string", default: "" },
   },
 }).values;
 
@@ -44,6 +46,8 @@ interface Client {
 }
 
 const edgePids = args["edge-pids"]!.split(",").filter(Boolean).map(Number);
+const otherPids = args["other-pids"]!.split(",").filter(Boolean).map((kv) => kv.split("="))
+  .map(([name, pid]) => [name!, Number(pid)] as const);
 
 const latencies: number[] = [];
 /** Paced only: Redis's publish time (the frame's `ts`, ms) → received here, by Date.now(). */
@@ -133,6 +137,7 @@ let summary: Record<string, unknown>;
 if (args.scenario === "burst") {
   const n = Number(args.n);
   const clients = await open(CLIENTS, n, true);
+  const others0 = otherPids.map(([, pid]) => processCpuMicros(pid));
   const cpu0 = [processCpuMicros("self"), ...edgePids.map((pid) => processCpuMicros(pid))];
   const t0 = performance.now();
   let next = 0;
@@ -148,6 +153,12 @@ if (args.scenario === "burst") {
   const [load, ...edges] = [processCpuMicros("self"), ...edgePids.map((p) => processCpuMicros(p))]
     .map((v, i) => v - cpu0[i]!);
   const wallUs = (lastDelivery - t0) * 1000;
+  const othersPct = Object.fromEntries(
+    otherPids.map(([name, pid], i) => [
+      name,
+      round3(((processCpuMicros(pid) - others0[i]!) / wallUs) * 100),
+    ]),
+  );
   summary = {
     clients: CLIENTS,
     n,
@@ -158,6 +169,7 @@ if (args.scenario === "burst") {
     // (100 % = one core: it cannot go faster), next to each edge's.
     load_cpu_pct: round3((load! / wallUs) * 100),
     edge_cpu_pct: edges.map((e) => round3((e / wallUs) * 100)),
+    other_cpu_pct: othersPct,
     cpu_split_us_per_delivery: {
       load: round3(load! / delivered),
       edges: round3(edges.reduce((a, b) => a + b, 0) / delivered),
