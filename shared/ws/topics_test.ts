@@ -55,5 +55,7 @@ Deno.test("compareOffsets() orders by time, then sequence, numerically", () => {
   assert.ok(compareOffsets("1733570000000-0", "999999999999-99") > 0, "more digits is later");
   assert.ok(compareOffsets("1733570000001-0", "1733570000000-123") > 0);
   assert.ok(compareOffsets("1733570000000-99", "1733570000000-100") < 0);
-  assert.ok(compareOffsets("999999999999999-999999999999999", "999999999999999-999999999999998") > 0);
+  assert.ok(
+    compareOffsets("999999999999999-999999999999999", "999999999999999-999999999999998") > 0,
+  );
 });
