@@ -373,11 +373,10 @@ Deno.test({
   name: "relayLeadEvents() by default publishes a backlog in calls of up to 500 events",
   ...opts,
   async fn() {
+    const sizes: number[] = [];
     await using stack = await useTestStack();
     const deps = stack.makeDeps();
-    const namespace = testNamespace();
-    const lead = crypto.randomUUID();
-    const sizes: number[] = [];
+    const [namespace, lead] = [testNamespace(), crypto.randomUUID()];
     // The defaults (page 2,000, batch 500), not the suite's small pages.
     const r = relay(deps, namespace, "A", {
       pageSize: undefined,
