@@ -49,10 +49,14 @@ const here = (name: string) => new URL(name, import.meta.url).pathname;
 const peer = (name: string) => new URL(name, PEERS).pathname;
 
 /** Runs a command to completion; returns the JSON lines of its stdout (stderr passes through). */
-async function jsonLines(cmd: string, args: string[]): Promise<BenchLine[]> {
+async function jsonLines(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<BenchLine[]> {
   const out = await new Deno.Command(cmd, {
     args,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",
@@ -74,6 +78,13 @@ async function ours(name: string, scenarios: string, flags: string[] = []): Prom
   for (const line of lines) console.log(JSON.stringify(line));
   return lines;
 }
+
+/**
+ * The peer's environment: the redis-server the dev code starts requires a
+ * password (docs/security.md), which the Node scripts read from
+ * `REDIS_PASSWORD` (an environment variable, not an argument `ps` would show).
+ */
+const peerEnv = (redis: RedisServer) => ({ REDIS_PASSWORD: redis.password });
 
 /** A fresh redis-server (AOF everysec, like the stack's) for one peer run. */
 async function withRedis<T>(fn: (redis: RedisServer) => Promise<T>): Promise<T> {
@@ -114,7 +125,11 @@ function ratio(
 async function queueArea(): Promise<void> {
   const mine = await ours("./queue.ts", "drain,end_to_end,paced");
   const theirs = await withRedis((redis) =>
-    jsonLines("node", [peer("bullmq.mjs"), `--port=${redis.port}`, `--redis-pid=${redis.pid}`])
+    jsonLines(
+      "node",
+      [peer("bullmq.mjs"), `--port=${redis.port}`, `--redis-pid=${redis.pid}`],
+      peerEnv(redis),
+    )
   );
   for (const line of theirs) console.log(JSON.stringify(line));
   const find = (lines: BenchLine[], s: string) => lines.find((l) => l.scenario === s);
@@ -126,9 +141,10 @@ async function queueArea(): Promise<void> {
 }
 
 /** Starts one Socket.IO instance; resolves with it and its URL. */
-async function sioServer(redisPort: number): Promise<{ child: Deno.ChildProcess; url: string }> {
+async function sioServer(redis: RedisServer): Promise<{ child: Deno.ChildProcess; url: string }> {
   const child = new Deno.Command("node", {
-    args: [peer("sio_server.mjs"), `--redis-port=${redisPort}`],
+    args: [peer("sio_server.mjs"), `--redis-port=${redis.port}`],
+    env: peerEnv(redis),
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",
@@ -156,14 +172,14 @@ async function wsArea(): Promise<void> {
   const version = JSON.parse(await Deno.readTextFile(peer("node_modules/socket.io/package.json")))
     .version as string;
   const theirs = await withRedis(async (redis) => {
-    const servers = [await sioServer(redis.port), await sioServer(redis.port)];
+    const servers = [await sioServer(redis), await sioServer(redis)];
     try {
       return await runScenario(async () => {
         const [s] = await jsonLines("node", [
           peer("sio_load.mjs"),
           `--urls=${servers.map((x) => x.url).join(",")}`,
           `--redis-port=${redis.port}`,
-        ]);
+        ], peerEnv(redis));
         return {
           bench: "ws",
           scenario: "burst",

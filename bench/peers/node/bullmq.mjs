@@ -28,7 +28,13 @@ const N = Number(args.n);
 const CONCURRENCY = Number(args.concurrency);
 const BATCH = 500;
 const IN_FLIGHT = 4;
-const connection = { host: "127.0.0.1", port: Number(args.port), maxRetriesPerRequest: null };
+// The password comes from the environment (bench/peers.ts sets it).
+const connection = {
+  host: "127.0.0.1",
+  port: Number(args.port),
+  password: process.env.REDIS_PASSWORD,
+  maxRetriesPerRequest: null,
+};
 const redisPid = Number(args["redis-pid"]);
 const TICK_US = 10_000;
 

@@ -50,7 +50,11 @@ const clients = await Promise.all(
 // Joining the room happens in the server's connection handler; give it a beat.
 await new Promise((r) => setTimeout(r, 500));
 
-const redis = new Redis({ host: "127.0.0.1", port: Number(args["redis-port"]) });
+const redis = new Redis({
+  host: "127.0.0.1",
+  port: Number(args["redis-port"]),
+  password: process.env.REDIS_PASSWORD, // set by bench/peers.ts
+});
 const emitter = new Emitter(redis).to("broadcast");
 const t0 = performance.now();
 let next = 0;

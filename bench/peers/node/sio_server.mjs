@@ -8,7 +8,11 @@ import { Server } from "socket.io";
 import { createAdapter } from "@socket.io/redis-adapter";
 
 const args = parseArgs({ options: { "redis-port": { type: "string" } } }).values;
-const pub = new Redis({ host: "127.0.0.1", port: Number(args["redis-port"]) });
+const pub = new Redis({
+  host: "127.0.0.1",
+  port: Number(args["redis-port"]),
+  password: process.env.REDIS_PASSWORD, // set by bench/peers.ts
+});
 const sub = pub.duplicate();
 const http = createServer();
 const io = new Server(http, { transports: ["websocket"], adapter: createAdapter(pub, sub) });
