@@ -89,7 +89,8 @@ export class LiveConnection {
   #principal: Principal;
   #violations = 0;
   #inFlight = 0;
-  #work: Promise<void> = Promise.resolve();
+  /** The frame being handled and those queued behind it; null when none was ever sent. */
+  #work: Promise<void> | null = null;
   #closed = false;
 
   constructor(
@@ -307,7 +308,9 @@ export class LiveConnection {
       return;
     }
     this.#inFlight++;
-    this.#work = this.#work.then(() => this.#closed ? undefined : this.#handle(frame)).catch(
+    this.#work = (this.#work ?? Promise.resolve()).then(() =>
+      this.#closed ? undefined : this.#handle(frame)
+    ).catch(
       (err) => this.#log.error("live feed frame handling failed", { err, type: frame.type }),
     ).finally(() => this.#inFlight--);
   }
