@@ -209,6 +209,9 @@ class Hub implements LiveHub, ConnectionHost {
   #reserved = 0;
   readonly #caps: { perSub: number; perInstance: number };
   readonly #upgrades: LocalLimiter;
+  /** Every upgraded socket until its close. */
+  readonly #sockets = new WeakMap<WebSocket, SocketState>();
+  readonly #events = { handleEvent: (evt: Event) => this.#onSocketEvent(evt) };
   #flushTimer: ReturnType<typeof setInterval> | undefined;
   #refreshTimer: ReturnType<typeof setInterval> | undefined;
   #stopped = false;
@@ -411,19 +414,20 @@ class Hub implements LiveHub, ConnectionHost {
     return null;
   }
 
-  /** Counts a socket of `sub` from its upgrade; the returned function uncounts it once. */
-  #reserve(sub: string): () => void {
+  /** Counts a socket of `sub` from its upgrade (until {@linkcode Hub.#release}). */
+  #reserve(sub: string): void {
     this.#reserved++;
     this.#perSub.set(sub, (this.#perSub.get(sub) ?? 0) + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.#reserved--;
-      const left = (this.#perSub.get(sub) ?? 1) - 1;
-      if (left > 0) this.#perSub.set(sub, left);
-      else this.#perSub.delete(sub);
-    };
+  }
+
+  /** Uncounts a socket's reservation, once. */
+  #release(st: SocketState): void {
+    if (st.released) return;
+    st.released = true;
+    this.#reserved--;
+    const left = (this.#perSub.get(st.sub) ?? 1) - 1;
+    if (left > 0) this.#perSub.set(st.sub, left);
+    else this.#perSub.delete(st.sub);
   }
 
   accept(c: Context, request: AcceptRequest): Promise<Response> {
@@ -435,42 +439,77 @@ class Hub implements LiveHub, ConnectionHost {
       ...(offered ? { protocol: offered } : {}),
       idleTimeout: (this.#pingIntervalMs * 2) / 1000,
     });
-    const release = this.#reserve(request.principal.sub);
-    let conn: LiveConnection | null = null;
-    socket.onopen = () => {
-      if (this.#stopped) {
-        socket.close(CLOSE_CODES.goingAway, "server shutting down");
-        return;
-      }
-      conn = new LiveConnection(this, {
-        id: crypto.randomUUID(),
-        socket,
-        principal: request.principal,
-        verifier: request.verifier,
-        expiresAt: request.expiresAt,
-      });
-      this.#all.add(conn);
-      this.metrics.accepted++;
-      this.metrics.connections = this.#all.size;
-      this.#registrations.register(conn.id, {
-        instance: this.instanceId,
-        user: request.principal.sub,
-        connected_at: conn.connectedAt,
-      });
-      conn.open(request.topics, request.types);
-    };
-    socket.onmessage = (evt) => conn?.receive(evt.data);
-    socket.onclose = () => {
-      release();
-      conn?.dispose();
-    };
-    socket.onerror = (evt) => {
-      // A socket that never opened gets no close event everywhere; uncount it here too.
-      if (conn === null) release();
-      this.log.debug("live feed socket error", { err: (evt as ErrorEvent).message });
-    };
+    this.#reserve(request.principal.sub);
+    this.#sockets.set(socket, { sub: request.principal.sub, request, conn: null, released: false });
+    // One listener object for every socket of the hub, not four closures per
+    // socket: the runtime keeps a handler wrapper per `on…` property, which
+    // thousands of idle sockets paid for (docs/benchmarks.md, design measurements).
+    for (const type of SOCKET_EVENTS) socket.addEventListener(type, this.#events);
     return Promise.resolve(response);
   }
+
+  #onSocketEvent(evt: Event): void {
+    const socket = evt.target as WebSocket;
+    const st = this.#sockets.get(socket);
+    if (st === undefined) return;
+    switch (evt.type) {
+      case "message":
+        st.conn?.receive((evt as MessageEvent).data);
+        return;
+      case "open":
+        socket.removeEventListener("open", this.#events);
+        return this.#opened(socket, st);
+      case "close":
+        this.#sockets.delete(socket);
+        this.#release(st);
+        st.conn?.dispose();
+        return;
+      case "error":
+        // A socket that never opened gets no close event everywhere; uncount it here too.
+        if (st.conn === null) this.#release(st);
+        this.log.debug("live feed socket error", { err: (evt as ErrorEvent).message });
+        return;
+    }
+  }
+
+  #opened(socket: WebSocket, st: SocketState): void {
+    const request = st.request!;
+    st.request = null;
+    if (this.#stopped) {
+      socket.close(CLOSE_CODES.goingAway, "server shutting down");
+      return;
+    }
+    const conn = new LiveConnection(this, {
+      id: crypto.randomUUID(),
+      socket,
+      principal: request.principal,
+      verifier: request.verifier,
+      expiresAt: request.expiresAt,
+    });
+    st.conn = conn;
+    this.#all.add(conn);
+    this.metrics.accepted++;
+    this.metrics.connections = this.#all.size;
+    this.#registrations.register(conn.id, {
+      instance: this.instanceId,
+      user: request.principal.sub,
+      connected_at: conn.connectedAt,
+    });
+    conn.open(request.topics, request.types);
+  }
+}
+
+/** The socket events the hub listens to. */
+const SOCKET_EVENTS = ["open", "message", "close", "error"] as const;
+
+/** What the hub knows about an upgraded socket, from the upgrade until its close. */
+interface SocketState {
+  sub: string;
+  /** Until the socket opens. */
+  request: AcceptRequest | null;
+  conn: LiveConnection | null;
+  /** The socket's reservation against the caps was given back. */
+  released: boolean;
 }
 
 /** Creates the hub of one instance; call `start()` before serving. */
