@@ -36,9 +36,8 @@
  * The query data is generated server-side (INSERT … SELECT generate_series,
  * in statements of 1,000,000 rows, times in insertion order as events
  * arrive), then `VACUUM ANALYZE`d, which is what autovacuum does to a table
- * that grew: it summarises the BRIN index on ingest_xid the tail lookup
- * relies on (an unsummarised block range is always read). The events of the
- * ingest scenarios are vacuumed the same way before the queries, so that
+ * that grew (statistics and the visibility map). The events of the ingest
+ * scenarios are vacuumed the same way before the queries, so that
  * autovacuum does not run during them.
  *
  * `--postgres-shared-buffers` (16MB, the local stack's) sizes PostgreSQL's

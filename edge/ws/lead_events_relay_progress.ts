@@ -99,7 +99,7 @@ export async function currentSnapshot(sql: Queryable): Promise<string> {
 
 // ONE statement, so one snapshot: `snap` is the statement's own. Rows whose
 // ingest_xid is NULL predate migration 004 and are history. The first
-// condition is the BRIN-friendly range; the visibility tests do the rest.
+// condition is the indexed range (migration 018); the visibility tests do the rest.
 const PAGE_SQL = `
 WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s)
 SELECT snap.s::text AS snapshot, e.*

@@ -86,7 +86,7 @@ function tailSql(tier: Tier, width: BucketWidth): string {
   // behind the rollup had not seen (ingest_xid at or above its horizon, $4)
   // or a pending invalidation; buckets before retained_from are final. The
   // horizon is passed as a value, not joined in, so that the planner sees how
-  // few rows lie above it and reads the BRIN index instead of the table.
+  // few rows lie above it and reads the ingest_xid index instead of the table.
   // $1 from and $2 to (both bucket-aligned), $3 event type or null.
   return `
 WITH dirty AS (

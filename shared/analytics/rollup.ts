@@ -14,7 +14,8 @@
  * time watermark) and for slow transactions that commit after a newer one
  * (a sequence or `max(time)` watermark would skip them). The horizon can lag
  * behind a long-running writer; the cost is rescanning its rows, not losing
- * them. The scan is cheap: a BRIN index on ingest_xid reads recent blocks.
+ * them. The scan is cheap: the B-tree on ingest_xid (migration 018) reads
+ * only the rows above the horizon.
  *
  * Buckets are recomputed whole from raw rows (count, count DISTINCT) and
  * upserted; rows of a recomputed bucket that no longer exist are deleted,
