@@ -34,7 +34,7 @@ import type { LeadScorer } from "../../shared/scoring/champion.ts";
 import { rescoreLead } from "../../shared/scoring/scores.ts";
 import { withTransaction } from "../../shared/leads/transaction.ts";
 import { PermanentTaskError } from "../../shared/queue/errors.ts";
-import type { TaskQueue } from "../../shared/queue/queue.ts";
+import type { EnqueueItem, TaskQueue } from "../../shared/queue/queue.ts";
 import type { BookAppointmentPayload } from "../../shared/tasks/catalog.ts";
 import type { TaskContext } from "../runner.ts";
 
@@ -165,6 +165,10 @@ async function bookBatch(
 
 /** Builds the handler. */
 export function bookAppointmentHandler(s: BookAppointmentServices) {
+  // The confirmations of concurrent bookings are enqueued by one script call.
+  const enqueue = createBatcher((items: EnqueueItem[]) => s.queue.enqueueMany(items), {
+    keyOf: (item) => item.options?.idempotencyKey ?? "",
+  });
   // A worker's concurrent bookings share one transaction and one call
   // (shared/db/batcher.ts); two bookings of one lead never share a batch.
   const batchers = new WeakMap<Pool, (b: Booking) => Promise<Booked>>();
@@ -195,19 +199,23 @@ export function bookAppointmentHandler(s: BookAppointmentServices) {
       return { status: "duplicate_prevented", existing_appointment: booked.appointment };
     }
     const a = booked.appointment;
-    const confirmation = await s.queue.enqueue("send_email", {
-      lead_id: booked.lead.id,
-      template: "meeting_confirmation",
-      to: a.attendee_email,
-      appointment_id: a.id,
-      variables: {
-        sender_name: "Pleasant Cove",
-        ...p.confirmation,
-        business_name: booked.lead.name,
-        starts_at: a.starts_at,
-        duration_min: a.duration_min,
+    const confirmation = await enqueue({
+      type: "send_email",
+      payload: {
+        lead_id: booked.lead.id,
+        template: "meeting_confirmation",
+        to: a.attendee_email,
+        appointment_id: a.id,
+        variables: {
+          sender_name: "Pleasant Cove",
+          ...p.confirmation,
+          business_name: booked.lead.name,
+          starts_at: a.starts_at,
+          duration_min: a.duration_min,
+        },
       },
-    }, { idempotencyKey: `meeting_confirmation:${a.id}` });
+      options: { idempotencyKey: `meeting_confirmation:${a.id}` },
+    });
     return { status: "booked", appointment: a, confirmation_task_id: confirmation.id };
   };
 }

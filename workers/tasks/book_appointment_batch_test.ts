@@ -63,6 +63,13 @@ Deno.test({
       assert.equal(r.appointment.starts_at, startsAt.toISOString());
       assert.equal(r.appointment.task_id, `bb-${run}-${i}`);
     }
+    // One confirmation each, enqueued by one script call for the batch.
+    const confirmations = results.map((r) => r.status === "booked" ? r.confirmation_task_id : "");
+    assert.equal(new Set(confirmations).size, 10);
+    for (const [i, id] of confirmations.entries()) {
+      const task = await queue.getTask(id);
+      assert.equal((task?.payload as { lead_id: string }).lead_id, leads[i]!.id);
+    }
     const ids = leads.map((l) => l.id);
     const { rows: events } = await deps.sql.query<
       { lead_id: string; types: string[]; steps: string[]; sources: string[] }
