@@ -6,10 +6,9 @@
 // publish→delivery p50/p99, lost and duplicated per client and message. One
 // JSON summary on stdout.
 import { parseArgs } from "node:util";
+import { Worker } from "node:worker_threads";
 import { performance } from "node:perf_hooks";
-import { Redis } from "ioredis";
 import { io } from "socket.io-client";
-import { Emitter } from "@socket.io/redis-emitter";
 
 const args = parseArgs({
   options: {
@@ -39,7 +38,7 @@ const clients = await Promise.all(
       socket.on("message", (data) => {
         const now = performance.now();
         seen[data.n]++;
-        latencies.push(now - data.t);
+        latencies.push(now - (data.t - performance.timeOrigin)); // t: epoch ms (sio_publisher.mjs)
         delivered++;
         lastDelivery = now;
       });
@@ -50,23 +49,19 @@ const clients = await Promise.all(
 // Joining the room happens in the server's connection handler; give it a beat.
 await new Promise((r) => setTimeout(r, 500));
 
-const redis = new Redis({
-  host: "127.0.0.1",
-  port: Number(args["redis-port"]),
-  password: process.env.REDIS_PASSWORD, // set by bench/peers.ts
+// Publishing runs in a thread of its own (sio_publisher.mjs), not behind this thread's deliveries.
+const worker = new Worker(new URL("./sio_publisher.mjs", import.meta.url), {
+  workerData: { port: Number(args["redis-port"]), n: N, concurrency: 64 },
 });
-const emitter = new Emitter(redis).to("broadcast");
+const fromWorker = () => new Promise((resolve, reject) => {
+  worker.once("message", resolve);
+  worker.once("error", reject);
+});
+await fromWorker(); // connected
 const t0 = performance.now();
-let next = 0;
-// 64 publishers, each waiting for its PUBLISH's reply before the next (as ws_load.ts awaits).
-await Promise.all(Array.from({ length: 64 }, async () => {
-  while (next < N) {
-    const i = next++;
-    emitter.emit("message", { n: i, t: performance.now() });
-    await redis.ping();
-  }
-}));
-const published = performance.now();
+const finished = fromWorker();
+worker.postMessage("go");
+const published = (await finished).publishedAt - performance.timeOrigin;
 lastDelivery = performance.now();
 while (delivered < CLIENTS * N && performance.now() - lastDelivery < 3000) {
   await new Promise((r) => setTimeout(r, 20));
@@ -80,7 +75,6 @@ for (const c of clients) {
   }
   c.socket.close();
 }
-redis.quit();
 console.log(JSON.stringify({
   clients: CLIENTS,
   n: N,
