@@ -27,6 +27,7 @@ import { mountDocs } from "./openapi.ts";
 import { FAILURE_RETRY_S } from "./routes/database_failure.ts";
 import { isRedisUnreachable } from "./redis_failure.ts";
 import { problem } from "./problem.ts";
+import { RequestBodyUnreadableError } from "./request_body.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { meRoutes } from "./routes/me.ts";
 import { taskRoutes } from "./routes/tasks.ts";
@@ -236,6 +237,10 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   app.notFound((c) => noRoute(c, methodsAt(c)));
 
   app.onError((err, c) => {
+    if (err instanceof RequestBodyUnreadableError) {
+      // Usually a client that went away (nobody reads the answer), else a drain (edge/request_body.ts).
+      (c.get("log") ?? deps.log).debug("request body unreadable", { err, path: c.req.path });
+    }
     if (err instanceof AppError) {
       const body = { code: err.code, status: err.status, title: err.message, ...err.details };
       if (err.status !== 503) return problem(c, body);

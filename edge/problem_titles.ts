@@ -23,6 +23,7 @@ export const PROBLEM_TITLES: Readonly<Record<string, string>> = {
   "unsupported-media-type": "Unsupported content type",
   "payload-too-large": "Request body too large",
   "json-too-deep": "JSON nested too deeply",
+  "request-body-unreadable": "The request body could not be read",
   "quota-exceeded": "Too many requests",
   "rate-limit-unavailable": "Rate limiting is unavailable",
   "idempotency-key-required": "Idempotency-Key required",

@@ -9,6 +9,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { problem } from "../problem.ts";
+import { readingBody } from "../request_body.ts";
 
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
 const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/;
@@ -85,7 +86,7 @@ export function limitBody(maxBytes: number): MiddlewareHandler {
   if (!Number.isInteger(maxBytes) || maxBytes <= 0) {
     throw new RangeError(`limitBody() needs a positive integer, got ${maxBytes}`);
   }
-  return bodyLimit({
+  const limit = bodyLimit({
     maxSize: maxBytes,
     onError: (c) =>
       problem(c, {
@@ -95,6 +96,12 @@ export function limitBody(maxBytes: number): MiddlewareHandler {
         detail: `The limit is ${maxBytes} bytes`,
       }),
   });
+  // A body without Content-Length is read here, before the next stage: a connection gone
+  // meanwhile is a 503 (edge/request_body.ts). Later stages' errors never reach this frame
+  // (Hono answers them in the stage that threw).
+  return function limitBody(c, next) {
+    return readingBody(() => limit(c, next));
+  };
 }
 
 /** Compiles Hono route patterns (`/v1/tasks/:id`) to matchers. */

@@ -43,6 +43,7 @@ import type { Logger } from "../../shared/log.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { IdempotencyVariables } from "../app_env.ts";
 import { problem } from "../problem.ts";
+import { readingBody } from "../request_body.ts";
 import { parseIdempotencyKey, readBodyCapped, requestFingerprint } from "../idempotency/request.ts";
 import { captureResponse, DEFAULT_STORED_HEADERS, taskReplay } from "../idempotency/response.ts";
 import {
@@ -258,9 +259,11 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<Env>
     }
 
     // An earlier middleware may have parsed the body already; Hono then serves it from its cache.
-    const body = c.req.raw.bodyUsed
-      ? new Uint8Array(await c.req.arrayBuffer())
-      : await readBodyCapped(c.req.raw, maxBodyBytes);
+    const body = await readingBody(async () =>
+      c.req.raw.bodyUsed
+        ? new Uint8Array(await c.req.arrayBuffer())
+        : await readBodyCapped(c.req.raw, maxBodyBytes)
+    );
     if (body === null) {
       return problem(c, {
         code: "payload-too-large",

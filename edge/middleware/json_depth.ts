@@ -9,6 +9,7 @@
 import type { MiddlewareHandler } from "hono";
 import { jsonTextDepthExceeds } from "../../shared/json_depth.ts";
 import { problem } from "../problem.ts";
+import { readingBody } from "../request_body.ts";
 
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
@@ -30,7 +31,7 @@ export function limitJsonDepth(maxDepth: number): MiddlewareHandler {
       BODY_METHODS.has(c.req.method) && c.req.raw.body !== null &&
       isJson(c.req.header("content-type"))
     ) {
-      const bytes = new Uint8Array(await c.req.arrayBuffer());
+      const bytes = new Uint8Array(await readingBody(() => c.req.arrayBuffer()));
       if (jsonTextDepthExceeds(bytes, maxDepth)) {
         return problem(c, {
           code: "json-too-deep",

@@ -47,6 +47,7 @@ import { degradedRead, queuedWrite } from "../degraded/fallbacks.ts";
 import { isCacheableType, type ResponseCache } from "../degraded/response_cache.ts";
 import { clientAddressOf, UNKNOWN_ADDRESS } from "../client_address.ts";
 import { problem } from "../problem.ts";
+import { readingBody } from "../request_body.ts";
 
 /** Collaborators of {@linkcode upstreamRoutes}. */
 export interface UpstreamRouteOptions {
@@ -127,7 +128,11 @@ async function forward(c: Context<AppEnv>, u: Upstream, o: UpstreamRouteOptions)
   });
   const read = method === "GET" || method === "HEAD";
   // The Idempotency-Key middleware may have read the body already (Hono keeps it).
-  const body = read ? undefined : c.req.raw.bodyUsed ? await c.req.arrayBuffer() : c.req.raw.body;
+  const body = read
+    ? undefined
+    : c.req.raw.bodyUsed
+    ? await readingBody(() => c.req.arrayBuffer())
+    : c.req.raw.body;
   const breaker = o.breakers.get(u.breaker);
   // Keyed by the canonical request (canonical path, sorted parameters), so
   // spellings of one query share one bounded entry.
@@ -222,7 +227,7 @@ async function queueWrite(
   headers: Headers,
 ): Promise<Response> {
   // The breaker refused before fetch touched the body, so it is still readable.
-  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  const bytes = new Uint8Array(await readingBody(() => c.req.arrayBuffer()));
   const clientKey = c.req.header("idempotency-key");
   const principal = c.get("principal")?.sub ?? "anonymous";
   const bodyB64 = bytes.byteLength > 0 ? Buffer.from(bytes).toString("base64") : null;

@@ -26,6 +26,7 @@ import { LEAD_COLUMNS, parseLeadCsv } from "../../shared/leads/sourcing/csv.ts";
 import { LeadImportError } from "../../shared/leads/sourcing/errors.ts";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
 import type { AppEnv } from "../app_env.ts";
+import { readingBody } from "../request_body.ts";
 import { validationHook } from "../validation.ts";
 import { enqueueTask, queuedBody, queuedResponse } from "./queued.ts";
 import { problemResponses, ProblemSchema } from "./schemas.ts";
@@ -199,7 +200,7 @@ export function scrapeJobRoutes(
     const format = importFormat(c.req.header("content-type"));
     let content: string;
     try {
-      content = UTF8.decode(await c.req.arrayBuffer());
+      content = UTF8.decode(await readingBody(() => c.req.arrayBuffer()));
     } catch (err) {
       if (!(err instanceof TypeError)) throw err;
       throw new LeadImportError(`invalid-${format}`, `The ${format} file is not valid UTF-8`, {
