@@ -27,7 +27,7 @@ async function sendHead(
   return conn;
 }
 
-/** Everything the server writes until it closes the connection (or `ms` pass). */
+/** The answer the server writes (until its JSON body ends or the connection closes). */
 async function readAnswer(conn: Deno.TcpConn): Promise<string> {
   const chunks: Uint8Array[] = [];
   const buf = new Uint8Array(4096);
@@ -77,37 +77,30 @@ Deno.test({
       });
     const unhandled = () => h.deps.logs.filter((l) => JSON.parse(l).msg === "unhandled error");
 
-    await t.step("the client half-closes its connection before the body is sent", async () => {
+    const UNREADABLE = { status: 503, retryAfter: "1", code: "request-body-unreadable" };
+    /** The head with `framing`, then `part` of the body, then the client closes its side. */
+    const halfClosed = async (framing: string | undefined, part: string) => {
       const server = serve();
       try {
-        const conn = await sendHead(server.addr.port, h.tokens.minerva);
-        await conn.write(new TextEncoder().encode(BODY.slice(0, 10)));
+        const conn = await sendHead(server.addr.port, h.tokens.minerva, framing);
+        await conn.write(new TextEncoder().encode(part));
         await conn.closeWrite();
         const answer = problemOf(await readAnswer(conn));
         conn.close();
-        assert.deepEqual(answer, { status: 503, retryAfter: "1", code: "request-body-unreadable" });
+        return answer;
       } finally {
         await server.shutdown();
       }
+    };
+
+    await t.step("the client half-closes its connection before the body is sent", async () => {
+      assert.deepEqual(await halfClosed(undefined, BODY.slice(0, 10)), UNREADABLE);
     });
 
     // Without Content-Length the body limit reads the body (edge/middleware/http_rules.ts).
     await t.step("the same with a chunked body", async () => {
-      const server = serve();
-      try {
-        const conn = await sendHead(
-          server.addr.port,
-          h.tokens.minerva,
-          "transfer-encoding: chunked",
-        );
-        await conn.write(new TextEncoder().encode(`a\r\n${BODY.slice(0, 10)}\r\n`));
-        await conn.closeWrite();
-        const answer = problemOf(await readAnswer(conn));
-        conn.close();
-        assert.deepEqual(answer, { status: 503, retryAfter: "1", code: "request-body-unreadable" });
-      } finally {
-        await server.shutdown();
-      }
+      const chunk = `a\r\n${BODY.slice(0, 10)}\r\n`;
+      assert.deepEqual(await halfClosed("transfer-encoding: chunked", chunk), UNREADABLE);
     });
 
     // What `deno task chaos` saw (docs/reliability.md): SIGTERM starts Deno.serve's drain while a
@@ -122,7 +115,7 @@ Deno.test({
       const answer = problemOf(await readAnswer(conn));
       conn.close();
       await drained;
-      assert.deepEqual(answer, { status: 503, retryAfter: "1", code: "request-body-unreadable" });
+      assert.deepEqual(answer, UNREADABLE);
     });
 
     assert.deepEqual(unhandled(), []);
