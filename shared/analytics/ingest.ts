@@ -342,14 +342,23 @@ export async function ingestEvents(
       `Cannot ingest events: now (${now}) must be an epoch ms and maxFutureMs (${maxFutureMs}) non-negative`,
     );
   }
-  const schema = eventSchema(now, maxFutureMs);
+  // Built only when an event needs zod (most batches never do).
+  let schema: ReturnType<typeof eventSchema> | undefined;
   const checked: Checked[] = events.map((raw, index) => {
-    const id = uuidField(raw, "id");
-    const lead = uuidField(raw, "lead_id");
     const plain = plainValidEvent(raw, now, maxFutureMs);
     if (plain !== null) {
-      return { index, id, lead, reasons: [], event: plain, timeMs: Date.parse(plain.time) };
+      return {
+        index,
+        id: plain.id.toLowerCase(),
+        lead: plain.lead_id.toLowerCase(),
+        reasons: [],
+        event: plain,
+        timeMs: Date.parse(plain.time),
+      };
     }
+    const id = uuidField(raw, "id");
+    const lead = uuidField(raw, "lead_id");
+    schema ??= eventSchema(now, maxFutureMs);
     const parsed = schema.safeParse(raw);
     const rawTime = typeof raw === "object" && raw !== null
       ? (raw as Record<string, unknown>).time
@@ -384,19 +393,21 @@ async function storeChecked(
   { source, duplicateWindowMs }: { source: string; duplicateWindowMs: number },
 ): Promise<IngestResult> {
   const leadIds = [...new Set(checked.map((c) => c.lead).filter((l) => l !== undefined))];
-  const { rows } = await sql.query<{ leads: string[]; retained_from: Date | null }>(
-    `SELECT ARRAY(SELECT id::text FROM businesses WHERE id = ANY($1::uuid[])) AS leads,
+  // The leads that do NOT exist come back (usually none), not the thousand that do.
+  const { rows } = await sql.query<{ missing: string[]; retained_from: Date | null }>(
+    `SELECT ARRAY(SELECT l::text FROM unnest($1::uuid[]) l
+                   WHERE NOT EXISTS (SELECT 1 FROM businesses b WHERE b.id = l)) AS missing,
             (SELECT retained_from FROM lead_metrics_state) AS retained_from`,
     [leadIds],
   );
-  const known = new Set(rows[0]?.leads ?? []);
+  const missing = new Set(rows[0]?.missing ?? leadIds);
   const retainedFrom = rows[0]?.retained_from ? new Date(rows[0].retained_from).getTime() : null;
 
   const candidates: NewLeadEvent[] = [];
   const firstOf = new Map<string, number>();
   const duplicates: IngestedEvent[] = [];
   for (const c of checked) {
-    if (c.lead !== undefined && !known.has(c.lead)) c.reasons.push("lead_id: no lead has this id");
+    if (c.lead !== undefined && missing.has(c.lead)) c.reasons.push("lead_id: no lead has this id");
     if (retainedFrom !== null && c.timeMs < retainedFrom) {
       c.reasons.push(
         `time: before ${new Date(retainedFrom).toISOString()}, where retained events start`,
