@@ -123,7 +123,12 @@ function ratio(
 }
 
 async function queueArea(): Promise<void> {
-  const mine = await ours("./queue.ts", "drain,end_to_end,paced");
+  // Ours twice: the queue's scripts over REST (the bridge) and over TCP
+  // (REDIS_TCP_URL, the workers' transport in the dev stack; docs/queue.md).
+  const mine = await ours(
+    "./queue.ts",
+    "drain,end_to_end,paced,drain_tcp,end_to_end_tcp,paced_tcp",
+  );
   const theirs = await withRedis((redis) =>
     jsonLines(
       "node",
@@ -133,11 +138,13 @@ async function queueArea(): Promise<void> {
   );
   for (const line of theirs) console.log(JSON.stringify(line));
   const find = (lines: BenchLine[], s: string) => lines.find((l) => l.scenario === s);
-  for (const s of ["drain", "end_to_end"]) {
-    ratio("queue", "ops_per_s", find(mine, s), find(theirs, s));
+  for (const suffix of ["", "_tcp"]) {
+    for (const s of ["drain", "end_to_end"]) {
+      ratio("queue", "ops_per_s", find(mine, s + suffix), find(theirs, s));
+    }
+    ratio("queue", "p50_ms", find(mine, "paced" + suffix), find(theirs, "paced"), true);
+    ratio("queue", "p99_ms", find(mine, "paced" + suffix), find(theirs, "paced"), true);
   }
-  ratio("queue", "p50_ms", find(mine, "paced"), find(theirs, "paced"), true);
-  ratio("queue", "p99_ms", find(mine, "paced"), find(theirs, "paced"), true);
 }
 
 /** Starts one Socket.IO instance; resolves with it and its URL. */

@@ -17,7 +17,11 @@
  * - `retry`: N pre-filled tasks, every tenth fails on its first attempt;
  *   `total_s` until all succeeded, and each task's effect counted once;
  * - `dead_letter`: N pre-filled tasks, one in a hundred always fails
- *   (3 attempts); `dlq` is the dead-letter count.
+ *   (3 attempts); `dlq` is the dead-letter count;
+ * - `drain_tcp`, `end_to_end_tcp`, `paced_tcp`: `drain`, `end_to_end` and
+ *   `paced` with the queue's scripts over TCP straight to redis-server
+ *   (REDIS_TCP_URL, docs/queue.md "Transports"; the producer in this process
+ *   uses it too). Every line's `transport` says which one ran.
  *
  * Retries back off a fixed 50 ms (`backoff_ms`), so `total_s` measures the
  * queue rather than the policy. A run ends when the queue's own counters say
@@ -51,6 +55,7 @@ import {
   type TaskQueue,
 } from "../shared/queue/queue.ts";
 import { task } from "../shared/tasks/catalog.ts";
+import { TcpScriptTransport } from "../shared/redis/tcp_scripts.ts";
 import { settingsToEnv, type Stack, startStack } from "../dev/stack.ts";
 import { type Handler, Runner } from "../workers/runner.ts";
 import { cpuMicros, processCpuMicros } from "./lib/cpu.ts";
@@ -115,6 +120,10 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 class Bench {
   readonly #redis: Redis;
+  /** Redis over TCP for the `_tcp` scenarios; null when the stack has no TCP URL. */
+  readonly #tcp: TcpScriptTransport | null;
+  /** Where the queue's scripts go: the workers' REST default, or TCP (docs/queue.md). */
+  transport: "rest" | "tcp" = "rest";
   readonly #deps: Deps;
   readonly #redisPid: () => number | null;
   /** Task-level log lines (failures are expected in two scenarios), counted, not printed. */
@@ -124,6 +133,9 @@ class Bench {
     const config = parseConfig({ ...settingsToEnv(stack.settings), LOG_LEVEL: "warn" });
     this.#redis = createRedis(config.redis);
     this.#redisPid = () => stack.redisServer?.pid ?? null;
+    this.#tcp = config.redis.tcpUrl === null
+      ? null
+      : new TcpScriptTransport({ url: config.redis.tcpUrl });
     this.#deps = {
       config,
       redis: this.#redis,
@@ -135,7 +147,19 @@ class Bench {
     };
   }
 
+  /** Runs `fn` with the queue's scripts over TCP (skipped without a TCP URL). */
+  async overTcp<T>(fn: () => Promise<T>): Promise<T | null> {
+    if (this.#tcp === null) return null;
+    this.transport = "tcp";
+    try {
+      return await fn();
+    } finally {
+      this.transport = "rest";
+    }
+  }
+
   async close(): Promise<void> {
+    await this.#tcp?.close();
     await this.#deps.sql.end();
   }
 
@@ -143,7 +167,7 @@ class Bench {
     return createQueue(this.#redis, CATALOG, {
       namespace: `bench${crypto.randomUUID().slice(0, 8)}`,
       ...settings,
-    });
+    }, this.transport === "tcp" ? this.#tcp ?? undefined : undefined);
   }
 
   runner(q: TaskQueue, handler: Handler): Runner {
@@ -275,8 +299,8 @@ class Effects {
   }
 }
 
-function base(scenario: string, n: number, concurrency: number): BenchLine {
-  return { bench: BENCH, scenario, n, concurrency };
+function base(scenario: string, n: number, concurrency: number, b?: Bench): BenchLine {
+  return { bench: BENCH, scenario, n, concurrency, ...(b ? { transport: b.transport } : {}) };
 }
 
 async function enqueueScenario(b: Bench): Promise<BenchLine> {
@@ -333,7 +357,7 @@ async function drainScenario(
     const { s, usage } = await timedDrain(b, q, runner, effects.all);
     const states = await b.states(q, ids);
     return {
-      ...base(scenario, N, CONCURRENCY),
+      ...base(scenario, N, CONCURRENCY, b),
       ops_per_s: Math.round(N / s),
       ...usage,
       lost: states.filter((x, i) => x.status !== "succeeded" || effects.counts[i] === 0).length,
@@ -344,7 +368,7 @@ async function drainScenario(
   }
 }
 
-async function endToEndScenario(b: Bench): Promise<BenchLine> {
+async function endToEndScenario(b: Bench, scenario = "end_to_end"): Promise<BenchLine> {
   const q = b.queue();
   try {
     const effects = new Effects(N);
@@ -360,7 +384,7 @@ async function endToEndScenario(b: Bench): Promise<BenchLine> {
     await runner.stop();
     const states = await b.states(q, ids);
     return {
-      ...base("end_to_end", N, CONCURRENCY),
+      ...base(scenario, N, CONCURRENCY, b),
       ops_per_s: Math.round(N / s),
       ...usage,
       lost: states.filter((x, i) => x.status !== "succeeded" || effects.counts[i] === 0).length,
@@ -373,7 +397,7 @@ async function endToEndScenario(b: Bench): Promise<BenchLine> {
   }
 }
 
-async function pacedScenario(b: Bench): Promise<BenchLine> {
+async function pacedScenario(b: Bench, scenario = "paced"): Promise<BenchLine> {
   const q = b.queue();
   const n = PACED_RATE * PACED_SECONDS;
   try {
@@ -416,12 +440,12 @@ async function pacedScenario(b: Bench): Promise<BenchLine> {
     const samples = Array.from(latencies).filter((_, i) => effects.counts[i]! > 0);
     const enqueueSamples = Array.from(enqueueMs);
     return {
-      ...base("paced", n, CONCURRENCY),
+      ...base(scenario, n, CONCURRENCY, b),
       ops_per_s: Math.round(n / s),
       p50_ms: round3(percentile(samples, 50)),
       p99_ms: round3(percentile(samples, 99)),
       max_ms: round3(Math.max(...samples)),
-      // The enqueue call alone (its HTTP round trip), part of the latency above.
+      // The enqueue call alone (its round trip), part of the latency above.
       enqueue_p50_ms: round3(percentile(enqueueSamples, 50)),
       enqueue_p99_ms: round3(percentile(enqueueSamples, 99)),
       ...usage,
@@ -537,10 +561,20 @@ async function main(): Promise<void> {
       ["paced", pacedScenario],
       ["retry", retryScenario],
       ["dead_letter", deadLetterScenario],
+      // The same with the queue's scripts over TCP (REDIS_TCP_URL, the dev
+      // stack's worker default): the producer, sharing the queue in process,
+      // uses it too.
+      ["drain_tcp", (b) => drainScenario(b, "drain_tcp")],
+      ["end_to_end_tcp", (b) => endToEndScenario(b, "end_to_end_tcp")],
+      ["paced_tcp", (b) => pacedScenario(b, "paced_tcp")],
     ];
     const selected = selectedScenarios();
     for (const [name, scenario] of scenarios) {
-      if (selected(name)) await runScenario(() => scenario(b));
+      if (!selected(name)) continue;
+      if (name.endsWith("_tcp")) {
+        const line = await b.overTcp(() => runScenario(() => scenario(b)));
+        if (line === null) console.error(`[queue] ${name} skipped: no REDIS_TCP_URL`);
+      } else await runScenario(() => scenario(b));
     }
     if (b.logLines > 0) console.error(`[queue] ${b.logLines} task log lines suppressed`);
   } finally {

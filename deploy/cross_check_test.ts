@@ -22,6 +22,7 @@ const SAMPLE_SECRETS: Record<string, string> = {
   JWT_HS256_KEYS: "k2026:0123456789abcdef0123456789abcdef-sample",
   UNSUBSCRIBE_SECRET: "0123456789abcdef0123456789abcdef",
   UPSTASH_REDIS_REST_TOKEN: "sample-token",
+  REDIS_TCP_URL: "rediss://default:sample-token@pleasant-cove.upstash.io:6379",
   EMAIL_API_KEY: "sample-email-key",
   PLACES_API_KEY: "sample-places-key",
 };

@@ -24,7 +24,8 @@ import { type NeonProxy, startNeonProxy } from "./neon_proxy.ts";
 
 /** Connection settings for the app, local or configured. */
 export interface StackSettings {
-  redis: { url: string; token: string };
+  /** `tcpUrl`: Redis itself over TCP, for the workers' queue scripts (docs/queue.md); null: REST only. */
+  redis: { url: string; token: string; tcpUrl: string | null };
   database: DatabaseTarget;
   /** True when this stack started the services itself. */
   local: boolean;
@@ -72,6 +73,7 @@ export function settingsToEnv(settings: StackSettings): Record<string, string> {
   const env: Record<string, string> = {
     UPSTASH_REDIS_REST_URL: settings.redis.url,
     UPSTASH_REDIS_REST_TOKEN: settings.redis.token,
+    ...(settings.redis.tcpUrl === null ? {} : { REDIS_TCP_URL: settings.redis.tcpUrl }),
     DATABASE_URL: settings.database.url,
     NEON_USE_SECURE_WEBSOCKET: String(settings.database.useSecureWebSocket),
     NEON_PIPELINE_CONNECT: settings.database.pipelineConnect === false ? "false" : "password",
@@ -239,7 +241,7 @@ async function startLocalStack(options: StackOptions): Promise<Stack> {
     progress(`stack ready in ${Math.round(performance.now() - started)} ms`);
 
     const settings: StackSettings = {
-      redis: { url: bridge.url, token },
+      redis: { url: bridge.url, token, tcpUrl: redisServer!.url },
       database: {
         url: postgres!.databaseUrl,
         wsProxy: proxy.wsProxy,

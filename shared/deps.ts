@@ -24,7 +24,7 @@ export interface Deps {
 }
 
 /** Builds the Upstash client with bounded retries (the default retries ~4.3 s). */
-export function createRedis(config: Config["redis"]): Redis {
+export function createRedis(config: Pick<Config["redis"], "url" | "token">): Redis {
   return new Redis({
     url: config.url,
     token: config.token,

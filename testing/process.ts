@@ -191,7 +191,12 @@ export async function privateRedis(): Promise<
     });
     const s = server;
     return {
-      env: { UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: token },
+      // Both ways to this Redis: a worker's queue scripts use TCP (docs/queue.md).
+      env: {
+        UPSTASH_REDIS_REST_URL: bridge.url,
+        UPSTASH_REDIS_REST_TOKEN: token,
+        REDIS_TCP_URL: s.url,
+      },
       async close() {
         await bridge.close().catch(() => {});
         await s.stop().catch(() => {});

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { useTestStack } from "../testing/stack.ts";
-import { AppProcess } from "../testing/process.ts";
+import { AppProcess, privateRedis } from "../testing/process.ts";
 
 Deno.test("worker connects, logs readiness and exits 0 on SIGTERM", async () => {
   await using stack = await useTestStack();
@@ -27,6 +27,27 @@ Deno.test("worker connects, logs readiness and exits 0 on SIGTERM", async () => 
     assert.ok(worker.lines.some((l) => l.includes('"worker stopped"')));
   } finally {
     await worker.kill();
+  }
+});
+
+Deno.test("a worker whose REDIS_TCP_URL reaches another Redis than the REST URL refuses to start", async () => {
+  await using stack = await useTestStack();
+  const other = await privateRedis();
+  const worker = new AppProcess("workers/main.ts", {
+    ...stack.env(),
+    REDIS_TCP_URL: other.env.REDIS_TCP_URL!,
+  });
+  try {
+    const { code } = await worker.finished();
+    assert.equal(code, 1);
+    assert.ok(
+      worker.lines.some((l) => l.includes("REDIS_TCP_URL does not reach the Redis behind")),
+      worker.lines.join("\n"),
+    );
+    assert.ok(!worker.lines.some((l) => l.includes('"worker ready"')));
+  } finally {
+    await worker.kill();
+    await other.close();
   }
 });
 

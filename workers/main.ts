@@ -23,13 +23,20 @@ import { ChampionWatcher } from "../shared/scoring/champion.ts";
 import { serveAdmin } from "../shared/metrics/admin_server.ts";
 import { observeBreakers } from "../shared/metrics/breakers.ts";
 import { collectQueueDepth } from "../shared/metrics/queue_depth.ts";
+import { sameRedis, TcpScriptTransport } from "../shared/redis/tcp_scripts.ts";
+
+/** PING over REST, and over TCP when the queue's scripts use it. */
+function pingRedis(deps: Deps, tcp: TcpScriptTransport | null): Promise<boolean> {
+  return Promise.all([deps.redis.ping(), tcp?.ping() ?? "PONG"])
+    .then(([rest, direct]) => rest === "PONG" && direct === "PONG");
+}
 
 /** True when both stores answer within READY_TIMEOUT_MS. */
-async function dependenciesAnswer(deps: Deps): Promise<boolean> {
+async function dependenciesAnswer(deps: Deps, tcp: TcpScriptTransport | null): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     return await Promise.race([
-      Promise.all([deps.redis.ping(), deps.sql.query("SELECT 1")]).then(([p]) => p === "PONG"),
+      Promise.all([pingRedis(deps, tcp), deps.sql.query("SELECT 1")]).then(([ok]) => ok),
       new Promise<boolean>((r) => timer = setTimeout(() => r(false), deps.config.readyTimeoutMs)),
     ]);
   } catch {
@@ -42,12 +49,16 @@ import { type BackgroundProbe, startDatabaseProbe } from "../shared/breakers/bac
 import { type DlqExpiry, startDlqExpiry } from "../shared/queue/dlq_expiry.ts";
 
 /** Waits until both stores answer, or `stop` resolves; returns false when stopped first. */
-async function waitForDependencies(deps: Deps, stop: Promise<void>): Promise<boolean> {
+async function waitForDependencies(
+  deps: Deps,
+  tcp: TcpScriptTransport | null,
+  stop: Promise<void>,
+): Promise<boolean> {
   // In a rolling deploy the worker may start before Redis/Postgres answer.
   for (let attempt = 1;; attempt++) {
     try {
-      const [pong] = await Promise.all([deps.redis.ping(), deps.sql.query("SELECT 1")]);
-      if (pong !== "PONG") throw new Error(`unexpected PING reply ${pong}`);
+      const [pong] = await Promise.all([pingRedis(deps, tcp), deps.sql.query("SELECT 1")]);
+      if (!pong) throw new Error("unexpected PING reply");
       return true;
     } catch (err) {
       deps.log.warn("worker waiting for dependencies", { attempt, err });
@@ -65,6 +76,11 @@ async function waitForDependencies(deps: Deps, stop: Promise<void>): Promise<boo
 if (import.meta.main) {
   const { config, secrets } = await loadConfigAndSecretsOrExit(readEnvironment(), "worker");
   const deps = makeDeps(config, "worker");
+  // The queue's scripts over TCP when configured (docs/queue.md, Transports).
+  const tcp = config.redis.tcpUrl === null ? null : new TcpScriptTransport({
+    url: config.redis.tcpUrl,
+    connectTimeoutMs: config.readyTimeoutMs,
+  });
   warnAboutDevSecrets(config, deps.log);
   // Rotated secrets apply in place: the next task reads the new value.
   const reloader = watchSecrets(
@@ -110,19 +126,28 @@ if (import.meta.main) {
     metrics: metricsEnabled ? deps.metrics : null,
     ready: async () => {
       if (runner === null) return { ready: false, detail: "waiting for dependencies" };
-      const ok = await dependenciesAnswer(deps);
+      const ok = await dependenciesAnswer(deps, tcp);
       return { ready: ok, detail: ok ? undefined : "redis or postgres unreachable" };
     },
     log: deps.log,
     name: "worker admin",
   });
-  if (await waitForDependencies(deps, stop.promise)) {
+  if (await waitForDependencies(deps, tcp, stop.promise)) {
+    if (tcp !== null && !(await sameRedis(deps.redis, tcp))) {
+      deps.log.error(
+        "REDIS_TCP_URL does not reach the Redis behind UPSTASH_REDIS_REST_URL: the worker would " +
+          "claim from another queue than the edge fills; fix one of them (docs/queue.md, Transports)",
+      );
+      await tcp.close();
+      await closeDeps(deps);
+      Deno.exit(1);
+    }
     // Never throws: without Redis the breakers start in local mode and re-sync later.
     await breakers.start();
     await scorer.start();
     // Half-opens the database breaker as soon as Postgres answers, so parked types resume.
     databaseProbe = startDatabaseProbe(breakers, config.breakerPolicies, deps.sql, deps.log);
-    const queue = queueFromConfig(deps.redis, config);
+    const queue = queueFromConfig(deps.redis, config, undefined, tcp ?? undefined);
     // The alert webhook (docs/observability.md): breaker openings this worker
     // observes and the deployments its training runs make are queued for it
     // (DLQ arrivals are queued by the queue's scripts themselves).
@@ -183,6 +208,7 @@ if (import.meta.main) {
   await admin.shutdown().catch((err) =>
     deps.log.warn("stopping the admin listener failed", { err })
   );
+  await tcp?.close();
   await closeDeps(deps);
   deps.log.info("worker stopped");
   Deno.exit(0);

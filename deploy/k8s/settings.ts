@@ -95,6 +95,8 @@ export const PROCESS_SETTINGS: Record<
     },
     secrets: [
       "UPSTASH_REDIS_REST_TOKEN",
+      // The queue's scripts over TCP (rediss://, Upstash's TCP endpoint; docs/queue.md).
+      "REDIS_TCP_URL",
       "DATABASE_URL",
       "JWT_HS256_KEYS",
       "UNSUBSCRIBE_SECRET",

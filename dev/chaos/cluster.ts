@@ -21,6 +21,8 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 export interface Cluster {
   stack: Stack;
   redisProxy: FaultProxy;
+  /** Between the workers and redis-server itself (their queue scripts over TCP: REDIS_TCP_URL). */
+  redisTcpProxy: FaultProxy;
   postgresProxy: FaultProxy;
   edges: string[];
   processes: Record<(typeof PROCESSES)[number], Supervised>;
@@ -62,8 +64,11 @@ export async function startCluster(say: (m: string) => void): Promise<Cluster> {
     const bridgePort = Number(new URL(base.UPSTASH_REDIS_REST_URL!).port);
     const neonPort = Number(/:(\d+)\//.exec(stack.settings.database.wsProxy ?? "")?.[1]);
     const redisProxy = await startFaultProxy({ upstreamPort: bridgePort });
+    const redisTcpProxy = await startFaultProxy({ upstreamPort: stack.redisServer!.port });
     const postgresProxy = await startFaultProxy({ upstreamPort: neonPort });
-    proxies.push(redisProxy, postgresProxy);
+    proxies.push(redisProxy, redisTcpProxy, postgresProxy);
+    const redisTcpUrl = new URL(stack.redisServer!.url);
+    redisTcpUrl.port = String(redisTcpProxy.port);
     const outbox = await Deno.makeTempDir({ prefix: "chaos_outbox_" });
     const inherited = readEnvironment();
     const env: Record<string, string> = {
@@ -71,6 +76,7 @@ export async function startCluster(say: (m: string) => void): Promise<Cluster> {
       ...inherited,
       ...base,
       UPSTASH_REDIS_REST_URL: `http://127.0.0.1:${redisProxy.port}`,
+      REDIS_TCP_URL: redisTcpUrl.href,
       NEON_WS_PROXY: `127.0.0.1:${postgresProxy.port}/v1`,
       APP_ENV: "development",
       LOG_LEVEL: "warn",
@@ -148,6 +154,7 @@ export async function startCluster(say: (m: string) => void): Promise<Cluster> {
     return {
       stack,
       redisProxy,
+      redisTcpProxy,
       postgresProxy,
       edges,
       processes,

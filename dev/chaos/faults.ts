@@ -93,12 +93,16 @@ export async function applyFault(
       return;
     }
     case "network": {
-      const proxy = f.target === "redis" ? cluster.redisProxy : cluster.postgresProxy;
-      proxy.setFault(
-        f.fault === "latency" ? { kind: "latency", ms: f.latency_ms ?? 200 } : { kind: f.fault },
-      );
+      // Redis is reached two ways: REST through the bridge, and TCP (the workers' queue scripts).
+      const proxies = f.target === "redis"
+        ? [cluster.redisProxy, cluster.redisTcpProxy]
+        : [cluster.postgresProxy];
+      const fault = f.fault === "latency"
+        ? { kind: "latency" as const, ms: f.latency_ms ?? 200 }
+        : { kind: f.fault };
+      for (const proxy of proxies) proxy.setFault(fault);
       await sleep(f.for_s * 1000);
-      proxy.setFault({ kind: "pass" });
+      for (const proxy of proxies) proxy.setFault({ kind: "pass" });
       return;
     }
     case "expire_leases": {

@@ -145,3 +145,29 @@ Deno.test("one loud warning while a development secret is active, none without",
   assert.equal(warnAboutDevSecrets(parseConfig({ ...VALID, ...OWN_KEYS }), log), false);
   assert.equal(lines.length, 1);
 });
+
+Deno.test("REDIS_TCP_URL: TLS, or plain text to loopback only; messages never show the URL", () => {
+  const password = "tcp-secret-789";
+  const ok = [
+    `rediss://default:${password}@pleasant-cove.upstash.io:6379`,
+    `redis://:${password}@127.0.0.1:6379`,
+    `redis://localhost:6379/0`,
+  ];
+  for (const url of ok) {
+    assert.equal(parseConfig({ ...PRODUCTION, REDIS_TCP_URL: url }).redis.tcpUrl, url);
+  }
+  assert.equal(parseConfig(VALID).redis.tcpUrl, null);
+  const refused: [string, RegExp][] = [
+    [`redis://default:${password}@redis.internal:6379`, /only accepted for a loopback host/],
+    [`http://default:${password}@127.0.0.1:6379`, /redis:\/\/ or rediss:\/\//],
+    [`not a url ${password}`, /redis:\/\/ or rediss:\/\//],
+    [`rediss://default:${password}@host.example:6379/3`, /only database 0/],
+  ];
+  for (const [url, why] of refused) {
+    const problems = problemsOf({ ...PRODUCTION, REDIS_TCP_URL: url });
+    assert.equal(problems.length, 1, url);
+    assert.match(problems[0]!, /^REDIS_TCP_URL/);
+    assert.match(problems[0]!, why);
+    assert.ok(!problems[0]!.includes(password), problems[0]!);
+  }
+});

@@ -23,7 +23,11 @@ Deno.test("parseConfig() applies defaults that work locally", () => {
   assert.equal(config.env, "development");
   assert.equal(config.logLevel, "info");
   assert.deepEqual(config.edge, { host: "127.0.0.1", port: 8787 });
-  assert.deepEqual(config.redis, { url: VALID.UPSTASH_REDIS_REST_URL, token: "tok-secret-123" });
+  assert.deepEqual(config.redis, {
+    url: VALID.UPSTASH_REDIS_REST_URL,
+    token: "tok-secret-123",
+    tcpUrl: null,
+  });
   assert.deepEqual(config.database, {
     url: VALID.DATABASE_URL,
     wsProxy: null,

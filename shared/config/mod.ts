@@ -179,7 +179,7 @@ export function renderConfigReference(): string {
 
 /** Externally configured services, as the dev stack needs to know them. */
 export interface ConfiguredServices {
-  redis: { url: string; token: string };
+  redis: { url: string; token: string; tcpUrl: string | null };
   databaseUrl: string;
   /** How to reach it: the `NEON_*` settings (a local WebSocket proxy, or real Neon). */
   database: DatabaseTarget;

@@ -14,6 +14,7 @@ import {
   queueKeys,
 } from "../redis/keys.ts";
 import { type LoadedScript, loadScripts, type ScriptName } from "../redis/scripts.ts";
+import type { TcpScriptTransport } from "../redis/tcp_scripts.ts";
 import type { TaskCatalog } from "../tasks/catalog.ts";
 import { canonicalJson, NotSerializableError } from "./canonical_json.ts";
 import { sha256Hex } from "../hash.ts";
@@ -317,17 +318,23 @@ export interface TaskQueue {
   stats(): Promise<Record<string, number>>;
 }
 
-/** Builds the queue client over an Upstash Redis client. */
+/**
+ * Builds the queue client over an Upstash Redis client. With `scripts`, every
+ * script call (enqueue, claim, ack, fail, leases, DLQ) goes over that TCP
+ * transport instead, and only plain reads use `redis` (workers with
+ * `REDIS_TCP_URL`: docs/queue.md, "Transports").
+ */
 export function createQueue(
   redis: Redis,
   catalog: TaskCatalog,
   settings: Partial<QueueSettings> = {},
+  scripts?: TcpScriptTransport,
 ): TaskQueue {
   const full = { ...DEFAULT_QUEUE_SETTINGS, ...settings };
   const ctx: QueueContext = {
     redis,
     keys: queueKeys(full.namespace),
-    scripts: loadScripts(redis),
+    scripts: loadScripts(scripts ?? redis),
     catalog,
     settings: full,
     feedSpec: taskFeedSpec(full.namespace, full.taskFeed),

@@ -173,3 +173,11 @@ export function leadFeedKeys(namespace = "pc") {
     state: `${namespace}:{lead_feed}:state`,
   };
 }
+
+/**
+ * The probe key a worker writes over TCP and reads over REST at start-up, to
+ * prove both transports reach the same Redis (shared/redis/tcp_scripts.ts).
+ */
+export function transportCheckKey(namespace = "pc"): string {
+  return `${namespace}:transport_check:${crypto.randomUUID()}`;
+}

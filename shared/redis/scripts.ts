@@ -11,6 +11,7 @@
  */
 import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Redis } from "@upstash/redis";
+import type { ScriptCall, TcpScriptTransport } from "./tcp_scripts.ts";
 import nowMs from "./scripts/includes/now_ms.lua" with { type: "text" };
 import deadLetter from "./scripts/includes/dead_letter.lua" with { type: "text" };
 import deadLetterAlert from "./scripts/includes/dead_letter_alert.lua" with { type: "text" };
@@ -94,7 +95,7 @@ export interface LoadedScript {
  * sanitizer saw that digest still pending after tests that never ran one).
  */
 export function bindScript(
-  redis: Redis,
+  redis: Redis | TcpScriptTransport,
   source: string,
   options: { name?: string } = {},
 ): LoadedScript {
@@ -106,14 +107,19 @@ export function bindScript(
     "db.operation.name": "EVALSHA",
     "db.redis.script": name,
   };
-  let script: ReturnType<Redis["createScript"]> | undefined;
+  let call: ScriptCall | undefined;
+  const bind = (): ScriptCall => {
+    if ("kind" in redis) return redis.script(text);
+    const script = redis.createScript(text);
+    return (keys, args) => script.exec(keys, args);
+  };
   return {
     // One CLIENT span per call, named by script (the REST request itself
     // would only show as an anonymous POST, possibly shared by a pipeline).
     run: <T>(keys: string[], args: (string | number)[]) =>
       tracer.startActiveSpan(`redis ${name}`, { kind: SpanKind.CLIENT, attributes }, (span) => {
-        script ??= redis.createScript(text);
-        return (script.exec(keys, args.map(String)) as Promise<T>).then(
+        call ??= bind();
+        return (call(keys, args.map(String)) as Promise<T>).then(
           (value) => {
             span.end();
             return value;
@@ -128,8 +134,8 @@ export function bindScript(
   };
 }
 
-/** Binds every script to a Redis client. */
-export function loadScripts(redis: Redis): Record<ScriptName, LoadedScript> {
+/** Binds every script to a Redis client (REST) or a TCP transport (workers: docs/queue.md). */
+export function loadScripts(redis: Redis | TcpScriptTransport): Record<ScriptName, LoadedScript> {
   const out = {} as Record<ScriptName, LoadedScript>;
   for (const [name, source] of Object.entries(SOURCES) as [ScriptName, string][]) {
     out[name] = bindScript(redis, source, { name });

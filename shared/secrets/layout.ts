@@ -25,6 +25,7 @@ export const AWS_SECRET_LAYOUT: readonly AwsSecretLayout[] = [
     name: "api-keys",
     properties: {
       UPSTASH_REDIS_REST_TOKEN: "upstash_redis_rest_token",
+      REDIS_TCP_URL: "redis_tcp_url",
       EMAIL_API_KEY: "email_api_key",
       PLACES_API_KEY: "places_api_key",
       SMTP_URL: "smtp_url",
