@@ -7,8 +7,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { requestId } from "hono/request-id";
-import { secureHeaders } from "hono/secure-headers";
 import { cors } from "hono/cors";
 import type { Deps } from "../shared/deps.ts";
 import { AppError } from "../shared/errors.ts";
@@ -16,10 +14,9 @@ import { queueFromConfig } from "../shared/queue/from_config.ts";
 import type { TaskQueue } from "../shared/queue/queue.ts";
 import { ACCESS_POLICY, compilePolicy } from "./auth/policy.ts";
 import { buildGateway } from "./gateway.ts";
-import { accessLog } from "./middleware/access_log.ts";
-import { responseHeaders } from "./middleware/response_headers.ts";
+import { front } from "./middleware/front.ts";
 import { htmlErrorPages } from "./middleware/html_errors.ts";
-import { addressResolver, clientAddress } from "./client_address.ts";
+import { addressResolver } from "./client_address.ts";
 import { allowedMethods, declaredQueryParams, noRoute } from "./middleware/http_rules.ts";
 import type { AppEnv } from "./app_env.ts";
 import { requestSpan } from "./middleware/tracing.ts";
@@ -91,18 +88,13 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const queue = options.queue ?? queueFromConfig(deps.redis, deps.config);
 
-  // The request metrics wrap the request span in one layer of the chain.
-  app.use(
-    deps.config.observability.metricsEnabled
-      ? httpMetrics(deps.metrics, requestSpan())
-      : requestSpan(),
+  // One layer of the chain for what every request gets: the request metrics
+  // wrap the request span, which wraps the front (request id, client address,
+  // access log, security and content headers).
+  const span = requestSpan(
+    front({ deps, resolveAddress: addressResolver(deps.config.perimeter.trustedProxies) }),
   );
-  app.use(requestId({ headerName: "X-Request-Id" }));
-  // Before the access log and every limiter: all of them key on this one address.
-  app.use(clientAddress(addressResolver(deps.config.perimeter.trustedProxies)));
-  app.use(accessLog(deps));
-  app.use(secureHeaders());
-  app.use(responseHeaders());
+  app.use(deps.config.observability.metricsEnabled ? httpMetrics(deps.metrics, span) : span);
   if (deps.config.corsOrigins.length > 0) {
     app.use(cors({
       origin: deps.config.corsOrigins,

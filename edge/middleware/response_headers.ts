@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { setHeadersAfter } from "./set_headers.ts";
 
 /** The policy of every HTML page the edge serves. */
@@ -38,17 +38,21 @@ function isJson(type: string): boolean {
 export function responseHeaders(): MiddlewareHandler {
   return async function responseHeaders(c, next) {
     await next();
-    const type = mediaType(c.res.headers);
-    const set: [string, string][] = [];
-    // A page that set its own policy keeps it (the console: scripts from 'self' only).
-    if (type === "text/html" && !c.res.headers.has("content-security-policy")) {
-      set.push(["Content-Security-Policy", PAGE_CSP]);
-    }
-    // c.get(), not c.var: Hono builds c.var anew from every variable per read.
-    const authenticated = c.get("principal") !== undefined;
-    if (authenticated && isJson(type) && !c.res.headers.has("cache-control")) {
-      set.push(["Cache-Control", "no-store"]);
-    }
-    setHeadersAfter(c, set);
+    setHeadersAfter(c, contentHeaders(c, []));
   };
+}
+
+/** Appends to `set` the headers above that the finished response `c.res` needs; returns `set`. */
+export function contentHeaders(c: Context, set: [string, string][]): [string, string][] {
+  const type = mediaType(c.res.headers);
+  // A page that set its own policy keeps it (the console: scripts from 'self' only).
+  if (type === "text/html" && !c.res.headers.has("content-security-policy")) {
+    set.push(["Content-Security-Policy", PAGE_CSP]);
+  }
+  // c.get(), not c.var: Hono builds c.var anew from every variable per read.
+  const authenticated = c.get("principal") !== undefined;
+  if (authenticated && isJson(type) && !c.res.headers.has("cache-control")) {
+    set.push(["Cache-Control", "no-store"]);
+  }
+  return set;
 }
