@@ -211,14 +211,26 @@ export function createDecider(
     };
   }
 
-  // A sweep runs inside one request: it gives back at most this many leases
-  // per policy in parallel (one round trip); the rest wait for the next sweep
-  // or go back with their caller's next store call.
+  // A sweep gives back at most this many leases per policy in parallel (one
+  // round trip); the rest wait for the next sweep or go back with their
+  // caller's next store call.
   const SWEEP_BATCH = 64;
+  /** Give-backs of sweeps still in flight (close() waits for them). */
+  const sweeping = new Set<Promise<void>>();
 
-  async function sweep(t: number): Promise<void> {
+  /**
+   * Started by a request that needs the store, but not waited for: the ended
+   * leases leave the table at once (so nothing is given back twice) and their
+   * give-back round trip runs beside the request's own store call instead of
+   * before it (docs/benchmarks.md, issue 21).
+   */
+  function sweep(t: number): void {
     nextSweepAt = t + sweepEveryMs;
-    await Promise.all([...states.values()].map((s) => giveBack(s, s.leases.sweep(t, SWEEP_BATCH))));
+    const work = Promise.all(
+      [...states.values()].map((s) => giveBack(s, s.leases.sweep(t, SWEEP_BATCH))),
+    ).then(() => {});
+    sweeping.add(work);
+    void work.finally(() => sweeping.delete(work));
   }
 
   async function decide(group: string, identity: string): Promise<Decision> {
@@ -243,10 +255,7 @@ export function createDecider(
         await pending;
         continue;
       }
-      if (now() >= nextSweepAt) {
-        await sweep(now());
-        continue;
-      }
+      if (now() >= nextSweepAt) sweep(now());
       const call = ask(state, identity);
       state.inFlight.set(identity, call.then(() => {}, () => {}));
       try {
@@ -269,6 +278,7 @@ export function createDecider(
   }
 
   async function close(): Promise<void> {
+    await Promise.all(sweeping);
     for (const state of states.values()) {
       const backs = state.leases.drain();
       // In batches: thousands of callers must not mean thousands of requests at once.
