@@ -3,8 +3,9 @@
  * (`deno task bench:gateway`). Starts a stack (redis-server → Upstash REST
  * bridge, Postgres → Neon proxy; or the configured services), migrates it, runs
  * the REAL edge (`edge/main.ts`) as a child process, and drives it from a
- * SEPARATE load process (`bench/load_client.ts`, fetch with keep-alive) on
- * loopback. JSON lines on stdout (see report.ts), one per scenario:
+ * SEPARATE load process (`bench/load_client.ts`: raw HTTP/1.1 on keep-alive
+ * connections; `--engine=fetch` for the old fetch-based client, the line's
+ * `client_engine` says which) on loopback. JSON lines on stdout (see report.ts), one per scenario:
  *
  * - `health`: bare `GET /health` (no auth, no Redis), closed loop;
  * - `me`: `GET /v1/me` with a bearer token: the whole /v1 chain (JWT verify,
@@ -46,6 +47,7 @@
  *
  * @module
  */
+import { parseArgs } from "node:util";
 import { parseConfig, readEnvironment } from "../shared/config/mod.ts";
 import { mintDevToken } from "../dev/token.ts";
 import { migrateStack } from "../dev/migrate_stack.ts";
@@ -75,6 +77,12 @@ const TARGET_P99_MS = 10;
 const TARGET_METRICS_PCT = 3;
 const TARGET_METRICS_CPU_US = 5;
 const LOAD_CLIENT = new URL("./load_client.ts", import.meta.url).pathname;
+/** The load client's engine: `--engine=fetch` reruns the old client for comparison. */
+const ENGINE =
+  parseArgs({ args: Deno.args, strict: false, options: { engine: { type: "string" } } })
+      .values.engine === "fetch"
+    ? "fetch"
+    : "raw";
 
 /** One load run against the edge. */
 interface Load {
@@ -112,6 +120,7 @@ async function runLoad(target: Target, load: Load): Promise<LoadSummary> {
   }
   if (load.uniqueHeader) args.push(`--unique-header=${load.uniqueHeader}`);
   if (load.rate !== undefined) args.push(`--rate=${load.rate}`);
+  args.push(`--engine=${ENGINE}`);
   for (const [name, pid] of Object.entries(target.pids)) args.push(`--cpu-pid=${name}=${pid}`);
   return await runJsonChild<LoadSummary>(args, "load client");
 }
@@ -139,6 +148,8 @@ function line(scenario: string, s: LoadSummary, extra: Record<string, unknown> =
     ...(edge === undefined ? {} : { cpu_us_per_op: edge }),
     cpu_split_us_per_op: { client: s.client_cpu_us_per_req, ...others },
     cores: navigator.hardwareConcurrency,
+    // Added with the raw engine: how the load client sent (bench/load_client.ts).
+    client_engine: s.engine,
   };
 }
 

@@ -5,7 +5,12 @@
  * `/proc/<pid>/stat`, for the CPU figures, only with all permissions; without
  * it they are null).
  *
- * Two modes, both over `fetch` with keep-alive connections:
+ * Two engines (`--engine`): `raw` (default), prebuilt HTTP/1.1 requests
+ * written to keep-alive TCP connections (bench/lib/raw_http.ts), a few µs of
+ * this process's CPU per request; `fetch`, what this client used before
+ * (90–113 µs per request, too much to hold a 1,000 req/s schedule on the
+ * bench's 2 shared cores, docs/benchmarks.md). Two modes, both with at most
+ * `--connections` keep-alive connections:
  *
  * - closed loop (default): `--connections` callers each send requests back to
  *   back for `--duration` seconds; latency is send → response body read;
@@ -25,10 +30,13 @@
 import { parseArgs } from "node:util";
 import { cpuMicros, processCpuMicros } from "./lib/cpu.ts";
 import { percentile, round3 } from "./lib/report.ts";
+import { buildRequest, RawPool } from "./lib/raw_http.ts";
 
 /** What one run measured. */
 export interface LoadSummary {
   mode: "closed" | "paced";
+  /** How requests were sent: `raw` (bench/lib/raw_http.ts) or `fetch`. */
+  engine: Engine;
   url: string;
   method: string;
   connections: number;
@@ -58,8 +66,13 @@ export interface LoadSummary {
   cpu_us_per_req?: Record<string, number>;
 }
 
+/** How requests are sent. */
+export type Engine = "raw" | "fetch";
+
 /** Parsed command line. */
 export interface LoadOptions {
+  /** @default "raw" */
+  engine?: Engine;
   url: string;
   method: string;
   headers: [string, string][];
@@ -77,7 +90,7 @@ export interface LoadOptions {
 
 const USAGE = "usage: load_client.ts --url URL [--method GET] [--header 'Name: value']… " +
   "[--body TEXT] [--unique-header NAME] [--connections 64] [--duration 10] [--warmup 1] " +
-  "[--rate REQ_PER_S] [--grace 5] [--cpu-pid NAME=PID]…";
+  "[--rate REQ_PER_S] [--grace 5] [--cpu-pid NAME=PID]… [--engine raw|fetch]";
 
 function positive(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
@@ -104,6 +117,7 @@ export function parseLoadArgs(args: string[]): LoadOptions {
       rate: { type: "string" },
       grace: { type: "string" },
       "cpu-pid": { type: "string", multiple: true, default: [] },
+      engine: { type: "string", default: "raw" },
     },
   });
   if (!values.url || !/^https?:\/\//.test(values.url)) throw new Error(`--url is required`);
@@ -121,7 +135,10 @@ export function parseLoadArgs(args: string[]): LoadOptions {
     cpuPids[m[1]!] = Number(m[2]);
   }
   const warmupS = values.warmup === "0" ? 0 : positive("warmup", values.warmup, 1);
+  const engine = values.engine;
+  if (engine !== "raw" && engine !== "fetch") throw new Error("--engine must be raw or fetch");
   return {
+    engine,
     url: values.url,
     method: values.method!.toUpperCase(),
     headers,
@@ -148,10 +165,16 @@ type Outcome = number | "network";
 /** Sends request number `i` and reads its body. */
 type Sender = (i: number) => Promise<Outcome>;
 
-function makeSender(o: LoadOptions, client: Deno.HttpClient, signal: AbortSignal): Sender {
-  const runId = crypto.randomUUID().slice(0, 8);
+/** A sender with its connections: opened ahead (`warm`) and closed at the end. */
+interface Senders extends Disposable {
+  send: Sender;
+  warm(): Promise<void>;
+}
+
+function fetchSender(o: LoadOptions, runId: string, signal: AbortSignal): Senders {
+  const client = Deno.createHttpClient({ poolMaxIdlePerHost: o.connections });
   const base = new Headers(o.headers);
-  return async (i) => {
+  const send: Sender = async (i) => {
     let headers = base;
     if (o.uniqueHeader !== null) {
       headers = new Headers(base);
@@ -165,6 +188,22 @@ function makeSender(o: LoadOptions, client: Deno.HttpClient, signal: AbortSignal
       return "network";
     }
   };
+  return { send, warm: () => Promise.resolve(), [Symbol.dispose]: () => client.close() };
+}
+
+function rawSender(o: LoadOptions, runId: string, signal: AbortSignal): Senders {
+  const pool = new RawPool(new URL(o.url));
+  const bytes = buildRequest({ ...o, url: new URL(o.url) });
+  // Past the guard time, pending answers end as network errors.
+  signal.addEventListener("abort", () => pool.close(), { once: true });
+  const send: Sender = async (i) => {
+    try {
+      return await pool.send(bytes(`bench-${runId}-${i}`));
+    } catch {
+      return "network";
+    }
+  };
+  return { send, warm: () => pool.warm(o.connections), [Symbol.dispose]: () => pool.close() };
 }
 
 /** Samples and counters of one phase. */
@@ -258,13 +297,19 @@ async function paced(
 
 /** Runs the warm-up and the measured phase; returns the summary. */
 export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
-  const client = Deno.createHttpClient({ poolMaxIdlePerHost: o.connections });
+  const engine = o.engine ?? "raw";
   const abort = new AbortController();
   // Bounded in time whatever the server does: answers later than this are aborted.
   const totalS = o.warmupS + o.durationS + o.graceS;
   const guard = setTimeout(() => abort.abort(), totalS * 1000);
+  const runId = crypto.randomUUID().slice(0, 8);
+  using senders = engine === "raw"
+    ? rawSender(o, runId, abort.signal)
+    : fetchSender(o, runId, abort.signal);
+  const { send } = senders;
   try {
-    const send = makeSender(o, client, abort.signal);
+    // Connections opened ahead; one that fails is opened again by its first request.
+    await senders.warm().catch(() => {});
     const phase = (s: number, first: number) =>
       o.rate === null
         ? closedLoop(send, o.connections, s, first)
@@ -278,6 +323,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
     const n = tally.latencies.length;
     const summary: LoadSummary = {
       mode: o.rate === null ? "closed" : "paced",
+      engine,
       url: o.url,
       method: o.method,
       connections: o.connections,
@@ -309,7 +355,6 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
     return summary;
   } finally {
     clearTimeout(guard);
-    client.close();
   }
 }
 
