@@ -7,6 +7,9 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { SmartRouter } from "hono/router/smart-router";
+import { RegExpRouter } from "hono/router/reg-exp-router";
+import { TrieRouter } from "hono/router/trie-router";
 import { cors } from "hono/cors";
 import type { Deps } from "../shared/deps.ts";
 import { AppError } from "../shared/errors.ts";
@@ -15,6 +18,7 @@ import type { TaskQueue } from "../shared/queue/queue.ts";
 import { ACCESS_POLICY, compilePolicy } from "./auth/policy.ts";
 import { buildGateway } from "./gateway.ts";
 import { front } from "./middleware/front.ts";
+import { memoRouter } from "./memo_router.ts";
 import { htmlErrorPages } from "./middleware/html_errors.ts";
 import { addressResolver } from "./client_address.ts";
 import { allowedMethods, declaredQueryParams, noRoute } from "./middleware/http_rules.ts";
@@ -85,7 +89,11 @@ export interface AppOptions {
 
 /** Builds the edge application. */
 export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<AppEnv> {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: validationHook,
+    // Hono's default router, its answers remembered per method and path.
+    router: memoRouter(new SmartRouter({ routers: [new RegExpRouter(), new TrieRouter()] })),
+  });
   const queue = options.queue ?? queueFromConfig(deps.redis, deps.config);
 
   // One layer of the chain for what every request gets: the request metrics
