@@ -5,7 +5,7 @@
  * @module
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { SmartRouter } from "hono/router/smart-router";
 import { RegExpRouter } from "hono/router/reg-exp-router";
@@ -158,7 +158,8 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
   // Pages people open from an email answer browsers in HTML, errors included
   // (also the gateway's 400/415/429, so it wraps the chain).
   app.use("/v1/unsubscribe", htmlErrorPages());
-  app.use("/v1/*", ...gateway.chain);
+  // One layer; errors inside it answer through the app's error handler (set below).
+  app.use("/v1/*", gateway.middleware(handleError));
   app.route("/", meRoutes());
   app.route("/", taskRoutes(queue, compilePolicy(ACCESS_POLICY)));
   app.route(
@@ -236,7 +237,9 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
 
   app.notFound((c) => noRoute(c, methodsAt(c)));
 
-  app.onError((err, c) => {
+  app.onError(handleError);
+
+  function handleError(err: Error, c: Context<AppEnv>): Response {
     if (err instanceof RequestBodyUnreadableError) {
       // Usually a client that went away (nobody reads the answer), else a drain (edge/request_body.ts).
       (c.get("log") ?? deps.log).debug("request body unreadable", { err, path: c.req.path });
@@ -271,7 +274,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
     (c.get("log") ?? deps.log).error("unhandled error", { err });
     // Opaque on purpose: internals stay in the log, found by request id.
     return problem(c, { code: "internal", status: 500, title: "Internal server error" });
-  });
+  }
 
   return app;
 }

@@ -37,6 +37,7 @@ import {
 import { idempotency } from "./middleware/idempotency.ts";
 import { rateLimit, type RateLimitMiddleware } from "./middleware/rate_limit.ts";
 import { forwardSpan, traced } from "./middleware/tracing.ts";
+import { type StageErrorHandler, stages } from "./middleware/stages.ts";
 
 /** Routes whose POST/PATCH must carry an Idempotency-Key. */
 const KEY_REQUIRED = new Set(["POST /v1/tasks", "POST /v1/models/retrain"]);
@@ -113,6 +114,13 @@ export function limitFailedAuthentication(
 /** The built chain plus handles for metrics. */
 export interface Gateway {
   chain: MiddlewareHandler[];
+  /**
+   * The chain as one middleware (edge/middleware/stages.ts): a request
+   * without a body that is not a POST or PATCH skips the four stages that
+   * only look at bodies or keys (body limit, JSON only, JSON depth,
+   * Idempotency-Key), which would each pass it on untouched.
+   */
+  middleware(onError: StageErrorHandler): MiddlewareHandler;
   rateLimiter: RateLimitMiddleware;
   /** The chain's token verifier, for routes that authenticate outside it (GET /v1/ws). */
   verifier: Verifier;
@@ -151,9 +159,11 @@ export function buildGateway(deps: Deps, queue: TaskQueue, routes: GatewayRoutes
       return p.roles.includes("admin") ? "admin" : "default";
     },
   });
+  const bodyStages = new Set<MiddlewareHandler>();
+  const forBodies = (mw: MiddlewareHandler) => (bodyStages.add(mw), mw);
   const chain: MiddlewareHandler[] = [
-    limitBody(config.maxBodyBytes),
-    requireJson({ allow: NON_JSON_BODIES }),
+    forBodies(limitBody(config.maxBodyBytes)),
+    forBodies(requireJson({ allow: NON_JSON_BODIES })),
     traced(
       "authenticate",
       unlessPublic(limitFailedAuthentication(
@@ -183,8 +193,8 @@ export function buildGateway(deps: Deps, queue: TaskQueue, routes: GatewayRoutes
     rejectUnknownQuery({ paramsAt: routes.queryParamsAt ?? (() => null) }),
     // After authorization (anonymous and denied callers get nothing read), before
     // the idempotency fingerprint and the routes' validators walk the body.
-    limitJsonDepth(config.maxJsonDepth),
-    unlessPublic(
+    forBodies(limitJsonDepth(config.maxJsonDepth)),
+    forBodies(unlessPublic(
       idempotency({
         redis: deps.redis,
         ttlMs: config.idempotencyTtlMs,
@@ -196,8 +206,18 @@ export function buildGateway(deps: Deps, queue: TaskQueue, routes: GatewayRoutes
           ? { onOutcome: (outcome) => deps.metrics.idempotencyOutcomes.inc({ outcome }) }
           : {}),
       }) as MiddlewareHandler,
-    ),
+    )),
     forwardSpan(),
   ];
-  return { chain, rateLimiter, verifier };
+  const middleware = (onError: StageErrorHandler): MiddlewareHandler => {
+    const full = stages(chain, onError);
+    const bodyless = stages(chain.filter((mw) => !bodyStages.has(mw)), onError);
+    return function gateway(c, next) {
+      const method = c.req.method;
+      return c.req.raw.body === null && method !== "POST" && method !== "PATCH"
+        ? bodyless(c, next)
+        : full(c, next);
+    };
+  };
+  return { chain, middleware, rateLimiter, verifier };
 }
