@@ -130,7 +130,9 @@ Deno.test({
     await t.step(
       "an expired token gets a reauth request; a fresh token keeps the socket, none closes it with 4001",
       async () => {
-        await using pair = await startPair([deps[0], deps[1]], { reauthGraceMs: 200 });
+        // A grace long enough for the keeper's reauth to be verified on a loaded machine
+        // (at 200 ms a full parallel suite closed it with 4001 before its answer).
+        await using pair = await startPair([deps[0], deps[1]], { reauthGraceMs: 1000 });
         const [a, b] = pair;
         const expiring = () => token(auth, "vera", { roles: ["viewer"], expiredMs: 10 });
         const keeper = await TestClient.connect(a, await expiring(), { topics: ["broadcast"] });
