@@ -10,6 +10,9 @@
  *
  * @module
  */
+import { EventEmitter } from "node:events";
+import process from "node:process";
+
 function describe(value: unknown): string {
   if (value instanceof Error) return `${value.name}: ${value.message}\n${value.stack ?? ""}`;
   try {
@@ -40,10 +43,10 @@ globalThis.addEventListener("unhandledrejection", (e) => {
 
 /**
  * For a thrown non-Error (which has no stack of its own): callbacks of
- * timers, microtasks and event listeners are wrapped so that such a throw
- * is logged with the stack of the code that SCHEDULED the callback, then
- * rethrown unchanged. A stack per scheduled callback costs a few
- * microseconds; only the campaign's children pay it.
+ * timers, `setImmediate`, `process.nextTick`, microtasks and event listeners
+ * are wrapped so that such a throw is logged with the stack of the code that
+ * SCHEDULED the callback, then rethrown unchanged. A stack per scheduled
+ * callback costs a few microseconds; only the campaign's children pay it.
  */
 function traced<F extends (...args: never[]) => unknown>(fn: F, kind: string): F {
   const origin = new Error(`${kind} scheduled here`);
@@ -77,6 +80,47 @@ globalThis.setInterval =
   ((fn: unknown, ...rest: unknown[]) =>
     plainSetInterval(tracedArg(fn, "setInterval"), ...rest)) as unknown as typeof setInterval;
 globalThis.queueMicrotask = (fn: VoidFunction) => plainQueueMicrotask(traced(fn, "queueMicrotask"));
+// The npm packages' Node-style scheduling (the Neon pool's `ws` sockets): a throw in one of these
+// callbacks is an "Uncaught" error too, not a rejection.
+const plainSetImmediate = globalThis.setImmediate as unknown as Scheduler;
+globalThis.setImmediate =
+  ((fn: unknown, ...rest: unknown[]) =>
+    plainSetImmediate(tracedArg(fn, "setImmediate"), ...rest)) as unknown as typeof setImmediate;
+const plainNextTick = process.nextTick as unknown as (...args: unknown[]) => void;
+process.nextTick =
+  ((fn: unknown, ...rest: unknown[]) =>
+    plainNextTick(tracedArg(fn, "process.nextTick"), ...rest)) as typeof process.nextTick;
+
+/**
+ * Node's own stream code schedules its callbacks past the wrappers above and
+ * calls emitters' listeners from them: a listener that throws a non-Error is
+ * logged with the emitter, the event and the stack of the `emit` call.
+ * Listeners themselves are not wrapped (`once` and `removeListener` compare
+ * them by identity).
+ */
+const plainEmit = EventEmitter.prototype.emit;
+EventEmitter.prototype.emit = function (
+  this: EventEmitter,
+  type: string | symbol,
+  ...args: unknown[]
+): boolean {
+  try {
+    return plainEmit.call(this, type, ...args);
+  } catch (err) {
+    if (!(err instanceof Error)) {
+      console.error(JSON.stringify({
+        level: "error",
+        msg: "an event listener threw a non-Error (the process ends unless its caller catches it)",
+        thrown: describe(err),
+        emitter: this?.constructor?.name,
+        event: String(type),
+        listeners: this.listeners(type).map((l) => l.name || String(l).slice(0, 120)),
+        emitted: new Error("emitted here").stack,
+      }));
+    }
+    throw err;
+  }
+};
 
 const wrappedListeners = new WeakMap<object, EventListener>();
 const plainAdd = EventTarget.prototype.addEventListener;

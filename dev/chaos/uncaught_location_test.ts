@@ -50,3 +50,39 @@ Deno.test("uncaught_location: removeEventListener still removes a wrapped listen
   assert.equal(out.code, 0, out.stderr);
   assert.match(out.stderr, /survived/);
 });
+
+Deno.test("uncaught_location: process.nextTick and setImmediate callbacks that throw null are logged with where they were scheduled", async () => {
+  for (const schedule of ["process.nextTick", "setImmediate"]) {
+    const out = await run(
+      `import process from "node:process";\nfunction arm() { ${schedule}(() => { throw null; }); }\narm();\n`,
+    );
+    assert.equal(out.code, 1, schedule);
+    const line = out.stderr.split("\n").find((l) => l.includes("callback threw a non-Error"));
+    assert.ok(line, `${schedule}: ${out.stderr}`);
+    const logged = JSON.parse(line);
+    assert.equal(logged.thrown, "null");
+    assert.match(logged.scheduled, new RegExp(`^Error: ${schedule} scheduled here`));
+    assert.match(logged.scheduled, /at arm \(.*main\.ts:2:/);
+  }
+});
+
+Deno.test("uncaught_location: a Node stream's listener that throws null is logged with the emitter and event", async () => {
+  const out = await run(
+    'import { PassThrough } from "node:stream";\nconst s = new PassThrough();\ns.on("end", function onEnd() { throw null; });\ns.resume();\ns.end("x");\n',
+  );
+  assert.equal(out.code, 1);
+  const line = out.stderr.split("\n").find((l) => l.includes("listener threw a non-Error"));
+  assert.ok(line, out.stderr);
+  const logged = JSON.parse(line);
+  assert.deepEqual([logged.thrown, logged.emitter, logged.event], ["null", "PassThrough", "end"]);
+  assert.deepEqual(logged.listeners, ["onEnd"]);
+  assert.match(logged.emitted, /^Error: emitted here/);
+});
+
+Deno.test("uncaught_location: once() and removeListener() keep their meaning", async () => {
+  const out = await run(
+    'import { EventEmitter } from "node:events";\nconst e = new EventEmitter();\nlet n = 0;\nconst f = () => { n++; };\ne.once("x", f);\ne.emit("x");\ne.emit("x");\ne.on("y", f);\ne.removeListener("y", f);\ne.emit("y");\nconsole.error(`count ${n}`);\n',
+  );
+  assert.equal(out.code, 0, out.stderr);
+  assert.match(out.stderr, /count 1/);
+});
