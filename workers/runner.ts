@@ -173,6 +173,8 @@ export class Runner {
   #scheduled = false;
   /** Whether every wake-up since the last exchange came from the safety-net poll. */
   #pollOnly = false;
+  /** The last claim filled every slot it asked for: the queue has a backlog. */
+  #backlog = false;
   #again = false;
   /** A Redis call failed: the notification stream may have ended with it. */
   #suspect = false;
@@ -328,16 +330,27 @@ export class Runner {
       return;
     }
     this.#outcomes = [];
-    this.#reserved += Math.max(0, free);
-    const done = this.#roundTrip(batch, Math.max(0, free), this.#pollOnly).finally(() => {
+    // While the queue has a backlog (the last claim came back full), at most
+    // half the slots per claim: with two exchanges in flight, Redis runs one
+    // while this process starts and finishes the tasks of the other, instead
+    // of both taking turns (docs/queue.md, Delivery). Without a backlog, one
+    // claim for every free slot (no second, empty round trip per wake-up).
+    const open = Math.max(0, free);
+    const take = this.#backlog
+      ? Math.min(open, Math.ceil(this.#o.concurrency / MAX_EXCHANGES))
+      : open;
+    this.#reserved += take;
+    const done = this.#roundTrip(batch, take, this.#pollOnly).finally(() => {
       this.#exchanges.delete(done);
-      this.#reserved -= Math.max(0, free);
+      this.#reserved -= take;
       if (this.#again || this.#outcomes.length > 0) {
         this.#again = false;
         this.#wake();
       }
     });
     this.#exchanges.add(done);
+    // The other half in a second exchange (next tick: its own round trip).
+    if (open > take) this.#wake();
   }
 
   async #roundTrip(batch: Outcome[], free: number, byPoll: boolean): Promise<void> {
@@ -389,7 +402,8 @@ export class Runner {
         this.#run(task, claimSentAt + this.#o.leaseMs);
       }
       // A full claim: there may be more, claim again as soon as slots free up.
-      if (res.tasks.length === free && !this.#stopping) this.#again = true;
+      this.#backlog = res.tasks.length === free;
+      if (this.#backlog && !this.#stopping) this.#again = true;
     }
     // Poll as a safety net; sooner when a delayed task falls due.
     const untilDue = nextDueAt === null ? Infinity : nextDueAt - this.#o.deps.now();

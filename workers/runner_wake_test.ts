@@ -40,3 +40,57 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "Runner: with a backlog it claims half its slots per exchange, two exchanges in flight",
+  ...noSanitizers,
+  async fn() {
+    await using stack = await useTestStack();
+    const deps = stack.makeDeps();
+    const q = testQueue(deps.redis);
+    // Every claim's `max` (ARGV[2]) and how many claims were in flight at once.
+    const asked: number[] = [];
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const claim = q.ctx.scripts.claim;
+    q.ctx.scripts.claim = {
+      run: async <T>(keys: string[], args: (string | number)[]) => {
+        asked.push(Number(args[1]));
+        mostInFlight = Math.max(mostInFlight, ++inFlight);
+        try {
+          return await claim.run<T>(keys, args);
+        } finally {
+          inFlight--;
+        }
+      },
+    };
+    const done = new Set<number>();
+    const runner = new Runner({
+      queue: q,
+      deps,
+      concurrency: 10,
+      pollMs: 60_000,
+      handlers: { echo: (p: { n: number }) => void done.add(p.n) },
+    });
+    runner.start();
+    try {
+      await new Promise((r) => setTimeout(r, 300)); // subscribed and idle
+      // No backlog yet: one claim asks for every free slot.
+      await q.enqueue("echo", { n: 0 });
+      while (!done.has(0)) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(asked[0], 10);
+      asked.length = 0;
+      await q.enqueueMany(Array.from({ length: 200 }, (_, i) => ({
+        type: "echo",
+        payload: { n: i + 1 },
+      })));
+      while (done.size < 201) await new Promise((r) => setTimeout(r, 5));
+      // Draining the backlog: claims of at most 5 (half of 10), two at a time.
+      assert.ok(asked.filter((n) => n === 5).length > 10, `claims asked for ${asked}`);
+      assert.ok(asked.every((n) => n <= 10), `claims asked for ${asked}`);
+      assert.equal(mostInFlight, 2);
+    } finally {
+      await runner.stop();
+    }
+  },
+});
