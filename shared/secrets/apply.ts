@@ -26,7 +26,7 @@ export const RELOADED_SECRETS = [
 ] as const;
 
 /** Secrets held by clients built at start: a rotation needs a restart. */
-export const RESTART_SECRETS = ["UPSTASH_REDIS_REST_TOKEN", "SMTP_URL"] as const;
+export const RESTART_SECRETS = ["UPSTASH_REDIS_REST_TOKEN", "REDIS_TCP_URL", "SMTP_URL"] as const;
 
 /** Applies a validated secret value (parsed by its schema) to `config` and `sql`. */
 export function secretApplier(config: Config, sql: Pool, log: Logger) {
@@ -71,7 +71,7 @@ export function secretApplier(config: Config, sql: Pool, log: Logger) {
         setPoolDatabaseUrl(sql, value as string);
         return;
       default:
-        // UPSTASH_REDIS_REST_TOKEN and SMTP_URL live inside clients built at start.
+        // UPSTASH_REDIS_REST_TOKEN, REDIS_TCP_URL and SMTP_URL live inside clients built at start.
         log.warn("this secret's rotation applies after a restart", { variable: name });
     }
   };
