@@ -15,6 +15,7 @@ import {
   type TaskQueue,
 } from "../shared/queue/queue.ts";
 import { testNamespace } from "./namespace.ts";
+import type { TcpScriptTransport } from "../shared/redis/tcp_scripts.ts";
 import { waitForValue, type WaitOptions } from "./wait.ts";
 
 /** Task types used by queue tests. */
@@ -32,11 +33,12 @@ export function testQueue(
   redis: Redis,
   settings: Partial<QueueSettings> = {},
   catalog: TaskCatalog = TEST_CATALOG,
+  tcp?: TcpScriptTransport,
 ): TaskQueue {
   return createQueue(redis, catalog, {
     namespace: testNamespace(),
     ...settings,
-  });
+  }, tcp);
 }
 
 /** Keys of the queue's namespace (to prove that nothing was written). */

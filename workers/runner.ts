@@ -280,7 +280,11 @@ export class Runner {
   #subscribe(): void {
     const previous = this.#subscriber;
     previous?.unsubscribe().catch(() => {});
-    const sub = this.#o.deps.redis.subscribe(this.#o.queue.ctx.keys.notifyChannel);
+    // Over TCP when the queue's scripts use it: no REST gateway between the
+    // enqueue's notification and this worker (docs/queue.md, Transports).
+    const channel = this.#o.queue.ctx.keys.notifyChannel;
+    const tcp = this.#o.queue.ctx.tcp;
+    const sub = tcp ? tcp.subscribe(channel) : this.#o.deps.redis.subscribe(channel);
     sub.on("message", () => this.#wake());
     sub.on("error", (err) => {
       this.#suspect = true;

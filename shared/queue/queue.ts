@@ -180,6 +180,8 @@ export interface QueueContext {
   redis: Redis;
   keys: QueueKeys;
   scripts: Record<ScriptName, LoadedScript>;
+  /** The TCP transport the scripts use, if any (the runner subscribes over it too). */
+  tcp: TcpScriptTransport | null;
   catalog: TaskCatalog;
   settings: QueueSettings;
   /** Last ARGV of every status-changing script: see {@linkcode taskFeedSpec}. */
@@ -335,6 +337,7 @@ export function createQueue(
     redis,
     keys: queueKeys(full.namespace),
     scripts: loadScripts(scripts ?? redis),
+    tcp: scripts ?? null,
     catalog,
     settings: full,
     feedSpec: taskFeedSpec(full.namespace, full.taskFeed),

@@ -44,6 +44,13 @@ export interface TcpScriptOptions {
 /** A Lua script bound to a transport: one EVALSHA (EVAL on NOSCRIPT) per call. */
 export type ScriptCall = (keys: string[], args: string[]) => Promise<unknown>;
 
+/** A channel subscription over TCP ({@linkcode TcpScriptTransport.subscribe}). */
+export interface TcpSubscription {
+  on(type: "message", fn: () => void): void;
+  on(type: "error", fn: (err: Error) => void): void;
+  unsubscribe(): Promise<void>;
+}
+
 /** Raised when a call cannot reach Redis over TCP (connect failure, lost or silent connection). */
 export class RedisTcpUnavailableError extends Error {
   override name = "RedisTcpUnavailableError";
@@ -112,10 +119,53 @@ export class TcpScriptTransport {
     };
   }
 
+  /**
+   * Subscribes to `channel` on a connection of its own (a subscribed RESP
+   * connection cannot run scripts). Like the REST SDK's subscriber: "message"
+   * listeners get each message, "error" listeners hear once that the
+   * subscription is gone (connect failure or lost connection; it does not
+   * reconnect: the caller opens a new one, as the runner does).
+   */
+  subscribe(channel: string): TcpSubscription {
+    const listeners = { message: [] as (() => void)[], error: [] as ((err: Error) => void)[] };
+    const client = newClient(this.#options);
+    let closed = false;
+    const fail = (err: unknown) => {
+      if (closed) return;
+      closed = true;
+      const error = new RedisTcpUnavailableError(
+        `Redis (TCP) subscription lost: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+      for (const fn of listeners.error) fn(error);
+      client.destroy();
+    };
+    client.on("error", (err) => {
+      if (!client.isOpen) fail(err);
+    });
+    client.connect()
+      .then(() => client.subscribe(channel, () => listeners.message.forEach((fn) => fn())))
+      .catch(fail);
+    return {
+      on(type: "message" | "error", fn: never) {
+        (listeners[type] as unknown[]).push(fn);
+      },
+      unsubscribe: async () => {
+        closed = true;
+        if (client.isOpen) await client.close().catch(() => client.destroy());
+      },
+    } as TcpSubscription;
+  }
+
   /** PING over the connection (opening it if needed): readiness checks. */
   async ping(): Promise<string> {
     const link = this.#link ?? await this.#connect();
     return String(await this.#send(link, ["PING"]));
+  }
+
+  /** `await using` closes it. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Closes the connection; later calls fail. */

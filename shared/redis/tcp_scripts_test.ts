@@ -174,3 +174,29 @@ Deno.test("sameRedis tells whether the TCP URL and the REST client reach one Red
     );
   });
 });
+
+Deno.test("a TCP subscription hears each message, and once that it is gone", async () => {
+  await withRedis(async (server) => {
+    const tcp = new TcpScriptTransport({ url: server.url });
+    const sub = tcp.subscribe("pc:test:notify");
+    let messages = 0;
+    const gone = Promise.withResolvers<Error>();
+    sub.on("message", () => messages++);
+    sub.on("error", (err) => gone.resolve(err));
+    try {
+      const publish = bindScript(tcp, "return redis.call('PUBLISH', KEYS[1], ARGV[1])");
+      // Subscribed once a publish reaches one receiver.
+      while (await publish.run(["pc:test:notify"], ["x"]) === 0) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await publish.run(["pc:test:notify"], ["y"]);
+      while (messages < 2) await new Promise((r) => setTimeout(r, 10));
+      await server.stop();
+      assert.ok((await gone.promise) instanceof RedisTcpUnavailableError);
+      await server.restart();
+    } finally {
+      await sub.unsubscribe();
+      await tcp.close();
+    }
+  });
+});
