@@ -10,6 +10,7 @@
 import { Buffer } from "node:buffer";
 // @ts-types="@types/nodemailer/lib/mail-composer/index.d.ts"
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
+import { composeDirect } from "./direct_mime.ts";
 
 /** A file attached to a message (e.g. the `.ics` invite). */
 export interface EmailAttachment {
@@ -78,8 +79,9 @@ function crlf(value: string): string {
 }
 
 /** Options for nodemailer's MailComposer describing `msg`. */
-function toNodemailerMail(msg: OutgoingEmail) {
+function toNodemailerMail(msg: OutgoingEmail, baseBoundary?: string) {
   return {
+    ...(baseBoundary ? { baseBoundary } : {}),
     messageId: msg.messageId,
     from: msg.from,
     to: msg.to,
@@ -106,18 +108,43 @@ export interface Envelope {
   to: string[];
 }
 
-/** The message as .eml bytes plus its envelope (what an SMTP client needs). */
+/**
+ * The message as .eml bytes plus its envelope (what an SMTP client needs),
+ * composed by nodemailer; `baseBoundary` fixes the shared part of the
+ * multipart boundaries (random by default).
+ */
 export function composeWithEnvelope(
   msg: OutgoingEmail,
+  baseBoundary?: string,
 ): Promise<{ eml: Uint8Array; envelope: Envelope }> {
-  const node = new MailComposer(toNodemailerMail(msg)).compile();
+  const node = new MailComposer(toNodemailerMail(msg, baseBoundary)).compile();
   const envelope = node.getEnvelope();
   return new Promise((resolve, reject) => {
     node.build((err, eml) => err ? reject(err) : resolve({ eml, envelope }));
   });
 }
 
-/** The message as RFC 5322 / MIME bytes (an .eml file), with the given Message-ID. */
+/** A random shared part of the multipart boundaries, as nodemailer makes it (16 hex digits). */
+function randomBaseBoundary(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * The message as RFC 5322 / MIME bytes (an .eml file), with the given
+ * Message-ID. The common case (direct_mime.ts) is built directly, as the
+ * bytes nodemailer writes for it; everything else goes through nodemailer.
+ */
 export async function composeEml(msg: OutgoingEmail): Promise<Uint8Array> {
+  const direct = composeDirect({
+    ...msg,
+    text: crlf(msg.text),
+    html: crlf(msg.html),
+    headers: msg.headers ?? {},
+    date: msg.date ?? new Date(),
+  }, randomBaseBoundary());
+  if (direct !== null) return utf8.encode(direct);
   return (await composeWithEnvelope(msg)).eml;
 }
