@@ -178,7 +178,9 @@ export function bookAppointmentHandler(s: BookAppointmentServices) {
       const timeZone = deps.config.booking.timeZone;
       book = createBatcher(
         (batch: Booking[]) => bookBatch(deps.sql, timeZone, batch, s.scorer, deps.now),
-        { keyOf: (b) => b.p.lead_id },
+        // Spread: a claim's bookings go as two transactions at once, on two
+        // backends, instead of one backend booking all of them (shared/db/batcher.ts).
+        { keyOf: (b) => b.p.lead_id, spread: true },
       );
       batchers.set(deps.sql, book);
     }
