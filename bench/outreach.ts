@@ -297,7 +297,11 @@ interface Settings {
   bookN: number;
   /** Where the outbox temp directories go. @default the system temp directory */
   outboxParent: string | undefined;
+  /** Scenarios to run (`--only`); the confirmations need the bookings. @default all */
+  only: ReadonlySet<string>;
 }
+
+const SCENARIOS = ["send_email", "book_appointment", "book_appointment_confirmations"];
 
 /** A set of worker processes sharing one spec. */
 class WorkerGroup {
@@ -931,8 +935,16 @@ function settingsFromArgs(): Settings {
       n: { type: "string", default: "10000" },
       "book-n": { type: "string", default: "5000" },
       "outbox-parent": { type: "string" },
+      only: { type: "string", default: SCENARIOS.join(",") },
     },
   });
+  const only = new Set(values.only.split(",").map((x) => x.trim()).filter(Boolean));
+  for (const name of only) {
+    if (!SCENARIOS.includes(name)) throw new RangeError(`--only: unknown scenario ${name}`);
+  }
+  if (only.has("book_appointment_confirmations") && !only.has("book_appointment")) {
+    throw new RangeError("--only: book_appointment_confirmations drains book_appointment's emails");
+  }
   const int = (name: string, v: string) => {
     const x = Number(v);
     if (!Number.isInteger(x) || x < 1) throw new RangeError(`--${name} must be a positive integer`);
@@ -945,6 +957,7 @@ function settingsFromArgs(): Settings {
     n: int("n", values.n),
     bookN: int("book-n", values["book-n"]),
     outboxParent: values["outbox-parent"],
+    only,
   };
 }
 
@@ -976,9 +989,11 @@ async function main(): Promise<void> {
       `[outreach] ${s.workers} worker process(es) × concurrency ${s.concurrency}, ` +
         `DB_POOL_MAX ${s.pool}, n ${s.n}, book-n ${s.bookN}`,
     );
-    await runScenario(() => sendEmailScenario(ctx));
-    await runScenario(() => bookAppointmentScenario(ctx));
-    await runScenario(() => confirmationsScenario(ctx));
+    if (s.only.has("send_email")) await runScenario(() => sendEmailScenario(ctx));
+    if (s.only.has("book_appointment")) await runScenario(() => bookAppointmentScenario(ctx));
+    if (s.only.has("book_appointment_confirmations")) {
+      await runScenario(() => confirmationsScenario(ctx));
+    }
   } finally {
     if (bookOutbox) await Deno.remove(bookOutbox, { recursive: true }).catch(() => {});
     await sql?.end().catch(() => {});
