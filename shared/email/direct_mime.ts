@@ -15,19 +15,12 @@
 import { Buffer } from "node:buffer";
 // @ts-types="@types/nodemailer/lib/qp/index.d.ts"
 import qp from "nodemailer/lib/qp/index.js";
+import type { OutgoingEmail } from "./outgoing.ts";
 
-/** What the direct builder reads of an `OutgoingEmail` (message.ts), line ends already CRLF. */
-export interface DirectMessage {
-  messageId: string;
-  from: string;
-  to: string;
-  subject: string;
-  text: string;
-  html: string;
-  headers: Readonly<Record<string, string>>;
-  date: Date;
-  attachments?: readonly unknown[];
-}
+/** What the direct builder reads: an `OutgoingEmail` with line ends already CRLF, headers and date set. */
+export type DirectMessage =
+  & Omit<OutgoingEmail, "headers" | "date">
+  & Required<Pick<OutgoingEmail, "headers" | "date">>;
 
 const LINE = 76;
 const ADDRESS = /^[A-Za-z0-9][A-Za-z0-9._+-]*@[a-z0-9-]+(\.[a-z0-9-]+)+$/;

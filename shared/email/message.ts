@@ -11,36 +11,9 @@ import { Buffer } from "node:buffer";
 // @ts-types="@types/nodemailer/lib/mail-composer/index.d.ts"
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import { composeDirect } from "./direct_mime.ts";
+import type { OutgoingEmail } from "./outgoing.ts";
 
-/** A file attached to a message (e.g. the `.ics` invite). */
-export interface EmailAttachment {
-  filename: string;
-  /** Full content type, parameters included, e.g. `text/calendar; method=REQUEST`. */
-  contentType: string;
-  /** Strings are encoded as UTF-8. */
-  content: string | Uint8Array;
-}
-
-/** One message, ready for a provider. */
-export interface OutgoingEmail {
-  /** Full Message-ID with angle brackets, `<id@domain>` (see `messageIdFor`). */
-  messageId: string;
-  /** Sender, e.g. `Pleasant Cove <hello@pleasantcove.example>`. */
-  from: string;
-  /** One recipient address. */
-  to: string;
-  subject: string;
-  text: string;
-  html: string;
-  attachments?: readonly EmailAttachment[];
-  /** Extra headers, e.g. those from `unsubscribeHeaders()`. */
-  headers?: Readonly<Record<string, string>>;
-  /**
-   * The Date header. Pass the ledger row's creation time so that a retry
-   * composes the same bytes. @default the time of composing
-   */
-  date?: Date;
-}
+export type { EmailAttachment, OutgoingEmail } from "./outgoing.ts";
 
 // RFC 5322 dot-atom-text (id-left) and a conservative hostname (id-right).
 const ID_LEFT = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
