@@ -5,7 +5,7 @@
  *
  * The common case is what our templates send: no attachments; From and To a
  * plain address or `Name <address>`; Subject and extra header values
- * printable ASCII that fit on one header line; bodies that nodemailer sends
+ * printable ASCII (folded as nodemailer folds them); bodies that nodemailer sends
  * 7bit or quoted-printable. Anything else returns `null` and goes through
  * nodemailer (message.ts). direct_mime_test.ts checks the output is
  * byte-identical to nodemailer's for the same base boundary.
@@ -15,6 +15,8 @@
 import { Buffer } from "node:buffer";
 // @ts-types="@types/nodemailer/lib/qp/index.d.ts"
 import qp from "nodemailer/lib/qp/index.js";
+// @ts-types="@types/nodemailer/lib/mime-funcs/index.d.ts"
+import mimeFuncs from "nodemailer/lib/mime-funcs/index.js";
 import type { OutgoingEmail } from "./outgoing.ts";
 
 /** What the direct builder reads: an `OutgoingEmail` with line ends already CRLF, headers and date set. */
@@ -64,10 +66,11 @@ function plainAddress(value: string): boolean {
     ADDRESS.test(value.slice(open + 2, -1));
 }
 
-/** `Key: value` as one header line, or null when nodemailer would encode or fold it. */
+/** `Key: value` folded as nodemailer folds it, or null when nodemailer would encode the value. */
 function headerLine(key: string, value: string): string | null {
   const line = `${key}: ${value}`;
-  return PLAIN_VALUE.test(value) && line.length < LINE ? line : null;
+  if (!PLAIN_VALUE.test(value)) return null;
+  return line.length < LINE ? line : mimeFuncs.foldLines(line, LINE);
 }
 
 /** A text part's transfer encoding and body as nodemailer writes them, or null (base64: not handled here). */
