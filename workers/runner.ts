@@ -26,6 +26,7 @@ import {
   trace,
 } from "@opentelemetry/api";
 import { setImmediate } from "node:timers";
+import { bounded } from "../shared/deadline.ts";
 import type { BreakerRegistry } from "../shared/breakers/registry.ts";
 import type { Deps } from "../shared/deps.ts";
 import type { Logger } from "../shared/log.ts";
@@ -366,15 +367,26 @@ export class Runner {
       else fails.push(o);
     }
     const claimSentAt = performance.now();
+    // A store call that never answers (a request stuck on a dead connection)
+    // must not hold this exchange, its reserved slots and the worker with it:
+    // past a lease's length it counts as failed. Whatever it did meanwhile is
+    // covered by leases: an abandoned claim's tasks expire and run again, an
+    // abandoned ack or fail is repeated by the rerun (docs/queue.md).
+    const bound = <T>(p: Promise<T>, what: string) => bounded(p, this.#o.leaseMs, what);
     const [reported, claimed] = await Promise.allSettled([
-      batch.length === 0 ? Promise.resolve(null) : Promise.all([ack(ctx, acks), fail(ctx, fails)]),
+      batch.length === 0
+        ? Promise.resolve(null)
+        : bound(Promise.all([ack(ctx, acks), fail(ctx, fails)]), "reporting task outcomes"),
       free > 0
-        ? claim(ctx, {
-          max: free,
-          leaseMs: this.#o.leaseMs,
-          workerId: this.workerId,
-          pausedTypes: this.#pausedTypes(),
-        })
+        ? bound(
+          claim(ctx, {
+            max: free,
+            leaseMs: this.#o.leaseMs,
+            workerId: this.workerId,
+            pausedTypes: this.#pausedTypes(),
+          }),
+          "claiming tasks",
+        )
         : Promise.resolve(null),
     ]);
     if (reported.status === "rejected") {

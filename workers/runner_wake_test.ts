@@ -102,3 +102,44 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "Runner: a claim that never answers is given up after a lease; the worker claims again",
+  ...noSanitizers,
+  async fn() {
+    await using stack = await useTestStack();
+    const deps = stack.makeDeps();
+    const q = testQueue(deps.redis);
+    // The first claim hangs forever (a request stuck on a dead connection).
+    const claim = q.ctx.scripts.claim;
+    let calls = 0;
+    q.ctx.scripts.claim = {
+      run: <T>(keys: string[], args: (string | number)[]) =>
+        ++calls === 1 ? new Promise<T>(() => {}) : claim.run<T>(keys, args),
+    };
+    const done = new Set<number>();
+    const runner = new Runner({
+      queue: q,
+      deps,
+      concurrency: 2,
+      leaseMs: 500,
+      pollMs: 100,
+      handlers: { echo: (p: { n: number }) => void done.add(p.n) },
+    });
+    runner.start();
+    try {
+      await q.enqueueMany([1, 2, 3].map((n) => ({ type: "echo", payload: { n } })));
+      const t0 = performance.now();
+      while (done.size < 3 && performance.now() - t0 < 10_000) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(done.size, 3, `ran ${[...done]} after ${calls} claims`);
+      assert.ok(
+        deps.logs.some((l) => l.includes("claim failed") && l.includes("took longer than 500ms")),
+        deps.logs.join("\n"),
+      );
+    } finally {
+      await runner.stop();
+    }
+  },
+});
