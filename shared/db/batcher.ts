@@ -8,10 +8,6 @@
  * - Items submitted in one turn of the event loop share a batch; while
  *   `maxInFlight` batches run, new items wait and go together in the next.
  *   An idle batcher adds one turn of latency, nothing more.
- * - With `spread`, the items found when several batches may start are shared
- *   evenly among them instead of filling the first: two halves run at once
- *   on two connections (two PostgreSQL backends, two cores) instead of one
- *   backend working through all of them while the other batch slot idles.
  * - Items with the same `keyOf` never share a batch: the later one waits for
  *   the next, so a batch statement never sees one key twice (two sends of one
  *   lead decide one after the other, as two statements would).
@@ -33,8 +29,6 @@ export interface BatcherOptions<I> {
   maxInFlight?: number;
   /** Items with equal keys never share a batch. @default every item its own key */
   keyOf?: (item: I) => string;
-  /** Share the waiting items evenly among the batches that may start. @default false */
-  spread?: boolean;
 }
 
 interface Pending<I, O> {
@@ -94,10 +88,10 @@ export function createBatcher<I, O>(
     }
   };
 
-  /** The next batch: up to `limit` items in arrival order, one per key. */
-  const take = (limit: number): Pending<I, O>[] => {
+  /** The next batch: up to maxBatch items in arrival order, one per key. */
+  const take = (): Pending<I, O>[] => {
     if (!keyOf) {
-      const batch = pending.slice(0, limit);
+      const batch = pending.slice(0, maxBatch);
       pending = pending.slice(batch.length);
       return batch;
     }
@@ -106,7 +100,7 @@ export function createBatcher<I, O>(
     const keys = new Set<string>();
     for (const p of pending) {
       const key = keyOf(p.item);
-      if (batch.length < limit && !keys.has(key)) {
+      if (batch.length < maxBatch && !keys.has(key)) {
         keys.add(key);
         batch.push(p);
       } else {
@@ -120,10 +114,7 @@ export function createBatcher<I, O>(
   const flush = () => {
     scheduled = false;
     while (inFlight < maxInFlight && pending.length > 0) {
-      const share = options.spread
-        ? Math.ceil(pending.length / (maxInFlight - inFlight))
-        : maxBatch;
-      const batch = take(Math.min(share, maxBatch));
+      const batch = take();
       inFlight++;
       runBatch(batch).finally(() => {
         inFlight--;

@@ -76,28 +76,3 @@ Deno.test("options are checked", () => {
   assert.throws(() => createBatcher(() => Promise.resolve([]), { maxBatch: 0 }), RangeError);
   assert.throws(() => createBatcher(() => Promise.resolve([]), { maxInFlight: 1.5 }), RangeError);
 });
-
-Deno.test("spread shares one turn's items among the batches that may start", async () => {
-  const gate = Promise.withResolvers<void>();
-  const { batches, run } = recorder(gate.promise);
-  const call = createBatcher(run, { spread: true, maxInFlight: 2 });
-  const calls = [1, 2, 3, 4, 5].map(call);
-  await new Promise((r) => setTimeout(r, 0));
-  assert.deepEqual(batches, [[1, 2, 3], [4, 5]], "both batches run at once");
-  const later = call(6);
-  await new Promise((r) => setTimeout(r, 0));
-  assert.equal(batches.length, 2, "no third batch while two run");
-  gate.resolve();
-  assert.deepEqual(await Promise.all([...calls, later]), [2, 4, 6, 8, 10, 12]);
-  assert.deepEqual(batches, [[1, 2, 3], [4, 5], [6]]);
-});
-
-Deno.test("spread keeps maxBatch and one item per key", async () => {
-  const { batches, run } = recorder();
-  const call = createBatcher(run, { spread: true, maxBatch: 2, keyOf: (x) => String(x % 10) });
-  await Promise.all([1, 11, 2, 3, 4, 5].map(call));
-  assert.ok(batches.every((b) => b.length <= 2), JSON.stringify(batches));
-  assert.ok(batches.every((b) => new Set(b.map((x) => x % 10)).size === b.length));
-  assert.deepEqual(batches.flat().sort((a, b) => a - b), [1, 2, 3, 4, 5, 11]);
-  assert.deepEqual(batches.slice(0, 2), [[1, 2], [11, 3]]);
-});

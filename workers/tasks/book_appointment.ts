@@ -178,9 +178,7 @@ export function bookAppointmentHandler(s: BookAppointmentServices) {
       const timeZone = deps.config.booking.timeZone;
       book = createBatcher(
         (batch: Booking[]) => bookBatch(deps.sql, timeZone, batch, s.scorer, deps.now),
-        // Spread: a claim's bookings go as two transactions at once, on two
-        // backends, instead of one backend booking all of them (shared/db/batcher.ts).
-        { keyOf: (b) => b.p.lead_id, spread: true },
+        { keyOf: (b) => b.p.lead_id },
       );
       batchers.set(deps.sql, book);
     }
