@@ -61,7 +61,9 @@ export async function verify(
     if ((leadsIn && tasksDone) || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 500));
   }
-  const lost = ackedLeads.filter((d) => (counts.get(d.name) ?? 0) === 0).map((d) => d.op);
+  const lost = await Promise.all(
+    ackedLeads.filter((d) => (counts.get(d.name) ?? 0) === 0).map((d) => lostLead(d, queue)),
+  );
   const duplicated = [...counts].filter(([, n]) => n > 1).map(([name]) => name);
   for (const d of tasks) if (d.ids.length > 1) duplicated.push(`${d.op} (task ids ${d.ids})`);
   const notTerminal: string[] = [];
@@ -80,6 +82,20 @@ export async function verify(
     not_terminal: notTerminal,
     dead_tasks: infos.filter((t) => t?.status === "dead").length,
   };
+}
+
+/**
+ * A lost lead write named with what became of it: its answer, and for a
+ * queued write (202) the state of its `apply_lead_write` task, which tells a
+ * write applied too late for the drain from one that was never applied.
+ */
+async function lostLead(d: DoneLine, queue: TaskQueue): Promise<string> {
+  const tasks = await Promise.all(d.ids.map((id) => queue.getTask(id).catch(() => null)));
+  const states = tasks.filter((t) => t !== null).map((t) =>
+    `task ${t.status}, attempt ${t.attempts}/${t.maxAttempts}` +
+    (t.lastError ? `, last error ${JSON.stringify(t.lastError.slice(0, 120))}` : "")
+  );
+  return `${d.op} (answered ${d.status}${states.length ? `; ${states.join("; ")}` : ""})`;
 }
 
 /** Outcome class of one attempt. */
