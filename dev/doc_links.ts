@@ -16,6 +16,8 @@ export interface BrokenLink {
   reason: string;
 }
 
+import { SOURCE_FOLDERS } from "./import_cycles.ts";
+
 const ROOT = new URL("../", import.meta.url);
 
 /** Markdown files the documentation consists of, from the repository root. */
@@ -110,18 +112,8 @@ export async function brokenDocLinks(): Promise<BrokenLink[]> {
   return broken;
 }
 
-/** Folders whose source comments are checked for cited documents. */
-export const CODE_FOLDERS = [
-  "edge",
-  "workers",
-  "shared",
-  "dev",
-  "bench",
-  "tests",
-  "deploy",
-  "sql",
-  ".ci",
-];
+/** Folders whose source comments are checked for cited documents: every module folder, SQL, CI. */
+export const CODE_FOLDERS = [...SOURCE_FOLDERS, "sql", ".ci"];
 
 const COMMENT_MARKERS: Record<string, RegExp> = {
   ts: /\/\/|^\s*\/?\*/,
