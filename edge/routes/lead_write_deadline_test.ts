@@ -6,7 +6,7 @@
  * after the fault is lifted, creates the lead once.
  */
 import assert from "node:assert/strict";
-import { startFaultProxy } from "../../dev/chaos/fault_proxy.ts";
+import { silentPostgres } from "../../testing/silent_postgres.ts";
 import { useTestStack } from "../../testing/stack.ts";
 import { routeHarness } from "../../testing/route_harness.ts";
 import { noSanitizers } from "../../testing/sanitizers.ts";
@@ -20,17 +20,9 @@ Deno.test({
   ...opts,
   async fn() {
     await using stack = await useTestStack();
-    const wsProxy = stack.settings.database.wsProxy;
-    assert.ok(wsProxy, "the test stack serves Postgres through dev/neon_proxy.ts");
-    const [address, ...path] = wsProxy.split("/");
-    await using proxy = await startFaultProxy({ upstreamPort: Number(address!.split(":")[1]) });
-    await using h = await routeHarness(stack, {
-      env: {
-        NEON_WS_PROXY: `127.0.0.1:${proxy.port}/${path.join("/")}`,
-        DB_POOL_MAX: "1",
-        DB_WRITE_TIMEOUT_MS: "300",
-      },
-    });
+    const silent = await silentPostgres(stack);
+    await using proxy = silent.proxy;
+    await using h = await routeHarness(stack, { env: silent.env });
     const { sql } = stack.makeDeps();
     const city = `Silent-${h.run}`;
     const post = () =>
@@ -70,15 +62,9 @@ Deno.test({
   ...opts,
   async fn() {
     await using stack = await useTestStack();
-    const [address, ...path] = stack.settings.database.wsProxy!.split("/");
-    await using proxy = await startFaultProxy({ upstreamPort: Number(address!.split(":")[1]) });
-    await using h = await routeHarness(stack, {
-      env: {
-        NEON_WS_PROXY: `127.0.0.1:${proxy.port}/${path.join("/")}`,
-        DB_POOL_MAX: "1",
-        DB_WRITE_TIMEOUT_MS: "300",
-      },
-    });
+    const silent = await silentPostgres(stack);
+    await using proxy = silent.proxy;
+    await using h = await routeHarness(stack, { env: silent.env });
     const { sql } = stack.makeDeps();
     const city = `Gone-${h.run}`;
     const headers = {

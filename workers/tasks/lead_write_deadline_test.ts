@@ -7,7 +7,7 @@
  * applies it once.
  */
 import assert from "node:assert/strict";
-import { startFaultProxy } from "../../dev/chaos/fault_proxy.ts";
+import { silentPostgres } from "../../testing/silent_postgres.ts";
 import { useTestStack } from "../../testing/stack.ts";
 import { noSanitizers } from "../../testing/sanitizers.ts";
 import { TransactionDeadlineError } from "../../shared/leads/transaction.ts";
@@ -25,15 +25,9 @@ Deno.test({
   ...opts,
   async fn() {
     await using stack = await useTestStack();
-    const wsProxy = stack.settings.database.wsProxy;
-    assert.ok(wsProxy, "the test stack serves Postgres through dev/neon_proxy.ts");
-    const [address, ...path] = wsProxy.split("/");
-    await using proxy = await startFaultProxy({ upstreamPort: Number(address!.split(":")[1]) });
-    const deps = stack.makeDeps({
-      NEON_WS_PROXY: `127.0.0.1:${proxy.port}/${path.join("/")}`,
-      DB_POOL_MAX: "1",
-      DB_WRITE_TIMEOUT_MS: "300",
-    });
+    const silent = await silentPostgres(stack);
+    await using proxy = silent.proxy;
+    const deps = stack.makeDeps(silent.env);
     const direct = stack.makeDeps();
     const city = `Silentqueue-${crypto.randomUUID().slice(0, 8)}`;
     const apply = leadWriteHandler();
