@@ -21,6 +21,7 @@
 import { Buffer } from "node:buffer";
 import { createClient, ErrorReply, RESP_TYPES } from "redis";
 import type { ParsedCommand } from "./commands.ts";
+import { respClientOptions } from "../../shared/redis/tcp_scripts.ts";
 import { RedisUnavailableError } from "./errors.ts";
 import type { RedisReply } from "./resp_json.ts";
 
@@ -49,27 +50,13 @@ export interface Subscription {
 const MAX_IDLE_TRANSACTION_CONNECTIONS = 4;
 
 function newClient(options: RedisLinkOptions) {
+  const base = respClientOptions(options.connectTimeoutMs);
   const client = createClient({
-    // RESP2: RESP3 maps, doubles and booleans have no Upstash JSON form (§4).
-    RESP: 2,
-    socket: {
-      host: options.host,
-      port: options.port,
-      connectTimeout: options.connectTimeoutMs ?? 2000,
-      reconnectStrategy: false,
-      noDelay: true,
-    },
+    ...base,
+    socket: { ...base.socket, host: options.host, port: options.port },
     ...(options.password === undefined ? {} : { password: options.password }),
-    disableOfflineQueue: true,
-    disableClientInfo: true,
-    maintNotifications: "disabled",
     commandOptions: {
-      // node-redis's default 5 s command timeout arms an AbortSignal.timeout
-      // per command: that timer tripled the CPU cost of a pipelined command
-      // (docs/benchmarks.md, design measurements). A slow Lua script is legitimate, and
-      // ratelimit has its own timeout; a dead socket still fails every
-      // pending command at once.
-      timeout: 0,
+      ...base.commandOptions,
       typeMapping: {
         [RESP_TYPES.BLOB_STRING]: Buffer,
         [RESP_TYPES.SIMPLE_STRING]: Buffer,

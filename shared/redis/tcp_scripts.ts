@@ -20,9 +20,8 @@
  * - A connection that stops answering (a silent network, a frozen server) is
  *   destroyed once its oldest call is older than `commandTimeoutMs`: replies
  *   come back in order, so one watchdog timer per connection checks the head
- *   of a FIFO of send times instead of one timer per call (a per-command
- *   timer costs more CPU than the command: docs/benchmarks.md, design
- *   measurements, node-redis command timeouts).
+ *   of a FIFO of send times instead of one timer per call (why not per
+ *   call: {@linkcode respClientOptions}).
  *
  * @module
  */
@@ -56,22 +55,30 @@ export class RedisTcpUnavailableError extends Error {
   override name = "RedisTcpUnavailableError";
 }
 
-function newClient(options: TcpScriptOptions) {
-  const client = createClient({
-    url: options.url,
-    // RESP2: the reply shapes of the REST protocol (no RESP3 maps or doubles).
-    RESP: 2,
-    socket: {
-      connectTimeout: options.connectTimeoutMs ?? 2000,
-      reconnectStrategy: false,
-      noDelay: true,
-    },
+/**
+ * The node-redis settings every connection of the platform shares (this
+ * transport, and the dev bridge's link: dev/upstash/redis_link.ts):
+ * - RESP2: the reply shapes of the REST protocol (RESP3 maps, doubles and
+ *   booleans have no Upstash JSON form);
+ * - no reconnects and no offline queue: a call fails fast while Redis is
+ *   away, and the next one opens a new connection;
+ * - no per-command timeout: node-redis arms an AbortSignal.timeout per
+ *   command, which tripled the CPU of a pipelined command (docs/benchmarks.md,
+ *   design measurements); callers bound their waits themselves.
+ */
+export function respClientOptions(connectTimeoutMs = 2000) {
+  return {
+    RESP: 2 as const,
+    socket: { connectTimeout: connectTimeoutMs, reconnectStrategy: false as const, noDelay: true },
     disableOfflineQueue: true,
     disableClientInfo: true,
-    maintNotifications: "disabled",
-    // No per-command timer (see the module comment); the watchdog bounds calls.
+    maintNotifications: "disabled" as const,
     commandOptions: { timeout: 0 },
-  });
+  };
+}
+
+function newClient(options: TcpScriptOptions) {
+  const client = createClient({ url: options.url, ...respClientOptions(options.connectTimeoutMs) });
   // Failures reach the callers as rejected calls; without a listener an
   // 'error' event would end the process.
   client.on("error", () => {});
