@@ -13,6 +13,7 @@
  */
 import { edgeBaseUrl, parseConfig, readEnvironment } from "../shared/config/mod.ts";
 import { ConfigError } from "../shared/errors.ts";
+import { denoRunArgs } from "./app_permissions.ts";
 import { MissingBinaryError } from "./binaries.ts";
 import { forEachLine } from "./lines.ts";
 import { settingsToEnv, type Stack, startStack } from "./stack.ts";
@@ -172,15 +173,7 @@ async function main(): Promise<number> {
   };
   const start = (entry: string, permissions: string[] = []) => () => {
     const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-env",
-        "--allow-read",
-        "--allow-sys",
-        ...permissions,
-        entry,
-      ],
+      args: denoRunArgs(entry, permissions),
       cwd: ROOT,
       env: childEnv,
       clearEnv: true,

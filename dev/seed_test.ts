@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { Pool } from "@neondatabase/serverless";
+import { denoRunArgs } from "./app_permissions.ts";
 import { readEnvironment } from "../shared/config/mod.ts";
 import { poolFor } from "../shared/db/pool.ts";
 import { deleteSeeded, parseSeedArgs, seedDatabase, SeedUsageError } from "./seed.ts";
@@ -51,15 +52,7 @@ async function seedCli(args: string[], env: Record<string, string>) {
   const keep = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR"];
   const base = Object.fromEntries(keep.filter((k) => own[k]).map((k) => [k, own[k]!]));
   const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-sys",
-      "dev/seed.ts",
-      ...args,
-    ],
+    args: denoRunArgs("dev/seed.ts", [], args),
     cwd: ROOT,
     env: { ...base, ...env },
     clearEnv: true,

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { denoRunArgs } from "../dev/app_permissions.ts";
 import { forEachLine } from "../dev/lines.ts";
 import { freePort } from "../dev/ports.ts";
 import { RedisServer } from "../dev/redis_server.ts";
@@ -41,16 +42,7 @@ export class AppProcess {
 
   constructor(entry: string, env: Record<string, string>, options: AppProcessOptions = {}) {
     this.child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-env",
-        "--allow-read",
-        "--allow-sys",
-        ...(options.permissions ?? []),
-        entry,
-        ...(options.args ?? []),
-      ],
+      args: denoRunArgs(entry, options.permissions, options.args),
       cwd: ROOT,
       // Admin listeners on free ports: several edges and workers run at once.
       env: {

@@ -7,6 +7,7 @@
  * @module
  */
 import { readEnvironment } from "../../shared/config/mod.ts";
+import { denoRunArgs } from "../app_permissions.ts";
 import { forEachLine } from "../lines.ts";
 import { freePort } from "../ports.ts";
 import { settingsToEnv, type Stack, startStack } from "../stack.ts";
@@ -91,17 +92,11 @@ export async function startCluster(say: (m: string) => void): Promise<Cluster> {
     const spawn =
       (name: string, entry: string, extra: Record<string, string>, write: string[]) => () => {
         const child = new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "--allow-net",
-            "--allow-env",
-            "--allow-read",
-            "--allow-sys",
+          args: denoRunArgs(entry, [
             // Where an uncaught error was thrown, for the report (Deno prints only its value).
             "--preload=dev/chaos/uncaught_location.ts",
             ...write.map((w) => `--allow-write=${w}`),
-            entry,
-          ],
+          ]),
           cwd: ROOT,
           env: { ...env, ...extra },
           clearEnv: true,
