@@ -26,6 +26,7 @@ import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
 import type { Topic } from "../../shared/ws/topics.ts";
 import { forEachLine } from "../lines.ts";
 import { mintDevToken } from "../token.ts";
+import { summariseBreakers, timeline } from "./breaker_timeline.ts";
 import { type Cluster, startCluster } from "./cluster.ts";
 import { verifyEffects } from "./effects_check.ts";
 import { checkTopic, collectFeedTruth } from "./feed_check.ts";
@@ -307,6 +308,9 @@ async function run(scenario: Scenario): Promise<number> {
       };
     });
 
+    const lastFaultEnd = Math.max(t0, ...runs.map((r) => r.end));
+    const breakerRuns = summariseBreakers(transitions, t0, lastFaultEnd, Date.now());
+
     clearInterval(trackPids);
     for (const p of Object.values(cluster.processes)) if (p.pid !== null) pids.add(p.pid);
     await breakers.stop();
@@ -336,6 +340,8 @@ async function run(scenario: Scenario): Promise<number> {
       feed: feedSummary,
       undocumented_5xx: undocumented.length,
       breakers_open_at_end: open.map((b) => b.name),
+      breakers: breakerRuns,
+      breaker_transitions: timeline(transitions, t0),
       leaked_processes: leaked.length,
       process_errors: cluster.errors.length,
       passed: !failed,
@@ -360,6 +366,13 @@ async function run(scenario: Scenario): Promise<number> {
             f.breaker_opened_after_ms ?? "-"
           } ms ` +
           `closed +${f.breaker_closed_after_end_ms ?? "-"} ms${f.error ? ` ERROR ${f.error}` : ""}`,
+      );
+    }
+    for (const b of breakerRuns) {
+      say(
+        `  breaker ${b.name}: opened ${b.opens}x, out of closed ${b.not_closed_ms} ms, closed ` +
+          `for good ${b.closed_after_last_fault_ms ?? "-"} ms after the last fault` +
+          (b.open_at_end ? " (still open)" : ""),
       );
     }
     for (const l of verdict.lost) say(`  LOST ${l}`);
