@@ -18,6 +18,7 @@
  */
 import type { Pool } from "@neondatabase/serverless";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
+import { Drain, type DrainBounds } from "./drain.ts";
 import type { DoneLine } from "./load.ts";
 
 const ACKED = new Set([200, 201, 202]);
@@ -51,11 +52,11 @@ export async function outboxRecipients(dir: string): Promise<Map<string, number>
 type TaskInfo = Awaited<ReturnType<TaskQueue["getTask"]>>;
 const terminal = (t: TaskInfo | undefined) => t?.status === "succeeded" || t?.status === "dead";
 
-/** Waits (until `drainMs`) for every acknowledged effect to land, then judges. */
+/** Waits (within the drain's `bounds`, drain.ts) for every acknowledged effect to land, then judges. */
 export async function verifyEffects(
   done: DoneLine[],
   ctx: { sql: Pool; queue: TaskQueue; outbox: string },
-  drainMs: number,
+  bounds: DrainBounds,
 ): Promise<EffectsVerdict> {
   const of = (kind: DoneLine["kind"]) => done.filter((d) => d.kind === kind);
   const emails = of("emails");
@@ -66,7 +67,8 @@ export async function verifyEffects(
   const ackedBatches = batches.filter((d) => d.status === 200);
   const eventIds = batches.flatMap((d) => d.events ?? []);
   const rejected = new Set(batches.flatMap((d) => d.rejected ?? []));
-  const deadline = Date.now() + drainMs;
+  const drain = new Drain(bounds, Date.now());
+  const deadline = Date.now() + bounds.baseMs + bounds.extendMs;
 
   let files = new Map<string, number>();
   let appointments = new Map<string, number>();
@@ -123,7 +125,7 @@ export async function verifyEffects(
       continue;
     }
     const { lost, notTerminal } = judge();
-    if ((lost.length === 0 && notTerminal.length === 0) || Date.now() > deadline) {
+    if (!drain.observe(lost.length + notTerminal.length, Date.now())) {
       const duplicated: string[] = [];
       for (const d of [...emails, ...bookings]) {
         if ((files.get(d.name) ?? 0) > 1) duplicated.push(`outbox ${d.name}: ${files.get(d.name)}`);

@@ -28,6 +28,7 @@ import { forEachLine } from "../lines.ts";
 import { mintDevToken } from "../token.ts";
 import { summariseBreakers, timeline } from "./breaker_timeline.ts";
 import { type Cluster, startCluster } from "./cluster.ts";
+import { DRAIN } from "./drain.ts";
 import { verifyEffects } from "./effects_check.ts";
 import { checkTopic, collectFeedTruth } from "./feed_check.ts";
 import { applyFault, describeFault } from "./faults.ts";
@@ -244,8 +245,8 @@ async function run(scenario: Scenario): Promise<number> {
 
     say("load over; verifying");
     const queue = createQueue(redis, TASK_CATALOG, config.queue);
-    const core = await verify(done, sql, queue, 90_000);
-    const effects = await verifyEffects(done, { sql, queue, outbox: cluster.outbox }, 90_000);
+    const core = await verify(done, sql, queue, DRAIN);
+    const effects = await verifyEffects(done, { sql, queue, outbox: cluster.outbox }, DRAIN);
     const published = await truth.stop();
     const feed = followerReports.flatMap((r) =>
       FEED_TOPICS.map((t) => ({
@@ -317,10 +318,22 @@ async function run(scenario: Scenario): Promise<number> {
     await sql.end().catch(() => {});
     await cluster.stop();
     const leaked = [...pids].filter(processAlive);
-    const failed = verdict.lost.length + verdict.duplicated.length + verdict.not_terminal.length +
-            undocumented.length + open.length + leaked.length + effects.rejected_events > 0 ||
-      followerReports.length < scenario.load.followers ||
-      runs.some((r) => r.error !== null);
+    // A late write is not lost, but a run that has not converged by the end
+    // of its drain has not shown recovery: it fails too, named apart.
+    const failures: Record<string, number> = {
+      lost: verdict.lost.length,
+      late: verdict.late.length,
+      duplicated: verdict.duplicated.length,
+      not_terminal: verdict.not_terminal.length,
+      undocumented_5xx: undocumented.length,
+      breakers_open: open.length,
+      leaked_processes: leaked.length,
+      rejected_events: effects.rejected_events,
+      missing_followers: Math.max(0, scenario.load.followers - followerReports.length),
+      fault_errors: runs.filter((r) => r.error !== null).length,
+    };
+    const failedBecause = Object.keys(failures).filter((k) => failures[k]! > 0);
+    const failed = failedBecause.length > 0;
     const report = {
       bench: "chaos",
       scenario: scenario.name,
@@ -330,6 +343,7 @@ async function run(scenario: Scenario): Promise<number> {
       requests: attempts.length,
       ...verdict,
       lost: verdict.lost.length,
+      late: verdict.late.length,
       duplicated: verdict.duplicated.length,
       not_terminal: verdict.not_terminal.length,
       acknowledged_by_kind: {
@@ -345,13 +359,18 @@ async function run(scenario: Scenario): Promise<number> {
       leaked_processes: leaked.length,
       process_errors: cluster.errors.length,
       passed: !failed,
+      failed_because: failedBecause,
       faults: perFault,
     };
     console.log(JSON.stringify(report));
-    say(`--- ${scenario.name}: ${failed ? "FAILED" : "passed"} in ${report.runtime_s} s ---`);
+    say(
+      `--- ${scenario.name}: ${failed ? `FAILED (${failedBecause.join(", ")})` : "passed"} in ` +
+        `${report.runtime_s} s ---`,
+    );
     say(
       `operations ${verdict.operations}, acknowledged ${verdict.acknowledged}, unanswered ` +
-        `${verdict.unanswered}, lost ${verdict.lost.length}, duplicated ${verdict.duplicated.length}, ` +
+        `${verdict.unanswered}, lost ${verdict.lost.length}, late (still retrying at the drain's ` +
+        `end) ${verdict.late.length}, duplicated ${verdict.duplicated.length}, ` +
         `tasks not terminal ${verdict.not_terminal.length}, dead ${verdict.dead_tasks}, ` +
         `undocumented 5xx ${undocumented.length}, breakers open ${open.length}, leaked ${leaked.length}`,
     );
@@ -375,7 +394,12 @@ async function run(scenario: Scenario): Promise<number> {
           (b.open_at_end ? " (still open)" : ""),
       );
     }
+    if (verdict.drain_extended_ms > 0) {
+      say(`  drain extended ${verdict.drain_extended_ms} ms past its base while writes kept landing`);
+    }
     for (const l of verdict.lost) say(`  LOST ${l}`);
+    for (const l of verdict.late.slice(0, 10)) say(`  LATE ${l}`);
+    if (verdict.late.length > 10) say(`  LATE ... and ${verdict.late.length - 10} more`);
     for (const d of verdict.duplicated) say(`  DUPLICATE ${d}`);
     for (const n of verdict.not_terminal) say(`  NOT TERMINAL ${n}`);
     for (const u of undocumented.slice(0, 10)) say(`  5xx ${JSON.stringify(u)}`);

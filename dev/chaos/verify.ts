@@ -2,7 +2,9 @@
  * The verification phase of a chaos run and the per-fault statistics.
  *
  * - Leads: every operation answered 201/202 is exactly one row (its name is
- *   unique); none appears twice (acknowledged or not).
+ *   unique); none appears twice (acknowledged or not). One missing at the
+ *   end of the drain is "late" (queued, its task still alive) or "lost"
+ *   (drain.ts).
  * - Tasks: every 202 names one task id across all retries of its key, and
  *   that task ends terminal (succeeded, or dead with a reason).
  * - 5xx: a 503 with Retry-After is the documented degraded answer; any other
@@ -12,6 +14,7 @@
  */
 import type { Pool } from "@neondatabase/serverless";
 import type { TaskQueue } from "../../shared/queue/queue.ts";
+import { Drain, type DrainBounds, unappliedWrite } from "./drain.ts";
 import type { AttemptLine, DoneLine } from "./load.ts";
 
 /** What the verification found. */
@@ -21,25 +24,30 @@ export interface Verdict {
   /** Operations with no definitive answer before the settle deadline (allowed: 0 or 1 effect). */
   unanswered: number;
   lost: string[];
+  /** Acknowledged lead writes queued and still retrying when the drain ended: not applied yet. */
+  late: string[];
   duplicated: string[];
   not_terminal: string[];
   dead_tasks: number;
+  /** How long the drain waited past its base time because work kept landing, ms. */
+  drain_extended_ms: number;
 }
 
 const ACKED = new Set([200, 201, 202]);
 
-/** Waits until every acknowledged effect is visible (queued writes applied), then checks. */
+/** Waits until every acknowledged effect is visible (queued writes applied) or the drain ends, then checks. */
 export async function verify(
   done: DoneLine[],
   sql: Pool,
   queue: TaskQueue,
-  drainMs: number,
+  bounds: DrainBounds,
 ): Promise<Verdict> {
   const leads = done.filter((d) => d.kind === "leads");
   const tasks = done.filter((d) => d.kind === "tasks");
   const ackedLeads = leads.filter((d) => ACKED.has(d.status));
   const ackedTasks = tasks.filter((d) => ACKED.has(d.status));
-  const deadline = Date.now() + drainMs;
+  const drain = new Drain(bounds, Date.now());
+  const deadline = Date.now() + bounds.baseMs + bounds.extendMs;
 
   let counts = new Map<string, number>();
   let infos: Awaited<ReturnType<TaskQueue["getTask"]>>[] = [];
@@ -56,13 +64,15 @@ export async function verify(
       await new Promise((r) => setTimeout(r, 500));
       continue;
     }
-    const leadsIn = ackedLeads.every((d) => (counts.get(d.name) ?? 0) > 0);
-    const tasksDone = infos.every((t) => t?.status === "succeeded" || t?.status === "dead");
-    if ((leadsIn && tasksDone) || Date.now() > deadline) break;
+    const leadsOut = ackedLeads.filter((d) => (counts.get(d.name) ?? 0) === 0).length;
+    const tasksOut = infos.filter((t) => t?.status !== "succeeded" && t?.status !== "dead").length;
+    if (!drain.observe(leadsOut + tasksOut, Date.now())) break;
     await new Promise((r) => setTimeout(r, 500));
   }
-  const lost = await Promise.all(
-    ackedLeads.filter((d) => (counts.get(d.name) ?? 0) === 0).map((d) => lostLead(d, queue)),
+  const unapplied = await Promise.all(
+    ackedLeads.filter((d) => (counts.get(d.name) ?? 0) === 0).map(async (d) =>
+      unappliedWrite(d, await Promise.all(d.ids.map((id) => queue.getTask(id).catch(() => null))))
+    ),
   );
   const duplicated = [...counts].filter(([, n]) => n > 1).map(([name]) => name);
   for (const d of tasks) if (d.ids.length > 1) duplicated.push(`${d.op} (task ids ${d.ids})`);
@@ -77,25 +87,13 @@ export async function verify(
     operations: done.length,
     acknowledged: ackedLeads.length + ackedTasks.length,
     unanswered: done.filter((d) => d.status === 0).length,
-    lost,
+    lost: unapplied.filter((u) => u.verdict === "lost").map((u) => u.description),
+    late: unapplied.filter((u) => u.verdict === "late").map((u) => u.description),
     duplicated,
     not_terminal: notTerminal,
     dead_tasks: infos.filter((t) => t?.status === "dead").length,
+    drain_extended_ms: drain.extendedMs(Date.now()),
   };
-}
-
-/**
- * A lost lead write named with what became of it: its answer, and for a
- * queued write (202) the state of its `apply_lead_write` task, which tells a
- * write applied too late for the drain from one that was never applied.
- */
-async function lostLead(d: DoneLine, queue: TaskQueue): Promise<string> {
-  const tasks = await Promise.all(d.ids.map((id) => queue.getTask(id).catch(() => null)));
-  const states = tasks.filter((t) => t !== null).map((t) =>
-    `task ${t.status}, attempt ${t.attempts}/${t.maxAttempts}` +
-    (t.lastError ? `, last error ${JSON.stringify(t.lastError.slice(0, 120))}` : "")
-  );
-  return `${d.op} (answered ${d.status}${states.length ? `; ${states.join("; ")}` : ""})`;
 }
 
 /** Outcome class of one attempt. */

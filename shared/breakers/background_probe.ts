@@ -20,6 +20,7 @@
  */
 import type { Logger } from "../log.ts";
 import type { BreakerRegistry } from "./registry.ts";
+import { netTimer } from "./loop_lag.ts";
 
 /**
  * The database breaker's probe (`SELECT 1` on the pool), or null when no
@@ -42,14 +43,17 @@ export function startDatabaseProbe(
 
 /** Options of {@linkcode startBackgroundProbe}. */
 export interface BackgroundProbeOptions {
-  registry: Pick<BreakerRegistry, "get" | "halfOpen" | "mode">;
+  registry: Pick<BreakerRegistry, "get" | "halfOpen" | "mode" | "loopLag">;
   /** The breaker's name. */
   name: string;
   /** The health check: resolves when the downstream answers. */
   check: () => Promise<unknown>;
   /** Time between checks while OPEN. @default 1_000 */
   everyMs?: number;
-  /** A check slower than this failed. @default 2_000 */
+  /**
+   * A check slower than this, net of this process's own event-loop stall
+   * (the registry's `loopLag`), failed. @default 2_000
+   */
   timeoutMs?: number;
   log?: Logger;
 }
@@ -81,16 +85,18 @@ export function startBackgroundProbe(o: BackgroundProbeOptions): BackgroundProbe
   async function once(): Promise<void> {
     if (breaker.state !== "open" || o.registry.mode !== "redis") return;
     checks++;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancel = () => {};
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`health check over ${timeoutMs} ms`)), timeoutMs);
+      // A starved process answers its own checks late: that is not the downstream's.
+      cancel = netTimer(timeoutMs, () => performance.now(), o.registry.loopLag, () =>
+        reject(new Error(`health check over ${timeoutMs} ms`)));
     });
     try {
       await Promise.race([o.check(), late]);
     } catch {
       return; // still down: the next tick checks again
     } finally {
-      clearTimeout(timer);
+      cancel();
     }
     try {
       const snap = await o.registry.halfOpen(o.name);

@@ -26,6 +26,7 @@ import type { ProbeMessage, TransitionMessage } from "./event_channel.ts";
 import { SharedView, type SharedViewHost } from "./shared_view.ts";
 import type { BreakerSnapshot, BreakerStateName } from "./types.ts";
 import type { BreakerContext } from "./context.ts";
+import { netElapsed, netTimer } from "./loop_lag.ts";
 
 export type { CallOptions };
 export type { BreakerMetrics } from "./context.ts";
@@ -206,22 +207,26 @@ export class Breaker {
     judge: Judge<T>,
     epoch: number,
   ): Promise<T> {
-    const started = this.#ctx.now();
+    const { now, lag } = this.#ctx;
+    const started = now();
+    const stalledAt = lag.stalledMs();
     const slowMs = this.policy.slow_call_ms;
     // A call still running at slow_call_ms counts as a slow failure THEN, not
     // when it ends: calls hanging on a dead downstream (each until its
     // connect timeout) open the breaker after slow_call_ms, not after
     // fail_max full timeouts. Its eventual outcome is then not counted again.
+    // Both measure the call net of this process's own event-loop stall
+    // (loop_lag.ts): a starved process is not a slow downstream.
     let counted = false;
-    const slowTimer = slowMs === null ? undefined : setTimeout(() => {
+    const cancelSlow = slowMs === null ? () => {} : netTimer(slowMs, now, lag, () => {
       counted = true;
       this.#record("failure", true, epoch);
-    }, slowMs);
+    });
     let value: T;
     try {
       value = await invoke(this.name, fn, options.signal, options.timeoutMs);
     } catch (err) {
-      clearTimeout(slowTimer);
+      cancelSlow();
       if (!counted) {
         this.#record(
           classifyError(err, this.policy, options.signal?.aborted === true),
@@ -231,9 +236,9 @@ export class Breaker {
       }
       throw err;
     }
-    clearTimeout(slowTimer);
+    cancelSlow();
     if (counted) return value;
-    const slow = slowMs !== null && this.#ctx.now() - started > slowMs;
+    const slow = slowMs !== null && netElapsed(now, lag, started, stalledAt) > slowMs;
     this.#record(judge === null ? "success" : judge(value), slow, epoch);
     return value;
   }

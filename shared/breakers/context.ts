@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { LoopLag } from "./loop_lag.ts";
 import type { BreakerScripts, SharedState } from "./scripts.ts";
 import type { BreakerTransition, BreakerView } from "./types.ts";
 
@@ -53,6 +54,8 @@ export function createBreakerMetrics(): BreakerMetrics {
 export interface BreakerContext {
   readonly instanceId: string;
   readonly now: () => number;
+  /** This process's event-loop stall: slow calls are judged net of it (loop_lag.ts). */
+  readonly lag: LoopLag;
   readonly scripts: BreakerScripts;
   readonly flushMs: number;
   readonly flushMax: number;

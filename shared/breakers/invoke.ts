@@ -7,6 +7,7 @@
 import type { BreakerPolicy } from "./policy.ts";
 import { classifyError, type Outcome } from "./classify.ts";
 import { BreakerTimeoutError } from "./errors.ts";
+import { type LoopLag, netElapsed } from "./loop_lag.ts";
 
 /** Options of {@linkcode Breaker.call}. */
 export interface CallOptions {
@@ -57,11 +58,16 @@ export interface SettledProbe<T> {
   slow: boolean;
 }
 
-/** Runs a probe; it never outlives its lease, so two probes never overlap. */
+/**
+ * Runs a probe; it never outlives its lease, so two probes never overlap. It
+ * is slow when its duration net of this process's stall (`lag`) is over
+ * `slow_call_ms`, as for a counted call.
+ */
 export async function settleProbe<T>(
   breaker: string,
   policy: BreakerPolicy,
   now: () => number,
+  lag: LoopLag,
   fn: (signal: AbortSignal | undefined) => Promise<T>,
   options: CallOptions,
   judge: Judge<T>,
@@ -69,10 +75,11 @@ export async function settleProbe<T>(
 ): Promise<SettledProbe<T>> {
   const timeout = Math.min(options.timeoutMs ?? leaseMs, leaseMs);
   const started = now();
+  const stalledAt = lag.stalledMs();
   try {
     const value = await invoke(breaker, fn, options.signal, timeout);
     const slowMs = policy.slow_call_ms;
-    const slow = slowMs !== null && now() - started > slowMs;
+    const slow = slowMs !== null && netElapsed(now, lag, started, stalledAt) > slowMs;
     return { failed: false, value, outcome: judge === null ? "success" : judge(value), slow };
   } catch (error) {
     const outcome = classifyError(error, policy, options.signal?.aborted === true);

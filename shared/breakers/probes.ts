@@ -128,6 +128,6 @@ export class Probes {
   ): Promise<SettledProbe<T>> {
     const { name, policy, ctx } = this.#host;
     ctx.metrics.probes++;
-    return settleProbe(name, policy, ctx.now, fn, options, judge, policy.probe_lease_ms);
+    return settleProbe(name, policy, ctx.now, ctx.lag, fn, options, judge, policy.probe_lease_ms);
   }
 }

@@ -42,6 +42,7 @@ import { type BreakerContext, type BreakerMetrics, createBreakerMetrics } from "
 import { withDeadline } from "../deadline.ts";
 import { BreakerEventChannel } from "./event_channel.ts";
 import { breakerKeys } from "./keys.ts";
+import { createLoopLagMeter, type LoopLag, type LoopLagMeter } from "./loop_lag.ts";
 import { resyncStates } from "./local_fallback.ts";
 import {
   type BreakerRegistryOptions,
@@ -83,6 +84,8 @@ export interface BreakerRegistry {
   readonly metrics: BreakerMetrics;
   /** "redis" normally; "local" while Redis is unreachable. */
   readonly mode: "redis" | "local";
+  /** This process's event-loop stall, which slow calls are judged net of (loop_lag.ts). */
+  readonly loopLag: LoopLag;
   readonly instanceId: string;
 }
 
@@ -90,6 +93,9 @@ class Registry implements BreakerRegistry {
   readonly events = new EventTarget();
   readonly metrics = createBreakerMetrics();
   readonly instanceId: string;
+  readonly loopLag: LoopLag;
+  /** The meter this registry runs itself (none when the caller gave a stall source). */
+  readonly #meter: LoopLagMeter | null;
   readonly #o: ResolvedRegistryOptions;
   readonly #scripts: BreakerScripts;
   readonly #channel: BreakerEventChannel;
@@ -105,6 +111,8 @@ class Registry implements BreakerRegistry {
     this.#o = resolveRegistryOptions(options);
     const o = this.#o;
     this.instanceId = o.instanceId;
+    this.#meter = o.loopLag === null ? createLoopLagMeter() : null;
+    this.loopLag = o.loopLag ?? this.#meter!;
     const keys = breakerKeys(o.namespace);
     this.#scripts = bindBreakerScripts(o.redis, keys, this.instanceId);
     this.#channel = new BreakerEventChannel({
@@ -117,6 +125,7 @@ class Registry implements BreakerRegistry {
     const ctx: BreakerContext = {
       instanceId: this.instanceId,
       now: o.now,
+      lag: this.loopLag,
       scripts: this.#scripts,
       flushMs: o.flushMs,
       flushMax: o.flushMax,
@@ -152,6 +161,7 @@ class Registry implements BreakerRegistry {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
+    this.#meter?.start();
     this.#timer = setInterval(() => void this.#tick(), this.#o.heartbeatMs);
     try {
       await this.#channel.subscribe();
@@ -170,6 +180,7 @@ class Registry implements BreakerRegistry {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#timer);
+    this.#meter?.stop();
     if (this.#mode === "redis") {
       await Promise.allSettled([...this.#breakers.values()].map((b) => b.drain()));
     }

@@ -7,6 +7,7 @@
  */
 import type { Redis } from "@upstash/redis";
 import type { Logger } from "../log.ts";
+import type { LoopLag } from "./loop_lag.ts";
 import {
   type BreakerPolicy,
   type BreakerPolicyInput,
@@ -38,6 +39,11 @@ export interface BreakerRegistryOptions {
   syncEvery?: number;
   /** A Redis operation slower than this counts as a failure, ms. @default 1000 */
   storeTimeoutMs?: number;
+  /**
+   * This process's event-loop stall, which slow calls are judged net of
+   * (loop_lag.ts). @default a meter the registry runs from start() to stop()
+   */
+  loopLag?: LoopLag;
 }
 
 /** {@linkcode BreakerRegistryOptions} with every default filled in and every value checked. */
@@ -53,6 +59,8 @@ export interface ResolvedRegistryOptions {
   flushMs: number;
   flushMax: number;
   policies: Record<string, BreakerPolicy>;
+  /** The caller's stall source, or null: the registry runs its own meter. */
+  loopLag: LoopLag | null;
 }
 
 function positive(name: string, v: number): number {
@@ -79,5 +87,6 @@ export function resolveRegistryOptions(options: BreakerRegistryOptions): Resolve
     flushMs: positive("flushMs", options.flushMs ?? 50),
     flushMax: positive("flushMax", options.flushMax ?? 256),
     policies: resolvePolicies(options.policies ?? DEFAULT_BREAKER_POLICIES),
+    loopLag: options.loopLag ?? null,
   };
 }

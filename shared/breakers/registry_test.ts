@@ -42,6 +42,12 @@ async function withInstances(
   }
 }
 
+/** Blocks this process's event loop for `ms`. */
+function block(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) { /* stalled */ }
+}
+
 const failing = () => Promise.reject(Object.assign(new Error("upstream 503"), { status: 503 }));
 
 Deno.test({
@@ -252,6 +258,46 @@ Deno.test({
             assert.equal(await outcome(a.get("up").fetch(upstream.url)), "200");
             await waitUntil(() => a.get("up").state === "open");
             assert.equal(events[0]?.reason, "consecutive_failures");
+          },
+        );
+      },
+    );
+
+    await t.step(
+      "slow-call rule: a call slow only because this process was stalled is not slow; a slow downstream still is",
+      async () => {
+        await withInstances(
+          { up: { fail_max: 2, reset_timeout_ms: 60_000, slow_call_ms: 100 } },
+          async (a) => {
+            const up = a.get("up");
+            // A 10 ms downstream while the event loop is blocked for 300 ms
+            // (what a CPU-starved machine does): 300 ms wall, 10 ms net.
+            const stalled = () =>
+              up.call(async () => {
+                await new Promise((r) => setTimeout(r, 10));
+                block(300);
+                return "ok";
+              });
+            for (let i = 0; i < 3; i++) assert.equal(await stalled(), "ok");
+            // The same, while still running when slow_call_ms comes due.
+            assert.equal(
+              await up.call(async () => {
+                block(300);
+                await new Promise((r) => setTimeout(r, 10));
+                return "ok";
+              }),
+              "ok",
+            );
+            await waitUntil(() => a.metrics.flushedOutcomes === 4);
+            assert.equal((await a.list())[0]!.state, "closed");
+            assert.equal((await a.list())[0]!.consecutiveFailures, 0);
+
+            // A downstream that takes 300 ms with the loop free is slow.
+            const slow = () =>
+              up.call(() => new Promise((r) => setTimeout(() => r("late"), 300)));
+            assert.equal(await slow(), "late");
+            assert.equal(await slow(), "late");
+            await waitUntil(() => up.state === "open");
           },
         );
       },
