@@ -167,7 +167,14 @@ export function createApp(deps: Deps, options: AppOptions = {}): OpenAPIHono<App
     leadRoutes(
       deps,
       {
-        ...(options.breakers ? { breakers: options.breakers, queue, cache: degradedCache } : {}),
+        ...(options.breakers
+          ? {
+            breakers: options.breakers,
+            queue,
+            cache: degradedCache,
+            loopLag: options.breakers.loopLag,
+          }
+          : {}),
         ...(options.scorer ? { scorer: options.scorer } : {}),
         writeTimeoutMs: deps.config.database.writeTimeoutMs,
       },

@@ -40,7 +40,11 @@ Deno.test("summariseBreakers() counts a breaker still open at the end until the 
 });
 
 Deno.test("timeline() lists transitions after t0 in order, in seconds, capped", () => {
-  const list = [tr(2_500, "open", "half_open"), tr(1_000, "closed", "open"), tr(-5, "open", "closed")];
+  const list = [
+    tr(2_500, "open", "half_open"),
+    tr(1_000, "closed", "open"),
+    tr(-5, "open", "closed"),
+  ];
   const t = timeline(list, 0, 1);
   assert.deepEqual(t, [{
     t_s: 1,

@@ -57,7 +57,10 @@ Deno.test("unappliedWrite() calls a queued write whose task is still alive late,
     [task("retrying", 'BreakerOpenError: Circuit breaker "database" is open')],
   );
   assert.equal(retrying.verdict, "late");
-  assert.match(retrying.description, /^L0-1 \(answered 202; task retrying, attempt 3\/8, last error/);
+  assert.match(
+    retrying.description,
+    /^L0-1 \(answered 202; task retrying, attempt 3\/8, last error/,
+  );
   for (const status of ["pending", "running"] as const) {
     assert.equal(unappliedWrite({ op: "x", status: 202 }, [task(status)]).verdict, "late");
   }

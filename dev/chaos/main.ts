@@ -395,7 +395,9 @@ async function run(scenario: Scenario): Promise<number> {
       );
     }
     if (verdict.drain_extended_ms > 0) {
-      say(`  drain extended ${verdict.drain_extended_ms} ms past its base while writes kept landing`);
+      say(
+        `  drain extended ${verdict.drain_extended_ms} ms past its base while writes kept landing`,
+      );
     }
     for (const l of verdict.lost) say(`  LOST ${l}`);
     for (const l of verdict.late.slice(0, 10)) say(`  LATE ${l}`);

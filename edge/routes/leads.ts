@@ -42,6 +42,7 @@ import { createLeadRoute, getLeadRoute, listRoute, patchLeadRoute } from "./lead
 import { parseIdempotencyKey } from "../idempotency/request.ts";
 import { type WriteKey, writeKey } from "../../shared/leads/idempotent_write.ts";
 import type { Context } from "hono";
+import type { LoopLag } from "../../shared/loop_lag.ts";
 
 function toDate(s: string | undefined): Date | undefined;
 function toDate(s: string | null | undefined): Date | null | undefined;
@@ -88,6 +89,12 @@ export interface LeadRouteOptions {
    * of hanging with its Idempotency-Key locked. @default none
    */
   writeTimeoutMs?: number;
+  /**
+   * This process's event-loop stall (the breaker registry's `loopLag`): the
+   * deadline counts net of it, so a starved edge does not fail a write that
+   * Postgres was answering. @default none (wall time)
+   */
+  loopLag?: LoopLag;
 }
 
 /** Routes of `/v1/leads`. */
@@ -165,6 +172,7 @@ export function leadRoutes(
           ...(options.scorer ? { scorer: options.scorer, now: deps.now() } : {}),
           writeKey: key,
           deadlineMs: options.writeTimeoutMs,
+          ...(options.loopLag ? { lag: options.loopLag } : {}),
         }),
     );
     if (lead instanceof Response) return lead as never;
@@ -207,6 +215,7 @@ export function leadRoutes(
           ...(options.scorer ? { scorer: options.scorer, now: deps.now() } : {}),
           writeKey: key,
           deadlineMs: options.writeTimeoutMs,
+          ...(options.loopLag ? { lag: options.loopLag } : {}),
         }),
     );
     if (lead instanceof Response) return lead as never;

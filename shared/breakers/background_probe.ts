@@ -20,7 +20,7 @@
  */
 import type { Logger } from "../log.ts";
 import type { BreakerRegistry } from "./registry.ts";
-import { netTimer } from "./loop_lag.ts";
+import { netTimer } from "../loop_lag.ts";
 
 /**
  * The database breaker's probe (`SELECT 1` on the pool), or null when no
@@ -88,8 +88,12 @@ export function startBackgroundProbe(o: BackgroundProbeOptions): BackgroundProbe
     let cancel = () => {};
     const late = new Promise<never>((_, reject) => {
       // A starved process answers its own checks late: that is not the downstream's.
-      cancel = netTimer(timeoutMs, () => performance.now(), o.registry.loopLag, () =>
-        reject(new Error(`health check over ${timeoutMs} ms`)));
+      cancel = netTimer(
+        timeoutMs,
+        () => performance.now(),
+        o.registry.loopLag,
+        () => reject(new Error(`health check over ${timeoutMs} ms`)),
+      );
     });
     try {
       await Promise.race([o.check(), late]);

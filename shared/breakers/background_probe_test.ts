@@ -84,3 +84,48 @@ Deno.test({
     await registry.stop();
   }
 });
+
+Deno.test({
+  name:
+    "the background probe's check timeout counts time net of this process's own stall: a starved process still half-opens",
+  ...noSanitizers,
+}, async () => {
+  await using stack = await useTestStack();
+  // The stall source is injected: each check below says how much of its time was the process's own.
+  let stall = 0;
+  const registry = createBreakerRegistry({
+    redis: createRedis(stack.settings.redis),
+    policies: { db: { fail_max: 1, reset_timeout_ms: 60_000 } },
+    namespace: testNamespace(),
+    flushMs: 5,
+    loopLag: { stalledMs: () => stall },
+  });
+  await registry.start();
+  let stalled = false;
+  const probe = startBackgroundProbe({
+    registry,
+    name: "db",
+    // 300 ms to answer against a 100 ms timeout; when `stalled`, 290 ms of it were this process's.
+    check: () => {
+      if (stalled) stall += 290;
+      return new Promise((r) => setTimeout(r, 300));
+    },
+    everyMs: 50,
+    timeoutMs: 100,
+  });
+  try {
+    await registry.get("db").call(failing).catch(() => {});
+    await waitUntil(() => registry.get("db").state === "open", { what: "open" });
+    await waitUntil(() => probe.checks >= 3, { what: "three checks", timeoutMs: 20_000 });
+    assert.equal(registry.get("db").state, "open", "a check slow on its own is a failed check");
+
+    stalled = true;
+    await waitUntil(() => registry.get("db").state === "half_open", {
+      what: "half-open: the check was slow only because the process was stalled",
+      timeoutMs: 20_000,
+    });
+  } finally {
+    await probe.stop();
+    await registry.stop();
+  }
+});

@@ -26,7 +26,7 @@ import type { ProbeMessage, TransitionMessage } from "./event_channel.ts";
 import { SharedView, type SharedViewHost } from "./shared_view.ts";
 import type { BreakerSnapshot, BreakerStateName } from "./types.ts";
 import type { BreakerContext } from "./context.ts";
-import { netElapsed, netTimer } from "./loop_lag.ts";
+import { netElapsed, netTimer } from "../loop_lag.ts";
 
 export type { CallOptions };
 export type { BreakerMetrics } from "./context.ts";

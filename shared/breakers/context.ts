@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { LoopLag } from "./loop_lag.ts";
+import type { LoopLag } from "../loop_lag.ts";
 import type { BreakerScripts, SharedState } from "./scripts.ts";
 import type { BreakerTransition, BreakerView } from "./types.ts";
 

@@ -7,7 +7,7 @@
 import type { BreakerPolicy } from "./policy.ts";
 import { classifyError, type Outcome } from "./classify.ts";
 import { BreakerTimeoutError } from "./errors.ts";
-import { type LoopLag, netElapsed } from "./loop_lag.ts";
+import { type LoopLag, netElapsed } from "../loop_lag.ts";
 
 /** Options of {@linkcode Breaker.call}. */
 export interface CallOptions {

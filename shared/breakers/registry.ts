@@ -42,7 +42,7 @@ import { type BreakerContext, type BreakerMetrics, createBreakerMetrics } from "
 import { withDeadline } from "../deadline.ts";
 import { BreakerEventChannel } from "./event_channel.ts";
 import { breakerKeys } from "./keys.ts";
-import { createLoopLagMeter, type LoopLag, type LoopLagMeter } from "./loop_lag.ts";
+import { createLoopLagMeter, type LoopLag, type LoopLagMeter } from "../loop_lag.ts";
 import { resyncStates } from "./local_fallback.ts";
 import {
   type BreakerRegistryOptions,

@@ -7,7 +7,7 @@
  */
 import type { Redis } from "@upstash/redis";
 import type { Logger } from "../log.ts";
-import type { LoopLag } from "./loop_lag.ts";
+import type { LoopLag } from "../loop_lag.ts";
 import {
   type BreakerPolicy,
   type BreakerPolicyInput,

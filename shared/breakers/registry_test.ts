@@ -293,8 +293,7 @@ Deno.test({
             assert.equal((await a.list())[0]!.consecutiveFailures, 0);
 
             // A downstream that takes 300 ms with the loop free is slow.
-            const slow = () =>
-              up.call(() => new Promise((r) => setTimeout(() => r("late"), 300)));
+            const slow = () => up.call(() => new Promise((r) => setTimeout(() => r("late"), 300)));
             assert.equal(await slow(), "late");
             assert.equal(await slow(), "late");
             await waitUntil(() => up.state === "open");

@@ -24,6 +24,7 @@ import {
   type LeadPatch,
   type NewLead,
 } from "./lead.ts";
+import type { LoopLag } from "../loop_lag.ts";
 import type { LeadScoreResult } from "../scoring/champion.ts";
 import { applyScores, manualScore, rescoreLead } from "../scoring/scores.ts";
 import { assertTransition, type OutreachStatus, stepsToReach } from "./status.ts";
@@ -53,6 +54,8 @@ export interface WriteOptions {
    * @default undefined (no deadline)
    */
   deadlineMs?: number;
+  /** This process's event-loop stall: the deadline counts net of it (TransactionOptions.lag). */
+  lag?: LoopLag;
 }
 
 /**
@@ -106,7 +109,10 @@ async function leadWrite(
   const out: IdempotentResult<Lead> = await withTransaction(
     sql,
     (client) => idempotentWrite(client, options.writeKey, reviveLead, () => write(client)),
-    options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs },
+    {
+      ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs }),
+      ...(options.lag === undefined ? {} : { lag: options.lag }),
+    },
   );
   if (out.replayed) options.onReplay?.();
   return out.value;

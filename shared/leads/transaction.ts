@@ -4,6 +4,7 @@
  * @module
  */
 import type { Pool, PoolClient } from "@neondatabase/serverless";
+import { type LoopLag, netTimer, NO_LAG } from "../loop_lag.ts";
 
 /**
  * Anything with `.query`: the Pool (each call autocommits) or a client
@@ -22,6 +23,12 @@ export interface TransactionOptions {
    * @default undefined (no deadline)
    */
   deadlineMs?: number;
+  /**
+   * This process's event-loop stall (shared/loop_lag.ts): the deadline counts
+   * time net of it, so a CPU-starved process does not destroy a connection
+   * that was answering. @default none (wall time)
+   */
+  lag?: LoopLag;
 }
 
 /**
@@ -67,13 +74,13 @@ export async function withTransaction<T>(
   const client = await pool.connect();
   let broken: Error | undefined;
   let expired = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancel = () => {};
   const deadline = deadlineMs === undefined ? null : new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+    cancel = netTimer(deadlineMs, () => performance.now(), options.lag ?? NO_LAG, () => {
       expired = true;
       reject(new TransactionDeadlineError(deadlineMs));
       destroyConnection(client);
-    }, deadlineMs);
+    });
   });
   const run = async () => {
     await client.query("BEGIN");
@@ -101,7 +108,7 @@ export async function withTransaction<T>(
     }
     throw err;
   } finally {
-    clearTimeout(timer);
+    cancel();
     client.release(broken);
   }
 }

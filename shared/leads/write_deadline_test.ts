@@ -12,6 +12,7 @@ import { createPool } from "../db/pool.ts";
 import { writeKey } from "./idempotent_write.ts";
 import { createLead } from "./repository.ts";
 import { TransactionDeadlineError, withTransaction } from "./transaction.ts";
+import { createLoopLagMeter, type LoopLag } from "../loop_lag.ts";
 import { noSanitizers } from "../../testing/sanitizers.ts";
 import { runTag } from "../../testing/namespace.ts";
 
@@ -94,5 +95,45 @@ Deno.test({
     assert.equal(await one({ deadlineMs: 30_000 }), 1);
     await assert.rejects(one({ deadlineMs: 0 }), RangeError);
     await assert.rejects(one({ deadlineMs: 1.5 }), RangeError);
+  },
+});
+
+Deno.test({
+  name:
+    "the deadline counts time net of this process's own stall: a stalled process does not fail a write Postgres answered",
+  ...opts,
+  async fn() {
+    await using stack = await useTestStack();
+    const { sql } = stack.makeDeps();
+    const lag = createLoopLagMeter();
+    lag.start();
+    try {
+      // The event loop blocked for 500 ms inside a 200 ms deadline: what a
+      // CPU-starved machine does to a write whose connection keeps answering.
+      const stalled = (options: { deadlineMs: number; lag?: LoopLag }) =>
+        withTransaction(sql, async (c) => {
+          const n = (await c.query("SELECT 1 AS n")).rows[0].n;
+          const until = performance.now() + 500;
+          while (performance.now() < until) { /* stalled */ }
+          return (await c.query("SELECT $1::int AS n", [n])).rows[0].n;
+        }, options);
+      assert.equal(await stalled({ deadlineMs: 200, lag }), 1, "net of the stall: committed");
+      await assert.rejects(
+        stalled({ deadlineMs: 200 }),
+        TransactionDeadlineError,
+        "on wall time the same write fails",
+      );
+      // A connection that really stops answering still fails at its deadline.
+      const silent = withTransaction(
+        sql,
+        (c) => c.query("SELECT pg_sleep(5)"),
+        { deadlineMs: 200, lag },
+      );
+      const started = performance.now();
+      await assert.rejects(silent, TransactionDeadlineError);
+      assert.ok(performance.now() - started < 2_000, "failed at its deadline, not after 5 s");
+    } finally {
+      lag.stop();
+    }
   },
 });

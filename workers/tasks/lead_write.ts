@@ -31,6 +31,7 @@
  */
 import type { z } from "zod";
 import type { Breaker } from "../../shared/breakers/breaker.ts";
+import type { LoopLag } from "../../shared/loop_lag.ts";
 import { AppError } from "../../shared/errors.ts";
 import type { Lead } from "../../shared/leads/lead.ts";
 import { createLead, updateLead } from "../../shared/leads/repository.ts";
@@ -47,6 +48,11 @@ export interface LeadWriteServices {
    * (half-open, probe elsewhere) gives the attempt back. @default none
    */
   breaker?: Breaker;
+  /**
+   * This process's event-loop stall (the breaker registry's `loopLag`): the
+   * write deadline counts net of it. @default none (wall time)
+   */
+  lag?: LoopLag;
   /** Scores the created or updated lead in the write's transaction (shared/scoring/). @default none */
   scorer?: LeadScorer;
 }
@@ -112,6 +118,7 @@ export function leadWriteHandler(s: LeadWriteServices = {}) {
     // stops answering, the statement fails at it (a database failure: retried, counted by the
     // breaker) instead of holding the task until its timeout and the lease beyond.
     const deadlineMs = ctx.deps.config.database.writeTimeoutMs;
+    const lag = s.lag === undefined ? {} : { lag: s.lag };
     // Set when the request's Idempotency-Key was already used: the write happened before.
     let applied = false;
     const hasOwnEvent = (leadId: string, eventType?: string) =>
@@ -121,7 +128,7 @@ export function leadWriteHandler(s: LeadWriteServices = {}) {
             `SELECT 1 FROM lead_events WHERE lead_id = $1 AND source = $2
                AND ($3::text IS NULL OR event_type = $3) LIMIT 1`,
             [leadId, source, eventType ?? null],
-          ), { deadlineMs });
+          ), { deadlineMs, ...lag });
         return rows.length > 0;
       }, ctx.signal);
     try {
@@ -143,6 +150,7 @@ export function leadWriteHandler(s: LeadWriteServices = {}) {
                 writeKey: p.write_key,
                 onReplay: () => applied = true,
                 deadlineMs,
+                ...lag,
               },
             ), ctx.signal);
           return {
@@ -177,6 +185,7 @@ export function leadWriteHandler(s: LeadWriteServices = {}) {
             writeKey: p.write_key,
             onReplay: () => applied = true,
             deadlineMs,
+            ...lag,
           },
         ), ctx.signal);
       return { status: applied ? "already_applied" : "updated", lead_id: lead.id };

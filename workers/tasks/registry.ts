@@ -67,6 +67,7 @@ export function createHandlers(s: WorkerServices): Record<string, Handler> {
     })),
     apply_lead_write: leadWriteHandler({
       breaker: s.breakers.get("database"),
+      lag: s.breakers.loopLag,
       ...(s.scorer ? { scorer: s.scorer } : {}),
     }),
     scrape_leads: scrapeLeadsHandler({

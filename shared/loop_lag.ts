@@ -2,10 +2,11 @@
  * How long this process's own event loop has been late: the time a call
  * "took" while this process was not running (a CPU-starved machine, a long
  * GC pause, a synchronous stretch of our own code) says nothing about the
- * downstream. The breakers judge slow calls on durations net of it
- * (docs/breakers.md, "Slow calls and a starved process"), the way a client
- * measuring a dependency's latency should not charge it with its own
- * queueing.
+ * downstream. The breakers judge slow calls on durations net of it, and the
+ * lead writes' transaction deadline (shared/leads/transaction.ts) counts
+ * net time too (docs/breakers.md, "Slow calls and a starved process"), the
+ * way a client measuring a dependency's latency should not charge it with
+ * its own queueing.
  *
  * The meter wakes every `everyMs`; each wake-up later than planned adds the
  * delay beyond `graceMs` (timer jitter) to a running total. `stalledMs()`
