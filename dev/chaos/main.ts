@@ -231,9 +231,12 @@ async function run(scenario: Scenario): Promise<number> {
     const progress = setInterval(() => {
       const by: Record<string, number> = {};
       for (const a of attempts) by[outcomeOf(a)] = (by[outcomeOf(a)] ?? 0) + 1;
+      const notClosed = Object.keys(config.breakerPolicies)
+        .filter((n) => breakers.get(n).state !== "closed");
       say(
         `t=${Math.round((Date.now() - t0) / 1000)}s faults ${runs.length}/${faults.length} ` +
-          `requests ${JSON.stringify(by)}`,
+          `requests ${JSON.stringify(by)}` +
+          (notClosed.length > 0 ? ` not closed: ${notClosed.join(", ")}` : ""),
       );
     }, 5_000);
     try {
@@ -245,7 +248,11 @@ async function run(scenario: Scenario): Promise<number> {
 
     say("load over; verifying");
     const queue = createQueue(redis, TASK_CATALOG, config.queue);
-    const core = await verify(done, sql, queue, DRAIN);
+    const core = await verify(done, sql, queue, DRAIN, (outstanding, waitedMs) =>
+      say(
+        `drain ${Math.round(waitedMs / 1000)}s: ${outstanding} acknowledged writes and tasks ` +
+          `outstanding; database breaker ${breakers.get("database").state}`,
+      ));
     const effects = await verifyEffects(done, { sql, queue, outbox: cluster.outbox }, DRAIN);
     const published = await truth.stop();
     const feed = followerReports.flatMap((r) =>

@@ -41,13 +41,16 @@ export async function verify(
   sql: Pool,
   queue: TaskQueue,
   bounds: DrainBounds,
+  onProgress: (outstanding: number, waitedMs: number) => void = () => {},
 ): Promise<Verdict> {
   const leads = done.filter((d) => d.kind === "leads");
   const tasks = done.filter((d) => d.kind === "tasks");
   const ackedLeads = leads.filter((d) => ACKED.has(d.status));
   const ackedTasks = tasks.filter((d) => ACKED.has(d.status));
   const drain = new Drain(bounds, Date.now());
-  const deadline = Date.now() + bounds.baseMs + bounds.extendMs;
+  const began = Date.now();
+  const deadline = began + bounds.baseMs + bounds.extendMs;
+  let reported = began;
 
   let counts = new Map<string, number>();
   let infos: Awaited<ReturnType<TaskQueue["getTask"]>>[] = [];
@@ -67,6 +70,10 @@ export async function verify(
     const leadsOut = ackedLeads.filter((d) => (counts.get(d.name) ?? 0) === 0).length;
     const tasksOut = infos.filter((t) => t?.status !== "succeeded" && t?.status !== "dead").length;
     if (!drain.observe(leadsOut + tasksOut, Date.now())) break;
+    if (Date.now() - reported >= 10_000) {
+      reported = Date.now();
+      onProgress(leadsOut + tasksOut, reported - began);
+    }
     await new Promise((r) => setTimeout(r, 500));
   }
   const unapplied = await Promise.all(
