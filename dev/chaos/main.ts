@@ -144,10 +144,17 @@ async function run(scenario: Scenario): Promise<number> {
   const sql: Pool = poolFor(cluster.stack.settings.database, { max: 2, onError: () => {} });
   const transitions: BreakerTransition[] = [];
   const breakers = createBreakerRegistry({ redis, policies: config.breakerPolicies });
-  breakers.events.addEventListener(
-    "transition",
-    (e) => transitions.push((e as CustomEvent<BreakerTransition>).detail),
-  );
+  let loadStart: number | null = null;
+  breakers.events.addEventListener("transition", (e) => {
+    const t = (e as CustomEvent<BreakerTransition>).detail;
+    transitions.push(t);
+    if (loadStart !== null && t.source === "redis") {
+      say(
+        `t=${Math.round((t.at - loadStart) / 100) / 10}s breaker ${t.name} ${t.from} → ${t.to}` +
+          ` (${t.reason ?? "?"})`,
+      );
+    }
+  });
   const pids = new Set<number>();
   const trackPids = setInterval(() => {
     for (const p of Object.values(cluster.processes)) if (p.pid !== null) pids.add(p.pid);
@@ -204,6 +211,7 @@ async function run(scenario: Scenario): Promise<number> {
       }, followerReports));
     }
     const t0 = Date.now();
+    loadStart = t0;
     const runs: FaultRun[] = [];
     const faults = scenario.faults.map((f) =>
       new Promise<void>((resolve) => {

@@ -39,10 +39,9 @@
 import { DependencyUnavailableError } from "../errors.ts";
 import { Breaker } from "./breaker.ts";
 import { type BreakerContext, type BreakerMetrics, createBreakerMetrics } from "./context.ts";
-import { withDeadline } from "../deadline.ts";
 import { BreakerEventChannel } from "./event_channel.ts";
 import { breakerKeys } from "./keys.ts";
-import { createLoopLagMeter, type LoopLag, type LoopLagMeter } from "../loop_lag.ts";
+import { createLoopLagMeter, type LoopLag, type LoopLagMeter, netTimer } from "../loop_lag.ts";
 import { resyncStates } from "./local_fallback.ts";
 import {
   type BreakerRegistryOptions,
@@ -240,14 +239,25 @@ class Registry implements BreakerRegistry {
 
   async #op<T>(what: string, fn: () => Promise<T>): Promise<T> {
     const ms = this.#o.storeTimeoutMs;
-    const late = () =>
-      new DependencyUnavailableError(`Breaker store did not answer "${what}" within ${ms}ms`);
+    let cancel = () => {};
+    // Net of this process's stall (loop_lag.ts): a starved process would
+    // otherwise declare Redis unreachable and leave the shared breakers for
+    // local ones, whose OPEN waits its whole reset timeout (no background
+    // probe half-opens a local breaker).
+    const late = new Promise<never>((_, reject) => {
+      cancel = netTimer(ms, () => performance.now(), this.loopLag, () =>
+        reject(
+          new DependencyUnavailableError(`Breaker store did not answer "${what}" within ${ms}ms`),
+        ));
+    });
     try {
-      return await withDeadline(fn(), ms, late);
+      return await Promise.race([fn(), late]);
     } catch (err) {
       this.metrics.storeErrors++;
       this.#enterLocal(err, what);
       throw err;
+    } finally {
+      cancel();
     }
   }
 

@@ -37,7 +37,11 @@ export interface BreakerRegistryOptions {
   heartbeatMs?: number;
   /** Full state re-read every this many heartbeats. @default 10 */
   syncEvery?: number;
-  /** A Redis operation slower than this counts as a failure, ms. @default 1000 */
+  /**
+   * A Redis operation slower than this, net of this process's event-loop
+   * stall, counts as a failure (the registry switches to local breakers), ms.
+   * @default 1000
+   */
   storeTimeoutMs?: number;
   /**
    * This process's event-loop stall, which slow calls are judged net of
