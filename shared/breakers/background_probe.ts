@@ -5,8 +5,9 @@
  * so the next real call is its probe. Recovery then takes about `everyMs`
  * after the downstream is back instead of the whole reset timeout, which
  * stays the upper bound (the seed's policy). A FORCED_OPEN breaker is the
- * operator's and is left alone; in local mode (Redis away) the local
- * breaker's own reset timeout decides.
+ * operator's and is left alone. In local mode (Redis away) it half-opens the
+ * local breaker the same way: a Redis outage no longer stretches a database
+ * recovery to the whole reset timeout.
  *
  * @example
  * ```ts
@@ -43,7 +44,7 @@ export function startDatabaseProbe(
 
 /** Options of {@linkcode startBackgroundProbe}. */
 export interface BackgroundProbeOptions {
-  registry: Pick<BreakerRegistry, "get" | "halfOpen" | "mode" | "loopLag">;
+  registry: Pick<BreakerRegistry, "get" | "halfOpen" | "loopLag">;
   /** The breaker's name. */
   name: string;
   /** The health check: resolves when the downstream answers. */
@@ -83,7 +84,7 @@ export function startBackgroundProbe(o: BackgroundProbeOptions): BackgroundProbe
   let running: Promise<void> | null = null;
 
   async function once(): Promise<void> {
-    if (breaker.state !== "open" || o.registry.mode !== "redis") return;
+    if (breaker.state !== "open") return;
     checks++;
     let cancel = () => {};
     const late = new Promise<never>((_, reject) => {

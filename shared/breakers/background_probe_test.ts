@@ -6,6 +6,7 @@ import { createBreakerRegistry } from "./registry.ts";
 import { testNamespace } from "../../testing/namespace.ts";
 import { waitUntil } from "../../testing/wait.ts";
 import { noSanitizers } from "../../testing/sanitizers.ts";
+import { freePort } from "../../dev/ports.ts";
 
 const failing = () => Promise.reject(Object.assign(new Error("upstream 503"), { status: 503 }));
 
@@ -124,6 +125,42 @@ Deno.test({
       what: "half-open: the check was slow only because the process was stalled",
       timeoutMs: 20_000,
     });
+  } finally {
+    await probe.stop();
+    await registry.stop();
+  }
+});
+
+Deno.test("while Redis is unreachable the background probe half-opens the local breaker", async () => {
+  // A Redis nobody listens on: the registry decides with local breakers from the start.
+  const port = await freePort();
+  const registry = createBreakerRegistry({
+    redis: createRedis({ url: `http://127.0.0.1:${port}`, token: "unused" }),
+    policies: { db: { fail_max: 1, reset_timeout_ms: 60_000 } },
+    namespace: testNamespace(),
+    heartbeatMs: 60_000,
+  });
+  await registry.start();
+  let up = false;
+  const probe = startBackgroundProbe({
+    registry,
+    name: "db",
+    check: () => up ? Promise.resolve() : failing(),
+    everyMs: 20,
+  });
+  try {
+    assert.equal(registry.mode, "local");
+    await registry.get("db").call(failing).catch(() => {});
+    assert.equal(registry.get("db").state, "open", "the local breaker tripped");
+    await waitUntil(() => probe.checks >= 3, { what: "three failed checks" });
+    assert.equal(registry.get("db").state, "open");
+
+    up = true;
+    await waitUntil(() => registry.get("db").state === "half_open", {
+      what: "the local breaker half-open long before its 60 s reset timeout",
+    });
+    assert.equal(await registry.get("db").call(() => Promise.resolve("ok")), "ok");
+    assert.equal(registry.get("db").state, "closed", "the probe closed it");
   } finally {
     await probe.stop();
     await registry.stop();

@@ -295,6 +295,18 @@ export class Breaker {
     if (this.#local === null) this.#shared.applyProbe(msg);
   }
 
+  /**
+   * @internal The background health check answered while Redis is
+   * unreachable: the local breaker half-opens (probeAnswered). Null when
+   * this breaker is not in local mode.
+   */
+  halfOpenLocal(): BreakerSnapshot | null {
+    const fallback = this.#local;
+    if (fallback === null) return null;
+    fallback.breaker.probeAnswered();
+    return fallback.snapshot();
+  }
+
   /** @internal Redis is unreachable: a local breaker takes over from the cached view. */
   enterLocal(): void {
     if (this.#local !== null) return;

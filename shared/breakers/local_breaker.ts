@@ -217,6 +217,17 @@ export class LocalBreaker {
     }
   }
 
+  /**
+   * The downstream answered a background health check: OPEN moves to
+   * HALF_OPEN now (the next call is the probe) instead of at the reset
+   * timeout; any other state is left alone. True when it moved.
+   */
+  probeAnswered(): boolean {
+    if (this.#state.state !== "open") return false;
+    this.#to({ state: "half_open", probeUntil: null, successes: 0 }, "probe_answered");
+    return true;
+  }
+
   /** Operator actions, applied locally. */
   set(state: "closed" | "forced_open" | "disabled", reason = "operator"): void {
     if (state === "closed") this.#to({ state: "closed", consecutive: 0 }, reason);

@@ -125,3 +125,20 @@ Deno.test("LocalBreaker starts from a shared view and keeps operator states", ()
   });
   assert.equal(open.openRemainingMs(), 50);
 });
+
+Deno.test("LocalBreaker.probeAnswered() half-opens an OPEN breaker only", () => {
+  const transitions: string[] = [];
+  const b = new LocalBreaker(resolvePolicies({ x: { fail_max: 1, reset_timeout_ms: 60_000 } }).x!, {
+    onTransition: (t) => transitions.push(`${t.from}>${t.to} ${t.reason}`),
+  });
+  assert.equal(b.probeAnswered(), false, "CLOSED stays CLOSED");
+  b.record("failure");
+  assert.equal(b.state, "open");
+  assert.equal(b.probeAnswered(), true);
+  assert.equal(b.state, "half_open");
+  assert.equal(b.admit().kind, "probe");
+  assert.deepEqual(transitions, [
+    "closed>open consecutive_failures",
+    "open>half_open probe_answered",
+  ]);
+});

@@ -75,7 +75,8 @@ export interface BreakerRegistry {
   /**
    * The downstream answered a background health check: an OPEN breaker
    * moves to HALF_OPEN now instead of at its reset timeout (any other state
-   * is left alone). shared/breakers/background_probe.ts calls it.
+   * is left alone); while Redis is unreachable, the local breaker does.
+   * shared/breakers/background_probe.ts calls it.
    */
   halfOpen(name: string): Promise<BreakerSnapshot>;
   /** Dispatches `CustomEvent<BreakerTransition>` events of type "transition". */
@@ -213,6 +214,17 @@ class Registry implements BreakerRegistry {
   }
 
   halfOpen(name: string): Promise<BreakerSnapshot> {
+    // While Redis is unreachable the local breaker takes it: otherwise a
+    // local OPEN would wait its whole reset timeout although the
+    // downstream answers.
+    const local = this.#mode === "local" ? this.get(name).halfOpenLocal() : null;
+    if (local !== null) {
+      this.#o.log?.info("local breaker half-opened by its health check", {
+        breaker: name,
+        state: local.state,
+      });
+      return Promise.resolve(local);
+    }
     return this.#operate(name, "half_open");
   }
 
