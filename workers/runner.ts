@@ -58,11 +58,29 @@ import { ACK, EXTEND_LEASES, FAIL, RELEASE } from "../shared/redis/script_codes.
  * Retry a deferred task (breaker refusal, DeferredTaskError) when it said it
  * could run again — e.g. the breaker's next probe — bounded and jittered. The
  * attempt is not counted.
+ *
+ * A refusal by an OPEN breaker that parks the task's type (its catalog
+ * `breaker`) says "until the reset timeout" (up to a minute), but the
+ * background probe half-opens the breaker as soon as the downstream answers,
+ * often within a second. Parking already keeps the type unclaimed while the
+ * breaker is OPEN, so such a task waits at most `PARKED_REFUSAL_MS` and then
+ * simply stays parked: it runs as soon as the breaker leaves OPEN instead of
+ * up to a minute later (the starvation runs of docs/reliability.md).
  */
-function refusalDelay(err: { retryAfterMs?: unknown }, random: () => number): number {
-  const hint = typeof err.retryAfterMs === "number" ? err.retryAfterMs : 5_000;
+function refusalDelay(
+  err: { retryAfterMs?: unknown; breaker?: unknown; state?: unknown },
+  random: () => number,
+  parkedBy: string | undefined,
+): number {
+  let hint = typeof err.retryAfterMs === "number" ? err.retryAfterMs : 5_000;
+  if (parkedBy !== undefined && err.breaker === parkedBy && err.state === "open") {
+    hint = Math.min(hint, PARKED_REFUSAL_MS);
+  }
   return Math.round(Math.min(60_000, Math.max(200, hint)) * (1 + 0.2 * random()));
 }
+
+/** Longest wait of a task refused by the OPEN breaker that parks its type (see refusalDelay). */
+const PARKED_REFUSAL_MS = 1_000;
 
 /** What a handler receives besides its payload. */
 export interface TaskContext {
@@ -590,7 +608,7 @@ export class Runner {
       const refused = !permanent && isDeferred(err);
       const def = this.#o.queue.ctx.catalog[task.type];
       const backoffMs = refused
-        ? refusalDelay(err as { retryAfterMs?: unknown }, this.#o.random)
+        ? refusalDelay(err as { retryAfterMs?: unknown }, this.#o.random, def?.breaker)
         : def
         ? backoffDelay(def.backoff, task.attempt, this.#o.random)
         : 1000;

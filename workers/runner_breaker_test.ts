@@ -113,6 +113,77 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "a task refused by the OPEN breaker that parks its type runs as soon as the breaker half-opens, not after the reset timeout",
+  ...opts,
+  async fn() {
+    await using stack = await useTestStack();
+    const deps = stack.makeDeps();
+    const ns = testNamespace("h");
+    const q = createQueue(deps.redis, CATALOG, { namespace: ns });
+    const breakers = createBreakerRegistry({
+      redis: deps.redis,
+      namespace: ns,
+      policies: { email: { fail_max: 1, reset_timeout_ms: 60_000 } },
+      flushMs: 5,
+    });
+    await breakers.start();
+    const attempts: string[] = [];
+    const email = breakers.get("email");
+    const runner = new Runner({
+      queue: q,
+      deps,
+      breakers,
+      pollMs: 100,
+      handlers: {
+        // Trips the breaker inside the first attempt, then finds it OPEN (60 s to go).
+        mail: async () => {
+          if (attempts.length === 0) {
+            await email.call(() =>
+              Promise.reject(Object.assign(new Error("down"), { status: 503 }))
+            )
+              .catch(() => {});
+            for (let i = 0; i < 200 && email.state !== "open"; i++) await sleep(10);
+          }
+          try {
+            await email.call(() => Promise.resolve());
+            attempts.push("ran");
+          } catch (err) {
+            attempts.push((err as Error).name);
+            throw err;
+          }
+        },
+        echo: () => {},
+      },
+    });
+    try {
+      runner.start();
+      const t = await q.enqueue("mail", { n: 1 });
+      for (let i = 0; i < 300 && attempts.length === 0; i++) await sleep(10);
+      assert.deepEqual(attempts, ["BreakerOpenError"]);
+      // The downstream answers its health check a moment later (background_probe.ts).
+      await sleep(300);
+      const halfOpenAt = Date.now();
+      await breakers.halfOpen("email");
+      for (let i = 0; i < 1_000 && !attempts.includes("ran"); i++) await sleep(10);
+      assert.deepEqual(attempts, ["BreakerOpenError", "ran"]);
+      const waited = Date.now() - halfOpenAt;
+      assert.ok(waited < 5_000, `ran ${waited} ms after the half-open, not at the reset timeout`);
+      let info = await q.getTask(t.id);
+      for (let i = 0; i < 200 && info?.status !== "succeeded"; i++) {
+        await sleep(10);
+        info = await q.getTask(t.id);
+      }
+      assert.equal(info?.status, "succeeded");
+      assert.equal(email.state, "closed", "the task's call was the probe that closed it");
+    } finally {
+      await runner.stop();
+      await breakers.stop();
+    }
+  },
+});
+
+Deno.test({
   name: "a runner refuses a catalog that names an unknown breaker",
   // The previous test's registry tears its subscription down asynchronously.
   ...opts,
