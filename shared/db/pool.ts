@@ -52,6 +52,48 @@ export interface PoolSettings {
 
 type Connect = (callback?: (err?: Error) => void) => unknown;
 
+/**
+ * Opening a connection failed without an Error: the driver rejects a failed
+ * WebSocket with the socket's `ErrorEvent` itself (`JSON.stringify` gives
+ * `{}`, `String` gives `[object Object]`), which reached the DLQ as "Non-Error
+ * thrown: {}" (found by `deno task chaos` under CPU starvation, 2026-12-07).
+ * The event is kept as `cause`.
+ */
+export class DatabaseConnectionError extends Error {
+  override name = "DatabaseConnectionError";
+}
+
+/** `err` as an Error: a non-Error (an ErrorEvent) becomes a DatabaseConnectionError naming it. */
+export function connectionError(err: unknown): Error {
+  if (err instanceof Error) return err;
+  const detail = typeof err === "object" && err !== null
+    ? [(err as { type?: unknown }).type, (err as { message?: unknown }).message]
+      .filter((v) => typeof v === "string" && v !== "").join(": ")
+    : String(err);
+  const kind = typeof err === "object" && err !== null
+    ? err.constructor?.name ?? "object"
+    : typeof err;
+  return new DatabaseConnectionError(
+    `Cannot connect to the database: the driver failed with a ${kind}${
+      detail ? ` (${detail})` : ""
+    }`,
+    { cause: err },
+  );
+}
+
+/** Wraps `client.connect` so that it only ever fails with an Error (see connectionError). */
+function normalizeConnectErrors(client: { connect: Connect }): void {
+  const original = client.connect.bind(client);
+  client.connect = function normalizedConnect(callback?: (err?: Error) => void) {
+    if (typeof callback === "function") {
+      return original((err?: Error) => callback(err ? connectionError(err) : err));
+    }
+    return (original() as Promise<void>).catch((err: unknown) => {
+      throw connectionError(err);
+    });
+  };
+}
+
 /** Wraps `client.connect` (callback style, as the pool uses it, or promise style). */
 function countConnectErrors(
   client: { connect: Connect },
@@ -126,6 +168,7 @@ export function createPool(settings: PoolSettings): Pool {
       socket.webSocketConstructor = NodeWebSocket as unknown as typeof WebSocket;
       // Pool queries go through a client's query() too: one span per statement.
       traceQueries(this as unknown as { query: (...args: unknown[]) => unknown }, onCallError);
+      normalizeConnectErrors(this as unknown as { connect: Connect });
       if (onCallError) countConnectErrors(this as unknown as { connect: Connect }, onCallError);
       // A connection that dies while the client is checked out (Postgres shutting down sends
       // 57P01 "terminating connection due to administrator command", a socket breaks) is told to

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { startTestDatabase } from "../../testing/database.ts";
 import { createMetrics, renderMetrics } from "../metrics/metrics.ts";
-import { createPool, setPoolDatabaseUrl } from "./pool.ts";
+import {
+  connectionError,
+  createPool,
+  DatabaseConnectionError,
+  setPoolDatabaseUrl,
+} from "./pool.ts";
+import { freePort } from "../../dev/ports.ts";
 
 Deno.test("setPoolDatabaseUrl(): new connections use the rotated URL; open ones keep working", async () => {
   await using db = await startTestDatabase();
@@ -93,4 +99,49 @@ Deno.test("a checked-out connection that Postgres terminates fails its caller's 
   }
   const { rows } = await pool.query<{ ok: number }>("SELECT 1 AS ok");
   assert.equal(rows[0]!.ok, 1, "the pool serves on with a new connection");
+});
+
+Deno.test("a connection the WebSocket cannot open fails with an Error naming it, not the socket's ErrorEvent", async () => {
+  // Nothing listens on the proxy's port: the driver's WebSocket fails to open.
+  const port = await freePort();
+  const pool = createPool({
+    databaseUrl: "postgresql://app:secret@127.0.0.1:5432/app",
+    wsProxy: `127.0.0.1:${port}/v2`,
+    useSecureWebSocket: false,
+    pipelineConnect: false,
+    max: 1,
+    onError: () => {},
+  });
+  try {
+    for (const attempt of [() => pool.query("SELECT 1"), () => pool.connect()]) {
+      await assert.rejects(attempt(), (err: unknown) => {
+        assert.ok(
+          err instanceof DatabaseConnectionError,
+          `got ${Object.prototype.toString.call(err)}`,
+        );
+        assert.match(
+          err.message,
+          /^Cannot connect to the database: the driver failed with a \w*Event/,
+        );
+        // The `ws` package's ErrorEvent (not the DOM's), kept as the cause.
+        assert.match(String((err.cause as object)?.constructor?.name), /Event$/);
+        return true;
+      });
+    }
+  } finally {
+    await pool.end().catch(() => {});
+  }
+});
+
+Deno.test("connectionError() keeps Errors and names anything else", () => {
+  const e = new Error("x");
+  assert.equal(connectionError(e), e);
+  assert.equal(
+    connectionError(null).message,
+    "Cannot connect to the database: the driver failed with a object (null)",
+  );
+  assert.equal(
+    connectionError("boom").message,
+    "Cannot connect to the database: the driver failed with a string (boom)",
+  );
 });
