@@ -51,6 +51,28 @@ Deno.test({
       },
     );
 
+    await t.step(
+      "an absent key or target is left out of the entry; entries that carry them empty read the same",
+      async () => {
+        const { publisher, ctx } = setup();
+        const history = ctx.keys.history("tasks");
+        // How the previous version stored a message without key and target.
+        const old = await redis.xadd(history, "*", { d: '{"n":1}', o: "i-0", k: "", t: "" });
+        const now = await publisher.publish("tasks", { n: 2 });
+        // Raw reply (automaticDeserialization off): [[id, [field, value, …]]].
+        const raw = await redis.xrange(history, now.offset, now.offset) as unknown as [
+          string,
+          string[],
+        ][];
+        assert.deepEqual(raw[0]![1].filter((_, i) => i % 2 === 0), ["d", "o"]);
+        const read = await readHistory(ctx, "tasks", "0-0");
+        assert.deepEqual(read.messages.map((m) => [m.offset, m.key, m.target]), [
+          [old, null, null],
+          [now.offset, null, null],
+        ]);
+      },
+    );
+
     await t.step("an offset older than the trimmed history is reported incomplete", async () => {
       const { publisher, ctx } = setup({ historyMaxLen: 3 });
       const offsets = [];

@@ -34,7 +34,7 @@ for i, entry in ipairs(entries) do
     redis.call('HSET', task_key, 'status', 'succeeded', 'result', result, 'finished_at', now, 'updated_at', now)
     redis.call('HDEL', task_key, 'lease_token', 'lease_expires', 'last_error_at')
     redis.call('PEXPIRE', task_key, keep_ms)
-    task_event(feed, id, 'succeeded', { type = fields[2], attempts = tonumber(fields[3]) })
+    task_event(feed, id, 'succeeded', fields[2], tonumber(fields[3]))
     acked[#acked + 1] = id
     out[i] = 1
   else

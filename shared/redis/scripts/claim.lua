@@ -117,8 +117,8 @@ for _, id in ipairs(expired) do
       redis.call('HSET', task_key, 'status', 'pending', 'updated_at', now)
       redis.call('HDEL', task_key, 'lease_token', 'lease_expires')
       redis.call('LPUSH', ready[fields[1]], id)
-      task_event(feed, id, 'pending', { type = redis.call('HGET', task_key, 'type'), attempts = attempts,
-        max_attempts = max_attempts, expired = true })
+      task_event(feed, id, 'pending', redis.call('HGET', task_key, 'type'), attempts, max_attempts,
+        task_event_extra('expired', true))
       recovered = recovered + 1
     end
   end
@@ -134,6 +134,7 @@ local parked = 0
 local pops = 0
 local expires = now + lease_ms
 local leased = {}
+local worker_extra = task_event_extra('worker', worker)
 for _, list in ipairs(order) do
   while n < want and pops < 1000 do
     local ids = redis.call('LPOP', list, want - n)
@@ -154,8 +155,7 @@ for _, list in ipairs(order) do
         local attempts = (tonumber(fields[7]) or 0) + 1
         redis.call('HSET', task_key, 'attempts', attempts, 'status', 'running', 'lease_token', token,
           'lease_expires', expires, 'started_at', now, 'updated_at', now, 'worker', worker)
-        task_event(feed, id, 'running', { type = fields[1], attempts = attempts,
-          max_attempts = tonumber(fields[3]), worker = worker })
+        task_event(feed, id, 'running', fields[1], attempts, tonumber(fields[3]), worker_extra)
         leased[#leased + 1] = expires
         leased[#leased + 1] = id
         out[#out + 1] = id

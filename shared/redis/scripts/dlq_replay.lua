@@ -45,7 +45,7 @@ for i, id in ipairs(ids) do
       redis.call('SET', prefix .. 'idem:' .. fields[3], id, 'PX', window_ms)
     end
     redis.call('RPUSH', ready[fields[2]], id)
-    task_event(feed, id, 'pending', { type = fields[1], attempts = 0, replayed = true })
+    task_event(feed, id, 'pending', fields[1], 0, nil, task_event_extra('replayed', true))
     replayed = replayed + 1
     out[i] = 1
   else

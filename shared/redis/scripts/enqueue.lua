@@ -70,8 +70,7 @@ for _, task in ipairs(tasks) do
       redis.call('RPUSH', ready[task.priority], task.id)
       became_ready = became_ready + 1
     end
-    task_event(feed, task.id, 'pending', { type = task.type, attempts = 0, max_attempts = task.max_attempts,
-      run_at = run_at })
+    task_event(feed, task.id, 'pending', task.type, 0, task.max_attempts, task_event_extra('run_at', run_at))
     created = created + 1
     out[#out + 1] = task.id
     out[#out + 1] = 1

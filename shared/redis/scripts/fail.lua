@@ -60,8 +60,8 @@ for i, entry in ipairs(entries) do
       redis.call('HDEL', task_key, 'lease_token', 'lease_expires')
       redis.call('ZADD', delayed_key, now + backoff_ms, id)
       redis.call('HINCRBY', stats_key, 'refused', 1)
-      task_event(feed, id, 'retrying', { type = fields[4], attempts = attempts - 1, max_attempts = max_attempts,
-        run_at = now + backoff_ms, refused = true })
+      task_event(feed, id, 'retrying', fields[4], attempts - 1, max_attempts,
+        task_event_extra('run_at', now + backoff_ms) .. task_event_extra('refused', true))
       out[i] = 1
     elseif permanent == 1 then
       out[i] = dead_letter(prefix, dlq_key, stats_key, id, now, 'Permanent error: ' .. message, retention_ms, cap, channel,
@@ -74,8 +74,7 @@ for i, entry in ipairs(entries) do
       redis.call('HDEL', task_key, 'lease_token', 'lease_expires')
       redis.call('ZADD', delayed_key, now + backoff_ms, id)
       redis.call('HINCRBY', stats_key, 'retried', 1)
-      task_event(feed, id, 'retrying', { type = fields[4], attempts = attempts, max_attempts = max_attempts,
-        run_at = now + backoff_ms })
+      task_event(feed, id, 'retrying', fields[4], attempts, max_attempts, task_event_extra('run_at', now + backoff_ms))
       out[i] = 1
     end
   end

@@ -37,7 +37,7 @@ for i, entry in ipairs(entries) do
     redis.call('HSET', task_key, 'status', 'pending', 'updated_at', now)
     redis.call('HDEL', task_key, 'lease_token', 'lease_expires')
     redis.call('LPUSH', ready[fields[2]], id)
-    task_event(feed, id, 'pending', { type = fields[3], attempts = tonumber(fields[4]) - 1, released = true })
+    task_event(feed, id, 'pending', fields[3], tonumber(fields[4]) - 1, nil, task_event_extra('released', true))
     released = released + 1
     out[i] = 1
   else

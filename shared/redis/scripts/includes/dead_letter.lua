@@ -13,8 +13,7 @@ local function dead_letter(prefix, dlq_key, stats_key, id, now, reason, retentio
   local task_key = prefix .. 'task:' .. id
   local task_info = redis.call('HMGET', task_key, 'type', 'attempts', 'max_attempts')
   local task_type = task_info[1]
-  task_event(feed, id, 'dead', { type = task_type, attempts = tonumber(task_info[2]),
-    max_attempts = tonumber(task_info[3]) })
+  task_event(feed, id, 'dead', task_type, tonumber(task_info[2]), tonumber(task_info[3]))
   redis.call('HSET', task_key, 'status', 'dead', 'failed_at', now, 'updated_at', now, 'dlq_reason', reason)
   redis.call('HDEL', task_key, 'lease_token', 'lease_expires', 'run_at')
   -- The hash outlives its DLQ entry by a day so trimming can still read its type.

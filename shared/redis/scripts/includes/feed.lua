@@ -21,7 +21,7 @@ local function feed_new(history, meta, channel, topic, origin, max_len, max_age_
     max_len = tonumber(max_len), max_age_ms = tonumber(max_age_ms), appended = 0,
     -- The JSON around each message's offset, encoded once per script call.
     head = '{"topic":' .. cjson.encode(topic) .. ',"offset":"',
-    origin_json = cjson.encode(origin),
+    origin_part = ',"origin":' .. cjson.encode(origin),
   }
 end
 
@@ -35,14 +35,25 @@ end
 
 -- Appends `data` (JSON text, inserted verbatim) to the history and PUBLISHes
 -- it on the feed channel; key and target are "" when absent. Returns the offset.
+-- An absent key or target is left out of the history entry (readers take a
+-- missing field as "": ws_read_history.lua): fewer bytes per entry, and the
+-- task events, which never have a target, skip a field pair
+-- (docs/benchmarks.md, Design measurements).
 local function feed_append(f, key, target, data)
-  local offset = redis.call('XADD', f.history, '*', 'd', data, 'o', f.origin, 'k', key, 't', target)
+  local offset
+  if target ~= '' then
+    offset = redis.call('XADD', f.history, '*', 'd', data, 'o', f.origin, 'k', key, 't', target)
+  elseif key ~= '' then
+    offset = redis.call('XADD', f.history, '*', 'd', data, 'o', f.origin, 'k', key)
+  else
+    offset = redis.call('XADD', f.history, '*', 'd', data, 'o', f.origin)
+  end
   if f.appended == 0 then
     redis.call('HSETNX', f.meta, 'created', offset)
   end
   f.appended = f.appended + 1
-  local ts = string.match(offset, '^(%d+)-')
-  local message = f.head .. offset .. '","ts":' .. ts .. ',"origin":' .. f.origin_json
+  local ts = string.sub(offset, 1, string.find(offset, '-', 1, true) - 1)
+  local message = f.head .. offset .. '","ts":' .. ts .. f.origin_part
   if key ~= '' then
     message = message .. ',"key":' .. cjson.encode(key)
   end
