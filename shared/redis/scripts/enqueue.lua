@@ -35,16 +35,17 @@ local stats_key = KEYS[5]
 local now = now_ms()
 local out = {}
 local created = 0
-local became_ready = 0
+-- Ready ids per priority, pushed with one RPUSH each after the loop (in order).
+local to_push = { high = {}, normal = {}, low = {} }
 
 for _, task in ipairs(tasks) do
   local idem_key = prefix .. 'idem:' .. task.idem
-  local existing = redis.call('GET', idem_key)
-  if existing then
-    out[#out + 1] = existing
+  -- Claim the key first: a new key (the common case) costs one command; only a
+  -- key seen within the window reads the first task's id.
+  if not redis.call('SET', idem_key, task.id, 'NX', 'PX', window_ms) then
+    out[#out + 1] = redis.call('GET', idem_key)
     out[#out + 1] = 0
   else
-    redis.call('SET', idem_key, task.id, 'PX', window_ms)
     local run_at = now
     if type(task.run_at) == 'number' and task.run_at > now then
       run_at = task.run_at
@@ -53,22 +54,26 @@ for _, task in ipairs(tasks) do
       run_at = now + task.delay_ms
     end
     local task_key = prefix .. 'task:' .. task.id
-    redis.call('HSET', task_key,
+    -- One HSET with the optional fields appended.
+    local fields = { task_key,
       'id', task.id, 'type', task.type, 'payload', task.payload, 'priority', task.priority,
       'status', 'pending', 'attempts', 0, 'max_attempts', task.max_attempts,
       'timeout_ms', task.timeout_ms, 'idem', task.idem,
-      'created_at', now, 'updated_at', now, 'run_at', run_at)
+      'created_at', now, 'updated_at', now, 'run_at', run_at }
     if type(task.traceparent) == 'string' then
-      redis.call('HSET', task_key, 'traceparent', task.traceparent)
+      fields[#fields + 1] = 'traceparent'
+      fields[#fields + 1] = task.traceparent
     end
     if type(task.principal) == 'string' then
-      redis.call('HSET', task_key, 'principal', task.principal)
+      fields[#fields + 1] = 'principal'
+      fields[#fields + 1] = task.principal
     end
+    redis.call('HSET', unpack(fields))
     if run_at > now then
       redis.call('ZADD', delayed_key, run_at, task.id)
     else
-      redis.call('RPUSH', ready[task.priority], task.id)
-      became_ready = became_ready + 1
+      local list = to_push[task.priority]
+      list[#list + 1] = task.id
     end
     task_event(feed, task.id, 'pending', task.type, 0, task.max_attempts, task_event_extra('run_at', run_at))
     created = created + 1
@@ -77,6 +82,14 @@ for _, task in ipairs(tasks) do
   end
 end
 
+local became_ready = 0
+for priority, ids in pairs(to_push) do
+  -- 1000 ids per call: unpack is bounded by Lua's C stack.
+  for i = 1, #ids, 1000 do
+    redis.call('RPUSH', ready[priority], unpack(ids, i, math.min(i + 999, #ids)))
+  end
+  became_ready = became_ready + #ids
+end
 if created > 0 then
   redis.call('HINCRBY', stats_key, 'enqueued', created)
 end
