@@ -30,9 +30,11 @@ for i, entry in ipairs(entries) do
   local id, token, result = entry[1], entry[2], entry[3]
   local task_key = prefix .. 'task:' .. id
   local fields = redis.call('HMGET', task_key, 'lease_token', 'type', 'attempts')
-  if fields[1] == token then
-    redis.call('HSET', task_key, 'status', 'succeeded', 'result', result, 'finished_at', now, 'updated_at', now)
-    redis.call('HDEL', task_key, 'lease_token', 'lease_expires', 'last_error_at')
+  if token ~= '' and fields[1] == token then
+    -- The token is blanked rather than deleted (one command less per task); ''
+    -- never fences anything (docs/queue.md, "Stored tasks across versions").
+    redis.call('HSET', task_key, 'status', 'succeeded', 'result', result, 'finished_at', now, 'updated_at', now,
+      'lease_token', '')
     redis.call('PEXPIRE', task_key, keep_ms)
     task_event(feed, id, 'succeeded', fields[2], tonumber(fields[3]))
     acked[#acked + 1] = id

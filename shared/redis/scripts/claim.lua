@@ -153,8 +153,10 @@ for _, list in ipairs(order) do
         n = n + 1
         local token = token_base .. ':' .. n
         local attempts = (tonumber(fields[7]) or 0) + 1
+        -- The lease's expiry lives in the leases set only (docs/queue.md,
+        -- "Stored tasks across versions").
         redis.call('HSET', task_key, 'attempts', attempts, 'status', 'running', 'lease_token', token,
-          'lease_expires', expires, 'started_at', now, 'updated_at', now, 'worker', worker)
+          'started_at', now, 'updated_at', now, 'worker', worker)
         task_event(feed, id, 'running', fields[1], attempts, tonumber(fields[3]), worker_extra)
         leased[#leased + 1] = expires
         leased[#leased + 1] = id

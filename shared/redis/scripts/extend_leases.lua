@@ -19,9 +19,10 @@ local now = now_ms()
 local out = {}
 for i, entry in ipairs(entries) do
   local task_key = prefix .. 'task:' .. entry[1]
-  if redis.call('HGET', task_key, 'lease_token') == entry[2] then
+  -- The leases set holds the expiry; the task hash no longer does (docs/queue.md,
+  -- "Stored tasks across versions").
+  if entry[2] ~= '' and redis.call('HGET', task_key, 'lease_token') == entry[2] then
     redis.call('ZADD', leases_key, now + lease_ms, entry[1])
-    redis.call('HSET', task_key, 'lease_expires', now + lease_ms)
     out[i] = 1
   else
     out[i] = -1

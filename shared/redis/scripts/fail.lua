@@ -47,7 +47,7 @@ for i, entry in ipairs(entries) do
   local refused = entry[6] == 1
   local task_key = prefix .. 'task:' .. id
   local fields = redis.call('HMGET', task_key, 'lease_token', 'attempts', 'max_attempts', 'type')
-  if fields[1] ~= token then
+  if token == '' or fields[1] ~= token then
     out[i] = -1
   else
     redis.call('ZREM', leases_key, id)

@@ -31,7 +31,7 @@ for i, entry in ipairs(entries) do
   local id = entry[1]
   local task_key = prefix .. 'task:' .. id
   local fields = redis.call('HMGET', task_key, 'lease_token', 'priority', 'type', 'attempts')
-  if fields[1] == entry[2] then
+  if entry[2] ~= '' and fields[1] == entry[2] then
     redis.call('ZREM', leases_key, id)
     redis.call('HINCRBY', task_key, 'attempts', -1)
     redis.call('HSET', task_key, 'status', 'pending', 'updated_at', now)
