@@ -18,10 +18,10 @@
  * enqueued under a key derived from the appointment, so it is enqueued once
  * however often this runs.
  *
- * A worker's concurrent bookings share one transaction: their leads are
- * locked in one statement and booked by one call of `book_appointments`
- * (migration 017), each with the outcome above; a batch never holds two
- * bookings of one lead.
+ * A worker's concurrent bookings share one call and its transaction: their
+ * leads are locked and booked by one call of `lock_and_book_appointments`
+ * (migrations 019 and 017), each with the outcome above; a batch never holds
+ * two bookings of one lead.
  *
  * @module
  */
@@ -29,10 +29,10 @@ import type { z } from "zod";
 import type { Pool } from "@neondatabase/serverless";
 import { createBatcher } from "../../shared/db/batcher.ts";
 import { setChangeSource } from "../../shared/leads/history.ts";
-import { type OutreachStatus, stepsToReach } from "../../shared/leads/status.ts";
+import { OUTREACH_STATUSES, type OutreachStatus, stepsToReach } from "../../shared/leads/status.ts";
 import type { LeadScorer } from "../../shared/scoring/champion.ts";
 import { rescoreLead } from "../../shared/scoring/scores.ts";
-import { withTransaction } from "../../shared/leads/transaction.ts";
+import { type Queryable, withTransaction } from "../../shared/leads/transaction.ts";
 import { PermanentTaskError } from "../../shared/queue/errors.ts";
 import type { EnqueueItem, TaskQueue } from "../../shared/queue/queue.ts";
 import type { BookAppointmentPayload } from "../../shared/tasks/catalog.ts";
@@ -84,9 +84,9 @@ interface Booking {
   source: string;
 }
 
-type LockedLead = { id: string; name: string; outreach_status: OutreachStatus };
+type LockedLead = { id: string; name: string };
 
-/** What the booking's transaction decided. */
+/** What the booking's call decided. */
 type Booked =
   | { missing: true }
   | { closed: true }
@@ -94,11 +94,33 @@ type Booked =
   | { duplicate: boolean; appointment: Appointment; lead: LockedLead };
 
 /**
- * Books a batch of bookings (one per lead) in ONE transaction: the leads are
- * locked in lead order, the state machine decides each lead's steps, and
- * `book_appointments` (migration 017) makes every booking with the outcome
- * its own statements had. With a scorer, each lead that moved is rescored in
- * the transaction, its history naming the booking.
+ * The steps to `meeting_scheduled` from every status, for the function to
+ * pick the locked lead's (the state machine stays in shared/leads/status.ts).
+ */
+const STEPS_BY_STATUS = JSON.stringify(
+  Object.fromEntries(
+    OUTREACH_STATUSES.map((from) => [
+      from,
+      stepsToReach(from, "meeting_scheduled").map(([from, to]) => ({ from, to })),
+    ]),
+  ),
+);
+
+type BookingRow = Record<string, unknown> & {
+  n: string;
+  outcome: string;
+  lead_name: string | null;
+  from_status: OutreachStatus | null;
+};
+
+/**
+ * Books a batch of bookings (one per lead) with ONE call of
+ * `lock_and_book_appointments` (migration 019): it locks the leads in lead
+ * order, walks each lead's state-machine steps and books through
+ * `book_appointments` (migration 017), each booking with the outcome its own
+ * statements had. Without a scorer the call is its own transaction: one
+ * round trip per batch. With one, the call and the rescoring of every lead
+ * that moved share a transaction, each lead's history naming its booking.
  */
 async function bookBatch(
   sql: Pool,
@@ -107,60 +129,63 @@ async function bookBatch(
   scorer: LeadScorer | undefined,
   now: () => number,
 ): Promise<Booked[]> {
-  return await withTransaction(sql, async (client) => {
-    const { rows: leads } = await client.query<LockedLead>(
-      `SELECT id, name, outreach_status FROM businesses WHERE id = ANY($1::uuid[])
-        ORDER BY id FOR UPDATE`,
-      [batch.map((b) => b.p.lead_id)],
-    );
-    const byId = new Map(leads.map((l) => [l.id, l]));
-    const out: Booked[] = batch.map((b) => {
-      const lead = byId.get(b.p.lead_id);
-      // The edge refuses not_interested up front; a lead can say no after the
-      // booking was queued. The row lock keeps the check and the booking consistent.
-      return !lead ? { missing: true } : { closed: true };
-    });
-    const open = batch.flatMap((b, i) => {
-      const lead = byId.get(b.p.lead_id);
-      return lead && lead.outreach_status !== "not_interested" ? [{ b, i, lead }] : [];
-    });
-    if (open.length === 0) return out;
-    const steps = open.map(({ lead }) =>
-      stepsToReach(lead.outreach_status, "meeting_scheduled").map(([from, to]) => ({ from, to }))
-    );
-    const { rows } = await client.query<Record<string, unknown> & { n: string; outcome: string }>(
-      `SELECT n, outcome, ${COLUMNS.replace("business_id AS lead_id", "lead_id")}
-         FROM book_appointments($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],
-                                $6::text[], $7::text[], $8::text[], $9::jsonb[])`,
+  const call = async (q: Queryable) =>
+    (await q.query<BookingRow>(
+      `SELECT n, outcome, lead_name, from_status,
+              ${COLUMNS.replace("business_id AS lead_id", "lead_id")}
+         FROM lock_and_book_appointments($1::uuid[], $2::text[], $3::text[], $4::text[],
+                                         $5::int[], $6::text[], $7::text[], $8::jsonb)`,
       [
-        open.map(({ lead }) => lead.id),
-        open.map(({ b }) => b.source),
-        open.map(({ b }) => b.taskId),
-        open.map(({ b }) => b.p.starts_at),
-        open.map(({ b }) => b.p.duration_min),
-        open.map(({ b }) => b.p.attendee_email),
-        open.map(() => timeZone),
-        open.map(({ lead }) => lead.outreach_status),
-        steps.map((s) => JSON.stringify(s)),
+        batch.map((b) => b.p.lead_id),
+        batch.map((b) => b.source),
+        batch.map((b) => b.taskId),
+        batch.map((b) => b.p.starts_at),
+        batch.map((b) => b.p.duration_min),
+        batch.map((b) => b.p.attendee_email),
+        batch.map(() => timeZone),
+        STEPS_BY_STATUS,
       ],
-    );
-    for (const { n, outcome, ...row } of rows) {
-      const k = Number(n) - 1;
-      const { i, lead, b } = open[k]!;
-      if (row.id === null) throw new Error(`Booking for lead ${lead.id}: no appointment found`);
-      const appointment = toJson(row);
-      if (outcome === "cancelled") {
-        out[i] = { cancelled: true, appointment };
-      } else {
-        out[i] = { duplicate: outcome === "duplicate", appointment, lead };
-        if (outcome === "booked" && steps[k]!.length > 0 && scorer) {
-          await setChangeSource(client, b.source);
-          await rescoreLead(client, lead.id, scorer, now());
-        }
-      }
+    )).rows;
+  if (!scorer) return decide(batch, await call(sql));
+  return await withTransaction(sql, async (client) => {
+    const rows = await call(client);
+    for (const row of rows) {
+      const moved = row.outcome === "booked" && row.from_status !== null &&
+        stepsToReach(row.from_status, "meeting_scheduled").length > 0;
+      if (!moved) continue;
+      await setChangeSource(client, batch[Number(row.n) - 1]!.source);
+      await rescoreLead(client, String(row.lead_id), scorer, now());
     }
-    return out;
+    return decide(batch, rows);
   });
+}
+
+/** Each booking's outcome from the function's rows (one per booking, `n` from 1). */
+function decide(batch: Booking[], rows: BookingRow[]): Booked[] {
+  if (rows.length !== batch.length) {
+    throw new Error(`A batch of ${batch.length} bookings returned ${rows.length} outcomes`);
+  }
+  const out = new Array<Booked>(batch.length);
+  for (const { n, outcome, lead_name, from_status: _, ...row } of rows) {
+    const k = Number(n) - 1;
+    const leadId = batch[k]!.p.lead_id;
+    if (outcome === "missing") {
+      out[k] = { missing: true };
+    } else if (outcome === "closed") {
+      out[k] = { closed: true };
+    } else if (row.id === null) {
+      throw new Error(`Booking for lead ${leadId}: no appointment found`);
+    } else if (outcome === "cancelled") {
+      out[k] = { cancelled: true, appointment: toJson(row) };
+    } else {
+      out[k] = {
+        duplicate: outcome === "duplicate",
+        appointment: toJson(row),
+        lead: { id: leadId, name: String(lead_name) },
+      };
+    }
+  }
+  return out;
 }
 
 /** Builds the handler. */
@@ -169,7 +194,7 @@ export function bookAppointmentHandler(s: BookAppointmentServices) {
   const enqueue = createBatcher((items: EnqueueItem[]) => s.queue.enqueueMany(items), {
     keyOf: (item) => item.options?.idempotencyKey ?? "",
   });
-  // A worker's concurrent bookings share one transaction and one call
+  // A worker's concurrent bookings share one call and its transaction
   // (shared/db/batcher.ts); two bookings of one lead never share a batch.
   const batchers = new WeakMap<Pool, (b: Booking) => Promise<Booked>>();
   const batcherFor = (deps: TaskContext["deps"]) => {

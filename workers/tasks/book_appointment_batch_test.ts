@@ -9,7 +9,7 @@ import { runTag } from "../../testing/namespace.ts";
 import { countingPool, taskContext } from "../../testing/tasks.ts";
 
 Deno.test({
-  name: "book_appointment books concurrent bookings in one transaction, each with its own outcome",
+  name: "book_appointment books concurrent bookings in one call, each with its own outcome",
   ...noSanitizers,
 }, async (t) => {
   await using stack = await useTestStack();
@@ -43,7 +43,7 @@ Deno.test({
     return lead;
   };
 
-  await t.step("ten bookings at once: ten appointments, a few statements", async () => {
+  await t.step("ten bookings at once: ten appointments, one statement", async () => {
     // Every other lead was contacted already: it walks through responded.
     const leads = await Promise.all(
       Array.from({ length: 10 }, (_, i) => newLead(i, i % 2 ? "contacted" : undefined)),
@@ -53,9 +53,10 @@ Deno.test({
       leads.map((lead, i) => book(booking(lead.id, i), ctx(`bb-${run}-${i}`))),
     );
     assert.deepEqual(results.map((r) => r.status), Array(10).fill("booked"));
-    // BEGIN, the lead lock, the booking call, COMMIT: for the whole batch.
+    // Without a scorer the lock and the bookings are one autocommitted call
+    // (migration 019): no BEGIN, lock or COMMIT of their own.
     const statements = counted.statements() - before;
-    assert.ok(statements <= 8, `${statements} statements for 10 bookings`);
+    assert.equal(statements, 1, `${statements} statements for 10 bookings`);
     for (const [i, r] of results.entries()) {
       if (r.status !== "booked") continue;
       assert.equal(r.appointment.lead_id, leads[i]!.id);
@@ -156,4 +157,58 @@ Deno.test({
     );
     assert.equal(rows[0]!.n, 2);
   });
+
+  await t.step("a batch of only missing and closed leads books nothing", async () => {
+    const closed = await newLead("only-closed", "not_interested");
+    const before = counted.statements();
+    const results = await Promise.allSettled([
+      book(booking(crypto.randomUUID(), "only-missing"), ctx(`bb-${run}-only-missing`)),
+      book(booking(closed.id, "only-closed"), ctx(`bb-${run}-only-closed`)),
+    ]);
+    assert.equal(counted.statements() - before, 1);
+    assert.equal(results[0]!.status, "rejected");
+    assert.match(String((results[0] as PromiseRejectedResult).reason), /does not exist/);
+    assert.equal(
+      results[1]!.status === "fulfilled" && results[1]!.value.status,
+      "lead_not_interested",
+    );
+    const { rows } = await deps.sql.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM appointments WHERE business_id = $1`,
+      [closed.id],
+    );
+    assert.equal(rows[0]!.n, 0);
+  });
+
+  await t.step(
+    "the call waits for the lead's lock and decides on the status committed",
+    async () => {
+      // Another transaction holds the lead (a "not interested" answer being
+      // saved): the booking waits for it and sees its commit, never the old status.
+      const lead = await newLead("locked", "contacted");
+      const other = await deps.sql.connect();
+      try {
+        await other.query("BEGIN");
+        await other.query(
+          "UPDATE businesses SET outreach_status = 'not_interested' WHERE id = $1",
+          [lead.id],
+        );
+        let settled = false;
+        const pending = book(booking(lead.id, "locked"), ctx(`bb-${run}-locked`)).finally(() => {
+          settled = true;
+        });
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(settled, false, "the booking did not wait for the lead's lock");
+        await other.query("COMMIT");
+        assert.equal((await pending).status, "lead_not_interested");
+      } finally {
+        other.release();
+      }
+      const { rows } = await deps.sql.query<{ n: number; status: string }>(
+        `SELECT (SELECT count(*)::int FROM appointments WHERE business_id = $1) AS n,
+              (SELECT outreach_status FROM businesses WHERE id = $1) AS status`,
+        [lead.id],
+      );
+      assert.deepEqual(rows[0], { n: 0, status: "not_interested" });
+    },
+  );
 });
