@@ -44,7 +44,9 @@
  *
  * Flags: `--workers=1 --concurrency=50` (per worker) `--pool=50` (DB_POOL_MAX
  * per worker) `--n=10000 --book-n=5000 --outbox-parent=DIR` (where the .eml
- * temp directories go; /dev/shm takes the disk's fsync out). Always a local
+ * temp directories go; /dev/shm takes the disk's fsync out) `--worker-cpu-prof=DIR`
+ * (each worker process writes a V8 CPU profile there when it exits: warm-up,
+ * timed run and rerun together). Always a local
  * stack: the bench writes 16,000 leads, so it never runs against configured
  * services.
  *
@@ -66,6 +68,7 @@ import { createLogger } from "../shared/log.ts";
 import { platformCatalog } from "../shared/queue/from_config.ts";
 import { createQueue, type EnqueueItem, type TaskQueue } from "../shared/queue/queue.ts";
 import { TASK_CATALOG } from "../shared/tasks/catalog.ts";
+import { TcpScriptTransport } from "../shared/redis/tcp_scripts.ts";
 import { Runner } from "../workers/runner.ts";
 import { createHandlers } from "../workers/tasks/registry.ts";
 import { type CpuSnapshot, cpuSnapshot as snapshotOf, cpuSplit } from "./lib/cpu.ts";
@@ -145,10 +148,19 @@ async function workerMain(): Promise<void> {
   });
   await breakers.start();
   const catalog = platformCatalog(config);
-  const queue = createQueue(deps.redis, catalog, { ...config.queue, namespace: spec.namespace });
+  // The queue's scripts over TCP when REDIS_TCP_URL is set, as workers/main.ts
+  // does (the local stack sets it): claims and acks do not go through the
+  // REST bridge in this process (docs/queue.md, Transports).
+  const tcp = config.redis.tcpUrl === null ? null : new TcpScriptTransport({
+    url: config.redis.tcpUrl,
+    connectTimeoutMs: config.readyTimeoutMs,
+  });
+  const queueIn = (namespace: string) =>
+    createQueue(deps.redis, catalog, { ...config.queue, namespace }, tcp ?? undefined);
+  const queue = queueIn(spec.namespace);
   const enqueueQueue = spec.enqueueNamespace === spec.namespace
     ? queue
-    : createQueue(deps.redis, catalog, { ...config.queue, namespace: spec.enqueueNamespace });
+    : queueIn(spec.enqueueNamespace);
   const provider = emailProviderFromConfig(config.email, breakers.get("email"));
   let providerCalls = 0;
   const email: EmailProvider = {
@@ -181,6 +193,7 @@ async function workerMain(): Promise<void> {
     };
     Deno.stdout.writeSync(encoder.encode(JSON.stringify(line) + "\n"));
   };
+  await tcp?.ping();
   reply("ready");
   let stopped = false;
   await forEachLine(Deno.stdin.readable, (command) => {
@@ -196,6 +209,7 @@ async function workerMain(): Promise<void> {
   }).catch(() => {});
   await runner.stop();
   await breakers.stop().catch(() => {});
+  await tcp?.close();
   await closeDeps(deps);
   reply("stopped");
   Deno.exit(0);
@@ -212,8 +226,13 @@ class WorkerProcess {
   readonly #output: Promise<void>;
   #exited = false;
 
-  constructor(env: Record<string, string>) {
-    this.#child = spawnMode(import.meta.url, "worker", { env, clearEnv: true, stdin: "piped" });
+  constructor(env: Record<string, string>, denoFlags: string[]) {
+    this.#child = spawnMode(import.meta.url, "worker", {
+      env,
+      clearEnv: true,
+      stdin: "piped",
+      denoFlags,
+    });
     this.#stdin = this.#child.stdin.getWriter();
     this.#child.status.then(() => this.#exited = true);
     this.#output = forEachLine(this.#child.stdout, (line) => {
@@ -299,6 +318,8 @@ interface Settings {
   outboxParent: string | undefined;
   /** Scenarios to run (`--only`); the confirmations need the bookings. @default all */
   only: ReadonlySet<string>;
+  /** Where each worker writes a V8 CPU profile (`--cpu-prof`) when it exits. @default none */
+  workerCpuProf: string | undefined;
 }
 
 const SCENARIOS = ["send_email", "book_appointment", "book_appointment_confirmations"];
@@ -327,7 +348,8 @@ class WorkerGroup {
       WORKER_CONCURRENCY: String(s.concurrency),
       [SPEC_VAR]: JSON.stringify(spec),
     };
-    const procs = Array.from({ length: s.workers }, () => new WorkerProcess(env));
+    const denoFlags = s.workerCpuProf ? ["--cpu-prof", `--cpu-prof-dir=${s.workerCpuProf}`] : [];
+    const procs = Array.from({ length: s.workers }, () => new WorkerProcess(env, denoFlags));
     const group = new WorkerGroup(procs);
     try {
       await Promise.all(procs.map((p) => p.ready()));
@@ -562,13 +584,16 @@ async function insertLeads(sql: Pool, source: string, part: string, n: number): 
   return externalIds.map((e) => byExternal.get(e)!);
 }
 
-/** Names of the finished .eml files in `dir` and leftover temp files. */
-function outbox(dir: string): { eml: Set<string>; tmp: number } {
+/** Names of the finished .eml files in `dir` (less those in `except`) and leftover temp files. */
+function outbox(
+  dir: string,
+  except: ReadonlySet<string> = new Set(),
+): { eml: Set<string>; tmp: number } {
   const eml = new Set<string>();
   let tmp = 0;
   for (const e of Deno.readDirSync(dir)) {
     if (e.name.endsWith(".tmp")) tmp++;
-    else if (e.name.endsWith(".eml")) eml.add(e.name);
+    else if (e.name.endsWith(".eml") && !except.has(e.name)) eml.add(e.name);
   }
   return { eml, tmp };
 }
@@ -610,12 +635,15 @@ function queueIn(ctx: Ctx, namespace: string): TaskQueue {
   return createQueue(ctx.redis, TASK_CATALOG, { namespace });
 }
 
-function base(scenario: string, n: number, s: Settings): BenchLine {
+function base(scenario: string, n: number, ctx: Ctx): BenchLine {
+  const { s } = ctx;
   return {
     bench: BENCH,
     scenario,
     n,
     runner: "worker_process",
+    // How the workers' queue scripts reach Redis (REDIS_TCP_URL, as workers/main.ts).
+    queue_transport: ctx.stack.settings.redis.tcpUrl === null ? "rest" : "tcp",
     workers: s.workers,
     concurrency: s.workers * s.concurrency,
     concurrency_per_worker: s.concurrency,
@@ -654,10 +682,15 @@ async function sendEmailScenario(ctx: Ctx): Promise<BenchLine> {
   );
   try {
     await workers.start();
-    // Warm-up (JIT, breakers, pool statements); its files are removed.
+    // Warm-up (JIT, breakers, pool statements). Its files stay (the timed run
+    // counts only new names): on an ext4 without a journal (this machine's)
+    // every new inode is allocated past the inodes deleted in the last 30 s
+    // one by one (the kernel's `recently_deleted` check), so removing 500
+    // files right before the run made each file of the run cost ≈ 0.4 ms more
+    // kernel time (docs/benchmarks.md, bench:outreach, third round).
     const warm = await insertLeads(ctx.sql, ctx.source, "warm", WARMUP);
     await timedRun(q, warm.map(sendItem));
-    for (const name of outbox(dir).eml) await Deno.remove(`${dir}/${name}`);
+    const warmFiles = outbox(dir).eml;
 
     const tInsert = performance.now();
     const leads = await insertLeads(ctx.sql, ctx.source, "send", s.n);
@@ -671,7 +704,7 @@ async function sendEmailScenario(ctx: Ctx): Promise<BenchLine> {
 
     const st = await states(ctx.redis, q, ids);
     const results = countBy(st, (x) => String(x.result?.status ?? x.status));
-    const files = outbox(dir);
+    const files = outbox(dir, warmFiles);
     const { rows: [ledger] } = await ctx.sql.query<
       { rows: number; leads: number; sends: number; sent: number }
     >(
@@ -712,7 +745,7 @@ async function sendEmailScenario(ctx: Ctx): Promise<BenchLine> {
     const w2 = await workers.stats();
     const rerunStates = await states(ctx.redis, q, rerun.ids);
     const rerunResults = countBy(rerunStates, (x) => String(x.result?.status ?? x.status));
-    const after = outbox(dir);
+    const after = outbox(dir, warmFiles);
     const { rows: [ledgerAfter] } = await ctx.sql.query<{ rows: number; sends: number }>(
       `SELECT count(*)::int AS rows, coalesce(sum(m.attempts), 0)::int AS sends
          FROM email_messages m JOIN businesses b ON b.id = m.business_id
@@ -723,7 +756,7 @@ async function sendEmailScenario(ctx: Ctx): Promise<BenchLine> {
 
     const tasksPerS = Math.round(s.n / secs);
     return {
-      ...base("send_email", s.n, s),
+      ...base("send_email", s.n, ctx),
       tasks_per_s: tasksPerS,
       total_s: round3(secs),
       enqueue_s: round3(enqueueS),
@@ -841,7 +874,7 @@ async function bookAppointmentScenario(ctx: Ctx): Promise<BenchLine> {
     const over = (x: number) => Math.max(0, x - n);
     const booked = results.booked ?? 0;
     return {
-      ...base("book_appointment", n, s),
+      ...base("book_appointment", n, ctx),
       tasks_per_s: Math.round(n / secs),
       total_s: round3(secs),
       enqueue_s: round3(enqueueS),
@@ -904,7 +937,7 @@ async function confirmationsScenario(ctx: Ctx): Promise<BenchLine> {
     );
     const over = (x: number) => Math.max(0, x - expected);
     return {
-      ...base("book_appointment_confirmations", expected, s),
+      ...base("book_appointment_confirmations", expected, ctx),
       tasks_per_s: Math.round(expected / secs),
       total_s: round3(secs),
       drained: `pre-filled queue: the bookings' confirmations, ${WARMUP} of the warm-up's included`,
@@ -936,6 +969,7 @@ function settingsFromArgs(): Settings {
       "book-n": { type: "string", default: "5000" },
       "outbox-parent": { type: "string" },
       only: { type: "string", default: SCENARIOS.join(",") },
+      "worker-cpu-prof": { type: "string" },
     },
   });
   const only = new Set(values.only.split(",").map((x) => x.trim()).filter(Boolean));
@@ -958,6 +992,7 @@ function settingsFromArgs(): Settings {
     bookN: int("book-n", values["book-n"]),
     outboxParent: values["outbox-parent"],
     only,
+    workerCpuProf: values["worker-cpu-prof"],
   };
 }
 

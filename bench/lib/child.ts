@@ -44,11 +44,13 @@ export interface SpawnModeOptions {
   clearEnv?: boolean;
   /** @default "null" */
   stdin?: "piped" | "null";
+  /** Flags for `deno run` before the module (e.g. `--cpu-prof`). @default none */
+  denoFlags?: string[];
 }
 
 /**
  * Starts `module` (a benchmark's `import.meta.url`) again as
- * `deno run -A <module> --<mode>`, stdout piped for its reply lines, stderr
+ * `deno run -A [denoFlags] <module> --<mode>`, stdout piped for its reply lines, stderr
  * passed through.
  */
 export function spawnMode(
@@ -64,7 +66,7 @@ export function spawnMode(
     }
   }
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(module).pathname, `--${mode}`],
+    args: ["run", "-A", ...(options.denoFlags ?? []), new URL(module).pathname, `--${mode}`],
     env: { ...base, ...options.env },
     clearEnv: options.clearEnv ?? false,
     stdin: options.stdin ?? "null",
