@@ -38,9 +38,10 @@
  *
  * What limits send_email on the 2-core machine is CPU (the `limit` field
  * recomputes it per run); the measured split per process is in
- * docs/benchmarks.md (bench:outreach). Each send holds its pool connection
- * across the provider call, so DB_POOL_MAX below the concurrency costs
- * throughput.
+ * docs/benchmarks.md (bench:outreach). A send holds no pool connection
+ * across the provider call: a worker's sends share batched statements
+ * (workers/tasks/send_email.ts), a few connections in use at once, so two
+ * worker processes fit the local PostgreSQL with `--pool=20` each.
  *
  * Flags: `--workers=1 --concurrency=50` (per worker) `--pool=50` (DB_POOL_MAX
  * per worker) `--n=10000 --book-n=5000 --outbox-parent=DIR` (where the .eml
