@@ -22,6 +22,7 @@
                             completed: replay (task_id is "" when none)
     { -3, status }          completed, but the response was too large to store
 ]]
+-- @include "http_idempotency"
 local record_key = KEYS[1]
 local fingerprint = ARGV[1]
 local token = ARGV[2]
@@ -29,21 +30,9 @@ local lock_ms = tonumber(ARGV[3])
 local scope = ARGV[4]
 local idempotency_key = ARGV[5]
 
-local f = redis.call('HMGET', record_key, 'state', 'fingerprint', 'status', 'headers', 'body', 'body_encoding',
-  'task_id')
-if not f[1] then
-  redis.call('HSET', record_key, 'state', 'in_flight', 'fingerprint', fingerprint, 'token', token,
-    'scope', scope, 'key', idempotency_key)
-  redis.call('PEXPIRE', record_key, lock_ms)
-  return { 1 }
+local outcome = idempotency_record_outcome(record_key, fingerprint)
+if outcome then
+  return outcome
 end
-if f[2] ~= fingerprint then
-  return { -2 }
-end
-if f[1] == 'in_flight' then
-  return { -1, redis.call('PTTL', record_key) }
-end
-if f[1] == 'unreplayable' then
-  return { -3, tonumber(f[3]) }
-end
-return { 2, tonumber(f[3]), f[4], f[5], f[6], f[7] or '' }
+idempotency_claim(record_key, fingerprint, token, lock_ms, scope, idempotency_key)
+return { 1 }

@@ -19,6 +19,7 @@ import feed from "./scripts/includes/feed.lua" with { type: "text" };
 import isoTime from "./scripts/includes/iso_time.lua" with { type: "text" };
 import streamId from "./scripts/includes/stream_id.lua" with { type: "text" };
 import taskEvents from "./scripts/includes/task_events.lua" with { type: "text" };
+import httpIdempotency from "./scripts/includes/http_idempotency.lua" with { type: "text" };
 import enqueue from "./scripts/enqueue.lua" with { type: "text" };
 import claim from "./scripts/claim.lua" with { type: "text" };
 import ack from "./scripts/ack.lua" with { type: "text" };
@@ -32,9 +33,11 @@ import enqueueSlot from "./scripts/enqueue_slot.lua" with { type: "text" };
 import listTasks from "./scripts/list_tasks.lua" with { type: "text" };
 
 /**
- * `enqueue_script` is the whole of enqueue.lua: enqueue_slot.lua wraps it in
- * a function (`KEYS`/`ARGV` become its parameters), so a scheduled task is
- * written by exactly the code that writes every other task.
+ * `enqueue_script` is the whole of enqueue.lua: enqueue_slot.lua (and the
+ * edge's enqueue_keyed.lua) wrap it in a function (`KEYS`/`ARGV` become its
+ * parameters), so a scheduled task is written by exactly the code that writes
+ * every other task. `http_idempotency` is the Idempotency-Key record's
+ * outcome and claim, shared by the edge's claim_key.lua and enqueue_keyed.lua.
  */
 const INCLUDES: Record<string, string> = {
   now_ms: nowMs,
@@ -45,6 +48,7 @@ const INCLUDES: Record<string, string> = {
   stream_id: streamId,
   task_events: taskEvents,
   enqueue_script: enqueue,
+  http_idempotency: httpIdempotency,
 };
 
 /**
