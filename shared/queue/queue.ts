@@ -203,7 +203,11 @@ function problemsFromZod(issues: { path: PropertyKey[]; message: string }[]): Fi
   return issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message }));
 }
 
-async function prepare(ctx: QueueContext, item: EnqueueItem) {
+/**
+ * Validates one item and builds the task as enqueue.lua takes it (its new id
+ * included); throws the typed validation errors before anything is written.
+ */
+export async function prepareTask(ctx: QueueContext, item: EnqueueItem) {
   const { type, options = {} } = item;
   // Own properties only: "toString" and friends are not task types.
   const def = Object.hasOwn(ctx.catalog, type) ? ctx.catalog[type] : undefined;
@@ -264,6 +268,30 @@ async function prepare(ctx: QueueContext, item: EnqueueItem) {
     timeout_ms: options.timeoutMs ?? def.timeoutMs,
     traceparent: carrier.traceparent ?? null,
     principal: options.principal ?? null,
+  };
+}
+
+/** A task as enqueue.lua takes it (one item of its ARGV[4]). */
+export type PreparedTask = Awaited<ReturnType<typeof prepareTask>>;
+
+/**
+ * KEYS and ARGV of one enqueue.lua call; also the first five of each of the
+ * scripts that inline it (enqueue_slot.lua, the edge's enqueue_keyed.lua).
+ */
+export function enqueueCall(
+  ctx: QueueContext,
+  tasks: PreparedTask[],
+): { keys: string[]; args: (string | number)[] } {
+  const k = ctx.keys;
+  return {
+    keys: [k.ready("high"), k.ready("normal"), k.ready("low"), k.delayed, k.stats],
+    args: [
+      k.prefix,
+      ctx.settings.idempotencyWindowMs,
+      k.notifyChannel,
+      JSON.stringify(tasks),
+      ctx.feedSpec,
+    ],
   };
 }
 
@@ -347,11 +375,9 @@ export function createQueue(
 
   async function enqueueMany(items: EnqueueItem[]): Promise<EnqueueResult[]> {
     if (items.length === 0) return [];
-    const prepared = await Promise.all(items.map((item) => prepare(ctx, item)));
-    const out = await ctx.scripts.enqueue.run<(string | number)[]>(
-      [k.ready("high"), k.ready("normal"), k.ready("low"), k.delayed, k.stats],
-      [k.prefix, full.idempotencyWindowMs, k.notifyChannel, JSON.stringify(prepared), ctx.feedSpec],
-    );
+    const prepared = await Promise.all(items.map((item) => prepareTask(ctx, item)));
+    const call = enqueueCall(ctx, prepared);
+    const out = await ctx.scripts.enqueue.run<(string | number)[]>(call.keys, call.args);
     const results: EnqueueResult[] = [];
     for (let i = 0; i < out.length; i += 2) {
       results.push({ id: String(out[i]), created: Number(out[i + 1]) === ENQUEUE.created });
