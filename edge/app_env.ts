@@ -9,11 +9,31 @@
 import type { Logger } from "../shared/log.ts";
 import type { Principal } from "./auth/principal.ts";
 import type { ClientAddressVariables } from "./client_address.ts";
+import type { KeyedEnqueueOutcome, KeyTaken, StoredResponse } from "./idempotency/store.ts";
+
+/**
+ * What the idempotency middleware hands a route that writes the key's record
+ * in its effect's script (its `recordWithEffect` option; `POST /v1/tasks`).
+ */
+export interface IdempotencyRecord {
+  /**
+   * Enqueues ONE task (`call`: shared/queue/queue.ts `enqueueCall`) and stores
+   * `response` (the answer naming that task) under the key, in one script.
+   */
+  enqueue(
+    call: { keys: string[]; args: (string | number)[] },
+    response: Omit<StoredResponse, "taskId">,
+  ): Promise<KeyedEnqueueOutcome>;
+  /** The answer when `enqueue` found the key taken: a replay, 409 or 422. */
+  answer(outcome: KeyTaken): Promise<Response>;
+}
 
 /** Context variables the idempotency middleware reads; part of {@linkcode AppEnv}. */
 export interface IdempotencyVariables {
   /** Set by a handler that answers 202 for a queued task whose body carries no `task_id`. */
   idempotencyTaskId?: string;
+  /** Set by the idempotency middleware for a route that writes its own record. */
+  idempotencyRecord?: IdempotencyRecord;
 }
 
 /** Per-request variables handlers can read with `c.get()`. */

@@ -202,6 +202,11 @@ export function buildGateway(deps: Deps, queue: TaskQueue, routes: GatewayRoutes
         maxResponseBytes: config.perimeter.idempotencyMaxResponseBytes,
         queue,
         required: (c) => KEY_REQUIRED.has(`${c.req.method} ${c.req.path}`),
+        // One script claims the key, enqueues the task and stores the 202 (docs/gateway.md).
+        recordWithEffect: (c) =>
+          c.req.method === "POST" && c.req.path === "/v1/tasks"
+            ? queue.ctx.keys.httpIdempotencyRecord
+            : null,
         ...(config.observability.metricsEnabled
           ? { onOutcome: (outcome) => deps.metrics.idempotencyOutcomes.inc({ outcome }) }
           : {}),

@@ -48,8 +48,11 @@ import { parseIdempotencyKey, readBodyCapped, requestFingerprint } from "../idem
 import { captureResponse, DEFAULT_STORED_HEADERS, taskReplay } from "../idempotency/response.ts";
 import {
   type ClaimOutcome,
+  type ClaimRequest,
   createIdempotencyStore,
   idempotencyKeys,
+  type KeyedEnqueueOutcome,
+  type KeyTaken,
   type StoredResponse,
 } from "../idempotency/store.ts";
 
@@ -93,6 +96,14 @@ export interface IdempotencyOptions {
    * `mismatch` (key reused with another body). @default none
    */
   onOutcome?: (kind: ClaimOutcome["kind"]) => void;
+  /**
+   * Routes whose handler writes the key's record itself, in the same script as
+   * its effect (`POST /v1/tasks`: enqueue_keyed.lua through
+   * `c.var.idempotencyRecord`): returns the record key for a scoped key's
+   * digest (in the effect's cluster slot), or null for the usual claim, run
+   * and completion (three script calls). @default () => null
+   */
+  recordWithEffect?: (c: Context<IdempotencyEnv>) => ((digest: string) => string) | null;
 }
 
 function positiveInt(name: string, value: unknown): number {
@@ -111,11 +122,15 @@ function defaultScope(c: Context<Env>): string {
   return `${c.get("principal")?.sub ?? "anonymous"} ${c.req.method} ${route?.path ?? c.req.path}`;
 }
 
-/** A thrown 4xx means the handler refused before executing; 429/503 mean "not processed". */
-function notExecuted(res: Response, err: unknown): boolean {
-  if (res.status === 429 || res.status === 503) return true;
+/** A thrown 4xx: the handler refused before executing (its contract, see the module doc). */
+function thrown4xx(err: unknown): boolean {
   const status = (err as { status?: unknown } | undefined)?.status;
   return typeof status === "number" && status >= 400 && status < 500;
+}
+
+/** A thrown 4xx means the handler refused before executing; 429/503 mean "not processed". */
+function notExecuted(res: Response, err: unknown): boolean {
+  return res.status === 429 || res.status === 503 || thrown4xx(err);
 }
 
 async function orUnavailable<T>(what: string, op: () => Promise<T>): Promise<T> {
@@ -142,6 +157,7 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<Env>
   const storedHeaders = new Set(
     (options.storedHeaders ?? DEFAULT_STORED_HEADERS).map((h) => h.toLowerCase()),
   );
+  const recordWithEffect = options.recordWithEffect ?? (() => null);
   const store = createIdempotencyStore(options.redis);
   const keys = idempotencyKeys(options.namespace);
 
@@ -161,6 +177,16 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<Env>
       : c.body(null, out.status as StatusCode, headers);
   }
 
+  /** Frees a claim whose request stored nothing (fenced: a lapsed claim is left alone). */
+  function release(c: Context<Env>, recordKey: string, token: string): Promise<unknown> {
+    return store.release(recordKey, token).catch((err) =>
+      (c.get("log") ?? options.log)?.warn(
+        "idempotency key not released; it frees itself when the lock lapses",
+        { err },
+      )
+    );
+  }
+
   async function execute(
     c: Context<Env>,
     next: () => Promise<void>,
@@ -168,10 +194,6 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<Env>
     token: string,
   ): Promise<void> {
     const log = c.get("log") ?? options.log;
-    const release = () =>
-      store.release(recordKey, token).catch((err) =>
-        log?.warn("idempotency key not released; it frees itself when the lock lapses", { err })
-      );
     // Heartbeats are chained and awaited before completing, so none lands after the
     // completion (where it would find no token and report a lost lock).
     let beat = Promise.resolve();
@@ -187,19 +209,24 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<Env>
       // Only without an onError in the chain: there is no response to store, so free the key.
       clearInterval(timer);
       await beat;
-      await release();
+      await release(c, recordKey, token);
       throw err;
     }
     clearInterval(timer);
     await beat;
+    await finish(c, recordKey, token);
+  }
 
+  /** After a claimed request ran: stores its response, or frees the key (see the module doc). */
+  async function finish(c: Context<Env>, recordKey: string, token: string): Promise<void> {
+    const log = c.get("log") ?? options.log;
     const res = c.res;
     // Streams (SSE) have no end to store; refused requests must be retryable.
     if (
       notExecuted(res, c.error) ||
       /^text\/event-stream/i.test(res.headers.get("content-type") ?? "")
     ) {
-      await release();
+      await release(c, recordKey, token);
       return;
     }
     let stored: StoredResponse | null;
@@ -211,7 +238,7 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<Env>
         maxResponseBytes,
       );
     } catch (err) {
-      await release();
+      await release(c, recordKey, token);
       throw err;
     }
     if (stored === null) {
@@ -232,6 +259,85 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<Env>
       // The response is real and is returned; the key stays in flight until its lock lapses.
       log?.error("idempotent response not stored", { err, status: stored.status });
     }
+  }
+
+  /** The answer to a request whose key is taken: a replay, 409 or 422. */
+  async function answerTaken(c: Context<Env>, outcome: KeyTaken): Promise<Response> {
+    switch (outcome.kind) {
+      case "completed":
+        return await replay(c, outcome.response);
+      case "in_flight":
+        // One second, not the lock's remaining time: the lock is renewed while the first request
+        // runs, so it says nothing about when that request will finish.
+        return problem(c, {
+          code: "idempotency-request-in-progress",
+          status: 409,
+          title: "Request in progress",
+          detail: "A request with this Idempotency-Key is still being processed; retry later",
+        }, { "Retry-After": "1" });
+      case "unreplayable":
+        return problem(c, {
+          code: "idempotency-response-not-replayable",
+          status: 409,
+          title: "Response not replayable",
+          detail:
+            `The request with this Idempotency-Key already ran (status ${outcome.status}); its response was too large to store, so it is not repeated and cannot be replayed. Read the resource's current state instead.`,
+        });
+      case "mismatch":
+        return problem(c, {
+          code: "idempotency-key-reused",
+          status: 422,
+          title: "Idempotency-Key reused",
+          detail: "This Idempotency-Key was used for a different request (method, path or body)",
+        });
+    }
+  }
+
+  /**
+   * A route that writes the record in its effect's script (`recordWithEffect`):
+   * no claim before it runs. What it finds is answered as a claim's outcome
+   * would be; a request it refused before its script ran (a thrown 4xx) is
+   * answered by the record when the key is already taken, as if the claim had
+   * come first (a reused key stays 422, a retry stays a replay).
+   */
+  async function withRecord(
+    c: Context<Env>,
+    next: () => Promise<void>,
+    recordKey: string,
+    claim: ClaimRequest,
+  ): Promise<void> {
+    let result: KeyedEnqueueOutcome | undefined;
+    c.set("idempotencyRecord", {
+      async enqueue(call, response) {
+        const headers = response.headers.filter(([name]) => storedHeaders.has(name));
+        result = await orUnavailable(
+          "enqueue with the Idempotency-Key",
+          () => store.enqueueKeyed(recordKey, claim, call, ttlMs, { ...response, headers }),
+        );
+        options.onOutcome?.(result.kind === "stored" ? "claimed" : result.kind);
+        return result;
+      },
+      answer: (outcome) => answerTaken(c, outcome),
+    });
+    try {
+      await next();
+    } catch (err) {
+      // Only without an onError in the chain.
+      if (result?.kind === "claimed") await release(c, recordKey, claim.token);
+      throw err;
+    }
+    if (result?.kind === "claimed") return await finish(c, recordKey, claim.token);
+    if (result !== undefined || !thrown4xx(c.error)) return;
+    const taken = await orUnavailable(
+      "check the Idempotency-Key",
+      () => store.peek(recordKey, claim.fingerprint),
+    );
+    if (taken === null) return;
+    options.onOutcome?.(taken.kind);
+    const answer = await answerTaken(c, taken);
+    // Unset first: Hono's setter would copy the refusal's headers onto the answer.
+    c.res = undefined as unknown as Response;
+    c.res = answer;
   }
 
   return async function idempotency(c, next) {
@@ -280,42 +386,19 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<Env>
       body,
     );
     const scopeName = scope(c);
-    const recordKey = await keys.record(scopeName, key);
     const token = crypto.randomUUID();
+    const claim = { fingerprint, token, lockTtlMs, scope: scopeName, key };
+    const withEffect = recordWithEffect(c);
+    if (withEffect !== null) {
+      return await withRecord(c, next, withEffect(await keys.digest(scopeName, key)), claim);
+    }
+    const recordKey = await keys.record(scopeName, key);
     const outcome = await orUnavailable(
       "check the Idempotency-Key",
-      () => store.claim(recordKey, { fingerprint, token, lockTtlMs, scope: scopeName, key }),
+      () => store.claim(recordKey, claim),
     );
     options.onOutcome?.(outcome.kind);
-    switch (outcome.kind) {
-      case "claimed":
-        return await execute(c, next, recordKey, token);
-      case "completed":
-        return await replay(c, outcome.response);
-      case "in_flight":
-        // One second, not the lock's remaining time: the lock is renewed while the first request
-        // runs, so it says nothing about when that request will finish.
-        return problem(c, {
-          code: "idempotency-request-in-progress",
-          status: 409,
-          title: "Request in progress",
-          detail: "A request with this Idempotency-Key is still being processed; retry later",
-        }, { "Retry-After": "1" });
-      case "unreplayable":
-        return problem(c, {
-          code: "idempotency-response-not-replayable",
-          status: 409,
-          title: "Response not replayable",
-          detail:
-            `The request with this Idempotency-Key already ran (status ${outcome.status}); its response was too large to store, so it is not repeated and cannot be replayed. Read the resource's current state instead.`,
-        });
-      case "mismatch":
-        return problem(c, {
-          code: "idempotency-key-reused",
-          status: 422,
-          title: "Idempotency-Key reused",
-          detail: "This Idempotency-Key was used for a different request (method, path or body)",
-        });
-    }
+    if (outcome.kind === "claimed") return await execute(c, next, recordKey, token);
+    return await answerTaken(c, outcome);
   };
 }

@@ -16,7 +16,14 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { PRIORITIES } from "../../shared/redis/keys.ts";
 import { publicTaskTypes, TASK_CATALOG, validateCatalog } from "../../shared/tasks/catalog.ts";
 import { TaskValidationError, UnknownTaskTypeError } from "../../shared/queue/errors.ts";
-import type { TaskInfo, TaskQueue } from "../../shared/queue/queue.ts";
+import {
+  enqueueCall,
+  type PreparedTask,
+  prepareTask,
+  type TaskInfo,
+  type TaskQueue,
+} from "../../shared/queue/queue.ts";
+import type { Context } from "hono";
 import { AppError } from "../../shared/errors.ts";
 import type { AppEnv } from "../app_env.ts";
 import type { Authorizer } from "../auth/policy.ts";
@@ -172,6 +179,41 @@ function checkEnqueueable(
   }
 }
 
+/** The queue's typed refusals as the API's 400 listing each field. */
+function asRequestError(err: unknown): unknown {
+  if (err instanceof UnknownTaskTypeError) {
+    return new RequestValidationError([{ field: "body.type", message: err.message }]);
+  }
+  if (err instanceof TaskValidationError) {
+    return new RequestValidationError(
+      err.fields.map((f) => ({
+        field: ["body.payload", f.path].filter(Boolean).join("."),
+        message: f.message,
+      })),
+    );
+  }
+  return err;
+}
+
+/** The 202 of a queued task: its status URL (also `Location`) and the JSON body. */
+function acceptedAnswer(taskId: string, created: boolean): { location: string; body: string } {
+  const location = `/v1/tasks/${taskId}`;
+  return {
+    location,
+    body: JSON.stringify({ task_id: taskId, status: "queued", status_url: location, created }),
+  };
+}
+
+function answer(c: Context<AppEnv>, a: { location: string; body: string }) {
+  return c.body(a.body, 202, { "Content-Type": "application/json", Location: a.location });
+}
+
+/** The 202 of a queued task, named for the idempotency middleware (a replay reports its state). */
+function accepted(c: Context<AppEnv>, taskId: string, created: boolean) {
+  c.set("idempotencyTaskId", taskId);
+  return answer(c, acceptedAnswer(taskId, created));
+}
+
 /** Routes of `/v1/tasks`; `decide` is the gateway's access policy. */
 export function taskRoutes(queue: TaskQueue, decide: Authorizer): OpenAPIHono<AppEnv> {
   validateCatalog(queue.catalog);
@@ -181,10 +223,10 @@ export function taskRoutes(queue: TaskQueue, decide: Authorizer): OpenAPIHono<Ap
     const body = c.req.valid("json");
     const key = c.req.valid("header")["idempotency-key"];
     const principal = c.get("principal");
-    let result;
-    try {
-      checkEnqueueable(queue, decide, body.type, principal);
-      result = await queue.enqueue(body.type, body.payload, {
+    const item = {
+      type: body.type,
+      payload: body.payload,
+      options: {
         priority: body.priority,
         delayMs: body.delay_ms,
         runAt: body.run_at === undefined ? undefined : Date.parse(body.run_at),
@@ -194,30 +236,32 @@ export function taskRoutes(queue: TaskQueue, decide: Authorizer): OpenAPIHono<Ap
         // clients cannot collide and one client's retries map to one task.
         idempotencyKey: `http:${principal.sub}:${key}`.slice(0, 200).replace(/[^\x21-\x7e]/g, "_"),
         principal: principal.sub,
-      });
+      },
+    };
+    const record = c.get("idempotencyRecord");
+    let task: PreparedTask;
+    try {
+      checkEnqueueable(queue, decide, body.type, principal);
+      task = await prepareTask(queue.ctx, item);
     } catch (err) {
-      if (err instanceof UnknownTaskTypeError) {
-        throw new RequestValidationError([{ field: "body.type", message: err.message }]);
-      }
-      if (err instanceof TaskValidationError) {
-        throw new RequestValidationError(
-          err.fields.map((f) => ({
-            field: ["body.payload", f.path].filter(Boolean).join("."),
-            message: f.message,
-          })),
-        );
-      }
-      throw err;
+      throw asRequestError(err);
     }
-    const statusUrl = `/v1/tasks/${result.id}`;
-    c.header("Location", statusUrl);
-    c.set("idempotencyTaskId", result.id);
-    return c.json({
-      task_id: result.id,
-      status: "queued",
-      status_url: statusUrl,
-      created: result.created,
-    }, 202);
+    if (record === undefined) {
+      // Without the middleware's record (an app that mounts no Idempotency-Key stage).
+      const [result] = await queue.enqueueMany([item]);
+      return accepted(c, result!.id, result!.created) as never;
+    }
+    // The claim, the enqueue and the stored 202 are one script (enqueue_keyed.lua).
+    const first = acceptedAnswer(task.id, true);
+    const out = await record.enqueue(enqueueCall(queue.ctx, [task]), {
+      status: 202,
+      headers: [["content-type", "application/json"], ["location", first.location]],
+      body: new TextEncoder().encode(first.body),
+    });
+    if (out.kind === "stored") return answer(c, first) as never;
+    // The queue's key named an older task: the middleware stores this answer as usual.
+    if (out.kind === "claimed") return accepted(c, out.taskId, false) as never;
+    return await record.answer(out) as never;
   });
 
   // Before `/v1/tasks/{id}`: `/v1/tasks/types` is not a task id.

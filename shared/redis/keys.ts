@@ -24,6 +24,13 @@ export function queueKeys(namespace = "pc") {
     /** Sorted set: running tasks, score = lease expiry ms. */
     leases: `${base}leases`,
     idempotency: (key: string) => `${base}idem:${key}`,
+    /**
+     * The Idempotency-Key record of a request whose effect is an enqueue
+     * (`POST /v1/tasks`), named like {@linkcode httpIdempotencyKeys}' records
+     * but in the queue's slot: one script (edge/idempotency/enqueue_keyed.lua)
+     * writes it together with the task.
+     */
+    httpIdempotencyRecord: (digest: string) => `${base}http_idem:${digest}`,
     /** Sorted set of dead task ids, score = failed_at ms. */
     dlq: `${base}dlq`,
     dlqByType: (type: string) => `${base}dlq:type:${type}`,

@@ -80,6 +80,23 @@ export const SCRIPT_CODES = {
     file: "edge/idempotency/claim_key.lua",
     codes: { claimed: 1, completed: 2, inFlight: -1, fingerprintMismatch: -2, unreplayable: -3 },
   },
+  /** First element of the reply (the claim's codes, plus `stored`). */
+  idempotencyEnqueue: {
+    file: "edge/idempotency/enqueue_keyed.lua",
+    codes: {
+      stored: 3,
+      claimed: 1,
+      completed: 2,
+      inFlight: -1,
+      fingerprintMismatch: -2,
+      unreplayable: -3,
+    },
+  },
+  /** Read-only: the claim's codes, or `free`. */
+  idempotencyPeek: {
+    file: "edge/idempotency/peek_key.lua",
+    codes: { free: 0, completed: 2, inFlight: -1, fingerprintMismatch: -2, unreplayable: -3 },
+  },
   idempotencyComplete: {
     file: "edge/idempotency/complete_key.lua",
     codes: { stored: 1, claimLost: -1 },
@@ -123,6 +140,8 @@ export const BREAKER_OPERATE = SCRIPT_CODES.breakerOperate.codes;
 export const BREAKER_REPORT = SCRIPT_CODES.breakerReport.codes;
 export const BREAKER_END_PROBE = SCRIPT_CODES.breakerEndProbe.codes;
 export const IDEMPOTENCY_CLAIM = SCRIPT_CODES.idempotencyClaim.codes;
+export const IDEMPOTENCY_ENQUEUE = SCRIPT_CODES.idempotencyEnqueue.codes;
+export const IDEMPOTENCY_PEEK = SCRIPT_CODES.idempotencyPeek.codes;
 export const IDEMPOTENCY_COMPLETE = SCRIPT_CODES.idempotencyComplete.codes;
 export const IDEMPOTENCY_EXTEND = SCRIPT_CODES.idempotencyExtend.codes;
 export const IDEMPOTENCY_RELEASE = SCRIPT_CODES.idempotencyRelease.codes;
