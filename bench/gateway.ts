@@ -25,6 +25,11 @@
  * - `me_paced`, `post_task_paced`: the same at a fixed 1,000 req/s, open
  *   loop, latency from each request's due time (no coordinated omission).
  *
+ * `post_task` and `post_task_paced` add `redis_script_calls_per_op` (script
+ * calls, i.e. REST round trips, per task post) and `redis_commands_per_op`
+ * (every command Redis ran, inside scripts too), from 500 posts sent one at a
+ * time after the timed run (a local stack only; see redisCallsPerRequest).
+ *
  * Every scenario runs 10 s after 1 s of warm-up, 64 connections (at most 64
  * in flight when paced). `errors` counts non-2xx answers, `errors_by_status`
  * splits them ("network" for failed fetches). `cpu_ratio_to_health` is the
@@ -52,6 +57,7 @@ import { parseConfig, readEnvironment } from "../shared/config/mod.ts";
 import { mintDevToken } from "../dev/token.ts";
 import { migrateStack } from "../dev/migrate_stack.ts";
 import { settingsToEnv, startStack } from "../dev/stack.ts";
+import type { RedisServer } from "../dev/redis_server.ts";
 import { AppProcess, startEdge } from "../testing/process.ts";
 import { freePort } from "../dev/ports.ts";
 import type { LoadSummary } from "./load_client.ts";
@@ -97,6 +103,8 @@ interface Load {
 interface Target {
   url: string;
   token: string;
+  /** The local stack's redis-server (absent on configured services): commands per request. */
+  redis?: RedisServer;
   /** Processes whose CPU is split out per request, by name. */
   pids: Record<string, number>;
 }
@@ -150,6 +158,86 @@ function line(scenario: string, s: LoadSummary, extra: Record<string, unknown> =
     cores: navigator.hardwareConcurrency,
     // Added with the raw engine: how the load client sent (bench/load_client.ts).
     client_engine: s.engine,
+  };
+}
+
+const PROBE_REQUESTS = 500;
+
+/** One INFO section of redis-server, read whole (AUTH first; RESP bulk reply). */
+async function redisInfo(server: RedisServer, section: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  try {
+    const bulk = (...parts: string[]) =>
+      `*${parts.length}\r\n` +
+      parts.map((p) => `$${new TextEncoder().encode(p).length}\r\n${p}\r\n`).join("");
+    await conn.write(
+      new TextEncoder().encode(bulk("AUTH", server.password) + bulk("INFO", section)),
+    );
+    const chunks: Uint8Array[] = [];
+    const buf = new Uint8Array(65_536);
+    let text = "";
+    while (true) {
+      const m = /^\+OK\r\n\$(\d+)\r\n/.exec(text);
+      if (m && new TextEncoder().encode(text).length >= m[0].length + Number(m[1])) return text;
+      const n = await conn.read(buf);
+      if (n === null) throw new Error(`redis-server closed the connection: ${text.slice(0, 200)}`);
+      chunks.push(buf.slice(0, n));
+      text = new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
+    }
+  } finally {
+    conn.close();
+  }
+}
+
+/** Calls per command name since the server started (INFO commandstats). */
+async function commandCalls(server: RedisServer): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (
+    const m of (await redisInfo(server, "commandstats")).matchAll(/cmdstat_(\S+?):calls=(\d+)/g)
+  ) {
+    out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}
+
+/**
+ * `redis_script_calls_per_op` (EVALSHA/EVAL: each one script call the edge
+ * made, one REST request) and `redis_commands_per_op` (every command
+ * redis-server ran, those inside scripts included) per request of `load`,
+ * from PROBE_REQUESTS requests sent one at a time after the timed run, so
+ * the count is the route's and not what batching under load made of it.
+ * Includes the edge's background work (rate-limit lease grants, about one
+ * per 100 requests here) and the probe's own AUTH and INFO (± 0.01).
+ */
+async function redisCallsPerRequest(
+  target: Target,
+  load: Load,
+): Promise<Record<string, number>> {
+  if (target.redis === undefined) return {};
+  const headers: Record<string, string> = {};
+  if (load.auth) headers.Authorization = `Bearer ${target.token}`;
+  if (load.body !== undefined) headers["Content-Type"] = "application/json";
+  const before = await commandCalls(target.redis);
+  for (let i = 0; i < PROBE_REQUESTS; i++) {
+    if (load.uniqueHeader) headers[load.uniqueHeader] = `probe-${crypto.randomUUID()}`;
+    const res = await fetch(`${target.url}${load.path}`, {
+      method: load.method ?? "GET",
+      headers,
+      body: load.body,
+    });
+    await res.body?.cancel();
+  }
+  const after = await commandCalls(target.redis);
+  const delta = (names?: string[]) => {
+    let sum = 0;
+    for (const [name, calls] of after) {
+      if (names === undefined || names.includes(name)) sum += calls - (before.get(name) ?? 0);
+    }
+    return round3(sum / PROBE_REQUESTS);
+  };
+  return {
+    redis_script_calls_per_op: delta(["evalsha", "eval"]),
+    redis_commands_per_op: delta(),
   };
 }
 
@@ -337,7 +425,12 @@ async function main(): Promise<void> {
     const pids: Record<string, number> = { edge: edge.child.pid };
     if (stack.settings.local) pids.bench = Deno.pid; // the bridge and proxy run here
     if (stack.redisServer?.pid) pids.redis = stack.redisServer.pid;
-    const target: Target = { url, token, pids };
+    const target: Target = {
+      url,
+      token,
+      pids,
+      ...(stack.redisServer ? { redis: stack.redisServer } : {}),
+    };
     const sharing = stack.settings.local
       ? "the edge, the load client, this process (bridge, proxy), redis-server and postgres"
       : "the edge and the load client";
@@ -391,7 +484,10 @@ async function main(): Promise<void> {
       results.push(
         await runScenario(async () => {
           const s = await runLoad(target, postTask);
-          return line("post_task", s, vsHealth(s));
+          return line("post_task", s, {
+            ...vsHealth(s),
+            ...await redisCallsPerRequest(target, postTask),
+          });
         }),
       );
     }
@@ -404,9 +500,10 @@ async function main(): Promise<void> {
     }
     if (wanted("post_task_paced")) {
       results.push(
-        await runScenario(async () =>
-          line("post_task_paced", await runLoad(target, { ...postTask, rate: PACED_RATE }))
-        ),
+        await runScenario(async () => {
+          const s = await runLoad(target, { ...postTask, rate: PACED_RATE });
+          return line("post_task_paced", s, await redisCallsPerRequest(target, postTask));
+        }),
       );
     }
     reportTargets(results);
