@@ -5,7 +5,8 @@
  * enqueue_keyed.lua). Each state change is ONE script call (EVALSHA, EVAL on
  * NOSCRIPT via `createScript`).
  *
- * Record layout, one hash per scoped key, `<namespace>:http_idem:<sha256>`:
+ * Record layout, one hash per scoped key, `<namespace>:http_idem:<sha256>`
+ * (`<namespace>:{q}:http_idem:<sha256>` for `POST /v1/tasks`, in the queue's slot):
  * `state` ("in_flight" | "done"), `fingerprint`, `token` (while in flight),
  * `scope` and `key` (diagnostics), and once done `status`, `headers`, `body`,
  * `body_encoding`, `task_id`. In flight the hash expires with the lock; done,

@@ -16,6 +16,11 @@
  *   is to throw those before side effects) and responses with 429 or 503
  *   (by definition "not processed, try later"; storing them would turn a
  *   short outage into 24 hours of replayed failures).
+ * - A route whose effect can be one script with the record (`recordWithEffect`;
+ *   `POST /v1/tasks`) is not claimed first: the route validates, then claims,
+ *   acts and stores its answer in that one script (`c.var.idempotencyRecord`),
+ *   so the key is never in flight; a request it refused before the script
+ *   (thrown 4xx) is answered from the record when the key was already used.
  * - A 202 that handed work to the queue (a gateway route set
  *   `idempotencyTaskId`; never a `task_id` read from a body, which an
  *   upstream could write) replays as the task's current state.
