@@ -6,14 +6,11 @@
  * refused request leaves the key free, concurrent duplicates make one task.
  */
 import assert from "node:assert/strict";
-import { mintDevToken } from "../../dev/token.ts";
 import { useTestStack } from "../../testing/stack.ts";
-import { createQueue, hashGetAll } from "../../shared/queue/queue.ts";
-import { TASK_CATALOG } from "../../shared/tasks/catalog.ts";
-import { createApp } from "../app.ts";
+import { routeHarness } from "../../testing/route_harness.ts";
+import { hashGetAll } from "../../shared/queue/queue.ts";
 import { idempotencyKeys } from "../idempotency/store.ts";
 import { noSanitizers } from "../../testing/sanitizers.ts";
-import { testNamespace } from "../../testing/namespace.ts";
 
 // Deps hold a Neon Pool (async socket teardown), so sanitizers are off here.
 const opts = noSanitizers;
@@ -23,29 +20,12 @@ Deno.test({
   ...opts,
   async fn(t) {
     await using stack = await useTestStack();
-    const deps = stack.makeDeps({
-      RATE_LIMITS: JSON.stringify({
-        default: { limit: 100_000, window_s: 60 },
-        admin: { limit: 100_000, window_s: 60 },
-      }),
-    });
-    // A private queue namespace: other suites run workers on the shared stack.
-    const queue = createQueue(deps.redis, TASK_CATALOG, {
-      ...deps.config.queue,
-      namespace: testNamespace("k"),
-    });
-    const app = createApp(deps, { queue });
-    const minerva = `Bearer ${await mintDevToken(deps.config.auth, { sub: "sa:minerva" })}`;
-    const admin = `Bearer ${await mintDevToken(deps.config.auth, {
-      sub: "u-admin",
-      roles: ["admin"],
-    })}`;
-    const post = (key: string, body: unknown, authorization = minerva) =>
-      app.request("/v1/tasks", {
-        method: "POST",
-        headers: { authorization, "content-type": "application/json", "idempotency-key": key },
-        body: JSON.stringify(body),
-      });
+    // The harness's queue namespace is private: no worker claims these tasks.
+    await using h = await routeHarness(stack);
+    const { deps, queue } = h;
+    const admin = await h.token("u-admin", ["admin"]);
+    const post = (key: string, json: unknown, auth?: string) =>
+      h.call("POST", "/v1/tasks", { json, headers: { "idempotency-key": key }, auth });
     const recordKey = async (sub: string, key: string) =>
       queue.ctx.keys.httpIdempotencyRecord(
         await idempotencyKeys().digest(`${sub} POST /v1/tasks`, key),
