@@ -3,7 +3,8 @@
  * processes with OTEL_DENO=true and export OTLP/HTTP (JSON encoding) to a
  * receiver this test starts on loopback. One request's trace goes
  * `handle_api_request` → `authenticate` / `rate_limit_check` /
- * `forward_to_service` → `redis enqueue`, and the worker's `task noop` span
+ * `forward_to_service` → `redis idempotency_enqueue` (the route's one script:
+ * Idempotency-Key, enqueue, stored answer), and the worker's `task noop` span
  * links to the span that enqueued it. Postgres statements and Redis scripts
  * get their own CLIENT spans, without parameters.
  */
@@ -121,12 +122,16 @@ Deno.test({
       assert.equal(server.kind, 2);
       assert.equal(attr(server, "http.route"), "/v1/tasks");
       assert.equal(server.name, "POST /v1/tasks");
-      // The enqueue script ran in a span named by its script, inside the trace.
-      const enqueue = await waitForValue(() => inTrace().find((s) => s.name === "redis enqueue"), {
-        what: "the enqueue script span",
-        timeoutMs: 60_000,
-        everyMs: 100,
-      });
+      // The enqueue script (with the Idempotency-Key: enqueue_keyed.lua) ran in a span named
+      // by its script, inside the trace.
+      const enqueue = await waitForValue(
+        () => inTrace().find((s) => s.name === "redis idempotency_enqueue"),
+        {
+          what: "the enqueue script span",
+          timeoutMs: 60_000,
+          everyMs: 100,
+        },
+      );
       assert.equal(attr(enqueue, "db.system"), "redis");
       assert.equal(enqueue.kind, 3);
 
