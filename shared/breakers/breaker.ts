@@ -18,7 +18,7 @@ import type { BreakerPolicy } from "./policy.ts";
 import { classifyError, classifyStatus, type Outcome, parseRetryAfter } from "./classify.ts";
 import { type CallOptions, invoke, type Judge } from "./invoke.ts";
 import { BreakerOpenError, BreakerThrottledError, BreakerTimeoutError } from "./errors.ts";
-import { type FallbackHost, LocalFallback } from "./local_fallback.ts";
+import { type FallbackHost, LocalFallback, type ReconcilePlan } from "./local_fallback.ts";
 import { OutcomeReporter, type ReporterHost } from "./outcome_reporter.ts";
 import { type ProbeHost, Probes } from "./probes.ts";
 import type { SharedState } from "./scripts.ts";
@@ -319,11 +319,10 @@ export class Breaker {
 
   /**
    * @internal The reconcile rule, part 1 (see LocalFallback.reconcilePlan):
-   * how long to open the shared breaker for to adopt this instance's local
-   * trip, or null to just adopt the shared state.
+   * what the resync does with the shared state.
    */
-  reconcilePlan(shared: SharedState): number | null {
-    return this.#local?.reconcilePlan(shared) ?? null;
+  reconcilePlan(shared: SharedState): ReconcilePlan {
+    return this.#local?.reconcilePlan(shared) ?? { kind: "adopt" };
   }
 
   /** @internal The reconcile rule, part 2: leave local mode and adopt `shared`. */

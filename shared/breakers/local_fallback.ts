@@ -3,8 +3,9 @@
  * decides with a local breaker started from its cached view; its
  * transitions are published as local ones, tagged with the shared epoch it
  * took over from. When Redis answers again the registry reads every state,
- * resubscribes, re-reads, and pushes the local trips the reconcile rule
- * keeps (the rule itself is described in registry.ts).
+ * resubscribes, re-reads, and pushes what the reconcile rule keeps of the
+ * local states ({@linkcode LocalFallback.reconcilePlan}; summed up in
+ * registry.ts).
  *
  * @module
  */
@@ -14,6 +15,7 @@ import { LocalBreaker } from "./local_breaker.ts";
 import type { BreakerPolicy } from "./policy.ts";
 import type { BreakerScripts, SharedState } from "./scripts.ts";
 import type { BreakerSnapshot, BreakerView } from "./types.ts";
+import { BREAKER_REPORT } from "../redis/script_codes.ts";
 
 /** What local mode needs from its breaker. */
 export interface FallbackHost {
@@ -68,25 +70,50 @@ export class LocalFallback {
 
   /**
    * The reconcile rule, part 1: given the shared state read after Redis came
-   * back, how long the shared breaker should be opened for to adopt this
-   * instance's local trip, or null to just adopt the shared state. A local
-   * OPEN/HALF_OPEN is pushed only over a shared CLOSED breaker that nobody
-   * changed meanwhile (same epoch); operator states always win.
+   * back, what to do with it (see {@linkcode ReconcilePlan}). Only a shared
+   * breaker nobody changed meanwhile (same epoch) takes anything from the
+   * local one; operator states always win.
+   *
+   * - A local OPEN/HALF_OPEN over a shared CLOSED is pushed (OPEN for the
+   *   local remaining time); a local HALF_OPEN also half-opens it.
+   * - A shared OPEN whose local copy left OPEN (HALF_OPEN, or CLOSED after a
+   *   probe) half-opens: the local breaker saw the dependency answer (the
+   *   background probe) or its reset timeout end, and dropping that would
+   *   leave the shared breaker its whole reset timeout, as in the starvation
+   *   runs of docs/chaos-report.md, where the instances were local whenever
+   *   their probe found the database answering.
    */
-  reconcilePlan(shared: SharedState): number | null {
+  reconcilePlan(shared: SharedState): ReconcilePlan {
     const local = this.breaker;
-    if (shared.state !== "closed" || shared.epoch !== this.baseEpoch) return null;
-    if (local.state !== "open" && local.state !== "half_open") return null;
-    return local.openRemainingMs() ?? 0;
+    const recovered = local.state === "half_open" || local.state === "closed";
+    if (shared.epoch !== this.baseEpoch) return { kind: "adopt" };
+    if (shared.state === "open") return recovered ? { kind: "half_open" } : { kind: "adopt" };
+    if (shared.state !== "closed") return { kind: "adopt" };
+    if (local.state !== "open" && local.state !== "half_open") return { kind: "adopt" };
+    return {
+      kind: "push_trip",
+      openMs: local.openRemainingMs() ?? 0,
+      halfOpen: local.state === "half_open",
+    };
   }
 }
+
+/**
+ * What a resync does with one breaker's shared state: adopt it; push the
+ * local trip (OPEN for `openMs`, then HALF_OPEN when the local breaker
+ * already left OPEN); or half-open the shared OPEN.
+ */
+export type ReconcilePlan =
+  | { kind: "adopt" }
+  | { kind: "push_trip"; openMs: number; halfOpen: boolean }
+  | { kind: "half_open" };
 
 /** What a resync needs from each breaker. */
 export interface Reconcilable {
   readonly name: string;
   readonly policy: BreakerPolicy;
-  /** See {@linkcode LocalFallback.reconcilePlan}; null outside local mode. */
-  reconcilePlan(shared: SharedState): number | null;
+  /** See {@linkcode LocalFallback.reconcilePlan}; adopt outside local mode. */
+  reconcilePlan(shared: SharedState): ReconcilePlan;
 }
 
 /** Options for {@linkcode resyncStates}. */
@@ -116,10 +143,17 @@ export async function resyncStates(
   await subscribe().catch(() => {});
   // Re-read after subscribing: nothing published in between is missed.
   const states = await readAll();
-  return await bounded(Promise.all(states.map((s, i) => {
+  return await bounded(Promise.all(states.map(async (s, i) => {
     const b = breakers[i]!;
-    const adopt = b.reconcilePlan(s);
-    if (adopt === null) return Promise.resolve(s);
-    return scripts.report(b.name, b.policy, s.epoch, null, { adoptOpenMs: adopt });
+    const plan = b.reconcilePlan(s);
+    if (plan.kind === "adopt") return s;
+    if (plan.kind === "half_open") return await scripts.operate(b.name, "half_open");
+    const pushed = await scripts.report(b.name, b.policy, s.epoch, null, {
+      adoptOpenMs: plan.openMs,
+    });
+    // Each change is its own script: the trip is recorded, then half-opened.
+    return plan.halfOpen && pushed.code === BREAKER_REPORT.tripped
+      ? await scripts.operate(b.name, "half_open")
+      : pushed;
   })));
 }

@@ -23,9 +23,11 @@
  *   tries Redis again; when it answers it resubscribes and reconciles:
  *   operator states and any change made meanwhile in Redis win; a local
  *   OPEN/HALF_OPEN over an unchanged shared CLOSED is pushed to Redis (OPEN
- *   for the local remaining time, so one probe soon verifies it); otherwise
- *   the shared state is adopted. Local counts are not replayed
- *   (local_fallback.ts).
+ *   for the local remaining time, so one probe soon verifies it; HALF_OPEN
+ *   at once when the local breaker had already left OPEN); an unchanged
+ *   shared OPEN whose local copy left OPEN (its background probe saw the
+ *   dependency answer) half-opens; otherwise the shared state is adopted.
+ *   Local counts are not replayed (local_fallback.ts).
  *
  * @example
  * ```ts
