@@ -26,7 +26,7 @@ import type { ProbeMessage, TransitionMessage } from "./event_channel.ts";
 import { SharedView, type SharedViewHost } from "./shared_view.ts";
 import type { BreakerSnapshot, BreakerStateName } from "./types.ts";
 import type { BreakerContext } from "./context.ts";
-import { netElapsed, netTimer } from "../loop_lag.ts";
+import { SlowCallWatch } from "./slow_call_watch.ts";
 
 export type { CallOptions };
 export type { BreakerMetrics } from "./context.ts";
@@ -52,6 +52,8 @@ export class Breaker {
   readonly #shared: SharedView;
   readonly #reporter: OutcomeReporter;
   readonly #probes: Probes;
+  /** Times counted calls against slow_call_ms; null without that rule. */
+  readonly #slowCalls: SlowCallWatch | null;
   #local: LocalFallback | null = null;
 
   /** @internal Built by the registry. */
@@ -75,6 +77,12 @@ export class Breaker {
     this.#shared = new SharedView(this.#host);
     this.#reporter = new OutcomeReporter(this.#host);
     this.#probes = new Probes(this.#host);
+    this.#slowCalls = policy.slow_call_ms === null ? null : new SlowCallWatch(
+      policy.slow_call_ms,
+      ctx.now,
+      ctx.lag,
+      (call) => this.#record("failure", true, call.epoch),
+    );
   }
 
   /** Cached state (synchronous, no Redis call). OPEN stays OPEN until a call starts the probe. */
@@ -207,27 +215,19 @@ export class Breaker {
     judge: Judge<T>,
     epoch: number,
   ): Promise<T> {
-    const { now, lag } = this.#ctx;
-    const started = now();
-    const stalledAt = lag.stalledMs();
-    const slowMs = this.policy.slow_call_ms;
+    const watch = this.#slowCalls;
     // A call still running at slow_call_ms counts as a slow failure THEN, not
     // when it ends: calls hanging on a dead downstream (each until its
     // connect timeout) open the breaker after slow_call_ms, not after
     // fail_max full timeouts. Its eventual outcome is then not counted again.
     // Both measure the call net of this process's own event-loop stall
     // (loop_lag.ts): a starved process is not a slow downstream.
-    let counted = false;
-    const cancelSlow = slowMs === null ? () => {} : netTimer(slowMs, now, lag, () => {
-      counted = true;
-      this.#record("failure", true, epoch);
-    });
+    const watched = watch?.start(epoch) ?? null;
     let value: T;
     try {
       value = await invoke(this.name, fn, options.signal, options.timeoutMs);
     } catch (err) {
-      cancelSlow();
-      if (!counted) {
+      if (watched === null || !watch!.end(watched)) {
         this.#record(
           classifyError(err, this.policy, options.signal?.aborted === true),
           false,
@@ -236,9 +236,8 @@ export class Breaker {
       }
       throw err;
     }
-    cancelSlow();
-    if (counted) return value;
-    const slow = slowMs !== null && netElapsed(now, lag, started, stalledAt) > slowMs;
+    if (watched !== null && watch!.end(watched)) return value;
+    const slow = watched !== null && watch!.elapsed(watched) > this.policy.slow_call_ms!;
     this.#record(judge === null ? "success" : judge(value), slow, epoch);
     return value;
   }
