@@ -6,6 +6,13 @@
  *   sequentially; `us_per_call` is the difference per call (target ≤ 5 µs).
  *   It includes the breaker's share of the batched reports (one script call
  *   per 256 outcomes or 50 ms), which run in this process.
+ * - `hot_path_slow_call`: the same with a `slow_call_ms` policy (the
+ *   database's), whose per-call slow-call timer is measured net of this
+ *   process's event-loop stall (shared/loop_lag.ts).
+ * - `idle`: this process's CPU per second with the registry started and no
+ *   calls (heartbeats, and the loop-lag meter's wake-ups).
+ *
+ * `--only=hot_path,idle` runs just those scenarios.
  * - `propagation`: instance A (this process) trips a breaker; instance B, a
  *   child process (tests/fixtures/breaker_instance.ts), logs when its cached
  *   state turns OPEN. Latency = B's wall clock at the flip minus A's wall clock
@@ -23,6 +30,7 @@
  *
  * @module
  */
+import process from "node:process";
 import { RedisServer } from "../dev/redis_server.ts";
 import { startUpstashBridge } from "../dev/upstash_bridge.ts";
 import { createRedis } from "../shared/deps.ts";
@@ -31,7 +39,7 @@ import type { BreakerPolicyInput } from "../shared/breakers/policy.ts";
 import { BreakerProcess } from "../tests/fixtures/breaker_process.ts";
 import { wallMs } from "../tests/fixtures/breaker_instance.ts";
 import { cpuMicros } from "./lib/cpu.ts";
-import { percentile, round3, runScenario } from "./lib/report.ts";
+import { percentile, round3, runScenario, selectedScenarios } from "./lib/report.ts";
 import type { BenchLine } from "./lib/report.ts";
 
 const BENCH = "breaker";
@@ -43,6 +51,7 @@ const ROUNDS = 5;
 
 const POLICIES: Record<string, BreakerPolicyInput> = {
   hot: { fail_max: 5, reset_timeout_ms: 60_000 },
+  hot_slow: { fail_max: 5, reset_timeout_ms: 60_000, slow_call_ms: 5_000 },
   trip: { fail_max: 2, reset_timeout_ms: 60_000 },
   proxy: { fail_max: 5, reset_timeout_ms: 60_000, timeout_ms: 5_000 },
 };
@@ -63,8 +72,12 @@ async function timeLoop(n: number, op: () => Promise<unknown>): Promise<number> 
   return (performance.now() - t0) / n;
 }
 
-async function hotPath(registry: Registry): Promise<BenchLine> {
-  const breaker = registry.get("hot");
+async function hotPath(
+  registry: Registry,
+  scenario = "hot_path",
+  name = "hot",
+): Promise<BenchLine> {
+  const breaker = registry.get(name);
   const fn = () => Promise.resolve(1);
   const through = () => breaker.call(fn);
   await timeLoop(100_000, fn);
@@ -80,7 +93,7 @@ async function hotPath(registry: Registry): Promise<BenchLine> {
   const median = (xs: number[]) => percentile(xs, 50);
   return {
     bench: BENCH,
-    scenario: "hot_path",
+    scenario,
     n: HOT_N,
     rounds: ROUNDS,
     us_per_call: round3((median(withBreaker) - median(base)) * 1000),
@@ -89,6 +102,25 @@ async function hotPath(registry: Registry): Promise<BenchLine> {
     cpu_us_per_op: round3(cpuUs / (2 * ROUNDS * HOT_N)),
     flushes: registry.metrics.flushes,
     target_us_per_call: 5,
+  };
+}
+
+/**
+ * CPU of this process per second while the started registry sees no call
+ * (getrusage through node:process: µs, where /proc's ticks are 10 ms).
+ */
+async function idle(registry: Registry): Promise<BenchLine> {
+  const seconds = 10;
+  const flushes0 = registry.metrics.flushes;
+  const cpu0 = process.cpuUsage();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    bench: BENCH,
+    scenario: "idle",
+    seconds,
+    cpu_us_per_s: round3((cpu.user + cpu.system) / seconds),
+    flushes: registry.metrics.flushes - flushes0,
   };
 }
 
@@ -255,9 +287,14 @@ if (import.meta.main) {
     console.error(
       `[breaker] redis ${redisServer.url}, bridge ${bridge.url}, upstream ${upstream.url}`,
     );
-    await runScenario(() => hotPath(registry));
-    await runScenario(() => propagation(registry, b));
-    await runScenario(() => proxy(registry, upstream.url));
+    const only = selectedScenarios();
+    if (only("hot_path")) await runScenario(() => hotPath(registry));
+    if (only("propagation")) await runScenario(() => propagation(registry, b));
+    if (only("proxy")) await runScenario(() => proxy(registry, upstream.url));
+    if (only("hot_path_slow_call")) {
+      await runScenario(() => hotPath(registry, "hot_path_slow_call", "hot_slow"));
+    }
+    if (only("idle")) await runScenario(() => idle(registry));
   } finally {
     await b.kill();
     await registry.stop();
