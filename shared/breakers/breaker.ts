@@ -271,9 +271,10 @@ export class Breaker {
     return this.#reporter.drain();
   }
 
-  /** @internal Stops the flush timer without reporting. */
+  /** @internal Stops the flush and slow-call timers without reporting. */
   halt(): void {
     this.#reporter.halt();
+    this.#slowCalls?.halt();
   }
 
   /**

@@ -9,8 +9,9 @@
  * earlier has run at least as much net time as a later one (wall time minus
  * stall never decreases), so the calls come due in the order they started:
  * the queue is FIFO and one timer, armed for its oldest live call, serves
- * all. When that timer finds the oldest call partly eaten by a stall it
- * waits again for the rest, as `netTimer` does.
+ * all, armed only when none is pending. When that timer finds the oldest
+ * call partly eaten by a stall it waits again for the rest, as `netTimer`
+ * does.
  *
  * @module
  */
@@ -73,13 +74,20 @@ export class SlowCallWatch {
     if (call.state !== LIVE) return call.state === SLOW;
     call.state = ENDED;
     if (--this.#live === 0) {
-      // Nothing left to time: no timer outlives the calls (nor keeps a process alive).
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-      this.#queue = [];
+      // Nothing left to time: drop the ended calls. The timer is left to
+      // lapse (its sweep finds nothing): clearing and re-arming it around
+      // every call of a sequential caller would cost what a timer per call
+      // did.
+      this.#queue.length = 0;
       this.#head = 0;
     }
     return false;
+  }
+
+  /** Stops the timer (the registry's stop): calls still running are no longer timed. */
+  halt(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 
   /** Net time `call` has run so far. */
@@ -89,6 +97,8 @@ export class SlowCallWatch {
 
   #arm(ms: number): void {
     this.#timer = setTimeout(() => this.#sweep(), ms);
+    // A lapsing timer never keeps a process alive (a running call's own I/O does).
+    Deno.unrefTimer(this.#timer);
   }
 
   #sweep(): void {
@@ -110,7 +120,7 @@ export class SlowCallWatch {
       this.#head++;
     }
     if (this.#head === q.length) {
-      this.#queue = [];
+      q.length = 0;
       this.#head = 0;
     } else if (this.#head > 1024 && this.#head * 2 > q.length) {
       this.#queue = q.slice(this.#head);

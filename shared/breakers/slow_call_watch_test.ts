@@ -6,7 +6,7 @@ import { waitUntil } from "../../testing/wait.ts";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
 
-// Sanitizers on: a watch whose calls all ended leaves no timer behind.
+// Sanitizers on: each test halts its watch, as the registry's stop() does.
 
 Deno.test("a call that ends before ms is not slow; one still running at ms is reported then, once", async () => {
   const slow: number[] = [];
@@ -23,6 +23,7 @@ Deno.test("a call that ends before ms is not slow; one still running at ms is re
   assert.equal(watch.end(hanging), true, "its end says it was already counted");
   assert.equal(watch.end(hanging), true);
   assert.deepEqual(slow, [2]);
+  watch.halt();
 });
 
 Deno.test("one timer serves many calls: each is reported at its own ms, in the order they started", async () => {
@@ -43,6 +44,7 @@ Deno.test("one timer serves many calls: each is reported at its own ms, in the o
   assert.deepEqual(slow, [0, 2]);
   for (const ms of at) assert.ok(ms >= 200, `reported after ${ms} ms net`);
   assert.equal(watch.live, 0);
+  watch.halt();
 });
 
 Deno.test("time the process itself was stalled is not counted: the call is reported once it has run ms net", async () => {
@@ -56,4 +58,5 @@ Deno.test("time the process itself was stalled is not counted: the call is repor
   await waitUntil(() => wallAt.length > 0, { what: "the call reported slow" });
   assert.ok(wallAt[0]! >= 155, `40 ms net is 160 ms wall: reported after ${wallAt[0]} ms wall`);
   assert.equal(watch.end(call), true);
+  watch.halt();
 });
