@@ -33,7 +33,10 @@ export interface LoopLagMeter extends LoopLag {
 
 /** Options of {@linkcode createLoopLagMeter}. */
 export interface LoopLagOptions {
-  /** Time between wake-ups, ms (40 a second cost nothing measurable). @default 25 */
+  /**
+   * Time between wake-ups, ms. 40 a second cost an idle process a few ms of
+   * CPU per second (docs/benchmarks.md, "the meter's wake-ups"). @default 25
+   */
   everyMs?: number;
   /** Lateness of one wake-up not counted (timer jitter), ms. @default 5 */
   graceMs?: number;
